@@ -1,0 +1,102 @@
+# raftnode / raftctl build. `make` builds bin/raftnode and bin/raftctl; see README.md.
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PYTHON  ?= /usr/bin/python3
+PKGS    := raft libuv sqlite3 msgpack jansson libpq libmariadb
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+OPT     ?= -O2
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# B is the build directory; the sanitizer build uses build-san with its own objects.
+B       ?= build
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) $(CFLAGS)
+
+COMMON_SRC   := $(wildcard common/*.c)
+STORAGE_SRC  := $(wildcard storage/*.c)
+META_SRC     := $(wildcard metastore/*.c)
+NODE_SRC     := $(filter-out raftnode/main.c,$(wildcard raftnode/*.c))
+CTL_SRC      := $(filter-out tools/raftctl.c,$(wildcard tools/raftctl_*.c))
+BENCH_SRC    := $(wildcard bench/*.c)
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIB_OBJ  := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(META_SRC) $(NODE_SRC) $(CTL_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+.PHONY: all clean test test-unit test-unit-san test-cluster san run install deps check-deps bench bench-quick
+all: check-deps $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
+
+# bin/ holds links to the default build so the README's paths work.
+bin/raftnode bin/raftctl: | $(B)/bin/raftnode $(B)/bin/raftctl
+	@mkdir -p bin
+	@ln -sf ../$(B)/bin/$(notdir $@) $@
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/bin/raftnode: $(call obj,raftnode/main.c) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(B)/bin/raftctl: $(call obj,tools/raftctl.c) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Installs missing packages only when one is missing (the script itself is idempotent).
+check-deps:
+	@pkg-config --exists $(PKGS) cmocka && dpkg-query -W -f='$${Version}' libraft-dev 2>/dev/null | grep -q '^0\.22\.' \
+	  && [ -x /usr/bin/pytest-3 ] || bash tools/install-deps.sh
+
+deps:
+	bash tools/install-deps.sh
+
+san:
+	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/bin/raftnode build-san/bin/raftctl \
+	  $(patsubst tests/unit/%.c,build-san/tests/%,$(UNIT_SRC))
+
+test-unit: all $(UNIT_BIN)
+	@bash tests/run-unit.sh $(B)/tests
+
+test-unit-san: check-deps san
+	@ASAN_OPTIONS=detect_leaks=1 bash tests/run-unit.sh build-san/tests
+
+# Cluster tests run against the sanitizer build: any ASan/UBSan report fails the node.
+test-cluster: check-deps san
+	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/cluster
+
+test: check-deps
+	@bash tests/run-all.sh
+
+run: all
+	@bash tools/run-local.sh
+
+bench: all $(BENCH_BIN)
+	@bash bench/run.sh full
+
+bench-quick: all $(BENCH_BIN)
+	@bash bench/run.sh quick
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/raftnode $(DESTDIR)/lib/systemd/system
+	install -m 0755 $(B)/bin/raftnode $(B)/bin/raftctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 conf/*.properties* $(DESTDIR)$(PREFIX)/share/raftnode/
+	[ ! -f conf/raftnode@.service ] || install -m 0644 conf/raftnode@.service $(DESTDIR)/lib/systemd/system/
+
+clean:
+	rm -rf build build-san bin var-test

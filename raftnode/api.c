@@ -1,0 +1,398 @@
+/* api: TCP listener, per-connection framing and replies (see api.h, docs/protocol.md).
+ *
+ * Read path: libuv reads into the connection's growable buffer; every complete frame is
+ * decoded with msgpack_unpack_next and dispatched; the remainder is kept. Failure modes:
+ * a length over raft.api.max-frame-bytes -> "frame_too_large" reply, then close; a payload
+ * that is not a map with "id" and "method" -> "bad_request" reply, then close; a read
+ * error or EOF -> close. Only that one connection is affected. */
+#include "api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/mp.h"
+#include "../common/proto.h"
+#include "../common/queue.h"
+#include "log.h"
+#include "node.h"
+
+#define API_READ_CHUNK 65536
+
+struct api_write {
+    uv_write_t req;
+    struct api_conn *conn;
+    char *data;
+};
+
+static void conn_free_if_done(struct api_conn *c)
+{
+    if (c->refs == 0 && c->closing && c->tcp.data == NULL) {
+        free(c->buf);
+        free(c);
+    }
+}
+
+void api_conn_ref(struct api_conn *c)
+{
+    c->refs++;
+}
+
+void api_conn_unref(struct api_conn *c)
+{
+    c->refs--;
+    conn_free_if_done(c);
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct api_conn *c = h->data;
+    c->tcp.data = NULL; /* marks the handle as fully closed */
+    api_conn_unref(c);
+}
+
+static void conn_close(struct api_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    QUEUE_REMOVE(&c->queue);
+    c->api->n_conns--;
+    c->refs++; /* released by conn_closed_cb */
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct api_write *w = req->data;
+    if (status != 0 && status != UV_ECANCELED) {
+        log_debug("api: write to %s failed: %s", w->conn->peer, uv_strerror(status));
+        conn_close(w->conn);
+    }
+    api_conn_unref(w->conn);
+    free(w->data);
+    free(w);
+}
+
+/* Writes DATA (LEN bytes), trying a synchronous write first; only the remainder is copied. */
+static void conn_write(struct api_conn *c, const char *data, size_t len)
+{
+    uv_buf_t b;
+    int n;
+    struct api_write *w;
+
+    if (c->closing) {
+        return;
+    }
+    b = uv_buf_init((char *)data, (unsigned)len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) {
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (n < 0) {
+        n = 0;
+    }
+    w = malloc(sizeof *w);
+    if (w == NULL || (w->data = malloc(len - (size_t)n)) == NULL) {
+        free(w);
+        log_error("api: out of memory queueing a %zu-byte reply to %s; closing it", len, c->peer);
+        conn_close(c);
+        return;
+    }
+    memcpy(w->data, data + n, len - (size_t)n);
+    w->conn = c;
+    w->req.data = w;
+    b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
+    api_conn_ref(c);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+        api_conn_unref(c);
+        free(w->data);
+        free(w);
+        conn_close(c);
+    }
+}
+
+void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int status, const char *code,
+                     const char *error)
+{
+    char leader_api[CONFIG_ADDR_MAX];
+    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
+    static const char zero[PROTO_HEADER_BYTES];
+
+    msgpack_sbuffer_init(&r->sbuf);
+    msgpack_packer_init(&r->pk, &r->sbuf, msgpack_sbuffer_write);
+    msgpack_sbuffer_write(&r->sbuf, zero, sizeof zero); /* length, filled in by send */
+    msgpack_pack_map(&r->pk, 8);
+    mp_pack_kv_u64(&r->pk, "id", id);
+    mp_pack_kv_i64(&r->pk, "status", status);
+    mp_pack_kv_str(&r->pk, "code", code);
+    mp_pack_kv_u64(&r->pk, "node_id", n->cfg->node_id);
+    mp_pack_kv_u64(&r->pk, "applied_index", node_applied_index(n));
+    mp_pack_kv_u64(&r->pk, "leader_id", leader);
+    mp_pack_kv_str(&r->pk, "leader_api", leader_api);
+    if (status == 0) {
+        mp_pack_cstr(&r->pk, "result");
+    } else {
+        mp_pack_kv_str(&r->pk, "error", error != NULL ? error : "");
+    }
+}
+
+void api_reply_send(struct api_conn *c, struct api_reply *r)
+{
+    if (r->sbuf.data != NULL && r->sbuf.size >= PROTO_HEADER_BYTES) {
+        proto_put_len((unsigned char *)r->sbuf.data, (uint32_t)(r->sbuf.size - PROTO_HEADER_BYTES));
+        conn_write(c, r->sbuf.data, r->sbuf.size);
+    } else {
+        log_error("api: out of memory building a reply to %s; closing it", c->peer);
+        conn_close(c);
+    }
+    msgpack_sbuffer_destroy(&r->sbuf);
+}
+
+void api_reply_error(struct api_conn *c, uint64_t id, int status, const char *code, const char *fmt, ...)
+{
+    struct api_reply r;
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    api_reply_begin(&r, c->api->node, id, status, code, msg);
+    api_reply_send(c, &r);
+}
+
+void api_reply_redirect(struct api_conn *c, uint64_t id)
+{
+    struct node *n = c->api->node;
+    char leader_api[CONFIG_ADDR_MAX];
+    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
+    bool member = false;
+
+    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+        member = member || n->raft.configuration.servers[i].id == n->cfg->node_id;
+    }
+    if (!member) {
+        api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_JOINED,
+                        "member %llu has not joined the cluster yet (raft.join=%s); wait, or check "
+                        "that the leader could add it", (unsigned long long)n->cfg->node_id, n->cfg->join);
+    } else if (leader == 0) {
+        api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
+                        "no leader elected: member %llu (%s) cannot reach a quorum of voters",
+                        (unsigned long long)n->cfg->node_id, node_state_name(n));
+    } else if (leader_api[0] == '\0') {
+        api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
+                        "leader is member %llu but its API address is not registered yet; retry shortly",
+                        (unsigned long long)leader);
+    } else {
+        api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
+                        "member %llu is not the leader; the leader is %llu at %s",
+                        (unsigned long long)n->cfg->node_id, (unsigned long long)leader, leader_api);
+    }
+}
+
+/* Decodes and dispatches one frame payload. Returns -1 when the connection must close. */
+static int handle_frame(struct api_conn *c, const char *data, size_t len)
+{
+    msgpack_unpacked msg;
+    size_t off = 0;
+    uint64_t id = 0;
+    const char *method;
+    size_t mlen;
+    char mname[64];
+    static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+    int rc;
+
+    msgpack_unpacked_init(&msg);
+    rc = msgpack_unpack_next(&msg, data, len, &off);
+    if (rc != MSGPACK_UNPACK_SUCCESS || off != len || msg.data.type != MSGPACK_OBJECT_MAP ||
+        mp_get_u64(&msg.data, "id", &id) != 0 || mp_get_str(&msg.data, "method", &method, &mlen) != 0) {
+        msgpack_unpacked_destroy(&msg);
+        log_warn("api: malformed request from %s (%zu bytes): closing that connection", c->peer, len);
+        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST,
+                        "malformed request: expected one msgpack map with \"id\" (uint) and \"method\" (str)");
+        return -1;
+    }
+    if (mlen >= sizeof mname || memchr(method, '\0', mlen) != NULL) {
+        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_UNKNOWN_METHOD, "unknown method (name too long)");
+        msgpack_unpacked_destroy(&msg);
+        return 0;
+    }
+    memcpy(mname, method, mlen);
+    mname[mlen] = '\0';
+    const msgpack_object *args = mp_get(&msg.data, "args");
+    if (args == NULL || args->type == MSGPACK_OBJECT_NIL) {
+        args = &empty_map;
+    }
+    if (args->type != MSGPACK_OBJECT_MAP) {
+        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "\"args\" of %s must be a map", mname);
+    } else {
+        struct api_req req = {.conn = c, .id = id, .method = mname, .args = args};
+        handlers_dispatch(&req);
+    }
+    msgpack_unpacked_destroy(&msg);
+    return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct api_conn *c = h->data;
+    (void)suggested;
+    if (c->cap - c->len < API_READ_CHUNK / 4) {
+        size_t cap = c->cap ? c->cap * 2 : API_READ_CHUNK;
+        char *p = realloc(c->buf, cap);
+        if (p == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->buf = p;
+        c->cap = cap;
+    }
+    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct api_conn *c = s->data;
+    size_t off = 0;
+    (void)buf;
+
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            log_debug("api: read from %s: %s", c->peer, uv_strerror((int)nread));
+        }
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)nread;
+    api_conn_ref(c); /* handlers may close the connection */
+    while (!c->closing && c->len - off >= PROTO_HEADER_BYTES) {
+        uint32_t flen = proto_get_len((const unsigned char *)c->buf + off);
+        if (flen > c->api->max_frame) {
+            log_warn("api: %s sent a %u-byte frame, over raft.api.max-frame-bytes=%u: closing that connection",
+                     c->peer, flen, c->api->max_frame);
+            api_reply_error(c, 0, PROTO_BAD_REQUEST, PROTO_CODE_FRAME_TOO_LARGE,
+                            "frame of %u bytes exceeds the limit of %u bytes (raft.api.max-frame-bytes)",
+                            flen, c->api->max_frame);
+            conn_close(c);
+            break;
+        }
+        if (c->len - off < PROTO_HEADER_BYTES + (size_t)flen) {
+            break;
+        }
+        if (handle_frame(c, c->buf + off + PROTO_HEADER_BYTES, flen) != 0) {
+            conn_close(c);
+            break;
+        }
+        off += PROTO_HEADER_BYTES + flen;
+    }
+    if (!c->closing && off > 0) {
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+    }
+    api_conn_unref(c);
+}
+
+static void accept_cb(uv_stream_t *server, int status)
+{
+    struct api *a = server->data;
+    struct api_conn *c;
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+
+    if (status != 0) {
+        log_warn("api: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        log_error("api: out of memory accepting a connection");
+        return;
+    }
+    c->api = a;
+    if (uv_tcp_init(a->node->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    c->tcp.data = c;
+    QUEUE_PUSH(&a->conns, &c->queue);
+    a->n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_INET) {
+        char ip[INET_ADDRSTRLEN];
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(sin, ip, sizeof ip);
+        snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sin->sin_port));
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+        conn_close(c);
+    }
+}
+
+int api_start(struct api *a, struct node *n, const char *address, unsigned max_frame)
+{
+    char host[CONFIG_ADDR_MAX];
+    const char *colon = strrchr(address, ':');
+    struct sockaddr_in sin;
+    int rv;
+
+    memset(a, 0, sizeof *a);
+    a->node = n;
+    a->max_frame = max_frame;
+    QUEUE_INIT(&a->conns);
+    if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
+        log_error("api: bad raft.api.address '%s'", address);
+        return -1;
+    }
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
+    rv = uv_ip4_addr(host, atoi(colon + 1), &sin);
+    if (rv == 0) {
+        rv = uv_tcp_init(n->loop, &a->listener);
+    }
+    if (rv != 0) {
+        log_error("api: cannot use raft.api.address %s: %s", address, uv_strerror(rv));
+        return -1;
+    }
+    a->listener.data = a;
+    a->listening = true;
+    rv = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sin, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&a->listener, 511, accept_cb);
+    }
+    if (rv != 0) {
+        log_error("api: cannot listen on %s: %s; is another process using that port?", address, uv_strerror(rv));
+        return -1;
+    }
+    log_info("api listening on %s", address);
+    return 0;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void api_close(struct api *a)
+{
+    if (!a->listening) {
+        return;
+    }
+    a->listening = false;
+    uv_close((uv_handle_t *)&a->listener, listener_closed);
+    while (!QUEUE_IS_EMPTY(&a->conns)) {
+        queue *q = QUEUE_HEAD(&a->conns);
+        conn_close(QUEUE_DATA(q, struct api_conn, queue));
+    }
+}

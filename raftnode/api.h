@@ -1,0 +1,73 @@
+/* api: the TCP listener on raft.api.address, its connections and the framing of
+ * docs/protocol.md. A bad frame closes only its own connection; everyone else is served.
+ *
+ * Ownership: struct api_conn is heap-allocated per connection and reference counted: a
+ * pending write or barrier holds a reference (api_conn_ref) so a reply to a connection that
+ * closed meanwhile is dropped safely; the struct is freed when the handle's close callback
+ * ran and the count reached zero. */
+#ifndef RAFTNODE_API_H
+#define RAFTNODE_API_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct node;
+
+struct api {
+    uv_tcp_t listener;       /* private */
+    struct node *node;       /* read-only */
+    unsigned max_frame;      /* read-only: raft.api.max-frame-bytes */
+    void *conns[2];          /* private: queue of open connections */
+    unsigned n_conns;        /* read-only */
+    bool listening;          /* read-only */
+};
+
+struct api_conn {
+    uv_tcp_t tcp;            /* private */
+    struct api *api;         /* read-only */
+    char *buf;               /* private: read buffer */
+    size_t len, cap;         /* private */
+    unsigned refs;           /* private */
+    bool closing;            /* read-only: no reply reaches the peer any more */
+    void *queue[2];          /* private */
+    char peer[64];           /* read-only: "ip:port" of the client, for logs */
+};
+
+/* One decoded request, valid during its handler call only (args points into the frame). */
+struct api_req {
+    struct api_conn *conn;
+    uint64_t id;
+    const char *method;
+    const msgpack_object *args; /* map; an empty map when omitted */
+};
+
+/* A reply under construction: api_reply_begin packs the header, the caller packs exactly one
+ * result value when status == 0, then api_reply_send frames and writes it (and frees). */
+struct api_reply {
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+};
+
+int api_start(struct api *a, struct node *n, const char *address, unsigned max_frame);
+/* Stops listening and closes every connection; their pending replies are dropped. */
+void api_close(struct api *a);
+
+void api_conn_ref(struct api_conn *c);
+void api_conn_unref(struct api_conn *c);
+
+/* status 0: a "result" key follows and the caller packs its value; otherwise ERROR is sent. */
+void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int status,
+                     const char *code, const char *error);
+void api_reply_send(struct api_conn *c, struct api_reply *r);
+/* Shorthands: an error reply; a reply whose result is a map {"index": INDEX}. */
+void api_reply_error(struct api_conn *c, uint64_t id, int status, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* not_leader / no_leader / not_joined as appropriate for this member right now. */
+void api_reply_redirect(struct api_conn *c, uint64_t id);
+
+/* Dispatch table lives in handlers.c. */
+void handlers_dispatch(struct api_req *req);
+
+#endif

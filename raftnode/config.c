@@ -1,0 +1,1024 @@
+/* config: raftnode's key table, a Java-properties reader and the cross-key checks (config.h).
+ * The table config_keys is the single source of every key's type, default, bounds and doc:
+ * config_defaults, config_load and config_print_reference (--help-config, which generates
+ * conf/raftnode.properties.example) all walk it. Never prints, never exits; the only heap is
+ * getline's line buffer, freed before returning. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+/* Longest logical line (after joining continuations) and longest -D override. 64 peers of
+ * "ID=IPv4:port/standby" need about 3.3 KB; a JDBC URL with options stays below 2 KB. */
+#define LINE_MAX_BYTES 8192
+/* Ids end up in SQLite's signed 64-bit integers (member and engine ids). */
+#define ID_MAX ((uint64_t)INT64_MAX)
+
+enum key_type {
+    KT_UINT,     /* decimal digits only, within [min, max]; field is unsigned or uint64_t */
+    KT_STRING,   /* any text that fits the field */
+    KT_ADDRESS,  /* IPv4:port; empty clears an optional key */
+    KT_HOSTPORT, /* host:port with a non-empty host; empty clears it */
+    KT_BOOL,     /* true|false|yes|no|on|off|1|0, any case */
+    KT_ENUM,     /* one of names[], any case; stores the index */
+    KT_CLUSTER,  /* raft.initial-cluster: ID=IPv4:port[/standby|/spare],... into peers/n_peers */
+};
+
+#define KF_REQUIRED 1u /* must be given, with a non-empty value */
+
+struct key_def {
+    const char *name;
+    enum key_type type;
+    unsigned flags;
+    const char *default_value; /* applied by config_defaults; NULL: zero / empty */
+    uint64_t min, max;         /* KT_UINT bounds, inclusive */
+    const char *const *names;  /* KT_ENUM: names[i] stores i; NULL-terminated */
+    size_t offset, size;       /* the field in struct config */
+    const char *doc;           /* lines separated by '\n', printed as "# " comments */
+};
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+
+static const char *const role_names[] = {"voter", "standby", "spare", NULL};
+static const char *const mode_names[] = {"all", "job", "query", NULL};
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+
+/* Indexes into config_keys, for the cross-key checks. The table's order is also the order of
+ * --help-config and of the missing-required-key checks. */
+enum key_index {
+    K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
+    K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_METASTORE_URL,
+    K_LOG_LEVEL, K_MAX_FRAME, K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
+    K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_COUNT
+};
+
+static const struct key_def config_keys[K_COUNT] = {
+    [K_NODE_ID] = {"raft.node.id", KT_UINT, KF_REQUIRED, NULL, 1, ID_MAX, NULL, FIELD(node_id),
+        "This member's Raft id, unique in the cluster and never reused (a removed member's id\n"
+        "stays retired). It is also the id of the engine this member speaks for."},
+    [K_NODE_ADDRESS] = {"raft.node.address", KT_ADDRESS, KF_REQUIRED, NULL, 0, 0, NULL,
+        FIELD(node_address),
+        "Address of this member's Raft transport: raftnode listens here and the other members\n"
+        "connect here. An IPv4 literal: libraft's TCP transport takes no host names."},
+    [K_API_ADDRESS] = {"raft.api.address", KT_ADDRESS, KF_REQUIRED, NULL, 0, 0, NULL,
+        FIELD(api_address),
+        "Address of the client API that raftctl and Kylin engines connect to; needs a port of\n"
+        "its own, apart from raft.node.address. Example: 127.0.0.1:7201"},
+    [K_DATA_DIR] = {"raft.data-dir", KT_STRING, KF_REQUIRED, NULL, 0, 0, NULL, FIELD(data_dir),
+        "Directory of this member's Raft log, snapshots and SQLite state. A relative path is\n"
+        "resolved against raftnode's working directory. Example: /var/lib/raftnode"},
+    [K_INITIAL_CLUSTER] = {"raft.initial-cluster", KT_CLUSTER, 0, NULL, 0, 0, NULL, FIELD(peers),
+        "The founding members, read on first start only: ID=ADDRESS of each member's\n"
+        "raft.node.address, comma-separated; an entry ending in /standby or /spare is a\n"
+        "non-voting member, any other a voter. Ids and addresses must be unique, at least one\n"
+        "entry must be a voter, and this member must be listed with its raft.node.address.\n"
+        "Set it on the founding members only; members added later use raft.join instead.\n"
+        "Example: 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103"},
+    [K_JOIN] = {"raft.join", KT_ADDRESS, 0, NULL, 0, 0, NULL, FIELD(join),
+        "API address (raft.api.address) of any running member, to join a running cluster.\n"
+        "Use it instead of raft.initial-cluster on members added after the cluster formed."},
+    [K_ELECTION_MS] = {"raft.election-timeout-ms", KT_UINT, 0, "1000", 50, 60000, NULL,
+        FIELD(election_timeout_ms),
+        "Raft election timeout in milliseconds: a follower that hears from no leader for this\n"
+        "long (randomised up to twice as long) starts an election. Must be greater than\n"
+        "raft.heartbeat-timeout-ms."},
+    [K_HEARTBEAT_MS] = {"raft.heartbeat-timeout-ms", KT_UINT, 0, "100", 10, 10000, NULL,
+        FIELD(heartbeat_timeout_ms),
+        "Milliseconds between the leader's heartbeats to its followers. Must be less than\n"
+        "raft.election-timeout-ms; a tenth of it is usual."},
+    [K_SNAPSHOT_THRESHOLD] = {"raft.snapshot-threshold", KT_UINT, 0, "1024", 2, 1000000000,
+        NULL, FIELD(snapshot_threshold),
+        "Take a snapshot once this many log entries were applied since the last one."},
+    [K_SNAPSHOT_TRAILING] = {"raft.snapshot-trailing", KT_UINT, 0, "128", 0, 1000000000, NULL,
+        FIELD(snapshot_trailing),
+        "Log entries kept behind a snapshot, so that a follower lagging by fewer entries\n"
+        "catches up without a snapshot transfer."},
+    [K_METASTORE_URL] = {"raft.metastore.url", KT_STRING, 0, NULL, 0, 0, NULL,
+        FIELD(metastore_url),
+        "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions, in\n"
+        "kylin.metadata.url's format; overrides kylin.metadata.url. Empty: kylin.metadata.url\n"
+        "is used."},
+    [K_LOG_LEVEL] = {"raft.log-level", KT_ENUM, 0, "info", 0, 0, level_names, FIELD(log_level),
+        "Least severe level written to stderr."},
+    [K_MAX_FRAME] = {"raft.api.max-frame-bytes", KT_UINT, 0, "1048576", 1024, 67108864, NULL,
+        FIELD(max_frame_bytes),
+        "Largest request or reply frame on the client API, in bytes (default 1 MiB, at most\n"
+        "64 MiB); larger frames are refused."},
+    [K_ENGINE_WEIGHT] = {"raft.engine.weight", KT_UINT, 0, "1", 1, 1000000, NULL,
+        FIELD(engine_weight),
+        "Capacity of this member's engine relative to the others: placement keeps\n"
+        "projects / weight even across engines."},
+    [K_SERVER_MODE] = {"kylin.server.mode", KT_ENUM, 0, "all", 0, 0, mode_names,
+        FIELD(server_mode),
+        "Mode of the Kylin instance this member speaks for, as in kylin.properties: all and\n"
+        "job engines own projects and run their jobs, query engines own none."},
+    [K_RACE_ENABLED] = {"kylin.server.leader-race.enabled", KT_BOOL, 0, "true", 0, 0, NULL,
+        FIELD(leader_race_enabled),
+        "false: a single engine owns every project and nothing fails over (Kylin's\n"
+        "single-engine mode)."},
+    [K_HB_TIMEOUT_S] = {"kylin.server.leader-race.heart-beat-timeout", KT_UINT, 0, "60", 1,
+        86400, NULL, FIELD(heartbeat_timeout_s),
+        "Seconds of silence, on the leader's monotonic clock, after which an engine is dead\n"
+        "and its projects move. Must be greater than heart-beat-interval. Kylin's default is\n"
+        "60; 3 with an interval of 1 is the short profile for fast failover."},
+    [K_HB_INTERVAL_S] = {"kylin.server.leader-race.heart-beat-interval", KT_UINT, 0, "30", 1,
+        86400, NULL, FIELD(heartbeat_interval_s),
+        "Seconds between an engine's heartbeats to the leader. Must be less than\n"
+        "heart-beat-timeout."},
+    [K_METADATA_URL] = {"kylin.metadata.url", KT_STRING, 0, NULL, 0, 0, NULL,
+        FIELD(metadata_url),
+        "Kylin's metastore URL, as in kylin.properties, e.g.\n"
+        "kylin_metadata@jdbc,driverClassName=org.postgresql.Driver,url=jdbc:postgresql://h:5432/kylin,username=u,password=p\n"
+        "Its identifier (before '@') names the epoch table, here kylin_metadata_epoch."},
+    [K_IDENTITY] = {"kylin.server.identity", KT_HOSTPORT, 0, NULL, 0, 0, NULL, FIELD(identity),
+        "host:port of the Kylin instance this member speaks for, as Kylin writes it in an\n"
+        "epoch owner (host:port|startMillis). Empty: this member's raft.api.address."},
+};
+
+/* Where a key got its value: a file line or a -D override. Later settings win. */
+struct origin {
+    bool set;
+    int override_index; /* -1: from the file */
+    unsigned line;      /* file line of the key (first line of a continued line) */
+};
+
+struct loader {
+    struct config *c;
+    const char *file;
+    char *const *overrides;
+    char *err;
+    size_t errlen;
+    struct origin origins[K_COUNT];
+};
+
+/* ---- small text helpers ---- */
+
+static bool is_ws(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\f';
+}
+
+/* Copies V for quoting in a message, cut to 60 bytes so a long URL cannot hide the reason. */
+static const char *shown(const char *v, char out[72])
+{
+    size_t n = strlen(v);
+    if (n <= 60) {
+        return v;
+    }
+    memcpy(out, v, 57);
+    memcpy(out + 57, "...", 4);
+    return out;
+}
+
+/* Appends to a message buffer, keeping it NUL-terminated when truncated. */
+static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*used >= len) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        buf[*used] = '\0';
+        return;
+    }
+    *used += (size_t)n < len - *used ? (size_t)n : len - *used;
+}
+
+/* Decimal digits only: no sign, no spaces, no 0x (strtoull would take "-1" and " 7"). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s == '\0') {
+        return -1;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10) {
+            return -2;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* The "expected ..." part of a message; also the type line of --help-config. */
+static void describe(const struct key_def *k, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    switch (k->type) {
+    case KT_UINT:
+        append(buf, len, &used, "%" PRIu64 "..%" PRIu64, k->min, k->max);
+        break;
+    case KT_STRING:
+        append(buf, len, &used, "text of at most %zu bytes", k->size - 1);
+        break;
+    case KT_ADDRESS:
+        append(buf, len, &used, "IPv4:port, e.g. 127.0.0.1:7101");
+        break;
+    case KT_HOSTPORT:
+        append(buf, len, &used, "host:port, e.g. 10.0.0.5:7070");
+        break;
+    case KT_BOOL:
+        append(buf, len, &used, "true or false");
+        break;
+    case KT_ENUM:
+        append(buf, len, &used, "one of");
+        for (size_t i = 0; k->names[i] != NULL; i++) {
+            append(buf, len, &used, "%s %s", i == 0 ? "" : ",", k->names[i]);
+        }
+        break;
+    case KT_CLUSTER:
+        append(buf, len, &used, "comma-separated ID=IPv4:port[/standby|/spare]");
+        break;
+    }
+}
+
+/* ---- value parsers: 0, or -1 with REASON ---- */
+
+static int parse_port(const char *s, char *reason, size_t rlen, const char *whole)
+{
+    uint64_t port;
+    char q[72];
+
+    if (s[0] == '0' || parse_u64(s, &port) != 0 || port < 1 || port > 65535) {
+        snprintf(reason, rlen, "'%s' has no valid port (expected a port 1..65535 without leading "
+                 "zeros)", shown(whole, q));
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_address(const char *s, char *reason, size_t rlen)
+{
+    const char *colon = strrchr(s, ':');
+    char host[INET_ADDRSTRLEN];
+    struct in_addr in;
+    char q[72];
+    size_t hlen;
+
+    if (colon == NULL) {
+        snprintf(reason, rlen, "'%s' has no port (expected IPv4:port, e.g. 127.0.0.1:7101)",
+                 shown(s, q));
+        return -1;
+    }
+    hlen = (size_t)(colon - s);
+    if (hlen < sizeof host) {
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+    }
+    if (hlen >= sizeof host || inet_pton(AF_INET, host, &in) != 1) {
+        snprintf(reason, rlen, "'%s' is not an IPv4 address (expected IPv4:port with a "
+                 "dotted-quad address, e.g. 127.0.0.1:7101: libraft's TCP transport takes no host "
+                 "names)", shown(s, q));
+        return -1;
+    }
+    if (in.s_addr == 0) {
+        snprintf(reason, rlen, "'%s': 0.0.0.0 is not an address others can connect to (expected "
+                 "this host's IPv4 address, e.g. 127.0.0.1:7101)", shown(s, q));
+        return -1;
+    }
+    return parse_port(colon + 1, reason, rlen, s);
+}
+
+/* Kylin's identity host:port: the host may be a name, but no spaces and no '|' (Kylin's
+ * owner string is "host:port|startMillis"). */
+static int parse_hostport(const char *s, char *reason, size_t rlen)
+{
+    const char *colon = strrchr(s, ':');
+    char q[72];
+
+    if (colon == NULL || colon == s) {
+        snprintf(reason, rlen, "'%s' is not host:port (expected a non-empty host, ':' and a "
+                 "port, e.g. 10.0.0.5:7070)", shown(s, q));
+        return -1;
+    }
+    for (const char *p = s; p < colon; p++) {
+        if ((unsigned char)*p <= ' ' || *p == '|' || *p == 0x7f) {
+            snprintf(reason, rlen, "'%s': the host contains a space, control character or '|' "
+                     "(expected host:port, e.g. 10.0.0.5:7070)", shown(s, q));
+            return -1;
+        }
+    }
+    return parse_port(colon + 1, reason, rlen, s);
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* raft.initial-cluster: "ID=IPv4:port[/standby|/spare]" entries separated by commas; spaces
+ * around an entry are ignored. Entries are numbered from 1 in messages. */
+static int parse_cluster(struct config *c, const char *s, char *reason, size_t rlen)
+{
+    static const char expected[] = "expected ID=IPv4:port[/standby|/spare]";
+    unsigned n = 0;
+    unsigned voters = 0;
+    char q[72];
+
+    c->n_peers = 0;
+    if (*s == '\0') {
+        return 0; /* unset */
+    }
+    for (;;) {
+        const char *end = strchr(s, ',');
+        const char *stop = end != NULL ? end : s + strlen(s);
+        char entry[CONFIG_ADDR_MAX + 32];
+        char why[384];
+        char *eq, *slash;
+        struct config_peer *peer;
+        uint64_t id;
+        size_t len;
+
+        while (s < stop && is_ws(*s)) {
+            s++;
+        }
+        while (stop > s && is_ws(stop[-1])) {
+            stop--;
+        }
+        len = (size_t)(stop - s);
+        if (len == 0) {
+            snprintf(reason, rlen, "entry %u is empty (%s,...)", n + 1, expected);
+            return -1;
+        }
+        if (len >= sizeof entry) {
+            snprintf(reason, rlen, "entry %u is longer than %zu bytes (%s)", n + 1,
+                     sizeof entry - 1, expected);
+            return -1;
+        }
+        memcpy(entry, s, len);
+        entry[len] = '\0';
+        if (n == CONFIG_MAX_PEERS) {
+            snprintf(reason, rlen, "more than %d entries (at most %d members)", CONFIG_MAX_PEERS,
+                     CONFIG_MAX_PEERS);
+            return -1;
+        }
+        eq = strchr(entry, '=');
+        if (eq == NULL) {
+            snprintf(reason, rlen, "entry %u '%s' has no '=' (%s)", n + 1, shown(entry, q),
+                     expected);
+            return -1;
+        }
+        *eq = '\0';
+        if (parse_u64(entry, &id) != 0 || id < 1 || id > ID_MAX) {
+            snprintf(reason, rlen, "entry %u: id '%s' is not an integer 1..%" PRIu64 " (%s)",
+                     n + 1, shown(entry, q), ID_MAX, expected);
+            return -1;
+        }
+        peer = &c->peers[n];
+        peer->id = id;
+        peer->role = CONFIG_ROLE_VOTER;
+        slash = strchr(eq + 1, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (strcasecmp(slash + 1, "standby") == 0) {
+                peer->role = CONFIG_ROLE_STANDBY;
+            } else if (strcasecmp(slash + 1, "spare") == 0) {
+                peer->role = CONFIG_ROLE_SPARE;
+            } else {
+                snprintf(reason, rlen, "entry %u: unknown role '/%s' (expected /standby or "
+                         "/spare after the address, nothing for a voter)", n + 1,
+                         shown(slash + 1, q));
+                return -1;
+            }
+        }
+        if (parse_address(eq + 1, why, sizeof why) != 0) {
+            snprintf(reason, rlen, "entry %u: %s", n + 1, why);
+            return -1;
+        }
+        snprintf(peer->address, sizeof peer->address, "%s", eq + 1);
+        for (unsigned i = 0; i < n; i++) {
+            if (c->peers[i].id == id) {
+                snprintf(reason, rlen, "entry %u: id %" PRIu64 " is already entry %u (ids must "
+                         "be unique)", n + 1, id, i + 1);
+                return -1;
+            }
+            if (strcmp(c->peers[i].address, peer->address) == 0) {
+                snprintf(reason, rlen, "entry %u: address %s is already entry %u (addresses "
+                         "must be unique)", n + 1, peer->address, i + 1);
+                return -1;
+            }
+        }
+        voters += peer->role == CONFIG_ROLE_VOTER;
+        n++;
+        if (end == NULL) {
+            break;
+        }
+        s = end + 1;
+    }
+    if (voters == 0) {
+        snprintf(reason, rlen, "lists no voter (at least one entry needs no /standby or /spare)");
+        return -1;
+    }
+    c->n_peers = n;
+    return 0;
+}
+
+/* Parses VALUE (already trimmed) for key K into C. */
+static int set_value(struct config *c, const struct key_def *k, const char *value, char *reason,
+                     size_t rlen)
+{
+    char *field = (char *)c + k->offset;
+    char expected[160];
+    char q[72];
+
+    describe(k, expected, sizeof expected);
+    if (*value == '\0' && (k->flags & KF_REQUIRED || k->type == KT_UINT || k->type == KT_BOOL ||
+                           k->type == KT_ENUM)) {
+        snprintf(reason, rlen, "empty value (expected %s%s)",
+                 k->type == KT_STRING ? "non-empty " : "", expected);
+        return -1;
+    }
+    switch (k->type) {
+    case KT_UINT: {
+        uint64_t v;
+        int rc = parse_u64(value, &v);
+        if (rc == -1) {
+            snprintf(reason, rlen, "'%s' is not an integer (expected %s)", shown(value, q),
+                     expected);
+            return -1;
+        }
+        if (rc != 0 || v < k->min || v > k->max) {
+            snprintf(reason, rlen, "%s is out of range (expected %s)", shown(value, q),
+                     expected);
+            return -1;
+        }
+        if (k->size == sizeof(uint64_t)) {
+            memcpy(field, &v, sizeof v);
+        } else {
+            unsigned u = (unsigned)v; /* max bounds of unsigned fields fit in 32 bits */
+            memcpy(field, &u, sizeof u);
+        }
+        return 0;
+    }
+    case KT_BOOL: {
+        bool b;
+        if (parse_bool(value, &b) != 0) {
+            snprintf(reason, rlen, "'%s' is not a boolean (expected true or false)",
+                     shown(value, q));
+            return -1;
+        }
+        memcpy(field, &b, sizeof b);
+        return 0;
+    }
+    case KT_ENUM:
+        for (int i = 0; k->names[i] != NULL; i++) {
+            if (strcasecmp(value, k->names[i]) == 0) {
+                memcpy(field, &i, sizeof i);
+                return 0;
+            }
+        }
+        snprintf(reason, rlen, "'%s' is not valid (expected %s)", shown(value, q), expected);
+        return -1;
+    case KT_CLUSTER:
+        return parse_cluster(c, value, reason, rlen);
+    case KT_ADDRESS:
+    case KT_HOSTPORT:
+    case KT_STRING:
+        if (strlen(value) >= k->size) {
+            snprintf(reason, rlen, "value is %zu bytes long (expected at most %zu)",
+                     strlen(value), k->size - 1);
+            return -1;
+        }
+        if (*value != '\0' && k->type == KT_ADDRESS && parse_address(value, reason, rlen) != 0) {
+            return -1;
+        }
+        if (*value != '\0' && k->type == KT_HOSTPORT && parse_hostport(value, reason, rlen) != 0) {
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- errors ---- */
+
+/* Writes "PREFIX[key: ]reason" into ld->err, PREFIX naming where the setting came from:
+ * "FILE:LINE: ", "-D key=value: ", or "FILE: " for a key that was never set. */
+static int fail(struct loader *ld, const struct origin *o, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(struct loader *ld, const struct origin *o, const char *key, const char *fmt, ...)
+{
+    char reason[1024];
+    size_t used = 0;
+    va_list ap;
+
+    if (ld->err == NULL || ld->errlen == 0) {
+        return -1;
+    }
+    va_start(ap, fmt);
+    if (vsnprintf(reason, sizeof reason, fmt, ap) < 0) {
+        reason[0] = '\0';
+    }
+    va_end(ap);
+    ld->err[0] = '\0';
+    if (o != NULL && o->set && o->override_index >= 0) {
+        append(ld->err, ld->errlen, &used, "-D %s: ", ld->overrides[o->override_index]);
+    } else if (o != NULL && o->set) {
+        append(ld->err, ld->errlen, &used, "%s:%u: ", ld->file, o->line);
+    } else {
+        append(ld->err, ld->errlen, &used, "%s: ", ld->file != NULL ? ld->file : "command line");
+    }
+    if (key != NULL) {
+        append(ld->err, ld->errlen, &used, "%s: ", key);
+    }
+    append(ld->err, ld->errlen, &used, "%s", reason);
+    return -1;
+}
+
+/* ---- applying key=value ---- */
+
+static int apply(struct loader *ld, const char *key, const char *value, const struct origin *o)
+{
+    char reason[768];
+
+    for (int i = 0; i < K_COUNT; i++) {
+        if (strcmp(config_keys[i].name, key) == 0) {
+            if (set_value(ld->c, &config_keys[i], value, reason, sizeof reason) != 0) {
+                return fail(ld, o, key, "%s", reason);
+            }
+            ld->origins[i] = *o; /* a later setting of the same key wins, as in Java */
+            return 0;
+        }
+    }
+    return fail(ld, o, key, "unknown key; see raftnode --help-config");
+}
+
+/* Drops trailing whitespace that no backslash escapes. */
+static void trim_end(char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && is_ws(s[n - 1])) {
+        size_t bs = 0;
+        while (bs + 1 < n && s[n - 2 - bs] == '\\') {
+            bs++;
+        }
+        if (bs % 2 == 1) {
+            break;
+        }
+        s[--n] = '\0';
+    }
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char ch = s[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9') {
+            v |= (unsigned)(ch - '0');
+        } else if (ch >= 'a' && ch <= 'f') {
+            v |= (unsigned)(ch - 'a' + 10);
+        } else if (ch >= 'A' && ch <= 'F') {
+            v |= (unsigned)(ch - 'A' + 10);
+        } else {
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+/* Java's escapes, in place (the result is never longer): \t \n \r \f, \uXXXX (written as
+ * UTF-8; a surrogate pair makes one character), and \c for any other c. */
+static int unescape(char *s, char *reason, size_t rlen)
+{
+    char *out = s;
+
+    while (*s != '\0') {
+        unsigned cp, low;
+        if (*s != '\\') {
+            *out++ = *s++;
+            continue;
+        }
+        s++;
+        switch (*s) {
+        case '\0':
+            continue; /* a lone backslash at the very end: Java drops it */
+        case 't': *out++ = '\t'; s++; continue;
+        case 'n': *out++ = '\n'; s++; continue;
+        case 'r': *out++ = '\r'; s++; continue;
+        case 'f': *out++ = '\f'; s++; continue;
+        case 'u': break;
+        default: *out++ = *s++; continue;
+        }
+        if (hex4(s + 1, &cp) != 0 || cp == 0) {
+            snprintf(reason, rlen, "malformed \\u escape (expected \\u and 4 hex digits, not "
+                     "\\u0000)");
+            return -1;
+        }
+        s += 5;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) != 0 || low < 0xdc00 ||
+                low > 0xdfff) {
+                snprintf(reason, rlen, "\\u%04X is half a surrogate pair (expected a \\uDC00.."
+                         "\\uDFFF escape after it)", cp);
+                return -1;
+            }
+            s += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            snprintf(reason, rlen, "\\u%04X is half a surrogate pair", cp);
+            return -1;
+        }
+        if (cp < 0x80) {
+            *out++ = (char)cp;
+        } else if (cp < 0x800) {
+            *out++ = (char)(0xc0 | cp >> 6);
+            *out++ = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            *out++ = (char)(0xe0 | cp >> 12);
+            *out++ = (char)(0x80 | (cp >> 6 & 0x3f));
+            *out++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *out++ = (char)(0xf0 | cp >> 18);
+            *out++ = (char)(0x80 | (cp >> 12 & 0x3f));
+            *out++ = (char)(0x80 | (cp >> 6 & 0x3f));
+            *out++ = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    *out = '\0';
+    return 0;
+}
+
+/* One logical line (continuations joined, leading whitespace gone, not a comment):
+ * KEY, optional whitespace, '=' or ':', optional whitespace, VALUE. Unlike Java, whitespace
+ * alone does not separate key and value: "raft.node.id 1" is refused as a likely typo. */
+static int apply_line(struct loader *ld, char *text, unsigned line)
+{
+    struct origin o = {.set = true, .override_index = -1, .line = line};
+    char reason[256];
+    char *key = text;
+    char *p = text;
+    char *value;
+
+    while (*p != '\0' && !is_ws(*p) && *p != '=' && *p != ':') {
+        p++;
+    }
+    value = p;
+    while (is_ws(*value)) {
+        value++;
+    }
+    if (p == key) {
+        return fail(ld, &o, NULL, "line has no key before '%c' (expected key=value)", *value);
+    }
+    if (*value != '=' && *value != ':') {
+        *p = '\0';
+        return fail(ld, &o, key, "line has no '=' or ':' after the key (expected key=value or "
+                    "key: value)");
+    }
+    value++;
+    *p = '\0';
+    while (is_ws(*value)) {
+        value++;
+    }
+    trim_end(value);
+    if (unescape(value, reason, sizeof reason) != 0) {
+        return fail(ld, &o, key, "%s", reason);
+    }
+    return apply(ld, key, value, &o);
+}
+
+static int load_file(struct loader *ld)
+{
+    char logical[LINE_MAX_BYTES];
+    size_t len = 0;
+    unsigned lineno = 0, start = 0;
+    bool continuing = false;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    FILE *f = fopen(ld->file, "r");
+
+    if (f == NULL) {
+        return fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
+    }
+    while ((n = getline(&line, &cap, f)) != -1) {
+        char *p = line;
+        size_t plen = (size_t)n, bs = 0;
+
+        lineno++;
+        while (plen > 0 && (p[plen - 1] == '\n' || p[plen - 1] == '\r')) {
+            p[--plen] = '\0';
+        }
+        while (is_ws(*p)) {
+            p++;
+        }
+        plen = strlen(p); /* also stops at a NUL byte inside the line */
+        if (!continuing) {
+            if (*p == '\0' || *p == '#' || *p == '!') {
+                continue; /* blank or comment: a comment never continues */
+            }
+            start = lineno;
+            len = 0;
+        }
+        /* An odd number of trailing backslashes continues the line on the next one. */
+        while (bs < plen && p[plen - 1 - bs] == '\\') {
+            bs++;
+        }
+        continuing = bs % 2 == 1;
+        plen -= continuing;
+        if (len + plen >= sizeof logical) {
+            struct origin o = {.set = true, .override_index = -1, .line = start};
+            rc = fail(ld, &o, NULL, "line is longer than %zu bytes", sizeof logical - 1);
+            break;
+        }
+        memcpy(logical + len, p, plen);
+        len += plen;
+        logical[len] = '\0';
+        if (!continuing && apply_line(ld, logical, start) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        rc = fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
+    } else if (rc == 0 && continuing) {
+        rc = apply_line(ld, logical, start); /* the file ended inside a continued line */
+    }
+    free(line);
+    if (fclose(f) != 0 && rc == 0) {
+        rc = fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
+    }
+    return rc;
+}
+
+/* "-D key=value": key and value trimmed, no escapes (the shell already did the quoting). */
+static int apply_override(struct loader *ld, int index)
+{
+    struct origin o = {.set = true, .override_index = index, .line = 0};
+    const char *arg = ld->overrides[index];
+    char copy[LINE_MAX_BYTES];
+    char *eq, *key, *end, *value;
+
+    if (strlen(arg) >= sizeof copy) {
+        return fail(ld, &o, NULL, "longer than %zu bytes", sizeof copy - 1);
+    }
+    memcpy(copy, arg, strlen(arg) + 1);
+    eq = strchr(copy, '=');
+    if (eq == NULL) {
+        return fail(ld, &o, NULL, "no '=' (expected -D key=value)");
+    }
+    *eq = '\0';
+    key = copy;
+    while (is_ws(*key)) {
+        key++;
+    }
+    end = eq;
+    while (end > key && is_ws(end[-1])) {
+        *--end = '\0';
+    }
+    if (*key == '\0') {
+        return fail(ld, &o, NULL, "no key before '=' (expected -D key=value)");
+    }
+    value = eq + 1;
+    while (is_ws(*value)) {
+        value++;
+    }
+    end = value + strlen(value);
+    while (end > value && is_ws(end[-1])) {
+        *--end = '\0';
+    }
+    return apply(ld, key, value, &o);
+}
+
+/* ---- checks after every setting was read ---- */
+
+/* The key of A and B whose setting came last (an override beats a file line), so that a
+ * conflict is reported where the operator most recently touched it. */
+static int later(const struct loader *ld, int a, int b)
+{
+    const struct origin *x = &ld->origins[a], *y = &ld->origins[b];
+
+    if (!x->set || !y->set) {
+        return x->set ? a : y->set ? b : a;
+    }
+    if (x->override_index != y->override_index) {
+        return x->override_index > y->override_index ? a : b;
+    }
+    return x->line >= y->line ? a : b;
+}
+
+static int fail_key(struct loader *ld, int k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_key(struct loader *ld, int k, const char *fmt, ...)
+{
+    char reason[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vsnprintf(reason, sizeof reason, fmt, ap) < 0) {
+        reason[0] = '\0';
+    }
+    va_end(ap);
+    return fail(ld, &ld->origins[k], config_keys[k].name, "%s", reason);
+}
+
+static int check_required(struct loader *ld)
+{
+    const struct config *c = ld->c;
+
+    for (int i = 0; i < K_COUNT; i++) {
+        if (config_keys[i].flags & KF_REQUIRED && !ld->origins[i].set) {
+            return fail(ld, NULL, config_keys[i].name, "required key missing");
+        }
+    }
+    if (c->n_peers == 0 && c->join[0] == '\0') {
+        return fail(ld, NULL, config_keys[K_INITIAL_CLUSTER].name, "required key missing (set "
+                    "raft.initial-cluster on the founding members, raft.join on members added "
+                    "later)");
+    }
+    return 0;
+}
+
+static int check_cross(struct loader *ld)
+{
+    const struct config *c = ld->c;
+    const struct config_peer *self = NULL;
+    int k;
+
+    if (strcmp(c->node_address, c->api_address) == 0) {
+        return fail_key(ld, later(ld, K_NODE_ADDRESS, K_API_ADDRESS), "raft.node.address and "
+                        "raft.api.address are both %s (expected two different ports)",
+                        c->api_address);
+    }
+    if (c->heartbeat_timeout_ms >= c->election_timeout_ms) {
+        k = later(ld, K_HEARTBEAT_MS, K_ELECTION_MS);
+        return k == K_HEARTBEAT_MS
+            ? fail_key(ld, k, "%u is not less than raft.election-timeout-ms (%u)",
+                       c->heartbeat_timeout_ms, c->election_timeout_ms)
+            : fail_key(ld, k, "%u is not greater than raft.heartbeat-timeout-ms (%u)",
+                       c->election_timeout_ms, c->heartbeat_timeout_ms);
+    }
+    if (c->heartbeat_interval_s >= c->heartbeat_timeout_s) {
+        k = later(ld, K_HB_INTERVAL_S, K_HB_TIMEOUT_S);
+        return k == K_HB_INTERVAL_S
+            ? fail_key(ld, k, "%u is not less than kylin.server.leader-race.heart-beat-timeout "
+                       "(%u)", c->heartbeat_interval_s, c->heartbeat_timeout_s)
+            : fail_key(ld, k, "%u is not greater than "
+                       "kylin.server.leader-race.heart-beat-interval (%u)",
+                       c->heartbeat_timeout_s, c->heartbeat_interval_s);
+    }
+    if (c->n_peers > 0 && c->join[0] != '\0') {
+        return fail_key(ld, later(ld, K_INITIAL_CLUSTER, K_JOIN), "raft.initial-cluster and "
+                        "raft.join are both set (use raft.initial-cluster on the initial members, "
+                        "raft.join on members added later)");
+    }
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].id == c->node_id) {
+            self = &c->peers[i];
+        }
+    }
+    if (c->n_peers > 0 && self == NULL) {
+        /* Bootstrapping a configuration without this member would give it a log that
+         * conflicts with the cluster's; a member added later uses raft.join. */
+        k = later(ld, K_INITIAL_CLUSTER, K_NODE_ID);
+        return k == K_NODE_ID
+            ? fail_key(ld, k, "%" PRIu64 " is not listed in raft.initial-cluster (list it, or use "
+                       "raft.join on a member added later)", c->node_id)
+            : fail_key(ld, k, "does not list raft.node.id %" PRIu64 " (list it, or use raft.join "
+                       "on a member added later)", c->node_id);
+    }
+    if (self != NULL && strcmp(self->address, c->node_address) != 0) {
+        return fail_key(ld, later(ld, K_INITIAL_CLUSTER, K_NODE_ADDRESS), "raft.initial-cluster "
+                        "gives member %" PRIu64 " the address %s but raft.node.address is %s "
+                        "(expected the same address)", c->node_id, self->address,
+                        c->node_address);
+    }
+    if (strcmp(c->join, c->api_address) == 0) {
+        return fail_key(ld, K_JOIN, "%s is this member's own raft.api.address (expected the API "
+                        "address of a running member)", c->join);
+    }
+    return 0;
+}
+
+/* ---- public ---- */
+
+void config_defaults(struct config *c)
+{
+    char reason[256];
+
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < K_COUNT; i++) {
+        if (config_keys[i].default_value != NULL) {
+            /* Cannot fail: test_config checks every default against its own key. */
+            (void)set_value(c, &config_keys[i], config_keys[i].default_value, reason,
+                            sizeof reason);
+        }
+    }
+}
+
+int config_load(struct config *c, const char *file, char *const overrides[], int n_overrides,
+                char *err, size_t errlen)
+{
+    struct loader ld = {.c = c, .file = file, .overrides = overrides, .err = err,
+                        .errlen = errlen};
+
+    if (err != NULL && errlen > 0) {
+        err[0] = '\0';
+    }
+    config_defaults(c);
+    if (file != NULL && load_file(&ld) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < n_overrides; i++) {
+        if (apply_override(&ld, i) != 0) {
+            return -1;
+        }
+    }
+    if (check_required(&ld) != 0 || check_cross(&ld) != 0) {
+        return -1;
+    }
+    if (c->identity[0] == '\0') {
+        memcpy(c->identity, c->api_address, sizeof c->identity);
+    }
+    return 0;
+}
+
+/* Properties-format reference: doc lines, a type line, then "#key=default". Stops at the
+ * first write error; the caller sees it with ferror(OUT). */
+void config_print_reference(FILE *out)
+{
+    char expected[160];
+
+    if (fputs("# raftnode configuration reference: every key with its default, generated by\n"
+              "# `raftnode --help-config` from the key table in raftnode/config.c (regenerate,\n"
+              "# do not edit). Format as kylin.properties: key=value or key: value; lines that\n"
+              "# start with '#' or '!' are comments; a trailing '\\' continues a line; a key\n"
+              "# given twice takes its later value. Unknown keys and bad values are refused at\n"
+              "# start. Override any key on the command line: raftnode -c FILE -D key=value\n",
+              out) < 0) {
+        return;
+    }
+    for (int i = 0; i < K_COUNT; i++) {
+        const struct key_def *k = &config_keys[i];
+        const char *doc = k->doc;
+
+        if (fputs("\n", out) < 0) {
+            return;
+        }
+        while (*doc != '\0') {
+            size_t n = strcspn(doc, "\n");
+            if (fprintf(out, "# %.*s\n", (int)n, doc) < 0) {
+                return;
+            }
+            doc += n + (doc[n] == '\n');
+        }
+        describe(k, expected, sizeof expected);
+        if (fprintf(out, "# Type: %s%s. %s%s%s\n#%s=%s\n", k->type == KT_UINT ? "integer " : "",
+                    expected, k->flags & KF_REQUIRED ? "Required." : "Default: ",
+                    k->flags & KF_REQUIRED ? "" : k->default_value != NULL ? k->default_value
+                                                                          : "empty",
+                    k->flags & KF_REQUIRED ? "" : ".", k->name,
+                    k->default_value != NULL ? k->default_value : "") < 0) {
+            return;
+        }
+    }
+}
+
+const char *config_role_name(int role)
+{
+    return role >= 0 && role <= CONFIG_ROLE_SPARE ? role_names[role] : "unknown";
+}
+
+const char *config_mode_name(int mode)
+{
+    return mode >= 0 && mode <= CONFIG_MODE_QUERY ? mode_names[mode] : "unknown";
+}

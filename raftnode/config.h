@@ -1,0 +1,72 @@
+/* config: raftnode's configuration, read from a Java-properties file plus -D overrides.
+ *
+ * One static table (config.c) lists every key: name, type, default, bounds, doc. The same
+ * table drives parsing, `raftnode --help-config` and conf/raftnode.properties.example.
+ * Owns: struct config (plain data, no heap). Calls: nothing outside libc. */
+#ifndef RAFTNODE_CONFIG_H
+#define RAFTNODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_ADDR_MAX 256
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_URL_MAX 2048
+#define CONFIG_MAX_PEERS 64
+
+enum config_role { CONFIG_ROLE_VOTER = 0, CONFIG_ROLE_STANDBY = 1, CONFIG_ROLE_SPARE = 2 };
+enum config_mode { CONFIG_MODE_ALL = 0, CONFIG_MODE_JOB = 1, CONFIG_MODE_QUERY = 2 };
+enum config_log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
+
+struct config_peer {
+    uint64_t id;
+    char address[CONFIG_ADDR_MAX]; /* host:port of its raft transport */
+    int role;                      /* enum config_role */
+};
+
+struct config {
+    /* raft.* keys */
+    uint64_t node_id;                       /* raft.node.id (required, >= 1) */
+    char node_address[CONFIG_ADDR_MAX];     /* raft.node.address (required, IPv4:port) */
+    char api_address[CONFIG_ADDR_MAX];      /* raft.api.address (required, IPv4:port) */
+    char data_dir[CONFIG_PATH_MAX];         /* raft.data-dir (required) */
+    struct config_peer peers[CONFIG_MAX_PEERS]; /* raft.initial-cluster, parsed */
+    unsigned n_peers;                       /* 0 when raft.initial-cluster is unset */
+    char join[CONFIG_ADDR_MAX];             /* raft.join: API address of a member, "" if unset */
+    unsigned election_timeout_ms;           /* raft.election-timeout-ms (default 1000, 50..60000) */
+    unsigned heartbeat_timeout_ms;          /* raft.heartbeat-timeout-ms (default 100, 10..10000, < election) */
+    unsigned snapshot_threshold;            /* raft.snapshot-threshold (default 1024, 2..10^9) */
+    unsigned snapshot_trailing;             /* raft.snapshot-trailing (default 128, 0..10^9) */
+    char metastore_url[CONFIG_URL_MAX];     /* raft.metastore.url, "" if unset */
+    int log_level;                          /* raft.log-level: debug|info|warn|error (default info) */
+    unsigned max_frame_bytes;               /* raft.api.max-frame-bytes (default 1 MiB, 1 KiB..64 MiB) */
+    unsigned engine_weight;                 /* raft.engine.weight (default 1, 1..1000000) */
+    /* kylin.* keys */
+    int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
+    bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */
+    unsigned heartbeat_timeout_s;           /* kylin.server.leader-race.heart-beat-timeout (default 60, 1..86400) */
+    unsigned heartbeat_interval_s;          /* kylin.server.leader-race.heart-beat-interval (default 30, 1..86400, < timeout) */
+    char metadata_url[CONFIG_URL_MAX];      /* kylin.metadata.url, "" if unset */
+    char identity[CONFIG_ADDR_MAX];         /* kylin.server.identity (default: api_address) */
+};
+
+/* Sets every field to its default (required fields empty/0). */
+void config_defaults(struct config *c);
+
+/* Loads FILE (may be NULL: overrides only), then applies the N overrides "key=value" in
+ * order. On error returns -1 and writes one line into ERR (size ERRLEN), formatted
+ * "FILE:LINE: key: reason" for file errors or "-D key=value: key: reason" for overrides;
+ * unknown keys and bad values are reported before a missing required key. Returns 0 on
+ * success. Never exits, never prints. */
+int config_load(struct config *c, const char *file, char *const overrides[], int n_overrides,
+                char *err, size_t errlen);
+
+/* Writes every key with its default and doc string, in properties format, to OUT. */
+void config_print_reference(FILE *out);
+
+const char *config_role_name(int role);
+const char *config_mode_name(int mode);
+
+#endif

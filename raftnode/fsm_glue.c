@@ -1,0 +1,107 @@
+/* fsm_glue: libraft's raft_fsm hooks, bridged to storage/store.h.
+ *
+ * libraft applies committed COMMAND entries in order and sets last_applied only after apply
+ * returns, so the entry being applied has index raft_last_applied() + 1. Rules kept here
+ * (see the libraft notes in README.md):
+ * - apply never returns non-zero: that would stall the FSM. Command errors go back to the
+ *   proposer through proposals_on_applied.
+ * - a SQLite failure (disk full, I/O error) is fatal for this member: we stop applying and
+ *   shut down; the transaction rolled back, so a restart replays the entry exactly. */
+#include "fsm_glue.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "node.h"
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct node *n = fsm->data;
+    uint64_t index = raft_last_applied(&n->raft) + 1;
+    struct store_results r;
+
+    *result = NULL;
+    if (n->fsm_failed) {
+        return 0;
+    }
+    if (store_apply(&n->store, index, buf->base, buf->len, &r) != 0) {
+        log_error("state machine write failed at index %llu: %s; stopping this member "
+                  "(the entry stays in the raft log and is replayed on restart once the disk is fixed)",
+                  (unsigned long long)index, n->store.errmsg);
+        n->fsm_failed = true;
+        store_results_free(&r);
+        node_stop(n, 1);
+        return 0;
+    }
+    if (r.entry_status != 0) {
+        log_warn("entry %llu could not be decoded: %s (skipped on every member)",
+                 (unsigned long long)index, r.entry_message);
+    }
+    proposals_on_applied(&n->proposals, index, &r);
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct node *n = fsm->data;
+    void *data;
+    size_t len;
+
+    if (store_snapshot(&n->store, &data, &len) != 0) {
+        log_error("snapshot failed: %s", n->store.errmsg);
+        return RAFT_IOERR;
+    }
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        sqlite3_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)n->store.applied_index, len);
+    return 0;
+}
+
+/* fsm version 2: raft hands the buffers back here instead of raft_free'ing them, which
+ * lets the image come from sqlite3_serialize (freed with sqlite3_free). */
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)fsm;
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n_bufs; i++) {
+            sqlite3_free((*bufs)[i].base);
+        }
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+/* On success the buffer belongs to the FSM (libraft does not free it). */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct node *n = fsm->data;
+    if (store_restore(&n->store, buf->base, buf->len) != 0) {
+        log_error("restoring snapshot (%zu bytes) failed: %s", buf->len, n->store.errmsg);
+        return RAFT_IOERR;
+    }
+    log_info("state restored from snapshot (%zu bytes), applied index %llu", buf->len,
+             (unsigned long long)n->store.applied_index);
+    raft_free(buf->base);
+    return 0;
+}
+
+void fsm_glue_init(struct raft_fsm *fsm, struct node *n)
+{
+    memset(fsm, 0, sizeof *fsm);
+    fsm->version = 2;
+    fsm->data = n;
+    fsm->apply = fsm_apply;
+    fsm->snapshot = fsm_snapshot;
+    fsm->restore = fsm_restore;
+    fsm->snapshot_finalize = fsm_snapshot_finalize;
+}

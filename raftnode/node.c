@@ -1,0 +1,333 @@
+/* node: start-up, the periodic tick, and orderly shutdown of one raftnode (see node.h). */
+#include "node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsm_glue.h"
+#include "log.h"
+#include "membership.h"
+
+#define NODE_TICK_MS 50
+
+static int ensure_dir(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            log_error("data directory %s exists but is not a directory; fix raft.data-dir", path);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT || mkdir(path, 0700) != 0) {
+        log_error("cannot create data directory %s: %s; check raft.data-dir and permissions",
+                  path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A raft directory that libraft has never written to holds neither metadata file. */
+static bool raft_dir_is_pristine(const char *dir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metadata1", dir);
+    if (access(path, F_OK) == 0) {
+        return false;
+    }
+    snprintf(path, sizeof path, "%s/metadata2", dir);
+    return access(path, F_OK) != 0;
+}
+
+static int bootstrap_if_needed(struct node *n)
+{
+    const struct config *c = n->cfg;
+    struct raft_configuration conf;
+    bool listed = false;
+    int rv;
+
+    if (!raft_dir_is_pristine(n->datadir_raft)) {
+        return 0;
+    }
+    if (c->n_peers == 0) {
+        log_info("empty data directory and raft.join=%s: waiting to be added to the cluster", c->join);
+        return 0;
+    }
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < c->n_peers; i++) {
+        static const int roles[] = {RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE};
+        listed = listed || c->peers[i].id == c->node_id;
+        rv = raft_configuration_add(&conf, c->peers[i].id, c->peers[i].address, roles[c->peers[i].role]);
+        if (rv != 0) {
+            log_error("raft.initial-cluster entry %llu=%s: %s", (unsigned long long)c->peers[i].id,
+                      c->peers[i].address, raft_strerror(rv));
+            raft_configuration_close(&conf);
+            return -1;
+        }
+    }
+    if (!listed) {
+        raft_configuration_close(&conf);
+        log_error("raft.node.id %llu is not listed in raft.initial-cluster; a member added to a "
+                  "running cluster must use raft.join instead", (unsigned long long)c->node_id);
+        return -1;
+    }
+    rv = raft_bootstrap(&n->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        log_error("bootstrap of %s failed: %s (%s)", n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft));
+        return -1;
+    }
+    n->bootstrapped = rv == 0;
+    log_info("bootstrapped a new cluster of %u members in %s", c->n_peers, n->datadir_raft);
+    return 0;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    raft_id leader;
+    const char *addr;
+    int state;
+
+    if (n->phase != NODE_RUNNING) {
+        return;
+    }
+    state = raft_state(&n->raft);
+    raft_leader(&n->raft, &leader, &addr);
+    if (leader != n->last_leader_id || state != n->last_state) {
+        log_info("state %s, term %llu, leader %llu", node_state_name(n),
+                 (unsigned long long)raft_current_term(&n->raft), (unsigned long long)leader);
+        n->last_leader_id = leader;
+        n->last_state = state;
+    }
+    membership_tick(n);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    struct node *n = s->data;
+    log_info("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    node_stop(n, 0);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    struct node *n = r->data;
+    raft_uv_close(&n->io);
+    raft_uv_tcp_close(&n->transport);
+    store_close(&n->store);
+    if (!uv_is_closing((uv_handle_t *)&n->close_timer)) {
+        uv_close((uv_handle_t *)&n->close_timer, handle_closed);
+    }
+    n->phase = NODE_CLOSED;
+    log_info("stopped");
+}
+
+int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
+{
+    int rv;
+
+    memset(n, 0, sizeof *n);
+    n->loop = loop;
+    n->cfg = cfg;
+    n->last_state = -1;
+    snprintf(n->datadir_raft, sizeof n->datadir_raft, "%s/raft", cfg->data_dir);
+    snprintf(n->db_path, sizeof n->db_path, "%s/state.db", cfg->data_dir);
+    if (ensure_dir(cfg->data_dir) != 0 || ensure_dir(n->datadir_raft) != 0) {
+        return -1;
+    }
+    if (store_open(&n->store, n->db_path) != 0) {
+        log_error("%s", n->store.errmsg);
+        return -1;
+    }
+
+    n->transport.version = 1;
+    n->transport.data = n;
+    rv = raft_uv_tcp_init(&n->transport, loop);
+    if (rv != 0) {
+        log_error("raft TCP transport init: %s", raft_strerror(rv));
+        goto err_store;
+    }
+    rv = raft_uv_init(&n->io, loop, n->datadir_raft, &n->transport);
+    if (rv != 0) {
+        log_error("raft disk I/O init on %s: %s (%s)", n->datadir_raft, raft_strerror(rv), n->io.errmsg);
+        goto err_transport;
+    }
+    fsm_glue_init(&n->fsm, n);
+    rv = raft_init(&n->raft, &n->io, &n->fsm, cfg->node_id, cfg->node_address);
+    if (rv != 0) {
+        log_error("raft init (id %llu, address %s): %s (%s)", (unsigned long long)cfg->node_id,
+                  cfg->node_address, raft_strerror(rv), raft_errmsg(&n->raft));
+        goto err_io;
+    }
+    n->raft.data = n;
+    uv_timer_init(loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_init(loop, &n->close_timer);
+    n->close_timer.data = n;
+    uv_signal_init(loop, &n->sigterm);
+    uv_signal_init(loop, &n->sigint);
+    n->sigterm.data = n;
+    n->sigint.data = n;
+    raft_set_election_timeout(&n->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&n->raft, true);
+    if (bootstrap_if_needed(n) != 0) {
+        goto err_raft;
+    }
+    rv = raft_start(&n->raft);
+    if (rv != 0) {
+        log_error("raft start on %s: %s (%s); if it says the AIO limit is exceeded, raise "
+                  "fs.aio-max-nr or stop other raftnode processes on this host",
+                  n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft));
+        goto err_raft;
+    }
+    log_info("raft started: id %llu at %s, data in %s, applied index %llu",
+             (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
+             (unsigned long long)n->store.applied_index);
+
+    if (proposals_init(&n->proposals, n) != 0 || peer_init(&n->peer, n) != 0) {
+        log_error("cannot initialise the write pipeline");
+        node_stop(n, 1);
+        return -1;
+    }
+    if (api_start(&n->api, n, cfg->api_address, cfg->max_frame_bytes) != 0) {
+        node_stop(n, 1);
+        return -1;
+    }
+    uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
+    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    return 0;
+
+err_raft:
+    /* raft_init succeeded: raft_close releases it; its callback closes the rest while the
+     * caller runs the loop to completion. */
+    n->phase = NODE_CLOSING;
+    uv_close((uv_handle_t *)&n->tick, handle_closed);
+    uv_close((uv_handle_t *)&n->sigterm, handle_closed);
+    uv_close((uv_handle_t *)&n->sigint, handle_closed);
+    raft_close(&n->raft, raft_closed_cb);
+    return -1;
+err_io:
+    raft_uv_close(&n->io);
+err_transport:
+    raft_uv_tcp_close(&n->transport);
+err_store:
+    store_close(&n->store);
+    return -1;
+}
+
+static void close_timer_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    n->raft.data = n;
+    raft_close(&n->raft, raft_closed_cb);
+}
+
+/* Final stage: everything but raft closes now, raft from a fresh loop iteration (never from
+ * inside a raft callback, where node_stop may be called). */
+static void node_close(struct node *n)
+{
+    if (n->phase == NODE_CLOSING || n->phase == NODE_CLOSED) {
+        return;
+    }
+    n->phase = NODE_CLOSING;
+    api_close(&n->api);
+    proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
+    proposals_close(&n->proposals);
+    peer_close(&n->peer);
+    uv_close((uv_handle_t *)&n->tick, handle_closed);
+    uv_close((uv_handle_t *)&n->sigterm, handle_closed);
+    uv_close((uv_handle_t *)&n->sigint, handle_closed);
+    uv_timer_start(&n->close_timer, close_timer_cb, 0, 0);
+}
+
+static void shutdown_transfer_cb(struct raft_transfer *req)
+{
+    struct node *n = req->data;
+    raft_id leader;
+    const char *addr;
+    raft_leader(&n->raft, &leader, &addr);
+    log_info("leadership transfer before shutdown finished: leader is now %llu", (unsigned long long)leader);
+    node_close(n);
+}
+
+void node_stop(struct node *n, int exit_status)
+{
+    if (exit_status > n->exit_status) {
+        n->exit_status = exit_status;
+    }
+    if (n->phase != NODE_RUNNING) {
+        return;
+    }
+    /* A leader hands over first so the cluster does not wait an election timeout. */
+    if (exit_status == 0 && raft_state(&n->raft) == RAFT_LEADER) {
+        unsigned voters = 0;
+        for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+            voters += n->raft.configuration.servers[i].role == RAFT_VOTER;
+        }
+        if (voters > 1) {
+            n->shutdown_transfer.data = n;
+            int rv = raft_transfer(&n->raft, &n->shutdown_transfer, 0, shutdown_transfer_cb);
+            if (rv == 0) {
+                n->phase = NODE_TRANSFERRING;
+                log_info("transferring leadership before shutdown");
+                return;
+            }
+            log_warn("leadership transfer before shutdown not possible: %s", raft_strerror(rv));
+        }
+    }
+    node_close(n);
+}
+
+uint64_t node_applied_index(struct node *n)
+{
+    uint64_t a = raft_last_applied(&n->raft);
+    return a > n->store.applied_index ? a : n->store.applied_index;
+}
+
+raft_id node_leader(struct node *n, char *api, size_t cap)
+{
+    raft_id id;
+    const char *addr;
+    raft_leader(&n->raft, &id, &addr);
+    api[0] = '\0';
+    if (id == n->cfg->node_id) {
+        snprintf(api, cap, "%s", n->cfg->api_address);
+    } else if (id != 0 && store_member_api(&n->store, id, api, cap) != 1) {
+        api[0] = '\0';
+    }
+    return id;
+}
+
+const char *node_state_name(struct node *n)
+{
+    switch (raft_state(&n->raft)) {
+        case RAFT_LEADER: return "leader";
+        case RAFT_FOLLOWER: return "follower";
+        case RAFT_CANDIDATE: return "candidate";
+        default: return "unavailable";
+    }
+}
+
+const char *node_role_name(int role)
+{
+    switch (role) {
+        case RAFT_VOTER: return "voter";
+        case RAFT_STANDBY: return "standby";
+        case RAFT_SPARE: return "spare";
+        default: return "unknown";
+    }
+}

@@ -1,0 +1,69 @@
+/* node: one raftnode process: the libuv loop, libraft (uv I/O + TCP transport), the SQLite
+ * state machine, the API server and the write pipeline. Everything runs on the loop thread.
+ *
+ * Lifecycle (node.c):
+ *   node_start -> running --SIGTERM/SIGINT--> transferring (leader only, bounded)
+ *              -> closing (api closed, raft_close deferred by a 0 ms timer) -> closed
+ * Owns every handle below; node_stop is idempotent. */
+#ifndef RAFTNODE_NODE_H
+#define RAFTNODE_NODE_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../storage/store.h"
+#include "api.h"
+#include "config.h"
+#include "peer.h"
+#include "proposal.h"
+
+enum node_phase { NODE_RUNNING = 0, NODE_TRANSFERRING, NODE_CLOSING, NODE_CLOSED };
+
+struct node {
+    uv_loop_t *loop;                    /* public, read-only */
+    const struct config *cfg;           /* public, read-only: not owned */
+    struct store store;                 /* public: the replicated state */
+    struct raft raft;                   /* public: read through raft_* accessors only */
+    struct raft_io io;                  /* private */
+    struct raft_uv_transport transport; /* private */
+    struct raft_fsm fsm;                /* private */
+    struct api api;                     /* private: API listener and connections */
+    struct proposals proposals;         /* private: write batching */
+    struct peer peer;                   /* private: requests this node sends to the leader */
+    uv_signal_t sigterm;                /* private */
+    uv_signal_t sigint;                 /* private */
+    uv_timer_t tick;                    /* private: leader-change watch, registration */
+    uv_timer_t close_timer;             /* private: defers raft_close out of raft callbacks */
+    struct raft_transfer shutdown_transfer; /* private */
+    int phase;                          /* read-only: enum node_phase */
+    int exit_status;                    /* read-only: what main returns */
+    bool fsm_failed;                    /* read-only: SQLite failed; no further applies */
+    bool bootstrapped;                  /* read-only: this start bootstrapped a new cluster */
+    raft_id last_leader_id;             /* private: for leader-change logging */
+    int last_state;                     /* private */
+    uint64_t register_backoff_until_ms; /* private */
+    char datadir_raft[1100];            /* private */
+    char db_path[1100];                 /* private */
+};
+
+/* Initialises and starts everything on LOOP with CFG. 0, or -1 after logging why (the caller
+ * exits with status 1; everything already started is closed by running the loop). */
+int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg);
+
+/* Begins an orderly stop (leadership transfer first when leader). EXIT_STATUS becomes the
+ * process's exit status. Safe to call more than once. */
+void node_stop(struct node *n, int exit_status);
+
+/* Index the local state reflects: max(raft last applied, store applied index). */
+uint64_t node_applied_index(struct node *n);
+
+/* The leader's id and API address as far as this member knows (0 / "" when unknown). */
+raft_id node_leader(struct node *n, char *api, size_t cap);
+
+const char *node_state_name(struct node *n);
+const char *node_role_name(int raft_role);
+
+#endif

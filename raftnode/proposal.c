@@ -1,0 +1,210 @@
+/* proposal: batches client writes into raft entries and routes apply results back
+ * (see proposal.h).
+ *
+ * A batch moves: open (collecting, this loop iteration) -> inflight (raft_apply accepted)
+ * -> results attached by proposals_on_applied -> apply callback replies and frees.
+ * Leadership loss makes libraft fail every inflight apply with RAFT_LEADERSHIPLOST: each
+ * waiter then gets status 3 "leadership_lost" (the entry may still commit later; the
+ * client cannot know, exactly as with etcd). */
+#include "proposal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/proto.h"
+#include "../common/queue.h"
+#include "../storage/command.h"
+#include "log.h"
+#include "node.h"
+
+#define PROPOSAL_MAX_BATCH 4096
+
+static struct proposal_batch *batch_new(struct proposals *p)
+{
+    struct proposal_batch *b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->owner = p;
+    msgpack_sbuffer_init(&b->cmds);
+    b->req.data = b;
+    QUEUE_INIT(&b->queue);
+    return b;
+}
+
+static void batch_free(struct proposal_batch *b)
+{
+    msgpack_sbuffer_destroy(&b->cmds);
+    store_results_free(&b->results);
+    free(b->waiters);
+    free(b);
+}
+
+/* Runs every waiter's callback with one outcome. */
+static void batch_fail(struct proposal_batch *b, uint64_t index, int status, const char *code,
+                       const char *message)
+{
+    for (unsigned i = 0; i < b->n; i++) {
+        b->waiters[i].cb(b->waiters[i].data, index, status, code, message);
+    }
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct proposal_batch *b = req->data;
+    struct proposals *p = b->owner;
+    (void)result;
+
+    QUEUE_REMOVE(&b->queue);
+    p->n_inflight--;
+    if (status != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "leadership lost before the write at index %llu was applied "
+                 "(%s); its outcome is unknown, check and retry", (unsigned long long)req->index,
+                 raft_strerror(status));
+        batch_fail(b, req->index, PROTO_UNAVAILABLE, PROTO_CODE_LEADERSHIP_LOST, msg);
+    } else if (!b->have_results || b->results.entry_status != 0 || b->results.n != b->n) {
+        /* Cannot happen unless the state machine failed (it then stops the node). */
+        batch_fail(b, req->index, PROTO_UNAVAILABLE, PROTO_CODE_FAILED,
+                   b->have_results && b->results.entry_status != 0 ? b->results.entry_message
+                                                                    : "state machine did not apply the write");
+    } else {
+        for (unsigned i = 0; i < b->n; i++) {
+            const struct store_cmd_result *r = &b->results.cmds[i];
+            b->waiters[i].cb(b->waiters[i].data, req->index, r->status, r->code, r->message);
+        }
+    }
+    batch_free(b);
+}
+
+static void flush_cb(uv_check_t *h)
+{
+    struct proposals *p = h->data;
+    struct node *n = p->node;
+    struct proposal_batch *b = p->open;
+    struct raft_buffer buf;
+    const void *cmds[1];
+    size_t lens[1];
+    void *data;
+    size_t len;
+    int rv;
+
+    if (b == NULL) {
+        return;
+    }
+    p->open = NULL;
+    uv_check_stop(h);
+    /* The commands are already concatenated: wrap them as one array element run. */
+    cmds[0] = b->cmds.data;
+    lens[0] = b->cmds.size;
+    if (command_entry_build_n(raft_current_term(&n->raft), cmds, lens, 1, b->n, &data, &len) != 0) {
+        batch_fail(b, 0, PROTO_REFUSED, PROTO_CODE_FAILED, "out of memory while building the log entry");
+        batch_free(b);
+        return;
+    }
+    buf.base = data;
+    buf.len = len;
+    rv = raft_apply(&n->raft, &b->req, &buf, 1, apply_cb);
+    if (rv != 0) {
+        raft_free(data);
+        if (rv == RAFT_NOTLEADER) {
+            batch_fail(b, 0, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
+                       "this member is no longer the leader; retry against the leader");
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof msg, "raft refused the write: %s", raft_strerror(rv));
+            batch_fail(b, 0, PROTO_UNAVAILABLE, PROTO_CODE_FAILED, msg);
+        }
+        batch_free(b);
+        return;
+    }
+    QUEUE_PUSH(&p->inflight, &b->queue);
+    p->n_inflight++;
+}
+
+int proposals_init(struct proposals *p, struct node *n)
+{
+    memset(p, 0, sizeof *p);
+    p->node = n;
+    p->max_batch = PROPOSAL_MAX_BATCH;
+    QUEUE_INIT(&p->inflight);
+    if (uv_check_init(n->loop, &p->flush) != 0) {
+        return -1;
+    }
+    p->flush.data = p;
+    return 0;
+}
+
+static void noop_close(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void proposals_close(struct proposals *p)
+{
+    if (p->node != NULL && !uv_is_closing((uv_handle_t *)&p->flush)) {
+        uv_close((uv_handle_t *)&p->flush, noop_close);
+    }
+}
+
+int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+{
+    struct proposal_batch *b = p->open;
+
+    if (b == NULL) {
+        b = batch_new(p);
+        if (b == NULL) {
+            return -1;
+        }
+        p->open = b;
+        uv_check_start(&p->flush, flush_cb);
+    }
+    if (b->n == b->cap) {
+        unsigned cap = b->cap ? b->cap * 2 : 16;
+        struct proposal_cmd *w = realloc(b->waiters, cap * sizeof *w);
+        if (w == NULL) {
+            return -1;
+        }
+        b->waiters = w;
+        b->cap = cap;
+    }
+    if (msgpack_sbuffer_write(&b->cmds, buf, len) != 0) {
+        return -1;
+    }
+    b->waiters[b->n].cb = cb;
+    b->waiters[b->n].data = data;
+    b->n++;
+    if (b->n >= p->max_batch) {
+        flush_cb(&p->flush); /* full: hand it to raft now, a new batch starts */
+    }
+    return 0;
+}
+
+void proposals_on_applied(struct proposals *p, uint64_t index, struct store_results *r)
+{
+    queue *q;
+    QUEUE_FOREACH(q, &p->inflight) {
+        struct proposal_batch *b = QUEUE_DATA(q, struct proposal_batch, queue);
+        if (b->req.index == index) {
+            b->results = *r;
+            b->have_results = true;
+            memset(r, 0, sizeof *r);
+            return;
+        }
+    }
+    store_results_free(r);
+}
+
+void proposals_fail_open(struct proposals *p, const char *code, const char *message)
+{
+    struct proposal_batch *b = p->open;
+    if (b == NULL) {
+        return;
+    }
+    p->open = NULL;
+    if (!uv_is_closing((uv_handle_t *)&p->flush)) {
+        uv_check_stop(&p->flush);
+    }
+    batch_fail(b, 0, PROTO_UNAVAILABLE, code, message);
+    batch_free(b);
+}

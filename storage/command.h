@@ -1,0 +1,26 @@
+/* command: encoding of log entries (docs/protocol.md, "Log entries") with msgpack-c.
+ *
+ * An entry is {"v": 1, "term": T, "cmds": [cmd...]}. Proposers pack each command into its own
+ * msgpack_sbuffer with command_pack_*; command_entry_build concatenates them behind the entry
+ * header into one raft_malloc'd buffer for raft_apply. */
+#ifndef STORAGE_COMMAND_H
+#define STORAGE_COMMAND_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COMMAND_FORMAT_VERSION 1
+
+int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len);
+int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len);
+int command_pack_member_set(msgpack_packer *pk, uint64_t id, const char *api_address);
+int command_pack_member_forget(msgpack_packer *pk, uint64_t id);
+
+/* Builds the entry for TERM from N packed commands (cmds[i], lens[i]). On success *BUF is
+ * allocated with raft_malloc (ownership passes to raft_apply on its success; otherwise the
+ * caller raft_free's it) and 0 is returned; -1 on allocation failure. */
+int command_entry_build(uint64_t term, const void *const cmds[], const size_t lens[], unsigned n,
+                        void **buf, size_t *len);
+
+#endif

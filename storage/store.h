@@ -1,0 +1,91 @@
+/* store: the replicated state machine's SQLite database (projects, members, history) and
+ * the apply / snapshot / restore / hash operations libraft's FSM hooks call.
+ *
+ * One struct store per raftnode, used only from the loop thread. Every apply runs in one
+ * SQLite transaction that also records the applied index, so replaying entries after a
+ * restart is exact: entries at or below the stored applied index are skipped.
+ * Owns: the sqlite3 handle. Calls: SQLite, msgpack-c, storage/command.h. */
+#ifndef STORAGE_STORE_H
+#define STORAGE_STORE_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+struct store_stmts;
+
+#define STORE_ERRMSG_MAX 256
+#define STORE_NAME_MAX 255 /* Kylin's project-name limit, bytes */
+
+struct store {
+    struct sqlite3 *db;            /* private */
+    struct store_stmts *stmts;     /* private: statements prepared once at open (db.h) */
+    char path[1024];               /* read-only: database file, or ":memory:" */
+    uint64_t applied_index;        /* read-only: mirror of meta.applied_index */
+    char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
+};
+
+/* Result of one command inside an applied entry. status is a proto_status value (0 ok,
+ * 1 refused), code a PROTO_CODE_* string literal, message a human text. */
+struct store_cmd_result {
+    int status;
+    const char *code;
+    char message[STORE_ERRMSG_MAX];
+};
+
+/* Results of one applied entry; cmds is malloc'd by store_apply, freed by
+ * store_results_free. n is the number of commands the entry carried (0 when the entry as a
+ * whole was malformed: then entry_status/entry_message say why). */
+struct store_results {
+    uint64_t index;
+    unsigned n;
+    struct store_cmd_result *cmds;
+    int entry_status;              /* 0, or 1 when the entry could not be decoded at all */
+    char entry_message[STORE_ERRMSG_MAX];
+};
+
+/* Opens (creating if missing) the database at PATH (":memory:" for tests), sets WAL mode and
+ * synchronous=NORMAL, creates the schema and the `_global` project. 0 or -1 (errmsg set). */
+int store_open(struct store *s, const char *path);
+void store_close(struct store *s);
+
+/* Applies the entry BUF/LEN (docs/protocol.md, "Log entries") committed at INDEX. If INDEX
+ * <= applied_index the entry is skipped (replay) and OUT->n = 0. A malformed entry or a
+ * refused command is reported in OUT, never as a failure. Returns -1 only when SQLite itself
+ * fails (disk full, I/O error): the caller must treat that as fatal for the FSM.
+ * OUT is always initialised; free it with store_results_free. */
+int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
+                struct store_results *out);
+void store_results_free(struct store_results *r);
+
+/* Consistent image of the whole database (sqlite3_serialize). *BUF is freed with
+ * sqlite3_free by the caller. 0 or -1. */
+int store_snapshot(struct store *s, void **buf, size_t *len);
+
+/* Replaces the database atomically with the image BUF/LEN (from store_snapshot on any member)
+ * unless the local applied index is already >= the image's (then it is a no-op: committed
+ * state at a given index is the same everywhere). Does not take ownership of BUF. 0 or -1;
+ * on failure the old state is intact. */
+int store_restore(struct store *s, const void *buf, size_t len);
+
+/* 64-bit digest of the logical replicated state (all tables except the applied index, rows
+ * in primary-key order), equal on members that applied the same entries. 0 or -1. */
+int store_hash(struct store *s, uint64_t *hash);
+
+/* Packs the project list as a msgpack array of maps {"name","owner","owner_identity","epoch"}
+ * ordered by name. 0 or -1. */
+int store_pack_projects(struct store *s, msgpack_packer *pk);
+
+/* 1 if the project exists, 0 if not, -1 on error. */
+int store_project_exists(struct store *s, const char *name, size_t len);
+
+/* API address registered for member ID into BUF; 1 found, 0 not registered, -1 error. */
+int store_member_api(struct store *s, uint64_t id, char *buf, size_t cap);
+
+/* Kylin's project-name rule: 1..255 bytes of [A-Za-z0-9_], not starting with '_'.
+ * Returns NULL when valid, else a static reason. */
+const char *store_check_project_name(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: unit tests (normal and ASan+UBSan builds), then the cluster tests against the
+# sanitizer build. Prints a closing "N passed, N failed" line over every suite.
+set -u
+cd "$(dirname "$0")/.."
+total_p=0; total_f=0; rc_all=0
+count() { # parse the last "N passed, N failed" style line of a log
+  local p f
+  p=$(grep -Eo '[0-9]+ passed' "$1" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  f=$(grep -Eo '[0-9]+ failed' "$1" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  total_p=$((total_p + ${p:-0})); total_f=$((total_f + ${f:-0}))
+}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== build and unit tests =="
+make -s all test-unit 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
+echo "== sanitizer build (ASan + UBSan) unit tests =="
+make -s test-unit-san 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
+echo "== cluster tests (real processes, sanitizer build) =="
+make -s test-cluster 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"
+# pytest exits 5 when it collected nothing: that is a failure here.
+[ $rc -eq 0 ] || rc_all=1
+echo
+echo "all suites: $total_p passed, $total_f failed"
+exit $rc_all

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, the tests and the benchmarks need. Idempotent:
+# it adds <codename>-backports (reusing the mirror apt already uses) only when missing, and
+# installs only packages that are not installed yet.
+set -euo pipefail
+
+say() { printf 'install-deps: %s\n' "$*"; }
+die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+
+[ -r /etc/os-release ] || die "/etc/os-release not found: this script supports Debian-like systems only"
+. /etc/os-release
+case " ${ID:-} ${ID_LIKE:-} " in
+  *" debian "*) ;;
+  *) die "this is '${ID:-unknown}', not Debian or a derivative; install libraft-dev 0.22.x, libuv, sqlite3, msgpack-c, libpq, mariadb connector/c, jansson, cmocka by hand" ;;
+esac
+command -v apt-get >/dev/null || die "apt-get not found; install the packages listed in README.md by hand"
+codename=${VERSION_CODENAME:-}
+[ -n "$codename" ] || die "VERSION_CODENAME missing from /etc/os-release; cannot name the backports suite"
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "run as root (or install sudo)"
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+PKGS=(
+  build-essential pkg-config
+  libraft-dev libuv1-dev libsqlite3-dev sqlite3 libmsgpack-dev libpq-dev libmariadb-dev
+  libjansson-dev libcmocka-dev
+  python3 python3-pytest python3-psycopg2 python3-pymysql
+  postgresql mariadb-server iproute2 procps
+)
+BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
+
+# Find the URI of the main Debian suite among apt's sources (deb822 or one-line format).
+find_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    awk -v cn="$codename" '
+      /^[[:space:]]*$/ { if (uri != "" && suite) { print uri; exit } uri=""; suite=0; next }
+      tolower($1) == "uris:" { uri=$2 }
+      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == cn) suite=1 }
+      END { if (uri != "" && suite) print uri }' "$f" | head -n1
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    awk -v cn="$codename" '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:/ ) { if ($(i+1) == cn) print $i; break } }' "$f"
+  done
+}
+
+has_backports() {
+  grep -rqsE "(^|[[:space:]])${codename}-backports([[:space:]]|$)" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+}
+
+updated=0
+apt_update() { [ "$updated" = 1 ] && return 0; say "apt-get update"; $SUDO apt-get update -qq || die "apt-get update failed; check network access to your Debian mirror"; updated=1; }
+
+if ! has_backports; then
+  mirror=$(find_mirror | head -n1)
+  [ -n "$mirror" ] || die "no apt source for suite '$codename' found in /etc/apt/sources.list*; add one, then rerun"
+  say "adding ${codename}-backports from the mirror already configured: $mirror"
+  printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$mirror" "$codename" | $SUDO tee /etc/apt/sources.list.d/raftnode-backports.sources >/dev/null
+  apt_update
+fi
+
+missing=()
+for p in "${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+raft_ver=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || true)
+case "$raft_ver" in 0.22.*) ;; *) missing+=("libraft-dev") ;; esac
+
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_update
+  say "installing: ${missing[*]}"
+  # libraft comes from backports (0.22.x); everything else from the stable suite.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -t "${codename}-backports" libraft-dev libraft0 >/dev/null || die "installing libraft-dev from ${codename}-backports failed"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+fi
+raft_ver=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || true)
+case "$raft_ver" in 0.22.*) ;; *) die "libraft-dev is '$raft_ver', need 0.22.x from ${codename}-backports" ;; esac
+say "all dependencies present (libraft-dev $raft_ver)"
