@@ -1,5 +1,6 @@
 /* raftnode: one member of the Raft quorum that replaces Kylin's database leader race.
  * Usage: raftnode -c FILE [-D key=value]... ; raftnode --help-config */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,9 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup(cfg.node_id, cfg.log_level);
+    /* libuv and libraft write to sockets with write(2): a peer that went away must give
+     * EPIPE on that connection, not kill the whole member. */
+    signal(SIGPIPE, SIG_IGN);
     if (uv_loop_init(&loop) != 0) {
         log_error("cannot initialise the event loop");
         return 1;

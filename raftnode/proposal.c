@@ -106,8 +106,12 @@ static void flush_cb(uv_check_t *h)
     buf.len = len;
     rv = raft_apply(&n->raft, &b->req, &buf, 1, apply_cb);
     if (rv != 0) {
-        raft_free(data);
+        /* libraft 0.22's legacy raft_apply gives the buffer back only when it refuses
+         * up front (not leader); past that point its append path may already have freed it,
+         * so any other failure leaks rather than risks a double free. */
+        log_warn("raft_apply of %u commands failed: %s (%s)", b->n, raft_strerror(rv), raft_errmsg(&n->raft));
         if (rv == RAFT_NOTLEADER) {
+            raft_free(data);
             batch_fail(b, 0, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
                        "this member is no longer the leader; retry against the leader");
         } else {

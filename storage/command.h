@@ -23,4 +23,11 @@ int command_pack_member_forget(msgpack_packer *pk, uint64_t id);
 int command_entry_build(uint64_t term, const void *const cmds[], const size_t lens[], unsigned n,
                         void **buf, size_t *len);
 
+/* Same, for commands already concatenated into N_BUFS buffers (bufs[i], lens[i]) that hold
+ * N_CMDS packed commands in total (a proposer may append each command to one growing
+ * buffer). The entry is only well-formed when the buffers really hold N_CMDS complete
+ * commands; the state machine reports it malformed otherwise. Same ownership and results. */
+int command_entry_build_n(uint64_t term, const void *const bufs[], const size_t lens[],
+                          unsigned n_bufs, unsigned n_cmds, void **buf, size_t *len);
+
 #endif

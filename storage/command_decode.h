@@ -1,0 +1,72 @@
+/* command_decode: private to storage/. Decodes a committed log entry (docs/protocol.md,
+ * "Log entries") into typed commands for fsm.c, validating everything a remote or buggy
+ * proposer could get wrong.
+ *
+ * Determinism: whatever a decode reports depends only on the entry's bytes, never on the
+ * machine, so every member refuses the same commands. The one exception, running out of
+ * memory, is returned as -1 and must stop the state machine rather than refuse the entry.
+ * Before msgpack-c sees the buffer, a structural scan checks it is exactly one well-formed
+ * object whose declared container sizes fit in the bytes that remain: a 6-byte entry cannot
+ * make msgpack-c allocate gigabytes for an array it claims to hold.
+ *
+ * Keys a map does not need are ignored (a later minor addition need not bump "v"); with a
+ * duplicated key the first one counts.
+ *
+ * Ownership: struct command_entry owns the decoded objects (its msgpack_unpacked); the
+ * strings in struct command point into them and live until command_entry_free. */
+#ifndef STORAGE_COMMAND_DECODE_H
+#define STORAGE_COMMAND_DECODE_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COMMAND_ADDRESS_MAX 255 /* api_address, bytes ("host:port") */
+
+enum command_type {
+    COMMAND_PROJECT_ADD,
+    COMMAND_PROJECT_REMOVE,
+    COMMAND_MEMBER_SET,
+    COMMAND_MEMBER_FORGET,
+};
+
+struct command {
+    enum command_type type;
+    union {
+        struct {
+            const char *name; /* not NUL-terminated; may break Kylin's rule (fsm checks) */
+            size_t len;
+        } project;
+        struct {
+            uint64_t id;             /* 1..INT64_MAX */
+            const char *api_address; /* MEMBER_SET only: 1..COMMAND_ADDRESS_MAX printable
+                                      * ASCII bytes, not NUL-terminated */
+            size_t api_len;
+        } member;
+    } u;
+};
+
+struct command_entry {
+    msgpack_unpacked unpacked;   /* private: owns the decoded objects */
+    uint64_t term;               /* read-only */
+    uint32_t n;                  /* read-only: number of commands */
+    const msgpack_object *cmds;  /* private: the "cmds" array items */
+};
+
+/* Decodes the entry header of BUF/LEN. Returns 0 when the entry is well-formed (individual
+ * commands may still be invalid: see command_decode), 1 when it is malformed as a whole (the
+ * reason is written to ERR), -1 when out of memory. E must be released with
+ * command_entry_free whatever the result. */
+int command_entry_decode(struct command_entry *e, const void *buf, size_t len, char *err,
+                         size_t cap);
+void command_entry_free(struct command_entry *e);
+
+/* Decodes command I (< e->n) into C. 0 valid, 1 invalid (reason in ERR). */
+int command_decode(const struct command_entry *e, uint32_t i, struct command *c, char *err,
+                   size_t cap);
+
+/* Writes P/N into DST (size CAP) quoted for a message: printable ASCII as is, other bytes as
+ * \xNN, cut to 64 input bytes with "..." so a hostile name cannot fill a message. */
+void command_quote(char *dst, size_t cap, const char *p, size_t n);
+
+#endif

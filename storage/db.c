@@ -1,0 +1,227 @@
+/* db: opening and closing the store's SQLite connection, its pragmas, and the statements
+ * prepared once at open so that store_apply never parses SQL (see db.h). */
+#include "storage/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/schema.h"
+
+/* How long a write waits for another connection (an operator's sqlite3 shell reading the
+ * file, say) before failing. Kept short: it blocks the event loop while it waits. */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+#define DB_BUSY_TIMEOUT_MS 2000
+
+/* Fixed rather than the build's default: a restore copies pages into a WAL database, which
+ * cannot change its page size, so every member's store must use the same one. It only takes
+ * effect when the file is created. */
+#define DB_PAGE_SIZE 4096
+
+static const char *const stmt_sql[DB_STMT_COUNT] = {
+    [DB_BEGIN] = "BEGIN IMMEDIATE",
+    [DB_COMMIT] = "COMMIT",
+    [DB_ROLLBACK] = "ROLLBACK",
+    [DB_SAVEPOINT] = "SAVEPOINT cmd",
+    [DB_RELEASE] = "RELEASE cmd",
+    [DB_ROLLBACK_TO] = "ROLLBACK TO cmd",
+    [DB_META_SET_APPLIED] = "UPDATE meta SET value = ?1 WHERE key = '" SCHEMA_META_APPLIED_INDEX "'",
+    [DB_PROJECT_INSERT] = "INSERT INTO projects (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+    [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
+    [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
+    [DB_PROJECT_COUNT] = "SELECT count(*) FROM projects",
+    [DB_PROJECT_LIST] = "SELECT name, owner, epoch FROM projects ORDER BY name",
+    [DB_MEMBER_UPSERT] = ("INSERT INTO members (id, api_address) VALUES (?1, ?2)"
+                          " ON CONFLICT (id) DO UPDATE SET api_address = excluded.api_address"),
+    [DB_MEMBER_DELETE] = "DELETE FROM members WHERE id = ?1",
+    [DB_MEMBER_API] = "SELECT api_address FROM members WHERE id = ?1",
+};
+
+void db_error(struct store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+sqlite3_stmt *db_stmt(struct store *s, enum db_stmt id)
+{
+    sqlite3_stmt *stmt = s->stmts->stmt[id];
+    /* Statements are reset after every use; these only matter after an error path. Their
+     * return values repeat the last step's error, which was already reported. */
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+int db_step_done(struct store *s, sqlite3_stmt *stmt)
+{
+    (void)s;
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt); /* returns the step's error again, or SQLITE_OK */
+    return rc;
+}
+
+int db_rollback(struct store *s)
+{
+    if (sqlite3_get_autocommit(s->db)) {
+        return 0; /* SQLite already rolled back (I/O error, full disk, out of memory) */
+    }
+    int rc = db_step_done(s, db_stmt(s, DB_ROLLBACK));
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+int db_prepare_all(struct store *s)
+{
+    for (int i = 0; i < DB_STMT_COUNT; i++) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            db_error(s, "store: open %s: preparing \"%s\": %s", s->path, stmt_sql[i],
+                     sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void db_finalize_all(struct store *s)
+{
+    for (int i = 0; i < DB_STMT_COUNT; i++) {
+        sqlite3_finalize(s->stmts->stmt[i]); /* NULL is a harmless no-op */
+        s->stmts->stmt[i] = NULL;
+    }
+}
+
+/* What the operator can do about an open failure. */
+static const char *open_hint(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+        return "; check the data directory exists and is writable";
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return "; the file is damaged or not a raftnode store: move it away and let the member "
+               "catch up from a snapshot";
+    case SQLITE_FULL:
+        return "; free disk space";
+    default:
+        return "";
+    }
+}
+
+/* Runs a pragma that returns one text row and checks the value (journal_mode does not fail
+ * when it cannot switch: it answers the mode it kept). */
+static int pragma_expect(struct store *s, const char *sql, const char *want, const char *also)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_error(s, "store: open %s: %s: %s%s", s->path, sql, sqlite3_errmsg(s->db), open_hint(rc));
+        sqlite3_finalize(stmt);
+        return -1;
+    }
+    if (want != NULL) {
+        const char *got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+        if (got == NULL || (strcmp(got, want) != 0 && (also == NULL || strcmp(got, also) != 0))) {
+            db_error(s, "store: open %s: %s: got '%s', want '%s'; the file system may not support "
+                        "it (network file systems often do not)",
+                     s->path, sql, got != NULL ? got : "", want);
+            sqlite3_finalize(stmt);
+            return -1;
+        }
+    }
+    sqlite3_finalize(stmt);
+    return 0;
+}
+
+int store_open(struct store *s, const char *path)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof s->path) {
+        db_error(s, "store: open: path of %zu bytes; it must have 1..%zu bytes", n,
+                 sizeof s->path - 1);
+        return -1;
+    }
+    memcpy(s->path, path, n + 1);
+
+    s->stmts = calloc(1, sizeof *s->stmts);
+    if (s->stmts == NULL) {
+        db_error(s, "store: open %s: out of memory", path);
+        return -1;
+    }
+    /* NOMUTEX: one connection used by the loop thread only (store.h). */
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        db_error(s, "store: open %s: %s%s", path,
+                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), open_hint(rc));
+        goto err_close;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    rc = sqlite3_busy_timeout(s->db, DB_BUSY_TIMEOUT_MS);
+    if (rc != SQLITE_OK) {
+        db_error(s, "store: open %s: busy_timeout: %s", path, sqlite3_errmsg(s->db));
+        goto err_close;
+    }
+    /* WAL + synchronous=NORMAL: a commit is not fsync'd, so a power loss may drop the last
+     * transactions; each carries its applied index, so the state falls back to an earlier
+     * index as a whole and libraft replays the rest from its log or snapshot. An in-memory
+     * database answers "memory" to journal_mode. */
+    if (pragma_expect(s, "PRAGMA page_size=" STRINGIFY(DB_PAGE_SIZE), NULL, NULL) != 0 ||
+        pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", "memory") != 0 ||
+        pragma_expect(s, "PRAGMA synchronous=NORMAL", NULL, NULL) != 0 ||
+        pragma_expect(s, "PRAGMA foreign_keys=ON", NULL, NULL) != 0) {
+        goto err_close;
+    }
+    char err[STORE_ERRMSG_MAX];
+    if (schema_ensure(s->db, err, sizeof err) != 0) {
+        db_error(s, "store: open %s: %s", path, err);
+        goto err_close;
+    }
+    int64_t applied = 0;
+    int found = schema_meta_get(s->db, SCHEMA_META_APPLIED_INDEX, &applied, err, sizeof err);
+    if (found <= 0 || applied < 0) {
+        db_error(s, "store: open %s: %s", path,
+                 found < 0 ? err : "meta.applied_index is missing or negative");
+        goto err_close;
+    }
+    s->applied_index = (uint64_t)applied;
+    if (db_prepare_all(s) != 0) {
+        goto err_finalize;
+    }
+    return 0;
+
+err_finalize:
+    db_finalize_all(s);
+err_close:
+    sqlite3_close(s->db); /* NULL is a harmless no-op */
+    s->db = NULL;
+    free(s->stmts);
+    s->stmts = NULL;
+    return -1;
+}
+
+void store_close(struct store *s)
+{
+    if (s->stmts != NULL) {
+        db_finalize_all(s);
+        free(s->stmts);
+        s->stmts = NULL;
+    }
+    if (s->db != NULL) {
+        /* Fails only while statements are unfinalized; all of ours are, just above. */
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+}

@@ -1,0 +1,115 @@
+/* store_helpers: header-only helpers shared by the storage unit tests: build entries from
+ * commands and apply them. Static functions, so every test file stays one translation unit
+ * that needs only common/ and storage/ sources. */
+#ifndef TESTS_UNIT_STORE_HELPERS_H
+#define TESTS_UNIT_STORE_HELPERS_H
+
+#include <msgpack.h>
+#include <raft.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/command.h"
+#include "storage/store.h"
+
+#define HELPER_MAX_CMDS 4096
+
+/* A batch of packed commands, built up then turned into one entry. */
+struct batch {
+    msgpack_sbuffer bufs[HELPER_MAX_CMDS];
+    unsigned n;
+};
+
+static inline msgpack_packer *batch_next(struct batch *b, msgpack_packer *pk)
+{
+    msgpack_sbuffer_init(&b->bufs[b->n]);
+    msgpack_packer_init(pk, &b->bufs[b->n], msgpack_sbuffer_write);
+    b->n++;
+    return pk;
+}
+
+static inline void batch_add(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    command_pack_project_add(batch_next(b, &pk), name, strlen(name));
+}
+
+static inline void batch_remove(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    command_pack_project_remove(batch_next(b, &pk), name, strlen(name));
+}
+
+static inline void batch_member_set(struct batch *b, uint64_t id, const char *api)
+{
+    msgpack_packer pk;
+    command_pack_member_set(batch_next(b, &pk), id, api);
+}
+
+static inline void batch_member_forget(struct batch *b, uint64_t id)
+{
+    msgpack_packer pk;
+    command_pack_member_forget(batch_next(b, &pk), id);
+}
+
+/* Builds the entry (raft_malloc'd, caller raft_free's) and releases the command buffers. */
+static inline int batch_build(struct batch *b, uint64_t term, void **buf, size_t *len)
+{
+    const void **cmds = calloc(b->n + 1, sizeof *cmds);
+    size_t *lens = calloc(b->n + 1, sizeof *lens);
+    int rc = -1;
+    if (cmds != NULL && lens != NULL) {
+        for (unsigned i = 0; i < b->n; i++) {
+            cmds[i] = b->bufs[i].data;
+            lens[i] = b->bufs[i].size;
+        }
+        rc = command_entry_build(term, (const void *const *)cmds, lens, b->n, buf, len);
+    }
+    for (unsigned i = 0; i < b->n; i++) {
+        msgpack_sbuffer_destroy(&b->bufs[i]);
+    }
+    b->n = 0;
+    free(cmds);
+    free(lens);
+    return rc;
+}
+
+/* Applies batch B at INDEX; returns store_apply's result, OUT filled. */
+static inline int batch_apply(struct store *s, struct batch *b, uint64_t index,
+                              struct store_results *out)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    if (batch_build(b, 1, &buf, &len) != 0) {
+        return -2;
+    }
+    int rc = store_apply(s, index, buf, len, out);
+    raft_free(buf);
+    return rc;
+}
+
+/* Applies one project_add of each NULL-terminated name, each in its own entry, starting
+ * at *INDEX (advanced). Returns 0 when every command was applied with status 0. */
+static inline int apply_adds(struct store *s, uint64_t *index, ...)
+{
+    static struct batch b; /* large: keep it off the stack */
+    va_list ap;
+    va_start(ap, index);
+    int bad = 0;
+    for (const char *name = va_arg(ap, const char *); name != NULL;
+         name = va_arg(ap, const char *)) {
+        struct store_results r;
+        batch_add(&b, name);
+        if (batch_apply(s, &b, (*index)++, &r) != 0 || r.n != 1 || r.cmds[0].status != 0) {
+            bad = 1;
+        }
+        store_results_free(&r);
+    }
+    va_end(ap);
+    return bad ? -1 : 0;
+}
+
+#endif

@@ -1,0 +1,549 @@
+/* Unit tests of storage/command.c and storage/command_decode.c: entry round trips, and
+ * malformed input of every kind giving an entry or per-command error, never a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "storage/command_decode.h"
+#include "store_helpers.h"
+
+static struct batch batch;
+
+/* --- raw msgpack writers for hand-made (possibly wrong) entries --- */
+
+struct raw {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+};
+
+static msgpack_packer *raw_init(struct raw *r)
+{
+    msgpack_sbuffer_init(&r->sb);
+    msgpack_packer_init(&r->pk, &r->sb, msgpack_sbuffer_write);
+    return &r->pk;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+/* Entry header {"v": 1, "term": 7, "cmds": [ <n items follow> ]}. */
+static void pack_header(msgpack_packer *pk, uint32_t n)
+{
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "v");
+    msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "term");
+    msgpack_pack_uint64(pk, 7);
+    pack_str(pk, "cmds");
+    msgpack_pack_array(pk, n);
+}
+
+/* Decodes BUF/LEN expecting an entry-level error containing WANT. */
+static void expect_entry_error(const void *buf, size_t len, const char *want)
+{
+    struct command_entry e;
+    char err[256] = "";
+    int rc = command_entry_decode(&e, buf, len, err, sizeof err);
+    if (rc != 1 || strstr(err, want) == NULL) {
+        print_error("rc=%d err='%s' want '%s'\n", rc, err, want);
+    }
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, want));
+    command_entry_free(&e);
+}
+
+/* Decodes an entry holding exactly one command, expecting that command to be invalid with a
+ * message containing WANT. */
+static void expect_cmd_error(struct raw *r, const char *want)
+{
+    struct command_entry e;
+    struct command c;
+    char err[256] = "";
+    assert_int_equal(command_entry_decode(&e, r->sb.data, r->sb.size, err, sizeof err), 0);
+    assert_int_equal(e.n, 1);
+    int rc = command_decode(&e, 0, &c, err, sizeof err);
+    if (rc != 1 || strstr(err, want) == NULL) {
+        print_error("rc=%d err='%s' want '%s'\n", rc, err, want);
+    }
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, want));
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r->sb);
+}
+
+/* Decodes the whole entry and every command: must not crash whatever the bytes. */
+static int decode_everything(const void *buf, size_t len)
+{
+    struct command_entry e;
+    char err[256];
+    int rc = command_entry_decode(&e, buf, len, err, sizeof err);
+    if (rc == 0) {
+        for (uint32_t i = 0; i < e.n; i++) {
+            struct command c;
+            int crc = command_decode(&e, i, &c, err, sizeof err);
+            assert_true(crc == 0 || crc == 1);
+        }
+    }
+    command_entry_free(&e);
+    return rc;
+}
+
+/* --- round trips --- */
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    batch_add(&batch, "learn_kylin");
+    batch_remove(&batch, "old_one");
+    batch_member_set(&batch, 3, "10.0.0.3:7201");
+    batch_member_forget(&batch, UINT64_C(9223372036854775807));
+    void *buf;
+    size_t len;
+    assert_int_equal(batch_build(&batch, 42, &buf, &len), 0);
+
+    struct command_entry e;
+    struct command c;
+    char err[256];
+    assert_int_equal(command_entry_decode(&e, buf, len, err, sizeof err), 0);
+    assert_int_equal(e.term, 42);
+    assert_int_equal(e.n, 4);
+    assert_int_equal(command_decode(&e, 0, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_PROJECT_ADD);
+    assert_int_equal(c.u.project.len, strlen("learn_kylin"));
+    assert_memory_equal(c.u.project.name, "learn_kylin", c.u.project.len);
+    assert_int_equal(command_decode(&e, 1, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_PROJECT_REMOVE);
+    assert_memory_equal(c.u.project.name, "old_one", c.u.project.len);
+    assert_int_equal(command_decode(&e, 2, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_MEMBER_SET);
+    assert_int_equal(c.u.member.id, 3);
+    assert_int_equal(c.u.member.api_len, strlen("10.0.0.3:7201"));
+    assert_memory_equal(c.u.member.api_address, "10.0.0.3:7201", c.u.member.api_len);
+    assert_int_equal(command_decode(&e, 3, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_MEMBER_FORGET);
+    assert_true(c.u.member.id == UINT64_C(9223372036854775807));
+    command_entry_free(&e);
+    raft_free(buf);
+}
+
+static void test_empty_entry_is_valid(void **state)
+{
+    (void)state;
+    void *buf;
+    size_t len;
+    assert_int_equal(batch_build(&batch, UINT64_MAX, &buf, &len), 0);
+    struct command_entry e;
+    char err[256];
+    assert_int_equal(command_entry_decode(&e, buf, len, err, sizeof err), 0);
+    assert_int_equal(e.n, 0);
+    assert_true(e.term == UINT64_MAX);
+    command_entry_free(&e);
+    raft_free(buf);
+}
+
+/* Commands appended to one growing buffer, wrapped by command_entry_build_n. */
+static void test_build_n_concatenated(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk = raw_init(&r);
+    command_pack_project_add(pk, "a1", 2);
+    command_pack_member_forget(pk, 4);
+    command_pack_project_remove(pk, "b2", 2);
+    const void *bufs[2] = {r.sb.data, r.sb.data + 5};
+    size_t lens[2] = {5, r.sb.size - 5}; /* split anywhere: only the concatenation counts */
+    void *buf;
+    size_t len;
+    assert_int_equal(command_entry_build_n(9, bufs, lens, 2, 3, &buf, &len), 0);
+    struct command_entry e;
+    struct command c;
+    char err[256];
+    assert_int_equal(command_entry_decode(&e, buf, len, err, sizeof err), 0);
+    assert_int_equal(e.n, 3);
+    assert_int_equal(e.term, 9);
+    assert_int_equal(command_decode(&e, 1, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_MEMBER_FORGET);
+    assert_int_equal(command_decode(&e, 2, &c, err, sizeof err), 0);
+    assert_memory_equal(c.u.project.name, "b2", 2);
+    command_entry_free(&e);
+    raft_free(buf);
+    /* A wrong count makes a malformed entry, which the decoder reports. */
+    assert_int_equal(command_entry_build_n(9, bufs, lens, 2, 2, &buf, &len), 0);
+    expect_entry_error(buf, len, "trailing bytes");
+    raft_free(buf);
+    assert_int_equal(command_entry_build_n(9, bufs, lens, 2, 4, &buf, &len), 0);
+    expect_entry_error(buf, len, "truncated");
+    raft_free(buf);
+    msgpack_sbuffer_destroy(&r.sb);
+}
+
+/* Names are packed as given (binary-safe): validation is the state machine's job. */
+static void test_pack_keeps_bytes(void **state)
+{
+    (void)state;
+    msgpack_packer pk;
+    command_pack_project_add(batch_next(&batch, &pk), "a\0b", 3);
+    void *buf;
+    size_t len;
+    assert_int_equal(batch_build(&batch, 1, &buf, &len), 0);
+    struct command_entry e;
+    struct command c;
+    char err[256];
+    assert_int_equal(command_entry_decode(&e, buf, len, err, sizeof err), 0);
+    assert_int_equal(command_decode(&e, 0, &c, err, sizeof err), 0);
+    assert_int_equal(c.u.project.len, 3);
+    assert_memory_equal(c.u.project.name, "a\0b", 3);
+    command_entry_free(&e);
+    raft_free(buf);
+}
+
+/* --- whole-entry errors --- */
+
+static void test_entry_empty_and_non_map(void **state)
+{
+    (void)state;
+    expect_entry_error("", 0, "empty");
+    expect_entry_error("\x01", 1, "not a map, got unsigned integer");
+    expect_entry_error("\x93\x01\x02\x03", 4, "not a map, got array");
+    expect_entry_error("\xa3" "abc", 4, "not a map, got string");
+    expect_entry_error("\xc0", 1, "not a map, got nil");
+}
+
+static void test_entry_invalid_msgpack(void **state)
+{
+    (void)state;
+    expect_entry_error("\xc1", 1, "byte 0xc1 at offset 0");
+    expect_entry_error("\x81\xa1v\xc1", 4, "byte 0xc1 at offset 3");
+}
+
+static void test_entry_truncated_everywhere(void **state)
+{
+    (void)state;
+    batch_add(&batch, "p1");
+    batch_member_set(&batch, 2, "127.0.0.1:7202");
+    void *buf;
+    size_t len;
+    assert_int_equal(batch_build(&batch, 5, &buf, &len), 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        expect_entry_error(buf, cut, cut == 0 ? "empty" : "truncated");
+    }
+    raft_free(buf);
+}
+
+static void test_entry_trailing_garbage(void **state)
+{
+    (void)state;
+    void *buf;
+    size_t len;
+    batch_add(&batch, "p1");
+    assert_int_equal(batch_build(&batch, 5, &buf, &len), 0);
+    unsigned char *longer = malloc(len + 3);
+    assert_non_null(longer);
+    memcpy(longer, buf, len);
+    memcpy(longer + len, "\x01\x02\x03", 3);
+    expect_entry_error(longer, len + 3, "3 trailing bytes");
+    /* A second complete object after the entry is trailing garbage too. */
+    memcpy(longer + len, buf, 3);
+    expect_entry_error(longer, len + 1, "1 trailing bytes");
+    free(longer);
+    raft_free(buf);
+}
+
+static void test_entry_bad_header_fields(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk;
+
+    pk = raw_init(&r); /* no v */
+    msgpack_pack_map(pk, 2);
+    pack_str(pk, "term"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "cmds"), msgpack_pack_array(pk, 0);
+    expect_entry_error(r.sb.data, r.sb.size, "field 'v' is missing");
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r); /* v is a string */
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "v"), pack_str(pk, "1");
+    pack_str(pk, "term"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "cmds"), msgpack_pack_array(pk, 0);
+    expect_entry_error(r.sb.data, r.sb.size, "field 'v' must be an unsigned integer, got string");
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r); /* unknown version */
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "v"), msgpack_pack_uint64(pk, 2);
+    pack_str(pk, "term"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "cmds"), msgpack_pack_array(pk, 0);
+    expect_entry_error(r.sb.data, r.sb.size, "entry version 2 is not supported");
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r); /* negative term */
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "v"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "term"), msgpack_pack_int64(pk, -1);
+    pack_str(pk, "cmds"), msgpack_pack_array(pk, 0);
+    expect_entry_error(r.sb.data, r.sb.size, "field 'term' must be an unsigned integer, got negative");
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r); /* no cmds */
+    msgpack_pack_map(pk, 2);
+    pack_str(pk, "v"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "term"), msgpack_pack_uint64(pk, 1);
+    expect_entry_error(r.sb.data, r.sb.size, "field 'cmds' is missing");
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r); /* cmds is a map */
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "v"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "term"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "cmds"), msgpack_pack_map(pk, 0);
+    expect_entry_error(r.sb.data, r.sb.size, "field 'cmds' must be an array, got map");
+    msgpack_sbuffer_destroy(&r.sb);
+}
+
+/* A few bytes that declare a huge container must be refused before msgpack-c allocates for
+ * it (it would try 4G * 24 bytes), and deep nesting before msgpack-c's stack limit (which it
+ * reports as out-of-memory). */
+static void test_entry_hostile_sizes(void **state)
+{
+    (void)state;
+    expect_entry_error("\xdd\xff\xff\xff\xff", 5, "declares 4294967295 objects");
+    expect_entry_error("\xdf\xff\xff\xff\xff\x01", 6, "declares 8589934590 objects");
+    expect_entry_error("\xdb\xff\xff\xff\xff" "ab", 7, "needs 4294967295 bytes");
+    expect_entry_error("\xc9\x7f\xff\xff\xff\x01", 6, "needs 2147483648 bytes");
+
+    unsigned char deep[64];
+    memset(deep, 0x91, sizeof deep); /* [[[[...]]]] */
+    deep[sizeof deep - 1] = 0x01;
+    expect_entry_error(deep, sizeof deep, "deeper than 16 levels");
+    /* 16 levels is within the limit: it decodes (and is not a map). */
+    memset(deep, 0x91, 16);
+    deep[16] = 0x01;
+    expect_entry_error(deep, 17, "not a map, got array");
+}
+
+/* --- per-command errors --- */
+
+static void test_cmd_not_a_map_and_type_errors(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk;
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_array(pk, 2), msgpack_pack_uint64(pk, 1), msgpack_pack_nil(pk);
+    expect_cmd_error(&r, "command is not a map, got array");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 1), pack_str(pk, "name"), pack_str(pk, "x");
+    expect_cmd_error(&r, "field 't' (its type) is missing");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 1), pack_str(pk, "t"), msgpack_pack_uint64(pk, 3);
+    expect_cmd_error(&r, "field 't' must be a string, got unsigned integer");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 2), pack_str(pk, "t"), pack_str(pk, "engine_explode");
+    pack_str(pk, "name"), pack_str(pk, "x");
+    expect_cmd_error(&r, "unknown command type 'engine_explode'");
+
+    pk = raw_init(&r); /* hostile type string is quoted, not copied raw */
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 1), pack_str(pk, "t");
+    msgpack_pack_str(pk, 3), msgpack_pack_str_body(pk, "a\nb", 3);
+    expect_cmd_error(&r, "unknown command type 'a\\x0ab'");
+}
+
+static void test_cmd_field_errors(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk;
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 1), pack_str(pk, "t"), pack_str(pk, "project_add");
+    expect_cmd_error(&r, "project_add: field 'name' is missing");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 2), pack_str(pk, "t"), pack_str(pk, "project_remove");
+    pack_str(pk, "name"), msgpack_pack_bin(pk, 1), msgpack_pack_bin_body(pk, "x", 1);
+    expect_cmd_error(&r, "project_remove: field 'name' must be a string, got binary");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 2), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "api_address"), pack_str(pk, "h:1");
+    expect_cmd_error(&r, "member_set: field 'id' is missing");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 3), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "id"), msgpack_pack_uint64(pk, 0), pack_str(pk, "api_address"), pack_str(pk, "h:1");
+    expect_cmd_error(&r, "member_set: field 'id' must be 1..9223372036854775807, got 0");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 3), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "id"), msgpack_pack_int64(pk, -4), pack_str(pk, "api_address"), pack_str(pk, "h:1");
+    expect_cmd_error(&r, "field 'id' must be an unsigned integer, got negative integer");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 3), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "id"), msgpack_pack_uint64(pk, 2), pack_str(pk, "api_address"), pack_str(pk, "");
+    expect_cmd_error(&r, "field 'api_address' must have 1..255 printable ASCII bytes");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 3), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "id"), msgpack_pack_uint64(pk, 2), pack_str(pk, "api_address"), pack_str(pk, "h :1");
+    expect_cmd_error(&r, "got 'h :1' (4 bytes)");
+
+    char long_addr[257];
+    memset(long_addr, 'a', 256);
+    long_addr[256] = '\0';
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 3), pack_str(pk, "t"), pack_str(pk, "member_set");
+    pack_str(pk, "id"), msgpack_pack_uint64(pk, 2), pack_str(pk, "api_address"), pack_str(pk, long_addr);
+    expect_cmd_error(&r, "(256 bytes)");
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 2), pack_str(pk, "t"), pack_str(pk, "member_forget");
+    pack_str(pk, "id"), msgpack_pack_uint64(pk, UINT64_C(9223372036854775808));
+    expect_cmd_error(&r, "got 9223372036854775808");
+}
+
+/* One bad command does not spoil the others of its entry. */
+static void test_cmd_errors_are_per_command(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk = raw_init(&r);
+    pack_header(pk, 3);
+    command_pack_project_add(pk, "good1", 5);
+    msgpack_pack_array(pk, 1), msgpack_pack_map(pk, 1), pack_str(pk, "x"), msgpack_pack_nil(pk);
+    command_pack_project_add(pk, "good2", 5);
+    struct command_entry e;
+    struct command c;
+    char err[256];
+    assert_int_equal(command_entry_decode(&e, r.sb.data, r.sb.size, err, sizeof err), 0);
+    assert_int_equal(e.n, 3);
+    assert_int_equal(command_decode(&e, 0, &c, err, sizeof err), 0);
+    assert_int_equal(command_decode(&e, 1, &c, err, sizeof err), 1);
+    assert_int_equal(command_decode(&e, 2, &c, err, sizeof err), 0);
+    assert_memory_equal(c.u.project.name, "good2", 5);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+}
+
+/* --- fuzzing: random bytes and mutated valid entries --- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void test_fuzz_random_bytes(void **state)
+{
+    (void)state;
+    unsigned char buf[128];
+    for (int round = 0; round < 200000; round++) {
+        size_t len = (size_t)(rng() % sizeof buf);
+        for (size_t i = 0; i < len; i++) {
+            buf[i] = (unsigned char)rng();
+        }
+        int rc = decode_everything(buf, len);
+        assert_true(rc == 0 || rc == 1);
+    }
+}
+
+static void test_fuzz_mutated_entries(void **state)
+{
+    (void)state;
+    batch_add(&batch, "alpha");
+    batch_remove(&batch, "beta");
+    batch_member_set(&batch, 7, "192.168.0.7:7201");
+    batch_member_forget(&batch, 9);
+    void *orig;
+    size_t len;
+    assert_int_equal(batch_build(&batch, 3, &orig, &len), 0);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    unsigned decoded = 0;
+    for (int round = 0; round < 100000; round++) {
+        memcpy(buf, orig, len);
+        unsigned flips = 1 + (unsigned)(rng() % 4);
+        for (unsigned f = 0; f < flips; f++) {
+            buf[rng() % len] = (unsigned char)rng();
+        }
+        int rc = decode_everything(buf, (size_t)(rng() % 8 == 0 ? rng() % (len + 1) : len));
+        assert_true(rc == 0 || rc == 1);
+        decoded += rc == 0;
+    }
+    assert_true(decoded > 0); /* mutations that keep the shape reach the command decoder */
+    free(buf);
+    raft_free(orig);
+}
+
+static void test_quote(void **state)
+{
+    (void)state;
+    char out[128];
+    command_quote(out, sizeof out, "ok_Name1", 8);
+    assert_string_equal(out, "ok_Name1");
+    command_quote(out, sizeof out, "a'\\\x01\xff", 5);
+    assert_string_equal(out, "a\\x27\\x5c\\x01\\xff");
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name);
+    command_quote(out, sizeof out, long_name, sizeof long_name);
+    assert_int_equal(strlen(out), 67);
+    assert_string_equal(out + 64, "...");
+    command_quote(out, 5, "\x01\x02", 2); /* never overruns a small buffer */
+    assert_string_equal(out, "\\x01");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_empty_entry_is_valid),
+        cmocka_unit_test(test_build_n_concatenated),
+        cmocka_unit_test(test_pack_keeps_bytes),
+        cmocka_unit_test(test_entry_empty_and_non_map),
+        cmocka_unit_test(test_entry_invalid_msgpack),
+        cmocka_unit_test(test_entry_truncated_everywhere),
+        cmocka_unit_test(test_entry_trailing_garbage),
+        cmocka_unit_test(test_entry_bad_header_fields),
+        cmocka_unit_test(test_entry_hostile_sizes),
+        cmocka_unit_test(test_cmd_not_a_map_and_type_errors),
+        cmocka_unit_test(test_cmd_field_errors),
+        cmocka_unit_test(test_cmd_errors_are_per_command),
+        cmocka_unit_test(test_fuzz_random_bytes),
+        cmocka_unit_test(test_fuzz_mutated_entries),
+        cmocka_unit_test(test_quote),
+    };
+    return cmocka_run_group_tests_name("command", tests, NULL, NULL);
+}

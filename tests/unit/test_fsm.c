@@ -1,0 +1,571 @@
+/* Unit tests of storage/fsm.c (with db.c and schema.c): applying entries, refusals,
+ * replay after restart, per-command isolation inside a batch, fatal SQLite failures, and
+ * the read helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/mp.h"
+#include "store_helpers.h"
+
+static struct batch batch;
+
+static int setup_memory(void **state)
+{
+    struct store *s = malloc(sizeof *s);
+    if (s == NULL || store_open(s, ":memory:") != 0) {
+        free(s);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct store *s = *state;
+    store_close(s);
+    free(s);
+    return 0;
+}
+
+/* Applies one command already in `batch` at INDEX and checks its status/code/message. */
+static void expect_one(struct store *s, uint64_t index, int status, const char *code,
+                       const char *message)
+{
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, index, &r), 0);
+    assert_int_equal(r.entry_status, 0);
+    assert_int_equal(r.n, 1);
+    if (r.cmds[0].status != status || strcmp(r.cmds[0].code, code) != 0 ||
+        strstr(r.cmds[0].message, message) == NULL) {
+        print_error("got %d %s '%s', want %d %s '%s'\n", r.cmds[0].status, r.cmds[0].code,
+                    r.cmds[0].message, status, code, message);
+    }
+    assert_int_equal(r.cmds[0].status, status);
+    assert_string_equal(r.cmds[0].code, code);
+    assert_non_null(strstr(r.cmds[0].message, message));
+    store_results_free(&r);
+    assert_true(s->applied_index == index);
+}
+
+static int exists(struct store *s, const char *name)
+{
+    return store_project_exists(s, name, strlen(name));
+}
+
+/* --- projects --- */
+
+static void test_open_seeds_global(void **state)
+{
+    struct store *s = *state;
+    assert_int_equal(s->applied_index, 0);
+    assert_int_equal(exists(s, "_global"), 1);
+    assert_int_equal(exists(s, "nope"), 0);
+}
+
+static void test_add_and_remove(void **state)
+{
+    struct store *s = *state;
+    batch_add(&batch, "learn_kylin");
+    expect_one(s, 1, 0, "ok", "");
+    assert_int_equal(exists(s, "learn_kylin"), 1);
+
+    batch_add(&batch, "learn_kylin");
+    expect_one(s, 2, 1, "exists", "project 'learn_kylin' already exists");
+
+    batch_remove(&batch, "learn_kylin");
+    expect_one(s, 3, 0, "ok", "");
+    assert_int_equal(exists(s, "learn_kylin"), 0);
+
+    batch_remove(&batch, "learn_kylin");
+    expect_one(s, 4, 1, "not_found", "project 'learn_kylin' does not exist");
+
+    batch_remove(&batch, "_global");
+    expect_one(s, 5, 1, "invalid", "_global cannot be removed");
+    assert_int_equal(exists(s, "_global"), 1);
+
+    batch_add(&batch, "_global");
+    expect_one(s, 6, 1, "invalid", "leading '_' is reserved");
+}
+
+static void test_name_rule(void **state)
+{
+    struct store *s = *state;
+    char name[300];
+    memset(name, 'a', sizeof name);
+    name[255] = '\0';
+    batch_add(&batch, name); /* 255 bytes: the longest valid name */
+    expect_one(s, 1, 0, "ok", "");
+    assert_int_equal(store_project_exists(s, name, 255), 1);
+    name[255] = 'a';
+    name[256] = '\0';
+    batch_add(&batch, name);
+    expect_one(s, 2, 1, "invalid", "at most 255 bytes");
+    assert_int_equal(store_project_exists(s, name, 256), 0);
+
+    batch_add(&batch, "");
+    expect_one(s, 3, 1, "invalid", "must not be empty");
+    batch_add(&batch, "_hidden");
+    expect_one(s, 4, 1, "invalid", "invalid project name '_hidden': a leading '_' is reserved");
+    batch_add(&batch, "a-b");
+    expect_one(s, 5, 1, "invalid", "only letters, digits and '_'");
+    batch_add(&batch, "caf\xc3\xa9");
+    expect_one(s, 6, 1, "invalid", "invalid project name 'caf\\xc3\\xa9'");
+    batch_remove(&batch, "a b");
+    expect_one(s, 7, 1, "invalid", "only letters");
+    msgpack_packer pk;
+    command_pack_project_add(batch_next(&batch, &pk), "ab\0c", 4);
+    expect_one(s, 8, 1, "invalid", "'ab\\x00c'");
+    batch_add(&batch, "Z_9_underscore_inside_");
+    expect_one(s, 9, 0, "ok", "");
+
+    assert_null(store_check_project_name("a", 1));
+    assert_null(store_check_project_name("A_1", 3));
+    assert_non_null(store_check_project_name("_", 1));
+    assert_non_null(store_check_project_name("a.b", 3));
+}
+
+/* A refused command in a batch leaves its siblings applied, and the applied index moves. */
+static void test_refused_command_keeps_siblings(void **state)
+{
+    struct store *s = *state;
+    batch_add(&batch, "a");
+    batch_add(&batch, "a");
+    batch_add(&batch, "bad name");
+    batch_remove(&batch, "missing");
+    batch_add(&batch, "b");
+    batch_member_set(&batch, 4, "10.0.0.4:7201");
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, 10, &r), 0);
+    assert_int_equal(r.n, 6);
+    assert_int_equal(r.index, 10);
+    int want_status[] = {0, 1, 1, 1, 0, 0};
+    const char *want_code[] = {"ok", "exists", "invalid", "not_found", "ok", "ok"};
+    for (unsigned i = 0; i < 6; i++) {
+        assert_int_equal(r.cmds[i].status, want_status[i]);
+        assert_string_equal(r.cmds[i].code, want_code[i]);
+    }
+    store_results_free(&r);
+    assert_int_equal(exists(s, "a"), 1);
+    assert_int_equal(exists(s, "b"), 1);
+    char api[64];
+    assert_int_equal(store_member_api(s, 4, api, sizeof api), 1);
+    assert_int_equal(s->applied_index, 10);
+}
+
+/* A project added then removed in the same entry: commands see their predecessors. */
+static void test_commands_in_order(void **state)
+{
+    struct store *s = *state;
+    batch_add(&batch, "tmp");
+    batch_remove(&batch, "tmp");
+    batch_remove(&batch, "tmp");
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, 1, &r), 0);
+    assert_int_equal(r.cmds[0].status, 0);
+    assert_int_equal(r.cmds[1].status, 0);
+    assert_string_equal(r.cmds[2].code, "not_found");
+    store_results_free(&r);
+    assert_int_equal(exists(s, "tmp"), 0);
+}
+
+/* --- replay and persistence --- */
+
+static void test_replay_is_skipped(void **state)
+{
+    struct store *s = *state;
+    uint64_t index = 5;
+    assert_int_equal(apply_adds(s, &index, "p5", NULL), 0);
+    struct store_results r;
+    batch_add(&batch, "other");
+    assert_int_equal(batch_apply(s, &batch, 5, &r), 0); /* same index again */
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.entry_status, 0);
+    assert_null(r.cmds);
+    store_results_free(&r);
+    batch_add(&batch, "other");
+    assert_int_equal(batch_apply(s, &batch, 3, &r), 0); /* older index */
+    assert_int_equal(r.n, 0);
+    store_results_free(&r);
+    assert_int_equal(exists(s, "other"), 0);
+    assert_int_equal(s->applied_index, 5);
+    /* Garbage at an old index is skipped as well, without being looked at. */
+    assert_int_equal(store_apply(s, 4, "\xc1", 1, &r), 0);
+    assert_int_equal(r.entry_status, 0);
+    store_results_free(&r);
+}
+
+static void test_applied_index_persists(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_fsm.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/state.db", dir);
+
+    struct store s;
+    assert_int_equal(store_open(&s, path), 0);
+    uint64_t index = 1;
+    assert_int_equal(apply_adds(&s, &index, "one", "two", "three", NULL), 0);
+    batch_member_set(&batch, 2, "127.0.0.1:7202");
+    struct store_results r;
+    assert_int_equal(batch_apply(&s, &batch, 40, &r), 0);
+    store_results_free(&r);
+    store_close(&s);
+    store_close(&s); /* idempotent */
+
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(s.applied_index, 40);
+    assert_int_equal(exists(&s, "two"), 1);
+    char api[64];
+    assert_int_equal(store_member_api(&s, 2, api, sizeof api), 1);
+    assert_string_equal(api, "127.0.0.1:7202");
+    /* Replay of the log after the restart: everything up to 40 is skipped. */
+    batch_remove(&batch, "two");
+    assert_int_equal(batch_apply(&s, &batch, 2, &r), 0);
+    assert_int_equal(r.n, 0);
+    store_results_free(&r);
+    assert_int_equal(exists(&s, "two"), 1);
+    batch_remove(&batch, "two");
+    assert_int_equal(batch_apply(&s, &batch, 41, &r), 0);
+    assert_int_equal(r.n, 1);
+    store_results_free(&r);
+    store_close(&s);
+
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(s.applied_index, 41);
+    assert_int_equal(exists(&s, "two"), 0);
+    store_close(&s);
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    struct store s;
+    assert_int_equal(store_open(&s, "/nonexistent-dir/x/state.db"), -1);
+    assert_non_null(strstr(s.errmsg, "store: open /nonexistent-dir/x/state.db: "));
+    assert_non_null(strstr(s.errmsg, "check the data directory exists and is writable"));
+    store_close(&s); /* harmless after a failed open */
+
+    /* A file that is not SQLite at all. */
+    char path[] = "/tmp/test_fsm_garbage.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char junk[4096];
+    memset(junk, 'j', sizeof junk);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    assert_int_equal(store_open(&s, path), -1);
+    assert_non_null(strstr(s.errmsg, "not a database"));
+    unlink(path);
+
+    /* A SQLite database of something else. */
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_open(&s, path), -1);
+    assert_non_null(strstr(s.errmsg, "not a raftnode store"));
+    unlink(path);
+
+    /* A store written by a newer binary. */
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(sqlite3_exec(s.db, "UPDATE meta SET value = 99 WHERE key = 'schema_version'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    store_close(&s);
+    assert_int_equal(store_open(&s, path), -1);
+    assert_non_null(strstr(s.errmsg, "schema version 99 is not supported"));
+    unlink(path);
+    char side[300];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* --- malformed entries --- */
+
+static void test_malformed_entry_advances_index(void **state)
+{
+    struct store *s = *state;
+    struct store_results r;
+    assert_int_equal(store_apply(s, 1, "\x93\x01\x02\x03", 4, &r), 0);
+    assert_int_equal(r.entry_status, 1);
+    assert_int_equal(r.n, 0);
+    assert_non_null(strstr(r.entry_message, "not a map"));
+    store_results_free(&r);
+    assert_int_equal(s->applied_index, 1);
+    assert_int_equal(store_apply(s, 2, NULL, 0, &r), 0);
+    assert_int_equal(r.entry_status, 1);
+    store_results_free(&r);
+    assert_int_equal(s->applied_index, 2);
+}
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Mutated entries through the whole apply path: never a failure return, index advances. */
+static void test_fuzz_apply(void **state)
+{
+    struct store *s = *state;
+    batch_add(&batch, "alpha");
+    batch_remove(&batch, "beta");
+    batch_member_set(&batch, 7, "192.168.0.7:7201");
+    batch_member_forget(&batch, 9);
+    void *orig;
+    size_t len;
+    assert_int_equal(batch_build(&batch, 3, &orig, &len), 0);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    for (uint64_t index = 1; index <= 20000; index++) {
+        memcpy(buf, orig, len);
+        buf[rng() % len] = (unsigned char)rng();
+        if (rng() % 2) {
+            buf[rng() % len] = (unsigned char)rng();
+        }
+        struct store_results r;
+        assert_int_equal(store_apply(s, index, buf, len, &r), 0);
+        assert_true(r.entry_status == 1 || r.n > 0);
+        store_results_free(&r);
+        assert_true(s->applied_index == index);
+    }
+    free(buf);
+    raft_free(orig);
+    assert_int_equal(exists(s, "_global"), 1);
+}
+
+/* --- SQLite failures --- */
+
+/* A failure outside any command (here: recording the applied index) is fatal: the entry is
+ * rolled back as a whole and the index does not move. The trigger stands in for an I/O
+ * error, which SQLite reports on the same path. */
+static void test_sqlite_failure_rolls_back(void **state)
+{
+    struct store *s = *state;
+    assert_int_equal(sqlite3_exec(s->db,
+                                  "CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON main.meta "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    batch_add(&batch, "x1");
+    batch_add(&batch, "x2");
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, 7, &r), -1);
+    assert_int_equal(r.n, 0);
+    assert_null(r.cmds);
+    store_results_free(&r);
+    assert_string_equal(s->errmsg,
+                        "store: apply index 7: recording the applied index: injected failure");
+    assert_int_equal(s->applied_index, 0);
+    assert_int_equal(exists(s, "x1"), 0);
+    assert_int_equal(sqlite3_get_autocommit(s->db), 1); /* no transaction left open */
+
+    assert_int_equal(sqlite3_exec(s->db, "DROP TRIGGER fail_meta", NULL, NULL, NULL), SQLITE_OK);
+    batch_add(&batch, "x1");
+    expect_one(s, 7, 0, "ok", ""); /* the same entry applies once the fault is gone */
+}
+
+/* A failed COMMIT (a deferred foreign key here) is fatal too, with a message that says so. */
+static void test_commit_failure(void **state)
+{
+    struct store *s = *state;
+    assert_int_equal(
+        sqlite3_exec(s->db,
+                     "CREATE TABLE dangling (p TEXT REFERENCES projects (name) "
+                     "  DEFERRABLE INITIALLY DEFERRED);"
+                     "CREATE TRIGGER add_dangling AFTER INSERT ON projects "
+                     "BEGIN INSERT INTO dangling VALUES ('no such project'); END",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    batch_add(&batch, "y");
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, 3, &r), -1);
+    store_results_free(&r);
+    assert_string_equal(s->errmsg, "store: apply index 3: commit: FOREIGN KEY constraint failed");
+    assert_int_equal(s->applied_index, 0);
+    assert_int_equal(exists(s, "y"), 0);
+    assert_int_equal(sqlite3_get_autocommit(s->db), 1);
+}
+
+/* A constraint failing inside one command refuses that command only ("failed"). */
+static void test_constraint_in_command_is_refusal(void **state)
+{
+    struct store *s = *state;
+    assert_int_equal(sqlite3_exec(s->db,
+                                  "CREATE TEMP TRIGGER no_z BEFORE INSERT ON main.projects "
+                                  "WHEN NEW.name = 'z' BEGIN SELECT RAISE(ABORT, 'z refused'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    batch_add(&batch, "y");
+    batch_add(&batch, "z");
+    batch_add(&batch, "w");
+    struct store_results r;
+    assert_int_equal(batch_apply(s, &batch, 1, &r), 0);
+    assert_int_equal(r.cmds[0].status, 0);
+    assert_int_equal(r.cmds[1].status, 1);
+    assert_string_equal(r.cmds[1].code, "failed");
+    assert_string_equal(r.cmds[1].message, "project_add 'z': z refused");
+    assert_int_equal(r.cmds[2].status, 0);
+    store_results_free(&r);
+    assert_int_equal(exists(s, "y"), 1);
+    assert_int_equal(exists(s, "z"), 0);
+    assert_int_equal(exists(s, "w"), 1);
+}
+
+/* --- members --- */
+
+static void test_members(void **state)
+{
+    struct store *s = *state;
+    char api[64];
+    assert_int_equal(store_member_api(s, 1, api, sizeof api), 0);
+    batch_member_set(&batch, 1, "10.0.0.1:7201");
+    expect_one(s, 1, 0, "ok", "");
+    assert_int_equal(store_member_api(s, 1, api, sizeof api), 1);
+    assert_string_equal(api, "10.0.0.1:7201");
+    batch_member_set(&batch, 1, "10.0.0.9:7201"); /* upsert */
+    expect_one(s, 2, 0, "ok", "");
+    assert_int_equal(store_member_api(s, 1, api, sizeof api), 1);
+    assert_string_equal(api, "10.0.0.9:7201");
+    assert_int_equal(store_member_api(s, 1, api, 5), -1); /* does not fit */
+    assert_non_null(strstr(s->errmsg, "member 1"));
+    batch_member_forget(&batch, 1);
+    expect_one(s, 3, 0, "ok", "");
+    assert_int_equal(store_member_api(s, 1, api, sizeof api), 0);
+    batch_member_forget(&batch, 1); /* absent: still ok */
+    expect_one(s, 4, 0, "ok", "");
+    assert_int_equal(store_member_api(s, 0, api, sizeof api), 0);
+    assert_int_equal(store_member_api(s, UINT64_MAX, api, sizeof api), 0);
+}
+
+/* --- project list --- */
+
+static void test_pack_projects(void **state)
+{
+    struct store *s = *state;
+    uint64_t index = 1;
+    assert_int_equal(apply_adds(s, &index, "zeta", "Alpha", "beta", NULL), 0);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_projects(s, &pk), 0);
+
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sb.size);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(u.data.via.array.size, 4);
+    const char *want[] = {"Alpha", "_global", "beta", "zeta"}; /* byte order */
+    for (unsigned i = 0; i < 4; i++) {
+        const msgpack_object *p = &u.data.via.array.ptr[i];
+        char name[64];
+        uint64_t epoch = 99;
+        assert_int_equal(mp_get_cstr(p, "name", name, sizeof name), 0);
+        assert_string_equal(name, want[i]);
+        assert_int_equal(mp_get(p, "owner")->type, MSGPACK_OBJECT_NIL);
+        assert_int_equal(mp_get(p, "owner_identity")->type, MSGPACK_OBJECT_NIL);
+        assert_int_equal(mp_get_u64(p, "epoch", &epoch), 0);
+        assert_int_equal(epoch, 0);
+    }
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* --- performance --- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* store_apply runs on the event loop: a 1000-command entry must take a few ms. */
+static void test_apply_1000_adds_is_fast(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_fsm_perf.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/state.db", dir);
+    struct store s;
+    assert_int_equal(store_open(&s, path), 0);
+    double best = 1e9;
+    for (unsigned round = 0; round < 5; round++) {
+        for (unsigned i = 0; i < 1000; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "project_%u_%04u", round, i);
+            batch_add(&batch, name);
+        }
+        void *buf;
+        size_t len;
+        assert_int_equal(batch_build(&batch, 1, &buf, &len), 0);
+        struct store_results r;
+        double t0 = now_ms();
+        assert_int_equal(store_apply(&s, round + 1, buf, len, &r), 0);
+        double ms = now_ms() - t0;
+        best = ms < best ? ms : best;
+        assert_int_equal(r.n, 1000);
+        for (unsigned i = 0; i < 1000; i++) {
+            assert_int_equal(r.cmds[i].status, 0);
+        }
+        store_results_free(&r);
+        raft_free(buf);
+    }
+    print_message("1000 project_add in one entry: best %.2f ms (file db, WAL)\n", best);
+    assert_true(best < 100.0); /* a few ms normally; generous for sanitizer builds */
+    store_close(&s);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_memory, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_open_seeds_global),
+        T(test_add_and_remove),
+        T(test_name_rule),
+        T(test_refused_command_keeps_siblings),
+        T(test_commands_in_order),
+        T(test_replay_is_skipped),
+        cmocka_unit_test(test_applied_index_persists),
+        cmocka_unit_test(test_open_errors),
+        T(test_malformed_entry_advances_index),
+        T(test_fuzz_apply),
+        T(test_sqlite_failure_rolls_back),
+        T(test_commit_failure),
+        T(test_constraint_in_command_is_refusal),
+        T(test_members),
+        T(test_pack_projects),
+        cmocka_unit_test(test_apply_1000_adds_is_fast),
+    };
+    return cmocka_run_group_tests_name("fsm", tests, NULL, NULL);
+}
