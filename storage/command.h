@@ -7,6 +7,7 @@
 #define STORAGE_COMMAND_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,19 @@ int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_member_set(msgpack_packer *pk, uint64_t id, const char *api_address);
 int command_pack_member_forget(msgpack_packer *pk, uint64_t id);
+
+/* Engines and ownership (docs/protocol.md, "Log entries"). MODE is "all", "job" or "query";
+ * REASON one of "new", "failover", "rebalance", "move", "drain", "restore"; engine and
+ * owner ids 0 mean "none". TIME_MS is the proposing leader's wall clock, for display only. */
+int command_pack_engine_set(msgpack_packer *pk, uint64_t id, const char *mode, unsigned weight,
+                            const char *identity, bool race_enabled);
+int command_pack_heartbeat(msgpack_packer *pk, const uint64_t *ids, size_t n);
+int command_pack_engine_dead(msgpack_packer *pk, uint64_t id);
+int command_pack_assign(msgpack_packer *pk, const char *project, size_t len, uint64_t from,
+                        uint64_t to, const char *reason, uint64_t time_ms);
+int command_pack_drain(msgpack_packer *pk, uint64_t id, bool on);
+int command_pack_pin(msgpack_packer *pk, const char *project, size_t len, uint64_t engine);
+int command_pack_maintenance(msgpack_packer *pk, bool on, const char *reason);
 
 /* Builds the entry for TERM from N packed commands (cmds[i], lens[i]). On success *BUF is
  * allocated with raft_malloc (ownership passes to raft_apply on its success; otherwise the

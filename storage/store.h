@@ -24,6 +24,9 @@ struct store {
     struct store_stmts *stmts;     /* private: statements prepared once at open (db.h) */
     char path[1024];               /* read-only: database file, or ":memory:" */
     uint64_t applied_index;        /* read-only: mirror of meta.applied_index */
+    uint64_t ownership_version;    /* read-only: +1 on every apply that changed engines,
+                                    * projects, owners, pins, drains or maintenance (not
+                                    * persisted: only "changed since" matters) */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
 };
 
@@ -83,6 +86,52 @@ int store_project_exists(struct store *s, const char *name, size_t len);
 
 /* API address registered for member ID into BUF; 1 found, 0 not registered, -1 error. */
 int store_member_api(struct store *s, uint64_t id, char *buf, size_t cap);
+
+/* ---- engines and ownership ---- */
+
+#define STORE_IDENTITY_MAX 256
+
+/* One engine row (engine id = member id). */
+struct store_engine {
+    uint64_t id;
+    char mode[8];                       /* "all" | "job" | "query" */
+    unsigned weight;                    /* >= 1 */
+    char identity[STORE_IDENTITY_MAX];  /* Kylin's "host:port|startMillis" */
+    bool race_enabled;                  /* kylin.server.leader-race.enabled */
+    bool alive;
+    bool draining;
+    uint64_t projects;                  /* projects it owns now */
+    uint64_t heartbeats;                /* heartbeat batches that recorded it */
+    uint64_t last_heartbeat_index;      /* log index of the last such batch */
+};
+
+/* One project row; name is malloc'd (store_free_projects frees it). */
+struct store_project_row {
+    char *name;
+    uint64_t owner;  /* 0 = none */
+    uint64_t pinned; /* 0 = not pinned */
+    uint64_t epoch;
+};
+
+/* Engines ordered by id, malloc'd array (free()). 0 or -1. */
+int store_load_engines(struct store *s, struct store_engine **out, size_t *n);
+/* Projects ordered by name. 0 or -1. */
+int store_load_projects(struct store *s, struct store_project_row **out, size_t *n);
+void store_free_projects(struct store_project_row *rows, size_t n);
+/* One project: 1 found (OUT->name malloc'd, free it), 0 not found, -1 error. */
+int store_project_get(struct store *s, const char *name, size_t len, struct store_project_row *out);
+/* One engine: 1 found, 0 not found, -1 error. */
+int store_engine_get(struct store *s, uint64_t id, struct store_engine *out);
+
+/* msgpack array of engine maps {"id","mode","alive","draining","projects","weight",
+ * "identity","race_enabled","heartbeats","last_heartbeat_index"} ordered by id. */
+int store_pack_engines(struct store *s, msgpack_packer *pk);
+/* msgpack array of the newest LIMIT history rows (of PROJECT when not NULL), oldest first:
+ * {"index","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none). */
+int store_pack_history(struct store *s, const char *project, size_t len, unsigned limit,
+                       msgpack_packer *pk);
+/* Maintenance mode: *ON and its REASON (NUL-terminated, cut to CAP). 0 or -1. */
+int store_maintenance(struct store *s, bool *on, char *reason, size_t cap);
 
 /* Kylin's project-name rule: 1..255 bytes of [A-Za-z0-9_], not starting with '_'.
  * Returns NULL when valid, else a static reason. */
