@@ -27,6 +27,15 @@ int mp_get_cstr(const msgpack_object *obj, const char *key, char *buf, size_t ca
 /* True when OBJ is a string equal to the C string S. */
 bool mp_str_eq(const msgpack_object *obj, const char *s);
 
+/* Checks, without allocating, that DATA (LEN bytes) starts with one complete msgpack object
+ * whose every declared length and element count fits in the bytes that follow. Run it
+ * before msgpack_unpack_next on untrusted input: msgpack-c allocates an array's or a map's
+ * elements from the declared count before reading them, so a 6-byte frame announcing 2^32
+ * elements would ask for ~100 GiB. After a 0 the objects decoded number at most LEN.
+ * Returns 0 with *USED = the object's size in bytes, or -1 (truncated, impossible
+ * count, or the unused byte 0xc1). */
+int mp_check_object(const char *data, size_t len, size_t *used);
+
 /* Writers: pack a C string, or a key followed by a value. All return msgpack's status
  * (0 on success). */
 int mp_pack_cstr(msgpack_packer *pk, const char *s);

@@ -209,8 +209,12 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
     static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
     int rc;
 
+    size_t used = 0;
     msgpack_unpacked_init(&msg);
-    rc = msgpack_unpack_next(&msg, data, len, &off);
+    /* Check declared sizes before msgpack-c allocates for them: a 6-byte frame can claim
+     * 2^32 elements. */
+    rc = mp_check_object(data, len, &used) == 0 && used == len ? msgpack_unpack_next(&msg, data, len, &off)
+                                                               : MSGPACK_UNPACK_PARSE_ERROR;
     if (rc != MSGPACK_UNPACK_SUCCESS || off != len || msg.data.type != MSGPACK_OBJECT_MAP ||
         mp_get_u64(&msg.data, "id", &id) != 0 || mp_get_str(&msg.data, "method", &method, &mlen) != 0) {
         msgpack_unpacked_destroy(&msg);

@@ -1,0 +1,25 @@
+/* raftctl_cmd: the handlers the command table (raftctl_args.c) points at. Each returns an
+ * enum raftctl_exit, prints results on stdout and errors on stderr ("raftctl: ...").
+ *   raftctl_cmd_cluster.c  status, member list, hash
+ *   raftctl_cmd_member.c   member add|remove|promote|demote, leader transfer
+ *   raftctl_cmd_project.c  project list|add|remove */
+#ifndef TOOLS_RAFTCTL_CMD_H
+#define TOOLS_RAFTCTL_CMD_H
+
+struct raftctl_ctx;
+
+int raftctl_cmd_status(struct raftctl_ctx *ctx);
+int raftctl_cmd_member_list(struct raftctl_ctx *ctx);
+int raftctl_cmd_hash(struct raftctl_ctx *ctx);
+
+int raftctl_cmd_member_add(struct raftctl_ctx *ctx);
+int raftctl_cmd_member_remove(struct raftctl_ctx *ctx);
+int raftctl_cmd_member_promote(struct raftctl_ctx *ctx);
+int raftctl_cmd_member_demote(struct raftctl_ctx *ctx);
+int raftctl_cmd_leader_transfer(struct raftctl_ctx *ctx);
+
+int raftctl_cmd_project_list(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_add(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_remove(struct raftctl_ctx *ctx);
+
+#endif
