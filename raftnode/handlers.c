@@ -277,10 +277,7 @@ static void handle_project_remove(struct api_req *req)
     handle_project_write(req, false);
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(struct api_req *req);
-} methods[] = {
+static const struct handler_method methods[] = {
     {"status", handle_status},
     {"hash", handle_hash},
     {"project.list", handle_project_list},
@@ -292,14 +289,18 @@ static const struct {
     {"member.assign", handle_member_assign},
     {"member.register", handle_member_register},
     {"leader.transfer", handle_leader_transfer},
+    {NULL, NULL},
 };
 
 void handlers_dispatch(struct api_req *req)
 {
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        if (strcmp(methods[i].name, req->method) == 0) {
-            methods[i].fn(req);
-            return;
+    static const struct handler_method *const tables[] = {methods, handlers_ownership};
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        for (const struct handler_method *m = tables[t]; m->name != NULL; m++) {
+            if (strcmp(m->name, req->method) == 0) {
+                m->fn(req);
+                return;
+            }
         }
     }
     api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_UNKNOWN_METHOD,

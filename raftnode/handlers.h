@@ -24,6 +24,13 @@ void write_wait_done(void *data, uint64_t index, int status, const char *code, c
 /* Submits the packed command in SBUF for REQ; replies itself on failure. */
 void handlers_submit(struct api_req *req, msgpack_sbuffer *sbuf, const char *name);
 
+/* One row of a method table: name and handler. Tables end with a NULL name. */
+struct handler_method {
+    const char *name;
+    void (*fn)(struct api_req *req);
+};
+extern const struct handler_method handlers_ownership[]; /* handlers_ownership.c */
+
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);
 void handle_member_remove(struct api_req *req);

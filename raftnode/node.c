@@ -105,6 +105,7 @@ static void tick_cb(uv_timer_t *t)
         n->last_state = state;
     }
     membership_tick(n);
+    scheduler_tick(&n->scheduler);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -197,12 +198,13 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
              (unsigned long long)n->store.applied_index);
 
-    if (proposals_init(&n->proposals, n) != 0 || peer_init(&n->peer, n) != 0) {
+    if (proposals_init(&n->proposals, n) != 0 || peer_init(&n->peer, n) != 0 ||
+        scheduler_init(&n->scheduler, n) != 0) {
         log_error("cannot initialise the write pipeline");
         node_stop(n, 1);
         return -1;
     }
-    if (api_start(&n->api, n, cfg->api_address, cfg->max_frame_bytes) != 0) {
+    if (api_start(&n->api, n, cfg->api_address, cfg->max_frame_bytes) != 0 || engine_start(&n->engine, n) != 0) {
         node_stop(n, 1);
         return -1;
     }
@@ -245,6 +247,8 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    engine_close(&n->engine);
+    scheduler_close(&n->scheduler);
     proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
     proposals_close(&n->proposals);
     peer_close(&n->peer);

@@ -17,8 +17,10 @@
 #include "../storage/store.h"
 #include "api.h"
 #include "config.h"
+#include "engine.h"
 #include "peer.h"
 #include "proposal.h"
+#include "scheduler.h"
 
 enum node_phase { NODE_RUNNING = 0, NODE_TRANSFERRING, NODE_CLOSING, NODE_CLOSED };
 
@@ -33,6 +35,8 @@ struct node {
     struct api api;                     /* private: API listener and connections */
     struct proposals proposals;         /* private: write batching */
     struct peer peer;                   /* private: requests this node sends to the leader */
+    struct engine engine;               /* public: this member's engine: heartbeats, lease */
+    struct scheduler scheduler;         /* private: the leader's liveness and placement */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */

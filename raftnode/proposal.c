@@ -45,7 +45,9 @@ static void batch_fail(struct proposal_batch *b, uint64_t index, int status, con
                        const char *message)
 {
     for (unsigned i = 0; i < b->n; i++) {
-        b->waiters[i].cb(b->waiters[i].data, index, status, code, message);
+        if (b->waiters[i].cb != NULL) {
+            b->waiters[i].cb(b->waiters[i].data, index, status, code, message);
+        }
     }
 }
 
@@ -71,7 +73,9 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     } else {
         for (unsigned i = 0; i < b->n; i++) {
             const struct store_cmd_result *r = &b->results.cmds[i];
-            b->waiters[i].cb(b->waiters[i].data, req->index, r->status, r->code, r->message);
+            if (b->waiters[i].cb != NULL) {
+                b->waiters[i].cb(b->waiters[i].data, req->index, r->status, r->code, r->message);
+            }
         }
     }
     batch_free(b);

@@ -5,6 +5,7 @@
  * command's done callback runs exactly once: with the result, or with status 3 when
  * leadership is lost / raft refuses the entry (outcome unknown to the client).
  *
+ * CB may be NULL for a command nobody waits on.
  * Ownership: the packed command bytes are copied; DATA belongs to the caller and is handed
  * back in the done callback. */
 #ifndef RAFTNODE_PROPOSAL_H

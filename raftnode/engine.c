@@ -1,0 +1,263 @@
+/* engine: heartbeats from this member's engine to the leader, and its lease (engine.h).
+ *
+ * Heartbeat states: not sent -> in flight (send time recorded) -> acknowledged (lease
+ * extended to send time + timeout - margin) | failed (lease left to run down). When this
+ * member is the leader the heartbeat goes straight to the scheduler, through the same
+ * commit-before-acknowledge path. */
+#include "engine.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/client.h"
+#include "../common/mp.h"
+#include "../common/proto.h"
+#include "log.h"
+#include "node.h"
+#include "scheduler.h"
+
+#define ENGINE_MAX_INFLIGHT 4
+#define ENGINE_LEASE_CHECK_MS 20
+
+struct hb_call {
+    struct engine *engine;
+    uint64_t send_ns;
+};
+
+static uint64_t timeout_ns(const struct engine *e)
+{
+    return (uint64_t)e->node->cfg->heartbeat_timeout_s * 1000000000ull;
+}
+
+static uint64_t margin_ns(const struct engine *e)
+{
+    uint64_t m = timeout_ns(e) / 10;
+    return m < 50000000ull ? 50000000ull : m;
+}
+
+int64_t engine_lease_ms_left(struct engine *e)
+{
+    if (e->lease_deadline_ns == 0) {
+        return 0;
+    }
+    return ((int64_t)e->lease_deadline_ns - (int64_t)uv_hrtime()) / 1000000;
+}
+
+bool engine_lease_valid(struct engine *e)
+{
+    return e->lease_deadline_ns != 0 && uv_hrtime() < e->lease_deadline_ns;
+}
+
+static uint64_t owned_projects(struct engine *e)
+{
+    struct store_engine row;
+    if (store_engine_get(&e->node->store, e->node->cfg->node_id, &row) != 1) {
+        return 0;
+    }
+    return row.projects;
+}
+
+/* Logs lease transitions; called on every ack and from the lease timer. */
+static void lease_check(struct engine *e)
+{
+    bool valid = engine_lease_valid(e);
+    if (valid == e->lease_held) {
+        return;
+    }
+    e->lease_held = valid;
+    if (valid) {
+        log_info("engine %llu: lease held (valid for %lld ms); acting as owner of its %llu project(s)",
+                 (unsigned long long)e->node->cfg->node_id, (long long)engine_lease_ms_left(e),
+                 (unsigned long long)owned_projects(e));
+    } else {
+        log_warn("engine %llu: LEASE EXPIRED (no heartbeat acknowledged within the timeout); it stops "
+                 "acting as owner of its %llu project(s) until a heartbeat is acknowledged again",
+                 (unsigned long long)e->node->cfg->node_id, (unsigned long long)owned_projects(e));
+    }
+}
+
+static void hb_done(struct engine *e, uint64_t send_ns, int status, const char *code, const char *message)
+{
+    e->inflight--;
+    if (status == 0) {
+        uint64_t deadline = send_ns + timeout_ns(e) - margin_ns(e);
+        e->acked++;
+        e->refused[0] = '\0';
+        if (deadline > e->lease_deadline_ns) {
+            e->lease_deadline_ns = deadline;
+        }
+        lease_check(e);
+        return;
+    }
+    if (status == PROTO_REFUSED) {
+        if (strcmp(e->refused, message) != 0) {
+            log_error("engine %llu: the cluster refused this engine: %s (%s); fix this member's "
+                      "configuration and restart it", (unsigned long long)e->node->cfg->node_id, message, code);
+        }
+        snprintf(e->refused, sizeof e->refused, "%s", message);
+    } else {
+        log_debug("engine heartbeat not acknowledged: %s", message);
+    }
+}
+
+static void local_hb_done(void *data, uint64_t index, int status, const char *code, const char *message)
+{
+    struct hb_call *c = data;
+    (void)index;
+    if (c->engine->started) {
+        hb_done(c->engine, c->send_ns, status, code, message);
+    }
+    free(c);
+}
+
+static void remote_hb_reply(struct client_conn *conn, const struct client_reply *r, void *data)
+{
+    struct hb_call *c = data;
+    (void)conn;
+    if (c->engine->started) {
+        hb_done(c->engine, c->send_ns, r->status, r->code, r->error);
+    }
+    free(c);
+}
+
+int engine_pack_heartbeat(struct engine *e, struct msgpack_packer *pk)
+{
+    const struct config *cfg = e->node->cfg;
+    int rc = msgpack_pack_map(pk, 5);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "id", cfg->node_id);
+    rc = rc ? rc : mp_pack_kv_str(pk, "mode", config_mode_name(cfg->server_mode));
+    rc = rc ? rc : mp_pack_kv_u64(pk, "weight", cfg->engine_weight);
+    rc = rc ? rc : mp_pack_kv_str(pk, "identity", e->identity);
+    rc = rc ? rc : mp_pack_kv_bool(pk, "race_enabled", cfg->leader_race_enabled);
+    return rc;
+}
+
+static int pack_hb_args(msgpack_packer *pk, void *arg)
+{
+    return engine_pack_heartbeat(arg, pk);
+}
+
+static void conn_closed(struct client_conn *conn)
+{
+    free(conn);
+}
+
+static void drop_conn(struct engine *e)
+{
+    if (e->conn != NULL) {
+        client_conn_close(e->conn, conn_closed);
+        e->conn = NULL;
+    }
+}
+
+static void heartbeat_cb(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    struct node *n = e->node;
+    char leader_api[CONFIG_ADDR_MAX];
+    raft_id leader;
+    struct hb_call *c;
+
+    if (n->phase != NODE_RUNNING || e->inflight >= ENGINE_MAX_INFLIGHT) {
+        return;
+    }
+    leader = node_leader(n, leader_api, sizeof leader_api);
+    if (leader == 0) {
+        drop_conn(e);
+        return;
+    }
+    c = malloc(sizeof *c);
+    if (c == NULL) {
+        return;
+    }
+    c->engine = e;
+    c->send_ns = uv_hrtime();
+    e->sent++;
+    e->inflight++;
+    if (leader == n->cfg->node_id) {
+        drop_conn(e);
+        if (scheduler_heartbeat_local(&n->scheduler, local_hb_done, c) != 0) {
+            e->inflight--;
+            free(c);
+        }
+        return;
+    }
+    if (leader_api[0] == '\0') {
+        e->inflight--;
+        free(c);
+        return;
+    }
+    if (e->conn != NULL && (strcmp(e->conn->endpoint, leader_api) != 0 || e->conn->state == CLIENT_CONN_FAILED)) {
+        drop_conn(e);
+    }
+    if (e->conn == NULL) {
+        e->conn = calloc(1, sizeof *e->conn);
+        if (e->conn == NULL || client_conn_init(e->conn, n->loop, leader_api) != 0) {
+            free(e->conn);
+            e->conn = NULL;
+            e->inflight--;
+            free(c);
+            return;
+        }
+        if (client_conn_connect(e->conn) != 0) {
+            drop_conn(e);
+            e->inflight--;
+            free(c);
+            return;
+        }
+    }
+    if (client_conn_call(e->conn, "engine.heartbeat", pack_hb_args, e, remote_hb_reply, c) != 0) {
+        e->inflight--;
+        free(c);
+        drop_conn(e);
+    }
+}
+
+static void lease_timer_cb(uv_timer_t *t)
+{
+    lease_check(t->data);
+}
+
+int engine_start(struct engine *e, struct node *n)
+{
+    struct timespec ts;
+    uint64_t interval_ms = (uint64_t)n->cfg->heartbeat_interval_s * 1000;
+
+    memset(e, 0, sizeof *e);
+    e->node = n;
+    /* Kylin's owner string: host:port|startMillis (wall clock, for display and identity only;
+     * it is never compared across machines). */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(e->identity, sizeof e->identity, "%s|%lld", n->cfg->identity,
+             (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (uv_timer_init(n->loop, &e->timer) != 0 || uv_timer_init(n->loop, &e->lease_timer) != 0) {
+        return -1;
+    }
+    e->timer.data = e;
+    e->lease_timer.data = e;
+    e->started = true;
+    uv_timer_start(&e->timer, heartbeat_cb, 200, interval_ms);
+    uv_timer_start(&e->lease_timer, lease_timer_cb, ENGINE_LEASE_CHECK_MS, ENGINE_LEASE_CHECK_MS);
+    log_info("engine %llu (%s, mode %s, weight %u): heartbeat every %u s, timeout %u s",
+             (unsigned long long)n->cfg->node_id, e->identity, config_mode_name(n->cfg->server_mode),
+             n->cfg->engine_weight, n->cfg->heartbeat_interval_s, n->cfg->heartbeat_timeout_s);
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void engine_close(struct engine *e)
+{
+    if (!e->started) {
+        return;
+    }
+    e->started = false;
+    uv_close((uv_handle_t *)&e->timer, timer_closed);
+    uv_close((uv_handle_t *)&e->lease_timer, timer_closed);
+    drop_conn(e);
+}

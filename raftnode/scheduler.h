@@ -1,0 +1,98 @@
+/* scheduler: the leader's half of liveness and placement (DESIGN.md "Liveness", "Placement").
+ *
+ * On the leader only:
+ *  - heartbeats from engines are batched: every tick the ids heard since the last tick go
+ *    into one `heartbeat` command; each heartbeat is acknowledged when that entry applies
+ *    (commit before acknowledge: a deposed leader can never extend a lease);
+ *  - silence is measured on the leader's monotonic clock (uv_now) only; a new leader first
+ *    grants every engine a full heart-beat-timeout;
+ *  - an engine silent for longer than the timeout is declared dead and its projects are moved
+ *    to the least-loaded eligible engines in the SAME log entry (engine_dead + assigns);
+ *  - whenever the replicated state changed, projects whose owner is not eligible are placed
+ *    (PLACE plan). Plans are computed here; the log carries explicit compare-and-set moves.
+ * Followers keep no scheduler state; leadership loss resets it. */
+#ifndef RAFTNODE_SCHEDULER_H
+#define RAFTNODE_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proposal.h"
+
+struct node;
+
+struct sched_seen {
+    uint64_t id;
+    uint64_t last_heard_ms;  /* uv_now() of the last heartbeat received while leader */
+    bool dead_pending;       /* engine_dead proposed, not yet applied */
+    bool set_pending;        /* engine_set proposed, not yet applied */
+    char refused[256];       /* why the last engine_set was refused, "" if it was not */
+};
+
+struct sched_waiter {
+    proposal_done_cb cb;
+    void *data;
+    uint64_t engine_id;
+};
+
+struct scheduler {
+    struct node *node;            /* read-only */
+    bool leading;                 /* read-only: state as of the last tick */
+    uint64_t leader_since_ms;     /* read-only: uv_now() when this member became leader */
+    struct sched_seen *seen;      /* private */
+    size_t n_seen, cap_seen;
+    uint64_t *hb_ids;             /* private: heard since the last flush */
+    size_t n_hb, cap_hb;
+    struct sched_waiter *waiters; /* private: heartbeats waiting for the batch to commit */
+    size_t n_waiters, cap_waiters;
+    uint64_t planned_version;     /* private: store ownership_version the last plan saw */
+    unsigned plan_inflight;       /* read-only: moves proposed, not yet applied */
+    uint64_t failovers;           /* read-only: engines declared dead by this member */
+};
+
+/* Engine information carried by a heartbeat. */
+struct sched_hb {
+    uint64_t id;
+    char mode[8];
+    unsigned weight;
+    char identity[320];
+    bool race_enabled;
+};
+
+/* One move of a plan, with the project's name (malloc'd, freed by sched_plan_free). */
+struct sched_move {
+    char *project;
+    uint64_t from, to;
+    const char *reason;
+};
+
+struct sched_plan {
+    struct sched_move *moves;
+    size_t n;
+    size_t lower_bound; /* REBALANCE: the minimum number of moves */
+};
+
+int scheduler_init(struct scheduler *s, struct node *n);
+void scheduler_close(struct scheduler *s);
+void scheduler_tick(struct scheduler *s);
+
+/* Records a heartbeat (leader only). CB(DATA, ...) runs once: status 0 when the entry that
+ * records it applied, status 1 when the engine is refused (e.g. a second single-engine-mode
+ * engine), 3 when leadership is lost. Returns -1 (CB not called) when not leader / no memory. */
+int scheduler_heartbeat(struct scheduler *s, const struct sched_hb *hb, proposal_done_cb cb, void *data);
+/* The local engine's heartbeat when this member leads. */
+int scheduler_heartbeat_local(struct scheduler *s, proposal_done_cb cb, void *data);
+
+/* Milliseconds since the leader last heard engine ID, or -1 when unknown / not leader. */
+int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id);
+
+/* Computes a plan on the current state: rebalance=false is PLACE, true is REBALANCE. 0/-1. */
+int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out);
+void sched_plan_free(struct sched_plan *p);
+
+/* Submits one assign command per move (all in this loop iteration, hence one log entry);
+ * CB(DATA, ...) runs once per submitted move (CB may be NULL). Returns how many were submitted. */
+size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, proposal_done_cb cb, void *data);
+
+#endif
