@@ -40,6 +40,92 @@ int command_pack_member_forget(msgpack_packer *pk, uint64_t id)
     return rc != 0 ? rc : mp_pack_kv_u64(pk, "id", id);
 }
 
+int command_pack_engine_set(msgpack_packer *pk, uint64_t id, const char *mode, unsigned weight,
+                            const char *identity, bool race_enabled)
+{
+    int rc = pack_type(pk, 5, "engine_set");
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "id", id);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_str(pk, "mode", mode);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "weight", weight);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_str(pk, "identity", identity);
+    }
+    return rc != 0 ? rc : mp_pack_kv_bool(pk, "race_enabled", race_enabled);
+}
+
+int command_pack_heartbeat(msgpack_packer *pk, const uint64_t *ids, size_t n)
+{
+    int rc = pack_type(pk, 1, "heartbeat");
+    if (rc == 0) {
+        rc = mp_pack_cstr(pk, "ids");
+    }
+    if (rc == 0) {
+        rc = msgpack_pack_array(pk, n);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = msgpack_pack_uint64(pk, ids[i]);
+    }
+    return rc;
+}
+
+int command_pack_engine_dead(msgpack_packer *pk, uint64_t id)
+{
+    int rc = pack_type(pk, 1, "engine_dead");
+    return rc != 0 ? rc : mp_pack_kv_u64(pk, "id", id);
+}
+
+int command_pack_assign(msgpack_packer *pk, const char *project, size_t len, uint64_t from,
+                        uint64_t to, const char *reason, uint64_t time_ms)
+{
+    int rc = pack_type(pk, 5, "assign");
+    if (rc == 0) {
+        rc = mp_pack_kv_strn(pk, "project", project, len);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "from", from);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "to", to);
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_str(pk, "reason", reason);
+    }
+    return rc != 0 ? rc : mp_pack_kv_u64(pk, "time_ms", time_ms);
+}
+
+int command_pack_drain(msgpack_packer *pk, uint64_t id, bool on)
+{
+    int rc = pack_type(pk, 2, "drain");
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "id", id);
+    }
+    return rc != 0 ? rc : mp_pack_kv_bool(pk, "on", on);
+}
+
+int command_pack_pin(msgpack_packer *pk, const char *project, size_t len, uint64_t engine)
+{
+    int rc = pack_type(pk, 2, "pin");
+    if (rc == 0) {
+        rc = mp_pack_kv_strn(pk, "project", project, len);
+    }
+    return rc != 0 ? rc : mp_pack_kv_u64(pk, "engine", engine);
+}
+
+int command_pack_maintenance(msgpack_packer *pk, bool on, const char *reason)
+{
+    int rc = pack_type(pk, 2, "maintenance");
+    if (rc == 0) {
+        rc = mp_pack_kv_bool(pk, "on", on);
+    }
+    return rc != 0 ? rc : mp_pack_kv_str(pk, "reason", reason != NULL ? reason : "");
+}
+
 /* msgpack_packer callback writing into a fixed buffer (the entry header is at most
  * 1 + 2 + 9 + 5 + 9 + 5 + 5 = 36 bytes). */
 struct fixed_buf {

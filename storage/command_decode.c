@@ -233,19 +233,121 @@ static int field_str(const msgpack_object *obj, const char *what, const char *ke
     return 0;
 }
 
-/* Member ids are positive and stored in an SQLite INTEGER (signed 64 bits). */
-static int field_member_id(const msgpack_object *obj, const char *what, uint64_t *id, char *err,
-                           size_t cap)
+static int field_bool(const msgpack_object *obj, const char *what, const char *key, bool *out,
+                      char *err, size_t cap)
 {
-    if (field_u64(obj, what, "id", id, err, cap) != 0) {
+    const msgpack_object *v = mp_get(obj, key);
+    if (v == NULL) {
+        snprintf(err, cap, "%s: field '%s' is missing", what, key);
         return 1;
     }
-    if (*id == 0 || *id > INT64_MAX) {
-        snprintf(err, cap, "%s: field 'id' must be 1..%" PRId64 ", got %" PRIu64, what,
-                 (int64_t)INT64_MAX, *id);
+    if (v->type != MSGPACK_OBJECT_BOOLEAN) {
+        snprintf(err, cap, "%s: field '%s' must be a boolean, got %s", what, key, type_name(v));
+        return 1;
+    }
+    *out = v->via.boolean;
+    return 0;
+}
+
+/* Ids (members, engines) and other integers stored in an SQLite INTEGER (signed 64 bits):
+ * MIN..INT64_MAX, MIN being 1 where an id is required, 0 where 0 means "none". */
+static int field_int(const msgpack_object *obj, const char *what, const char *key,
+                     uint64_t min, uint64_t max, uint64_t *out, char *err, size_t cap)
+{
+    if (field_u64(obj, what, key, out, err, cap) != 0) {
+        return 1;
+    }
+    if (*out < min || *out > max) {
+        snprintf(err, cap, "%s: field '%s' must be %" PRIu64 "..%" PRIu64 ", got %" PRIu64, what,
+                 key, min, max, *out);
         return 1;
     }
     return 0;
+}
+
+static int field_id(const msgpack_object *obj, const char *what, const char *key, uint64_t *id,
+                    char *err, size_t cap)
+{
+    return field_int(obj, what, key, 1, INT64_MAX, id, err, cap);
+}
+
+/* An id where 0 means "none". */
+static int field_id_or_none(const msgpack_object *obj, const char *what, const char *key,
+                            uint64_t *id, char *err, size_t cap)
+{
+    return field_int(obj, what, key, 0, INT64_MAX, id, err, cap);
+}
+
+static int field_member_id(const msgpack_object *obj, const char *what, uint64_t *id, char *err,
+                           size_t cap)
+{
+    return field_id(obj, what, "id", id, err, cap);
+}
+
+/* String field KEY that must be one of the NULL-terminated WORDS; *OUT = the static word. */
+static int field_enum(const msgpack_object *obj, const char *what, const char *key,
+                      const char *const words[], const char *list, const char **out, char *err,
+                      size_t cap)
+{
+    const char *p;
+    size_t n;
+    if (field_str(obj, what, key, &p, &n, err, cap) != 0) {
+        return 1;
+    }
+    for (size_t i = 0; words[i] != NULL; i++) {
+        if (strlen(words[i]) == n && memcmp(words[i], p, n) == 0) {
+            *out = words[i];
+            return 0;
+        }
+    }
+    char quoted[96];
+    command_quote(quoted, sizeof quoted, p, n);
+    snprintf(err, cap, "%s: field '%s' must be one of %s, got '%s'", what, key, list, quoted);
+    return 1;
+}
+
+/* True when P/N is well-formed UTF-8 (no overlong forms, surrogates or code points beyond
+ * U+10FFFF) without NUL bytes: what PostgreSQL and MySQL's utf8mb4 accept as text. */
+static bool is_utf8_text(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c == 0) {
+            return false;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        unsigned extra;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= extra) {
+            return false;
+        }
+        for (unsigned k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+            return false;
+        }
+        i += 1 + extra;
+    }
+    return true;
 }
 
 static int decode_project(const msgpack_object *o, const char *what, struct command *c,
@@ -286,6 +388,137 @@ static int decode_member_forget(const msgpack_object *o, const char *what, struc
     return field_member_id(o, what, &c->u.member.id, err, cap);
 }
 
+static const char *const engine_modes[] = {"all", "job", "query", NULL};
+static const char *const assign_reasons[] = {"new",   "failover", "rebalance", "move",
+                                             "drain", "restore",  NULL};
+
+static int decode_engine_set(const msgpack_object *o, const char *what, struct command *c,
+                             char *err, size_t cap)
+{
+    uint64_t weight;
+    if (field_id(o, what, "id", &c->u.engine.id, err, cap) != 0 ||
+        field_enum(o, what, "mode", engine_modes, "all, job, query", &c->u.engine.mode, err,
+                   cap) != 0 ||
+        field_int(o, what, "weight", 1, COMMAND_WEIGHT_MAX, &weight, err, cap) != 0 ||
+        field_str(o, what, "identity", &c->u.engine.identity, &c->u.engine.identity_len, err,
+                  cap) != 0 ||
+        field_bool(o, what, "race_enabled", &c->u.engine.race_enabled, err, cap) != 0) {
+        return 1;
+    }
+    c->u.engine.weight = (unsigned)weight;
+    const char *p = c->u.engine.identity;
+    size_t n = c->u.engine.identity_len;
+    bool printable = true;
+    for (size_t i = 0; i < n && printable; i++) {
+        printable = p[i] >= 0x20 && p[i] < 0x7f;
+    }
+    if (n == 0 || n > COMMAND_IDENTITY_MAX || !printable) {
+        char quoted[96];
+        command_quote(quoted, sizeof quoted, p, n);
+        snprintf(err, cap,
+                 "%s: field 'identity' must have 1..%d printable ASCII bytes "
+                 "(host:port|startMillis), got '%s' (%zu bytes)",
+                 what, COMMAND_IDENTITY_MAX, quoted, n);
+        return 1;
+    }
+    return 0;
+}
+
+/* Every id is checked here, so fsm.c can apply the batch without looking at types. */
+static int decode_heartbeat(const msgpack_object *o, const char *what, struct command *c,
+                            char *err, size_t cap)
+{
+    const msgpack_object *v = mp_get(o, "ids");
+    if (v == NULL) {
+        snprintf(err, cap, "%s: field 'ids' is missing", what);
+        return 1;
+    }
+    if (v->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, cap, "%s: field 'ids' must be an array, got %s", what, type_name(v));
+        return 1;
+    }
+    if (v->via.array.size > COMMAND_HEARTBEAT_IDS_MAX) {
+        snprintf(err, cap, "%s: field 'ids' has %" PRIu32 " entries; at most %d", what,
+                 v->via.array.size, COMMAND_HEARTBEAT_IDS_MAX);
+        return 1;
+    }
+    for (uint32_t i = 0; i < v->via.array.size; i++) {
+        const msgpack_object *id = &v->via.array.ptr[i];
+        if (id->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(err, cap, "%s: ids[%" PRIu32 "] must be an unsigned integer, got %s", what,
+                     i, type_name(id));
+            return 1;
+        }
+        if (id->via.u64 == 0 || id->via.u64 > INT64_MAX) {
+            snprintf(err, cap, "%s: ids[%" PRIu32 "] must be 1..%" PRId64 ", got %" PRIu64, what,
+                     i, (int64_t)INT64_MAX, id->via.u64);
+            return 1;
+        }
+    }
+    c->u.heartbeat.ids = v->via.array.ptr;
+    c->u.heartbeat.n = v->via.array.size;
+    return 0;
+}
+
+static int decode_engine_dead(const msgpack_object *o, const char *what, struct command *c,
+                              char *err, size_t cap)
+{
+    return field_id(o, what, "id", &c->u.engine.id, err, cap);
+}
+
+static int decode_assign(const msgpack_object *o, const char *what, struct command *c,
+                         char *err, size_t cap)
+{
+    /* || stops at the first bad field, whose message stays in ERR. */
+    return field_str(o, what, "project", &c->u.assign.project, &c->u.assign.len, err, cap) != 0 ||
+           field_id_or_none(o, what, "from", &c->u.assign.from, err, cap) != 0 ||
+           field_id_or_none(o, what, "to", &c->u.assign.to, err, cap) != 0 ||
+           field_enum(o, what, "reason", assign_reasons,
+                      "new, failover, rebalance, move, drain, restore", &c->u.assign.reason, err,
+                      cap) != 0 ||
+           field_int(o, what, "time_ms", 0, INT64_MAX, &c->u.assign.time_ms, err, cap) != 0;
+}
+
+static int decode_drain(const msgpack_object *o, const char *what, struct command *c, char *err,
+                        size_t cap)
+{
+    return field_id(o, what, "id", &c->u.drain.id, err, cap) != 0 ||
+           field_bool(o, what, "on", &c->u.drain.on, err, cap) != 0;
+}
+
+static int decode_pin(const msgpack_object *o, const char *what, struct command *c, char *err,
+                      size_t cap)
+{
+    return field_str(o, what, "project", &c->u.pin.project, &c->u.pin.len, err, cap) != 0 ||
+           field_id_or_none(o, what, "engine", &c->u.pin.engine, err, cap) != 0;
+}
+
+/* The reason ends up in Kylin's maintenance_mode_reason varchar(5000) through the mirror:
+ * text that PostgreSQL/MySQL would reject must be refused here, or the mirror would stall. */
+static int decode_maintenance(const msgpack_object *o, const char *what, struct command *c,
+                              char *err, size_t cap)
+{
+    if (field_bool(o, what, "on", &c->u.maintenance.on, err, cap) != 0 ||
+        field_str(o, what, "reason", &c->u.maintenance.reason, &c->u.maintenance.reason_len, err,
+                  cap) != 0) {
+        return 1;
+    }
+    size_t n = c->u.maintenance.reason_len;
+    if (n > COMMAND_REASON_MAX) {
+        snprintf(err, cap, "%s: field 'reason' has %zu bytes; at most %d", what, n,
+                 COMMAND_REASON_MAX);
+        return 1;
+    }
+    if (!is_utf8_text(c->u.maintenance.reason, n)) {
+        char quoted[96];
+        command_quote(quoted, sizeof quoted, c->u.maintenance.reason, n);
+        snprintf(err, cap, "%s: field 'reason' must be UTF-8 text without NUL bytes, got '%s'",
+                 what, quoted);
+        return 1;
+    }
+    return 0;
+}
+
 static const struct {
     const char *name;
     enum command_type type;
@@ -296,6 +529,13 @@ static const struct {
     {"project_remove", COMMAND_PROJECT_REMOVE, decode_project},
     {"member_set", COMMAND_MEMBER_SET, decode_member_set},
     {"member_forget", COMMAND_MEMBER_FORGET, decode_member_forget},
+    {"engine_set", COMMAND_ENGINE_SET, decode_engine_set},
+    {"heartbeat", COMMAND_HEARTBEAT, decode_heartbeat},
+    {"engine_dead", COMMAND_ENGINE_DEAD, decode_engine_dead},
+    {"assign", COMMAND_ASSIGN, decode_assign},
+    {"drain", COMMAND_DRAIN, decode_drain},
+    {"pin", COMMAND_PIN, decode_pin},
+    {"maintenance", COMMAND_MAINTENANCE, decode_maintenance},
 };
 
 int command_decode(const struct command_entry *e, uint32_t i, struct command *c, char *err,

@@ -18,16 +18,29 @@
 #define STORAGE_COMMAND_DECODE_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define COMMAND_ADDRESS_MAX 255 /* api_address, bytes ("host:port") */
+#define COMMAND_ADDRESS_MAX 255          /* api_address, bytes ("host:port") */
+#define COMMAND_IDENTITY_MAX 255         /* engine identity, bytes ("host:port|startMillis") */
+#define COMMAND_WEIGHT_MAX 1000000       /* engine weight */
+#define COMMAND_HEARTBEAT_IDS_MAX 100000 /* ids in one heartbeat command */
+#define COMMAND_REASON_MAX 5000          /* maintenance reason, bytes (Kylin's
+                                          * maintenance_mode_reason varchar(5000)) */
 
 enum command_type {
     COMMAND_PROJECT_ADD,
     COMMAND_PROJECT_REMOVE,
     COMMAND_MEMBER_SET,
     COMMAND_MEMBER_FORGET,
+    COMMAND_ENGINE_SET,
+    COMMAND_HEARTBEAT,
+    COMMAND_ENGINE_DEAD,
+    COMMAND_ASSIGN,
+    COMMAND_DRAIN,
+    COMMAND_PIN,
+    COMMAND_MAINTENANCE,
 };
 
 struct command {
@@ -43,8 +56,52 @@ struct command {
                                       * ASCII bytes, not NUL-terminated */
             size_t api_len;
         } member;
+        struct {                  /* ENGINE_SET; ENGINE_DEAD uses id only */
+            uint64_t id;          /* 1..INT64_MAX */
+            const char *mode;     /* static "all" | "job" | "query" (NUL-terminated) */
+            unsigned weight;      /* 1..COMMAND_WEIGHT_MAX */
+            const char *identity; /* 1..COMMAND_IDENTITY_MAX printable ASCII bytes (space
+                                   * allowed), not NUL-terminated */
+            size_t identity_len;
+            bool race_enabled;
+        } engine;
+        struct {
+            const msgpack_object *ids; /* n unsigned integers, each checked 1..INT64_MAX:
+                                        * read them with command_heartbeat_id */
+            uint32_t n;                /* 0..COMMAND_HEARTBEAT_IDS_MAX */
+        } heartbeat;
+        struct {
+            const char *project; /* not NUL-terminated, not checked against Kylin's rule */
+            size_t len;
+            uint64_t from;       /* 0 (none) .. INT64_MAX */
+            uint64_t to;         /* 0 (none) .. INT64_MAX */
+            const char *reason;  /* static "new" | "failover" | "rebalance" | "move" |
+                                  * "drain" | "restore" */
+            uint64_t time_ms;    /* 0..INT64_MAX */
+        } assign;
+        struct {
+            uint64_t id; /* 1..INT64_MAX */
+            bool on;
+        } drain;
+        struct {
+            const char *project; /* not NUL-terminated */
+            size_t len;
+            uint64_t engine;     /* 0 (unpin) .. INT64_MAX */
+        } pin;
+        struct {
+            bool on;
+            const char *reason; /* 0..COMMAND_REASON_MAX bytes of UTF-8 without NUL, not
+                                 * NUL-terminated */
+            size_t reason_len;
+        } maintenance;
     } u;
 };
+
+/* Engine id I (< c->u.heartbeat.n) of a decoded heartbeat command. */
+static inline uint64_t command_heartbeat_id(const struct command *c, uint32_t i)
+{
+    return c->u.heartbeat.ids[i].via.u64;
+}
 
 struct command_entry {
     msgpack_unpacked unpacked;   /* private: owns the decoded objects */

@@ -33,11 +33,58 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
     [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
     [DB_PROJECT_COUNT] = "SELECT count(*) FROM projects",
-    [DB_PROJECT_LIST] = "SELECT name, owner, epoch FROM projects ORDER BY name",
+    [DB_PROJECT_LIST] = "SELECT name, owner, pinned, epoch FROM projects ORDER BY name",
+    /* One join, in name order: the primary key drives the scan, each owner is one lookup. */
+    [DB_PROJECT_LIST_IDENTITY] = ("SELECT p.name, p.owner, e.identity, p.epoch FROM projects p"
+                                  " LEFT JOIN engines e ON e.id = p.owner ORDER BY p.name"),
+    [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch FROM projects WHERE name = ?1",
+    [DB_PROJECT_ASSIGN] = "UPDATE projects SET owner = ?2, epoch = epoch + 1 WHERE name = ?1",
+    [DB_PROJECT_PIN] = ("UPDATE projects SET pinned = ?2 WHERE name = ?1"
+                        " AND pinned IS NOT ?2"),
     [DB_MEMBER_UPSERT] = ("INSERT INTO members (id, api_address) VALUES (?1, ?2)"
                           " ON CONFLICT (id) DO UPDATE SET api_address = excluded.api_address"),
     [DB_MEMBER_DELETE] = "DELETE FROM members WHERE id = ?1",
     [DB_MEMBER_API] = "SELECT api_address FROM members WHERE id = ?1",
+    /* The WHERE of the update makes changes() say whether anything changed, so that an
+     * engine re-announcing the same settings does not count as an ownership change. */
+    [DB_ENGINE_UPSERT] =
+        ("INSERT INTO engines (id, mode, weight, identity, race_enabled, alive, draining)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, 1, 0)"
+         " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, weight = excluded.weight,"
+         "  identity = excluded.identity, race_enabled = excluded.race_enabled"
+         " WHERE mode IS NOT excluded.mode OR weight IS NOT excluded.weight"
+         "  OR identity IS NOT excluded.identity OR race_enabled IS NOT excluded.race_enabled"),
+    [DB_ENGINE_SINGLE_OTHER] = ("SELECT id FROM engines WHERE race_enabled = 0"
+                                " AND mode IN ('all', 'job') AND id <> ?1 ORDER BY id LIMIT 1"),
+    [DB_ENGINE_STATE] = "SELECT mode, alive, draining FROM engines WHERE id = ?1",
+    [DB_ENGINE_HEARTBEAT] = ("UPDATE engines SET heartbeats = heartbeats + 1,"
+                             " last_heartbeat_index = ?2, alive = 1 WHERE id = ?1"),
+    [DB_ENGINE_COUNT_DEAD] = "SELECT count(*) FROM engines WHERE alive = 0",
+    [DB_ENGINE_SET_ALIVE] = "UPDATE engines SET alive = ?2 WHERE id = ?1",
+    [DB_ENGINE_SET_DRAINING] = "UPDATE engines SET draining = ?2 WHERE id = ?1",
+    /* Columns in enum db_engine_col order. One grouped join: each engine's projects are
+     * counted through projects_by_owner, not by one query per engine. */
+    [DB_ENGINE_LIST] = ("SELECT e.id, e.mode, e.weight, e.identity, e.race_enabled, e.alive,"
+                        " e.draining, e.heartbeats, e.last_heartbeat_index, count(p.owner)"
+                        " FROM engines e LEFT JOIN projects p ON p.owner = e.id"
+                        " GROUP BY e.id ORDER BY e.id"),
+    [DB_ENGINE_GET] = ("SELECT e.id, e.mode, e.weight, e.identity, e.race_enabled, e.alive,"
+                       " e.draining, e.heartbeats, e.last_heartbeat_index,"
+                       " (SELECT count(*) FROM projects p WHERE p.owner = e.id)"
+                       " FROM engines e WHERE e.id = ?1"),
+    [DB_HISTORY_INSERT] = ("INSERT INTO history (raft_index, term, time_ms, project, from_owner,"
+                           " to_owner, epoch, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+    /* Newest LIMIT rows, returned oldest first (columns in enum db_history_col order). */
+    [DB_HISTORY_TAIL] = ("SELECT raft_index, term, time_ms, project, from_owner, to_owner,"
+                         " epoch, reason FROM (SELECT * FROM history ORDER BY seq DESC"
+                         " LIMIT ?1) ORDER BY seq"),
+    [DB_HISTORY_TAIL_PROJECT] = ("SELECT raft_index, term, time_ms, project, from_owner,"
+                                 " to_owner, epoch, reason FROM (SELECT * FROM history"
+                                 " WHERE project = ?2 ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
+    [DB_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+    [DB_SETTING_SET] = ("INSERT INTO settings (key, value) VALUES (?1, ?2)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                        " WHERE value IS NOT excluded.value"),
 };
 
 void db_error(struct store *s, const char *fmt, ...)

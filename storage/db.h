@@ -25,11 +25,58 @@ enum db_stmt {
     DB_PROJECT_DELETE,     /* ?1 = name; changes() == 0 when missing */
     DB_PROJECT_EXISTS,     /* ?1 = name -> one row when present */
     DB_PROJECT_COUNT,      /* -> count(*) */
-    DB_PROJECT_LIST,       /* -> name, owner, epoch ordered by name */
+    DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch ordered by name */
+    DB_PROJECT_LIST_IDENTITY, /* -> name, owner, owner's identity (NULL), epoch by name */
+    DB_PROJECT_GET,        /* ?1 = name -> name, owner, pinned, epoch */
+    DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1 */
+    DB_PROJECT_PIN,        /* ?1 = name, ?2 = pinned engine (NULL = none) */
     DB_MEMBER_UPSERT,      /* ?1 = id, ?2 = api_address */
     DB_MEMBER_DELETE,      /* ?1 = id */
     DB_MEMBER_API,         /* ?1 = id -> api_address */
+    DB_ENGINE_UPSERT,      /* ?1 id, ?2 mode, ?3 weight, ?4 identity, ?5 race_enabled; a new
+                            * engine is alive and not draining; changes() == 0 when the row
+                            * already held exactly these values */
+    DB_ENGINE_SINGLE_OTHER, /* ?1 = id -> id of another all/job engine with race disabled */
+    DB_ENGINE_STATE,       /* ?1 = id -> mode, alive, draining */
+    DB_ENGINE_HEARTBEAT,   /* ?1 = id, ?2 = index: heartbeats + 1, alive = 1 */
+    DB_ENGINE_COUNT_DEAD,  /* -> count of engines with alive = 0 */
+    DB_ENGINE_SET_ALIVE,   /* ?1 = id, ?2 = alive */
+    DB_ENGINE_SET_DRAINING, /* ?1 = id, ?2 = draining */
+    DB_ENGINE_LIST,        /* -> DB_ENGINE_COLUMNS, projects owned; ordered by id */
+    DB_ENGINE_GET,         /* ?1 = id -> same columns */
+    DB_HISTORY_INSERT,     /* ?1 raft_index, ?2 term, ?3 time_ms, ?4 project, ?5 from_owner,
+                            * ?6 to_owner, ?7 epoch, ?8 reason */
+    DB_HISTORY_TAIL,       /* ?1 = limit (-1 = all) -> newest rows, oldest first */
+    DB_HISTORY_TAIL_PROJECT, /* ?1 = limit, ?2 = project -> same, of one project */
+    DB_SETTING_GET,        /* ?1 = key -> value */
+    DB_SETTING_SET,        /* ?1 = key, ?2 = value; changes() == 0 when unchanged */
     DB_STMT_COUNT
+};
+
+/* Column order of DB_ENGINE_LIST and DB_ENGINE_GET rows. */
+enum db_engine_col {
+    DB_ENGINE_COL_ID,
+    DB_ENGINE_COL_MODE,
+    DB_ENGINE_COL_WEIGHT,
+    DB_ENGINE_COL_IDENTITY,
+    DB_ENGINE_COL_RACE_ENABLED,
+    DB_ENGINE_COL_ALIVE,
+    DB_ENGINE_COL_DRAINING,
+    DB_ENGINE_COL_HEARTBEATS,
+    DB_ENGINE_COL_LAST_HEARTBEAT_INDEX,
+    DB_ENGINE_COL_PROJECTS,
+};
+
+/* Column order of DB_HISTORY_TAIL* rows. */
+enum db_history_col {
+    DB_HISTORY_COL_INDEX,
+    DB_HISTORY_COL_TERM,
+    DB_HISTORY_COL_TIME_MS,
+    DB_HISTORY_COL_PROJECT,
+    DB_HISTORY_COL_FROM,
+    DB_HISTORY_COL_TO,
+    DB_HISTORY_COL_EPOCH,
+    DB_HISTORY_COL_REASON,
 };
 
 struct store_stmts {

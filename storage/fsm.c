@@ -1,5 +1,6 @@
-/* fsm: applying committed entries to the store (store_apply) and the reads the API serves
- * from it (project list, project existence, member API address).
+/* fsm: applying committed entries to the store (store_apply): the entry skeleton and the
+ * project and member commands; the engine and ownership commands are in ownership.c, the
+ * reads the API serves in query.c.
  *
  * One entry = one transaction that also records the applied index, so a restart resumes
  * exactly (entries at or below meta.applied_index are skipped). Inside it each command runs
@@ -13,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/mp.h"
 #include "common/proto.h"
 #include "storage/command_decode.h"
 #include "storage/db.h"
+#include "storage/fsm.h"
 #include "storage/schema.h"
 #include "storage/store.h"
 
@@ -41,11 +42,7 @@ const char *store_check_project_name(const char *name, size_t len)
     return NULL;
 }
 
-static void result_set(struct store_cmd_result *r, int status, const char *code, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
-
-static void result_set(struct store_cmd_result *r, int status, const char *code, const char *fmt,
-                       ...)
+void fsm_result_set(struct store_cmd_result *r, int status, const char *code, const char *fmt, ...)
 {
     r->status = status;
     r->code = code;
@@ -55,20 +52,12 @@ static void result_set(struct store_cmd_result *r, int status, const char *code,
     va_end(ap);
 }
 
-/* Context of one apply, for error messages. */
-struct apply {
-    struct store *s;
-    uint64_t index;
-};
-
-/* A SQLite failure inside command CMD: a constraint is deterministic, so the command is
- * refused (0); anything else is machine-dependent and fatal (-1, errmsg set). */
-static int cmd_sqlite_failure(struct apply *a, int rc, const char *what, const char *quoted,
-                              struct store_cmd_result *r)
+int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *quoted,
+                       struct store_cmd_result *r)
 {
     if (db_is_deterministic_failure(rc)) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_FAILED, "%s '%s': %s", what, quoted,
-                   sqlite3_errmsg(a->s->db));
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_FAILED, "%s '%s': %s", what, quoted,
+                       sqlite3_errmsg(a->s->db));
         return 0;
     }
     db_error(a->s, "store: apply index %" PRIu64 ": %s '%s': %s", a->index, what, quoted,
@@ -82,8 +71,8 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
     command_quote(quoted, sizeof quoted, c->u.project.name, c->u.project.len);
     const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
     if (why != NULL) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s", quoted,
-                   why);
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s",
+                       quoted, why);
         return 0;
     }
     sqlite3_stmt *stmt = db_stmt(a->s, DB_PROJECT_INSERT);
@@ -92,11 +81,12 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
         rc = db_step_done(a->s, stmt);
     }
     if (rc != SQLITE_DONE) {
-        return cmd_sqlite_failure(a, rc, "project_add", quoted, r);
+        return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
     }
     if (sqlite3_changes(a->s->db) == 0) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_EXISTS, "project '%s' already exists", quoted);
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_EXISTS, "project '%s' already exists", quoted);
     }
+    a->cmd_changed = true;
     return 0;
 }
 
@@ -108,14 +98,14 @@ static int apply_project_remove(struct apply *a, const struct command *c,
     const size_t global_len = sizeof SCHEMA_GLOBAL_PROJECT - 1;
     if (c->u.project.len == global_len &&
         memcmp(c->u.project.name, SCHEMA_GLOBAL_PROJECT, global_len) == 0) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "%s cannot be removed",
-                   SCHEMA_GLOBAL_PROJECT);
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "%s cannot be removed",
+                       SCHEMA_GLOBAL_PROJECT);
         return 0;
     }
     const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
     if (why != NULL) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s", quoted,
-                   why);
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s",
+                       quoted, why);
         return 0;
     }
     sqlite3_stmt *stmt = db_stmt(a->s, DB_PROJECT_DELETE);
@@ -124,11 +114,12 @@ static int apply_project_remove(struct apply *a, const struct command *c,
         rc = db_step_done(a->s, stmt);
     }
     if (rc != SQLITE_DONE) {
-        return cmd_sqlite_failure(a, rc, "project_remove", quoted, r);
+        return fsm_sqlite_failure(a, rc, "project_remove", quoted, r);
     }
     if (sqlite3_changes(a->s->db) == 0) {
-        result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "project '%s' does not exist", quoted);
+        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "project '%s' does not exist", quoted);
     }
+    a->cmd_changed = true; /* whatever its owner: history keeps its rows */
     return 0;
 }
 
@@ -145,7 +136,7 @@ static int apply_member_set(struct apply *a, const struct command *c, struct sto
     if (rc == SQLITE_OK) {
         rc = db_step_done(a->s, stmt);
     }
-    return rc == SQLITE_DONE ? 0 : cmd_sqlite_failure(a, rc, "member_set", quoted, r);
+    return rc == SQLITE_DONE ? 0 : fsm_sqlite_failure(a, rc, "member_set", quoted, r);
 }
 
 static int apply_member_forget(struct apply *a, const struct command *c,
@@ -159,7 +150,7 @@ static int apply_member_forget(struct apply *a, const struct command *c,
         rc = db_step_done(a->s, stmt);
     }
     /* Forgetting an unknown member is fine: the goal state holds either way. */
-    return rc == SQLITE_DONE ? 0 : cmd_sqlite_failure(a, rc, "member_forget", quoted, r);
+    return rc == SQLITE_DONE ? 0 : fsm_sqlite_failure(a, rc, "member_forget", quoted, r);
 }
 
 /* Steps one of the no-row statements of the entry's skeleton (BEGIN, SAVEPOINT, ...). */
@@ -179,7 +170,7 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
                          struct store_cmd_result *r)
 {
     struct command c;
-    result_set(r, PROTO_OK, PROTO_CODE_OK, "%s", "");
+    fsm_result_set(r, PROTO_OK, PROTO_CODE_OK, "%s", "");
     if (command_decode(e, i, &c, r->message, sizeof r->message) != 0) {
         r->status = PROTO_REFUSED;
         r->code = PROTO_CODE_INVALID;
@@ -189,12 +180,13 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
         return -1;
     }
     int rc;
+    a->cmd_changed = false;
     switch (c.type) {
     case COMMAND_PROJECT_ADD: rc = apply_project_add(a, &c, r); break;
     case COMMAND_PROJECT_REMOVE: rc = apply_project_remove(a, &c, r); break;
     case COMMAND_MEMBER_SET: rc = apply_member_set(a, &c, r); break;
     case COMMAND_MEMBER_FORGET: rc = apply_member_forget(a, &c, r); break;
-    default: rc = 0; break; /* unreachable: command_decode knows every type */
+    default: rc = ownership_apply(a, &c, r); break;
     }
     if (rc != 0) {
         return -1;
@@ -202,6 +194,7 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     if (r->status != PROTO_OK && step_fixed(a, DB_ROLLBACK_TO, "rollback to savepoint") != 0) {
         return -1;
     }
+    a->changed = a->changed || (r->status == PROTO_OK && a->cmd_changed);
     return step_fixed(a, DB_RELEASE, "release savepoint");
 }
 
@@ -229,6 +222,7 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
          * member skips it identically. */
         out->entry_status = PROTO_REFUSED;
     } else if (e.n > 0) {
+        a.term = e.term;
         out->cmds = calloc(e.n, sizeof *out->cmds);
         if (out->cmds == NULL) {
             db_error(s, "store: apply index %" PRIu64 ": out of memory for %" PRIu32 " results",
@@ -259,6 +253,9 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
         goto err_rollback;
     }
     s->applied_index = index;
+    if (a.changed) {
+        s->ownership_version++;
+    }
     command_entry_free(&e);
     return 0;
 
@@ -276,109 +273,4 @@ void store_results_free(struct store_results *r)
     free(r->cmds);
     r->cmds = NULL;
     r->n = 0;
-}
-
-int store_project_exists(struct store *s, const char *name, size_t len)
-{
-    if (len > STORE_NAME_MAX) {
-        return 0; /* cannot exist; also keeps the int cast below exact */
-    }
-    sqlite3_stmt *stmt = db_stmt(s, DB_PROJECT_EXISTS);
-    int rc = sqlite3_bind_text(stmt, 1, name, (int)len, SQLITE_STATIC);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
-    }
-    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-    if (found < 0) {
-        char quoted[96];
-        command_quote(quoted, sizeof quoted, name, len);
-        db_error(s, "store: project exists '%s': %s", quoted, sqlite3_errmsg(s->db));
-    }
-    sqlite3_reset(stmt);
-    return found;
-}
-
-int store_member_api(struct store *s, uint64_t id, char *buf, size_t cap)
-{
-    if (id == 0 || id > INT64_MAX) {
-        return 0;
-    }
-    sqlite3_stmt *stmt = db_stmt(s, DB_MEMBER_API);
-    int rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
-    }
-    int found;
-    if (rc == SQLITE_ROW) {
-        const unsigned char *api = sqlite3_column_text(stmt, 0);
-        int n = sqlite3_column_bytes(stmt, 0);
-        if (api == NULL || (size_t)n >= cap) {
-            db_error(s, "store: member %" PRIu64 " api address: %s", id,
-                     api == NULL ? sqlite3_errmsg(s->db) : "does not fit the buffer");
-            found = -1;
-        } else {
-            memcpy(buf, api, (size_t)n + 1);
-            found = 1;
-        }
-    } else if (rc == SQLITE_DONE) {
-        found = 0;
-    } else {
-        db_error(s, "store: member %" PRIu64 " api address: %s", id, sqlite3_errmsg(s->db));
-        found = -1;
-    }
-    sqlite3_reset(stmt);
-    return found;
-}
-
-int store_pack_projects(struct store *s, msgpack_packer *pk)
-{
-    /* Count, then rows: both read the same state because only this thread writes. */
-    sqlite3_stmt *count = db_stmt(s, DB_PROJECT_COUNT);
-    int rc = sqlite3_step(count);
-    if (rc != SQLITE_ROW) {
-        db_error(s, "store: list projects: count: %s", sqlite3_errmsg(s->db));
-        sqlite3_reset(count);
-        return -1;
-    }
-    sqlite3_int64 n = sqlite3_column_int64(count, 0);
-    sqlite3_reset(count);
-    if (n < 0 || n > UINT32_MAX || msgpack_pack_array(pk, (size_t)n) != 0) {
-        db_error(s, "store: list projects: packing %lld projects failed", (long long)n);
-        return -1;
-    }
-    sqlite3_stmt *stmt = db_stmt(s, DB_PROJECT_LIST);
-    sqlite3_int64 packed = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(stmt, 0);
-        int name_len = sqlite3_column_bytes(stmt, 0);
-        int prc = name == NULL ? -1 : msgpack_pack_map(pk, 4);
-        if (prc == 0) {
-            prc = mp_pack_kv_strn(pk, "name", name, (size_t)name_len);
-        }
-        if (prc == 0) {
-            prc = sqlite3_column_type(stmt, 1) == SQLITE_NULL
-                      ? mp_pack_kv_nil(pk, "owner")
-                      : mp_pack_kv_u64(pk, "owner", (uint64_t)sqlite3_column_int64(stmt, 1));
-        }
-        if (prc == 0) {
-            prc = mp_pack_kv_nil(pk, "owner_identity"); /* engines arrive with a later issue */
-        }
-        if (prc == 0) {
-            prc = mp_pack_kv_u64(pk, "epoch", (uint64_t)sqlite3_column_int64(stmt, 2));
-        }
-        if (prc != 0) {
-            db_error(s, "store: list projects: packing row %lld failed", (long long)packed);
-            sqlite3_reset(stmt);
-            return -1;
-        }
-        packed++;
-    }
-    if (rc != SQLITE_DONE || packed != n) {
-        db_error(s, "store: list projects: %s",
-                 rc != SQLITE_DONE ? sqlite3_errmsg(s->db) : "row count changed while reading");
-        sqlite3_reset(stmt);
-        return -1;
-    }
-    sqlite3_reset(stmt);
-    return 0;
 }

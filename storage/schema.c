@@ -1,8 +1,8 @@
 /* schema: DDL, schema versions and migrations of the store database (see schema.h).
  *
  * Layout at version 1 (DESIGN.md, "Domain model"):
- *   meta(key TEXT PK, value)              applied_index, schema_version; later: cluster-wide
- *                                         settings (their keys ARE hashed)
+ *   meta(key TEXT PK, value)              applied_index, schema_version (local bookkeeping,
+ *                                         not hashed; settings have their own table since v2)
  *   members(id INTEGER PK, api_address)   registered API address of each raft member
  *   projects(name TEXT PK, owner, epoch, pinned)
  *                                         owner/pinned: engine (= member) id or NULL; epoch is
@@ -10,6 +10,14 @@
  *   history(seq INTEGER PK, raft_index, term, time_ms, project, from_owner, to_owner, epoch,
  *           reason)                       one row per ownership change; no foreign key to
  *                                         projects on purpose: history outlives removed projects
+ * Version 2 (engines and ownership) adds:
+ *   engines(id INTEGER PK, mode, weight, identity, race_enabled, alive, draining, heartbeats,
+ *           last_heartbeat_index)     one row per Kylin engine (engine id = member id);
+ *                                     heartbeats / last_heartbeat_index count the leader's
+ *                                     heartbeat batches that recorded the engine
+ *   settings(key TEXT PK, value)      cluster-wide settings: maintenance (0/1),
+ *                                     maintenance_reason (text); a missing key = default
+ *   index projects_by_owner           load per engine (store_load_engines) and failover
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -50,6 +58,23 @@ static const char *const migrations[SCHEMA_VERSION] = {
     ");"
     "CREATE INDEX history_by_project ON history (project, seq);"
     "INSERT INTO meta (key, value) VALUES ('" SCHEMA_META_APPLIED_INDEX "', 0);",
+    /* 1 -> 2: engines and ownership. Booleans are stored as 0/1 integers. */
+    "CREATE TABLE engines ("
+    "  id INTEGER PRIMARY KEY CHECK (id > 0),"
+    "  mode TEXT NOT NULL CHECK (mode IN ('all','job','query')),"
+    "  weight INTEGER NOT NULL CHECK (weight >= 1),"
+    "  identity TEXT NOT NULL,"
+    "  race_enabled INTEGER NOT NULL,"
+    "  alive INTEGER NOT NULL,"
+    "  draining INTEGER NOT NULL DEFAULT 0,"
+    "  heartbeats INTEGER NOT NULL DEFAULT 0,"
+    "  last_heartbeat_index INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX projects_by_owner ON projects (owner);",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

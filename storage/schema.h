@@ -12,13 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* meta keys that are local bookkeeping rather than replicated state: store_hash skips them. */
 #define SCHEMA_META_APPLIED_INDEX "applied_index"
 #define SCHEMA_META_VERSION "schema_version"
 
 #define SCHEMA_GLOBAL_PROJECT "_global"
+
+/* settings keys (replicated, hashed). */
+#define SCHEMA_SETTING_MAINTENANCE "maintenance"               /* 0 / 1; missing = 0 */
+#define SCHEMA_SETTING_MAINTENANCE_REASON "maintenance_reason" /* text; missing = "" */
 
 /* Creates the schema when missing, migrates an older one, ensures `_global` exists; all in
  * one IMMEDIATE transaction (so DB must not be inside one). 0, or -1 with a reason in ERR. */

@@ -187,6 +187,7 @@ int store_restore(struct store *s, const void *buf, size_t len)
         goto out;
     }
     s->applied_index = (uint64_t)image_applied;
+    s->ownership_version++; /* the whole state may have changed: planners must look again */
     sqlite3_close(tmp);
     return 0;
 

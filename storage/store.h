@@ -1,5 +1,6 @@
-/* store: the replicated state machine's SQLite database (projects, members, history) and
- * the apply / snapshot / restore / hash operations libraft's FSM hooks call.
+/* store: the replicated state machine's SQLite database (projects, members, engines,
+ * history, settings), the apply / snapshot / restore / hash operations libraft's FSM hooks
+ * call, and the reads the API and the scheduler serve from it.
  *
  * One struct store per raftnode, used only from the loop thread. Every apply runs in one
  * SQLite transaction that also records the applied index, so replaying entries after a
@@ -26,7 +27,10 @@ struct store {
     uint64_t applied_index;        /* read-only: mirror of meta.applied_index */
     uint64_t ownership_version;    /* read-only: +1 on every apply that changed engines,
                                     * projects, owners, pins, drains or maintenance (not
-                                    * persisted: only "changed since" matters) */
+                                    * heartbeat counters; a heartbeat that revives a dead
+                                    * engine does count), and on every restore that
+                                    * installed an image (not persisted: only "changed
+                                    * since" matters) */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
 };
 

@@ -127,7 +127,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, root, n, standby=(), extra=None):
+    def __init__(self, root, n, standby=(), extra=None, node_extra=None):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.extra = dict(extra or {})
@@ -135,6 +135,7 @@ class Cluster:
         self.nodes = {}
         for i in range(1, n + 1):
             self.nodes[i] = Node(self, i, "standby" if i in standby else "voter")
+            self.nodes[i].extra = dict((node_extra or {}).get(i, {}))
         initial = ",".join(f"{x.id}={x.raft_addr}" + ("/standby" if x.role == "standby" else "")
                            for x in self.nodes.values())
         for x in self.nodes.values():
@@ -193,6 +194,18 @@ class Cluster:
 
     def wait_leader(self, timeout=15, among=None):
         return wait_for(lambda: self.leader_id(among), timeout, "an agreed leader")
+
+    def projects_on(self, node):
+        """{name: (owner, epoch)} as member NODE sees it, or None if it does not answer."""
+        rc, out, _ = self.ctl("project", "list", endpoints=node.api_addr, timeout_ms=1000)
+        if rc != 0:
+            return None
+        return {p["name"]: (p["owner"], p["epoch"]) for p in out}
+
+    def engines(self):
+        rc, out, err = self.ctl("engine", "list")
+        assert rc == 0, err
+        return {e["id"]: e for e in out}
 
     def hashes(self):
         rc, out, err = self.ctl("hash")

@@ -7,6 +7,7 @@
 #include <msgpack.h>
 #include <raft.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,6 +56,50 @@ static inline void batch_member_forget(struct batch *b, uint64_t id)
     command_pack_member_forget(batch_next(b, &pk), id);
 }
 
+static inline void batch_engine_set(struct batch *b, uint64_t id, const char *mode, unsigned weight,
+                                    const char *identity, bool race_enabled)
+{
+    msgpack_packer pk;
+    command_pack_engine_set(batch_next(b, &pk), id, mode, weight, identity, race_enabled);
+}
+
+static inline void batch_heartbeat(struct batch *b, const uint64_t *ids, size_t n)
+{
+    msgpack_packer pk;
+    command_pack_heartbeat(batch_next(b, &pk), ids, n);
+}
+
+static inline void batch_engine_dead(struct batch *b, uint64_t id)
+{
+    msgpack_packer pk;
+    command_pack_engine_dead(batch_next(b, &pk), id);
+}
+
+static inline void batch_assign(struct batch *b, const char *project, uint64_t from, uint64_t to,
+                                const char *reason, uint64_t time_ms)
+{
+    msgpack_packer pk;
+    command_pack_assign(batch_next(b, &pk), project, strlen(project), from, to, reason, time_ms);
+}
+
+static inline void batch_drain(struct batch *b, uint64_t id, bool on)
+{
+    msgpack_packer pk;
+    command_pack_drain(batch_next(b, &pk), id, on);
+}
+
+static inline void batch_pin(struct batch *b, const char *project, uint64_t engine)
+{
+    msgpack_packer pk;
+    command_pack_pin(batch_next(b, &pk), project, strlen(project), engine);
+}
+
+static inline void batch_maintenance(struct batch *b, bool on, const char *reason)
+{
+    msgpack_packer pk;
+    command_pack_maintenance(batch_next(b, &pk), on, reason);
+}
+
 /* Builds the entry (raft_malloc'd, caller raft_free's) and releases the command buffers. */
 static inline int batch_build(struct batch *b, uint64_t term, void **buf, size_t *len)
 {
@@ -77,18 +122,25 @@ static inline int batch_build(struct batch *b, uint64_t term, void **buf, size_t
     return rc;
 }
 
-/* Applies batch B at INDEX; returns store_apply's result, OUT filled. */
-static inline int batch_apply(struct store *s, struct batch *b, uint64_t index,
-                              struct store_results *out)
+/* Applies batch B as an entry of TERM at INDEX; returns store_apply's result, OUT filled. */
+static inline int batch_apply_term(struct store *s, struct batch *b, uint64_t index, uint64_t term,
+                                   struct store_results *out)
 {
     void *buf = NULL;
     size_t len = 0;
-    if (batch_build(b, 1, &buf, &len) != 0) {
+    if (batch_build(b, term, &buf, &len) != 0) {
         return -2;
     }
     int rc = store_apply(s, index, buf, len, out);
     raft_free(buf);
     return rc;
+}
+
+/* Applies batch B at INDEX (term 1); returns store_apply's result, OUT filled. */
+static inline int batch_apply(struct store *s, struct batch *b, uint64_t index,
+                              struct store_results *out)
+{
+    return batch_apply_term(s, b, index, 1, out);
 }
 
 /* Applies one project_add of each NULL-terminated name, each in its own entry, starting

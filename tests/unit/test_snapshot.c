@@ -330,7 +330,7 @@ static void test_hash_sensitivity(void **state)
     assert_int_equal(apply_adds(&f->b, &ib, "a", "bc", NULL), 0);
     assert_true(hash_of(&f->a) != hash_of(&f->b));
 
-    /* A change in a column no command writes yet (epoch) is seen too. */
+    /* A change made behind the commands' back (here: an epoch) is seen too. */
     uint64_t before = hash_of(&f->a);
     assert_int_equal(sqlite3_exec(f->a.db, "UPDATE projects SET epoch = 1 WHERE name = 'ab'",
                                   NULL, NULL, NULL),
