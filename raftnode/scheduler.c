@@ -279,7 +279,8 @@ static bool eligible(struct scheduler *s, const struct store_engine *e, uint64_t
 {
     struct sched_seen *seen = seen_get(s, e->id, false);
     if (single != 0) {
-        return e->id == single && !e->draining;
+        /* Single-engine mode: that engine owns everything and is never declared dead. */
+        return e->id == single && e->alive && !e->draining;
     }
     return mode_can_own(e->mode) && e->alive && !e->draining && !(seen != NULL && seen->dead_pending);
 }
