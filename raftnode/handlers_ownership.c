@@ -188,12 +188,13 @@ static void handle_project_show(struct api_req *req)
     } else {
         mp_pack_kv_nil(&r.pk, "pinned");
     }
-    mp_pack_kv_bool(&r.pk, "lease_valid", mine && engine_lease_valid(&n->engine));
     /* The lease is known only on the owner's own member (its own monotonic clock). */
     if (mine) {
         int64_t left = engine_lease_ms_left(&n->engine);
+        mp_pack_kv_bool(&r.pk, "lease_valid", engine_lease_valid(&n->engine));
         mp_pack_kv_i64(&r.pk, "lease_ms_left", left > 0 ? left : 0);
     } else {
+        mp_pack_kv_nil(&r.pk, "lease_valid");
         mp_pack_kv_nil(&r.pk, "lease_ms_left");
     }
     api_reply_send(req->conn, &r);

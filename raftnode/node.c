@@ -86,6 +86,8 @@ static int bootstrap_if_needed(struct node *n)
     return 0;
 }
 
+static void node_close(struct node *n);
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -93,6 +95,13 @@ static void tick_cb(uv_timer_t *t)
     const char *addr;
     int state;
 
+    if (n->phase == NODE_TRANSFERRING && uv_now(n->loop) >= n->transfer_deadline_ms) {
+        /* The transferee never took over (it may be stopping too): stop anyway. */
+        log_warn("leadership transfer did not finish within %llu ms; stopping anyway",
+                 (unsigned long long)(2 * n->cfg->election_timeout_ms));
+        node_close(n);
+        return;
+    }
     if (n->phase != NODE_RUNNING) {
         return;
     }
@@ -287,6 +296,7 @@ void node_stop(struct node *n, int exit_status)
             int rv = raft_transfer(&n->raft, &n->shutdown_transfer, 0, shutdown_transfer_cb);
             if (rv == 0) {
                 n->phase = NODE_TRANSFERRING;
+                n->transfer_deadline_ms = uv_now(n->loop) + 2 * (uint64_t)n->cfg->election_timeout_ms;
                 log_info("transferring leadership before shutdown");
                 return;
             }

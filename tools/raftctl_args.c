@@ -11,26 +11,45 @@
 
 /* One row per command. Keep rows of one group together: the usage text follows this order. */
 const struct raftctl_command raftctl_commands[] = {
-    {"status", "", {{NULL, NULL, NULL}}, raftctl_cmd_status,
+    {"status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_status,
      "every member's role, state and applied index; the leader and term"},
-    {"member list", "", {{NULL, NULL, NULL}}, raftctl_cmd_member_list,
+    {"member list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_member_list,
      "members with their raft and API addresses"},
     {"member add", "ID RAFT_ADDR",
-     {{"api", "API_ADDR", NULL}, {"role", "ROLE", "standby|spare|voter"}, {NULL, NULL, NULL}},
+     {{"api", "API_ADDR", NULL, 0}, {"role", "ROLE", "standby|spare|voter", 0}, {NULL, NULL, NULL, 0}},
      raftctl_cmd_member_add, "add a member (role standby unless --role says otherwise)"},
-    {"member remove", "ID", {{NULL, NULL, NULL}}, raftctl_cmd_member_remove, "remove a member"},
-    {"member promote", "ID", {{NULL, NULL, NULL}}, raftctl_cmd_member_promote, "make a member a voter"},
-    {"member demote", "ID", {{"role", "ROLE", "standby|spare"}, {NULL, NULL, NULL}}, raftctl_cmd_member_demote,
+    {"member remove", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_member_remove, "remove a member"},
+    {"member promote", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_member_promote, "make a member a voter"},
+    {"member demote", "ID", {{"role", "ROLE", "standby|spare", 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_member_demote,
      "make a voter a standby (or --role spare)"},
-    {"leader transfer", "[ID]", {{NULL, NULL, NULL}}, raftctl_cmd_leader_transfer,
+    {"leader transfer", "[ID]", {{NULL, NULL, NULL, 0}}, raftctl_cmd_leader_transfer,
      "hand leadership to member ID (default: any voter)"},
-    {"project list", "", {{NULL, NULL, NULL}}, raftctl_cmd_project_list,
+    {"engine list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_engine_list,
+     "engines: mode, liveness, draining, weight, projects, last heartbeat"},
+    {"project list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_list,
      "projects with their owner and epoch (--consistent: from the leader)"},
-    {"project add", "NAME...", {{NULL, NULL, NULL}}, raftctl_cmd_project_add, "create projects"},
-    {"project remove", "NAME...", {{NULL, NULL, NULL}}, raftctl_cmd_project_remove, "delete projects"},
-    {"hash", "", {{NULL, NULL, NULL}}, raftctl_cmd_hash,
+    {"project add", "NAME...", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_add, "create projects"},
+    {"project remove", "NAME...", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_remove, "delete projects"},
+    {"project show", "NAME", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_show,
+     "a project's owner, epoch, pin and the owner's lease"},
+    {"project move", "NAME ENGINE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_move,
+     "hand a project to engine ENGINE now"},
+    {"project pin", "NAME ENGINE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_pin,
+     "keep a project on engine ENGINE (moves it there)"},
+    {"project unpin", "NAME", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_unpin,
+     "let the scheduler place a pinned project again"},
+    {"rebalance", "", {{"dry-run", NULL, NULL, RAFTCTL_OPT_FLAG}, {NULL, NULL, NULL, 0}}, raftctl_cmd_rebalance,
+     "move the fewest projects that even the load (--dry-run: only show)"},
+    {"drain", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_drain, "move every project off engine ID and keep it empty"},
+    {"undrain", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_undrain, "let engine ID own projects again"},
+    {"maintenance on", "", {{"reason", "TEXT", NULL, RAFTCTL_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},
+     raftctl_cmd_maintenance_on, "freeze ownership: no failover, placement or moves"},
+    {"maintenance off", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_maintenance_off, "end maintenance mode"},
+    {"history", "", {{"project", "NAME", NULL, 0}, {"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_history,
+     "ownership changes, oldest first (the last N, default 20; 0 = all)"},
+    {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
-    {NULL, NULL, {{NULL, NULL, NULL}}, NULL, NULL},
+    {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},
 };
 
 struct given_opt {
@@ -120,16 +139,53 @@ static int find_command(struct raftctl_args *a, char *err, size_t errcap)
     return RAFTCTL_EXIT_USAGE;
 }
 
-/* Checks VALUE against an argument or option of kind NAME (ID, *_ADDR, other). */
-static int check_kind(const char *cmd, const char *name, size_t name_len, const char *value, char *err,
-                      size_t errcap)
+int raftctl_parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static bool kind_is(const char *name, size_t name_len, const char *kind)
+{
+    return strlen(kind) == name_len && memcmp(name, kind, name_len) == 0;
+}
+
+/* Checks VALUE against an argument or option of kind NAME (ID, ENGINE, N, *_ADDR, other).
+ * OPT is the option's name for an option value, NULL for a positional argument. */
+static int check_kind(const char *cmd, const char *opt, const char *name, size_t name_len, const char *value,
+                      char *err, size_t errcap)
 {
     uint64_t id;
     struct sockaddr_in sa;
-    char why[256];
+    char why[256], label[64];
 
-    if (name_len == 2 && memcmp(name, "ID", 2) == 0 && raftctl_parse_id(value, &id) != 0) {
-        snprintf(err, errcap, "%s: ID '%s' is not a positive integer", cmd, value);
+    if (opt != NULL) {
+        snprintf(label, sizeof label, "--%s", opt);
+    } else {
+        snprintf(label, sizeof label, "%.*s", (int)(name_len < 48 ? name_len : 48), name);
+    }
+    if (kind_is(name, name_len, "ID") && raftctl_parse_id(value, &id) != 0) {
+        snprintf(err, errcap, "%s: %s '%s' is not a positive integer", cmd, label, value);
+        return RAFTCTL_EXIT_USAGE;
+    }
+    if (kind_is(name, name_len, "ENGINE") && raftctl_parse_id(value, &id) != 0) {
+        snprintf(err, errcap, "%s: %s '%s' is not an engine id (a positive integer; see raftctl engine list)", cmd,
+                 label, value);
+        return RAFTCTL_EXIT_USAGE;
+    }
+    if (kind_is(name, name_len, "N") && raftctl_parse_count(value, &id) != 0) {
+        snprintf(err, errcap, "%s: %s '%s' is not a number (a non-negative integer)", cmd, label, value);
         return RAFTCTL_EXIT_USAGE;
     }
     if (name_len > 5 && memcmp(name + name_len - 5, "_ADDR", 5) == 0 &&
@@ -138,7 +194,7 @@ static int check_kind(const char *cmd, const char *name, size_t name_len, const 
         return RAFTCTL_EXIT_USAGE;
     }
     if (value[0] == '\0') {
-        snprintf(err, errcap, "%s: %.*s is empty", cmd, (int)name_len, name);
+        snprintf(err, errcap, "%s: %s is empty", cmd, label);
         return RAFTCTL_EXIT_USAGE;
     }
     return 0;
@@ -169,7 +225,7 @@ static int check_positional(const struct raftctl_args *a, char *err, size_t errc
             return RAFTCTL_EXIT_USAGE;
         }
         do {
-            if (i < a->n_pos && check_kind(a->cmd->words, name, name_len, a->pos[i], err, errcap) != 0) {
+            if (i < a->n_pos && check_kind(a->cmd->words, NULL, name, name_len, a->pos[i], err, errcap) != 0) {
                 return RAFTCTL_EXIT_USAGE;
             }
             i++;
@@ -205,6 +261,19 @@ static int check_options(struct raftctl_args *a, const struct given_opt *given, 
             snprintf(err, errcap, "%s: option --%s given twice", a->cmd->words, o->name);
             return RAFTCTL_EXIT_USAGE;
         }
+        if ((o->flags & RAFTCTL_OPT_FLAG) != 0) {
+            if (given[g].value != NULL) {
+                snprintf(err, errcap, "%s: option --%s takes no value", a->cmd->words, o->name);
+                return RAFTCTL_EXIT_USAGE;
+            }
+            a->opt_values[idx] = "";
+            continue;
+        }
+        if (given[g].value == NULL) { /* "--NAME" last on the line */
+            snprintf(err, errcap, "%s: option --%s needs a value (%s)", a->cmd->words, o->name,
+                     o->choices != NULL ? o->choices : o->metavar);
+            return RAFTCTL_EXIT_USAGE;
+        }
         if (o->choices != NULL) {
             const char *c = o->choices;
             size_t vlen = strlen(given[g].value);
@@ -220,12 +289,35 @@ static int check_options(struct raftctl_args *a, const struct given_opt *given, 
                          o->choices);
                 return RAFTCTL_EXIT_USAGE;
             }
-        } else if (check_kind(a->cmd->words, o->metavar, strlen(o->metavar), given[g].value, err, errcap) != 0) {
+        } else if (check_kind(a->cmd->words, o->name, o->metavar, strlen(o->metavar), given[g].value, err, errcap) !=
+                   0) {
             return RAFTCTL_EXIT_USAGE;
         }
         a->opt_values[idx] = given[g].value;
     }
+    for (size_t idx = 0; idx < RAFTCTL_MAX_OPTS && a->cmd->opts[idx].name != NULL; idx++) {
+        const struct raftctl_opt *o = &a->cmd->opts[idx];
+        if ((o->flags & RAFTCTL_OPT_REQUIRED) != 0 && a->opt_values[idx] == NULL) {
+            snprintf(err, errcap, "%s: --%s %s is required", a->cmd->words, o->name,
+                     o->choices != NULL ? o->choices : o->metavar);
+            return RAFTCTL_EXIT_USAGE;
+        }
+    }
     return 0;
+}
+
+/* True when some command has a flag option named NAME (NAME_LEN bytes). */
+static bool is_flag_name(const char *name, size_t name_len)
+{
+    for (const struct raftctl_command *c = raftctl_commands; c->words != NULL; c++) {
+        for (size_t i = 0; i < RAFTCTL_MAX_OPTS && c->opts[i].name != NULL; i++) {
+            if ((c->opts[i].flags & RAFTCTL_OPT_FLAG) != 0 && strlen(c->opts[i].name) == name_len &&
+                memcmp(c->opts[i].name, name, name_len) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 /* Splits LIST ("h:p,h:p") into a->endpoints; SOURCE names where it came from. */
@@ -341,12 +433,13 @@ int raftctl_args_parse(int argc, char **argv, const char *env_endpoints, struct 
             const char *name = s + 2;
             const char *eq = strchr(name, '=');
             size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-            const char *v = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-            if (v == NULL) {
+            bool flag = eq == NULL && is_flag_name(name, name_len); /* value NULL: checked later */
+            const char *v = eq != NULL ? eq + 1 : (!flag && i + 1 < argc ? argv[i + 1] : NULL);
+            if (v == NULL && !flag) {
                 snprintf(err, errcap, "option --%s needs a value", name);
                 return RAFTCTL_EXIT_USAGE;
             }
-            if (eq == NULL) {
+            if (eq == NULL && !flag) {
                 i++;
             }
             if (name_len == 9 && memcmp(name, "endpoints", 9) == 0) {
@@ -423,8 +516,14 @@ static void command_synopsis(const struct raftctl_command *c, char *buf, size_t 
 
     used = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
     for (size_t i = 0; i < RAFTCTL_MAX_OPTS && c->opts[i].name != NULL && used < cap - 1; i++) {
-        n = snprintf(buf + used, cap - used, " [--%s %s]", c->opts[i].name,
-                     c->opts[i].choices != NULL ? c->opts[i].choices : c->opts[i].metavar);
+        const struct raftctl_opt *o = &c->opts[i];
+        bool required = (o->flags & RAFTCTL_OPT_REQUIRED) != 0;
+        if ((o->flags & RAFTCTL_OPT_FLAG) != 0) {
+            n = snprintf(buf + used, cap - used, " [--%s]", o->name);
+        } else {
+            n = snprintf(buf + used, cap - used, " %s--%s %s%s", required ? "" : "[", o->name,
+                         o->choices != NULL ? o->choices : o->metavar, required ? "" : "]");
+        }
         used += n > 0 && (size_t)n < cap - used ? (size_t)n : cap - 1 - used;
     }
 }

@@ -35,17 +35,27 @@ enum raftctl_format { RAFTCTL_FORMAT_TABLE = 0, RAFTCTL_FORMAT_JSON = 1 };
 
 struct raftctl_ctx;
 
-/* A command option: always "--NAME VALUE" or "--NAME=VALUE". */
+/* Option flags (struct raftctl_opt.flags). */
+#define RAFTCTL_OPT_FLAG 1u     /* "--NAME" alone, no value; its value reads "" when given */
+#define RAFTCTL_OPT_REQUIRED 2u /* the command refuses to run without it (usage error) */
+
+/* A command option: "--NAME VALUE" or "--NAME=VALUE", or "--NAME" for a RAFTCTL_OPT_FLAG.
+ * An option name is a flag in every command that has it, or in none (the parser decides
+ * whether "--NAME" takes the next word before it knows the command). */
 struct raftctl_opt {
     const char *name;    /* without the dashes; NULL ends the list */
-    const char *metavar; /* VALUE's name in the usage text; *_ADDR values must be IPv4:port */
+    const char *metavar; /* VALUE's name in the usage text, of the kinds listed at
+                          * raftctl_command.args (ID, N, *_ADDR...); NULL for a flag */
     const char *choices; /* "a|b|c", or NULL for any value */
+    unsigned flags;      /* RAFTCTL_OPT_* */
 };
 
 struct raftctl_command {
     const char *words;   /* "member add" */
-    /* Positional arguments, space separated: ID (positive integer), [ID] (optional),
-     * *_ADDR (IPv4:port), NAME... (one or more), anything else (one word). */
+    /* Positional arguments, space separated: ID and ENGINE (positive integer: a member or
+     * engine id), N (non-negative integer), [ID] (optional), *_ADDR (IPv4:port), NAME...
+     * (one or more), anything else (one non-empty word). Option values follow the same
+     * kinds, by their metavar. */
     const char *args;
     struct raftctl_opt opts[RAFTCTL_MAX_OPTS];
     int (*run)(struct raftctl_ctx *ctx); /* returns an enum raftctl_exit */
@@ -83,6 +93,8 @@ const char *raftctl_args_opt(const struct raftctl_args *a, const char *name);
 
 /* Parses a positive decimal integer (no sign, no spaces). 0 or -1. */
 int raftctl_parse_id(const char *s, uint64_t *out);
+/* The same, but 0 is accepted too ("--limit 0"). 0 or -1. */
+int raftctl_parse_count(const char *s, uint64_t *out);
 
 /* Prints the usage of CMD, or of everything when CMD is NULL. */
 void raftctl_usage(FILE *f, const struct raftctl_command *cmd);

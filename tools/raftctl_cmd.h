@@ -2,7 +2,9 @@
  * enum raftctl_exit, prints results on stdout and errors on stderr ("raftctl: ...").
  *   raftctl_cmd_cluster.c  status, member list, hash
  *   raftctl_cmd_member.c   member add|remove|promote|demote, leader transfer
- *   raftctl_cmd_project.c  project list|add|remove */
+ *   raftctl_cmd_project.c  project list|add|remove
+ *   raftctl_cmd_owner.c    engine list, project show|move|pin|unpin, rebalance, drain, undrain,
+ *                          maintenance on|off, history (engines and project ownership) */
 #ifndef TOOLS_RAFTCTL_CMD_H
 #define TOOLS_RAFTCTL_CMD_H
 
@@ -21,5 +23,17 @@ int raftctl_cmd_leader_transfer(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_list(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_add(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_remove(struct raftctl_ctx *ctx);
+
+int raftctl_cmd_engine_list(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_show(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_move(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_pin(struct raftctl_ctx *ctx);
+int raftctl_cmd_project_unpin(struct raftctl_ctx *ctx);
+int raftctl_cmd_drain(struct raftctl_ctx *ctx);
+int raftctl_cmd_undrain(struct raftctl_ctx *ctx);
+int raftctl_cmd_rebalance(struct raftctl_ctx *ctx);
+int raftctl_cmd_maintenance_on(struct raftctl_ctx *ctx);
+int raftctl_cmd_maintenance_off(struct raftctl_ctx *ctx);
+int raftctl_cmd_history(struct raftctl_ctx *ctx);
 
 #endif
