@@ -50,6 +50,8 @@ def test_placement_failover_no_churn_and_minimum_rebalance(make_cluster):
     assert 4 not in cnt, "the query engine must own nothing"
     assert sorted(cnt) == [1, 2, 3]
     assert max(cnt.values()) - min(cnt.values()) <= 1, cnt  # 41 over 3 equal engines
+    c.wait_converged()
+    p = owners(c)
     for x in c.nodes.values():
         assert c.projects_on(x) == p
 
