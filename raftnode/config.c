@@ -101,9 +101,11 @@ static const struct key_def config_keys[K_COUNT] = {
         "catches up without a snapshot transfer."},
     [K_METASTORE_URL] = {"raft.metastore.url", KT_STRING, 0, NULL, 0, 0, NULL,
         FIELD(metastore_url),
-        "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions, in\n"
-        "kylin.metadata.url's format; overrides kylin.metadata.url. Empty: kylin.metadata.url\n"
-        "is used."},
+        "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions:\n"
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE?prefix=P or mysql://... (unix sockets:\n"
+        "?host=/socket/dir or ?socket=/path/mysqld.sock), or kylin.metadata.url's form.\n"
+        "Overrides kylin.metadata.url. Empty: kylin.metadata.url is used; neither: no mirror.\n"
+        "See docs/metastore.md."},
     [K_LOG_LEVEL] = {"raft.log-level", KT_ENUM, 0, "info", 0, 0, level_names, FIELD(log_level),
         "Least severe level written to stderr."},
     [K_MAX_FRAME] = {"raft.api.max-frame-bytes", KT_UINT, 0, "1048576", 1024, 67108864, NULL,

@@ -294,7 +294,7 @@ static const struct handler_method methods[] = {
 
 void handlers_dispatch(struct api_req *req)
 {
-    static const struct handler_method *const tables[] = {methods, handlers_ownership};
+    static const struct handler_method *const tables[] = {methods, handlers_ownership, handlers_metastore};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (const struct handler_method *m = tables[t]; m->name != NULL; m++) {
             if (strcmp(m->name, req->method) == 0) {

@@ -30,6 +30,7 @@ struct handler_method {
     void (*fn)(struct api_req *req);
 };
 extern const struct handler_method handlers_ownership[]; /* handlers_ownership.c */
+extern const struct handler_method handlers_metastore[]; /* handlers_metastore.c */
 
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);

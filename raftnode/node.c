@@ -115,6 +115,7 @@ static void tick_cb(uv_timer_t *t)
     }
     membership_tick(n);
     scheduler_tick(&n->scheduler);
+    mirror_notify(&n->mirror, state == RAFT_LEADER, raft_current_term(&n->raft), leader);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -158,6 +159,9 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     if (store_open(&n->store, n->db_path) != 0) {
         log_error("%s", n->store.errmsg);
         return -1;
+    }
+    if (mirror_init(&n->mirror, n) != 0) {
+        goto err_store; /* a wrong metastore URL: logged; nothing of the mirror runs yet */
     }
 
     n->transport.version = 1;
@@ -258,6 +262,7 @@ static void node_close(struct node *n)
     api_close(&n->api);
     engine_close(&n->engine);
     scheduler_close(&n->scheduler);
+    mirror_close(&n->mirror);
     proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
     proposals_close(&n->proposals);
     peer_close(&n->peer);

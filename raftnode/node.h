@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
 #include "config.h"
@@ -37,6 +38,7 @@ struct node {
     struct peer peer;                   /* private: requests this node sends to the leader */
     struct engine engine;               /* public: this member's engine: heartbeats, lease */
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
+    struct mirror mirror;               /* private: metastore mirror (its own thread) */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */

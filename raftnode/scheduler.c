@@ -15,7 +15,6 @@
 #include "../storage/command.h"
 #include "log.h"
 #include "node.h"
-#include "planner.h"
 
 static uint64_t wall_ms(void)
 {
@@ -24,36 +23,17 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The liveness entry of engine ID (scheduler_core.h), created at the loop's time. */
 static struct sched_seen *seen_get(struct scheduler *s, uint64_t id, bool create)
 {
-    for (size_t i = 0; i < s->n_seen; i++) {
-        if (s->seen[i].id == id) {
-            return &s->seen[i];
-        }
-    }
-    if (!create) {
-        return NULL;
-    }
-    if (s->n_seen == s->cap_seen) {
-        size_t cap = s->cap_seen ? s->cap_seen * 2 : 16;
-        struct sched_seen *p = realloc(s->seen, cap * sizeof *p);
-        if (p == NULL) {
-            return NULL;
-        }
-        s->seen = p;
-        s->cap_seen = cap;
-    }
-    struct sched_seen *e = &s->seen[s->n_seen++];
-    memset(e, 0, sizeof *e);
-    e->id = id;
-    e->last_heard_ms = uv_now(s->node->loop);
-    return e;
+    return sched_core_seen(&s->core, id, create, uv_now(s->node->loop));
 }
 
 int scheduler_init(struct scheduler *s, struct node *n)
 {
     memset(s, 0, sizeof *s);
     s->node = n;
+    sched_core_init(&s->core);
     return 0;
 }
 
@@ -72,18 +52,17 @@ static void fail_waiters(struct scheduler *s, int status, const char *code, cons
 void scheduler_close(struct scheduler *s)
 {
     fail_waiters(s, PROTO_UNAVAILABLE, PROTO_CODE_SHUTTING_DOWN, "leader is shutting down");
-    free(s->seen);
+    sched_core_close(&s->core);
     free(s->hb_ids);
     memset(s, 0, sizeof *s);
 }
 
 int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id)
 {
-    struct sched_seen *e;
-    if (!s->leading || (e = seen_get(s, id, false)) == NULL) {
+    if (!s->leading) {
         return -1;
     }
-    return (int64_t)(uv_now(s->node->loop) - e->last_heard_ms);
+    return sched_core_silence_ms(&s->core, id, uv_now(s->node->loop));
 }
 
 /* ---- heartbeats ---- */
@@ -146,11 +125,10 @@ int scheduler_heartbeat(struct scheduler *s, const struct sched_hb *hb, proposal
     if (!s->leading || s->node->phase != NODE_RUNNING) {
         return -1;
     }
-    e = seen_get(s, hb->id, true);
+    e = sched_core_heard(&s->core, hb->id, uv_now(s->node->loop));
     if (e == NULL) {
         return -1;
     }
-    e->last_heard_ms = uv_now(s->node->loop);
     found = store_engine_get(&s->node->store, hb->id, &row);
     if (found < 0) {
         return -1;
@@ -259,136 +237,12 @@ static void flush_heartbeats(struct scheduler *s)
 
 /* ---- placement ---- */
 
-static bool mode_can_own(const char *mode)
-{
-    return strcmp(mode, "all") == 0 || strcmp(mode, "job") == 0;
-}
-
-/* The single-engine-mode engine (kylin.server.leader-race.enabled=false), or 0. */
-static uint64_t single_engine(const struct store_engine *e, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!e[i].race_enabled && mode_can_own(e[i].mode)) {
-            return e[i].id;
-        }
-    }
-    return 0;
-}
-
-static bool eligible(struct scheduler *s, const struct store_engine *e, uint64_t single)
-{
-    struct sched_seen *seen = seen_get(s, e->id, false);
-    if (single != 0) {
-        /* Single-engine mode: that engine owns everything and is never declared dead. */
-        return e->id == single && e->alive && !e->draining;
-    }
-    return mode_can_own(e->mode) && e->alive && !e->draining && !(seen != NULL && seen->dead_pending);
-}
-
-static const char *move_reason(const struct store_engine *engines, size_t n, const struct store_project_row *p,
-                               uint64_t to)
-{
-    if (p->owner == 0) {
-        return p->epoch == 0 ? "new" : "restore";
-    }
-    if (p->pinned != 0 && p->pinned == to) {
-        return "move";
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (engines[i].id == p->owner) {
-            return engines[i].draining ? "drain" : "failover";
-        }
-    }
-    return "failover";
-}
-
-void sched_plan_free(struct sched_plan *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->moves[i].project);
-    }
-    free(p->moves);
-    memset(p, 0, sizeof *p);
-}
-
 int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out)
 {
-    struct store *st = &s->node->store;
-    struct store_engine *engines = NULL;
-    struct store_project_row *projects = NULL;
-    size_t ne = 0, np = 0, nm = 0;
-    struct planner_engine *pe = NULL;
-    struct planner_project *pp = NULL;
-    struct planner_move *moves = NULL;
-    int rc = -1;
-
-    memset(out, 0, sizeof *out);
-    if (store_load_engines(st, &engines, &ne) != 0 || store_load_projects(st, &projects, &np) != 0) {
-        log_error("scheduler: cannot read the state: %s", st->errmsg);
-        goto out;
+    int rc = sched_core_plan(&s->core, &s->node->store, rebalance, out);
+    if (rc != 0 && s->core.errmsg[0] != '\0') {
+        log_error("scheduler: cannot read the state: %s", s->core.errmsg);
     }
-    uint64_t single = single_engine(engines, ne);
-    pe = calloc(ne ? ne : 1, sizeof *pe);
-    pp = calloc(np ? np : 1, sizeof *pp);
-    if (pe == NULL || pp == NULL) {
-        goto out;
-    }
-    for (size_t i = 0; i < ne; i++) {
-        pe[i].id = engines[i].id;
-        pe[i].weight = engines[i].weight;
-        pe[i].eligible = eligible(s, &engines[i], single);
-    }
-    for (size_t i = 0; i < np; i++) {
-        pp[i].owner = projects[i].owner;
-        pp[i].pinned = projects[i].pinned;
-    }
-    if (planner_plan(pe, ne, pp, np, rebalance ? PLANNER_REBALANCE : PLANNER_PLACE, &moves, &nm) != 0) {
-        goto out;
-    }
-    if (rebalance) {
-        out->lower_bound = planner_rebalance_lower_bound(pe, ne, pp, np);
-    }
-    out->moves = calloc(nm ? nm : 1, sizeof *out->moves);
-    if (out->moves == NULL) {
-        goto out;
-    }
-    for (size_t i = 0; i < nm; i++) {
-        const struct store_project_row *p = &projects[moves[i].project];
-        out->moves[i].project = strdup(p->name);
-        if (out->moves[i].project == NULL) {
-            sched_plan_free(out);
-            goto out;
-        }
-        out->moves[i].from = moves[i].from;
-        out->moves[i].to = moves[i].to;
-        out->moves[i].reason = rebalance && p->owner != 0 && moves[i].from == p->owner &&
-                                       !(p->pinned == moves[i].to)
-                                   ? "rebalance"
-                                   : move_reason(engines, ne, p, moves[i].to);
-        out->n++;
-    }
-    /* A rebalance also fixes unplaced projects; only genuinely balancing moves say "rebalance". */
-    if (rebalance) {
-        for (size_t i = 0; i < out->n; i++) {
-            const struct store_project_row *p = &projects[moves[i].project];
-            bool owner_eligible = false;
-            for (size_t j = 0; j < ne; j++) {
-                if (pe[j].id == p->owner) {
-                    owner_eligible = pe[j].eligible;
-                }
-            }
-            if (!owner_eligible) {
-                out->moves[i].reason = move_reason(engines, ne, p, moves[i].to);
-            }
-        }
-    }
-    rc = 0;
-out:
-    free(moves);
-    free(pe);
-    free(pp);
-    free(engines);
-    store_free_projects(projects, np);
     return rc;
 }
 
@@ -402,8 +256,8 @@ struct move_wait {
 static void move_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
     struct move_wait *w = data;
-    if (w->own && w->s->plan_inflight > 0) {
-        w->s->plan_inflight--;
+    if (w->own && w->s->node != NULL) {
+        sched_core_move_done(&w->s->core, status);
     }
     if (status != 0 && status != PROTO_UNAVAILABLE) {
         log_info("scheduler: move refused at index %llu: %s", (unsigned long long)index, message);
@@ -439,7 +293,7 @@ size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, p
             free(w);
             break;
         }
-        s->plan_inflight++;
+        sched_core_move_proposed(&s->core);
         submitted++;
     }
     return submitted;
@@ -450,11 +304,10 @@ size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, p
 static void dead_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
     struct set_wait *w = data;
-    struct sched_seen *e = w->s->node != NULL ? seen_get(w->s, w->id, false) : NULL;
     (void)index;
     (void)code;
-    if (e != NULL) {
-        e->dead_pending = false;
+    if (w->s->node != NULL) {
+        sched_core_mark_dead_pending(&w->s->core, w->id, false);
     }
     if (status != 0) {
         log_warn("scheduler: declaring engine %llu dead failed: %s", (unsigned long long)w->id, message);
@@ -462,27 +315,21 @@ static void dead_done(void *data, uint64_t index, int status, const char *code, 
     free(w);
 }
 
-/* Declares dead every engine silent past the timeout. Returns how many. */
+/* Declares dead every engine silent past the timeout (sched_core_due decides who).
+ * Returns how many. */
 static size_t check_liveness(struct scheduler *s, struct store_engine *engines, size_t n)
 {
     uint64_t now = uv_now(s->node->loop);
     uint64_t timeout_ms = (uint64_t)s->node->cfg->heartbeat_timeout_s * 1000;
     size_t declared = 0;
+    struct sched_due *due = malloc((n ? n : 1) * sizeof *due);
+    size_t n_due;
 
-    for (size_t i = 0; i < n; i++) {
-        struct store_engine *e = &engines[i];
-        struct sched_seen *seen;
-        if (!e->alive || !e->race_enabled) {
-            continue; /* single-engine mode: nothing fails over */
-        }
-        seen = seen_get(s, e->id, true);
-        if (seen == NULL || seen->dead_pending) {
-            continue;
-        }
-        uint64_t last = seen->last_heard_ms > s->leader_since_ms ? seen->last_heard_ms : s->leader_since_ms;
-        if (now - last <= timeout_ms) {
-            continue;
-        }
+    if (due == NULL) {
+        return 0;
+    }
+    n_due = sched_core_due(&s->core, engines, n, now, timeout_ms, due);
+    for (size_t i = 0; i < n_due; i++) {
         msgpack_sbuffer sb;
         msgpack_packer pk;
         struct set_wait *w = malloc(sizeof *w);
@@ -491,10 +338,10 @@ static size_t check_liveness(struct scheduler *s, struct store_engine *engines, 
             continue;
         }
         w->s = s;
-        w->id = e->id;
+        w->id = due[i].id;
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        if (command_pack_engine_dead(&pk, e->id) == 0 && sb.data != NULL) {
+        if (command_pack_engine_dead(&pk, due[i].id) == 0 && sb.data != NULL) {
             rc = proposals_submit(&s->node->proposals, sb.data, sb.size, dead_done, w);
         }
         msgpack_sbuffer_destroy(&sb);
@@ -502,28 +349,22 @@ static size_t check_liveness(struct scheduler *s, struct store_engine *engines, 
             free(w);
             continue;
         }
-        seen->dead_pending = true;
+        sched_core_mark_dead_pending(&s->core, due[i].id, true);
         s->failovers++;
         declared++;
         log_warn("scheduler: engine %llu silent for %llu ms (timeout %llu ms on this leader's clock): "
-                 "declaring it dead and moving its %llu project(s)", (unsigned long long)e->id,
-                 (unsigned long long)(now - last), (unsigned long long)timeout_ms, (unsigned long long)e->projects);
+                 "declaring it dead and moving its %llu project(s)", (unsigned long long)due[i].id,
+                 (unsigned long long)due[i].silence_ms, (unsigned long long)timeout_ms,
+                 (unsigned long long)due[i].projects);
     }
+    free(due);
     return declared;
 }
 
 static void become_leader(struct scheduler *s)
 {
-    uint64_t now = uv_now(s->node->loop);
     s->leading = true;
-    s->leader_since_ms = now;
-    s->planned_version = UINT64_MAX; /* plan once on the current state */
-    s->plan_inflight = 0;
-    for (size_t i = 0; i < s->n_seen; i++) {
-        s->seen[i].last_heard_ms = now;
-        s->seen[i].dead_pending = false;
-        s->seen[i].set_pending = false;
-    }
+    sched_core_become_leader(&s->core, uv_now(s->node->loop));
     log_info("scheduler: leading; every engine gets a full %u s before it can be declared dead",
              s->node->cfg->heartbeat_timeout_s);
 }
@@ -566,14 +407,14 @@ void scheduler_tick(struct scheduler *s)
     }
     size_t declared = check_liveness(s, engines, ne);
     free(engines);
-    if (s->plan_inflight > 0 || (declared == 0 && s->planned_version == n->store.ownership_version)) {
+    if (!sched_core_place_due(&s->core, n->store.ownership_version, declared)) {
         return;
     }
     struct sched_plan plan;
     if (scheduler_plan(s, false, &plan) != 0) {
         return;
     }
-    s->planned_version = n->store.ownership_version;
+    sched_core_placed(&s->core, n->store.ownership_version);
     if (plan.n > 0) {
         size_t k = scheduler_submit_moves(s, &plan, NULL, NULL);
         log_info("scheduler: placing %zu project(s)%s", k, declared ? " (failover)" : "");

@@ -10,7 +10,10 @@
  *    to the least-loaded eligible engines in the SAME log entry (engine_dead + assigns);
  *  - whenever the replicated state changed, projects whose owner is not eligible are placed
  *    (PLACE plan). Plans are computed here; the log carries explicit compare-and-set moves.
- * Followers keep no scheduler state; leadership loss resets it. */
+ * Followers keep no scheduler state; leadership loss resets it.
+ * The decisions themselves (who is due to be declared dead, which moves a plan makes) are in
+ * scheduler_core.c, free of libuv and proposals; this file is the glue: clock, proposals,
+ * waiters, logging. */
 #ifndef RAFTNODE_SCHEDULER_H
 #define RAFTNODE_SCHEDULER_H
 
@@ -19,16 +22,9 @@
 #include <stdint.h>
 
 #include "proposal.h"
+#include "scheduler_core.h"
 
 struct node;
-
-struct sched_seen {
-    uint64_t id;
-    uint64_t last_heard_ms;  /* uv_now() of the last heartbeat received while leader */
-    bool dead_pending;       /* engine_dead proposed, not yet applied */
-    bool set_pending;        /* engine_set proposed, not yet applied */
-    char refused[256];       /* why the last engine_set was refused, "" if it was not */
-};
 
 struct sched_waiter {
     proposal_done_cb cb;
@@ -39,15 +35,12 @@ struct sched_waiter {
 struct scheduler {
     struct node *node;            /* read-only */
     bool leading;                 /* read-only: state as of the last tick */
-    uint64_t leader_since_ms;     /* read-only: uv_now() when this member became leader */
-    struct sched_seen *seen;      /* private */
-    size_t n_seen, cap_seen;
+    struct sched_core core;       /* private: liveness table and plans (scheduler_core.h);
+                                   * core.leader_since_ms is uv_now() at election */
     uint64_t *hb_ids;             /* private: heard since the last flush */
     size_t n_hb, cap_hb;
     struct sched_waiter *waiters; /* private: heartbeats waiting for the batch to commit */
     size_t n_waiters, cap_waiters;
-    uint64_t planned_version;     /* private: store ownership_version the last plan saw */
-    unsigned plan_inflight;       /* read-only: moves proposed, not yet applied */
     uint64_t failovers;           /* read-only: engines declared dead by this member */
 };
 
@@ -58,19 +51,6 @@ struct sched_hb {
     unsigned weight;
     char identity[320];
     bool race_enabled;
-};
-
-/* One move of a plan, with the project's name (malloc'd, freed by sched_plan_free). */
-struct sched_move {
-    char *project;
-    uint64_t from, to;
-    const char *reason;
-};
-
-struct sched_plan {
-    struct sched_move *moves;
-    size_t n;
-    size_t lower_bound; /* REBALANCE: the minimum number of moves */
 };
 
 int scheduler_init(struct scheduler *s, struct node *n);
@@ -87,9 +67,9 @@ int scheduler_heartbeat_local(struct scheduler *s, proposal_done_cb cb, void *da
 /* Milliseconds since the leader last heard engine ID, or -1 when unknown / not leader. */
 int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id);
 
-/* Computes a plan on the current state: rebalance=false is PLACE, true is REBALANCE. 0/-1. */
+/* Computes a plan on the current state: rebalance=false is PLACE, true is REBALANCE. 0/-1.
+ * (struct sched_plan and sched_plan_free are in scheduler_core.h.) */
 int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out);
-void sched_plan_free(struct sched_plan *p);
 
 /* Submits one assign command per move (all in this loop iteration, hence one log entry);
  * CB(DATA, ...) runs once per submitted move (CB may be NULL). Returns how many were submitted. */

@@ -29,6 +29,8 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_RELEASE] = "RELEASE cmd",
     [DB_ROLLBACK_TO] = "ROLLBACK TO cmd",
     [DB_META_SET_APPLIED] = "UPDATE meta SET value = ?1 WHERE key = '" SCHEMA_META_APPLIED_INDEX "'",
+    [DB_META_SET_DECISION] = ("INSERT INTO meta (key, value) VALUES ('" SCHEMA_META_DECISION_INDEX "', ?1)"
+                              " ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     [DB_PROJECT_INSERT] = "INSERT INTO projects (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
     [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
     [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
@@ -120,6 +122,20 @@ int db_rollback(struct store *s)
     }
     int rc = db_step_done(s, db_stmt(s, DB_ROLLBACK));
     return rc == SQLITE_DONE ? 0 : rc;
+}
+
+int db_load_decision_index(struct store *s)
+{
+    char err[STORE_ERRMSG_MAX];
+    int64_t decision = 0;
+    int found = schema_meta_get(s->db, SCHEMA_META_DECISION_INDEX, &decision, err, sizeof err);
+    if (found <= 0 || decision < 0) {
+        db_error(s, "store: %s: %s", s->path,
+                 found < 0 ? err : "meta.decision_index is missing or negative");
+        return -1;
+    }
+    s->decision_index = (uint64_t)decision;
+    return 0;
 }
 
 int db_prepare_all(struct store *s)
@@ -244,6 +260,9 @@ int store_open(struct store *s, const char *path)
         goto err_close;
     }
     s->applied_index = (uint64_t)applied;
+    if (db_load_decision_index(s) != 0) {
+        goto err_close;
+    }
     if (db_prepare_all(s) != 0) {
         goto err_finalize;
     }

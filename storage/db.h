@@ -21,6 +21,7 @@ enum db_stmt {
     DB_RELEASE,            /* RELEASE cmd */
     DB_ROLLBACK_TO,        /* ROLLBACK TO cmd: undoes one refused command */
     DB_META_SET_APPLIED,   /* ?1 = applied index */
+    DB_META_SET_DECISION,  /* ?1 = decision index */
     DB_PROJECT_INSERT,     /* ?1 = name; changes() == 0 when it already exists */
     DB_PROJECT_DELETE,     /* ?1 = name; changes() == 0 when missing */
     DB_PROJECT_EXISTS,     /* ?1 = name -> one row when present */
@@ -97,6 +98,9 @@ int db_step_done(struct store *s, sqlite3_stmt *stmt);
 /* Rolls back the open transaction, if any (SQLite rolls some failures back by itself). Used
  * on error paths, so it only reports through its return value: 0 or the SQLite code. */
 int db_rollback(struct store *s);
+
+/* Loads store.decision_index from meta (at open and after a restore). 0 or -1 (errmsg). */
+int db_load_decision_index(struct store *s);
 
 /* Prepares every enum db_stmt statement (after schema_ensure) / finalizes them all. */
 int db_prepare_all(struct store *s);

@@ -249,12 +249,27 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
                  sqlite3_errmsg(s->db));
         goto err_rollback;
     }
+    if (a.changed) {
+        /* The metastore mirror follows this index (metastore/mirror.h): recorded in the same
+         * transaction, so a reader sees it together with the state it describes. */
+        stmt = db_stmt(s, DB_META_SET_DECISION);
+        rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)index);
+        if (rc == SQLITE_OK) {
+            rc = db_step_done(s, stmt);
+        }
+        if (rc != SQLITE_DONE) {
+            db_error(s, "store: apply index %" PRIu64 ": recording the decision index: %s", index,
+                     sqlite3_errmsg(s->db));
+            goto err_rollback;
+        }
+    }
     if (step_fixed(&a, DB_COMMIT, "commit") != 0) {
         goto err_rollback;
     }
     s->applied_index = index;
     if (a.changed) {
         s->ownership_version++;
+        s->decision_index = index;
     }
     command_entry_free(&e);
     return 0;

@@ -6,7 +6,7 @@
  * (integers as 8 bytes little-endian, floats as their IEEE bits, text and blobs with a length
  * prefix). Tables are found in sqlite_schema rather than listed here, so a table added by a
  * later schema is covered without touching this file; the local meta keys (applied index,
- * schema version) are left out. Not a hot path: statements are prepared per call. */
+ * decision index, schema version) are left out. Not a hot path: statements are prepared per call. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,7 +103,8 @@ static int build_select(struct store *s, const char *table, char *sql, size_t ca
     if (!too_long && strcmp(table, "meta") == 0) {
         too_long = append_text(sql, cap, &len,
                                " WHERE key NOT IN ('" SCHEMA_META_APPLIED_INDEX
-                               "', '" SCHEMA_META_VERSION "')") != 0;
+                               "', '" SCHEMA_META_VERSION "', '" SCHEMA_META_DECISION_INDEX
+                               "')") != 0;
     }
     unsigned pk = 0;
     while (!too_long && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {

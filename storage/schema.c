@@ -18,6 +18,11 @@
  *   settings(key TEXT PK, value)      cluster-wide settings: maintenance (0/1),
  *                                     maintenance_reason (text); a missing key = default
  *   index projects_by_owner           load per engine (store_load_engines) and failover
+ * Version 3 (metastore mirror) adds:
+ *   meta.decision_index               index of the last entry that changed ownership state;
+ *                                     a store migrated from v2 starts at its applied index
+ *                                     (unknown, so "everything may have changed": the mirror
+ *                                     compares before it writes, so this costs no writes)
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -75,6 +80,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  value"
     ") WITHOUT ROWID;"
     "CREATE INDEX projects_by_owner ON projects (owner);",
+    /* 2 -> 3: the decision index the metastore mirror follows. */
+    "INSERT INTO meta (key, value) SELECT '" SCHEMA_META_DECISION_INDEX "', value FROM meta"
+    "  WHERE key = '" SCHEMA_META_APPLIED_INDEX "';",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */
@@ -95,7 +103,8 @@ bool schema_table_is_replicated(const char *name)
 
 bool schema_meta_key_is_local(const char *key, size_t len)
 {
-    static const char *const keys[] = {SCHEMA_META_APPLIED_INDEX, SCHEMA_META_VERSION};
+    static const char *const keys[] = {SCHEMA_META_APPLIED_INDEX, SCHEMA_META_VERSION,
+                                       SCHEMA_META_DECISION_INDEX};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0) {
             return true;

@@ -12,11 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* meta keys that are local bookkeeping rather than replicated state: store_hash skips them. */
 #define SCHEMA_META_APPLIED_INDEX "applied_index"
 #define SCHEMA_META_VERSION "schema_version"
+/* Index of the last entry that changed ownership state (store.h, decision_index). Derived from
+ * the applied entries, hence equal on every member at equal applied index; left out of the
+ * digest like the applied index, so that two members that reached the same state through
+ * different batching still hash equal. */
+#define SCHEMA_META_DECISION_INDEX "decision_index"
 
 #define SCHEMA_GLOBAL_PROJECT "_global"
 

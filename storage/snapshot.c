@@ -187,6 +187,12 @@ int store_restore(struct store *s, const void *buf, size_t len)
         goto out;
     }
     s->applied_index = (uint64_t)image_applied;
+    if (db_load_decision_index(s) != 0) {
+        /* The image passed schema_ensure, which creates the key: only a failing read of
+         * the live database gets here, and the caller stops the member on -1. */
+        sqlite3_close(tmp);
+        return -1;
+    }
     s->ownership_version++; /* the whole state may have changed: planners must look again */
     sqlite3_close(tmp);
     return 0;

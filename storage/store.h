@@ -31,6 +31,10 @@ struct store {
                                     * engine does count), and on every restore that
                                     * installed an image (not persisted: only "changed
                                     * since" matters) */
+    uint64_t decision_index;       /* read-only: mirror of meta.decision_index: index of the
+                                    * last applied entry that bumped ownership_version (set in
+                                    * the entry's own transaction; loaded at open and after a
+                                    * restore). The metastore mirror writes only when it moves */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
 };
 

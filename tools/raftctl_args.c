@@ -47,6 +47,8 @@ const struct raftctl_command raftctl_commands[] = {
     {"maintenance off", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_maintenance_off, "end maintenance mode"},
     {"history", "", {{"project", "NAME", NULL, 0}, {"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_history,
      "ownership changes, oldest first (the last N, default 20; 0 = all)"},
+    {"metastore status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_metastore_status,
+     "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
     {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},

@@ -4,7 +4,8 @@
  *   raftctl_cmd_member.c   member add|remove|promote|demote, leader transfer
  *   raftctl_cmd_project.c  project list|add|remove
  *   raftctl_cmd_owner.c    engine list, project show|move|pin|unpin, rebalance, drain, undrain,
- *                          maintenance on|off, history (engines and project ownership) */
+ *                          maintenance on|off, history (engines and project ownership)
+ *   raftctl_cmd_metastore.c metastore status */
 #ifndef TOOLS_RAFTCTL_CMD_H
 #define TOOLS_RAFTCTL_CMD_H
 
@@ -35,5 +36,7 @@ int raftctl_cmd_rebalance(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_on(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_off(struct raftctl_ctx *ctx);
 int raftctl_cmd_history(struct raftctl_ctx *ctx);
+
+int raftctl_cmd_metastore_status(struct raftctl_ctx *ctx); /* raftctl_cmd_metastore.c */
 
 #endif

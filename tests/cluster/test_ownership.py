@@ -218,3 +218,23 @@ def test_kylin_recovering_state_when_owner_dead_and_nowhere_to_go(make_cluster):
     # undrain: the projects find an owner again
     c.ctl("undrain", 2, endpoints=eps, check=0)
     wait_for(lambda: all_placed(c, c[2], exclude=(1,)), 10, "projects re-owned by engine 2 after undrain")
+
+
+def test_single_engine_mode_owns_everything_and_refuses_a_second(make_cluster):
+    # kylin.server.leader-race.enabled=false on engine 1: it owns every project and nothing
+    # fails over; engine 2 configured the same way is refused with a clear error.
+    node_extra = {1: {"kylin.server.leader-race.enabled": "false"},
+                  2: {"kylin.server.leader-race.enabled": "false"}, 3: {}}
+    c = make_cluster(3, node_extra=node_extra).start()
+    c.wait_leader()
+    wait_for(lambda: len(c.engines()) >= 2, 15, "engines registered")
+    add_projects(c, 6)
+    p = wait_for(lambda: all_placed(c), 15, "projects placed")
+    single = {o for o, _ in p.values()}
+    assert len(single) == 1, p
+    owner = single.pop()
+    assert owner in (1, 2)
+    other = 3 - owner
+    wait_for(lambda: "single-engine mode" in c[other].log(), 15,
+             f"member {other} to log that its single-mode engine was refused")
+    assert other not in c.engines() or c.engines()[other]["projects"] == 0

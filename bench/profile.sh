@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where a raftnode client's write waits, measured on the leader with perf
+# (apt-get install linux-perf). Not part of `make bench`; run by hand as root:
+#     bash bench/profile.sh
+# Starts its own 3-member cluster on 127.0.0.1 (free ports, temp dir), then:
+#   1. the API floor: `status` one at a time (loop wake-up, msgpack, TCP; no raft);
+#   2. sequential writes, untraced (the reference latency);
+#   3. sequential writes with syscall tracepoints on the leader (perf data on /dev/shm so the
+#      tracer does not compete for the disk), cut into stages by bench/profile_stages.py;
+#   4. 64 clients with uprobes on store_apply (SQLite apply of one entry), scheduler_tick,
+#      store_snapshot and SQLite's WAL checkpoint, plus event-loop busy time.
+# Tracing adds some overhead: compare step 3's total with step 2. (perf names a return
+# probe X__return itself.)
+# Everything started here is stopped by PID on exit; the probes are deleted.
+set -u -o pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${B:-build}
+RAFTNODE=${RAFTNODE_BIN:-$ROOT/$B/bin/raftnode}
+LOADGEN=${LOADGEN_BIN:-$ROOT/$B/bench/loadgen}
+PY=/usr/bin/python3
+N=${PROFILE_N:-2000}
+command -v perf >/dev/null || { echo "profile: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
+for f in "$RAFTNODE" "$LOADGEN"; do [ -x "$f" ] || { echo "profile: $f missing (make bench-quick)" >&2; exit 1; }; done
+
+WORK=$(mktemp -d /tmp/raftnode-profile.XXXXXX)
+SHM=$(mktemp -d /dev/shm/raftnode-profile.XXXXXX)
+cp "$RAFTNODE" "$WORK/raftnode"
+RAFTNODE=$WORK/raftnode
+PIDS=()
+PROBES=0
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 1 100); do [ -e "/proc/$p" ] || break; sleep 0.05; done
+    done
+    [ "$PROBES" = 1 ] && perf probe -q -d 'probe_raftnode_prof:*' -d 'probe_sqlite_prof:*' >/dev/null 2>&1
+    rm -rf "$WORK" "$SHM"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORTS=($("$PY" -c '
+import random, socket
+got, socks = [], []
+while len(got) < 6:
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    socks.append(s); got.append(p)
+print(" ".join(map(str, got)))'))
+EPS=127.0.0.1:${PORTS[3]},127.0.0.1:${PORTS[4]},127.0.0.1:${PORTS[5]}
+for i in 1 2 3; do
+    cat >"$WORK/n$i.properties" <<EOF
+raft.node.id=$i
+raft.node.address=127.0.0.1:${PORTS[$((i - 1))]}
+raft.api.address=127.0.0.1:${PORTS[$((i + 2))]}
+raft.data-dir=$WORK/n$i
+raft.initial-cluster=1=127.0.0.1:${PORTS[0]},2=127.0.0.1:${PORTS[1]},3=127.0.0.1:${PORTS[2]}
+raft.election-timeout-ms=1000
+raft.heartbeat-timeout-ms=100
+raft.log-level=warn
+EOF
+    "$RAFTNODE" -c "$WORK/n$i.properties" >"$WORK/n$i.log" 2>&1 &
+    PIDS+=($!)
+    disown $!
+done
+"$LOADGEN" --mode ready --endpoints "$EPS" --deadline-s 30 --quiet >/dev/null || { echo "profile: cluster not ready" >&2; exit 1; }
+LI=$("$LOADGEN" --mode status --endpoints "$EPS" | grep -n 'state=leader' | cut -d: -f1)
+[ -n "$LI" ] || { echo "profile: no leader" >&2; exit 1; }
+LEADER=${PIDS[$((LI - 1))]}
+echo "leader: member $LI, pid $LEADER; $N requests per step"
+res() { grep -E "_(p50|p99|mean|writes_per_s) " | awk '{ printf "  %-40s %s %s\n", $2, $3, $4 }'; }
+
+echo "1. API floor (status, no raft):"
+"$LOADGEN" --mode seq --op status --endpoints "$EPS" --requests "$N" --label status --quiet | res
+echo "2. sequential writes, untraced:"
+"$LOADGEN" --mode seq --endpoints "$EPS" --requests "$N" --prefix p_ref --label write --quiet | res
+
+echo "3. sequential writes, syscalls traced on the leader:"
+perf record -q -o "$SHM/sys.data" -p "$LEADER" -e syscalls:sys_enter_read,syscalls:sys_exit_read \
+    -e syscalls:sys_enter_io_submit,syscalls:sys_enter_writev,syscalls:sys_enter_pwrite64,syscalls:sys_enter_write \
+    -- sleep $(( N / 500 + 4 )) >/dev/null 2>&1 &
+PERF=$!
+sleep 1
+"$LOADGEN" --mode seq --endpoints "$EPS" --requests "$N" --prefix p_sys --label write_traced --quiet | res
+wait "$PERF"
+perf script -i "$SHM/sys.data" >"$SHM/sys.txt" 2>/dev/null
+"$PY" "$ROOT/bench/profile_stages.py" syscalls "$SHM/sys.txt"
+
+echo "4. 64 clients for 5 s, uprobes on the leader:"
+SQLITE=$(ldd "$RAFTNODE" | awk '/libsqlite3/ { print $3 }')
+if perf probe -q -x "$RAFTNODE" -a probe_raftnode_prof:store_apply=store_apply \
+        -a 'probe_raftnode_prof:store_apply=store_apply%return' \
+        -a probe_raftnode_prof:scheduler_tick=scheduler_tick \
+        -a 'probe_raftnode_prof:scheduler_tick=scheduler_tick%return' \
+        -a probe_raftnode_prof:store_snapshot=store_snapshot \
+        -a 'probe_raftnode_prof:store_snapshot=store_snapshot%return' >/dev/null 2>&1 &&
+    perf probe -q -x "$SQLITE" -a probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2 \
+        -a 'probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2%return' >/dev/null 2>&1; then
+    PROBES=1
+    perf record -q -o "$SHM/probes.data" -p "$LEADER" -e 'probe_raftnode_prof:*' -e 'probe_sqlite_prof:*' \
+        -e syscalls:sys_enter_epoll_wait,syscalls:sys_exit_epoll_wait -- sleep 6 >/dev/null 2>&1 &
+    PERF=$!
+    sleep 0.5
+    "$LOADGEN" --mode throughput --clients 64 --duration 5 --endpoints "$EPS" --prefix p_c64 --label c64 --quiet | res
+    wait "$PERF"
+    perf script -i "$SHM/probes.data" >"$SHM/probes.txt" 2>/dev/null
+    "$PY" "$ROOT/bench/profile_stages.py" probes "$SHM/probes.txt" 6
+else
+    echo "  perf probe failed (uprobes unavailable?): step skipped"
+    PROBES=1
+fi

@@ -1,0 +1,133 @@
+/* mirror: copies committed ownership decisions into the shared PostgreSQL/MySQL metastore,
+ * in Kylin's own `<prefix>_epoch` format, so Kylin reads ownership where it always did
+ * (DESIGN.md "What we build", "Compatibility with Kylin"; docs/metastore.md).
+ *
+ * Threads. The database client runs on the mirror's OWN worker thread; the loop thread never
+ * waits for the database. They share a small state under a mutex:
+ *   loop -> worker   mirror_notify (every 50 ms tick) publishes leadership, term, the
+ *                    store's decision index and the raft configuration, and signals a
+ *                    condition variable ONLY when one of them changed;
+ *   worker -> loop   watermark, connection state, counters and log lines, announced with a
+ *                    uv_async_t; the loop thread logs (log.c is single-threaded) and updates
+ *                    the lag bookkeeping in the async callback.
+ * The worker reads the state through its own read-only SQLite connection (view.h).
+ *
+ * Worker states:
+ *
+ *   idle (not leader) --leader--> connecting --ok--> in sync <--batch ok-- batching
+ *        ^                            |  fail            |  decision index moved,
+ *        |                            v                  |  term changed, members changed
+ *        +--leadership lost--- backing off <--fail-------+--> batching
+ *
+ * Only the leader mirrors. A batch (sync.h) runs when the decision index moved past what
+ * was mirrored, once after every (re)connect or change of term (to verify and to learn the
+ * watermark), and when the raft configuration changed. Heartbeats move nothing, so an idle
+ * cluster writes nothing. Failures are logged once per change of state (backend and redacted
+ * URL named) and retried with a capped exponential backoff (100 ms .. 5 s); the batch after
+ * recovery catches up from the watermark stored in the database, as does a new leader.
+ *
+ * Files: mirror.c (this interface, loop thread), worker.c (the thread), sync.c (one batch),
+ * view.c (the SQLite read), sql.c (both dialects), pg.c / mysql.c (the clients), url.c.
+ * Ownership: struct mirror is embedded in struct node; mirror_init copies what it needs from
+ * the configuration. mirror_close joins the worker (bounded by the backend's timeouts:
+ * backend.h) and closes the async handle. */
+#ifndef METASTORE_MIRROR_H
+#define METASTORE_MIRROR_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "metastore/backend.h"
+#include "metastore/sync.h"
+#include "metastore/url.h"
+
+struct node;
+
+#define MIRROR_LAG_RING 256
+#define MIRROR_MSGS 16
+#define MIRROR_MSG_MAX 1024
+#define MIRROR_ERROR_MAX (MS_ERRMSG_MAX + 64)
+
+struct mirror_msg {
+    int level; /* LOG_LEVEL_* */
+    char text[MIRROR_MSG_MAX];
+};
+
+/* What loop and worker share; every field under `lock`. */
+struct mirror_shared {
+    /* loop -> worker */
+    bool stop;
+    bool leader;
+    uint64_t term;
+    uint64_t decision_index;
+    struct sync_conf_member *conf; /* malloc'd copy of the raft configuration */
+    size_t n_conf;
+    uint64_t conf_version;         /* +1 on every change of conf or API addresses */
+    /* worker -> loop */
+    bool connected;
+    bool watermark_known;
+    uint64_t watermark_index;
+    uint64_t watermark_term;
+    uint64_t watermark_leader;
+    char last_error[MIRROR_ERROR_MAX];
+    uint64_t writes;               /* rows written, over the process's life */
+    uint64_t batches;              /* transactions committed */
+    struct mirror_msg msgs[MIRROR_MSGS];
+    size_t n_msgs;
+    uint64_t dropped_msgs;
+};
+
+struct mirror {
+    struct node *node;             /* read-only */
+    bool enabled;                  /* read-only: a metastore URL is configured */
+    struct ms_url url;             /* read-only (holds the password: never print it) */
+    char db_path[1100];            /* read-only: the store the worker reads */
+    uint64_t self_id;              /* read-only */
+    char self_api[SYNC_ADDR_MAX];  /* read-only */
+    char self_host[SYNC_ADDR_MAX]; /* read-only: kylin.server.identity or the API address */
+
+    /* private: threads */
+    bool started;
+    bool start_failed;
+    bool lib_initialised;
+    uv_thread_t thread;
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    uv_async_t async;
+    int cancel_pipe[2];
+    struct mirror_shared sh;
+
+    /* private: loop thread only */
+    bool last_leader;
+    uint64_t last_term;
+    uint64_t last_decision;
+    uint64_t conf_hash;
+    unsigned ticks;
+    uint64_t watermark_index;      /* copy from the async callback */
+    struct {
+        uint64_t index;
+        uint64_t at_ms;            /* uv_now when the loop saw that decision applied */
+    } lag[MIRROR_LAG_RING];
+    size_t lag_head, lag_n;
+};
+
+/* Reads raft.metastore.url / kylin.metadata.url from N's configuration. 0 when the mirror
+ * is configured (enabled) or disabled (neither key set); -1 after logging why the URL is
+ * wrong (a configuration error: the caller stops). Starts nothing: the worker starts on the
+ * first mirror_notify. */
+int mirror_init(struct mirror *m, struct node *n);
+
+/* From the node's tick, on the loop thread: this member's leadership and term. Cheap when
+ * nothing changed (no lock, no wake-up). */
+void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader_id);
+
+/* Stops and joins the worker, closes the async handle (loop thread). Idempotent. */
+void mirror_close(struct mirror *m);
+
+/* Packs the `metastore.status` result map (docs/protocol.md). */
+void mirror_status(struct mirror *m, msgpack_packer *pk);
+
+#endif

@@ -1,0 +1,81 @@
+/* view: one consistent read of a member's replicated state (state.db) for the metastore
+ * mirror, through the worker's OWN read-only SQLite connection: every table is read inside
+ * one read transaction, so the projects, engines, maintenance flag and history rows all
+ * belong to the same applied index (WAL lets this reader run beside the loop's writer).
+ *
+ * The SQL here follows the store's schema (storage/schema.c, version 3 or later); the
+ * version is checked at every read so that a layout change fails loudly here.
+ * Used by the mirror's worker thread only. Owns: its sqlite3 handle and the view's arrays
+ * (view_free). */
+#ifndef METASTORE_VIEW_H
+#define METASTORE_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+
+struct view_project {
+    char *name;
+    uint64_t owner; /* engine id, 0 = none */
+    uint64_t epoch;
+};
+
+struct view_engine {
+    uint64_t id;
+    char mode[8];
+    unsigned weight;
+    char *identity; /* Kylin's host:port|startMillis */
+    bool alive;
+    bool draining;
+};
+
+struct view_history {
+    uint64_t raft_index, term, time_ms, from, to, epoch; /* from/to 0 = none */
+    char *project;
+    char reason[16];
+};
+
+struct view_member {
+    uint64_t id;
+    char *api_address; /* "" when not registered */
+};
+
+struct view {
+    uint64_t applied_index;
+    uint64_t decision_index;
+    bool maintenance;
+    char *maintenance_reason;
+    struct view_project *projects; /* by name (byte order) */
+    size_t n_projects;
+    struct view_engine *engines;   /* by id */
+    size_t n_engines;
+    struct view_history *history;  /* raft_index > the caller's AFTER, in log order */
+    size_t n_history;
+    struct view_member *members;   /* by id */
+    size_t n_members;
+    uint64_t history_after;        /* the AFTER history was read with */
+};
+
+struct view_reader {
+    struct sqlite3 *db; /* private */
+    char path[1100];    /* read-only */
+    char errmsg[512];   /* read-only */
+};
+
+/* Opens PATH read-only. 0 or -1 (errmsg). */
+int view_open(struct view_reader *r, const char *path);
+void view_close(struct view_reader *r);
+
+/* Reads everything, with the history rows of raft_index > AFTER. 0 or -1 (errmsg; OUT is
+ * left empty). */
+int view_read(struct view_reader *r, uint64_t after, struct view *out);
+/* Only meta.decision_index and meta.applied_index (cheap). 0 or -1. */
+int view_read_indexes(struct view_reader *r, uint64_t *applied, uint64_t *decision);
+void view_free(struct view *v);
+
+/* The engine with id ID in V, or NULL. */
+const struct view_engine *view_engine(const struct view *v, uint64_t id);
+
+#endif

@@ -1,0 +1,271 @@
+/* scheduler_core: liveness bookkeeping and plan computation of the leader (scheduler_core.h).
+ * Pure with respect to time and I/O: the clock comes in as an argument, the state from the
+ * store, and the results go back to the caller, who proposes them. */
+#include "scheduler_core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+void sched_core_init(struct sched_core *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+void sched_core_close(struct sched_core *c)
+{
+    free(c->seen);
+    memset(c, 0, sizeof *c);
+}
+
+struct sched_seen *sched_core_seen(struct sched_core *c, uint64_t id, bool create, uint64_t now_ms)
+{
+    for (size_t i = 0; i < c->n_seen; i++) {
+        if (c->seen[i].id == id) {
+            return &c->seen[i];
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    if (c->n_seen == c->cap_seen) {
+        size_t cap = c->cap_seen ? c->cap_seen * 2 : 16;
+        struct sched_seen *p = realloc(c->seen, cap * sizeof *p);
+        if (p == NULL) {
+            return NULL;
+        }
+        c->seen = p;
+        c->cap_seen = cap;
+    }
+    struct sched_seen *e = &c->seen[c->n_seen++];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    e->last_heard_ms = now_ms;
+    return e;
+}
+
+struct sched_seen *sched_core_heard(struct sched_core *c, uint64_t id, uint64_t now_ms)
+{
+    struct sched_seen *e = sched_core_seen(c, id, true, now_ms);
+    if (e != NULL) {
+        e->last_heard_ms = now_ms;
+    }
+    return e;
+}
+
+void sched_core_become_leader(struct sched_core *c, uint64_t now_ms)
+{
+    c->leader_since_ms = now_ms;
+    c->planned_version = UINT64_MAX; /* plan once on the current state */
+    c->plan_inflight = 0;
+    for (size_t i = 0; i < c->n_seen; i++) {
+        c->seen[i].last_heard_ms = now_ms;
+        c->seen[i].dead_pending = false;
+        c->seen[i].set_pending = false;
+    }
+}
+
+size_t sched_core_due(struct sched_core *c, const struct store_engine *engines, size_t n, uint64_t now_ms,
+                      uint64_t timeout_ms, struct sched_due *due)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_engine *e = &engines[i];
+        struct sched_seen *seen;
+        if (!e->alive || !e->race_enabled) {
+            continue; /* single-engine mode: nothing fails over */
+        }
+        seen = sched_core_seen(c, e->id, true, now_ms);
+        if (seen == NULL || seen->dead_pending) {
+            continue;
+        }
+        /* The leader's own clock only; a new leader counts from its election (DESIGN.md). */
+        uint64_t last = seen->last_heard_ms > c->leader_since_ms ? seen->last_heard_ms : c->leader_since_ms;
+        if (now_ms - last <= timeout_ms) {
+            continue;
+        }
+        due[k++] = (struct sched_due){.id = e->id, .silence_ms = now_ms - last, .projects = e->projects};
+    }
+    return k;
+}
+
+void sched_core_mark_dead_pending(struct sched_core *c, uint64_t id, bool pending)
+{
+    struct sched_seen *e = sched_core_seen(c, id, false, 0);
+    if (e != NULL) {
+        e->dead_pending = pending;
+    }
+}
+
+int64_t sched_core_silence_ms(struct sched_core *c, uint64_t id, uint64_t now_ms)
+{
+    struct sched_seen *e = sched_core_seen(c, id, false, 0);
+    if (e == NULL) {
+        return -1;
+    }
+    return (int64_t)(now_ms - e->last_heard_ms);
+}
+
+/* ---- placement ---- */
+
+bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version, size_t declared)
+{
+    return c->plan_inflight == 0 && (declared > 0 || c->planned_version != ownership_version);
+}
+
+void sched_core_placed(struct sched_core *c, uint64_t ownership_version)
+{
+    c->planned_version = ownership_version;
+}
+
+void sched_core_move_proposed(struct sched_core *c)
+{
+    c->plan_inflight++;
+}
+
+void sched_core_move_done(struct sched_core *c, int status)
+{
+    if (c->plan_inflight > 0) {
+        c->plan_inflight--;
+    }
+    if (status != 0 && status != 1) {
+        /* Lost: the state does not show it, so the version alone would never plan again. */
+        c->planned_version = UINT64_MAX;
+    }
+}
+
+static bool mode_can_own(const char *mode)
+{
+    return strcmp(mode, "all") == 0 || strcmp(mode, "job") == 0;
+}
+
+/* The single-engine-mode engine (kylin.server.leader-race.enabled=false), or 0. */
+static uint64_t single_engine(const struct store_engine *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!e[i].race_enabled && mode_can_own(e[i].mode)) {
+            return e[i].id;
+        }
+    }
+    return 0;
+}
+
+/* Invariant 3 as the planner sees it; an engine with engine_dead in flight is already gone. */
+static bool eligible(struct sched_core *c, const struct store_engine *e, uint64_t single)
+{
+    struct sched_seen *seen = sched_core_seen(c, e->id, false, 0);
+    if (single != 0) {
+        /* Single-engine mode: that engine owns everything and is never declared dead. */
+        return e->id == single && e->alive && !e->draining;
+    }
+    return mode_can_own(e->mode) && e->alive && !e->draining && !(seen != NULL && seen->dead_pending);
+}
+
+static const char *move_reason(const struct store_engine *engines, size_t n, const struct store_project_row *p,
+                               uint64_t to)
+{
+    if (p->owner == 0) {
+        return p->epoch == 0 ? "new" : "restore";
+    }
+    if (p->pinned != 0 && p->pinned == to) {
+        return "move";
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (engines[i].id == p->owner) {
+            return engines[i].draining ? "drain" : "failover";
+        }
+    }
+    return "failover";
+}
+
+void sched_plan_free(struct sched_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->moves[i].project);
+    }
+    free(p->moves);
+    memset(p, 0, sizeof *p);
+}
+
+int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, struct sched_plan *out)
+{
+    struct store_engine *engines = NULL;
+    struct store_project_row *projects = NULL;
+    size_t ne = 0, np = 0, nm = 0;
+    struct planner_engine *pe = NULL;
+    struct planner_project *pp = NULL;
+    struct planner_move *moves = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    c->errmsg[0] = '\0';
+    if (store_load_engines(st, &engines, &ne) != 0 || store_load_projects(st, &projects, &np) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
+        goto out;
+    }
+    uint64_t single = single_engine(engines, ne);
+    pe = calloc(ne ? ne : 1, sizeof *pe);
+    pp = calloc(np ? np : 1, sizeof *pp);
+    if (pe == NULL || pp == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        pe[i].id = engines[i].id;
+        pe[i].weight = engines[i].weight;
+        pe[i].eligible = eligible(c, &engines[i], single);
+    }
+    for (size_t i = 0; i < np; i++) {
+        pp[i].owner = projects[i].owner;
+        pp[i].pinned = projects[i].pinned;
+    }
+    if (planner_plan(pe, ne, pp, np, rebalance ? PLANNER_REBALANCE : PLANNER_PLACE, &moves, &nm) != 0) {
+        goto out;
+    }
+    if (rebalance) {
+        out->lower_bound = planner_rebalance_lower_bound(pe, ne, pp, np);
+    }
+    out->moves = calloc(nm ? nm : 1, sizeof *out->moves);
+    if (out->moves == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const struct store_project_row *p = &projects[moves[i].project];
+        out->moves[i].project = strdup(p->name);
+        if (out->moves[i].project == NULL) {
+            sched_plan_free(out);
+            goto out;
+        }
+        out->moves[i].from = moves[i].from;
+        out->moves[i].to = moves[i].to;
+        out->moves[i].reason = rebalance && p->owner != 0 && moves[i].from == p->owner &&
+                                       !(p->pinned == moves[i].to)
+                                   ? "rebalance"
+                                   : move_reason(engines, ne, p, moves[i].to);
+        out->n++;
+    }
+    /* A rebalance also fixes unplaced projects; only genuinely balancing moves say "rebalance". */
+    if (rebalance) {
+        for (size_t i = 0; i < out->n; i++) {
+            const struct store_project_row *p = &projects[moves[i].project];
+            bool owner_eligible = false;
+            for (size_t j = 0; j < ne; j++) {
+                if (pe[j].id == p->owner) {
+                    owner_eligible = pe[j].eligible;
+                }
+            }
+            if (!owner_eligible) {
+                out->moves[i].reason = move_reason(engines, ne, p, moves[i].to);
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(moves);
+    free(pe);
+    free(pp);
+    free(engines);
+    store_free_projects(projects, np);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* scheduler_core: the leader's pure decisions on liveness and placement (DESIGN.md "Liveness
+ * without synchronised clocks", "Placement", invariant 3), split from the libuv/proposals glue
+ * in scheduler.c so that the simulation (tests/sim) runs exactly this code.
+ *
+ * Owns: the table of engines heard while leading (struct sched_seen). Calls: storage/store.h
+ * reads, raftnode/planner.h, libc. Never calls libuv, raft, proposals or the log: every time
+ * is passed in (the caller's monotonic clock, milliseconds), every error is returned.
+ *
+ * Liveness, as one leader sees one engine:
+ *
+ *   heard(now) ............ last_heard_ms = now
+ *   become_leader(now) .... every known engine: last_heard_ms = now (a full timeout of this
+ *                           leader's own observation before anything is declared dead)
+ *   due(now, timeout) ..... alive, race-enabled engines with now - max(last_heard,
+ *                           leader_since) > timeout and no engine_dead pending
+ *   mark_dead_pending ..... the caller proposed engine_dead: not due again, not eligible
+ *                           for placement, until dead_done clears it
+ *
+ * Placement, as one leader sees it: a PLACE plan is computed when the replicated state
+ * changed since the last plan (store ownership_version) or engines were just declared dead,
+ * and no move of the previous plan is still in flight. A move whose outcome is unknown
+ * (leadership lost, or raft refused the entry, e.g. during a leadership transfer) changed
+ * nothing the version would show, so it makes the next tick plan again: otherwise a project
+ * whose move was lost stayed unowned until some unrelated change (found by tests/sim). */
+#ifndef RAFTNODE_SCHEDULER_CORE_H
+#define RAFTNODE_SCHEDULER_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../storage/store.h"
+
+struct sched_seen {
+    uint64_t id;             /* read-only */
+    uint64_t last_heard_ms;  /* read-only: caller's clock at the last heartbeat received while leader */
+    bool dead_pending;       /* public: engine_dead proposed, not yet applied */
+    bool set_pending;        /* public: engine_set proposed, not yet applied */
+    char refused[256];       /* public: why the last engine_set was refused, "" if it was not */
+};
+
+struct sched_core {
+    struct sched_seen *seen;   /* private */
+    size_t n_seen, cap_seen;   /* private */
+    uint64_t leader_since_ms;  /* read-only: caller's clock when this member became leader */
+    uint64_t planned_version;  /* private: store ownership_version the last plan saw */
+    unsigned plan_inflight;    /* read-only: moves proposed, outcome not yet known */
+    char errmsg[STORE_ERRMSG_MAX]; /* read-only: why the last failing call failed ("" = memory) */
+};
+
+/* One engine due to be declared dead. */
+struct sched_due {
+    uint64_t id;
+    uint64_t silence_ms; /* now - max(last heard, leader since) */
+    uint64_t projects;   /* projects it owns in the state given */
+};
+
+/* One move of a plan, with the project's name (malloc'd, freed by sched_plan_free). */
+struct sched_move {
+    char *project;
+    uint64_t from, to;
+    const char *reason; /* static string: new, restore, failover, drain, move, rebalance */
+};
+
+struct sched_plan {
+    struct sched_move *moves;
+    size_t n;
+    size_t lower_bound; /* REBALANCE: the minimum number of moves */
+};
+
+void sched_core_init(struct sched_core *c);
+void sched_core_close(struct sched_core *c);
+
+/* The entry of engine ID; with CREATE a missing one is added with last_heard_ms = NOW_MS.
+ * NULL when absent (or out of memory with CREATE). The pointer is valid until the next call
+ * that may create an entry. */
+struct sched_seen *sched_core_seen(struct sched_core *c, uint64_t id, bool create, uint64_t now_ms);
+
+/* A heartbeat of engine ID was received at NOW_MS. The entry, or NULL when out of memory. */
+struct sched_seen *sched_core_heard(struct sched_core *c, uint64_t id, uint64_t now_ms);
+
+/* This member became leader at NOW_MS: every engine gets a full timeout from now; pending
+ * flags of the previous reign are forgotten (their proposals failed with the leadership),
+ * and the next tick plans on the current state. */
+void sched_core_become_leader(struct sched_core *c, uint64_t now_ms);
+
+/* Fills DUE (capacity N, the number of ENGINES) with the engines of the state ENGINES/N that
+ * are silent past TIMEOUT_MS at NOW_MS: alive, race-enabled (single-engine mode never fails
+ * over), not already pending. Engines never heard get an entry heard at NOW_MS. Returns how
+ * many were written. Does not mark them: the caller calls sched_core_mark_dead_pending for
+ * each engine_dead it did propose. */
+size_t sched_core_due(struct sched_core *c, const struct store_engine *engines, size_t n, uint64_t now_ms,
+                      uint64_t timeout_ms, struct sched_due *due);
+
+/* engine_dead for ID was proposed (PENDING true) or its outcome arrived (false). */
+void sched_core_mark_dead_pending(struct sched_core *c, uint64_t id, bool pending);
+
+/* Milliseconds since engine ID was heard at NOW_MS, or -1 when unknown. */
+int64_t sched_core_silence_ms(struct sched_core *c, uint64_t id, uint64_t now_ms);
+
+/* Whether a PLACE plan is due at this tick: no move in flight, and the state changed since
+ * the last plan (OWNERSHIP_VERSION) or DECLARED engines were just declared dead. */
+bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version, size_t declared);
+/* A PLACE plan was computed on OWNERSHIP_VERSION. */
+void sched_core_placed(struct sched_core *c, uint64_t ownership_version);
+/* One move of a plan was proposed. */
+void sched_core_move_proposed(struct sched_core *c);
+/* The outcome of a proposed move: STATUS 0 applied, 1 refused by the state machine (the
+ * state it was planned on changed: the version shows it), anything else outcome unknown
+ * (then the next tick plans again). */
+void sched_core_move_done(struct sched_core *c, int status);
+
+/* Computes a plan on the state in ST: REBALANCE false is PLACE, true is REBALANCE (planner.h).
+ * Eligible = all/job, alive, not draining, no engine_dead pending; in single-engine mode only
+ * that engine. 0, or -1 with OUT empty (errmsg says why when the store failed, "" when out
+ * of memory). Free OUT with sched_plan_free. */
+int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, struct sched_plan *out);
+void sched_plan_free(struct sched_plan *p);
+
+#endif

@@ -1,0 +1,629 @@
+/* cluster: the fixture, each server's FSM hooks over the real store, the proposal pipeline
+ * and the network model of the simulation (sim.h).
+ *
+ * The FSM hooks are raftnode/fsm_glue.c's, with the oracles of check.c around store_apply:
+ * the entry being applied has index raft_last_applied() + 1; snapshots are sqlite3_serialize
+ * images freed in snapshot_finalize (fsm version 2); restore frees the buffer on success.
+ * The proposal pipeline is raftnode/proposal.c's: every command submitted on a server during
+ * one tick becomes one entry (command_entry_build_n + raft_apply); each command's callback
+ * runs once, with its result when the entry applied locally, or status 3 when raft failed it.
+ *
+ * Fixture fix: libraft 0.22.1's in-memory I/O (src/fixture.c, ioMethodTruncate) keeps
+ * "index - 1" entries on truncate, ignoring the start index a snapshot installation sets
+ * (ioFlushSnapshotPut with trailing 0): a follower that installed a snapshot and later
+ * truncates a conflicting suffix reads past its entry array (ASan: heap-buffer-overflow in
+ * raft_fixture_step). io_truncate below tracks the fixture's start index and entry count
+ * through the append, truncate and snapshot_put methods and passes the fixture the index
+ * its arithmetic expects; nothing else of the fixture is touched.
+ *
+ * Fixture fix 2, for a libraft 0.22.1 bug that raft_uv has too: the legacy layer builds an
+ * InstallSnapshot message with the index and term of the snapshot it means to send, then
+ * loads the latest stored snapshot (raft_io snapshot_get); when a newer snapshot was stored
+ * in between, legacyLoadSnapshotCb updates last_index but not last_term, so the follower
+ * installs index N with the term of the older snapshot, later finds "conflicting terms ...
+ * for entry N (commit index N)", shuts down and double-frees (ASan) inside raft. io_recv
+ * puts the right term back on such a message from the sender's own snapshot record, and says
+ * so in the event history.
+ *
+ * Links: partitions use raft_fixture_saturate only (messages silently dropped), never
+ * raft_fixture_disconnect, because the fixture's kill/revive assert that every link is
+ * connected. links_apply() recomputes every directed link from the nemeses' cut counts and
+ * the servers' liveness after any change. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/proto.h"
+#include "sim.h"
+#include "storage/command.h"
+
+struct raft *srv_raft(struct srv *v)
+{
+    return raft_fixture_get(&v->sim->f, v->idx);
+}
+
+bool srv_alive(struct srv *v)
+{
+    return raft_fixture_alive(&v->sim->f, v->idx);
+}
+
+/* ---- FSM hooks ---- */
+
+/* Attaches R to the inflight batch proposed at INDEX on this server (proposals_on_applied). */
+static void on_applied(struct srv *v, uint64_t index, struct store_results *r)
+{
+    for (struct sim_batch *b = v->inflight; b != NULL; b = b->next) {
+        if (b->req.index == index) {
+            b->results = *r;
+            b->have_results = true;
+            memset(r, 0, sizeof *r);
+            return;
+        }
+    }
+    store_results_free(r);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct srv *v = fsm->data;
+    struct sim *s = v->sim;
+    uint64_t index = raft_last_applied(srv_raft(v)) + 1;
+    struct store_results r;
+    struct store_engine *before = NULL;
+    size_t n_before = 0;
+    bool maintenance = false;
+    char reason[8];
+
+    *result = NULL;
+    if (v->fsm_failed) {
+        return 0;
+    }
+    if (!s->closing && (store_load_engines(&v->store, &before, &n_before) != 0 ||
+                        store_maintenance(&v->store, &maintenance, reason, sizeof reason) != 0)) {
+        sim_fail(s, "server %llu: reading the state before index %llu: %s", (unsigned long long)v->id,
+                 (unsigned long long)index, v->store.errmsg);
+    }
+    if (store_apply(&v->store, index, buf->base, buf->len, &r) != 0) {
+        /* fsm_glue.c stops the member; here that is a failure: nothing should make an
+         * in-memory SQLite fail. */
+        v->fsm_failed = true;
+        sim_fail(s, "server %llu: store_apply(%llu) failed: %s", (unsigned long long)v->id, (unsigned long long)index,
+                 v->store.errmsg);
+        store_results_free(&r);
+        free(before);
+        return 0;
+    }
+    if (r.entry_status != 0 && !s->closing) {
+        sim_fail(s, "server %llu: entry %llu malformed: %s (the sim only proposes well-formed entries)",
+                 (unsigned long long)v->id, (unsigned long long)index, r.entry_message);
+    }
+    s->counters[C_APPLIED]++;
+    if (!s->closing) {
+        check_after_apply(v, index, buf->base, buf->len, before, n_before, maintenance, &r);
+        check_after_change(v, false);
+        engine_applied(v);
+    }
+    free(before);
+    on_applied(v, index, &r);
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct srv *v = fsm->data;
+    void *data;
+    size_t len;
+
+    if (store_snapshot(&v->store, &data, &len) != 0) {
+        sim_fail(v->sim, "server %llu: snapshot failed: %s", (unsigned long long)v->id, v->store.errmsg);
+        return RAFT_IOERR;
+    }
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL) {
+        sqlite3_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    v->sim->counters[C_SNAPSHOTS]++;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)fsm;
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n_bufs; i++) {
+            sqlite3_free((*bufs)[i].base);
+        }
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct srv *v = fsm->data;
+    uint64_t before = v->store.applied_index;
+    if (store_restore(&v->store, buf->base, buf->len) != 0) {
+        sim_fail(v->sim, "server %llu: restore of %zu bytes failed: %s", (unsigned long long)v->id, buf->len,
+                 v->store.errmsg);
+        return RAFT_IOERR;
+    }
+    raft_free(buf->base);
+    v->sim->counters[C_RESTORES]++;
+    sim_event(v->sim, "server %llu restored a snapshot: applied %llu -> %llu", (unsigned long long)v->id,
+              (unsigned long long)before, (unsigned long long)v->store.applied_index);
+    if (!v->sim->closing) {
+        check_after_change(v, true);
+        engine_applied(v);
+    }
+    return 0;
+}
+
+/* ---- proposals ---- */
+
+static struct sim_batch *batch_new(struct srv *v)
+{
+    struct sim_batch *b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->owner = v;
+    b->req.data = b;
+    msgpack_sbuffer_init(&b->cmds);
+    return b;
+}
+
+static void batch_free(struct sim_batch *b)
+{
+    msgpack_sbuffer_destroy(&b->cmds);
+    store_results_free(&b->results);
+    free(b->waiters);
+    free(b);
+}
+
+static void batch_fail(struct sim_batch *b, uint64_t index, int status, const char *message)
+{
+    for (unsigned i = 0; i < b->n; i++) {
+        if (b->waiters[i].cb != NULL) {
+            b->waiters[i].cb(b->owner, b->waiters[i].data, index, status, message);
+        }
+    }
+}
+
+static void inflight_remove(struct srv *v, struct sim_batch *b)
+{
+    for (struct sim_batch **p = &v->inflight; *p != NULL; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            return;
+        }
+    }
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct sim_batch *b = req->data;
+    (void)result;
+    inflight_remove(b->owner, b);
+    if (status != 0) {
+        batch_fail(b, req->index, PROTO_UNAVAILABLE, raft_strerror(status));
+    } else if (!b->have_results || b->results.entry_status != 0 || b->results.n != b->n) {
+        batch_fail(b, req->index, PROTO_UNAVAILABLE, "state machine did not apply the write");
+    } else {
+        for (unsigned i = 0; i < b->n; i++) {
+            if (b->waiters[i].cb != NULL) {
+                b->waiters[i].cb(b->owner, b->waiters[i].data, req->index, b->results.cmds[i].status,
+                                 b->results.cmds[i].message);
+            }
+        }
+    }
+    batch_free(b);
+}
+
+int proposals_submit_sim(struct srv *v, const void *buf, size_t len, sim_done_cb cb, void *data)
+{
+    struct sim_batch *b = v->open;
+    if (b == NULL) {
+        b = batch_new(v);
+        if (b == NULL) {
+            return -1;
+        }
+        v->open = b;
+    }
+    if (b->n == b->cap) {
+        unsigned cap = b->cap ? b->cap * 2 : 8;
+        void *w = realloc(b->waiters, cap * sizeof *b->waiters);
+        if (w == NULL) {
+            return -1;
+        }
+        b->waiters = w;
+        b->cap = cap;
+    }
+    if (msgpack_sbuffer_write(&b->cmds, buf, len) != 0) {
+        return -1;
+    }
+    b->waiters[b->n].cb = cb;
+    b->waiters[b->n].data = data;
+    b->n++;
+    return 0;
+}
+
+void proposals_flush(struct srv *v)
+{
+    struct sim_batch *b = v->open;
+    struct raft_buffer buf;
+    const void *cmds[1];
+    size_t lens[1];
+    void *data;
+    size_t len;
+    int rv;
+
+    if (b == NULL) {
+        return;
+    }
+    v->open = NULL;
+    cmds[0] = b->cmds.data;
+    lens[0] = b->cmds.size;
+    if (command_entry_build_n(raft_current_term(srv_raft(v)), cmds, lens, 1, b->n, &data, &len) != 0) {
+        batch_fail(b, 0, PROTO_REFUSED, "out of memory building the entry");
+        batch_free(b);
+        return;
+    }
+    buf.base = data;
+    buf.len = len;
+    rv = raft_apply(srv_raft(v), &b->req, &buf, 1, apply_cb);
+    if (rv != 0) {
+        /* As proposal.c: the buffer comes back only when raft refused up front. */
+        if (rv == RAFT_NOTLEADER) {
+            raft_free(data);
+        }
+        batch_fail(b, 0, PROTO_UNAVAILABLE, raft_strerror(rv));
+        batch_free(b);
+        return;
+    }
+    b->next = v->inflight;
+    v->inflight = b;
+}
+
+/* One packed command on its way to a member's proposals (sim.h). */
+msgpack_packer *pb_packer(struct packbuf *b)
+{
+    msgpack_sbuffer_init(&b->sb);
+    msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
+    return &b->pk;
+}
+
+int pb_submit(struct packbuf *b, int pack_rc, struct srv *v, sim_done_cb cb, void *data)
+{
+    int rc = -1;
+    if (pack_rc == 0 && b->sb.data != NULL) {
+        rc = proposals_submit_sim(v, b->sb.data, b->sb.size, cb, data);
+    }
+    msgpack_sbuffer_destroy(&b->sb);
+    return rc;
+}
+
+/* ---- network ---- */
+
+void links_apply(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        for (unsigned j = 0; j < s->n; j++) {
+            if (i == j) {
+                continue;
+            }
+            bool want = s->cut[i][j] > 0 || !raft_fixture_alive(&s->f, i) || !raft_fixture_alive(&s->f, j);
+            if (raft_fixture_saturated(&s->f, i, j) != want) {
+                if (want) {
+                    raft_fixture_saturate(&s->f, i, j);
+                } else {
+                    raft_fixture_desaturate(&s->f, i, j);
+                }
+            }
+        }
+    }
+}
+
+bool link_up(struct sim *s, unsigned from, unsigned to)
+{
+    if (!raft_fixture_alive(&s->f, from) || !raft_fixture_alive(&s->f, to)) {
+        return false;
+    }
+    return from == to || !raft_fixture_saturated(&s->f, from, to);
+}
+
+struct srv *sim_leader(struct sim *s)
+{
+    struct srv *best = NULL;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct srv *v = &s->srv[i];
+        if (srv_alive(v) && raft_state(srv_raft(v)) == RAFT_LEADER &&
+            (best == NULL || raft_current_term(srv_raft(v)) > raft_current_term(srv_raft(best)))) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+/* ---- the truncate fix (see the top of this file) ---- */
+
+static struct sim *io_sim; /* the run being simulated: the I/O wrappers find their server */
+
+static struct srv *io_srv(struct raft_io *io)
+{
+    for (unsigned i = 0; i < io_sim->n; i++) {
+        if (srv_raft(&io_sim->srv[i])->io == io) {
+            return &io_sim->srv[i];
+        }
+    }
+    abort(); /* an I/O object that is not one of ours */
+}
+
+static void io_append_cb(struct raft_io_append *req, int status)
+{
+    for (unsigned i = 0; i < io_sim->n; i++) {
+        struct srv *v = &io_sim->srv[i];
+        for (size_t k = 0; k < v->n_appends; k++) {
+            if (v->appends[k].req == req) {
+                raft_io_append_cb cb = v->appends[k].cb;
+                if (status == 0) {
+                    v->io_count += v->appends[k].n; /* ioFlushAppend appended them */
+                    if (v->append_faults > 0) {
+                        /* A disk error reported on completion (the write may or may not be
+                         * on disk: here it is, the fixture kept it). */
+                        v->append_faults--;
+                        status = RAFT_IOERR;
+                        sim_event(io_sim, "server %llu: append of %u entries fails with an I/O error",
+                                  (unsigned long long)v->id, v->appends[k].n);
+                    }
+                }
+                v->appends[k] = v->appends[--v->n_appends];
+                req->cb = cb;
+                cb(req, status);
+                return;
+            }
+        }
+    }
+    abort();
+}
+
+static int io_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[], unsigned n,
+                     raft_io_append_cb cb)
+{
+    struct srv *v = io_srv(io);
+    if (v->n_appends == v->cap_appends) {
+        size_t cap = v->cap_appends ? v->cap_appends * 2 : 16;
+        void *p = realloc(v->appends, cap * sizeof *v->appends);
+        if (p == NULL) {
+            return RAFT_NOMEM;
+        }
+        v->appends = p;
+        v->cap_appends = cap;
+    }
+    int rv = v->orig_append(io, req, entries, n, io_append_cb);
+    if (rv == 0) {
+        v->appends[v->n_appends++] = (struct io_append_req){.req = req, .cb = cb, .n = n};
+    }
+    return rv;
+}
+
+static int io_truncate(struct raft_io *io, raft_index index)
+{
+    struct srv *v = io_srv(io);
+    raft_index last = v->io_start + v->io_count;
+    if (index >= last + 1) {
+        return 0; /* nothing to truncate, as the fixture decides too */
+    }
+    size_t keep = index > v->io_start + 1 ? (size_t)(index - v->io_start - 1) : 0;
+    int rv = v->orig_truncate(io, keep + 1); /* the fixture keeps "index - 1" entries */
+    if (rv == 0) {
+        v->io_count = keep;
+    }
+    return rv;
+}
+
+static void io_snapshot_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    for (unsigned i = 0; i < io_sim->n; i++) {
+        struct srv *v = &io_sim->srv[i];
+        if (v->put_req == req && v->put_cb != NULL) {
+            raft_io_snapshot_put_cb cb = v->put_cb;
+            if (status == 0 && v->put_trailing == 0) {
+                v->io_start = v->put_index; /* ioFlushSnapshotPut truncated everything first */
+            }
+            if (status == 0) {
+                unsigned k = v->n_puts % (sizeof v->puts / sizeof v->puts[0]);
+                v->puts[k].index = v->put_index;
+                v->puts[k].term = v->put_term;
+                v->n_puts++;
+            }
+            v->put_cb = NULL;
+            v->put_req = NULL;
+            req->cb = cb;
+            cb(req, status);
+            return;
+        }
+    }
+    abort();
+}
+
+static int io_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                           const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    struct srv *v = io_srv(io);
+    if (v->put_cb != NULL) {
+        abort(); /* raft has one snapshot_put in flight at most */
+    }
+    int rv = v->orig_snapshot_put(io, trailing, req, snapshot, io_snapshot_put_cb);
+    if (rv == 0) {
+        v->put_cb = cb;
+        v->put_req = req;
+        v->put_trailing = trailing;
+        v->put_index = snapshot->index;
+        v->put_term = snapshot->term;
+    }
+    return rv;
+}
+
+static void io_recv(struct raft_io *io, struct raft_message *m)
+{
+    struct srv *v = io_srv(io);
+    if (m->type == RAFT_INSTALL_SNAPSHOT && m->server_id >= 1 && m->server_id <= io_sim->n) {
+        struct srv *from = &io_sim->srv[m->server_id - 1];
+        struct raft_install_snapshot *is = &m->install_snapshot;
+        unsigned n = from->n_puts < 8 ? from->n_puts : 8;
+        for (unsigned k = 0; k < n; k++) {
+            if (from->puts[k].index == is->last_index && from->puts[k].term != is->last_term) {
+                sim_event(io_sim,
+                          "libraft: InstallSnapshot %llu -> %llu says %llu^%llu, the snapshot is %llu^%llu: "
+                          "term corrected (see cluster.c)",
+                          (unsigned long long)from->id, (unsigned long long)v->id, (unsigned long long)is->last_index,
+                          (unsigned long long)is->last_term, (unsigned long long)from->puts[k].index,
+                          (unsigned long long)from->puts[k].term);
+                is->last_term = from->puts[k].term;
+                io_sim->counters[C_LIBRAFT_FIXES]++;
+            }
+        }
+    }
+    v->orig_recv(io, m);
+}
+
+static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+    struct srv *v = io_srv(io);
+    v->orig_recv = recv;
+    return v->orig_start(io, msecs, tick, io_recv);
+}
+
+/* After bootstrap: the fixture holds the one configuration entry, from index 1. */
+static void io_wrap(struct srv *v)
+{
+    struct raft_io *io = srv_raft(v)->io;
+    v->orig_start = io->start;
+    io->start = io_start;
+    v->orig_append = io->append;
+    v->orig_truncate = io->truncate;
+    v->orig_snapshot_put = io->snapshot_put;
+    io->append = io_append;
+    io->truncate = io_truncate;
+    io->snapshot_put = io_snapshot_put;
+    v->io_start = 0;
+    v->io_count = 1;
+}
+
+/* ---- start and close ---- */
+
+/* The fixture's own tracer prints every raft step to stderr; -v prints the sim's events. */
+static void trace_quiet(struct raft_tracer *t, int type, const void *info)
+{
+    (void)t;
+    (void)type;
+    (void)info;
+}
+
+static struct raft_tracer quiet_tracer = {.impl = NULL, .version = 2, .emit = trace_quiet};
+
+static int srv_init(struct sim *s, unsigned i)
+{
+    struct srv *v = &s->srv[i];
+    memset(v, 0, sizeof *v);
+    v->sim = s;
+    v->idx = i;
+    v->id = i + 1;
+    if (store_open(&v->store, ":memory:") != 0) {
+        fprintf(stderr, "sim: store_open: %s\n", v->store.errmsg);
+        return -1;
+    }
+    v->fsm.version = 2;
+    v->fsm.data = v;
+    v->fsm.apply = fsm_apply;
+    v->fsm.snapshot = fsm_snapshot;
+    v->fsm.restore = fsm_restore;
+    v->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    sched_core_init(&v->core);
+    if (store_load_projects(&v->store, &v->snap, &v->n_snap) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int cluster_start(struct sim *s)
+{
+    struct raft_configuration conf;
+    struct rng *r = &s->rng;
+    unsigned threshold = rng_range(r, 8, 32), trailing = rng_range(r, 0, 24);
+
+    if (raft_fixture_init(&s->f) != 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (srv_init(s, i) != 0 || raft_fixture_grow(&s->f, &s->srv[i].fsm) != 0) {
+            return -1;
+        }
+    }
+    if (raft_fixture_configuration(&s->f, s->n, &conf) != 0) {
+        return -1;
+    }
+    int rv = raft_fixture_bootstrap(&s->f, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        return -1;
+    }
+    io_sim = s;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct raft *raft = raft_fixture_get(&s->f, i);
+        io_wrap(&s->srv[i]);
+        s->srv[i].fixture_tracer = raft->tracer;
+        raft->tracer = &quiet_tracer;
+        raft_set_snapshot_threshold(raft, threshold);
+        raft_set_snapshot_trailing(raft, trailing);
+        raft_set_pre_vote(raft, true);
+        /* Distinct election timeouts (the fixture pins raft's PRNG to them). */
+        raft_fixture_set_randomized_election_timeout(&s->f, i, 1000 + rng_range(r, 0, 9) * 100 + i * 17);
+        s->latency_ms[i] = rng_range(r, 2, 30);
+        raft_fixture_set_network_latency(&s->f, i, s->latency_ms[i]);
+        raft_fixture_set_disk_latency(&s->f, i, rng_range(r, 1, 25));
+    }
+    sim_event(s, "cluster of %u: snapshot threshold %u trailing %u", s->n, threshold, trailing);
+    return raft_fixture_start(&s->f) == 0 ? 0 : -1;
+}
+
+void cluster_trace(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        srv_raft(&s->srv[i])->tracer = s->srv[i].fixture_tracer;
+    }
+}
+
+void cluster_close(struct sim *s)
+{
+    s->closing = true;
+    raft_fixture_close(&s->f);
+    for (unsigned i = 0; i < s->n; i++) {
+        struct srv *v = &s->srv[i];
+        if (v->open != NULL) {
+            batch_fail(v->open, 0, PROTO_UNAVAILABLE, "closing");
+            batch_free(v->open);
+            v->open = NULL;
+        }
+        while (v->inflight != NULL) { /* raft_close did not fire them */
+            struct sim_batch *b = v->inflight;
+            v->inflight = b->next;
+            batch_fail(b, 0, PROTO_UNAVAILABLE, "closing");
+            batch_free(b);
+        }
+        leader_free(v);
+        engine_free(v);
+        free(v->appends);
+        store_free_projects(v->snap, v->n_snap);
+        v->snap = NULL;
+        check_close_server(v);
+        store_close(&v->store);
+    }
+}

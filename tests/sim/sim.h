@@ -1,0 +1,292 @@
+/* sim: deterministic simulation of a raftnode quorum on libraft's in-memory fixture
+ * (raft/fixture.h): N servers, each with the real state machine (storage/, SQLite in
+ * memory) and, on the leader, the real scheduler core (raftnode/scheduler_core.c) driven by
+ * a copy of the glue of raftnode/scheduler.c; every server also hosts one engine that
+ * heartbeats and keeps a lease as raftnode/engine.c does. A seed decides everything
+ * (timings, modes, nemeses, client commands); virtual time comes from the fixture; no wall
+ * clock, no global PRNG. After every fixture event the oracles (check.c) test DESIGN.md's
+ * invariants 1, 2, 3 and 5; the end of a run heals every fault and checks convergence.
+ *
+ * Files: sim.c (command line, seed loop, report), cluster.c (fixture, FSM hooks, proposals,
+ * network model, fixes for two libraft bugs), leader.c (scheduler glue), engine.c (engine
+ * model: heartbeats, leases), client.c (client commands), nemesis.c (faults), check.c
+ * (oracles). This header is private to them. */
+#ifndef TESTS_SIM_SIM_H
+#define TESTS_SIM_SIM_H
+
+#include <msgpack.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raftnode/scheduler_core.h"
+#include "storage/store.h"
+
+#define SIM_MAX_SERVERS 5
+#define SIM_TICK_MS 50 /* raftnode/node.c NODE_TICK_MS: scheduler tick, proposal flush */
+#define SIM_HB_INTERVAL_MS 1000 /* recommended heart-beat-interval (docs/liveness.md) */
+#define SIM_HB_TIMEOUT_MS 3000 /* recommended heart-beat-timeout */
+#define SIM_LEASE_MARGIN_MS 300 /* engine.c: timeout / 10, at least 50 ms */
+#define SIM_HISTORY 96 /* events kept for the failure report */
+#define SIM_EVENT_MAX 200
+
+/* ---- deterministic PRNG (splitmix64): one stream per seed ---- */
+struct rng {
+    uint64_t s;
+};
+uint64_t rng_next(struct rng *r);
+unsigned rng_below(struct rng *r, unsigned n); /* 0..n-1; n > 0 */
+bool rng_permille(struct rng *r, unsigned pm); /* true with probability pm/1000 */
+unsigned rng_range(struct rng *r, unsigned lo, unsigned hi); /* lo..hi inclusive */
+
+struct sim;
+struct srv;
+
+/* Outcome of one command of a proposal, as raftnode/proposal.h reports it. */
+typedef void (*sim_done_cb)(struct srv *proposer, void *data, uint64_t index, int status, const char *message);
+
+/* A proposal batch: the commands submitted on one server during one tick, one log entry. */
+struct sim_batch {
+    struct raft_apply req; /* req.data = this batch */
+    struct srv *owner;
+    msgpack_sbuffer cmds;
+    struct {
+        sim_done_cb cb;
+        void *data;
+    } *waiters;
+    unsigned n, cap;
+    struct store_results results;
+    bool have_results;
+    struct sim_batch *next; /* inflight list of the owner */
+};
+
+/* A heartbeat waiting for its batch, as struct sched_waiter in scheduler.h. */
+struct sim_hb_waiter {
+    unsigned engine; /* index of the engine's server */
+    uint64_t send_ms; /* engine's clock at sending */
+};
+
+struct srv {
+    struct sim *sim;
+    unsigned idx; /* fixture index */
+    uint64_t id; /* raft id = engine id = idx + 1 */
+    struct store store;
+    struct raft_fsm fsm;
+    bool fsm_failed;
+
+    /* proposals (raftnode/proposal.c) */
+    struct sim_batch *open;
+    struct sim_batch *inflight;
+
+    /* scheduler glue (raftnode/scheduler.c) around the real core */
+    bool leading;
+    struct sched_core core;
+    uint64_t *hb_ids;
+    size_t n_hb, cap_hb;
+    struct sim_hb_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+
+    /* the engine this member speaks for (raftnode/engine.c) */
+    char mode[8];
+    unsigned weight;
+    bool race_enabled;
+    char identity[64];
+    uint64_t next_hb_ms;
+    uint64_t lease_deadline_ms; /* 0 = never held; valid while now < deadline */
+    uint64_t silent_until_ms; /* nemesis: no heartbeats before this */
+    bool refused; /* the cluster refused this engine's registration */
+    struct { /* acknowledgements waiting for the member to apply them */
+        uint64_t index, deadline_ms;
+    } pending[8];
+    unsigned n_pending;
+    struct sim_grace { /* projects taken from a live engine: not acted for before */
+        char name[16];
+        uint64_t until_ms;
+    } *grace;
+    size_t n_grace, cap_grace;
+
+    /* oracle state (check.c): the (owner, epoch) image last checked */
+    struct store_project_row *snap;
+    size_t n_snap;
+    uint64_t snap_index;
+    struct sqlite3_stmt *history_stmt;
+
+    struct raft_transfer transfer;
+    bool transfer_busy;
+    struct raft_tracer *fixture_tracer; /* the fixture's, restored by --trace-from */
+
+    /* The wrapped raft_io methods of the fixture (cluster.c, "Fixture fixes"). */
+    int (*orig_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    int (*orig_append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[], unsigned,
+                       raft_io_append_cb);
+    int (*orig_truncate)(struct raft_io *, raft_index);
+    int (*orig_snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *, const struct raft_snapshot *,
+                             raft_io_snapshot_put_cb);
+    raft_io_recv_cb orig_recv;
+    struct io_append_req { /* appends in flight: raft's callback and entry count */
+        struct raft_io_append *req;
+        raft_io_append_cb cb;
+        unsigned n;
+    } *appends;
+    size_t n_appends, cap_appends;
+    raft_index io_start; /* the fixture's start_index */
+    size_t io_count;     /* entries the fixture holds from io_start + 1 */
+    raft_io_snapshot_put_cb put_cb; /* the snapshot_put in flight (one at most) */
+    struct raft_io_snapshot_put *put_req;
+    unsigned put_trailing;
+    raft_index put_index;
+    raft_term put_term;
+    struct { /* the last snapshots this server stored (ring) */
+        raft_index index;
+        raft_term term;
+    } puts[8];
+    unsigned n_puts;
+    unsigned append_faults; /* nemesis: the next appends complete with RAFT_IOERR */
+};
+
+/* Per-project client bookkeeping for invariant 4 (acknowledged decisions survive). */
+struct sim_project {
+    char name[16];
+    bool add_acked;
+    bool remove_submitted;
+    bool remove_acked;
+    bool sticky; /* re-added while it existed: never removed afterwards */
+};
+
+struct sim_nemesis;
+
+enum sim_counter {
+    C_APPLIED,
+    C_RESTORES,
+    C_SNAPSHOTS,
+    C_ELECTIONS,
+    C_FAILOVERS,
+    C_MOVES,
+    C_CLIENT_CMDS,
+    C_NEMESES,
+    C_LEASE_ACKS,
+    C_INV2_CHECKS,
+    C_GATED_ACKS,
+    C_GRACES,
+    C_IO_FAULTS,
+    C_LIBRAFT_FIXES,
+    C_COUNT
+};
+
+struct sim_opts {
+    uint64_t seeds, first;
+    unsigned steps;
+    unsigned servers; /* 0 = chosen per seed (3 or 5) */
+    bool verbose;
+    bool io_faults; /* nemesis: log appends that fail */
+    bool no_ack_gate; /* engine model as built: an ack extends the lease at once */
+    bool no_handoff_grace; /* engine model as built: a project acts at once after any move */
+    uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
+};
+
+struct sim {
+    const struct sim_opts *opts;
+    uint64_t seed;
+    struct rng rng;
+    struct raft_fixture f;
+    unsigned n;
+    struct srv srv[SIM_MAX_SERVERS];
+    unsigned step;
+    bool closing; /* fixture closing: callbacks only free */
+    bool healing; /* final phase: no new faults */
+
+    /* links: cut[i][j] > 0 drops messages i -> j (counts overlapping nemeses) */
+    unsigned cut[SIM_MAX_SERVERS][SIM_MAX_SERVERS];
+    struct sim_nemesis *nemeses;
+    unsigned n_nemeses;
+    unsigned latency_ms[SIM_MAX_SERVERS];
+
+    /* clients */
+    struct sim_project *projects;
+    size_t n_projects, cap_projects;
+    unsigned next_project;
+
+    /* oracles */
+    uint64_t *hash_at; /* store_hash of the state at applied index i, when hash_known[i] */
+    bool *hash_known;
+    size_t cap_hash;
+    bool dirty; /* something changed: re-check invariant 2 */
+    struct sim_change { /* every owner change, as first applied: was the old owner alive? */
+        char name[16];
+        uint64_t index, from;
+        bool from_alive;
+    } *changes;
+    size_t n_changes, cap_changes;
+    uint64_t counters[C_COUNT];
+
+    /* report */
+    char history[SIM_HISTORY][SIM_EVENT_MAX];
+    unsigned n_history;
+    bool failed;
+    char failure[1024];
+};
+
+/* sim.c */
+void sim_event(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t sim_now(struct sim *s);
+
+/* cluster.c */
+int cluster_start(struct sim *s);
+void cluster_close(struct sim *s);
+struct raft *srv_raft(struct srv *v);
+bool srv_alive(struct srv *v);
+int proposals_submit_sim(struct srv *v, const void *buf, size_t len, sim_done_cb cb, void *data);
+/* One packed command: pb_packer gives the packer to a command_pack_* call whose result goes
+ * to pb_submit, which submits it on V (proposals_submit_sim) and releases the buffer:
+ *     struct packbuf b;
+ *     rc = pb_submit(&b, command_pack_drain(pb_packer(&b), id, on), v, cb, data);  */
+struct packbuf {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+};
+msgpack_packer *pb_packer(struct packbuf *b);
+int pb_submit(struct packbuf *b, int pack_rc, struct srv *v, sim_done_cb cb, void *data);
+void proposals_flush(struct srv *v);
+void links_apply(struct sim *s);
+void cluster_trace(struct sim *s); /* libraft's trace on, from --trace-from */
+bool link_up(struct sim *s, unsigned from, unsigned to);
+struct srv *sim_leader(struct sim *s); /* the alive server in leader state with the highest term */
+
+/* leader.c: the scheduler glue */
+void leader_tick(struct srv *v);
+/* The heartbeat of engine E reached L (scheduler_heartbeat). 0, or -1 when L does not lead. */
+int leader_heartbeat(struct srv *l, struct srv *e, uint64_t send_ms);
+size_t leader_submit_moves(struct srv *l, const struct sched_plan *p, sim_done_cb cb, void *data);
+void leader_free(struct srv *v);
+
+/* engine.c: the engine model */
+void engine_tick(struct srv *v);
+/* Engine E's heartbeat sent at SEND_MS, recorded at INDEX by LEADER, was answered STATUS. */
+void engine_answer(struct sim *s, unsigned e, unsigned leader, uint64_t send_ms, int status, uint64_t index);
+void engine_applied(struct srv *v); /* the member applied more: gated acks */
+void engine_grace(struct srv *v, const char *project); /* moved away from a live engine just now */
+uint64_t engine_grace_until(struct srv *v, const char *project);
+void engine_free(struct srv *v);
+
+/* client.c */
+void client_step(struct sim *s);
+
+/* nemesis.c */
+void nemesis_step(struct sim *s);
+void nemesis_heal_all(struct sim *s);
+void nemesis_free(struct sim *s);
+
+/* check.c */
+void check_after_apply(struct srv *v, uint64_t index, const void *buf, size_t len,
+                       const struct store_engine *engines_before, size_t n_before, bool maintenance_before,
+                       const struct store_results *r);
+void check_after_change(struct srv *v, bool restored); /* invariants 1 and 5, after an apply or a restore */
+void check_leases(struct sim *s); /* invariant 2 at this instant */
+void check_final(struct sim *s); /* invariant 5, convergence, invariant 4 */
+void check_close_server(struct srv *v); /* before its store closes */
+void check_free(struct sim *s);
+
+#endif

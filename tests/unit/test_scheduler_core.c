@@ -1,0 +1,352 @@
+/* Unit tests of the scheduler core (raftnode/scheduler_core.c): liveness bookkeeping on the
+ * caller's clock (a new leader grants a full timeout; only alive, race-enabled engines fail
+ * over; pending engine_dead is not proposed twice), the placement trigger (including the
+ * regression found by tests/sim: a lost move must make the next tick plan again), and plans
+ * computed from a real store (eligibility, single-engine mode, dead-pending, reasons). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/proto.h"
+#include "raftnode/scheduler_core.h"
+#include "store_helpers.h"
+
+static struct batch batch;
+
+struct fixture {
+    struct store s;
+    struct sched_core c;
+    uint64_t index;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (f == NULL || store_open(&f->s, ":memory:") != 0) {
+        free(f);
+        return -1;
+    }
+    sched_core_init(&f->c);
+    f->index = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_close(&f->c);
+    store_close(&f->s);
+    free(f);
+    return 0;
+}
+
+/* Applies `batch` as one entry; every command must be accepted. */
+static void apply_ok(struct fixture *f)
+{
+    struct store_results r;
+    unsigned n = batch.n;
+    assert_int_equal(batch_apply(&f->s, &batch, f->index++, &r), 0);
+    assert_int_equal(r.entry_status, 0);
+    assert_int_equal(r.n, n);
+    for (unsigned i = 0; i < r.n; i++) {
+        if (r.cmds[i].status != 0) {
+            fail_msg("command %u refused: %s", i, r.cmds[i].message);
+        }
+    }
+    store_results_free(&r);
+}
+
+static void engines(struct fixture *f, const char *const modes[], unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        char identity[32];
+        snprintf(identity, sizeof identity, "h%u:7070|1", i + 1);
+        batch_engine_set(&batch, i + 1, modes[i], 1, identity, true);
+    }
+    apply_ok(f);
+}
+
+static const struct sched_move *find_move(const struct sched_plan *p, const char *project)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(p->moves[i].project, project) == 0) {
+            return &p->moves[i];
+        }
+    }
+    return NULL;
+}
+
+static size_t due(struct fixture *f, uint64_t now, uint64_t timeout, struct sched_due *out, size_t cap)
+{
+    struct store_engine *e = NULL;
+    size_t n = 0;
+    assert_int_equal(store_load_engines(&f->s, &e, &n), 0);
+    assert_true(n <= cap);
+    size_t k = sched_core_due(&f->c, e, n, now, timeout, out);
+    free(e);
+    return k;
+}
+
+/* ---- liveness ---- */
+
+static void test_new_leader_grants_full_timeout(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "all"};
+    struct sched_due d[4];
+    engines(f, modes, 2);
+    sched_core_heard(&f->c, 1, 100);
+    sched_core_heard(&f->c, 2, 100);
+    sched_core_become_leader(&f->c, 10000); /* elected long after both were last heard */
+    assert_int_equal(due(f, 12999, 3000, d, 4), 0);
+    assert_int_equal(due(f, 13000, 3000, d, 4), 0); /* exactly the timeout: not yet */
+    assert_int_equal(due(f, 13001, 3000, d, 4), 2);
+    assert_int_equal(d[0].id, 1);
+    assert_int_equal(d[0].silence_ms, 3001);
+}
+
+static void test_due_counts_from_last_heard(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "job"};
+    struct sched_due d[4];
+    engines(f, modes, 2);
+    sched_core_become_leader(&f->c, 0);
+    sched_core_heard(&f->c, 1, 5000);
+    sched_core_heard(&f->c, 2, 1000);
+    assert_int_equal(due(f, 6000, 3000, d, 4), 1);
+    assert_int_equal(d[0].id, 2);
+    assert_int_equal(d[0].silence_ms, 5000);
+    assert_int_equal(sched_core_silence_ms(&f->c, 1, 6000), 1000);
+    assert_int_equal(sched_core_silence_ms(&f->c, 9, 6000), -1);
+}
+
+/* An engine the leader never heard gets a full timeout from the first look at it. */
+static void test_never_heard_gets_full_timeout(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all"};
+    struct sched_due d[2];
+    engines(f, modes, 1);
+    sched_core_become_leader(&f->c, 0);
+    assert_int_equal(due(f, 50000, 3000, d, 2), 0);
+    assert_int_equal(due(f, 53000, 3000, d, 2), 0);
+    assert_int_equal(due(f, 53001, 3000, d, 2), 1);
+}
+
+static void test_pending_dead_not_due_twice(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "all"};
+    struct sched_due d[4];
+    engines(f, modes, 2);
+    sched_core_become_leader(&f->c, 0);
+    sched_core_heard(&f->c, 1, 9000);
+    sched_core_heard(&f->c, 2, 1000);
+    assert_int_equal(due(f, 10000, 3000, d, 4), 1);
+    sched_core_mark_dead_pending(&f->c, 2, true);
+    assert_int_equal(due(f, 10050, 3000, d, 4), 0);
+    sched_core_mark_dead_pending(&f->c, 2, false); /* the proposal failed: due again */
+    assert_int_equal(due(f, 10100, 3000, d, 4), 1);
+}
+
+static void test_dead_and_single_engine_never_due(void **state)
+{
+    struct fixture *f = *state;
+    struct sched_due d[4];
+    batch_engine_set(&batch, 1, "all", 1, "h1:7070|1", false); /* single-engine mode */
+    batch_engine_set(&batch, 2, "all", 1, "h2:7070|1", true);
+    batch_engine_dead(&batch, 2);
+    apply_ok(f);
+    sched_core_become_leader(&f->c, 0);
+    assert_int_equal(due(f, 100000, 3000, d, 4), 0);
+}
+
+static void test_become_leader_forgets_pending(void **state)
+{
+    struct fixture *f = *state;
+    struct sched_seen *e = sched_core_heard(&f->c, 1, 10);
+    assert_non_null(e);
+    e->set_pending = true;
+    sched_core_mark_dead_pending(&f->c, 1, true);
+    sched_core_become_leader(&f->c, 500);
+    e = sched_core_seen(&f->c, 1, false, 0);
+    assert_non_null(e);
+    assert_false(e->dead_pending);
+    assert_false(e->set_pending);
+    assert_int_equal(e->last_heard_ms, 500);
+}
+
+/* ---- placement trigger ---- */
+
+static void test_place_due(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_become_leader(&f->c, 0);
+    assert_true(sched_core_place_due(&f->c, 7, 0)); /* a new leader plans once */
+    sched_core_placed(&f->c, 7);
+    assert_false(sched_core_place_due(&f->c, 7, 0));
+    assert_true(sched_core_place_due(&f->c, 7, 1)); /* engines just declared dead */
+    assert_true(sched_core_place_due(&f->c, 8, 0)); /* the state changed */
+    sched_core_move_proposed(&f->c);
+    assert_false(sched_core_place_due(&f->c, 8, 1)); /* a move in flight: wait for it */
+    sched_core_move_done(&f->c, PROTO_OK);
+    assert_true(sched_core_place_due(&f->c, 8, 0));
+}
+
+/* Regression (tests/sim seed 55, then 1240): a move whose outcome is unknown (leadership
+ * lost, or raft refused the entry during a leadership transfer that then failed) changed
+ * nothing the ownership version shows; the scheduler never planned again and the project
+ * stayed unowned until some unrelated change. */
+static void test_lost_move_plans_again(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_become_leader(&f->c, 0);
+    sched_core_placed(&f->c, 42);
+    sched_core_move_proposed(&f->c);
+    sched_core_move_done(&f->c, PROTO_UNAVAILABLE);
+    assert_int_equal(f->c.plan_inflight, 0);
+    assert_true(sched_core_place_due(&f->c, 42, 0));
+}
+
+static void test_refused_move_waits_for_change(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_become_leader(&f->c, 0);
+    sched_core_placed(&f->c, 42);
+    sched_core_move_proposed(&f->c);
+    sched_core_move_done(&f->c, PROTO_REFUSED); /* stale: the state changed, the version shows it */
+    assert_false(sched_core_place_due(&f->c, 42, 0));
+    assert_true(sched_core_place_due(&f->c, 43, 0));
+}
+
+/* ---- plans ---- */
+
+static void test_plan_places_on_eligible_only(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "job", "query", "all"};
+    struct sched_plan p;
+    engines(f, modes, 4);
+    batch_drain(&batch, 4, true);
+    batch_add(&batch, "a");
+    batch_add(&batch, "b");
+    apply_ok(f);
+    assert_int_equal(sched_core_plan(&f->c, &f->s, false, &p), 0);
+    assert_int_equal(p.n, 3); /* _global, a, b */
+    for (size_t i = 0; i < p.n; i++) {
+        assert_true(p.moves[i].to == 1 || p.moves[i].to == 2);
+        assert_int_equal(p.moves[i].from, 0);
+        assert_string_equal(p.moves[i].reason, "new");
+    }
+    sched_plan_free(&p);
+}
+
+static void test_plan_failover_skips_dead_pending(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "all", "all"};
+    struct sched_plan p;
+    engines(f, modes, 3);
+    batch_add(&batch, "a");
+    batch_assign(&batch, "a", 0, 1, "new", 1);
+    batch_engine_dead(&batch, 1);
+    apply_ok(f);
+    sched_core_become_leader(&f->c, 0);
+    sched_core_mark_dead_pending(&f->c, 2, true); /* engine_dead of 2 in flight */
+    assert_int_equal(sched_core_plan(&f->c, &f->s, false, &p), 0);
+    const struct sched_move *m = find_move(&p, "a");
+    assert_non_null(m);
+    assert_int_equal(m->from, 1);
+    assert_int_equal(m->to, 3);
+    assert_string_equal(m->reason, "failover");
+    sched_plan_free(&p);
+}
+
+static void test_plan_drain_reason(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "all"};
+    struct sched_plan p;
+    engines(f, modes, 2);
+    batch_add(&batch, "a");
+    batch_assign(&batch, "a", 0, 1, "new", 1);
+    batch_drain(&batch, 1, true);
+    apply_ok(f);
+    assert_int_equal(sched_core_plan(&f->c, &f->s, false, &p), 0);
+    const struct sched_move *m = find_move(&p, "a");
+    assert_non_null(m);
+    assert_int_equal(m->to, 2);
+    assert_string_equal(m->reason, "drain");
+    sched_plan_free(&p);
+}
+
+static void test_plan_single_engine_mode(void **state)
+{
+    struct fixture *f = *state;
+    struct sched_plan p;
+    batch_engine_set(&batch, 1, "all", 1, "h1:7070|1", true);
+    batch_engine_set(&batch, 2, "job", 1, "h2:7070|1", false);
+    batch_add(&batch, "a");
+    apply_ok(f);
+    assert_int_equal(sched_core_plan(&f->c, &f->s, false, &p), 0);
+    assert_int_equal(p.n, 2);
+    for (size_t i = 0; i < p.n; i++) {
+        assert_int_equal(p.moves[i].to, 2);
+    }
+    sched_plan_free(&p);
+}
+
+static void test_rebalance_reasons_and_bound(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const modes[] = {"all", "all"};
+    struct sched_plan p;
+    engines(f, modes, 2);
+    batch_add(&batch, "a");
+    batch_add(&batch, "b");
+    batch_add(&batch, "c");
+    batch_assign(&batch, "_global", 0, 1, "new", 1);
+    batch_assign(&batch, "a", 0, 1, "new", 1);
+    batch_assign(&batch, "b", 0, 1, "new", 1);
+    apply_ok(f); /* c unowned, engine 1 holds three */
+    assert_int_equal(sched_core_plan(&f->c, &f->s, true, &p), 0);
+    assert_int_equal(p.n, p.lower_bound);
+    const struct sched_move *c = find_move(&p, "c");
+    assert_non_null(c);
+    assert_string_equal(c->reason, "new");
+    size_t rebalanced = 0;
+    for (size_t i = 0; i < p.n; i++) {
+        rebalanced += strcmp(p.moves[i].reason, "rebalance") == 0;
+    }
+    assert_int_equal(rebalanced, p.n - 1);
+    sched_plan_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_leader_grants_full_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_due_counts_from_last_heard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_never_heard_gets_full_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_dead_not_due_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_and_single_engine_never_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_become_leader_forgets_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_place_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_move_plans_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_move_waits_for_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_places_on_eligible_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_failover_skips_dead_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_drain_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_single_engine_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebalance_reasons_and_bound, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
