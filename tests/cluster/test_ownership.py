@@ -152,9 +152,10 @@ def test_paused_engine_is_replaced_and_reports_lost_lease(make_cluster):
     add_projects(c, 12)
     wait_for(lambda: all_placed(c), 15, "projects placed")
     leader = c.wait_leader()
+    c.wait_converged()
     victim = next(i for i in (1, 2, 3) if i != leader)
-    mine = [n for n, (o, _) in owners(c).items() if o == victim]
-    assert mine
+    wait_for(lambda: [n for n, (o, _) in owners(c, c[leader]).items() if o == victim], 10,
+             f"engine {victim} to own a project")
     c[victim].kill(signal.SIGSTOP)
     try:
         alive = [x for x in c.nodes.values() if x.id != victim]
