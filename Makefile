@@ -26,8 +26,13 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_OBJ  := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(META_SRC) $(NODE_SRC) $(CTL_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+# The simulation links the state machine, planner and scheduler core only (no libuv, no network).
+SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c $(wildcard tests/sim/*.c)
+SIM_SEEDS ?= 1500
+SOAK_SEEDS ?= 20000
 
-.PHONY: all clean test test-unit test-unit-san test-cluster san run install deps check-deps bench bench-quick
+.PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
+        sim sim-san soak
 all: check-deps $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
 
 # bin/ holds links to the default build so the README's paths work.
@@ -55,6 +60,10 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
+$(B)/sim/sim: $(call obj,$(SIM_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Installs missing packages only when one is missing (the script itself is idempotent).
@@ -79,6 +88,23 @@ test-unit-san: check-deps san
 test-cluster: check-deps san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/cluster
+
+# Metastore mirror tests start their own PostgreSQL 15 and MariaDB servers (needs root).
+test-metastore: check-deps san
+	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/metastore
+
+# Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
+sim: check-deps $(B)/sim/sim
+	$(B)/sim/sim --seeds $(SIM_SEEDS)
+
+sim-san: check-deps
+	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sim/lsan.supp:print_suppressions=0 \
+	  build-san/sim/sim --seeds 300
+
+soak: check-deps $(B)/sim/sim
+	$(B)/sim/sim --seeds $(SOAK_SEEDS) --first 100000
 
 test: check-deps
 	@bash tests/run-all.sh

@@ -1,7 +1,8 @@
 /* engine: heartbeats from this member's engine to the leader, and its lease (engine.h).
  *
- * Heartbeat states: not sent -> in flight (send time recorded) -> acknowledged (lease
- * extended to send time + timeout - margin) | failed (lease left to run down). When this
+ * Heartbeat states: not sent -> in flight (send time recorded) -> acknowledged -> (once this
+ * member applied the acknowledging state: ack gate) lease extended to send time + timeout -
+ * margin | failed (lease left to run down). When this
  * member is the leader the heartbeat goes straight to the scheduler, through the same
  * commit-before-acknowledge path. */
 #include "engine.h"
@@ -78,17 +79,57 @@ static void lease_check(struct engine *e)
     }
 }
 
-static void hb_done(struct engine *e, uint64_t send_ns, int status, const char *code, const char *message)
+static void lease_extend(struct engine *e, uint64_t deadline_ns)
+{
+    if (deadline_ns > e->lease_deadline_ns) {
+        e->lease_deadline_ns = deadline_ns;
+    }
+    lease_check(e);
+}
+
+/* Ack gate: acknowledgements whose state this member has now applied extend the lease. */
+static void release_pending(struct engine *e)
+{
+    uint64_t applied = node_applied_index(e->node);
+    for (unsigned i = 0; i < e->n_pending;) {
+        if (e->pending[i].index <= applied) {
+            uint64_t deadline = e->pending[i].deadline_ns;
+            e->pending[i] = e->pending[--e->n_pending];
+            lease_extend(e, deadline);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* INDEX: the leader's applied index when it acknowledged (it covers the entry that recorded
+ * this heartbeat). */
+static void hb_done(struct engine *e, uint64_t send_ns, uint64_t index, int status, const char *code,
+                    const char *message)
 {
     e->inflight--;
     if (status == 0) {
         uint64_t deadline = send_ns + timeout_ns(e) - margin_ns(e);
         e->acked++;
         e->refused[0] = '\0';
-        if (deadline > e->lease_deadline_ns) {
-            e->lease_deadline_ns = deadline;
+        if (node_applied_index(e->node) >= index) {
+            lease_extend(e, deadline);
+            return;
         }
-        lease_check(e);
+        e->gated++;
+        if (e->n_pending == ENGINE_PENDING_MAX) {
+            /* keep the newest acknowledgements: they grant the longest leases */
+            unsigned oldest = 0;
+            for (unsigned i = 1; i < e->n_pending; i++) {
+                if (e->pending[i].deadline_ns < e->pending[oldest].deadline_ns) {
+                    oldest = i;
+                }
+            }
+            e->pending[oldest] = e->pending[--e->n_pending];
+        }
+        e->pending[e->n_pending].index = index;
+        e->pending[e->n_pending].deadline_ns = deadline;
+        e->n_pending++;
         return;
     }
     if (status == PROTO_REFUSED) {
@@ -105,9 +146,8 @@ static void hb_done(struct engine *e, uint64_t send_ns, int status, const char *
 static void local_hb_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
     struct hb_call *c = data;
-    (void)index;
     if (c->engine->started) {
-        hb_done(c->engine, c->send_ns, status, code, message);
+        hb_done(c->engine, c->send_ns, index, status, code, message);
     }
     free(c);
 }
@@ -117,7 +157,7 @@ static void remote_hb_reply(struct client_conn *conn, const struct client_reply 
     struct hb_call *c = data;
     (void)conn;
     if (c->engine->started) {
-        hb_done(c->engine, c->send_ns, r->status, r->code, r->error);
+        hb_done(c->engine, c->send_ns, r->applied_index, r->status, r->code, r->error);
     }
     free(c);
 }
@@ -217,7 +257,88 @@ static void heartbeat_cb(uv_timer_t *t)
 
 static void lease_timer_cb(uv_timer_t *t)
 {
-    lease_check(t->data);
+    struct engine *e = t->data;
+    release_pending(e);
+    lease_check(e);
+}
+
+/* ---- hand-over grace ---- */
+
+static void grace_pop_expired(struct engine *e, uint64_t now)
+{
+    while (e->grace_head < e->grace_tail && e->grace[e->grace_head].until_ns <= now) {
+        free(e->grace[e->grace_head].name);
+        e->grace_head++;
+    }
+    if (e->grace_head == e->grace_tail) {
+        e->grace_head = e->grace_tail = 0;
+    }
+}
+
+void engine_handover(struct engine *e, const char *project, size_t len)
+{
+    uint64_t now = uv_hrtime();
+    if (!e->started) {
+        return; /* replay before the engine starts: its start grace covers every project */
+    }
+    grace_pop_expired(e, now);
+    if (e->grace_tail == e->grace_cap) {
+        if (e->grace_head > 0) { /* reuse the space of expired entries first */
+            memmove(e->grace, e->grace + e->grace_head, (e->grace_tail - e->grace_head) * sizeof *e->grace);
+            e->grace_tail -= e->grace_head;
+            e->grace_head = 0;
+        }
+    }
+    if (e->grace_tail == e->grace_cap) {
+        size_t cap = e->grace_cap ? e->grace_cap * 2 : 64;
+        struct engine_grace *g = realloc(e->grace, cap * sizeof *g);
+        if (g == NULL) {
+            /* cannot remember this one project: hold every project back instead */
+            log_warn("engine: out of memory recording the hand-over of a project; this engine acts "
+                     "for none of its projects for the next %u s", e->node->cfg->heartbeat_timeout_s);
+            e->grace_all_until_ns = now + timeout_ns(e);
+            return;
+        }
+        e->grace = g;
+        e->grace_cap = cap;
+    }
+    struct engine_grace *g = &e->grace[e->grace_tail];
+    g->name = malloc(len + 1);
+    if (g->name == NULL) {
+        e->grace_all_until_ns = now + timeout_ns(e);
+        return;
+    }
+    memcpy(g->name, project, len);
+    g->name[len] = '\0';
+    g->len = len;
+    g->until_ns = now + timeout_ns(e);
+    e->grace_tail++;
+}
+
+void engine_grace_all(struct engine *e)
+{
+    if (!e->started) {
+        return;
+    }
+    e->grace_all_until_ns = uv_hrtime() + timeout_ns(e);
+}
+
+int64_t engine_grace_ms_left(struct engine *e, const char *project, size_t len)
+{
+    uint64_t now = uv_hrtime(), until = e->grace_all_until_ns;
+    grace_pop_expired(e, now);
+    for (size_t i = e->grace_head; i < e->grace_tail; i++) {
+        const struct engine_grace *g = &e->grace[i];
+        if (g->len == len && memcmp(g->name, project, len) == 0 && g->until_ns > until) {
+            until = g->until_ns;
+        }
+    }
+    return until > now ? (int64_t)((until - now + 999999) / 1000000) : 0;
+}
+
+bool engine_acts_for(struct engine *e, const char *project, size_t len)
+{
+    return engine_lease_valid(e) && engine_grace_ms_left(e, project, len) == 0;
 }
 
 int engine_start(struct engine *e, struct node *n)
@@ -238,6 +359,8 @@ int engine_start(struct engine *e, struct node *n)
     e->timer.data = e;
     e->lease_timer.data = e;
     e->started = true;
+    /* This member may have applied a hand-over before it restarted: its projects wait. */
+    engine_grace_all(e);
     uv_timer_start(&e->timer, heartbeat_cb, 200, interval_ms);
     uv_timer_start(&e->lease_timer, lease_timer_cb, ENGINE_LEASE_CHECK_MS, ENGINE_LEASE_CHECK_MS);
     log_info("engine %llu (%s, mode %s, weight %u): heartbeat every %u s, timeout %u s",
@@ -260,4 +383,10 @@ void engine_close(struct engine *e)
     uv_close((uv_handle_t *)&e->timer, timer_closed);
     uv_close((uv_handle_t *)&e->lease_timer, timer_closed);
     drop_conn(e);
+    for (size_t i = e->grace_head; i < e->grace_tail; i++) {
+        free(e->grace[i].name);
+    }
+    free(e->grace);
+    e->grace = NULL;
+    e->grace_head = e->grace_tail = e->grace_cap = 0;
 }

@@ -7,7 +7,17 @@
  * measured on this process's monotonic clock only. The leader acknowledges a heartbeat only
  * after the log entry recording it committed, and reassigns a project only after `timeout`
  * of silence on its own clock, so the owner's lease always runs out first (invariant 2).
- * margin = timeout / 10 (at least 50 ms) covers clock-rate drift between the two machines. */
+ * margin = timeout / 10 (at least 50 ms) covers clock-rate drift between the two machines.
+ *
+ * Two rules close the gaps the simulation (tests/sim) found in that argument:
+ *   ack gate         an acknowledgement extends the lease only once this member has applied
+ *                    the leader's state it was given in (so a member that has not yet applied
+ *                    a failover of its engine cannot renew a lease on what it lost);
+ *   hand-over grace  a project moved away from an engine that was alive (move, rebalance,
+ *                    drain) is not acted for from this member's state until a full timeout
+ *                    after this member applied the move: the old owner's lease, extended only
+ *                    by heartbeats recorded before the move, has run out by then. After start
+ *                    and after a snapshot restore the grace covers every project. */
 #ifndef RAFTNODE_ENGINE_H
 #define RAFTNODE_ENGINE_H
 
@@ -18,18 +28,41 @@
 struct node;
 struct client_conn;
 
+/* An acknowledgement that waits for this member to apply the entry that recorded it. */
+struct engine_pending_ack {
+    uint64_t index;       /* the leader's applied index when it acknowledged */
+    uint64_t deadline_ns; /* the lease it grants: send time + timeout - margin */
+};
+
+/* A project handed over by an engine that was alive: no engine acts for it, from this
+ * member's state, before UNTIL_NS (the old owner's lease has run out by then). */
+struct engine_grace {
+    char *name;
+    size_t len;
+    uint64_t until_ns;
+};
+
+#define ENGINE_PENDING_MAX 8
+
 struct engine {
     struct node *node;             /* read-only */
     char identity[320];            /* read-only: Kylin's "host:port|startMillis" */
     uv_timer_t timer;              /* private: heartbeat interval */
-    uv_timer_t lease_timer;        /* private: notices expiry promptly */
+    uv_timer_t lease_timer;        /* private: notices expiry promptly, releases gated acks */
     struct client_conn *conn;      /* private: to the leader; NULL when none */
     uint64_t lease_deadline_ns;    /* read-only: uv_hrtime() deadline, 0 = never held */
     bool lease_held;               /* read-only: as last logged */
     unsigned inflight;             /* private */
-    uint64_t sent, acked;          /* read-only: counters */
+    uint64_t sent, acked, gated;   /* read-only: counters (gated: acks that waited for apply) */
     char refused[256];             /* read-only: last registration refusal, "" if none */
     bool started;
+    /* private: acks not yet usable (ack gate) */
+    struct engine_pending_ack pending[ENGINE_PENDING_MAX];
+    unsigned n_pending;
+    /* private: hand-over graces, a FIFO ordered by until_ns (each is now + timeout) */
+    struct engine_grace *grace;
+    size_t grace_head, grace_tail, grace_cap;
+    uint64_t grace_all_until_ns;   /* every project: after start and after a snapshot restore */
 };
 
 int engine_start(struct engine *e, struct node *n);
@@ -38,6 +71,16 @@ void engine_close(struct engine *e);
 /* Milliseconds of lease left (<= 0: expired or never acknowledged). */
 int64_t engine_lease_ms_left(struct engine *e);
 bool engine_lease_valid(struct engine *e);
+
+/* Hand-over grace. engine_handover: this member just applied a change of PROJECT's owner
+ * away from an engine that was not recorded dead. engine_grace_all: this member's state was
+ * replaced (snapshot restore), so any project may have been handed over. */
+void engine_handover(struct engine *e, const char *project, size_t len);
+void engine_grace_all(struct engine *e);
+/* Milliseconds before this engine may act for PROJECT even with a valid lease (0 = none). */
+int64_t engine_grace_ms_left(struct engine *e, const char *project, size_t len);
+/* The engine acts for PROJECT, which its member says it owns: lease valid and no grace. */
+bool engine_acts_for(struct engine *e, const char *project, size_t len);
 
 /* Packs this engine's heartbeat args map {"id","mode","weight","identity","race_enabled"}. */
 struct msgpack_packer;

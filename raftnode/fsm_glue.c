@@ -16,6 +16,11 @@
 #include "log.h"
 #include "node.h"
 
+static void handover(void *data, const char *project, size_t len)
+{
+    engine_handover(data, project, len);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct node *n = fsm->data;
@@ -38,6 +43,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     if (r.entry_status != 0) {
         log_warn("entry %llu could not be decoded: %s (skipped on every member)",
                  (unsigned long long)index, r.entry_message);
+    }
+    if (n->store.decision_index == index &&
+        store_each_handover(&n->store, index, handover, &n->engine) != 0) {
+        /* the state is applied; only the grace is unknown: hold every project back */
+        log_warn("entry %llu: %s; this member's engine acts for none of its projects for one "
+                 "heartbeat timeout", (unsigned long long)index, n->store.errmsg);
+        engine_grace_all(&n->engine);
     }
     proposals_on_applied(&n->proposals, index, &r);
     return 0;
@@ -92,6 +104,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     log_info("state restored from snapshot (%zu bytes), applied index %llu", buf->len,
              (unsigned long long)n->store.applied_index);
     raft_free(buf->base);
+    engine_grace_all(&n->engine); /* entries skipped by the restore may have moved projects */
     return 0;
 }
 

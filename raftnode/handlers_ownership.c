@@ -178,7 +178,7 @@ static void handle_project_show(struct api_req *req)
     }
     api_reply_begin(&r, n, req->id, 0, PROTO_CODE_OK, NULL);
     bool mine = p.owner == n->cfg->node_id;
-    msgpack_pack_map(&r.pk, 7);
+    msgpack_pack_map(&r.pk, 9);
     mp_pack_kv_str(&r.pk, "name", p.name);
     mp_pack_kv_u64(&r.pk, "owner", p.owner);
     mp_pack_kv_str(&r.pk, "owner_identity", owner.identity);
@@ -193,9 +193,14 @@ static void handle_project_show(struct api_req *req)
         int64_t left = engine_lease_ms_left(&n->engine);
         mp_pack_kv_bool(&r.pk, "lease_valid", engine_lease_valid(&n->engine));
         mp_pack_kv_i64(&r.pk, "lease_ms_left", left > 0 ? left : 0);
+        /* acting: the engine may act for the project now (lease valid, no hand-over grace) */
+        mp_pack_kv_bool(&r.pk, "acting", engine_acts_for(&n->engine, p.name, strlen(p.name)));
+        mp_pack_kv_i64(&r.pk, "grace_ms_left", engine_grace_ms_left(&n->engine, p.name, strlen(p.name)));
     } else {
         mp_pack_kv_nil(&r.pk, "lease_valid");
         mp_pack_kv_nil(&r.pk, "lease_ms_left");
+        mp_pack_kv_nil(&r.pk, "acting");
+        mp_pack_kv_nil(&r.pk, "grace_ms_left");
     }
     api_reply_send(req->conn, &r);
     free(p.name);

@@ -83,6 +83,14 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_HISTORY_TAIL_PROJECT] = ("SELECT raft_index, term, time_ms, project, from_owner,"
                                  " to_owner, epoch, reason FROM (SELECT * FROM history"
                                  " WHERE project = ?2 ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
+    /* Newest first through the rowid, so reading one entry's rows costs those rows only.
+     * taken_from_live: the old owner is an engine not recorded dead (a voluntary move: it may
+     * still act until its lease ends), or none although an earlier owner existed. */
+    [DB_HISTORY_HANDOVERS] = ("SELECT h.raft_index, h.project,"
+                              " CASE WHEN h.from_owner IS NULL THEN h.epoch > 1"
+                              " ELSE coalesce(e.alive, 1) END"
+                              " FROM history h LEFT JOIN engines e ON e.id = h.from_owner"
+                              " ORDER BY h.seq DESC"),
     [DB_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [DB_SETTING_SET] = ("INSERT INTO settings (key, value) VALUES (?1, ?2)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value"

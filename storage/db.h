@@ -49,6 +49,8 @@ enum db_stmt {
                             * ?6 to_owner, ?7 epoch, ?8 reason */
     DB_HISTORY_TAIL,       /* ?1 = limit (-1 = all) -> newest rows, oldest first */
     DB_HISTORY_TAIL_PROJECT, /* ?1 = limit, ?2 = project -> same, of one project */
+    DB_HISTORY_HANDOVERS,  /* -> raft_index, project, taken_from_live of the newest rows, newest
+                            * first (the caller stops below the index it wants) */
     DB_SETTING_GET,        /* ?1 = key -> value */
     DB_SETTING_SET,        /* ?1 = key, ?2 = value; changes() == 0 when unchanged */
     DB_STMT_COUNT

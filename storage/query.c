@@ -455,6 +455,30 @@ int store_pack_history(struct store *s, const char *project, size_t len, unsigne
     return 0;
 }
 
+int store_each_handover(struct store *s, uint64_t index, store_handover_fn fn, void *data)
+{
+    sqlite3_stmt *stmt = db_stmt(s, DB_HISTORY_HANDOVERS);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        sqlite3_int64 at = sqlite3_column_int64(stmt, 0);
+        if (at < 0 || (uint64_t)at < index) {
+            break; /* older entries */
+        }
+        if ((uint64_t)at == index && sqlite3_column_int(stmt, 2) != 0) {
+            const char *name = (const char *)sqlite3_column_text(stmt, 1);
+            if (name != NULL) {
+                fn(data, name, (size_t)sqlite3_column_bytes(stmt, 1));
+            }
+        }
+    }
+    bool failed = rc != SQLITE_ROW && rc != SQLITE_DONE;
+    if (failed) {
+        db_error(s, "store: hand-overs at index %" PRIu64 ": %s", index, sqlite3_errmsg(s->db));
+    }
+    sqlite3_reset(stmt);
+    return failed ? -1 : 0;
+}
+
 /* Reads settings KEY; *STMT_OUT is left stepped on its row (reset it). 1 found, 0, -1. */
 static int setting_get(struct store *s, const char *key, sqlite3_stmt **stmt_out)
 {

@@ -138,6 +138,12 @@ int store_pack_engines(struct store *s, msgpack_packer *pk);
  * {"index","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none). */
 int store_pack_history(struct store *s, const char *project, size_t len, unsigned limit,
                        msgpack_packer *pk);
+/* Calls FN for every project whose owner changed in the entry at INDEX (the entry just
+ * applied) while the engine it was taken from was not recorded dead: such an engine may
+ * still act for it until its lease runs out (engine.c's hand-over grace). Reads the newest
+ * history rows only. 0 or -1 (errmsg). */
+typedef void (*store_handover_fn)(void *data, const char *project, size_t len);
+int store_each_handover(struct store *s, uint64_t index, store_handover_fn fn, void *data);
 /* Maintenance mode: *ON and its REASON (NUL-terminated, cut to CAP). 0 or -1. */
 int store_maintenance(struct store *s, bool *on, char *reason, size_t cap);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (normal and ASan+UBSan builds), then the cluster tests against the
-# sanitizer build. Prints a closing "N passed, N failed" line over every suite.
+# `make test`: unit tests (normal and ASan+UBSan builds), then the cluster and metastore tests
+# against the sanitizer build, then a bounded deterministic simulation.
+# Prints a closing "N passed, N failed" line over every suite.
 set -u
 cd "$(dirname "$0")/.."
 total_p=0; total_f=0; rc_all=0
@@ -21,6 +22,13 @@ echo "== cluster tests (real processes, sanitizer build) =="
 make -s test-cluster 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"
 # pytest exits 5 when it collected nothing: that is a failure here.
 [ $rc -eq 0 ] || rc_all=1
+echo "== metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build) =="
+make -s test-metastore 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
+echo "== deterministic simulation (raft/fixture.h, fixed seed list) =="
+# One line per seed: print the totals, or everything when a seed failed (its report and replay).
+make -s sim >"$log" 2>&1; rc=$?
+if [ $rc -eq 0 ]; then tail -n 2 "$log"; else grep -v ' passed (' "$log"; fi
+count "$log"; [ $rc -eq 0 ] || rc_all=1
 echo
 echo "all suites: $total_p passed, $total_f failed"
 exit $rc_all

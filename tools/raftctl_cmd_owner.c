@@ -759,9 +759,20 @@ int raftctl_cmd_engine_list(struct raftctl_ctx *ctx)
 struct show_row {
     const char *name, *identity;
     size_t name_len, identity_len;
-    uint64_t owner, epoch, pinned, lease_ms_left;
-    bool has_owner, has_pinned, has_lease, lease_valid;
+    uint64_t owner, epoch, pinned, lease_ms_left, grace_ms_left;
+    bool has_owner, has_pinned, has_lease, lease_valid, has_grace, acting;
 };
+
+/* A bool that may be nil (the server does not know it): 0 (false when nil or absent), -1. */
+static int opt_bool(const msgpack_object *o, const char *key, bool *v)
+{
+    const msgpack_object *f = mp_get(o, key);
+    *v = false;
+    if (f == NULL || f->type == MSGPACK_OBJECT_NIL) {
+        return 0;
+    }
+    return mp_get_bool(o, key, v) == 0 ? 0 : -1;
+}
 
 static int show_parse(const msgpack_object *o, struct show_row *s)
 {
@@ -771,7 +782,9 @@ static int show_parse(const msgpack_object *o, struct show_row *s)
         opt_str(o, "owner_identity", &s->identity, &s->identity_len) != 0 ||
         opt_u64(o, "pinned", &s->pinned, &s->has_pinned) != 0 ||
         opt_u64(o, "lease_ms_left", &s->lease_ms_left, &s->has_lease) != 0 ||
-        mp_get_bool(o, "lease_valid", &s->lease_valid) == -2) {
+        opt_bool(o, "lease_valid", &s->lease_valid) != 0 ||
+        opt_u64(o, "grace_ms_left", &s->grace_ms_left, &s->has_grace) != 0 ||
+        opt_bool(o, "acting", &s->acting) != 0) {
         return -1;
     }
     s->has_owner = s->has_owner && s->owner != 0; /* 0 = none */
@@ -813,12 +826,14 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
     }
     if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
         rc = raftctl_json_print(json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", json_str_lossy(s->name, s->name_len), "owner",
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", json_str_lossy(s->name, s->name_len), "owner",
             raftctl_json_u64(s->owner, s->has_owner), "owner_identity",
             ident != NULL ? json_str_lossy(s->identity, s->identity_len) : json_null(), "epoch",
             raftctl_json_u64(s->epoch, true), "pinned", raftctl_json_u64(s->pinned, s->has_pinned), "lease_valid",
             from_owner && s->has_lease ? json_boolean(s->lease_valid) : json_null(), "lease_ms_left",
-            raftctl_json_u64(s->lease_ms_left, s->has_lease)));
+            raftctl_json_u64(s->lease_ms_left, s->has_lease), "acting",
+            from_owner && s->has_grace ? json_boolean(s->acting) : json_null(), "grace_ms_left",
+            raftctl_json_u64(s->grace_ms_left, s->has_grace)));
     } else {
         printf("name: %s\n", name);
         if (s->has_owner) {
@@ -836,6 +851,13 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
         if (s->has_lease) {
             printf("lease ms left: %llu%s\n", (unsigned long long)s->lease_ms_left,
                    s->lease_valid ? "" : " (lease not valid)");
+            if (s->has_grace) {
+                printf("acting: %s", s->acting ? "yes" : "no");
+                if (s->grace_ms_left > 0) {
+                    printf(" (hand-over grace: %llu ms left)", (unsigned long long)s->grace_ms_left);
+                }
+                printf("\n");
+            }
         } else if (owner_missed != 0) {
             printf("lease ms left: unknown (member %llu, the owner, did not answer)\n",
                    (unsigned long long)owner_missed);

@@ -149,6 +149,9 @@ def test_leader_killed_during_failover_completes_without_two_owners(make_cluster
 def test_paused_engine_is_replaced_and_reports_lost_lease(make_cluster):
     c = make_cluster(3).start()
     c.wait_leader()
+    # every engine registered first, so that placement spreads the projects over all three
+    wait_for(lambda: len(c.engines()) == 3 and all(e["alive"] for e in c.engines().values()), 15,
+             "3 engines alive")
     add_projects(c, 12)
     wait_for(lambda: all_placed(c), 15, "projects placed")
     leader = c.wait_leader()
@@ -239,3 +242,40 @@ def test_single_engine_mode_owns_everything_and_refuses_a_second(make_cluster):
     wait_for(lambda: "single-engine mode" in c[other].log(), 15,
              f"member {other} to log that its single-mode engine was refused")
     assert other not in c.engines() or c.engines()[other]["projects"] == 0
+
+
+def show_on(c, node, name):
+    """project show answered by member NODE itself (the owner's lease lives there)."""
+    rc, out, err = c.ctl("project", "show", name, endpoints=node.api_addr, timeout_ms=1000)
+    return out if rc == 0 else None
+
+
+def test_moved_project_is_not_acted_for_until_the_old_owners_lease_ran_out(make_cluster):
+    c = make_cluster(3).start()
+    c.wait_leader()
+    wait_for(lambda: len(c.engines()) == 3 and all(e["alive"] for e in c.engines().values()), 15,
+             "3 engines alive")
+    c.ctl("project", "add", "handed", check=0)
+    src = wait_for(lambda: (owners(c) or {}).get("handed", (None,))[0], 10, "the project placed")
+    # after its member started, an engine waits one timeout before acting (a hand-over it
+    # applied before a restart is not remembered), then acts for its project
+    s = wait_for(lambda: (lambda o: o if o and o["acting"] else None)(show_on(c, c[src], "handed")),
+                 TIMEOUT_S + 5, f"engine {src} to act for its project")
+    assert s["lease_valid"] is True and s["grace_ms_left"] == 0
+
+    dst = next(i for i in (1, 2, 3) if i != src)
+    rc, _, err = c.ctl("project", "move", "handed", str(dst))
+    assert rc == 0, err
+    # the new owner's member applied the move: it must not act while the old owner, alive
+    # until a moment ago, may still hold its lease
+    s = wait_for(lambda: (lambda o: o if o and o["owner"] == dst else None)(show_on(c, c[dst], "handed")),
+                 5, f"member {dst} to apply the move")
+    assert s["acting"] is False and s["grace_ms_left"] > 0, s
+    assert s["grace_ms_left"] <= TIMEOUT_S * 1000, s
+    # and the old owner no longer owns it on its own member
+    wait_for(lambda: (lambda o: o if o and o["owner"] == dst else None)(show_on(c, c[src], "handed")),
+             5, f"member {src} to apply the move")
+    # once the grace ran out, the new owner acts
+    s = wait_for(lambda: (lambda o: o if o and o["acting"] else None)(show_on(c, c[dst], "handed")),
+                 TIMEOUT_S + 5, f"engine {dst} to act after the hand-over grace")
+    assert s["grace_ms_left"] == 0 and s["lease_valid"] is True

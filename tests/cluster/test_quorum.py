@@ -67,6 +67,10 @@ def test_five_nodes_survive_two_failures_and_refuse_writes_without_quorum(make_c
     c[5].kill()
     wait_for(lambda: c.ctl("project", "add", "p1", endpoints=c.endpoints(live(c)), timeout_ms=1000)[0] == 0,
              10, "writes with 3 of 5 members alive")
+    # p1 is committed; wait until every live member has applied it, so the
+    # local reads below must show it whichever member was the leader
+    for n in live(c):
+        wait_for(lambda: "p1" in (c.projects_on(n) or {}), 10, f"member {n.id} to apply p1")
     c[3].kill()
     eps = c.endpoints(live(c))
 

@@ -7,7 +7,7 @@
  * when it is sent; the acknowledgement (the batch's apply on the leader) reaches the engine
  * only if the link leader -> engine is up then.
  *
- * Two rules here are not in raftnode yet; invariant 2 fails without them (sim --as-built):
+ * Two rules, modelled on raftnode/engine.c; invariant 2 fails without them (sim --as-built):
  *   ack gate         an acknowledgement counts only once the engine's own member has applied
  *                    the entry that recorded the heartbeat;
  *   hand-over grace  a project moved away from a live engine is not acted for, from a member's
