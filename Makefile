@@ -27,7 +27,8 @@ LIB_OBJ  := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(META_SRC) $(NODE_SRC) $(CT
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # The simulation links the state machine, planner and scheduler core only (no libuv, no network).
-SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c $(wildcard tests/sim/*.c)
+SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c \
+            $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SOAK_SEEDS ?= 20000
 

@@ -95,6 +95,14 @@ static void tick_cb(uv_timer_t *t)
     const char *addr;
     int state;
 
+    if (n->raft_fix.rewritten != n->raft_fix.reported) {
+        log_warn("raft guard: %llu AppendEntries message(s) reached below this member's snapshot at "
+                 "index %llu (%llu committed entries dropped from them); rewritten to start at the "
+                 "snapshot instead of crashing libraft 0.22.1 (see raftnode/raft_fix.h)",
+                 (unsigned long long)(n->raft_fix.rewritten - n->raft_fix.reported),
+                 (unsigned long long)n->raft_fix.snap_index, (unsigned long long)n->raft_fix.dropped);
+        n->raft_fix.reported = n->raft_fix.rewritten;
+    }
     if (n->phase == NODE_TRANSFERRING && uv_now(n->loop) >= n->transfer_deadline_ms) {
         /* The transferee never took over (it may be stopping too): stop anyway. */
         log_warn("leadership transfer did not finish within %llu ms; stopping anyway",
@@ -134,6 +142,7 @@ static void raft_closed_cb(struct raft *r)
 {
     struct node *n = r->data;
     raft_uv_close(&n->io);
+    raft_fix_unwrap(&n->raft_fix);
     raft_uv_tcp_close(&n->transport);
     store_close(&n->store);
     if (!uv_is_closing((uv_handle_t *)&n->close_timer)) {
@@ -175,6 +184,11 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     if (rv != 0) {
         log_error("raft disk I/O init on %s: %s (%s)", n->datadir_raft, raft_strerror(rv), n->io.errmsg);
         goto err_transport;
+    }
+    /* guard against a libraft 0.22.1 follower crash (raft_fix.h) */
+    if (raft_fix_wrap(&n->raft_fix, &n->io) != 0) {
+        log_error("raft I/O guard: too many raft instances in this process");
+        goto err_io;
     }
     fsm_glue_init(&n->fsm, n);
     rv = raft_init(&n->raft, &n->io, &n->fsm, cfg->node_id, cfg->node_address);
@@ -236,6 +250,7 @@ err_raft:
     raft_close(&n->raft, raft_closed_cb);
     return -1;
 err_io:
+    raft_fix_unwrap(&n->raft_fix);
     raft_uv_close(&n->io);
 err_transport:
     raft_uv_tcp_close(&n->transport);

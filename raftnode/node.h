@@ -19,6 +19,7 @@
 #include "api.h"
 #include "config.h"
 #include "engine.h"
+#include "raft_fix.h"
 #include "peer.h"
 #include "proposal.h"
 #include "scheduler.h"
@@ -31,6 +32,7 @@ struct node {
     struct store store;                 /* public: the replicated state */
     struct raft raft;                   /* public: read through raft_* accessors only */
     struct raft_io io;                  /* private */
+    struct raft_fix raft_fix;           /* private: guard around io (raft_fix.h) */
     struct raft_uv_transport transport; /* private */
     struct raft_fsm fsm;                /* private */
     struct api api;                     /* private: API listener and connections */

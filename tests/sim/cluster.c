@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "common/proto.h"
+#include "raftnode/raft_fix.h"
 #include "sim.h"
 #include "storage/command.h"
 
@@ -505,6 +506,10 @@ static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, ra
 static void io_wrap(struct srv *v)
 {
     struct raft_io *io = srv_raft(v)->io;
+    /* raftnode's own guard first (raftnode/raft_fix.c), exactly as node.c installs it */
+    if (raft_fix_wrap(&v->fix, io) != 0) {
+        abort();
+    }
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -618,6 +623,8 @@ void cluster_close(struct sim *s)
             batch_fail(b, 0, PROTO_UNAVAILABLE, "closing");
             batch_free(b);
         }
+        s->counters[C_RAFT_FIX_REWRITES] += v->fix.rewritten;
+        raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);
         free(v->appends);

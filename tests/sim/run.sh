@@ -19,7 +19,7 @@ fi
 mkdir -p "$(dirname "$out")"
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $flags -g -I. $(pkg-config --cflags $PKGS) \
-  common/mp.c storage/*.c raftnode/planner.c raftnode/scheduler_core.c tests/sim/*.c \
+  common/mp.c storage/*.c raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c tests/sim/*.c \
   -o "$out" $(pkg-config --libs $PKGS)
 [ $# -gt 0 ] || set -- --seeds 1500
 exec "$out" "$@"

@@ -1,6 +1,6 @@
 /* sim: command line, seed loop and failure report of the deterministic simulation (sim.h).
  *
- *   sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--strict-handoff]
+ *   sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]
  *
  * Runs seeds S .. S+N-1. A run: K steps of SIM_TICK_MS virtual milliseconds (faults, client
  * commands, engine heartbeats, each member's scheduler tick and proposal flush), checking
@@ -11,10 +11,13 @@
  * every member's state and the command that replays it; the exit status is 1 when any
  * seed failed. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sim.h"
 #include "storage/command.h"
@@ -362,10 +365,10 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_
                (unsigned long long)sim_now(s));
     }
     ok = !s->failed;
+    cluster_close(s); /* adds the raft_fix counters */
     for (unsigned i = 0; i < C_COUNT; i++) {
         totals[i] += s->counters[i];
     }
-    cluster_close(s);
     nemesis_free(s);
     check_free(s);
     free(s->projects);
@@ -378,10 +381,12 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults]\n"
+            "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
             "  --servers          cluster size (default: 3 or 5, chosen by the seed)\n"
+            "  --no-fork          run seeds in this process (default: one child process per seed,\n"
+            "                     so a crash fails that seed only)\n"
             "  -v                 print every event\n"
             "  --io-faults        also make raft I/O requests fail (raft_fixture_io_fault)\n"
             "  --trace-from MS    print libraft's own trace (stderr) from virtual time MS on\n"
@@ -408,6 +413,66 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Runs one seed in a child process, so that a crash (a libraft assertion, a segfault in the
+ * library or in our code) is one failing seed with its replay command, not the end of the
+ * run. The child sends its verdict and counters back through a pipe. */
+static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_COUNT])
+{
+    struct {
+        uint8_t ok;
+        uint64_t counters[C_COUNT];
+    } msg;
+    int fds[2], status = 0;
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        perror("sim: pipe/fork (running the seed in this process instead)");
+        return run_seed(o, seed, totals);
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        memset(&msg, 0, sizeof msg);
+        msg.ok = run_seed(o, seed, msg.counters);
+        fflush(stdout);
+        ssize_t w = write(fds[1], &msg, sizeof msg);
+        exit(w == (ssize_t)sizeof msg ? 0 : 3); /* exit, not _exit: LeakSanitizer runs at exit */
+    }
+    close(fds[1]);
+    size_t got = 0;
+    while (got < sizeof msg) {
+        ssize_t r = read(fds[0], (char *)&msg + got, sizeof msg - got);
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0) {
+    }
+    bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (got == sizeof msg && clean_exit) {
+        for (int i = 0; i < C_COUNT; i++) {
+            totals[i] += msg.counters[i];
+        }
+        return msg.ok != 0;
+    }
+    if (WIFSIGNALED(status)) {
+        printf("sim: seed %llu CRASHED (signal %d, %s)\n", (unsigned long long)seed, WTERMSIG(status),
+               strsignal(WTERMSIG(status)));
+    } else {
+        printf("sim: seed %llu CRASHED (exit status %d%s)\n", (unsigned long long)seed,
+               WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+               got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
+    }
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s --no-fork -v\n",
+           (unsigned long long)seed, o->steps, servers_for(o, seed),
+           o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
+           o->no_handoff_grace ? " --no-handoff-grace" : "");
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct sim_opts o = {.seeds = 0, .first = 1, .steps = 400};
@@ -426,6 +491,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "-v") == 0) {
             o.verbose = true;
+        } else if (strcmp(a, "--no-fork") == 0) {
+            o.no_fork = true;
         } else if (strcmp(a, "--io-faults") == 0) {
             o.io_faults = true;
         } else if (strcmp(a, "--trace-from") == 0 && parse_u64(next, &o.trace_from_ms) == 0) {
@@ -451,7 +518,7 @@ int main(int argc, char **argv)
     }
     uint64_t passed = 0, failed = 0, totals[C_COUNT] = {0};
     for (uint64_t seed = o.first; seed < o.first + o.seeds; seed++) {
-        if (run_seed(&o, seed, totals)) {
+        if (o.no_fork ? run_seed(&o, seed, totals) : run_seed_isolated(&o, seed, totals)) {
             passed++;
         } else {
             failed++;
@@ -461,14 +528,15 @@ int main(int argc, char **argv)
     printf("sim: totals: %llu entries applied, %llu snapshots, %llu restores, %llu leader changes, "
            "%llu engines declared dead, %llu scheduler moves, %llu client commands, %llu faults, "
            "%llu leases extended (%llu after waiting for the member), %llu hand-over graces, "
-           "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (libraft bug)\n",
+           "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (libraft bug), "
+           "%llu AppendEntries below a snapshot rewritten (raft_fix)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
            (unsigned long long)totals[C_CLIENT_CMDS], (unsigned long long)totals[C_NEMESES],
            (unsigned long long)totals[C_LEASE_ACKS], (unsigned long long)totals[C_GATED_ACKS],
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
-           (unsigned long long)totals[C_LIBRAFT_FIXES]);
+           (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES]);
     printf("sim: %llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
     return failed == 0 ? 0 : 1;
 }

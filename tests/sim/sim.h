@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "raftnode/scheduler_core.h"
+#include "raftnode/raft_fix.h"
 #include "storage/store.h"
 
 #define SIM_MAX_SERVERS 5
@@ -69,6 +70,7 @@ struct sim_hb_waiter {
 };
 
 struct srv {
+    struct raft_fix fix; /* raftnode/raft_fix.c around the fixture's io */
     struct sim *sim;
     unsigned idx; /* fixture index */
     uint64_t id; /* raft id = engine id = idx + 1 */
@@ -172,6 +174,7 @@ enum sim_counter {
     C_GRACES,
     C_IO_FAULTS,
     C_LIBRAFT_FIXES,
+    C_RAFT_FIX_REWRITES, /* AppendEntries rewritten by raftnode/raft_fix.c */
     C_COUNT
 };
 
@@ -180,6 +183,7 @@ struct sim_opts {
     unsigned steps;
     unsigned servers; /* 0 = chosen per seed (3 or 5) */
     bool verbose;
+    bool no_fork; /* run seeds in this process (default: a child per seed, see sim.c) */
     bool io_faults; /* nemesis: log appends that fail */
     bool no_ack_gate; /* engine model as built: an ack extends the lease at once */
     bool no_handoff_grace; /* engine model as built: a project acts at once after any move */

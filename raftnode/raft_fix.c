@@ -1,0 +1,129 @@
+/* raft_fix: the AppendEntries guard of raft_fix.h. */
+#include "raft_fix.h"
+
+#include <string.h>
+
+static struct raft_fix *wrapped[RAFT_FIX_MAX];
+
+static struct raft_fix *fix_of(struct raft_io *io)
+{
+    for (unsigned i = 0; i < RAFT_FIX_MAX; i++) {
+        if (wrapped[i] != NULL && wrapped[i]->io == io) {
+            return wrapped[i];
+        }
+    }
+    return NULL; /* not reached: every wrapped method belongs to a wrapped io */
+}
+
+static void note_snapshot(struct raft_fix *f, const struct raft_snapshot *s)
+{
+    if (s != NULL && s->index >= f->snap_index) {
+        f->snap_index = s->index;
+        f->snap_term = s->term;
+    }
+}
+
+unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_term snap_term, int *rewritten)
+{
+    struct raft_append_entries *ae = &m->append_entries;
+    unsigned drop;
+
+    *rewritten = 0;
+    if (m->type != RAFT_APPEND_ENTRIES || snap_index == 0 || ae->prev_log_index >= snap_index) {
+        return 0;
+    }
+    /* the message carries prev+1 .. prev+n; everything up to snap_index is committed here */
+    drop = ae->prev_log_index + ae->n_entries <= snap_index ? ae->n_entries
+                                                            : (unsigned)(snap_index - ae->prev_log_index);
+    if (drop > 0 && drop == ae->n_entries) {
+        /* libraft frees the batch and the array only when entries remain: do it here */
+        raft_free(ae->entries[0].batch);
+        raft_free(ae->entries);
+        ae->entries = NULL;
+        ae->n_entries = 0;
+    } else if (drop > 0) {
+        /* one batch holds every entry's data (entries[0].batch is what libraft frees) */
+        memmove(ae->entries, ae->entries + drop, (ae->n_entries - drop) * sizeof *ae->entries);
+        ae->n_entries -= drop;
+    }
+    ae->prev_log_index = snap_index;
+    ae->prev_log_term = snap_term;
+    *rewritten = 1;
+    return drop;
+}
+
+static void fix_recv(struct raft_io *io, struct raft_message *m)
+{
+    struct raft_fix *f = fix_of(io);
+    int rewritten;
+    unsigned dropped = raft_fix_rewrite(m, f->snap_index, f->snap_term, &rewritten);
+    if (rewritten) {
+        f->rewritten++;
+        f->dropped += dropped;
+    }
+    f->orig_recv(io, m);
+}
+
+static int fix_load(struct raft_io *io, raft_term *term, raft_id *voted_for, struct raft_snapshot **snapshot,
+                    raft_index *start_index, struct raft_entry *entries[], size_t *n_entries)
+{
+    struct raft_fix *f = fix_of(io);
+    int rv = f->orig_load(io, term, voted_for, snapshot, start_index, entries, n_entries);
+    if (rv == 0) {
+        note_snapshot(f, *snapshot);
+    }
+    return rv;
+}
+
+static int fix_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+    struct raft_fix *f = fix_of(io);
+    f->orig_recv = recv;
+    return f->orig_start(io, msecs, tick, fix_recv);
+}
+
+/* From the request on, libraft's in-memory log already reflects the snapshot (an installed
+ * one replaces the whole log), so its index is what AppendEntries is checked against. */
+static int fix_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                            const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    struct raft_fix *f = fix_of(io);
+    int rv = f->orig_snapshot_put(io, trailing, req, snapshot, cb);
+    if (rv == 0) {
+        note_snapshot(f, snapshot);
+    }
+    return rv;
+}
+
+int raft_fix_wrap(struct raft_fix *f, struct raft_io *io)
+{
+    unsigned slot = RAFT_FIX_MAX;
+    for (unsigned i = 0; i < RAFT_FIX_MAX; i++) {
+        if (wrapped[i] == NULL) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot == RAFT_FIX_MAX) {
+        return -1;
+    }
+    memset(f, 0, sizeof *f);
+    f->io = io;
+    f->orig_load = io->load;
+    f->orig_start = io->start;
+    f->orig_snapshot_put = io->snapshot_put;
+    io->load = fix_load;
+    io->start = fix_start;
+    io->snapshot_put = fix_snapshot_put;
+    wrapped[slot] = f;
+    return 0;
+}
+
+void raft_fix_unwrap(struct raft_fix *f)
+{
+    for (unsigned i = 0; i < RAFT_FIX_MAX; i++) {
+        if (wrapped[i] == f) {
+            wrapped[i] = NULL;
+        }
+    }
+}

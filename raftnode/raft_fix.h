@@ -1,0 +1,54 @@
+/* raft_fix: a guard around a struct raft_io for a libraft 0.22.1 follower bug.
+ *
+ * The bug (found by the simulation, seed 204214 of tests/sim; src/replication.c): a follower
+ * whose log was compacted by a snapshot at index S receives an AppendEntries whose
+ * prev_log_index is below the first entry it still has (a leader probing back, e.g. after a
+ * leadership change, down to prev 0). libraft looks up the term of the compacted entries,
+ * finds none, rejects ("missing previous entry") until the leader sends from index 1, then
+ * appends entries 1.. behind its snapshot: an assertion in a debug build
+ * (trailEnsureRecord: t->records[i].term <= term), memory corruption and a crash in a release
+ * build, and the same again after every restart while that leader keeps probing.
+ *
+ * Every entry up to S is committed, and every leader that can reach us holds exactly those
+ * entries (Raft's leader completeness), so the guard rewrites such a message before libraft
+ * sees it: entries at or below S are dropped and prev becomes (S, term of S), which the
+ * follower has. Nothing else changes; a message that does not reach below S is untouched.
+ *
+ * Wrapping: raft_fix_wrap replaces IO's load, start and snapshot_put methods (keeping the
+ * originals) to learn the local snapshot's index and term, and the receive callback given to
+ * start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
+ * thread; at most RAFT_FIX_MAX wrapped ios per process. */
+#ifndef RAFTNODE_RAFT_FIX_H
+#define RAFTNODE_RAFT_FIX_H
+
+#include <raft.h>
+#include <stdint.h>
+
+#define RAFT_FIX_MAX 16
+
+struct raft_fix {
+    struct raft_io *io;
+    int (*orig_load)(struct raft_io *io, raft_term *term, raft_id *voted_for, struct raft_snapshot **snapshot,
+                     raft_index *start_index, struct raft_entry *entries[], size_t *n_entries);
+    int (*orig_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv);
+    int (*orig_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                             const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+    raft_io_recv_cb orig_recv;
+    raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
+    raft_term snap_term;
+    uint64_t rewritten;    /* read-only: messages rewritten */
+    uint64_t dropped;      /* read-only: entries dropped from them */
+    uint64_t reported;     /* the owner's: rewrites already logged */
+};
+
+/* 0, or -1 when RAFT_FIX_MAX ios are wrapped already. */
+int raft_fix_wrap(struct raft_fix *f, struct raft_io *io);
+/* Forgets IO (call after raft_close completed). */
+void raft_fix_unwrap(struct raft_fix *f);
+
+/* The rewrite itself (exposed for unit tests): applies the rule to M given the local
+ * snapshot (SNAP_INDEX, SNAP_TERM). Returns the number of entries dropped, and sets
+ * *REWRITTEN when prev changed. */
+unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_term snap_term, int *rewritten);
+
+#endif
