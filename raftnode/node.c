@@ -96,12 +96,18 @@ static void tick_cb(uv_timer_t *t)
     int state;
 
     if (n->raft_fix.rewritten != n->raft_fix.reported) {
-        log_warn("raft guard: %llu AppendEntries message(s) reached below this member's snapshot at "
+        log_info("raft guard: %llu AppendEntries message(s) reached below this member's snapshot at "
                  "index %llu (%llu committed entries dropped from them); rewritten to start at the "
                  "snapshot instead of crashing libraft 0.22.1 (see raftnode/raft_fix.h)",
                  (unsigned long long)(n->raft_fix.rewritten - n->raft_fix.reported),
                  (unsigned long long)n->raft_fix.snap_index, (unsigned long long)n->raft_fix.dropped);
         n->raft_fix.reported = n->raft_fix.rewritten;
+    }
+    if (n->raft_fix.terms_fixed != n->raft_fix.terms_reported) {
+        log_warn("raft guard: corrected the last_term of %llu outgoing InstallSnapshot message(s) "
+                 "(libraft 0.22.1 sends a newer snapshot's index with an older one's term; see "
+                 "raftnode/raft_fix.h)", (unsigned long long)(n->raft_fix.terms_fixed - n->raft_fix.terms_reported));
+        n->raft_fix.terms_reported = n->raft_fix.terms_fixed;
     }
     if (n->phase == NODE_TRANSFERRING && uv_now(n->loop) >= n->transfer_deadline_ms) {
         /* The transferee never took over (it may be stopping too): stop anyway. */
@@ -235,6 +241,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         node_stop(n, 1);
         return -1;
     }
+    /* A failure is logged and survivable: SQLite's inline fallback bounds the WAL. */
+    (void)checkpointer_start(&n->checkpointer, loop, n->db_path);
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
@@ -278,6 +286,7 @@ static void node_close(struct node *n)
     engine_close(&n->engine);
     scheduler_close(&n->scheduler);
     mirror_close(&n->mirror);
+    checkpointer_close(&n->checkpointer);
     proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
     proposals_close(&n->proposals);
     peer_close(&n->peer);

@@ -17,10 +17,35 @@ static struct raft_fix *fix_of(struct raft_io *io)
 
 static void note_snapshot(struct raft_fix *f, const struct raft_snapshot *s)
 {
-    if (s != NULL && s->index >= f->snap_index) {
+    if (s == NULL) {
+        return;
+    }
+    if (s->index >= f->snap_index) {
         f->snap_index = s->index;
         f->snap_term = s->term;
     }
+    f->recent[f->n_recent % RAFT_FIX_RECENT].index = s->index;
+    f->recent[f->n_recent % RAFT_FIX_RECENT].term = s->term;
+    f->n_recent++;
+}
+
+static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+                    raft_io_send_cb cb)
+{
+    struct raft_fix *f = fix_of(io);
+    if (message->type == RAFT_INSTALL_SNAPSHOT) {
+        unsigned n = f->n_recent < RAFT_FIX_RECENT ? f->n_recent : RAFT_FIX_RECENT;
+        for (unsigned k = 0; k < n; k++) {
+            if (f->recent[k].index == message->install_snapshot.last_index &&
+                f->recent[k].term != message->install_snapshot.last_term) {
+                /* the message belongs to libraft's request, which built it for this call */
+                ((struct raft_message *)message)->install_snapshot.last_term = f->recent[k].term;
+                f->terms_fixed++;
+                break;
+            }
+        }
+    }
+    return f->orig_send(io, req, message, cb);
 }
 
 unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_term snap_term, int *rewritten)
@@ -112,6 +137,8 @@ int raft_fix_wrap(struct raft_fix *f, struct raft_io *io)
     f->orig_load = io->load;
     f->orig_start = io->start;
     f->orig_snapshot_put = io->snapshot_put;
+    f->orig_send = io->send;
+    io->send = fix_send;
     io->load = fix_load;
     io->start = fix_start;
     io->snapshot_put = fix_snapshot_put;

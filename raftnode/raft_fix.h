@@ -14,9 +14,17 @@
  * sees it: entries at or below S are dropped and prev becomes (S, term of S), which the
  * follower has. Nothing else changes; a message that does not reach below S is untouched.
  *
- * Wrapping: raft_fix_wrap replaces IO's load, start and snapshot_put methods (keeping the
- * originals) to learn the local snapshot's index and term, and the receive callback given to
- * start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
+ * A second libraft 0.22.1 bug, on the sending side (also found by the simulation): the legacy
+ * layer builds an InstallSnapshot with the index and term of the snapshot it means to send,
+ * then loads the latest stored snapshot; when a newer one was stored in between it updates
+ * last_index but not last_term. The follower installs index N with a wrong term, later finds
+ * "conflicting terms ... for entry N", shuts down, and libraft double-frees. Every snapshot is
+ * of committed state, so the term of an index is unique: the guard puts the term this member
+ * recorded for that snapshot index back on the outgoing message.
+ *
+ * Wrapping: raft_fix_wrap replaces IO's load, start, send and snapshot_put methods (keeping
+ * the originals) to learn the local snapshots' indexes and terms, and the receive callback
+ * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
  * thread; at most RAFT_FIX_MAX wrapped ios per process. */
 #ifndef RAFTNODE_RAFT_FIX_H
 #define RAFTNODE_RAFT_FIX_H
@@ -25,6 +33,7 @@
 #include <stdint.h>
 
 #define RAFT_FIX_MAX 16
+#define RAFT_FIX_RECENT 8
 
 struct raft_fix {
     struct raft_io *io;
@@ -33,12 +42,21 @@ struct raft_fix {
     int (*orig_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv);
     int (*orig_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
                              const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+    int (*orig_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+                     raft_io_send_cb cb);
     raft_io_recv_cb orig_recv;
+    struct {
+        raft_index index;
+        raft_term term;
+    } recent[RAFT_FIX_RECENT]; /* the last snapshots stored, ring */
+    unsigned n_recent;
+    uint64_t terms_fixed;  /* read-only: InstallSnapshot messages whose last_term was corrected */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */
     uint64_t dropped;      /* read-only: entries dropped from them */
     uint64_t reported;     /* the owner's: rewrites already logged */
+    uint64_t terms_reported; /* the owner's: term corrections already logged */
 };
 
 /* 0, or -1 when RAFT_FIX_MAX ios are wrapped already. */

@@ -16,14 +16,15 @@
  * through the append, truncate and snapshot_put methods and passes the fixture the index
  * its arithmetic expects; nothing else of the fixture is touched.
  *
- * Fixture fix 2, for a libraft 0.22.1 bug that raft_uv has too: the legacy layer builds an
- * InstallSnapshot message with the index and term of the snapshot it means to send, then
- * loads the latest stored snapshot (raft_io snapshot_get); when a newer snapshot was stored
- * in between, legacyLoadSnapshotCb updates last_index but not last_term, so the follower
- * installs index N with the term of the older snapshot, later finds "conflicting terms ...
- * for entry N (commit index N)", shuts down and double-frees (ASan) inside raft. io_recv
- * puts the right term back on such a message from the sender's own snapshot record, and says
- * so in the event history.
+ * libraft 0.22.1 bug that raft_uv has too: the legacy layer builds an InstallSnapshot message
+ * with the index and term of the snapshot it means to send, then loads the latest stored
+ * snapshot (raft_io snapshot_get); when a newer snapshot was stored in between,
+ * legacyLoadSnapshotCb updates last_index but not last_term, so the follower installs index N
+ * with the term of the older snapshot, later finds "conflicting terms ... for entry N (commit
+ * index N)", shuts down and double-frees (ASan) inside raft. raftnode's guard
+ * (raftnode/raft_fix.c, wrapped around every server's io here as in node.c) corrects the term
+ * on the sending side; io_recv is the oracle that fails the run if a wrong term still
+ * arrives, checked against the sender's own record of its stored snapshots.
  *
  * Links: partitions use raft_fixture_saturate only (messages silently dropped), never
  * raft_fixture_disconnect, because the fixture's kill/revive assert that every link is
@@ -481,14 +482,13 @@ static void io_recv(struct raft_io *io, struct raft_message *m)
         unsigned n = from->n_puts < 8 ? from->n_puts : 8;
         for (unsigned k = 0; k < n; k++) {
             if (from->puts[k].index == is->last_index && from->puts[k].term != is->last_term) {
-                sim_event(io_sim,
-                          "libraft: InstallSnapshot %llu -> %llu says %llu^%llu, the snapshot is %llu^%llu: "
-                          "term corrected (see cluster.c)",
-                          (unsigned long long)from->id, (unsigned long long)v->id, (unsigned long long)is->last_index,
-                          (unsigned long long)is->last_term, (unsigned long long)from->puts[k].index,
-                          (unsigned long long)from->puts[k].term);
-                is->last_term = from->puts[k].term;
-                io_sim->counters[C_LIBRAFT_FIXES]++;
+                sim_fail(io_sim,
+                         "libraft: InstallSnapshot %llu -> %llu says %llu^%llu, the snapshot is %llu^%llu: "
+                         "raftnode/raft_fix.c did not correct the term",
+                         (unsigned long long)from->id, (unsigned long long)v->id, (unsigned long long)is->last_index,
+                         (unsigned long long)is->last_term, (unsigned long long)from->puts[k].index,
+                         (unsigned long long)from->puts[k].term);
+                is->last_term = from->puts[k].term; /* the run is over; do not crash on the way out */
             }
         }
     }
@@ -624,6 +624,7 @@ void cluster_close(struct sim *s)
             batch_free(b);
         }
         s->counters[C_RAFT_FIX_REWRITES] += v->fix.rewritten;
+        s->counters[C_LIBRAFT_FIXES] += v->fix.terms_fixed;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

@@ -528,7 +528,7 @@ int main(int argc, char **argv)
     printf("sim: totals: %llu entries applied, %llu snapshots, %llu restores, %llu leader changes, "
            "%llu engines declared dead, %llu scheduler moves, %llu client commands, %llu faults, "
            "%llu leases extended (%llu after waiting for the member), %llu hand-over graces, "
-           "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (libraft bug), "
+           "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
            "%llu AppendEntries below a snapshot rewritten (raft_fix)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
