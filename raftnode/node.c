@@ -95,6 +95,14 @@ static void tick_cb(uv_timer_t *t)
     const char *addr;
     int state;
 
+    if (n->raft_fix.append_failures > 0 && n->phase == NODE_RUNNING) {
+        log_error("raft log write failed in %s: %s; stopping this member (libraft cannot retry a "
+                  "failed append). Free disk space or fix the disk, then start it again: it reloads "
+                  "its log and the leader sends what is missing; the other members keep serving",
+                  n->datadir_raft, n->raft_fix.append_error);
+        node_stop(n, 1);
+        return;
+    }
     if (n->raft_fix.rewritten != n->raft_fix.reported) {
         log_info("raft guard: %llu AppendEntries message(s) reached below this member's snapshot at "
                  "index %llu (%llu committed entries dropped from them); rewritten to start at the "

@@ -1,6 +1,8 @@
 /* raft_fix: the AppendEntries guard of raft_fix.h. */
 #include "raft_fix.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct raft_fix *wrapped[RAFT_FIX_MAX];
@@ -77,6 +79,84 @@ unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_te
     return drop;
 }
 
+static void note_append_failure(struct raft_fix *f, int status)
+{
+    if (f->append_failures++ == 0) {
+        snprintf(f->append_error, sizeof f->append_error, "%s (%.255s)", raft_strerror(status),
+                 f->io->errmsg[0] != '\0' ? f->io->errmsg : "no detail");
+    }
+}
+
+/* Appends in flight: libraft owns req->data, so the guard finds a request's io here. A
+ * handful at a time (libraft pipelines a few), so a linear scan is enough. */
+static struct inflight_append {
+    struct raft_io_append *req;
+    struct raft_fix *fix;
+} *inflight;
+static size_t n_inflight, cap_inflight;
+
+static int inflight_add(struct raft_io_append *req, struct raft_fix *f)
+{
+    if (n_inflight == cap_inflight) {
+        size_t cap = cap_inflight ? cap_inflight * 2 : 16;
+        struct inflight_append *p = realloc(inflight, cap * sizeof *p);
+        if (p == NULL) {
+            return -1;
+        }
+        inflight = p;
+        cap_inflight = cap;
+    }
+    inflight[n_inflight].req = req;
+    inflight[n_inflight].fix = f;
+    n_inflight++;
+    return 0;
+}
+
+static struct raft_fix *inflight_take(struct raft_io_append *req)
+{
+    for (size_t i = 0; i < n_inflight; i++) {
+        if (inflight[i].req == req) {
+            struct raft_fix *f = inflight[i].fix;
+            inflight[i] = inflight[--n_inflight];
+            if (n_inflight == 0) {
+                free(inflight);
+                inflight = NULL;
+                cap_inflight = 0;
+            }
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void fix_append_cb(struct raft_io_append *req, int status)
+{
+    struct raft_fix *f = inflight_take(req);
+    if (f == NULL) {
+        abort(); /* not reached: every request passing here was added by fix_append */
+    }
+    if (status != 0 && status != RAFT_CANCELED) {
+        note_append_failure(f, status);
+    }
+    f->orig_append_cb(req, status);
+}
+
+static int fix_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[], unsigned n,
+                      raft_io_append_cb cb)
+{
+    struct raft_fix *f = fix_of(io);
+    f->orig_append_cb = cb;
+    if (inflight_add(req, f) != 0) {
+        return f->orig_append(io, req, entries, n, cb); /* untracked, but written */
+    }
+    int rv = f->orig_append(io, req, entries, n, fix_append_cb);
+    if (rv != 0) {
+        inflight_take(req); /* no callback will come */
+        note_append_failure(f, rv);
+    }
+    return rv;
+}
+
 static void fix_recv(struct raft_io *io, struct raft_message *m)
 {
     struct raft_fix *f = fix_of(io);
@@ -138,7 +218,9 @@ int raft_fix_wrap(struct raft_fix *f, struct raft_io *io)
     f->orig_start = io->start;
     f->orig_snapshot_put = io->snapshot_put;
     f->orig_send = io->send;
+    f->orig_append = io->append;
     io->send = fix_send;
+    io->append = fix_append;
     io->load = fix_load;
     io->start = fix_start;
     io->snapshot_put = fix_snapshot_put;

@@ -22,7 +22,15 @@
  * of committed state, so the term of an index is unique: the guard puts the term this member
  * recorded for that snapshot index back on the outgoing message.
  *
- * Wrapping: raft_fix_wrap replaces IO's load, start, send and snapshot_put methods (keeping
+ * Third: libraft 0.22.1 drops a failed log append silently (legacy.c asserts that only a
+ * cancelled append can fail, and Debian's build compiles assertions out): after ENOSPC or
+ * EIO the member keeps running but never persists that entry again, so as a leader it never
+ * commits and as a follower it never acknowledges. The guard counts failed appends
+ * (APPEND_FAILURES, with the error in APPEND_ERROR); the owner stops the member on the first
+ * one (crash-only, like etcd on a WAL write failure): a restart reloads the log from disk and
+ * the leader sends the missing entries again.
+ *
+ * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
  * thread; at most RAFT_FIX_MAX wrapped ios per process. */
@@ -44,7 +52,12 @@ struct raft_fix {
                              const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
     int (*orig_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
                      raft_io_send_cb cb);
+    int (*orig_append)(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[],
+                       unsigned n, raft_io_append_cb cb);
+    raft_io_append_cb orig_append_cb; /* libraft passes the same callback to every append */
     raft_io_recv_cb orig_recv;
+    uint64_t append_failures; /* read-only: appends that failed (not cancelled) */
+    char append_error[320];   /* read-only: the first failure: status and the I/O's message */
     struct {
         raft_index index;
         raft_term term;
