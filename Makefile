@@ -30,10 +30,11 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
+SIM_IO_SEEDS ?= 300
 SOAK_SEEDS ?= 20000
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
-        sim sim-san soak
+        sim sim-io sim-san soak
 all: check-deps $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
 
 # bin/ holds links to the default build so the README's paths work.
@@ -104,8 +105,13 @@ sim-san: check-deps
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sim/lsan.supp:print_suppressions=0 \
 	  build-san/sim/sim --seeds 300
 
+# The same with log appends failing now and then (libraft's I/O error paths).
+sim-io: check-deps $(B)/sim/sim
+	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults
+
 soak: check-deps $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SOAK_SEEDS) --first 100000
+	$(B)/sim/sim --seeds $$(( $(SOAK_SEEDS) / 4 )) --first 500000 --io-faults
 
 test: check-deps
 	@bash tests/run-all.sh

@@ -24,11 +24,17 @@ make -s test-cluster 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"
 [ $rc -eq 0 ] || rc_all=1
 echo "== metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build) =="
 make -s test-metastore 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
-echo "== deterministic simulation (raft/fixture.h, fixed seed list) =="
-# One line per seed: print the totals, or everything when a seed failed (its report and replay).
-make -s sim >"$log" 2>&1; rc=$?
-if [ $rc -eq 0 ]; then tail -n 2 "$log"; else grep -v ' passed (' "$log"; fi
-count "$log"; [ $rc -eq 0 ] || rc_all=1
+# Simulations print one line per failing seed only: show the totals, or everything when a
+# seed failed (its report and replay command).
+sim_suite() { # TITLE MAKE-TARGET
+  echo "== $1 =="
+  make -s "$2" >"$log" 2>&1; local rc=$?
+  if [ $rc -eq 0 ]; then tail -n 2 "$log"; else cat "$log"; fi
+  count "$log"; [ $rc -eq 0 ] || rc_all=1
+}
+sim_suite "deterministic simulation (raft/fixture.h, fixed seed list)" sim
+sim_suite "deterministic simulation with log I/O faults" sim-io
+sim_suite "deterministic simulation, ASan + UBSan build" sim-san
 echo
 echo "all suites: $total_p passed, $total_f failed"
 exit $rc_all
