@@ -390,12 +390,12 @@ static void usage(FILE *out)
             "  -v                 print every event\n"
             "  --io-faults        also make raft I/O requests fail (raft_fixture_io_fault)\n"
             "  --trace-from MS    print libraft's own trace (stderr) from virtual time MS on\n"
-            "  The engine model (engine.c) has two rules invariant 2 needs, which raftnode does not\n"
-            "  have yet; these options take them out to show why they are needed:\n"
+            "  The engine model (engine.c) has two rules invariant 2 needs, as raftnode/engine.c has\n"
+            "  them; these options take them out to show why they are needed:\n"
             "  --no-ack-gate      an acknowledged heartbeat extends the lease at once, even when the\n"
             "                     engine's own member has not applied the acknowledging entry\n"
             "  --no-handoff-grace a project moved from a live engine is acted for at once\n"
-            "  --as-built         both: the engine as raftnode/engine.c implements it today\n",
+            "  --as-built         both: the engine as raftnode/engine.c had it before the fix\n",
             SIM_TICK_MS);
 }
 
