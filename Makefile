@@ -31,7 +31,7 @@ SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_cor
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300
-SOAK_SEEDS ?= 20000
+SOAK_MINUTES ?= 60
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
         sim sim-io sim-san soak
@@ -109,9 +109,11 @@ sim-san: check-deps
 sim-io: check-deps $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults
 
+# Long simulation: new seeds for SOAK_MINUTES of wall-clock time, then a quarter of that
+# with log I/O faults (each seed's run is still fully determined by its seed).
 soak: check-deps $(B)/sim/sim
-	$(B)/sim/sim --seeds $(SOAK_SEEDS) --first 100000
-	$(B)/sim/sim --seeds $$(( $(SOAK_SEEDS) / 4 )) --first 500000 --io-faults
+	$(B)/sim/sim --seeds 1000000000 --first 100000 --minutes $(SOAK_MINUTES)
+	$(B)/sim/sim --seeds 1000000000 --first 2000000000 --io-faults --minutes $$(( ($(SOAK_MINUTES) + 3) / 4 ))
 
 test: check-deps
 	@bash tests/run-all.sh

@@ -29,7 +29,7 @@ make -s test-metastore 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $
 sim_suite() { # TITLE MAKE-TARGET
   echo "== $1 =="
   make -s "$2" >"$log" 2>&1; local rc=$?
-  if [ $rc -eq 0 ]; then tail -n 2 "$log"; else cat "$log"; fi
+  if [ $rc -eq 0 ]; then tail -n 3 "$log"; else cat "$log"; fi
   count "$log"; [ $rc -eq 0 ] || rc_all=1
 }
 sim_suite "deterministic simulation (raft/fixture.h, fixed seed list)" sim

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim.h"
@@ -382,9 +383,11 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
+            "           [--minutes M]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
             "  --servers          cluster size (default: 3 or 5, chosen by the seed)\n"
+            "  --minutes M        start no new seed after M minutes of wall-clock time (soaks)\n"
             "  --no-fork          run seeds in this process (default: one child process per seed,\n"
             "                     so a crash fails that seed only)\n"
             "  -v                 print every event\n"
@@ -476,7 +479,7 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t 
 int main(int argc, char **argv)
 {
     struct sim_opts o = {.seeds = 0, .first = 1, .steps = 400};
-    uint64_t v;
+    uint64_t v, minutes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--seeds") == 0 && parse_u64(next, &o.seeds) == 0) {
@@ -493,6 +496,8 @@ int main(int argc, char **argv)
             o.verbose = true;
         } else if (strcmp(a, "--no-fork") == 0) {
             o.no_fork = true;
+        } else if (strcmp(a, "--minutes") == 0 && parse_u64(next, &minutes) == 0 && minutes > 0) {
+            i++;
         } else if (strcmp(a, "--io-faults") == 0) {
             o.io_faults = true;
         } else if (strcmp(a, "--trace-from") == 0 && parse_u64(next, &o.trace_from_ms) == 0) {
@@ -517,7 +522,17 @@ int main(int argc, char **argv)
         return 2;
     }
     uint64_t passed = 0, failed = 0, totals[C_COUNT] = {0};
+    /* --minutes bounds a soak by wall-clock time: no new seed starts after it (each seed's run
+     * stays fully determined by the seed; only how many seeds run depends on the machine). */
+    time_t stop_at = minutes > 0 ? time(NULL) + (time_t)(minutes * 60) : 0;
+    uint64_t last_seed = o.first;
     for (uint64_t seed = o.first; seed < o.first + o.seeds; seed++) {
+        if (stop_at != 0 && time(NULL) >= stop_at) {
+            printf("sim: --minutes %llu reached after seed %llu\n", (unsigned long long)minutes,
+                   (unsigned long long)(seed - 1));
+            break;
+        }
+        last_seed = seed;
         if (o.no_fork ? run_seed(&o, seed, totals) : run_seed_isolated(&o, seed, totals)) {
             passed++;
         } else {
@@ -537,6 +552,7 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_LEASE_ACKS], (unsigned long long)totals[C_GATED_ACKS],
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES]);
+    printf("sim: seeds %llu..%llu\n", (unsigned long long)o.first, (unsigned long long)last_seed);
     printf("sim: %llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
     return failed == 0 ? 0 : 1;
 }
