@@ -21,6 +21,11 @@
 
 #define ENGINE_MAX_INFLIGHT 4
 #define ENGINE_LEASE_CHECK_MS 20
+/* The heartbeat timer ticks this often; a heartbeat goes out every interval, and sooner
+ * again when the last one could not be sent or was not acknowledged (no leader known yet,
+ * a leader change, a lost connection): with Kylin's 30 s interval, waiting for the next
+ * interval would leave the engine unregistered or its lease unrenewed for 30 s. */
+#define ENGINE_TICK_MS 100
 
 struct hb_call {
     struct engine *engine;
@@ -132,6 +137,9 @@ static void hb_done(struct engine *e, uint64_t send_ns, uint64_t index, int stat
         e->n_pending++;
         return;
     }
+    if (status != PROTO_REFUSED) {
+        e->next_send_ms = 0; /* not acknowledged: try again at the next tick */
+    }
     if (status == PROTO_REFUSED) {
         if (strcmp(e->refused, message) != 0) {
             log_error("engine %llu: the cluster refused this engine: %s (%s); fix this member's "
@@ -192,25 +200,28 @@ static void drop_conn(struct engine *e)
     }
 }
 
-static void heartbeat_cb(uv_timer_t *t)
+/* Sends one heartbeat to the leader. Returns true when it went out. */
+static bool send_heartbeat(struct engine *e)
 {
-    struct engine *e = t->data;
     struct node *n = e->node;
     char leader_api[CONFIG_ADDR_MAX];
     raft_id leader;
     struct hb_call *c;
 
     if (n->phase != NODE_RUNNING || e->inflight >= ENGINE_MAX_INFLIGHT) {
-        return;
+        return false;
     }
     leader = node_leader(n, leader_api, sizeof leader_api);
     if (leader == 0) {
         drop_conn(e);
-        return;
+        return false;
+    }
+    if (leader != n->cfg->node_id && leader_api[0] == '\0') {
+        return false; /* the leader's API address is not known here yet */
     }
     c = malloc(sizeof *c);
     if (c == NULL) {
-        return;
+        return false;
     }
     c->engine = e;
     c->send_ns = uv_hrtime();
@@ -221,13 +232,9 @@ static void heartbeat_cb(uv_timer_t *t)
         if (scheduler_heartbeat_local(&n->scheduler, local_hb_done, c) != 0) {
             e->inflight--;
             free(c);
+            return false;
         }
-        return;
-    }
-    if (leader_api[0] == '\0') {
-        e->inflight--;
-        free(c);
-        return;
+        return true;
     }
     if (e->conn != NULL && (strcmp(e->conn->endpoint, leader_api) != 0 || e->conn->state == CLIENT_CONN_FAILED)) {
         drop_conn(e);
@@ -239,19 +246,33 @@ static void heartbeat_cb(uv_timer_t *t)
             e->conn = NULL;
             e->inflight--;
             free(c);
-            return;
+            return false;
         }
         if (client_conn_connect(e->conn) != 0) {
             drop_conn(e);
             e->inflight--;
             free(c);
-            return;
+            return false;
         }
     }
     if (client_conn_call(e->conn, "engine.heartbeat", pack_hb_args, e, remote_hb_reply, c) != 0) {
         e->inflight--;
         free(c);
         drop_conn(e);
+        return false;
+    }
+    return true;
+}
+
+static void heartbeat_cb(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    uint64_t now = uv_now(e->node->loop);
+    if (now < e->next_send_ms) {
+        return;
+    }
+    if (send_heartbeat(e)) {
+        e->next_send_ms = now + (uint64_t)e->node->cfg->heartbeat_interval_s * 1000;
     }
 }
 
@@ -344,7 +365,6 @@ bool engine_acts_for(struct engine *e, const char *project, size_t len)
 int engine_start(struct engine *e, struct node *n)
 {
     struct timespec ts;
-    uint64_t interval_ms = (uint64_t)n->cfg->heartbeat_interval_s * 1000;
 
     memset(e, 0, sizeof *e);
     e->node = n;
@@ -361,7 +381,7 @@ int engine_start(struct engine *e, struct node *n)
     e->started = true;
     /* This member may have applied a hand-over before it restarted: its projects wait. */
     engine_grace_all(e);
-    uv_timer_start(&e->timer, heartbeat_cb, 200, interval_ms);
+    uv_timer_start(&e->timer, heartbeat_cb, ENGINE_TICK_MS, ENGINE_TICK_MS);
     uv_timer_start(&e->lease_timer, lease_timer_cb, ENGINE_LEASE_CHECK_MS, ENGINE_LEASE_CHECK_MS);
     log_info("engine %llu (%s, mode %s, weight %u): heartbeat every %u s, timeout %u s",
              (unsigned long long)n->cfg->node_id, e->identity, config_mode_name(n->cfg->server_mode),

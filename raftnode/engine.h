@@ -47,7 +47,8 @@ struct engine_grace {
 struct engine {
     struct node *node;             /* read-only */
     char identity[320];            /* read-only: Kylin's "host:port|startMillis" */
-    uv_timer_t timer;              /* private: heartbeat interval */
+    uv_timer_t timer;              /* private: heartbeat tick (ENGINE_TICK_MS) */
+    uint64_t next_send_ms;         /* private: uv_now() of the next heartbeat; 0 = next tick */
     uv_timer_t lease_timer;        /* private: notices expiry promptly, releases gated acks */
     struct client_conn *conn;      /* private: to the leader; NULL when none */
     uint64_t lease_deadline_ns;    /* read-only: uv_hrtime() deadline, 0 = never held */

@@ -279,3 +279,14 @@ def test_moved_project_is_not_acted_for_until_the_old_owners_lease_ran_out(make_
     s = wait_for(lambda: (lambda o: o if o and o["acting"] else None)(show_on(c, c[dst], "handed")),
                  TIMEOUT_S + 5, f"engine {dst} to act after the hand-over grace")
     assert s["grace_ms_left"] == 0 and s["lease_valid"] is True
+
+
+def test_engines_register_without_waiting_a_long_heartbeat_interval(make_cluster):
+    # Kylin's defaults (30 s / 60 s): the first heartbeat goes out before any leader exists;
+    # the engine must try again soon instead of waiting a whole interval to register
+    c = make_cluster(3, extra={"kylin.server.leader-race.heart-beat-interval": 30,
+                               "kylin.server.leader-race.heart-beat-timeout": 60}).start()
+    c.wait_leader()
+    wait_for(lambda: len(c.engines()) == 3, 10, "3 engines registered well within one 30 s interval")
+    c.ctl("project", "add", "early", check=0)
+    wait_for(lambda: (owners(c) or {}).get("early", (None,))[0] is not None, 10, "the project placed")
