@@ -12,11 +12,17 @@
 #   4. on fresh clusters: RSS of every member idle and after N projects / keys, then
 #      restart-to-ready of the whole cluster (SIGKILL all, start all, time until every
 #      member has applied everything it had and a write succeeds)
-# then Kylin's leader race on a private PostgreSQL 15 (bench/kylin_race.py), and
+# then, on one private PostgreSQL 15: Kylin's leader race (bench/kylin_race.py) and, on the
+# same server, raftnode's metastore mirror (build/bench/metastore_bench: commit-to-visible
+# lag at 1,000 decisions/s, and the writes of an idle cluster of 10,000 projects); and
 # build/bench/bench_planner when it exists (its RESULT lines are passed through).
 #
 # raftnode is driven by build/bench/loadgen (C, common/client.h), etcd by
 # bench/etcd_driver.py (python3-etcd3 over gRPC, one client object per thread).
+# B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
+# part, BENCH_PHASES=compare,scale,metastore,planner (comma-separated, default all) runs
+# only those phases; the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
+# BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
 # Output: progress on stderr; a table, `RESULT <name> <value> <unit>` and
 # `RATIO <name> <raftnode/etcd>` lines on stdout. `full` also rewrites docs/benchmarks.md.
 #
@@ -28,20 +34,28 @@ MODE=${1:-quick}
 case "$MODE" in
 quick)
     SEQ_N=2000; TP_DUR=4; TP_WARM=1; FO_REPS=3; MEM_N=10000; PG_ROUNDS=3; PLANNER_TIMEOUT=120
-    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4 ;;
+    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4; LAG_DUR=10; LAG_WARM=2; IDLE_S=20 ;;
 full)
     SEQ_N=10000; TP_DUR=15; TP_WARM=2; FO_REPS=7; MEM_N=100000; PG_ROUNDS=5; PLANNER_TIMEOUT=300
-    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8 ;;
+    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8; LAG_DUR=27; LAG_WARM=2; IDLE_S=60 ;;
 *)
     echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
 PG_ROWS=10000
+MS_PROJECTS=${MS_PROJECTS:-10000} # projects in the mirror's cluster (lag and idle)
+MS_RATE=${MS_RATE:-1000}         # decisions/s for the lag measurement
+MS_PREFIX=raftbench # the mirror's table prefix (Kylin's race uses kylin_metadata_epoch)
+# A backend publishes its table counters up to 10 s (PGSTAT_IDLE_INTERVAL) after its last
+# transaction: the idle window starts only after the mirror has been quiet this long.
+MS_SETTLE_S=11
+phase() { [ "${BENCH_PHASES:-all}" = all ] || [[ ",$BENCH_PHASES," == *",$1,"* ]]; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}
 RAFTNODE=${RAFTNODE_BIN:-$ROOT/$B/bin/raftnode}
 LOADGEN=${LOADGEN_BIN:-$ROOT/$B/bench/loadgen}
 PLANNER=${PLANNER_BIN:-$ROOT/$B/bench/bench_planner}
+MSBENCH=${METASTORE_BENCH_BIN:-$ROOT/$B/bench/metastore_bench}
 PY=/usr/bin/python3
 DRIVER=$ROOT/bench/etcd_driver.py
 ETCD=${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}
@@ -68,6 +82,9 @@ RES=$WORK/results.txt
 mkdir -p "$WORK/bin"
 cp "$RAFTNODE" "$WORK/bin/raftnode" && cp "$LOADGEN" "$WORK/bin/loadgen" ||
     { echo "bench: cannot copy binaries" >&2; rm -rf "$WORK"; exit 1; }
+if [ -x "$MSBENCH" ]; then
+    cp "$MSBENCH" "$WORK/bin/metastore_bench" && MSBENCH=$WORK/bin/metastore_bench
+fi
 RAFTNODE_SRC=$RAFTNODE
 RAFTNODE=$WORK/bin/raftnode
 LOADGEN=$WORK/bin/loadgen
@@ -245,6 +262,7 @@ raft.initial-cluster=$RN_INITIAL
 raft.election-timeout-ms=1000
 raft.heartbeat-timeout-ms=100
 raft.log-level=warn
+${RN_EXTRA_CONF:-}
 EOF
     done
 }
@@ -357,6 +375,7 @@ et_fresh() {
 rn_done() { rn_kill_all; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$RN_DIR"; }
 et_done() { et_kill_all; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$ET_DIR"; }
 
+if phase compare; then # (the phase's body is not indented)
 log "sequential writes: $SEQ_N from one client"
 rn_fresh seq
 "$LOADGEN" --mode seq --endpoints "$RN_EPS" --requests "$SEQ_N" --prefix "b${RUN_ID}_seq" \
@@ -441,6 +460,7 @@ et_done
 stats etcd_leader_failover ms "${et_fo[@]}"
 emit_ratio leader_failover_median raftnode_leader_failover_median etcd_leader_failover_median
 emit_ratio leader_failover_max raftnode_leader_failover_max etcd_leader_failover_max
+fi # phase compare
 
 # =========================================================================================
 # Phase 2: at scale. Fresh clusters: RSS idle, load N projects / keys, then (raftnode) let
@@ -480,6 +500,7 @@ wait_commit_stable() {
     return 1
 }
 
+if phase scale; then # (the phase's body is not indented)
 log "at scale: raftnode with $MEM_N projects"
 rn_fresh scale
 sleep 2 # idle: a fixed interval after start (a measurement window, not a readiness check)
@@ -534,11 +555,50 @@ emit_ratio "seq_latency_p50_at_$MEM_TAG" "raftnode_seq_latency_at_${MEM_TAG}_p50
 emit_ratio "throughput_c64_at_$MEM_TAG" "raftnode_throughput_c64_at_${MEM_TAG}_writes_per_s" \
     "etcd_throughput_c64_at_${MEM_TAG}_writes_per_s"
 emit_ratio "restart_ready_$MEM_TAG" "raftnode_restart_ready_${MEM_TAG}_ms" "etcd_restart_ready_${MEM_TAG}_ms"
+fi # phase scale
 
 # =========================================================================================
-# Phase 3: Kylin's leader race on PostgreSQL
+# Phase 3: the metastore, on one private PostgreSQL 15 server (default settings: fsync and
+# synchronous_commit on). First Kylin's leader race (bench/kylin_race.py, its own table
+# kylin_metadata_epoch), then raftnode's mirror into the same server (tables $MS_PREFIX_*):
+# a fresh cluster whose members carry raft.metastore.url, MS_PROJECTS projects added and
+# placed, then
+#   lag:  project.move at MS_RATE decisions/s, open loop, for LAG_DUR s; per decision the
+#         time from the client's OK to the row's visibility in PostgreSQL (a LISTEN on a
+#         notification trigger the benchmark adds to the epoch table and drops afterwards);
+#   idle: the rows the idle cluster writes into the mirror's tables over IDLE_S s
+#         (pg_stat_user_tables), after the mirror has been quiet for MS_SETTLE_S s.
 # =========================================================================================
-if [ -x "$PGBIN/initdb" ] && "$PY" -c 'import psycopg2' 2>/dev/null && { [ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; }; then
+ms_phase() {
+    local url="postgresql://postgres@127.0.0.1:$PG_PORT/postgres?prefix=$MS_PREFIX"
+    local conninfo="host=$PG_DIR port=$PG_PORT dbname=postgres user=postgres connect_timeout=5"
+    if [ ! -x "$MSBENCH" ]; then
+        log "no $MSBENCH: metastore mirror benchmark skipped (make bench builds it)"
+        return
+    fi
+    log "metastore mirror: a cluster with $MS_PROJECTS projects; project.move at $MS_RATE/s for ${LAG_DUR}s" \
+        "(${LAG_WARM}s warm-up); then ${IDLE_S}s idle"
+    # Engines heartbeat every 5 s here, not Kylin's 30: an engine's first heartbeat (200 ms
+    # after start) comes before the first election and is lost, so with 30 s nothing could
+    # be placed for 30 s. (The idle cluster then logs a heartbeat entry every 5 s or so,
+    # which must not make the mirror write either.)
+    RN_EXTRA_CONF="raft.metastore.url=$url"$'\n'"kylin.server.leader-race.heart-beat-interval=5" rn_fresh mirror
+    # The projects: added by 64 clients, then placed by the scheduler (assign entries) and
+    # mirrored; these RESULT lines stay out of the report.
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients 64 --requests "$MS_PROJECTS" --deadline-s 300 \
+        --prefix "ms${RUN_ID}" --label raftnode_mirror_load --quiet 2>&1 | sed 's/^/  /' >&2
+    wait_commit_stable 3 180 || log "raftnode: the commit index kept moving for 180 s"
+    "$MSBENCH" --mode lag --endpoints "$RN_EPS" --pg "$conninfo" --prefix "$MS_PREFIX" --rate "$MS_RATE" \
+        --duration "$LAG_DUR" --warmup "$LAG_WARM" --drain-s 10 --label metastore_lag 2>&1 | collect ||
+        log "metastore_bench lag failed (logs: $RN_DIR/rn*.log)"
+    "$MSBENCH" --mode idle --endpoints "$RN_EPS" --pg "$conninfo" --prefix "$MS_PREFIX" --seconds "$IDLE_S" \
+        --settle-s "$MS_SETTLE_S" --label raftnode_metastore 2>&1 | collect ||
+        log "metastore_bench idle failed (logs: $RN_DIR/rn*.log)"
+    rn_done
+}
+if ! phase metastore; then
+    :
+elif [ -x "$PGBIN/initdb" ] && "$PY" -c 'import psycopg2' 2>/dev/null && { [ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; }; then
     log "Kylin leader race: PostgreSQL $PG_VERSION, $PG_ROWS epoch rows, $PG_ROUNDS renewal rounds"
     PG_DIR=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/raftnode-bench-pg.XXXXXX")
     [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR"
@@ -546,9 +606,12 @@ if [ -x "$PGBIN/initdb" ] && "$PY" -c 'import psycopg2' 2>/dev/null && { [ "$(id
     if as_pg "$PGBIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -N >"$WORK/initdb.log" 2>&1; then
         PG_DATA=$PG_DIR/data
         if as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
-            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" start >/dev/null 2>&1; then
+            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 ${BENCH_PG_OPTS:-}" start >/dev/null 2>&1; then
             as_pg "$PY" - --host "$PG_DIR" --port "$PG_PORT" --rows "$PG_ROWS" --rounds "$PG_ROUNDS" \
                 <"$ROOT/bench/kylin_race.py" 2>&1 | collect
+            ms_phase
+            emit_ratio metastore_writes_per_min_idle raftnode_metastore_writes_per_min_idle \
+                kylin_race_writes_per_min_10k
         else
             log "PostgreSQL did not start: $(tail -3 "$PG_DIR/server.log" 2>/dev/null)"
         fi
@@ -557,14 +620,15 @@ if [ -x "$PGBIN/initdb" ] && "$PY" -c 'import psycopg2' 2>/dev/null && { [ "$(id
         log "initdb failed: $(tail -3 "$WORK/initdb.log")"
     fi
 else
-    log "PostgreSQL 15, psycopg2 or the postgres user missing: Kylin race skipped"
+    log "PostgreSQL 15, psycopg2 or the postgres user missing: Kylin race and mirror benchmark skipped"
 fi
-echo "RESULT raftnode_metastore_writes_per_min_idle n/a (mirror not built yet)" >>"$RES"
 
 # =========================================================================================
 # Phase 4: the placement planner benchmark (another bench program), when built
 # =========================================================================================
-if [ -x "$PLANNER" ]; then
+if ! phase planner; then
+    :
+elif [ -x "$PLANNER" ]; then
     log "running $PLANNER"
     BENCH_MODE=$MODE timeout "$PLANNER_TIMEOUT" "$PLANNER" 2>&1 | collect ||
         log "bench_planner failed or timed out"
@@ -615,22 +679,30 @@ report() {
     row "throughput, 64 clients, with $MEM_N (writes/s)" "$(fmt raftnode_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(fmt etcd_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(rat throughput_c64_at_$MEM_TAG)" ""
     row "restart-to-ready with $MEM_N (ms)" "$(fmt raftnode_restart_ready_${MEM_TAG}_ms)" "$(fmt etcd_restart_ready_${MEM_TAG}_ms)" "$(rat restart_ready_$MEM_TAG)" ""
     echo
-    echo "Kylin leader race on PostgreSQL $PG_VERSION ($PG_ROWS project rows, heart-beat-interval 30 s):"
+    echo "The metastore on one PostgreSQL $PG_VERSION server, same run: Kylin's leader race ($PG_ROWS"
+    echo "project rows, heart-beat-interval 30 s) and raftnode's mirror ($MS_PROJECTS projects):"
     echo
-    row2() { printf '| %-58s | %28s |\n' "$1" "$2"; }
+    row2() { printf '| %-66s | %20s |\n' "$1" "$2"; }
     row2 "metric" "value"
-    printf '|%s|%s|\n' "------------------------------------------------------------" "------------------------------"
+    printf '|%s|%s|\n' "--------------------------------------------------------------------" "----------------------"
     row2 "renewal round, JDBC batch in one transaction (ms)" "$(fmt kylin_race_renew_round_10k_ms)"
     row2 "renewal round, one round trip per row (ms)" "$(fmt kylin_race_renew_round_10k_rowwise_ms)"
     row2 "metastore writes per minute, forever (Kylin race)" "$(fmt kylin_race_writes_per_min_10k)"
     row2 "PostgreSQL WAL written per day by renewals (MiB)" "$(fmt kylin_race_wal_per_day_10k)"
-    row2 "metastore writes per minute when idle (raftnode mirror)" "n/a (mirror not built yet)"
+    row2 "metastore writes per minute when idle (raftnode mirror, measured)" "$(fmt raftnode_metastore_writes_per_min_idle)"
+    row2 "mirror lag, decision acknowledged to row visible, p50 (ms)" "$(fmt metastore_lag_p50)"
+    row2 "mirror lag, decision acknowledged to row visible, p99 (ms)" "$(fmt metastore_lag_p99)"
+    row2 "  decisions/s offered / achieved (project.move, open loop)" "$MS_RATE / $(fmt metastore_lag_decisions_per_s)"
+    row2 "  lag max (ms); decisions per mirror transaction" "$(fmt metastore_lag_max); $(fmt metastore_lag_decisions_per_batch)"
+    row2 "  project.move reply p50 / p99 (ms)" "$(fmt metastore_lag_ack_p50) / $(fmt metastore_lag_ack_p99)"
     echo
     echo "raftnode is driven by build/bench/loadgen (C, libuv, one connection per client), etcd by"
     echo "bench/etcd_driver.py (python3-etcd3 $ETCD3_VERSION, one client object and connection per"
     echo "thread; at 16 and 64 clients the threads run in 2 processes). The ceiling row is each"
     echo "client's rate for a request without consensus: where etcd's write rate nears it, the"
     echo "Python client, not etcd, is the limit, and the etcd throughput figures are a lower bound."
+    echo "The mirror's rows come from build/bench/metastore_bench (C, libuv + libpq: project.move over one"
+    echo "API connection, LISTEN on a second PostgreSQL connection, one clock)."
 }
 {
     echo
@@ -687,7 +759,31 @@ every log write. Clients connect to the leader over persistent connections.
   succeeds.
 * Kylin race: Kylin 5's renewal statement (`JdbcEpochStore.updateBatch`: one CAS
   `update ... where epoch_target=? and mvcc=?` per owned row, as one JDBC batch in one
-  transaction) against 10,000 project rows in a private PostgreSQL.
+  transaction) against 10,000 project rows in a private PostgreSQL. Its writes per minute
+  are Kylin's schedule (every owned row renewed every `heart-beat-interval`, 30 s), forever.
+* raftnode's metastore mirror, on the same PostgreSQL server in the same run (tables
+  `raftbench_*`; `build/bench/metastore_bench`): a fresh 3-member cluster whose members
+  carry `raft.metastore.url`, engines heartbeating every 5 s (with Kylin's 30 s, the first
+  heartbeat, 200 ms after start, precedes the first election and is lost, and nothing
+  could be placed for 30 s), 10,000 projects added and placed, then:
+  * lag: `project.move` at 1,000 decisions/s, open loop (the k-th request is due k ms
+    after the start, whatever the replies do) over one persistent connection to the
+    leader, each handing one project (round robin over the 10,000) to the next engine: one
+    decision, a new epoch, one changed `_epoch` row. A row trigger the benchmark adds to
+    `raftbench_epoch` (and drops afterwards; not part of the mirror's DDL) calls
+    `pg_notify`; PostgreSQL delivers a notification only once the writing transaction
+    has committed, so its arrival on the benchmark's `LISTEN` connection is the moment the
+    row became visible. Lag of a decision = that arrival - the arrival of the move's OK
+    reply (sent by the leader once the entry is committed and applied), both on one
+    monotonic clock in one process; the first 2 s are excluded. Also reported: the
+    interval between the mirror's committed transactions (bursts of notifications) and
+    the decisions per transaction.
+  * idle: once the mirror has committed nothing for 11 s (PostgreSQL publishes a
+    backend's table counters up to 10 s after its last transaction), the sum of
+    `n_tup_ins + n_tup_upd + n_tup_del` of the four `raftbench_*` tables in
+    `pg_stat_user_tables`, before and after 60 s (`make bench-quick`: 20 s), per minute.
+    The cluster keeps committing heartbeat entries meanwhile; the mirror's own row
+    counter (`raftctl metastore status`, `writes`) over the window is printed too.
 EOF
         echo
         echo "## Results"
