@@ -1,7 +1,7 @@
 /* api: TCP listener, per-connection framing and replies (see api.h, docs/protocol.md).
  *
  * Read path: libuv reads into the connection's growable buffer; every complete frame is
- * decoded with msgpack_unpack_next and dispatched; the remainder is kept. Failure modes:
+ * decoded (api_frame.c) and dispatched; the remainder is kept. Failure modes:
  * a length over raft.api.max-frame-bytes -> "frame_too_large" reply, then close; a payload
  * that is not a map with "id" and "method" -> "bad_request" reply, then close; a read
  * error or EOF -> close. Only that one connection is affected. */
@@ -15,6 +15,7 @@
 #include "../common/mp.h"
 #include "../common/proto.h"
 #include "../common/queue.h"
+#include "api_frame.h"
 #include "log.h"
 #include "node.h"
 
@@ -200,48 +201,31 @@ void api_reply_redirect(struct api_conn *c, uint64_t id)
 /* Decodes and dispatches one frame payload. Returns -1 when the connection must close. */
 static int handle_frame(struct api_conn *c, const char *data, size_t len)
 {
-    msgpack_unpacked msg;
-    size_t off = 0;
-    uint64_t id = 0;
-    const char *method;
-    size_t mlen;
-    char mname[64];
-    static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
-    int rc;
+    struct api_frame f;
+    int rc = 0;
 
-    size_t used = 0;
-    msgpack_unpacked_init(&msg);
-    /* Check declared sizes before msgpack-c allocates for them: a 6-byte frame can claim
-     * 2^32 elements. */
-    rc = mp_check_object(data, len, &used) == 0 && used == len ? msgpack_unpack_next(&msg, data, len, &off)
-                                                               : MSGPACK_UNPACK_PARSE_ERROR;
-    if (rc != MSGPACK_UNPACK_SUCCESS || off != len || msg.data.type != MSGPACK_OBJECT_MAP ||
-        mp_get_u64(&msg.data, "id", &id) != 0 || mp_get_str(&msg.data, "method", &method, &mlen) != 0) {
-        msgpack_unpacked_destroy(&msg);
+    switch (api_frame_decode(&f, data, len)) {
+    case API_FRAME_MALFORMED:
         log_warn("api: malformed request from %s (%zu bytes): closing that connection", c->peer, len);
-        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST,
+        api_reply_error(c, f.id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST,
                         "malformed request: expected one msgpack map with \"id\" (uint) and \"method\" (str)");
-        return -1;
-    }
-    if (mlen >= sizeof mname || memchr(method, '\0', mlen) != NULL) {
-        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_UNKNOWN_METHOD, "unknown method (name too long)");
-        msgpack_unpacked_destroy(&msg);
-        return 0;
-    }
-    memcpy(mname, method, mlen);
-    mname[mlen] = '\0';
-    const msgpack_object *args = mp_get(&msg.data, "args");
-    if (args == NULL || args->type == MSGPACK_OBJECT_NIL) {
-        args = &empty_map;
-    }
-    if (args->type != MSGPACK_OBJECT_MAP) {
-        api_reply_error(c, id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "\"args\" of %s must be a map", mname);
-    } else {
-        struct api_req req = {.conn = c, .id = id, .method = mname, .args = args};
+        rc = -1;
+        break;
+    case API_FRAME_BAD_METHOD:
+        api_reply_error(c, f.id, PROTO_BAD_REQUEST, PROTO_CODE_UNKNOWN_METHOD, "unknown method (name too long)");
+        break;
+    case API_FRAME_BAD_ARGS:
+        api_reply_error(c, f.id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "\"args\" of %s must be a map",
+                        f.method);
+        break;
+    case API_FRAME_OK: {
+        struct api_req req = {.conn = c, .id = f.id, .method = f.method, .args = f.args};
         handlers_dispatch(&req);
+        break;
     }
-    msgpack_unpacked_destroy(&msg);
-    return 0;
+    }
+    api_frame_free(&f);
+    return rc;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
