@@ -127,11 +127,10 @@ static void handle_engine_list(struct api_req *req)
     free(engines);
 }
 
-static void handle_project_show(struct api_req *req)
+/* project.show's answer from this member's state (the lease fields only on the owner's own
+ * member). */
+static void project_show_reply(struct node *n, struct api_conn *conn, uint64_t id, const char *name, size_t len)
 {
-    struct node *n = req_node(req);
-    const char *name;
-    size_t len;
     struct store_project_row p;
     struct store_engine owner, *engines = NULL;
     size_t ne = 0;
@@ -139,13 +138,9 @@ static void handle_project_show(struct api_req *req)
     struct api_reply r;
     int rc;
 
-    if (mp_get_str(req->args, "name", &name, &len) != 0) {
-        api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "project.show needs \"name\"");
-        return;
-    }
     rc = store_project_get(&n->store, name, len, &p);
     if (rc <= 0) {
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, rc < 0 ? PROTO_CODE_FAILED : PROTO_CODE_NOT_FOUND,
+        api_reply_error(conn, id, PROTO_REFUSED, rc < 0 ? PROTO_CODE_FAILED : PROTO_CODE_NOT_FOUND,
                         rc < 0 ? "project show: %.*s" : "no project named '%.*s' (see raftctl project list)",
                         rc < 0 ? (int)strlen(n->store.errmsg) : (int)(len > 80 ? 80 : len),
                         rc < 0 ? n->store.errmsg : name);
@@ -153,7 +148,7 @@ static void handle_project_show(struct api_req *req)
     }
     if (store_load_engines(&n->store, &engines, &ne) != 0) {
         free(p.name);
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "project show: %s", n->store.errmsg);
+        api_reply_error(conn, id, PROTO_REFUSED, PROTO_CODE_FAILED, "project show: %s", n->store.errmsg);
         return;
     }
     for (size_t i = 0; i < ne; i++) {
@@ -166,17 +161,17 @@ static void handle_project_show(struct api_req *req)
     free(engines);
     /* Kylin's two failure states, with Kylin's codes and texts. */
     if (!any_alive) {
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, KYLIN_NO_LEADER, "%s %s", KYLIN_NO_LEADER, KYLIN_NO_LEADER_TEXT);
+        api_reply_error(conn, id, PROTO_REFUSED, KYLIN_NO_LEADER, "%s %s", KYLIN_NO_LEADER, KYLIN_NO_LEADER_TEXT);
         free(p.name);
         return;
     }
     if (p.owner == 0 || !owner_known || !owner.alive) {
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, KYLIN_RECOVERING, "%s %s", KYLIN_RECOVERING,
+        api_reply_error(conn, id, PROTO_REFUSED, KYLIN_RECOVERING, "%s %s", KYLIN_RECOVERING,
                         KYLIN_RECOVERING_TEXT);
         free(p.name);
         return;
     }
-    api_reply_begin(&r, n, req->id, 0, PROTO_CODE_OK, NULL);
+    api_reply_begin(&r, n, id, 0, PROTO_CODE_OK, NULL);
     bool mine = p.owner == n->cfg->node_id;
     msgpack_pack_map(&r.pk, 9);
     mp_pack_kv_str(&r.pk, "name", p.name);
@@ -202,8 +197,81 @@ static void handle_project_show(struct api_req *req)
         mp_pack_kv_nil(&r.pk, "acting");
         mp_pack_kv_nil(&r.pk, "grace_ms_left");
     }
-    api_reply_send(req->conn, &r);
+    api_reply_send(conn, &r);
     free(p.name);
+}
+
+/* With "consistent": true the answer comes from the leader only, after a raft barrier (every
+ * entry committed before the request is applied here), as for project.list; followers
+ * redirect. */
+struct show_wait {
+    struct raft_barrier req;
+    struct api_conn *conn;
+    uint64_t id;
+    size_t len;
+    char name[];
+};
+
+static void show_barrier_cb(struct raft_barrier *b, int status)
+{
+    struct show_wait *w = b->data;
+    if (!w->conn->closing) {
+        if (status != 0) {
+            api_reply_error(w->conn, w->id, PROTO_UNAVAILABLE, PROTO_CODE_LEADERSHIP_LOST,
+                            "consistent read failed: %s; retry", raft_strerror(status));
+        } else {
+            project_show_reply(w->conn->api->node, w->conn, w->id, w->name, w->len);
+        }
+    }
+    api_conn_unref(w->conn);
+    free(w);
+}
+
+static void handle_project_show(struct api_req *req)
+{
+    struct node *n = req_node(req);
+    const char *name;
+    size_t len;
+    bool consistent = false;
+    struct show_wait *w;
+    int rv;
+
+    if (mp_get_str(req->args, "name", &name, &len) != 0) {
+        api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "project.show needs \"name\"");
+        return;
+    }
+    if (mp_get_bool(req->args, "consistent", &consistent) == -2) {
+        api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "\"consistent\" must be a bool");
+        return;
+    }
+    if (!consistent) {
+        project_show_reply(n, req->conn, req->id, name, len);
+        return;
+    }
+    if (!handlers_require_leader(req)) {
+        return;
+    }
+    w = calloc(1, sizeof *w + len + 1);
+    if (w == NULL) {
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "out of memory");
+        return;
+    }
+    memcpy(w->name, name, len);
+    w->len = len;
+    w->req.data = w;
+    w->conn = req->conn;
+    w->id = req->id;
+    api_conn_ref(w->conn);
+    rv = raft_barrier(&n->raft, &w->req, show_barrier_cb);
+    if (rv != 0) {
+        api_conn_unref(w->conn);
+        free(w);
+        if (rv == RAFT_NOTLEADER) {
+            api_reply_redirect(req->conn, req->id);
+        } else {
+            api_reply_error(req->conn, req->id, PROTO_UNAVAILABLE, PROTO_CODE_FAILED, "barrier: %s", raft_strerror(rv));
+        }
+    }
 }
 
 static void handle_history(struct api_req *req)

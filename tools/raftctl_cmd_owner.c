@@ -906,7 +906,9 @@ int raftctl_cmd_project_show(struct raftctl_ctx *ctx)
             struct owner_args plain = a;
             plain.consistent = false; /* the owner need not be the leader */
             client_call_sync(api, "project.show", pack_show, &plain, ctx->args.timeout_ms, &own);
-            if (own.reply.status == PROTO_OK && show_parse(own.reply.result, &so) == 0) {
+            /* Only an answer at least as new as the first one replaces it: the owner's member
+             * may lag behind (the first answer may be a --consistent one from the leader). */
+            if (own.reply.status == PROTO_OK && show_parse(own.reply.result, &so) == 0 && so.epoch >= s.epoch) {
                 client_sync_reply_free(&out);
                 out = own; /* s's pointers move with it: parse again below */
                 s = so;
