@@ -34,7 +34,7 @@ SIM_IO_SEEDS ?= 300
 SOAK_MINUTES ?= 60
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
-        sim sim-io sim-san soak
+        sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps
 all: check-deps $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
 
 # bin/ holds links to the default build so the README's paths work.
@@ -63,6 +63,26 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/sim/sim: $(call obj,$(SIM_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+
+# Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
+# (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
+FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_SRC  := common/mp.c common/client.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c
+FUZZ_SECONDS  ?= 60
+FUZZ_B        ?= build-fuzz
+FUZZ_CC       ?= clang
+FUZZ_FLAGS    := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+# The replay shares the sanitizer build's objects (same flags); override to build elsewhere.
+FUZZ_REPLAY_B ?= build-san
+
+$(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(call obj,$(FUZZ_LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+$(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(call obj,$(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
@@ -96,6 +116,29 @@ test-metastore: check-deps san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/metastore
 
+# Fault-injection tests (tests/faults, as root): every member on its own host (network
+# namespace), a client workload and one nemesis per episode (kill -9, SIGSTOP, partitions,
+# loss, delay, metastore outage, full disk, wall-clock jump), the recorded history checked
+# against DESIGN.md's invariants. The CI run is a fixed seed list (a few minutes);
+# soak-faults runs SOAK_FAULT_SEEDS seeds per nemesis and SOAK_FAULT_EPISODES mixed episodes.
+# FAULT_BIN picks the binaries (default: the sanitizer build, like test-cluster).
+.PHONY: test-faults soak-faults
+FAULT_BIN ?= $(CURDIR)/build-san/bin
+SOAK_FAULT_SEEDS ?= 5
+SOAK_FAULT_EPISODES ?= 20
+FAULT_RUN = RAFTNODE_BIN=$(FAULT_BIN)/raftnode RAFTCTL_BIN=$(FAULT_BIN)/raftctl \
+  $(PYTHON) -m pytest -q -p no:cacheprovider tests/faults
+FAULT_DEPS = @dpkg-query -W -f='$${Status}\n' libfaketime iptables 2>/dev/null | grep -c 'install ok installed' \
+  | grep -qx 2 || bash tools/install-deps.sh
+
+test-faults: check-deps san
+	$(FAULT_DEPS)
+	$(FAULT_RUN)
+
+soak-faults: check-deps san
+	$(FAULT_DEPS)
+	FAULT_SEEDS=$(SOAK_FAULT_SEEDS) FAULT_EPISODES=$(SOAK_FAULT_EPISODES) $(FAULT_RUN)
+
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
 sim: check-deps $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SIM_SEEDS)
@@ -114,6 +157,28 @@ sim-io: check-deps $(B)/sim/sim
 soak: check-deps $(B)/sim/sim
 	$(B)/sim/sim --seeds 1000000000 --first 100000 --minutes $(SOAK_MINUTES)
 	$(B)/sim/sim --seeds 1000000000 --first 2000000000 --io-faults --minutes $$(( ($(SOAK_MINUTES) + 3) / 4 ))
+
+# Installs clang and libFuzzer (WITH_FUZZ=1) when a fuzzer cannot be linked.
+check-fuzz-deps:
+	@mkdir -p $(FUZZ_B)
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; return (int)n * 0; }\n' \
+	  >$(FUZZ_B)/probe.c
+	@$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_B)/probe.c -o $(FUZZ_B)/probe 2>/dev/null \
+	  || WITH_FUZZ=1 bash tools/install-deps.sh
+
+# Builds every target with clang + libFuzzer + ASan/UBSan and runs each for FUZZ_SECONDS on a
+# copy of its corpus in $(FUZZ_B)/corpus/; fails on a crash (input kept in $(FUZZ_B)/crashes/).
+fuzz: check-deps check-fuzz-deps
+	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CC) OPT=-O1 EXTRA_CFLAGS="$(FUZZ_FLAGS)" \
+	  $(addprefix $(FUZZ_B)/fuzz/,$(FUZZ_TARGETS))
+	@bash tests/fuzz/run-fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Replays tests/fuzz/corpus/ and tests/fuzz/regressions/ through every target, built with
+# the normal compiler and ASan/UBSan: "fuzz-replay: N passed, N failed" (N = input files).
+test-fuzz-replay: check-deps
+	$(MAKE) B=$(FUZZ_REPLAY_B) OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" \
+	  $(addprefix $(FUZZ_REPLAY_B)/fuzz-replay/,$(FUZZ_TARGETS))
+	@bash tests/fuzz/run-replay.sh $(FUZZ_REPLAY_B) $(FUZZ_TARGETS)
 
 test: check-deps
 	@bash tests/run-all.sh

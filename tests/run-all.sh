@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (normal and ASan+UBSan builds), then the cluster and metastore tests
-# against the sanitizer build, then a bounded deterministic simulation.
+# `make test`: unit tests (normal and ASan+UBSan builds), the fuzz corpus replay, then the
+# cluster, metastore and fault-injection tests against the sanitizer build, then bounded
+# deterministic simulations.
 # Prints a closing "N passed, N failed" line over every suite.
 set -u
 cd "$(dirname "$0")/.."
@@ -18,12 +19,16 @@ echo "== build and unit tests =="
 make -s all test-unit 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
 echo "== sanitizer build (ASan + UBSan) unit tests =="
 make -s test-unit-san 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
+echo "== fuzz corpus and regressions replayed (ASan + UBSan build) =="
+make -s test-fuzz-replay 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
 echo "== cluster tests (real processes, sanitizer build) =="
 make -s test-cluster 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"
 # pytest exits 5 when it collected nothing: that is a failure here.
 [ $rc -eq 0 ] || rc_all=1
 echo "== metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build) =="
 make -s test-metastore 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
+echo "== fault injection (network namespaces, nemeses, history checker; root) =="
+make -s test-faults 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}; count "$log"; [ $rc -eq 0 ] || rc_all=1
 # Simulations print one line per failing seed only: show the totals, or everything when a
 # seed failed (its report and replay command).
 sim_suite() { # TITLE MAKE-TARGET

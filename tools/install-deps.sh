@@ -29,8 +29,12 @@ PKGS=(
   libjansson-dev libcmocka-dev
   python3 python3-pytest python3-psycopg2 python3-pymysql
   postgresql mariadb-server iproute2 procps
+  iptables libfaketime faketime python3-msgpack
 )
 BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
+# WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
+# only recommend libclang-rt-dev, and recommends are not installed here).
+FUZZ_PKGS=(clang libclang-rt-dev)
 
 # Find the URI of the main Debian suite among apt's sources (deb822 or one-line format).
 find_mirror() {
@@ -66,7 +70,7 @@ if ! has_backports; then
 fi
 
 missing=()
-for p in "${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"}; do
+for p in "${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"} ${WITH_FUZZ:+"${FUZZ_PKGS[@]}"}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 raft_ver=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || true)
