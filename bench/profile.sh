@@ -8,7 +8,10 @@
 #   3. sequential writes with syscall tracepoints on the leader (perf data on /dev/shm so the
 #      tracer does not compete for the disk), cut into stages by bench/profile_stages.py;
 #   4. 64 clients with uprobes on store_apply (SQLite apply of one entry), scheduler_tick,
-#      store_snapshot and SQLite's WAL checkpoint, plus event-loop busy time.
+#      store_snapshot and SQLite's WAL checkpoint, plus event-loop busy time (each function
+#      split by thread: the event loop's, or the thread pool's, where the checkpoints run);
+#      and, from the same trace, where one request waits under 64 clients: handler -> entry
+#      handed to raft (flush_cb) -> its entry's SQLite apply -> reply (write_wait_done).
 # Tracing adds some overhead: compare step 3's total with step 2. (perf names a return
 # probe X__return itself.)
 # Everything started here is stopped by PID on exit; the probes are deleted.
@@ -98,7 +101,10 @@ if perf probe -q -x "$RAFTNODE" -a probe_raftnode_prof:store_apply=store_apply \
         -a probe_raftnode_prof:scheduler_tick=scheduler_tick \
         -a 'probe_raftnode_prof:scheduler_tick=scheduler_tick%return' \
         -a probe_raftnode_prof:store_snapshot=store_snapshot \
-        -a 'probe_raftnode_prof:store_snapshot=store_snapshot%return' >/dev/null 2>&1 &&
+        -a 'probe_raftnode_prof:store_snapshot=store_snapshot%return' \
+        -a probe_raftnode_prof:project_add=handle_project_add -a probe_raftnode_prof:flush=flush_cb \
+        -a 'probe_raftnode_prof:entry=store_apply index' \
+        -a 'probe_raftnode_prof:reply=write_wait_done index' >/dev/null 2>&1 &&
     perf probe -q -x "$SQLITE" -a probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2 \
         -a 'probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2%return' >/dev/null 2>&1; then
     PROBES=1
@@ -110,6 +116,7 @@ if perf probe -q -x "$RAFTNODE" -a probe_raftnode_prof:store_apply=store_apply \
     wait "$PERF"
     perf script -i "$SHM/probes.data" >"$SHM/probes.txt" 2>/dev/null
     "$PY" "$ROOT/bench/profile_stages.py" probes "$SHM/probes.txt" 6
+    "$PY" "$ROOT/bench/profile_stages.py" requests "$SHM/probes.txt"
 else
     echo "  perf probe failed (uprobes unavailable?): step skipped"
     PROBES=1

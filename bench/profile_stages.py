@@ -11,14 +11,23 @@ bench/profile.sh).
         -> first pwrite64 (SQLite WAL, apply)            -> write on the API socket (reply).
   profile_stages.py probes FILE SECONDS
       FILE: uprobes X / X__return (perf probe) and epoll_wait enter/exit: duration of each
-      probed function, and how long the event loop stays busy between two epoll_waits.
+      probed function per thread kind (the event loop's thread, the one calling epoll_wait,
+      or "pool": libuv's thread pool, where WAL checkpoints run), its share of the wall time
+      (loop share: of the event loop's), and how long the event loop stays busy between two
+      epoll_waits.
+  profile_stages.py requests FILE
+      FILE: the same trace with project_add (handler), flush (the batch handed to raft),
+      entry (store_apply, with its index) and reply (write_wait_done, with the index) probes:
+      for each project.add under load, the wait in each stage of the leader.
 """
+import bisect
 import collections
 import re
 import statistics
 import sys
 
 EV = re.compile(r'\s(\d+\.\d+):\s+(\S+):(\S+?)(__return)?:\s*(.*)')
+TID = re.compile(r'^\s*\S+\s+(\d+)\s')
 
 
 def pct(xs, p):
@@ -90,13 +99,18 @@ def syscalls(path):
 
 
 def probes(path, seconds):
-    start, durs, busy, last_exit = {}, collections.defaultdict(list), [], None
+    start, durs, busy, last_exit, loop_tid = {}, collections.defaultdict(list), [], None, None
+    events = []
     for line in open(path):
         m = EV.search(line)
         if not m:
             continue
-        t = float(m.group(1)) * 1000.0
-        grp, name, ret = m.group(2), m.group(3), m.group(4)
+        t = TID.match(line)
+        tid = t.group(1) if t else '?'
+        events.append((float(m.group(1)) * 1000.0, tid, m.group(2), m.group(3), m.group(4)))
+        if m.group(3) == 'sys_enter_epoll_wait':
+            loop_tid = tid
+    for t, tid, grp, name, ret in events:
         if grp == 'syscalls':
             if name == 'sys_exit_epoll_wait':
                 last_exit = t
@@ -104,22 +118,76 @@ def probes(path, seconds):
                 busy.append(t - last_exit)
                 last_exit = None
             continue
+        if name in ('project_add', 'flush', 'entry', 'reply'):
+            continue  # the requests mode's probes
+        kind = 'loop' if tid == loop_tid else 'pool'
         if ret:
-            if name in start:
-                durs[name].append(t - start.pop(name))
+            if (name, tid) in start:
+                durs[(name, kind)].append(t - start.pop((name, tid)))
         else:
-            start[name] = t
-    print("| %-28s | %7s | %8s | %8s | %8s | %8s | %-10s |" % ("function (leader)", "calls", "mean ms", "p50 ms", "p99 ms", "max ms", "loop share"))
-    print("|%s|%s|%s|%s|%s|%s|%s|" % ("-" * 30, "-" * 9, "-" * 10, "-" * 10, "-" * 10, "-" * 10, "-" * 12))
-    for k, v in sorted(durs.items()):
+            start[(name, tid)] = t
+    print("| %-28s | %-6s | %7s | %8s | %8s | %8s | %8s | %-10s |" % ("function (leader)", "thread", "calls", "mean ms", "p50 ms", "p99 ms", "max ms", "wall share"))
+    print("|%s|%s|%s|%s|%s|%s|%s|%s|" % ("-" * 30, "-" * 8, "-" * 9, "-" * 10, "-" * 10, "-" * 10, "-" * 10, "-" * 12))
+    for (k, kind), v in sorted(durs.items()):
         v.sort()
-        print("| %-28s | %7d | %8.3f | %8.3f | %8.3f | %8.3f | %9.1f%% |" % (
-            k, len(v), statistics.mean(v), statistics.median(v), pct(v, 0.99), v[-1], sum(v) / seconds / 10))
+        print("| %-28s | %-6s | %7d | %8.3f | %8.3f | %8.3f | %8.3f | %9.1f%% |" % (
+            k, kind, len(v), statistics.mean(v), statistics.median(v), pct(v, 0.99), v[-1], sum(v) / seconds / 10))
     if busy:
         busy.sort()
-        print("event loop: %d iterations, busy p50 %.3f ms, p99 %.3f ms, max %.3f ms; %d iterations over 10 ms "
-              "(%.0f ms in all)" % (len(busy), statistics.median(busy), pct(busy, 0.99), busy[-1],
-                                    sum(1 for b in busy if b > 10), sum(b for b in busy if b > 10)))
+        print("event loop: %d iterations, busy %.1f%% of the time, p50 %.3f ms, p99 %.3f ms, max %.3f ms; %d iterations "
+              "over 10 ms (%.0f ms in all)" % (len(busy), sum(busy) / seconds / 10, statistics.median(busy), pct(busy, 0.99),
+                                               busy[-1], sum(1 for b in busy if b > 10), sum(b for b in busy if b > 10)))
+    return 0
+
+
+def requests(path):
+    """Matches the i-th project.add handler call with the i-th reply (replies go out in the
+    order the requests were batched; heartbeats do not use the probed functions), the first
+    flush after the handler, and the apply of the reply's index."""
+    adds, flushes, replies, entry_start, entry_end, cur = [], [], [], {}, {}, None
+    for line in open(path):
+        m = EV.search(line)
+        if not m or m.group(2) == 'syscalls':
+            continue
+        t, name, ret, rest = float(m.group(1)) * 1000.0, m.group(3), m.group(4), m.group(5)
+        idx = re.search(r'index=(0x[0-9a-f]+)', rest)
+        if name == 'project_add':
+            adds.append(t)
+        elif name == 'flush':
+            flushes.append(t)
+        elif name == 'entry' and idx:
+            cur = int(idx.group(1), 16)
+            entry_start[cur] = t
+        elif name == 'store_apply' and ret and cur is not None:
+            entry_end[cur] = t
+            cur = None
+        elif name == 'reply' and idx:
+            replies.append((t, int(idx.group(1), 16)))
+    rows = []
+    for ta, (tr, i) in zip(adds, replies):
+        k = bisect.bisect_left(flushes, ta)
+        if tr < ta or i not in entry_start or k == len(flushes):
+            continue
+        s, e = entry_start[i], entry_end.get(i, tr)
+        rows.append((flushes[k] - ta, s - flushes[k], e - s, tr - e, tr - ta))
+    if not rows:
+        print("no request matched in %s" % path)
+        return 1
+    names = ["handler -> batch handed to raft (rest of the loop iteration)",
+             "raft_apply -> its entry's apply starts (disk, replication, commit, queue)",
+             "SQLite apply of its entry",
+             "apply end -> its reply (replies of the batch before it)",
+             "server total: handler -> reply"]
+    total = statistics.mean(r[4] for r in rows)
+    print("requests matched: %d of %d project.add" % (len(rows), len(adds)))
+    print("| %-74s | %8s | %8s | %8s | %6s |" % ("stage (leader, 64 clients)", "p50 ms", "mean ms", "p99 ms", "share"))
+    print("|%s|%s|%s|%s|%s|" % ("-" * 76, "-" * 10, "-" * 10, "-" * 10, "-" * 8))
+    for j, name in enumerate(names):
+        xs = sorted(r[j] for r in rows)
+        print("| %-74s | %8.3f | %8.3f | %8.3f | %5.1f%% |" % (name, statistics.median(xs), statistics.mean(xs), pct(xs, 0.99),
+                                                              100.0 * statistics.mean(xs) / total))
+    print("entries applied: %d, batches handed to raft: %d, project.add per batch: %.1f" % (
+        len(entry_start), len(flushes), len(adds) / max(1, len(flushes))))
     return 0
 
 
@@ -128,5 +196,7 @@ if __name__ == "__main__":
         sys.exit(syscalls(sys.argv[2]))
     if len(sys.argv) >= 4 and sys.argv[1] == 'probes':
         sys.exit(probes(sys.argv[2], float(sys.argv[3])))
+    if len(sys.argv) >= 3 and sys.argv[1] == 'requests':
+        sys.exit(requests(sys.argv[2]))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -250,7 +250,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         return -1;
     }
     /* A failure is logged and survivable: SQLite's inline fallback bounds the WAL. */
-    (void)checkpointer_start(&n->checkpointer, loop, n->db_path);
+    (void)checkpointer_start(&n->checkpointer, loop, &n->store);
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);

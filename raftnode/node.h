@@ -17,6 +17,7 @@
 #include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
 #include "raft_fix.h"
@@ -41,6 +42,7 @@ struct node {
     struct engine engine;               /* public: this member's engine: heartbeats, lease */
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
+    struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */

@@ -97,9 +97,11 @@ static void layout_free(struct layout *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Builds the sorted eligible slots and every project's owner slot. 0, or -1 (no memory). */
-static int layout_build(struct layout *l, const struct planner_engine *engines, size_t n_engines,
-                        const struct planner_project *projects, size_t n_projects)
+/* Builds the sorted eligible slots and every project's owner slot; each slot starts holding
+ * HELD[i] of its input entry i (PLACE on part of the projects), or 0 when HELD is NULL.
+ * 0, or -1 (no memory). */
+static int layout_build(struct layout *l, const struct planner_engine *engines, const uint64_t *held,
+                        size_t n_engines, const struct planner_project *projects, size_t n_projects)
 {
     size_t n = 0;
 
@@ -121,14 +123,16 @@ static int layout_build(struct layout *l, const struct planner_engine *engines, 
         n++;
     }
     qsort(l->slots, n, sizeof *l->slots, slot_cmp_id);
-    /* Drop duplicate ids (keep the first input entry), then clear the borrowed field. */
+    /* Drop duplicate ids (keep the first input entry), then give the borrowed field its
+     * real start value. */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (kept > 0 && l->slots[kept - 1].id == l->slots[i].id) {
             continue;
         }
+        size_t input = (size_t)l->slots[i].held;
         l->slots[kept] = l->slots[i];
-        l->slots[kept].held = 0;
+        l->slots[kept].held = held != NULL ? held[input] : 0;
         kept++;
     }
     l->n_slots = kept;
@@ -429,8 +433,10 @@ static int rebalance(struct layout *l, const struct planner_project *projects, s
 
 /* ---- public ---- */
 
-int planner_plan(const struct planner_engine *engines, size_t n_engines, const struct planner_project *projects,
-                 size_t n_projects, enum planner_mode mode, struct planner_move **moves, size_t *n_moves)
+/* planner_plan, and PLACE on part of the projects when HELD is not NULL. */
+static int plan(const struct planner_engine *engines, const uint64_t *held, size_t n_engines,
+                const struct planner_project *projects, size_t n_projects, enum planner_mode mode,
+                struct planner_move **moves, size_t *n_moves)
 {
     struct layout l;
     size_t *dest = NULL;
@@ -442,7 +448,13 @@ int planner_plan(const struct planner_engine *engines, size_t n_engines, const s
     if ((uint64_t)n_projects > UINT32_MAX) {
         return -1;
     }
-    if (layout_build(&l, engines, n_engines, projects, n_projects) != 0) {
+    /* place_before multiplies counts by weights: every count must stay below 2^32. */
+    for (size_t i = 0; held != NULL && i < n_engines; i++) {
+        if (held[i] > UINT32_MAX - (uint64_t)n_projects) {
+            return -1;
+        }
+    }
+    if (layout_build(&l, engines, held, n_engines, projects, n_projects) != 0) {
         return -1;
     }
     if (l.n_slots == 0 || n_projects == 0) {
@@ -483,6 +495,19 @@ out:
     return rc;
 }
 
+int planner_plan(const struct planner_engine *engines, size_t n_engines, const struct planner_project *projects,
+                 size_t n_projects, enum planner_mode mode, struct planner_move **moves, size_t *n_moves)
+{
+    return plan(engines, NULL, n_engines, projects, n_projects, mode, moves, n_moves);
+}
+
+int planner_place_partial(const struct planner_engine *engines, const uint64_t *held, size_t n_engines,
+                          const struct planner_project *projects, size_t n_projects, struct planner_move **moves,
+                          size_t *n_moves)
+{
+    return plan(engines, held, n_engines, projects, n_projects, PLANNER_PLACE, moves, n_moves);
+}
+
 size_t planner_rebalance_lower_bound(const struct planner_engine *engines, size_t n_engines,
                                      const struct planner_project *projects, size_t n_projects)
 {
@@ -492,7 +517,7 @@ size_t planner_rebalance_lower_bound(const struct planner_engine *engines, size_
     if ((uint64_t)n_projects > UINT32_MAX) {
         return SIZE_MAX;
     }
-    if (layout_build(&l, engines, n_engines, projects, n_projects) != 0) {
+    if (layout_build(&l, engines, NULL, n_engines, projects, n_projects) != 0) {
         return SIZE_MAX;
     }
     if (l.n_slots > 0 && n_projects > 0) {

@@ -64,6 +64,17 @@ enum planner_mode { PLANNER_PLACE, PLANNER_REBALANCE };
 int planner_plan(const struct planner_engine *engines, size_t n_engines, const struct planner_project *projects,
                  size_t n_projects, enum planner_mode mode, struct planner_move **moves, size_t *n_moves);
 
+/* PLACE on part of the projects, for a caller that keeps per-engine counts instead of
+ * listing every project (raftnode/scheduler_core.c). HELD[i] is how many projects
+ * ENGINES[i] owns that are NOT in PROJECTS; PROJECTS must contain every project that PLACE
+ * may move (owner 0 or not an eligible engine), in the same relative order as in the full
+ * list. The plan is then exactly planner_plan(PLACE) on the full list: omitted projects only
+ * ever add to their owner's load, and listed ones are handed out in the same order. Project
+ * indexes in *MOVES refer to PROJECTS. Also -1 when a count plus n_projects reaches 2^32. */
+int planner_place_partial(const struct planner_engine *engines, const uint64_t *held, size_t n_engines,
+                          const struct planner_project *projects, size_t n_projects, struct planner_move **moves,
+                          size_t *n_moves);
+
 /* The minimum number of moves a REBALANCE of this input needs; planner_plan(REBALANCE) returns
  * exactly that many. For tests and `rebalance --dry-run`. SIZE_MAX when out of memory or
  * n_projects >= 2^32. */

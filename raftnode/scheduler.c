@@ -13,6 +13,7 @@
 
 #include "../common/proto.h"
 #include "../storage/command.h"
+#include "../storage/loads.h"
 #include "log.h"
 #include "node.h"
 
@@ -402,19 +403,27 @@ void scheduler_tick(struct scheduler *s)
     if (store_maintenance(&n->store, &maintenance, reason, sizeof reason) != 0 || maintenance) {
         return; /* maintenance mode freezes ownership: no failover, no placement */
     }
-    if (store_load_engines(&n->store, &engines, &ne) != 0) {
+    /* Engines with the store's tracked project counts (storage/loads.h): O(engines) per
+     * tick, where counting every project's owner made each tick O(projects). */
+    if (store_loads_engines(&n->store, &engines, &ne) != 0) {
+        if (!s->read_failing) { /* once per failing stretch, not every tick */
+            log_error("scheduler: cannot read the engines: %s", n->store.errmsg);
+        }
+        s->read_failing = true;
         return;
     }
+    s->read_failing = false;
     size_t declared = check_liveness(s, engines, ne);
     free(engines);
-    if (!sched_core_place_due(&s->core, n->store.ownership_version, declared)) {
+    if (!sched_core_place_due(&s->core, n->store.ownership_version, declared) ||
+        sched_core_place_wait(&s->core, declared, uv_now(n->loop))) {
         return;
     }
     struct sched_plan plan;
     if (scheduler_plan(s, false, &plan) != 0) {
         return;
     }
-    sched_core_placed(&s->core, n->store.ownership_version);
+    sched_core_placed(&s->core, n->store.ownership_version, plan.n, uv_now(n->loop));
     if (plan.n > 0) {
         size_t k = scheduler_submit_moves(s, &plan, NULL, NULL);
         log_info("scheduler: placing %zu project(s)%s", k, declared ? " (failover)" : "");

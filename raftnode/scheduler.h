@@ -42,6 +42,7 @@ struct scheduler {
     struct sched_waiter *waiters; /* private: heartbeats waiting for the batch to commit */
     size_t n_waiters, cap_waiters;
     uint64_t failovers;           /* read-only: engines declared dead by this member */
+    bool read_failing;            /* private: the last tick could not read the engines */
 };
 
 /* Engine information carried by a heartbeat. */

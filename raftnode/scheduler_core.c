@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../storage/loads.h"
 #include "planner.h"
 
 void sched_core_init(struct sched_core *c)
@@ -60,6 +61,7 @@ void sched_core_become_leader(struct sched_core *c, uint64_t now_ms)
     c->leader_since_ms = now_ms;
     c->planned_version = UINT64_MAX; /* plan once on the current state */
     c->plan_inflight = 0;
+    c->bulk_until_ms = 0;
     for (size_t i = 0; i < c->n_seen; i++) {
         c->seen[i].last_heard_ms = now_ms;
         c->seen[i].dead_pending = false;
@@ -115,9 +117,17 @@ bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version
     return c->plan_inflight == 0 && (declared > 0 || c->planned_version != ownership_version);
 }
 
-void sched_core_placed(struct sched_core *c, uint64_t ownership_version)
+bool sched_core_place_wait(const struct sched_core *c, size_t declared, uint64_t now_ms)
+{
+    return declared == 0 && now_ms < c->bulk_until_ms;
+}
+
+void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t moves, uint64_t now_ms)
 {
     c->planned_version = ownership_version;
+    /* A plan cut at SCHED_PLACE_MAX_MOVES is a backlog: the next part follows at once. */
+    c->bulk_until_ms =
+        moves >= SCHED_BULK_MOVES && moves < SCHED_PLACE_MAX_MOVES ? now_ms + SCHED_BULK_INTERVAL_MS : 0;
 }
 
 void sched_core_move_proposed(struct sched_core *c)
@@ -189,7 +199,51 @@ void sched_plan_free(struct sched_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, struct sched_plan *out)
+/* Fills OUT->moves from the planner's MOVES over the project rows ROWS (whose indexes the
+ * moves use) and the engines ENGINES / PE (same order). 0, or -1 (out of memory: OUT empty). */
+static int fill_moves(struct sched_plan *out, const struct store_engine *engines, const struct planner_engine *pe,
+                      size_t ne, const struct store_project_row *rows, const struct planner_move *moves, size_t nm,
+                      bool rebalance)
+{
+    out->moves = calloc(nm ? nm : 1, sizeof *out->moves);
+    if (out->moves == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const struct store_project_row *p = &rows[moves[i].project];
+        out->moves[i].project = strdup(p->name);
+        if (out->moves[i].project == NULL) {
+            sched_plan_free(out);
+            return -1;
+        }
+        out->moves[i].from = moves[i].from;
+        out->moves[i].to = moves[i].to;
+        out->moves[i].reason = rebalance && p->owner != 0 && moves[i].from == p->owner &&
+                                       !(p->pinned == moves[i].to)
+                                   ? "rebalance"
+                                   : move_reason(engines, ne, p, moves[i].to);
+        out->n++;
+    }
+    /* A rebalance also fixes unplaced projects; only genuinely balancing moves say "rebalance". */
+    if (rebalance) {
+        for (size_t i = 0; i < out->n; i++) {
+            const struct store_project_row *p = &rows[moves[i].project];
+            bool owner_eligible = false;
+            for (size_t j = 0; j < ne; j++) {
+                if (pe[j].id == p->owner) {
+                    owner_eligible = pe[j].eligible;
+                }
+            }
+            if (!owner_eligible) {
+                out->moves[i].reason = move_reason(engines, ne, p, moves[i].to);
+            }
+        }
+    }
+    return 0;
+}
+
+/* REBALANCE needs every project (each one counts in the fair shares): the whole state. */
+static int plan_rebalance(struct sched_core *c, struct store *st, struct sched_plan *out)
 {
     struct store_engine *engines = NULL;
     struct store_project_row *projects = NULL;
@@ -199,8 +253,6 @@ int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, stru
     struct planner_move *moves = NULL;
     int rc = -1;
 
-    memset(out, 0, sizeof *out);
-    c->errmsg[0] = '\0';
     if (store_load_engines(st, &engines, &ne) != 0 || store_load_projects(st, &projects, &np) != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
         goto out;
@@ -220,47 +272,11 @@ int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, stru
         pp[i].owner = projects[i].owner;
         pp[i].pinned = projects[i].pinned;
     }
-    if (planner_plan(pe, ne, pp, np, rebalance ? PLANNER_REBALANCE : PLANNER_PLACE, &moves, &nm) != 0) {
+    if (planner_plan(pe, ne, pp, np, PLANNER_REBALANCE, &moves, &nm) != 0) {
         goto out;
     }
-    if (rebalance) {
-        out->lower_bound = planner_rebalance_lower_bound(pe, ne, pp, np);
-    }
-    out->moves = calloc(nm ? nm : 1, sizeof *out->moves);
-    if (out->moves == NULL) {
-        goto out;
-    }
-    for (size_t i = 0; i < nm; i++) {
-        const struct store_project_row *p = &projects[moves[i].project];
-        out->moves[i].project = strdup(p->name);
-        if (out->moves[i].project == NULL) {
-            sched_plan_free(out);
-            goto out;
-        }
-        out->moves[i].from = moves[i].from;
-        out->moves[i].to = moves[i].to;
-        out->moves[i].reason = rebalance && p->owner != 0 && moves[i].from == p->owner &&
-                                       !(p->pinned == moves[i].to)
-                                   ? "rebalance"
-                                   : move_reason(engines, ne, p, moves[i].to);
-        out->n++;
-    }
-    /* A rebalance also fixes unplaced projects; only genuinely balancing moves say "rebalance". */
-    if (rebalance) {
-        for (size_t i = 0; i < out->n; i++) {
-            const struct store_project_row *p = &projects[moves[i].project];
-            bool owner_eligible = false;
-            for (size_t j = 0; j < ne; j++) {
-                if (pe[j].id == p->owner) {
-                    owner_eligible = pe[j].eligible;
-                }
-            }
-            if (!owner_eligible) {
-                out->moves[i].reason = move_reason(engines, ne, p, moves[i].to);
-            }
-        }
-    }
-    rc = 0;
+    out->lower_bound = planner_rebalance_lower_bound(pe, ne, pp, np);
+    rc = fill_moves(out, engines, pe, ne, projects, moves, nm, true);
 out:
     free(moves);
     free(pe);
@@ -268,4 +284,135 @@ out:
     free(engines);
     store_free_projects(projects, np);
     return rc;
+}
+
+/* Whether engine ID is in PE (sorted by id, as store_loads_engines returns them) and eligible. */
+static bool id_eligible(const struct planner_engine *pe, size_t ne, uint64_t id)
+{
+    size_t lo = 0, hi = ne;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pe[mid].id == id) {
+            return pe[mid].eligible;
+        }
+        if (pe[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return false;
+}
+
+/* Keeps the first MAX of the PLACE plan MOVES/N (in place) in the order the planner decides
+ * them: projects going to their pin first (their target does not depend on any load), then
+ * the others in project order. The next plan, computed once these are applied, then
+ * continues exactly where this one stops: its state is the planner's own state after these
+ * moves. Returns how many were kept, SIZE_MAX when out of memory. */
+static size_t first_moves(struct planner_move *moves, size_t n, const struct planner_project *pp, size_t max)
+{
+    if (n <= max) {
+        return n;
+    }
+    struct planner_move *first = malloc(max * sizeof *first);
+    if (first == NULL) {
+        return SIZE_MAX;
+    }
+    size_t k = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pinned ones, then the others; index order in each */
+        for (size_t i = 0; i < n && k < max; i++) {
+            if ((pp[moves[i].project].pinned == moves[i].to) == (pass == 0)) {
+                first[k++] = moves[i];
+            }
+        }
+    }
+    memcpy(moves, first, k * sizeof *moves);
+    free(first);
+    return k;
+}
+
+/* PLACE reads only what it can change: the engines with their project counts (kept by the
+ * store, storage/loads.h) and the projects needing an owner (none, or an owner that is not
+ * eligible), in name order. planner_place_partial then gives exactly the plan that
+ * planner_plan(PLACE) gives on every project (planner.h), at O(E + k log P) for k such
+ * projects instead of O(P). */
+static int plan_place(struct sched_core *c, struct store *st, struct sched_plan *out)
+{
+    struct store_engine *engines = NULL;
+    struct store_load *loads = NULL;
+    struct store_project_row *rows = NULL;
+    size_t ne = 0, nl = 0, np = 0, nm = 0, n_owners = 0;
+    struct planner_engine *pe = NULL;
+    struct planner_project *pp = NULL;
+    struct planner_move *moves = NULL;
+    uint64_t *held = NULL, *owners = NULL;
+    bool any_eligible = false;
+    int rc = -1;
+
+    if (store_loads_engines(st, &engines, &ne) != 0 || store_loads(st, &loads, &nl) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
+        goto out;
+    }
+    uint64_t single = single_engine(engines, ne);
+    pe = calloc(ne ? ne : 1, sizeof *pe);
+    held = calloc(ne ? ne : 1, sizeof *held);
+    owners = calloc(nl ? nl : 1, sizeof *owners);
+    if (pe == NULL || held == NULL || owners == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        pe[i].id = engines[i].id;
+        pe[i].weight = engines[i].weight;
+        pe[i].eligible = eligible(c, &engines[i], single);
+        held[i] = engines[i].projects;
+        any_eligible = any_eligible || pe[i].eligible;
+    }
+    if (!any_eligible) {
+        rc = 0; /* nowhere to go: PLACE moves nothing (planner.h) */
+        goto out;
+    }
+    /* Owners that cannot keep their projects: dead, draining, query mode, engine_dead in
+     * flight, or an id without an engines row. */
+    for (size_t i = 0; i < nl; i++) {
+        if (!id_eligible(pe, ne, loads[i].engine)) {
+            owners[n_owners++] = loads[i].engine;
+        }
+    }
+    if (store_load_projects_needing(st, true, owners, n_owners, &rows, &np) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
+        goto out;
+    }
+    pp = calloc(np ? np : 1, sizeof *pp);
+    if (pp == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < np; i++) {
+        pp[i].owner = rows[i].owner;
+        pp[i].pinned = rows[i].pinned;
+    }
+    if (planner_place_partial(pe, held, ne, pp, np, &moves, &nm) != 0) {
+        goto out;
+    }
+    nm = first_moves(moves, nm, pp, SCHED_PLACE_MAX_MOVES);
+    if (nm == SIZE_MAX) {
+        goto out;
+    }
+    rc = fill_moves(out, engines, pe, ne, rows, moves, nm, false);
+out:
+    free(moves);
+    free(pp);
+    free(owners);
+    free(held);
+    free(pe);
+    free(loads);
+    free(engines);
+    store_free_projects(rows, np);
+    return rc;
+}
+
+int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, struct sched_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    c->errmsg[0] = '\0';
+    return rebalance ? plan_rebalance(c, st, out) : plan_place(c, st, out);
 }

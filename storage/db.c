@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/checkpoint.h"
 #include "storage/schema.h"
 
 /* How long a write waits for another connection (an operator's sqlite3 shell reading the
@@ -15,6 +16,11 @@
 #define STRINGIFY(x) STRINGIFY_(x)
 
 #define DB_BUSY_TIMEOUT_MS 2000
+
+/* The WAL file keeps its largest size unless SQLite truncates it when the log restarts: back
+ * to this (bytes) then. Checkpoints run off the loop (checkpoint.h), so the log can run
+ * ahead of them for a while; this bounds what stays on disk afterwards. */
+#define DB_WAL_SIZE_LIMIT 8388608 /* 8 MiB */
 
 /* Fixed rather than the build's default: a restore copies pages into a WAL database, which
  * cannot change its page size, so every member's store must use the same one. It only takes
@@ -247,14 +253,28 @@ int store_open(struct store *s, const char *path)
     }
     /* WAL + synchronous=NORMAL: a commit is not fsync'd, so a power loss may drop the last
      * transactions; each carries its applied index, so the state falls back to an earlier
-     * index as a whole and libraft replays the rest from its log or snapshot. An in-memory
-     * database answers "memory" to journal_mode. */
+     * index as a whole and libraft replays the rest from its log (fsync'd before any entry
+     * is acknowledged: the durability of a decision is the log's) or snapshot. What NORMAL
+     * keeps is the file's consistency: a checkpoint fsyncs the WAL before it copies frames
+     * into the database and the database before the WAL may be reused, so no crash leaves
+     * pages of different transactions mixed. synchronous=OFF would drop those two fsyncs
+     * and with them that guarantee (a power loss after the WAL restarted could leave copied
+     * pages unwritten and their frames overwritten: a corrupt file, not an older state), so
+     * the checkpoint moves off the loop instead (checkpoint.h). kill -9 loses nothing
+     * either way: the page cache survives the process. An in-memory database answers
+     * "memory" to journal_mode. temp_store: the scheduler's TEMP load counts (loads.h) stay
+     * in memory; it must be set before any TEMP object exists (setting it drops them). */
     if (pragma_expect(s, "PRAGMA page_size=" STRINGIFY(DB_PAGE_SIZE), NULL, NULL) != 0 ||
         pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", "memory") != 0 ||
         pragma_expect(s, "PRAGMA synchronous=NORMAL", NULL, NULL) != 0 ||
+        pragma_expect(s, "PRAGMA temp_store=MEMORY", NULL, NULL) != 0 ||
+        pragma_expect(s, "PRAGMA journal_size_limit=" STRINGIFY(DB_WAL_SIZE_LIMIT), NULL, NULL) != 0 ||
         pragma_expect(s, "PRAGMA foreign_keys=ON", NULL, NULL) != 0) {
         goto err_close;
     }
+    /* SQLite's automatic checkpoint (inside the committing apply) off; checkpoint.h's WAL
+     * hook keeps a larger inline fallback until a checkpointer watches the WAL. */
+    store_wal_watch(s, NULL);
     char err[STORE_ERRMSG_MAX];
     if (schema_ensure(s->db, err, sizeof err) != 0) {
         db_error(s, "store: open %s: %s", path, err);

@@ -275,7 +275,8 @@ static void scheduler_tick(struct srv *l)
     }
     size_t declared = check_liveness(l, engines, ne);
     free(engines);
-    if (!sched_core_place_due(&l->core, l->store.ownership_version, declared)) {
+    if (!sched_core_place_due(&l->core, l->store.ownership_version, declared) ||
+        sched_core_place_wait(&l->core, declared, sim_now(l->sim))) {
         return;
     }
     struct sched_plan plan;
@@ -283,7 +284,7 @@ static void scheduler_tick(struct srv *l)
         sim_fail(l->sim, "server %llu: plan failed: %s", (unsigned long long)l->id, l->core.errmsg);
         return;
     }
-    sched_core_placed(&l->core, l->store.ownership_version);
+    sched_core_placed(&l->core, l->store.ownership_version, plan.n, sim_now(l->sim));
     if (l->sim->opts->verbose) {
         sim_event(l->sim, "server %llu plans on version %llu: %zu moves", (unsigned long long)l->id,
                   (unsigned long long)l->store.ownership_version, plan.n);

@@ -1,7 +1,8 @@
 /* Unit tests for raftnode/planner.c (DESIGN.md "Placement", invariant 3): PLACE and REBALANCE
  * on hand-made clusters, and on random ones against independent oracles: a step-by-step PLACE
  * simulation, a dynamic programme over engine counts and an exhaustive search over every
- * assignment of tiny clusters. Needs only raftnode/planner.c. */
+ * assignment of tiny clusters; PLACE on part of the projects (held counts) against the full
+ * PLACE. Needs only raftnode/planner.c. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -781,6 +782,86 @@ static void test_deterministic(void **state)
     }
 }
 
+/* ---- PLACE on part of the projects (planner_place_partial) ---- */
+
+/* The partial plan of a random cluster: every project that may move is listed, plus about
+ * one in four of the others (allowed: a listed project counts for its owner itself); HELD is
+ * each engine's count of the projects left out. Returns the moves, project indexes mapped
+ * back to P. */
+static struct plan partial_of(uint64_t *seed, const struct planner_engine *e, size_t ne,
+                              const struct planner_project *p, size_t np)
+{
+    struct planner_project sub[MAX_P];
+    size_t map[MAX_P], nsub = 0;
+    uint64_t held[MAX_E] = {0};
+    for (size_t i = 0; i < np; i++) {
+        if (!is_eligible(e, ne, p[i].owner) || rnd(seed, 4) == 0) {
+            map[nsub] = i;
+            sub[nsub++] = p[i];
+            continue;
+        }
+        for (size_t j = 0; j < ne; j++) {
+            held[j] += e[j].id == p[i].owner; /* a duplicated id: every entry gets it */
+        }
+    }
+    struct plan pl = {NULL, 0};
+    assert_int_equal(planner_place_partial(e, held, ne, sub, nsub, &pl.moves, &pl.n), 0);
+    for (size_t k = 0; k < pl.n; k++) {
+        assert_true(pl.moves[k].project < nsub);
+        pl.moves[k].project = map[pl.moves[k].project];
+    }
+    return pl;
+}
+
+/* The partial plan is exactly the full PLACE plan: same moves, same order. */
+static void test_place_partial_equals_full(void **state)
+{
+    (void)state;
+    uint64_t seed = 11;
+    for (int round = 0; round < 3000; round++) {
+        struct planner_engine e[MAX_E];
+        struct planner_project p[MAX_P];
+        size_t ne, np;
+        random_cluster(&seed, MAX_E, MAX_P, round % 4 == 0 ? 50 : 15, e, &ne, p, &np);
+        if (round % 7 == 0 && ne > 1) {
+            e[ne - 1].id = e[0].id; /* a duplicated id: the first entry counts in both */
+        }
+        struct plan full = plan_of(e, ne, p, np, PLANNER_PLACE);
+        struct plan part = partial_of(&seed, e, ne, p, np);
+        assert_int_equal(part.n, full.n);
+        for (size_t k = 0; k < full.n; k++) {
+            assert_int_equal(part.moves[k].project, full.moves[k].project);
+            assert_int_equal(part.moves[k].from, full.moves[k].from);
+            assert_int_equal(part.moves[k].to, full.moves[k].to);
+        }
+        free(full.moves);
+        free(part.moves);
+    }
+}
+
+/* Held counts steer new projects exactly as listed ones would: the least-loaded engine by
+ * weighted load gets each, ties to the lower id; counts near 2^32 are refused. */
+static void test_place_partial_counts(void **state)
+{
+    (void)state;
+    struct planner_engine e[3] = {{1, 1, true}, {2, 2, true}, {3, 1, false}};
+    uint64_t held[3] = {4, 6, 100};
+    struct planner_project p[3] = {{0, 0}, {3, 0}, {0, 1}};
+    struct plan pl = {NULL, 0};
+    assert_int_equal(planner_place_partial(e, held, 3, p, 3, &pl.moves, &pl.n), 0);
+    assert_int_equal(pl.n, 3);
+    /* pin first: engine 1 holds 5 (load 5), engine 2 holds 6 (load 3): both others go to 2 */
+    assert_int_equal(pl.moves[0].to, 2);
+    assert_int_equal(pl.moves[1].from, 3);
+    assert_int_equal(pl.moves[1].to, 2);
+    assert_int_equal(pl.moves[2].to, 1);
+    free(pl.moves);
+    uint64_t huge[3] = {UINT32_MAX - 2, 0, 0};
+    assert_int_equal(planner_place_partial(e, huge, 3, p, 3, &pl.moves, &pl.n), -1);
+    assert_null(pl.moves);
+    assert_int_equal(pl.n, 0);
+}
+
 /* Weight 0 is read as 1; id 0 is never a target; a duplicated id counts once (first entry). */
 static void test_input_quirks(void **state)
 {
@@ -821,6 +902,8 @@ int main(void)
         cmocka_unit_test(test_rebalance_random_vs_exhaustive),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_input_quirks),
+        cmocka_unit_test(test_place_partial_equals_full),
+        cmocka_unit_test(test_place_partial_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,48 @@
+/* checkpointer: runs the store's WAL checkpoints on libuv's thread pool, off the event loop
+ * (storage/checkpoint.h says why and how SQLite allows it).
+ *
+ * A work item makes PASSIVE checkpoints from its own connection until the WAL is fully copied
+ * (a few rounds at most). It starts when a commit leaves the WAL at CHECKPOINTER_FRAMES or
+ * more (the store's WAL hook tells, on the loop thread), and every CHECKPOINTER_PERIOD_MS
+ * for what a burst left behind. At most one work item is in flight; the loop thread only
+ * starts it and reads its outcome. Every member runs one: each has its own database file.
+ *
+ * Owns: the timer, the work request, the second connection, the store's WAL watch. Calls:
+ * storage/checkpoint.h, libuv, log.h. */
+#ifndef RAFTNODE_CHECKPOINTER_H
+#define RAFTNODE_CHECKPOINTER_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "../storage/checkpoint.h"
+
+/* 8 MiB of 4 KiB pages: SQLite's automatic checkpoint starts at 1000 pages, but from the
+ * loop; here a larger WAL costs nothing on the loop and lets one checkpoint copy a page that
+ * many commits rewrote once (and fsync once). Well below STORE_WAL_INLINE_FRAMES. */
+#define CHECKPOINTER_FRAMES 2048
+#define CHECKPOINTER_PERIOD_MS 1000
+
+struct checkpointer {
+    uv_timer_t timer;              /* private */
+    uv_work_t work;                /* private */
+    struct store_checkpointer sc;  /* private: used by the work item while busy */
+    struct store_wal_watch watch;  /* private: installed on the store while running */
+    struct store *store;           /* private: not owned */
+    int rc;                        /* private: the work item's outcome */
+    bool started;                  /* private: the timer and the watch are in place */
+    bool busy;                     /* private: a work item is in flight */
+    bool closing;                  /* private: close when the work item comes back */
+    bool failing;                  /* private: the last run failed (logged once) */
+};
+
+/* Opens the second connection to S's database file, watches its WAL and starts the timer on
+ * LOOP. An in-memory store needs no checkpoints: then nothing starts and 0 is returned. -1
+ * after logging why (the member may run on: the store's inline fallback bounds the WAL). */
+int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct store *s);
+
+/* Stops the watch and the timer; the connection closes now, or when the work item in flight
+ * returns (the loop keeps running until then). Safe when start failed or never ran. */
+void checkpointer_close(struct checkpointer *c);
+
+#endif
