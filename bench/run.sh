@@ -349,7 +349,7 @@ log "mode $MODE; work dir $WORK ($FS_TYPE); raftnode $RAFTNODE_SRC; etcd $ETCD_V
 # =========================================================================================
 # Phase 1: latency, throughput, failover. Every workload gets fresh clusters, one system at
 # a time (the other is stopped meanwhile), so each starts from the same state: empty. (The
-# raftnode members' engines send their first heartbeat 200 ms after start, so the leader's
+# raftnode members' engines register right after the first election, so the leader's
 # scheduler places each new project on an engine, one batched `assign` entry per project,
 # during every workload: that is part of what a project.add costs.)
 # =========================================================================================
@@ -743,7 +743,7 @@ every log write. Clients connect to the leader over persistent connections.
   new write (earlier attempts are not waited for); the time to the first successful
   reply. The killed member is restarted and caught up before the next round.
 * Each of the above runs on fresh clusters (one system at a time, the other stopped), so
-  every workload starts empty. raftnode's engines are alive from 200 ms after start, so
+  every workload starts empty. raftnode's engines register right after the first election, so
   the leader also places every new project on an engine (an `assign` entry per project,
   batched) while the workload runs: part of the cost of a project.add.
 * At scale (fresh clusters again): VmRSS of every member 2 s after start (idle); N projects
@@ -763,9 +763,9 @@ every log write. Clients connect to the leader over persistent connections.
   are Kylin's schedule (every owned row renewed every `heart-beat-interval`, 30 s), forever.
 * raftnode's metastore mirror, on the same PostgreSQL server in the same run (tables
   `raftbench_*`; `build/bench/metastore_bench`): a fresh 3-member cluster whose members
-  carry `raft.metastore.url`, engines heartbeating every 5 s (with Kylin's 30 s, the first
-  heartbeat, 200 ms after start, precedes the first election and is lost, and nothing
-  could be placed for 30 s), 10,000 projects added and placed, then:
+  carry `raft.metastore.url`, engines heartbeating every 5 s (an engine retries an unacknowledged
+  heartbeat within 100 ms, so the interval does not delay registration), 10,000 projects
+  added and placed, then:
   * lag: `project.move` at 1,000 decisions/s, open loop (the k-th request is due k ms
     after the start, whatever the replies do) over one persistent connection to the
     leader, each handing one project (round robin over the 10,000) to the next engine: one
