@@ -188,7 +188,7 @@ static void test_restore_recounts(void **state)
     assert_counts_exact(&f->a);
     /* b gets ahead with a different ownership */
     for (int i = 0; i < 5; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "q%d", i);
         batch_add(&batch, name);
         batch_assign(&batch, name, 0, 1 + (uint64_t)(i % 2), "new", 1);

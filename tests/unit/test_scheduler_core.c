@@ -552,7 +552,7 @@ static void test_incremental_place_after_restore(void **state)
     batch_engine_set(&batch, 2, "all", 1, "h2:7070|1", true);
     batch_assign(&batch, "_global", 0, 1, "new", 1);
     for (int i = 0; i < 6; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "a%d", i);
         batch_add(&batch, name);
         batch_assign(&batch, name, 0, 1, "new", 1);
