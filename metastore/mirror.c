@@ -77,6 +77,28 @@ static void async_cb(uv_async_t *a)
     drain_messages(w->m);
 }
 
+/* MIRROR_FULL_COMPARE_S, or the environment's override. 0, or -1 after logging why the
+ * override is wrong. */
+static int full_compare_setting(uint64_t *ms)
+{
+    const char *env = getenv(MIRROR_FULL_COMPARE_ENV);
+    *ms = (uint64_t)MIRROR_FULL_COMPARE_S * 1000u;
+    if (env == NULL || env[0] == '\0') {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(env, &end, 10);
+    if (errno != 0 || end == env || *end != '\0' || env[0] == '-' || s < 1 || s > 86400) {
+        log_error("metastore mirror: environment variable %s=%s: not a whole number of seconds from 1 "
+                  "to 86400; unset it (default %d s) or fix it",
+                  MIRROR_FULL_COMPARE_ENV, env, MIRROR_FULL_COMPARE_S);
+        return -1;
+    }
+    *ms = (uint64_t)s * 1000u;
+    return 0;
+}
+
 int mirror_init(struct mirror *m, struct node *n)
 {
     const struct config *c = n->cfg;
@@ -98,6 +120,10 @@ int mirror_init(struct mirror *m, struct node *n)
     m->self_id = c->node_id;
     snprintf(m->self_api, sizeof m->self_api, "%s", c->api_address);
     snprintf(m->self_host, sizeof m->self_host, "%s", c->identity[0] != '\0' ? c->identity : c->api_address);
+    m->log_debug = c->log_level <= LOG_LEVEL_DEBUG;
+    if (full_compare_setting(&m->full_compare_ms) != 0) {
+        return -1;
+    }
     log_info("metastore mirror: %s %s (tables %s_epoch, %s_raft_member, %s_raft_history, %s_raft_sync)",
              ms_kind_name(m->url.kind), m->url.redacted, m->url.prefix, m->url.prefix, m->url.prefix,
              m->url.prefix);
@@ -256,6 +282,27 @@ void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader
     m->sh.term = term;
     m->sh.decision_index = decision;
     uv_cond_signal(&m->cond);
+    uv_mutex_unlock(&m->lock);
+}
+
+void mirror_decided(struct mirror *m)
+{
+    if (!m->started) {
+        return; /* the tick starts the worker; it reads the decision index then */
+    }
+    struct node *n = m->node;
+    uint64_t decision = n->store.decision_index;
+    if (decision == m->last_decision) {
+        return;
+    }
+    lag_push(m, decision, uv_now(n->loop));
+    lag_pop(m);
+    m->last_decision = decision; /* the tick's mirror_notify has nothing more to say */
+    uv_mutex_lock(&m->lock);
+    m->sh.decision_index = decision;
+    if (m->last_leader) {
+        uv_cond_signal(&m->cond); /* a follower's worker has nothing to do with it */
+    }
     uv_mutex_unlock(&m->lock);
 }
 

@@ -6,11 +6,19 @@
  * waits for the database. They share a small state under a mutex:
  *   loop -> worker   mirror_notify (every 50 ms tick) publishes leadership, term, the
  *                    store's decision index and the raft configuration, and signals a
- *                    condition variable ONLY when one of them changed;
+ *                    condition variable ONLY when one of them changed; mirror_decided,
+ *                    called right after an entry that changed ownership state is applied,
+ *                    publishes the new decision index at once (no wait for the tick); after
+ *                    each batch the worker also reads the decision index from the store
+ *                    itself and runs the next batch at once when it moved;
  *   worker -> loop   watermark, connection state, counters and log lines, announced with a
  *                    uv_async_t; the loop thread logs (log.c is single-threaded) and updates
  *                    the lag bookkeeping in the async callback.
- * The worker reads the state through its own read-only SQLite connection (view.h).
+ * The worker reads the state through its own read-only SQLite connection (view.h) and keeps
+ * an image of the tables (image.h), so that a batch reads only what changed in the store
+ * and nothing back from the database; it compares everything with the tables after a
+ * (re)connect, a change of term, a failed or fenced batch, and every
+ * MIRROR_FULL_COMPARE_S seconds while decisions come (sync.h).
  *
  * Worker states:
  *
@@ -26,8 +34,10 @@
  * URL named) and retried with a capped exponential backoff (100 ms .. 5 s); the batch after
  * recovery catches up from the watermark stored in the database, as does a new leader.
  *
- * Files: mirror.c (this interface, loop thread), worker.c (the thread), sync.c (one batch),
- * view.c (the SQLite read), sql.c (both dialects), pg.c / mysql.c (the clients), url.c.
+ * Files: mirror.c (this interface, loop thread), worker.c (the thread), sync.c (one batch;
+ * sync_epoch.c and sync_member.c compare the two tables), image.c (the worker's image of the
+ * tables), view.c (the SQLite read), sql.c (both dialects), pg.c / mysql.c (the clients),
+ * url.c.
  * Ownership: struct mirror is embedded in struct node; mirror_init copies what it needs from
  * the configuration. mirror_close joins the worker (bounded by the backend's timeouts:
  * backend.h) and closes the async handle. */
@@ -50,6 +60,11 @@ struct node;
 #define MIRROR_MSGS 16
 #define MIRROR_MSG_MAX 1024
 #define MIRROR_ERROR_MAX (MS_ERRMSG_MAX + 64)
+/* The epoch table is read back and compared in full at the first decision this long after
+ * the last full compare (repairs rows someone else wrote; never a write without a
+ * decision). The environment variable overrides it (seconds, 1 .. 86400; for tests). */
+#define MIRROR_FULL_COMPARE_S 60
+#define MIRROR_FULL_COMPARE_ENV "RAFTNODE_METASTORE_FULL_COMPARE_S"
 
 struct mirror_msg {
     int level; /* LOG_LEVEL_* */
@@ -88,6 +103,10 @@ struct mirror {
     uint64_t self_id;              /* read-only */
     char self_api[SYNC_ADDR_MAX];  /* read-only */
     char self_host[SYNC_ADDR_MAX]; /* read-only: kylin.server.identity or the API address */
+    uint64_t full_compare_ms;      /* read-only: see MIRROR_FULL_COMPARE_S */
+    bool log_debug;                /* read-only: raft.log-level is debug (the worker queues
+                                    * its per-batch lines only then: at hundreds of batches
+                                    * a second they would crowd out the others) */
 
     /* private: threads */
     bool started;
@@ -123,6 +142,11 @@ int mirror_init(struct mirror *m, struct node *n);
 /* From the node's tick, on the loop thread: this member's leadership and term. Cheap when
  * nothing changed (no lock, no wake-up). */
 void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader_id);
+
+/* Right after an entry that changed ownership state was applied (the store's decision index
+ * is that entry's index), on the loop thread: hands the new decision index to the worker at
+ * once when this member leads. Cheap: a mutex and a condition signal, no allocation. */
+void mirror_decided(struct mirror *m);
 
 /* Stops and joins the worker, closes the async handle (loop thread). Idempotent. */
 void mirror_close(struct mirror *m);

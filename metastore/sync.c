@@ -1,4 +1,6 @@
-/* sync: one mirror batch and the metastore's table set-up (see sync.h).
+/* sync: one mirror batch and the metastore's table set-up (see sync.h): the sync row, the
+ * history rows, the shared helpers of sync_int.h and the order of a batch; the epoch table
+ * is compared in sync_epoch.c, the member table in sync_member.c.
  *
  * Kylin's row values (DESIGN.md, "Compatibility with Kylin"):
  *   epoch_id                = the project's epoch (the fencing token)
@@ -23,19 +25,15 @@
 #include <time.h>
 
 #include "metastore/sql.h"
+#include "metastore/sync_int.h"
 
-#define LONG_MAX_TEXT "9223372036854775807"
-#define NUM_MAX 24
-
-typedef char num_t[NUM_MAX];
-
-static const char *num(num_t buf, uint64_t v)
+const char *sync_num(sync_num_t buf, uint64_t v)
 {
-    snprintf(buf, NUM_MAX, "%" PRIu64, v);
+    snprintf(buf, SYNC_NUM_MAX, "%" PRIu64, v);
     return buf;
 }
 
-static bool same(const char *a, const char *b)
+bool sync_same(const char *a, const char *b)
 {
     if (a == NULL || b == NULL) {
         return a == b;
@@ -43,8 +41,7 @@ static bool same(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-/* Parses a decimal cell; false when NULL or not a number. */
-static bool parse_u64(const char *s, uint64_t *out)
+bool sync_parse_u64(const char *s, uint64_t *out)
 {
     if (s == NULL || *s < '0' || *s > '9') {
         return false;
@@ -86,7 +83,7 @@ static int exec_owned(struct ms_backend *b, char *sql)
     return rc;
 }
 
-static int query_owned(struct ms_backend *b, char *sql, struct ms_rows *out)
+int sync_query_owned(struct ms_backend *b, char *sql, struct ms_rows *out)
 {
     if (sql == NULL) {
         ms_backend_error(b, false, "out of memory building SQL");
@@ -109,7 +106,7 @@ int sync_prepare(struct ms_backend *b, const char *prefix)
             return -1;
         }
         struct ms_rows rows;
-        if (query_owned(b, sql_check_columns(kind, prefix, (enum sql_table)t), &rows) != 0) {
+        if (sync_query_owned(b, sql_check_columns(kind, prefix, (enum sql_table)t), &rows) != 0) {
             snprintf(msg, sizeof msg, "%s", b->errmsg);
             ms_backend_error(b, false,
                              "table %s_%s exists but lacks a column the mirror needs (%s); "
@@ -124,7 +121,7 @@ int sync_prepare(struct ms_backend *b, const char *prefix)
     if (asprintf(&sql, "SELECT sync_id FROM %s_raft_sync WHERE sync_id = 1", prefix) < 0) {
         sql = NULL;
     }
-    if (query_owned(b, sql, &rows) != 0) {
+    if (sync_query_owned(b, sql, &rows) != 0) {
         return -1;
     }
     size_t n = rows.n_rows;
@@ -136,12 +133,8 @@ int sync_prepare(struct ms_backend *b, const char *prefix)
 
 /* ---- writing rows in chunks ---- */
 
-typedef char *(*builder_fn)(int kind, const char *prefix, size_t rows);
-
-/* Writes N_ROWS rows of N_COLS values (VALUES, row-major) with BUILD, in statements of at
- * most SQL_ROWS_PER_STATEMENT rows. Adds the affected row counts to *AFFECTED. */
-static int write_rows(struct ms_backend *b, const char *prefix, builder_fn build, const char **values,
-                      size_t n_rows, size_t n_cols, uint64_t *affected)
+int sync_write_rows(struct ms_backend *b, const char *prefix, sync_builder_fn build, const char **values,
+                    size_t n_rows, size_t n_cols, uint64_t *affected)
 {
     char *sql = NULL;
     size_t sql_rows = 0;
@@ -168,133 +161,6 @@ static int write_rows(struct ms_backend *b, const char *prefix, builder_fn build
     return 0;
 }
 
-/* ---- the epoch table ---- */
-
-struct want_epoch {
-    const char *target;
-    num_t epoch_id;
-    const char *owner;
-    const char *renew;
-    const char *mode;
-    const char *reason;
-};
-
-/* qsort comparator over pointers to rows (arrays of cells): by the first cell. */
-static int cmp_cell0(const void *a, const void *b)
-{
-    const char *const *x = *(const char *const *const *)a;
-    const char *const *y = *(const char *const *const *)b;
-    return strcmp(x[0] != NULL ? x[0] : "", y[0] != NULL ? y[0] : "");
-}
-
-/* Kylin's values for every project of V (see the top of this file). */
-static struct want_epoch *want_epochs(const struct view *v, const struct sync_params *p,
-                                      char *maint_owner, size_t cap)
-{
-    struct want_epoch *w = calloc(v->n_projects > 0 ? v->n_projects : 1, sizeof *w);
-    if (w == NULL) {
-        return NULL;
-    }
-    if (v->maintenance) {
-        char host[SYNC_ADDR_MAX];
-        const struct view_engine *self = view_engine(v, p->self_id);
-        sync_identity_host(self != NULL && self->identity[0] != '\0' ? self->identity : p->self_host,
-                           host, sizeof host);
-        snprintf(maint_owner, cap, "%s:0000|" LONG_MAX_TEXT, host);
-    }
-    for (size_t i = 0; i < v->n_projects; i++) {
-        const struct view_project *pr = &v->projects[i];
-        const struct view_engine *e = pr->owner != 0 ? view_engine(v, pr->owner) : NULL;
-        w[i].target = pr->name;
-        num(w[i].epoch_id, pr->epoch);
-        w[i].owner = e != NULL ? e->identity : "";
-        w[i].renew = e != NULL ? LONG_MAX_TEXT : "-1";
-        w[i].mode = e != NULL ? e->mode : NULL;
-        w[i].reason = NULL;
-        if (v->maintenance) {
-            w[i].owner = maint_owner;
-            w[i].renew = LONG_MAX_TEXT;
-            w[i].reason = v->maintenance_reason != NULL ? v->maintenance_reason : "";
-        }
-    }
-    return w;
-}
-
-static bool epoch_differs(const struct want_epoch *w, const struct ms_rows *have, size_t row)
-{
-    return !same(w->epoch_id, ms_cell(have, row, 1)) || !same(w->owner, ms_cell(have, row, 2)) ||
-           !same(w->renew, ms_cell(have, row, 3)) || !same(w->mode, ms_cell(have, row, 4)) ||
-           !same(w->reason, ms_cell(have, row, 5));
-}
-
-/* Upserts the rows that differ and deletes the rows of removed projects. */
-static int sync_epochs(struct ms_backend *b, const struct view *v, const struct sync_params *p,
-                       struct sync_result *out)
-{
-    int rc = -1;
-    struct ms_rows have = {0};
-    char maint_owner[SYNC_ADDR_MAX + 32] = "";
-    struct want_epoch *want = NULL;
-    const char **up = NULL, **del = NULL;
-    const char ***order = NULL;
-    if (query_owned(b, sql_epoch_select(b->url->kind, p->prefix), &have) != 0) {
-        return -1;
-    }
-    want = want_epochs(v, p, maint_owner, sizeof maint_owner);
-    up = calloc((v->n_projects > 0 ? v->n_projects : 1) * SQL_EPOCH_WRITE_COLS, sizeof *up);
-    del = calloc(have.n_rows > 0 ? have.n_rows : 1, sizeof *del);
-    order = calloc(have.n_rows > 0 ? have.n_rows : 1, sizeof *order);
-    if (want == NULL || up == NULL || del == NULL || order == NULL) {
-        ms_backend_error(b, false, "out of memory comparing %zu projects", v->n_projects);
-        goto out;
-    }
-    /* Both sides in byte order of the name (SQLite's BINARY collation = strcmp), merged. */
-    for (size_t i = 0; i < have.n_rows; i++) {
-        order[i] = (const char **)&have.cells[i * have.n_cols];
-    }
-    qsort(order, have.n_rows, sizeof *order, cmp_cell0);
-    size_t n_up = 0, n_del = 0, h = 0;
-    for (size_t i = 0; i < v->n_projects; i++) {
-        int c = 1;
-        while (h < have.n_rows && (c = strcmp(order[h][0] != NULL ? order[h][0] : "", want[i].target)) < 0) {
-            del[n_del++] = order[h][0];
-            h++;
-        }
-        bool found = h < have.n_rows && c == 0;
-        size_t row = found ? (size_t)(order[h] - (const char **)have.cells) / have.n_cols : 0;
-        if (!found || epoch_differs(&want[i], &have, row)) {
-            const char **vals = &up[n_up++ * SQL_EPOCH_WRITE_COLS];
-            vals[0] = want[i].target;
-            vals[1] = want[i].epoch_id;
-            vals[2] = want[i].owner;
-            vals[3] = want[i].renew;
-            vals[4] = want[i].mode;
-            vals[5] = want[i].reason;
-        }
-        if (found) {
-            h++;
-        }
-    }
-    while (h < have.n_rows) {
-        del[n_del++] = order[h++][0];
-    }
-    uint64_t n = 0;
-    if (write_rows(b, p->prefix, sql_epoch_upsert, up, n_up, SQL_EPOCH_WRITE_COLS, &n) != 0 ||
-        write_rows(b, p->prefix, sql_epoch_delete, del, n_del, 1, &n) != 0) {
-        goto out;
-    }
-    out->epoch_rows += n_up + n_del;
-    out->rows_written += n_up + n_del;
-    rc = 0;
-out:
-    free(order);
-    free(del);
-    free(up);
-    free(want);
-    ms_rows_free(&have);
-    return rc;
-}
-
 /* ---- history ---- */
 
 static int sync_history(struct ms_backend *b, const struct view *v, const struct sync_params *p,
@@ -304,7 +170,7 @@ static int sync_history(struct ms_backend *b, const struct view *v, const struct
         return 0;
     }
     const char **vals = calloc(v->n_history * SQL_HISTORY_COLS, sizeof *vals);
-    num_t *nums = calloc(v->n_history * 6, sizeof *nums);
+    sync_num_t *nums = calloc(v->n_history * 6, sizeof *nums);
     if (vals == NULL || nums == NULL) {
         free(vals);
         free(nums);
@@ -314,162 +180,24 @@ static int sync_history(struct ms_backend *b, const struct view *v, const struct
     for (size_t i = 0; i < v->n_history; i++) {
         const struct view_history *h = &v->history[i];
         const char **row = &vals[i * SQL_HISTORY_COLS];
-        num_t *nb = &nums[i * 6];
-        row[0] = num(nb[0], h->raft_index);
-        row[1] = num(nb[1], h->term);
-        row[2] = num(nb[2], h->time_ms);
+        sync_num_t *nb = &nums[i * 6];
+        row[0] = sync_num(nb[0], h->raft_index);
+        row[1] = sync_num(nb[1], h->term);
+        row[2] = sync_num(nb[2], h->time_ms);
         row[3] = h->project;
-        row[4] = h->from != 0 ? num(nb[3], h->from) : NULL;
-        row[5] = h->to != 0 ? num(nb[4], h->to) : NULL;
-        row[6] = num(nb[5], h->epoch);
+        row[4] = h->from != 0 ? sync_num(nb[3], h->from) : NULL;
+        row[5] = h->to != 0 ? sync_num(nb[4], h->to) : NULL;
+        row[6] = sync_num(nb[5], h->epoch);
         row[7] = h->reason;
     }
     uint64_t n = 0;
-    int rc = write_rows(b, p->prefix, sql_history_insert, vals, v->n_history, SQL_HISTORY_COLS, &n);
+    int rc = sync_write_rows(b, p->prefix, sql_history_insert, vals, v->n_history, SQL_HISTORY_COLS, &n);
     free(vals);
     free(nums);
     if (rc == 0) {
         out->history_rows += n;
         out->rows_written += n;
     }
-    return rc;
-}
-
-/* ---- members ---- */
-
-struct want_member {
-    uint64_t id;
-    const char *vals[SQL_MEMBER_COLS];
-    num_t id_text, weight, alive, draining;
-};
-
-static int cmp_member(const void *a, const void *b)
-{
-    const struct want_member *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-struct have_member {
-    uint64_t id;
-    size_t row;
-};
-
-static int cmp_have(const void *a, const void *b)
-{
-    const struct have_member *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static struct want_member *find_or_add(struct want_member *w, size_t *n, uint64_t id)
-{
-    for (size_t i = 0; i < *n; i++) {
-        if (w[i].id == id) {
-            return &w[i];
-        }
-    }
-    memset(&w[*n], 0, sizeof w[*n]);
-    w[*n].id = id;
-    return &w[(*n)++];
-}
-
-/* Rows: every member of the raft configuration and every engine (engine id = member id). */
-static int sync_members(struct ms_backend *b, const struct view *v, const struct sync_params *p,
-                        struct sync_result *out)
-{
-    int rc = -1;
-    struct ms_rows have = {0};
-    size_t cap = p->n_conf + v->n_engines + 1, n = 0, n_up = 0, n_del = 0;
-    struct want_member *want = calloc(cap, sizeof *want);
-    struct have_member *hv = NULL;
-    const char **up = NULL, **del = NULL;
-    num_t *del_ids = NULL;
-    if (want == NULL) {
-        ms_backend_error(b, false, "out of memory for %zu members", cap);
-        return -1;
-    }
-    for (size_t i = 0; i < p->n_conf; i++) {
-        struct want_member *m = find_or_add(want, &n, p->conf[i].id);
-        m->vals[1] = p->conf[i].raft_address;
-        m->vals[3] = p->conf[i].role;
-    }
-    for (size_t i = 0; i < v->n_engines; i++) {
-        const struct view_engine *e = &v->engines[i];
-        struct want_member *m = find_or_add(want, &n, e->id);
-        m->vals[4] = e->mode;
-        m->vals[5] = num(m->weight, e->weight);
-        m->vals[6] = e->identity;
-        m->vals[7] = num(m->alive, e->alive);
-        m->vals[8] = num(m->draining, e->draining);
-    }
-    for (size_t i = 0; i < n; i++) {
-        want[i].vals[0] = num(want[i].id_text, want[i].id);
-        want[i].vals[2] = want[i].id == p->self_id ? p->self_api : NULL;
-        for (size_t j = 0; j < v->n_members && want[i].id != p->self_id; j++) {
-            if (v->members[j].id == want[i].id) {
-                want[i].vals[2] = v->members[j].api_address;
-            }
-        }
-    }
-    qsort(want, n, sizeof *want, cmp_member);
-    if (query_owned(b, sql_member_select(b->url->kind, p->prefix), &have) != 0) {
-        goto out;
-    }
-    hv = calloc(have.n_rows > 0 ? have.n_rows : 1, sizeof *hv);
-    up = calloc((n > 0 ? n : 1) * SQL_MEMBER_COLS, sizeof *up);
-    del = calloc(have.n_rows > 0 ? have.n_rows : 1, sizeof *del);
-    del_ids = calloc(have.n_rows > 0 ? have.n_rows : 1, sizeof *del_ids);
-    if (hv == NULL || up == NULL || del == NULL || del_ids == NULL) {
-        ms_backend_error(b, false, "out of memory comparing members");
-        goto out;
-    }
-    for (size_t i = 0; i < have.n_rows; i++) {
-        hv[i].row = i;
-        if (!parse_u64(ms_cell(&have, i, 0), &hv[i].id)) {
-            hv[i].id = 0; /* not ours: sorts first, deleted below */
-        }
-    }
-    qsort(hv, have.n_rows, sizeof *hv, cmp_have);
-    size_t h = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (h < have.n_rows && hv[h].id < want[i].id) {
-            del[n_del] = ms_cell(&have, hv[h].row, 0);
-            n_del++;
-            h++;
-        }
-        bool differs = true;
-        if (h < have.n_rows && hv[h].id == want[i].id) {
-            differs = false;
-            for (size_t c = 1; c < SQL_MEMBER_COLS && !differs; c++) {
-                differs = !same(want[i].vals[c], ms_cell(&have, hv[h].row, c));
-            }
-            h++;
-        }
-        if (differs) {
-            memcpy(&up[n_up++ * SQL_MEMBER_COLS], want[i].vals, sizeof want[i].vals);
-        }
-    }
-    while (h < have.n_rows) {
-        del[n_del++] = ms_cell(&have, hv[h++].row, 0);
-    }
-    for (size_t i = 0; i < n_del; i++) {
-        if (del[i] == NULL) {
-            del[i] = num(del_ids[i], 0); /* a NULL key cannot match anything: harmless */
-        }
-    }
-    uint64_t affected = 0;
-    if (write_rows(b, p->prefix, sql_member_upsert, up, n_up, SQL_MEMBER_COLS, &affected) != 0 ||
-        write_rows(b, p->prefix, sql_member_delete, del, n_del, 1, &affected) != 0) {
-        goto out;
-    }
-    out->rows_written += n_up + n_del;
-    rc = 0;
-out:
-    free(del_ids);
-    free(del);
-    free(up);
-    free(hv);
-    free(want);
-    ms_rows_free(&have);
     return rc;
 }
 
@@ -488,13 +216,13 @@ static int lock_sync_row(struct ms_backend *b, const char *prefix, struct sync_r
     for (int attempt = 0; attempt < 2; attempt++) {
         struct ms_rows rows;
         if (b->ops->exec(b, sql_begin(b->url->kind)) != 0 ||
-            query_owned(b, sql_sync_lock(b->url->kind, prefix), &rows) != 0) {
+            sync_query_owned(b, sql_sync_lock(b->url->kind, prefix), &rows) != 0) {
             return -1;
         }
         if (rows.n_rows == 1) {
-            bool ok = parse_u64(ms_cell(&rows, 0, 0), &out->stored_index) &&
-                      parse_u64(ms_cell(&rows, 0, 1), &out->stored_term) &&
-                      parse_u64(ms_cell(&rows, 0, 2), &out->stored_leader);
+            bool ok = sync_parse_u64(ms_cell(&rows, 0, 0), &out->stored_index) &&
+                      sync_parse_u64(ms_cell(&rows, 0, 1), &out->stored_term) &&
+                      sync_parse_u64(ms_cell(&rows, 0, 2), &out->stored_leader);
             ms_rows_free(&rows);
             if (!ok) {
                 ms_backend_error(b, false, "%s_raft_sync holds a row that is not three non-negative "
@@ -516,9 +244,9 @@ static int lock_sync_row(struct ms_backend *b, const char *prefix, struct sync_r
 static int set_sync_row(struct ms_backend *b, const struct sync_params *p, uint64_t decision,
                         struct sync_result *out)
 {
-    num_t n[4];
-    const char *vals[4] = {num(n[0], decision), num(n[1], p->term), num(n[2], p->self_id),
-                           num(n[3], wall_ms())};
+    sync_num_t n[4];
+    const char *vals[4] = {sync_num(n[0], decision), sync_num(n[1], p->term), sync_num(n[2], p->self_id),
+                           sync_num(n[3], wall_ms())};
     char *sql = sql_sync_set(b->url->kind, p->prefix);
     if (sql == NULL) {
         ms_backend_error(b, false, "out of memory building SQL");
@@ -536,7 +264,17 @@ static int set_sync_row(struct ms_backend *b, const struct sync_params *p, uint6
     return rc;
 }
 
-int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sync_params *p,
+/* May this batch compare with IMG instead of reading the tables back? Only while the sync
+ * row says exactly what it said when the image was made, and says it is ours in our term:
+ * any other mirror's write changes it (the watermark moves, or the writer stamps its term
+ * and id), so nobody else's mirror wrote since. */
+static bool image_usable(const struct image *img, const struct sync_params *p, const struct sync_result *out)
+{
+    return img->valid && img->index == out->stored_index && img->term == out->stored_term &&
+           img->leader == out->stored_leader && out->stored_term == p->term && out->stored_leader == p->self_id;
+}
+
+int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sync_params *p, struct image *img,
                struct sync_result *out)
 {
     struct view v;
@@ -547,35 +285,90 @@ int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sy
     }
     if (out->stored_term > p->term) {
         out->outcome = SYNC_FENCED;
+        image_reset(img);
         return b->ops->exec(b, "ROLLBACK");
     }
-    if (view_read(reader, out->stored_index, &v) != 0) {
+    bool use_image = image_usable(img, p, out);
+    if (!use_image) {
+        image_reset(img);
+    }
+    bool full = !use_image || p->full_compare;
+    int rc = full ? view_read(reader, out->stored_index, &v) : view_read_delta(reader, out->stored_index, &v);
+    if (rc != 0) {
         ms_backend_error(b, false, "reading the local state: %s", reader->errmsg);
+        goto fail;
+    }
+    if (v.decision_index < out->stored_index) {
+        out->outcome = SYNC_BEHIND;
+        out->decision_index = v.decision_index;
+        out->applied_index = v.applied_index;
+        view_free(&v);
+        image_reset(img);
+        return b->ops->exec(b, "ROLLBACK");
+    }
+    bool decided = v.decision_index > out->stored_index;
+    if (decided && full) {
+        rc = sync_epochs_full(b, &v, p, img, use_image, out);
+        out->full_compare = true;
+    } else if (decided) {
+        rc = sync_epochs_incremental(b, &v, p, img, out);
+        if (rc == 1) {
+            /* A project vanished without a trace in the history: read every project (a
+             * newer snapshot: its decision index is at least as high) and compare them all
+             * with the image. */
+            view_free(&v);
+            if (view_read(reader, out->stored_index, &v) != 0) {
+                ms_backend_error(b, false, "reading the local state: %s", reader->errmsg);
+                goto fail;
+            }
+            rc = sync_epochs_incremental(b, &v, p, img, out);
+        }
+    }
+    if (rc != 0 || (decided && sync_history(b, &v, p, out) != 0)) {
         goto fail;
     }
     out->decision_index = v.decision_index;
     out->applied_index = v.applied_index;
-    if (v.decision_index < out->stored_index) {
-        out->outcome = SYNC_BEHIND;
-        view_free(&v);
-        return b->ops->exec(b, "ROLLBACK");
+    /* Members: against the image whenever it is good, except in a full compare. */
+    if (sync_members(b, &v, p, img, !use_image || (full && decided), out) != 0) {
+        goto fail;
     }
-    bool decided = v.decision_index > out->stored_index;
-    if ((decided && (sync_epochs(b, &v, p, out) != 0 || sync_history(b, &v, p, out) != 0)) ||
-        sync_members(b, &v, p, out) != 0 ||
-        (decided && set_sync_row(b, p, v.decision_index, out) != 0)) {
+    /* The watermark moves with a decision; a batch that wrote member rows only keeps it and
+     * stamps our term and id all the same (see sync.h). */
+    if ((decided || out->rows_written > 0) &&
+        set_sync_row(b, p, decided ? v.decision_index : out->stored_index, out) != 0) {
         goto fail;
     }
     view_free(&v);
+    out->incremental = !full;
     if (out->rows_written == 0) {
         out->outcome = SYNC_UP_TO_DATE;
-        return b->ops->exec(b, "ROLLBACK"); /* only reads and a row lock: nothing to keep */
+        if (b->ops->exec(b, "ROLLBACK") != 0) { /* only reads and a row lock: nothing to keep */
+            image_reset(img);
+            return -1;
+        }
+    } else {
+        out->outcome = SYNC_WROTE;
+        if (b->ops->exec(b, "COMMIT") != 0) {
+            image_reset(img); /* committed or not: unknown */
+            return -1;
+        }
     }
-    out->outcome = SYNC_WROTE;
-    return b->ops->exec(b, "COMMIT");
+    if (use_image || decided) {
+        /* The tables hold exactly the image now (a batch that was not decided and had no
+         * image compared members only: the epoch rows stay unknown). */
+        img->valid = true;
+        img->index = out->stored_index;
+        img->term = out->stored_term;
+        img->leader = out->stored_leader;
+    } else {
+        image_reset(img);
+    }
+    return 0;
 
 fail:
     view_free(&v);
+    image_reset(img);
     if (b->connected && !b->broken) {
         char msg[MS_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", b->errmsg);

@@ -65,6 +65,10 @@ void view_free(struct view *v)
     for (size_t i = 0; i < v->n_members; i++) {
         free(v->members[i].api_address);
     }
+    for (size_t i = 0; i < v->n_gone; i++) {
+        free(v->gone[i]);
+    }
+    free(v->gone);
     free(v->projects);
     free(v->engines);
     free(v->history);
@@ -303,7 +307,125 @@ int view_read_indexes(struct view_reader *r, uint64_t *applied, uint64_t *decisi
     return 0;
 }
 
-int view_read(struct view_reader *r, uint64_t after, struct view *out)
+static int cmp_project(const void *a, const void *b)
+{
+    return strcmp(((const struct view_project *)a)->name, ((const struct view_project *)b)->name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Prepares SQL; 0 or -1 (errmsg). */
+static int prepare(struct view_reader *r, const char *sql, sqlite3_stmt **st)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK) {
+        verr(r, "%s: preparing \"%.60s\": %s", r->path, sql, sqlite3_errmsg(r->db));
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Steps ST (reset and bound by the caller) and appends its project rows to V (*CAP is the
+ * capacity of v->projects); *FOUND counts them. 0 or -1. */
+static int step_projects(struct view_reader *r, sqlite3_stmt *st, struct view *v, size_t *cap, size_t *found)
+{
+    int rc;
+    *found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (project_rows(st, v, cap) != 0) {
+            return verr(r, "%s: out of memory reading projects", r->path);
+        }
+        (*found)++;
+    }
+    if (rc != SQLITE_DONE) {
+        return verr(r, "%s: reading projects: %s", r->path, sqlite3_errmsg(r->db));
+    }
+    return 0;
+}
+
+/* The delta's projects (see view_read_delta): the unowned ones, then the current row of
+ * every project the new history rows name (or its name in v->gone); by name, each once. */
+static int read_delta_projects(struct view_reader *r, struct view *v)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0, found = 0, gone_cap = 0;
+    const char **names = NULL;
+    int rc = -1;
+    if (prepare(r, "SELECT name, owner, epoch FROM projects WHERE owner IS NULL", &st) != 0 ||
+        step_projects(r, st, v, &cap, &found) != 0) {
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    size_t n_unowned = v->n_projects;
+    if (n_unowned > 1) { /* v->projects is NULL when empty: no qsort/bsearch on it then */
+        qsort(v->projects, n_unowned, sizeof *v->projects, cmp_project);
+    }
+    names = calloc(v->n_history + 1, sizeof *names);
+    if (names == NULL) {
+        verr(r, "%s: out of memory for %zu history rows", r->path, v->n_history);
+        goto out;
+    }
+    for (size_t i = 0; i < v->n_history; i++) {
+        names[i] = v->history[i].project;
+    }
+    qsort(names, v->n_history, sizeof *names, cmp_str);
+    if (prepare(r, "SELECT name, owner, epoch FROM projects WHERE name = ?1 AND owner IS NOT NULL", &st) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < v->n_history; i++) {
+        if (i > 0 && strcmp(names[i], names[i - 1]) == 0) {
+            continue;
+        }
+        (void)sqlite3_reset(st); /* returns the previous step's error, handled already */
+        if (sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC) != SQLITE_OK) {
+            verr(r, "%s: binding a project name: %s", r->path, sqlite3_errmsg(r->db));
+            goto out;
+        }
+        if (step_projects(r, st, v, &cap, &found) != 0) {
+            goto out;
+        }
+        if (found > 0) {
+            continue;
+        }
+        /* No owned row: unowned now (read above) or removed. */
+        struct view_project key = {.name = (char *)names[i]};
+        if (n_unowned == 0 || bsearch(&key, v->projects, n_unowned, sizeof *v->projects, cmp_project) == NULL) {
+            if (grow((void **)&v->gone, &gone_cap, v->n_gone, sizeof *v->gone) != 0 ||
+                (v->gone[v->n_gone] = strdup(names[i])) == NULL) {
+                verr(r, "%s: out of memory for removed projects", r->path);
+                goto out;
+            }
+            v->n_gone++;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (v->n_projects > 1) {
+        qsort(v->projects, v->n_projects, sizeof *v->projects, cmp_project);
+    }
+    if (prepare(r, "SELECT count(*) FROM projects", &st) != 0) {
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        verr(r, "%s: counting projects: %s", r->path, sqlite3_errmsg(r->db));
+        goto out;
+    }
+    v->n_all = col_u64(st, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    free(names);
+    return rc;
+}
+
+/* Reads everything; the projects all of them (COMPLETE) or the delta. */
+static int read_all(struct view_reader *r, uint64_t after, bool complete, struct view *out)
 {
     memset(out, 0, sizeof *out);
     /* One read transaction: the snapshot starts at the first SELECT and holds until COMMIT. */
@@ -311,21 +433,26 @@ int view_read(struct view_reader *r, uint64_t after, struct view *out)
         return -1;
     }
     out->history_after = after;
+    out->complete = complete;
     if (check_schema(r) != 0 ||
         each_row(r, "SELECT key, value FROM meta WHERE key IN ('applied_index', 'decision_index')",
                  meta_rows, out) != 0 ||
         each_row(r, "SELECT key, value FROM settings WHERE key IN ('maintenance', 'maintenance_reason')",
                  setting_rows, out) != 0 ||
-        each_row(r, "SELECT name, owner, epoch FROM projects ORDER BY name", project_rows, out) != 0 ||
         each_row(r, "SELECT id, mode, weight, identity, alive, draining FROM engines ORDER BY id",
                  engine_rows, out) != 0 ||
         each_row(r, "SELECT raft_index, term, time_ms, project, from_owner, to_owner, epoch, reason"
                     " FROM history ORDER BY seq DESC",
                  history_rows, out) != 0 ||
-        each_row(r, "SELECT id, api_address FROM members ORDER BY id", member_rows, out) != 0) {
+        each_row(r, "SELECT id, api_address FROM members ORDER BY id", member_rows, out) != 0 ||
+        (complete ? each_row(r, "SELECT name, owner, epoch FROM projects ORDER BY name", project_rows, out)
+                  : read_delta_projects(r, out)) != 0) {
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to undo */
         view_free(out);
         return -1;
+    }
+    if (complete) {
+        out->n_all = out->n_projects;
     }
     for (size_t i = 0, j = out->n_history; i + 1 < j; i++, j--) {
         struct view_history h = out->history[i];
@@ -337,4 +464,14 @@ int view_read(struct view_reader *r, uint64_t after, struct view *out)
         return -1;
     }
     return 0;
+}
+
+int view_read(struct view_reader *r, uint64_t after, struct view *out)
+{
+    return read_all(r, after, true, out);
+}
+
+int view_read_delta(struct view_reader *r, uint64_t after, struct view *out)
+{
+    return read_all(r, after, false, out);
 }

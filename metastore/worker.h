@@ -1,8 +1,8 @@
 /* worker: private to metastore/. The mirror's worker thread (worker.c) and what the loop side
  * (mirror.c) needs of it: the worker's state, its entry point and the clock both use.
  * Everything the two threads share lives in struct mirror_shared (mirror.h), under its lock.
- * Owns: its ms_backend connection, its read-only view of state.db, a copy of the raft
- * configuration. Calls: backend.h, sync.h, view.h. */
+ * Owns: its ms_backend connection, its read-only view of state.db, the image of the tables
+ * (image.h), a copy of the raft configuration. Calls: backend.h, sync.h, view.h, image.h. */
 #ifndef METASTORE_WORKER_H
 #define METASTORE_WORKER_H
 
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "metastore/backend.h"
+#include "metastore/image.h"
 #include "metastore/mirror.h"
 #include "metastore/view.h"
 
@@ -31,7 +32,10 @@ struct worker {
     uint64_t done_decision;   /* decision index known to be in the metastore (or fenced) */
     uint64_t done_term;
     uint64_t done_conf;       /* conf_version the last batch used */
+    uint64_t peeked_decision; /* the store's decision index read right after a batch */
     bool fenced_logged;
+    struct image img;         /* the tables as the last batch left them (sync.h) */
+    uint64_t full_at;         /* mono ms of the last full compare of the epoch table */
     /* snapshot of the shared input */
     bool leader;
     uint64_t term;

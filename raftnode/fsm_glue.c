@@ -51,6 +51,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
                  "heartbeat timeout", (unsigned long long)index, n->store.errmsg);
         engine_grace_all(&n->engine);
     }
+    if (n->store.decision_index == index) {
+        mirror_decided(&n->mirror); /* the leader's mirror starts its batch now, not at the tick */
+    }
     proposals_on_applied(&n->proposals, index, &r);
     return 0;
 }
