@@ -157,10 +157,27 @@ static int fix_append(struct raft_io *io, struct raft_io_append *req, const stru
     return rv;
 }
 
+static void drop_held(struct raft_fix *f)
+{
+    if (f->has_held) {
+        raft_configuration_close(&f->held.install_snapshot.conf);
+        raft_free(f->held.install_snapshot.data.base);
+        f->has_held = 0;
+    }
+}
+
 static void fix_recv(struct raft_io *io, struct raft_message *m)
 {
     struct raft_fix *f = fix_of(io);
     int rewritten;
+    if (m->type == RAFT_INSTALL_SNAPSHOT && f->put_req != NULL) {
+        /* the message's conf and data now belong to us until delivered (see the header) */
+        drop_held(f);
+        f->held = *m;
+        f->has_held = 1;
+        f->installs_held++;
+        return;
+    }
     unsigned dropped = raft_fix_rewrite(m, f->snap_index, f->snap_term, &rewritten);
     if (rewritten) {
         f->rewritten++;
@@ -189,13 +206,41 @@ static int fix_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, r
 
 /* From the request on, libraft's in-memory log already reflects the snapshot (an installed
  * one replaces the whole log), so its index is what AppendEntries is checked against. */
+static void fix_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    struct raft_fix *f = NULL;
+    for (unsigned i = 0; i < RAFT_FIX_MAX; i++) {
+        if (wrapped[i] != NULL && wrapped[i]->put_req == req) {
+            f = wrapped[i];
+        }
+    }
+    if (f == NULL) {
+        abort(); /* not reached: fix_snapshot_put recorded every request passing here */
+    }
+    raft_io_snapshot_put_cb cb = f->orig_put_cb;
+    f->put_req = NULL;
+    cb(req, status);
+    if (f->has_held && f->put_req == NULL) {
+        struct raft_message m = f->held;
+        f->has_held = 0;
+        f->orig_recv(f->io, &m);
+    }
+}
+
 static int fix_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
                             const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
     struct raft_fix *f = fix_of(io);
-    int rv = f->orig_snapshot_put(io, trailing, req, snapshot, cb);
+    if (f->put_req != NULL) {
+        return f->orig_snapshot_put(io, trailing, req, snapshot, cb); /* not expected: untracked */
+    }
+    f->orig_put_cb = cb;
+    f->put_req = req;
+    int rv = f->orig_snapshot_put(io, trailing, req, snapshot, fix_put_cb);
     if (rv == 0) {
         note_snapshot(f, snapshot);
+    } else {
+        f->put_req = NULL;
     }
     return rv;
 }
@@ -230,6 +275,7 @@ int raft_fix_wrap(struct raft_fix *f, struct raft_io *io)
 
 void raft_fix_unwrap(struct raft_fix *f)
 {
+    drop_held(f);
     for (unsigned i = 0; i < RAFT_FIX_MAX; i++) {
         if (wrapped[i] == f) {
             wrapped[i] = NULL;

@@ -30,6 +30,13 @@
  * one (crash-only, like etcd on a WAL write failure): a restart reloads the log from disk and
  * the leader sends the missing entries again.
  *
+ * Fourth (found by the fault suite, disk-full seed 909 on a restarted member): when an
+ * InstallSnapshot arrives while the member's own snapshot is being stored, libraft parks the
+ * install and, once its own snapshot is stored, clears the parked pointer before using it
+ * (legacy.c takeSnapshotCb): a NULL dereference. The guard holds such an InstallSnapshot back
+ * until the snapshot_put in flight completes, then delivers it (a newer one replaces an older
+ * one held back).
+ *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
@@ -56,6 +63,11 @@ struct raft_fix {
                        unsigned n, raft_io_append_cb cb);
     raft_io_append_cb orig_append_cb; /* libraft passes the same callback to every append */
     raft_io_recv_cb orig_recv;
+    raft_io_snapshot_put_cb orig_put_cb;  /* libraft's callback of the put in flight */
+    struct raft_io_snapshot_put *put_req; /* the put in flight (libraft has one at most), or NULL */
+    struct raft_message held;             /* an InstallSnapshot held back during a put */
+    int has_held;
+    uint64_t installs_held;  /* read-only: InstallSnapshot messages held back */
     uint64_t append_failures; /* read-only: appends that failed (not cancelled) */
     char append_error[320];   /* read-only: the first failure: status and the I/O's message */
     struct {
