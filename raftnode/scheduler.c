@@ -424,6 +424,7 @@ void scheduler_tick(struct scheduler *s)
         return;
     }
     sched_core_placed(&s->core, n->store.ownership_version, plan.n, uv_now(n->loop));
+    sched_core_placed_declaring(&s->core, declared);
     if (plan.n > 0) {
         size_t k = scheduler_submit_moves(s, &plan, NULL, NULL);
         log_info("scheduler: placing %zu project(s)%s", k, declared ? " (failover)" : "");

@@ -130,6 +130,13 @@ void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t 
         moves >= SCHED_BULK_MOVES && moves < SCHED_PLACE_MAX_MOVES ? now_ms + SCHED_BULK_INTERVAL_MS : 0;
 }
 
+void sched_core_placed_declaring(struct sched_core *c, size_t declared)
+{
+    if (declared > 0) {
+        c->planned_version = UINT64_MAX;
+    }
+}
+
 void sched_core_move_proposed(struct sched_core *c)
 {
     c->plan_inflight++;

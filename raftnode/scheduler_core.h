@@ -123,6 +123,11 @@ bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version
 bool sched_core_place_wait(const struct sched_core *c, size_t declared, uint64_t now_ms);
 /* A PLACE plan of MOVES moves was computed on OWNERSHIP_VERSION at NOW_MS. */
 void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t moves, uint64_t now_ms);
+/* The plan just made excluded engines whose death is still being declared (DECLARED > 0):
+ * it must not count as planned for this version, or a project it could not place would wait
+ * for the next ownership change if the declaration fails (e.g. refused during a leadership
+ * transfer) and the engines turn out alive. Call after sched_core_placed. */
+void sched_core_placed_declaring(struct sched_core *c, size_t declared);
 /* One move of a plan was proposed. */
 void sched_core_move_proposed(struct sched_core *c);
 /* The outcome of a proposed move: STATUS 0 applied, 1 refused by the state machine (the

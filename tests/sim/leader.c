@@ -285,6 +285,7 @@ static void scheduler_tick(struct srv *l)
         return;
     }
     sched_core_placed(&l->core, l->store.ownership_version, plan.n, sim_now(l->sim));
+    sched_core_placed_declaring(&l->core, declared);
     if (l->sim->opts->verbose) {
         sim_event(l->sim, "server %llu plans on version %llu: %zu moves", (unsigned long long)l->id,
                   (unsigned long long)l->store.ownership_version, plan.n);

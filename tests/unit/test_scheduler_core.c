@@ -240,6 +240,22 @@ static void test_lost_move_plans_again(void **state)
     assert_true(sched_core_place_due(&f->c, 42, 0));
 }
 
+/* Simulation seed 356260: the leader planned while every engine's death was being declared
+ * (their heartbeats could not be recorded during a leadership transfer), so the plan placed
+ * nothing; the declarations were refused, the engines were alive after all, and the version
+ * alone never planned again: the new project stayed unowned. */
+static void test_plan_during_declarations_plans_again(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_become_leader(&f->c, 0);
+    sched_core_placed(&f->c, 32, 0, 0);
+    sched_core_placed_declaring(&f->c, 3);
+    assert_true(sched_core_place_due(&f->c, 32, 0)); /* no declaration left: still due */
+    sched_core_placed(&f->c, 32, 0, 0);
+    sched_core_placed_declaring(&f->c, 0);
+    assert_false(sched_core_place_due(&f->c, 32, 0));
+}
+
 static void test_refused_move_waits_for_change(void **state)
 {
     struct fixture *f = *state;
@@ -595,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_place_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_cadence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_move_plans_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_during_declarations_plans_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_move_waits_for_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_places_on_eligible_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_failover_skips_dead_pending, setup, teardown),
