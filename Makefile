@@ -31,6 +31,8 @@ SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_cor
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300
+# Seeds that failed in a soak once (docs/reliability.md); make sim and sim-san replay them.
+SIM_REPLAY_SEEDS := 204214,344856,356260
 SOAK_MINUTES ?= 60
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
@@ -141,12 +143,12 @@ soak-faults: check-deps san
 
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
 sim: check-deps $(B)/sim/sim
-	$(B)/sim/sim --seeds $(SIM_SEEDS)
+	$(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS)
 
 sim-san: check-deps
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sim/lsan.supp:print_suppressions=0 \
-	  build-san/sim/sim --seeds 300
+	  build-san/sim/sim --seeds 300 --and-seeds $(SIM_REPLAY_SEEDS)
 
 # The same with log appends failing now and then (libraft's I/O error paths).
 sim-io: check-deps $(B)/sim/sim

@@ -35,7 +35,9 @@
  * install and, once its own snapshot is stored, clears the parked pointer before using it
  * (legacy.c takeSnapshotCb): a NULL dereference. The guard holds such an InstallSnapshot back
  * until the snapshot_put in flight completes, then delivers it (a newer one replaces an older
- * one held back).
+ * one held back). Delivered at once, the install also replaces libraft's in-memory log while
+ * the own snapshot's completion still refers to an index of the old one: a debug libraft
+ * stops on `TrailSnapshot: Assertion last_term != 0` (simulation soak seed 344856).
  *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
@@ -68,6 +70,7 @@ struct raft_fix {
     struct raft_message held;             /* an InstallSnapshot held back during a put */
     int has_held;
     uint64_t installs_held;  /* read-only: InstallSnapshot messages held back */
+    int no_hold;              /* tests only (sim --no-install-hold): deliver at once, as libraft would */
     uint64_t append_failures; /* read-only: appends that failed (not cancelled) */
     char append_error[320];   /* read-only: the first failure: status and the I/O's message */
     struct {

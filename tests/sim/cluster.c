@@ -510,6 +510,7 @@ static void io_wrap(struct srv *v)
     if (raft_fix_wrap(&v->fix, io) != 0) {
         abort();
     }
+    v->fix.no_hold = v->sim->opts->no_install_hold;
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -625,6 +626,7 @@ void cluster_close(struct sim *s)
         }
         s->counters[C_RAFT_FIX_REWRITES] += v->fix.rewritten;
         s->counters[C_LIBRAFT_FIXES] += v->fix.terms_fixed;
+        s->counters[C_INSTALLS_HELD] += v->fix.installs_held;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

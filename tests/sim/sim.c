@@ -135,9 +135,10 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s -v\n",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s -v\n",
            (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->io_faults ? " --io-faults" : "",
-           s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "");
+           s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "",
+           s->opts->no_install_hold ? " --no-install-hold" : "");
 }
 
 /* ---- one run ---- */
@@ -379,13 +380,17 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_
 
 /* ---- command line ---- */
 
+#define SIM_MAX_EXTRA_SEEDS 64
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
-            "           [--minutes M]\n"
-            "           [--no-ack-gate] [--no-handoff-grace] [--as-built]\n"
+            "           [--minutes M] [--and-seeds A,B,...]\n"
+            "           [--no-ack-gate] [--no-handoff-grace] [--as-built] [--no-install-hold]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
+            "  --and-seeds LIST   then also these seeds (up to %d, comma-separated: seeds that\n"
+            "                     once failed, replayed in CI)\n"
             "  --servers          cluster size (default: 3 or 5, chosen by the seed)\n"
             "  --minutes M        start no new seed after M minutes of wall-clock time (soaks)\n"
             "  --no-fork          run seeds in this process (default: one child process per seed,\n"
@@ -398,8 +403,11 @@ static void usage(FILE *out)
             "  --no-ack-gate      an acknowledged heartbeat extends the lease at once, even when the\n"
             "                     engine's own member has not applied the acknowledging entry\n"
             "  --no-handoff-grace a project moved from a live engine is acted for at once\n"
-            "  --as-built         both: the engine as raftnode/engine.c had it before the fix\n",
-            SIM_TICK_MS);
+            "  --as-built         both: the engine as raftnode/engine.c had it before the fix\n"
+            "  --no-install-hold  raftnode/raft_fix.c delivers an InstallSnapshot that arrives during\n"
+            "                     the member's own snapshot write at once, as libraft 0.22.1 expects\n"
+            "                     (it then crashes: finding 11 of docs/reliability.md)\n",
+            SIM_TICK_MS, SIM_MAX_EXTRA_SEEDS);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -414,6 +422,25 @@ static int parse_u64(const char *s, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+/* "A,B,C" -> seeds; -1 on a bad or empty item or more than SIM_MAX_EXTRA_SEEDS. */
+static int parse_seed_list(const char *s, uint64_t *seeds, unsigned *n)
+{
+    char buf[1024];
+    if (s == NULL || strlen(s) >= sizeof buf) {
+        return -1;
+    }
+    strcpy(buf, s);
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == SIM_MAX_EXTRA_SEEDS || parse_u64(tok, &seeds[*n]) != 0) {
+            return -1;
+        }
+        (*n)++;
+    }
+    return *n > 0 ? 0 : -1;
 }
 
 /* Runs one seed in a child process, so that a crash (a libraft assertion, a segfault in the
@@ -469,17 +496,18 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s --no-fork -v\n",
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s --no-fork -v\n",
            (unsigned long long)seed, o->steps, servers_for(o, seed),
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
-           o->no_handoff_grace ? " --no-handoff-grace" : "");
+           o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "");
     return false;
 }
 
 int main(int argc, char **argv)
 {
     struct sim_opts o = {.seeds = 0, .first = 1, .steps = 400};
-    uint64_t v, minutes = 0;
+    uint64_t v, minutes = 0, extra[SIM_MAX_EXTRA_SEEDS];
+    unsigned n_extra = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--seeds") == 0 && parse_u64(next, &o.seeds) == 0) {
@@ -502,6 +530,10 @@ int main(int argc, char **argv)
             o.io_faults = true;
         } else if (strcmp(a, "--trace-from") == 0 && parse_u64(next, &o.trace_from_ms) == 0) {
             i++;
+        } else if (strcmp(a, "--and-seeds") == 0 && parse_seed_list(next, extra, &n_extra) == 0) {
+            i++;
+        } else if (strcmp(a, "--no-install-hold") == 0) {
+            o.no_install_hold = true;
         } else if (strcmp(a, "--no-ack-gate") == 0) {
             o.no_ack_gate = true;
         } else if (strcmp(a, "--no-handoff-grace") == 0) {
@@ -540,19 +572,32 @@ int main(int argc, char **argv)
         }
         fflush(stdout);
     }
+    for (unsigned i = 0; i < n_extra; i++) {
+        if (o.no_fork ? run_seed(&o, extra[i], totals) : run_seed_isolated(&o, extra[i], totals)) {
+            passed++;
+        } else {
+            failed++;
+        }
+        fflush(stdout);
+    }
     printf("sim: totals: %llu entries applied, %llu snapshots, %llu restores, %llu leader changes, "
            "%llu engines declared dead, %llu scheduler moves, %llu client commands, %llu faults, "
            "%llu leases extended (%llu after waiting for the member), %llu hand-over graces, "
            "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
-           "%llu AppendEntries below a snapshot rewritten (raft_fix)\n",
+           "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
            (unsigned long long)totals[C_CLIENT_CMDS], (unsigned long long)totals[C_NEMESES],
            (unsigned long long)totals[C_LEASE_ACKS], (unsigned long long)totals[C_GATED_ACKS],
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
-           (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES]);
-    printf("sim: seeds %llu..%llu\n", (unsigned long long)o.first, (unsigned long long)last_seed);
+           (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
+           (unsigned long long)totals[C_INSTALLS_HELD]);
+    printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
+    for (unsigned i = 0; i < n_extra; i++) {
+        printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);
+    }
+    printf("\n");
     printf("sim: %llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
     return failed == 0 ? 0 : 1;
 }

@@ -175,6 +175,7 @@ enum sim_counter {
     C_IO_FAULTS,
     C_LIBRAFT_FIXES,
     C_RAFT_FIX_REWRITES, /* AppendEntries rewritten by raftnode/raft_fix.c */
+    C_INSTALLS_HELD,     /* InstallSnapshot held back during a snapshot write (raft_fix.c) */
     C_COUNT
 };
 
@@ -187,6 +188,7 @@ struct sim_opts {
     bool io_faults; /* nemesis: log appends that fail */
     bool no_ack_gate; /* engine model as built: an ack extends the lease at once */
     bool no_handoff_grace; /* engine model as built: a project acts at once after any move */
+    bool no_install_hold; /* raft_fix.c delivers InstallSnapshot during a snapshot write (libraft as is) */
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
 };
 

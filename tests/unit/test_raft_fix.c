@@ -1,6 +1,7 @@
 /* Unit tests for raftnode/raft_fix.c: the rewrite of AppendEntries messages that reach below
  * the follower's snapshot (libraft 0.22.1 bug; seed 204214 of tests/sim replays the crash
- * it prevents). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * it prevents), and the hold of an InstallSnapshot arriving during a snapshot write (seed
+ * 344856 crashes without it: `sim --seeds 1 --first 344856 --no-install-hold`). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,6 +127,164 @@ static void test_message_ending_exactly_at_the_snapshot(void **state)
     assert_int_equal(m.append_entries.prev_log_index, 21);
 }
 
+/* ---- InstallSnapshot held back during a snapshot write, on a fake raft_io ---- */
+
+static struct {
+    raft_io_recv_cb recv;                 /* the guard's receive callback */
+    raft_io_snapshot_put_cb put_cb;       /* the guard's callback of the put in flight */
+    struct raft_io_snapshot_put *put_req;
+    unsigned delivered;                   /* InstallSnapshot messages libraft received */
+    raft_index delivered_index[4];
+    int put_again;                        /* libraft's callback starts another put */
+} fake;
+
+static struct raft_io fake_io;
+static struct raft_fix fake_fix;
+
+static int fake_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+    (void)io, (void)msecs, (void)tick;
+    fake.recv = recv;
+    return 0;
+}
+
+static int fake_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                             const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    (void)io, (void)trailing, (void)snapshot;
+    fake.put_cb = cb;
+    fake.put_req = req;
+    return 0;
+}
+
+/* libraft's side: takes ownership of the message's conf and data */
+static void libraft_recv(struct raft_io *io, struct raft_message *m)
+{
+    (void)io;
+    assert_int_equal(m->type, RAFT_INSTALL_SNAPSHOT);
+    if (fake.delivered < 4) {
+        fake.delivered_index[fake.delivered] = m->install_snapshot.last_index;
+    }
+    fake.delivered++;
+    raft_configuration_close(&m->install_snapshot.conf);
+    raft_free(m->install_snapshot.data.base);
+}
+
+static struct raft_snapshot put_snapshot = {.index = 50, .term = 3};
+static struct raft_io_snapshot_put put_req1, put_req2;
+
+static void libraft_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    assert_int_equal(status, 0);
+    if (fake.put_again && req == &put_req1) {
+        fake.put_again = 0;
+        assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req2, &put_snapshot, libraft_put_cb), 0);
+    }
+}
+
+static int hold_setup(void **state)
+{
+    (void)state;
+    memset(&fake, 0, sizeof fake);
+    memset(&fake_io, 0, sizeof fake_io);
+    fake_io.start = fake_start;
+    fake_io.snapshot_put = fake_snapshot_put;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    assert_int_equal(fake_io.start(&fake_io, 100, NULL, libraft_recv), 0);
+    return 0;
+}
+
+static int hold_teardown(void **state)
+{
+    (void)state;
+    raft_fix_unwrap(&fake_fix); /* frees a message still held */
+    return 0;
+}
+
+static void send_install(raft_index last_index)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_INSTALL_SNAPSHOT;
+    m.server_id = 1;
+    m.install_snapshot.term = 4;
+    m.install_snapshot.last_index = last_index;
+    m.install_snapshot.last_term = 4;
+    raft_configuration_init(&m.install_snapshot.conf);
+    assert_int_equal(raft_configuration_add(&m.install_snapshot.conf, 1, "a", RAFT_VOTER), 0);
+    m.install_snapshot.data.len = 16;
+    m.install_snapshot.data.base = raft_malloc(16);
+    assert_non_null(m.install_snapshot.data.base);
+    fake.recv(&fake_io, &m);
+}
+
+static void test_install_without_a_write_in_flight_is_delivered_at_once(void **state)
+{
+    (void)state;
+    send_install(70);
+    assert_int_equal(fake.delivered, 1);
+    assert_int_equal(fake_fix.installs_held, 0);
+}
+
+static void test_install_during_a_write_is_held_until_it_completes(void **state)
+{
+    (void)state;
+    assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req1, &put_snapshot, libraft_put_cb), 0);
+    send_install(70);
+    assert_int_equal(fake.delivered, 0); /* libraft would park it and crash later */
+    assert_int_equal(fake_fix.installs_held, 1);
+    fake.put_cb(fake.put_req, 0);
+    assert_int_equal(fake.delivered, 1);
+    assert_int_equal(fake.delivered_index[0], 70);
+    assert_int_equal(fake_fix.snap_index, 50);
+}
+
+static void test_a_newer_install_replaces_the_one_held(void **state)
+{
+    (void)state;
+    assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req1, &put_snapshot, libraft_put_cb), 0);
+    send_install(70);
+    send_install(90); /* the first is freed (ASan would report a leak otherwise) */
+    assert_int_equal(fake_fix.installs_held, 2);
+    fake.put_cb(fake.put_req, 0);
+    assert_int_equal(fake.delivered, 1);
+    assert_int_equal(fake.delivered_index[0], 90);
+}
+
+static void test_held_install_waits_for_a_write_started_by_the_callback(void **state)
+{
+    (void)state;
+    fake.put_again = 1;
+    assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req1, &put_snapshot, libraft_put_cb), 0);
+    send_install(70);
+    fake.put_cb(&put_req1, 0); /* the callback started put 2 */
+    assert_int_equal(fake.delivered, 0);
+    assert_ptr_equal(fake.put_req, &put_req2);
+    fake.put_cb(&put_req2, 0);
+    assert_int_equal(fake.delivered, 1);
+}
+
+static void test_no_hold_delivers_at_once_as_libraft_expects(void **state)
+{
+    (void)state;
+    fake_fix.no_hold = 1;
+    assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req1, &put_snapshot, libraft_put_cb), 0);
+    send_install(70);
+    assert_int_equal(fake.delivered, 1);
+    assert_int_equal(fake_fix.installs_held, 0);
+    fake.put_cb(fake.put_req, 0);
+    assert_int_equal(fake.delivered, 1);
+}
+
+static void test_unwrap_frees_a_held_install(void **state)
+{
+    (void)state;
+    assert_int_equal(fake_io.snapshot_put(&fake_io, 2, &put_req1, &put_snapshot, libraft_put_cb), 0);
+    send_install(70);
+    assert_int_equal(fake.delivered, 0);
+    /* teardown unwraps while it is held: its memory is released there (checked by ASan) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +293,16 @@ int main(void)
         cmocka_unit_test(test_entries_up_to_the_snapshot_are_dropped),
         cmocka_unit_test(test_message_entirely_below_the_snapshot_becomes_a_heartbeat),
         cmocka_unit_test(test_message_ending_exactly_at_the_snapshot),
+        cmocka_unit_test_setup_teardown(test_install_without_a_write_in_flight_is_delivered_at_once, hold_setup,
+                                        hold_teardown),
+        cmocka_unit_test_setup_teardown(test_install_during_a_write_is_held_until_it_completes, hold_setup,
+                                        hold_teardown),
+        cmocka_unit_test_setup_teardown(test_a_newer_install_replaces_the_one_held, hold_setup, hold_teardown),
+        cmocka_unit_test_setup_teardown(test_held_install_waits_for_a_write_started_by_the_callback, hold_setup,
+                                        hold_teardown),
+        cmocka_unit_test_setup_teardown(test_no_hold_delivers_at_once_as_libraft_expects, hold_setup,
+                                        hold_teardown),
+        cmocka_unit_test_setup_teardown(test_unwrap_frees_a_held_install, hold_setup, hold_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
