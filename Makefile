@@ -34,6 +34,7 @@ SIM_IO_SEEDS ?= 300
 # Seeds that failed in a soak once (docs/reliability.md); make sim and sim-san replay them.
 SIM_REPLAY_SEEDS := 204214,344856,356260
 SOAK_MINUTES ?= 60
+SOAK_FIRST ?= 100000
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
         sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps
@@ -124,7 +125,7 @@ test-metastore: check-deps san
 # against DESIGN.md's invariants. The CI run is a fixed seed list (a few minutes);
 # soak-faults runs SOAK_FAULT_SEEDS seeds per nemesis and SOAK_FAULT_EPISODES mixed episodes.
 # FAULT_BIN picks the binaries (default: the sanitizer build, like test-cluster).
-.PHONY: test-faults soak-faults
+.PHONY: test-faults soak-faults soak-sim
 FAULT_BIN ?= $(CURDIR)/build-san/bin
 SOAK_FAULT_SEEDS ?= 5
 SOAK_FAULT_EPISODES ?= 20
@@ -154,11 +155,16 @@ sim-san: check-deps
 sim-io: check-deps $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults
 
-# Long simulation: new seeds for SOAK_MINUTES of wall-clock time, then a quarter of that
-# with log I/O faults (each seed's run is still fully determined by its seed).
-soak: check-deps $(B)/sim/sim
-	$(B)/sim/sim --seeds 1000000000 --first 100000 --minutes $(SOAK_MINUTES)
-	$(B)/sim/sim --seeds 1000000000 --first 2000000000 --io-faults --minutes $$(( ($(SOAK_MINUTES) + 3) / 4 ))
+# The long versions: soak-sim, then soak-faults (the nemeses, below).
+# soak-sim: seeds from SOAK_FIRST on for SOAK_MINUTES of wall-clock time, then a quarter of
+# that with log I/O faults (each seed's run is still fully determined by its seed; move
+# SOAK_FIRST on to try new ones).
+soak: soak-sim soak-faults
+
+soak-sim: check-deps $(B)/sim/sim
+	$(B)/sim/sim --seeds 1000000000 --first $(SOAK_FIRST) --minutes $(SOAK_MINUTES)
+	$(B)/sim/sim --seeds 1000000000 --first $$(( 2000000000 + $(SOAK_FIRST) )) --io-faults \
+	  --minutes $$(( ($(SOAK_MINUTES) + 3) / 4 ))
 
 # Installs clang and libFuzzer (WITH_FUZZ=1) when a fuzzer cannot be linked.
 check-fuzz-deps:
