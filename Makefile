@@ -26,8 +26,10 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_OBJ  := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(META_SRC) $(NODE_SRC) $(CTL_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
-# The simulation links the state machine, planner and scheduler core only (no libuv, no network).
+# The simulation links the state machine, planner, scheduler core, lease rules and raft guard
+# only (no libuv, no network).
 SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c \
+            raftnode/lease.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300

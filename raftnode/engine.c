@@ -45,15 +45,15 @@ static uint64_t margin_ns(const struct engine *e)
 
 int64_t engine_lease_ms_left(struct engine *e)
 {
-    if (e->lease_deadline_ns == 0) {
+    if (e->lease.deadline == 0) {
         return 0;
     }
-    return ((int64_t)e->lease_deadline_ns - (int64_t)uv_hrtime()) / 1000000;
+    return ((int64_t)e->lease.deadline - (int64_t)uv_hrtime()) / 1000000;
 }
 
 bool engine_lease_valid(struct engine *e)
 {
-    return e->lease_deadline_ns != 0 && uv_hrtime() < e->lease_deadline_ns;
+    return lease_valid(&e->lease, uv_hrtime());
 }
 
 static uint64_t owned_projects(struct engine *e)
@@ -84,26 +84,11 @@ static void lease_check(struct engine *e)
     }
 }
 
-static void lease_extend(struct engine *e, uint64_t deadline_ns)
-{
-    if (deadline_ns > e->lease_deadline_ns) {
-        e->lease_deadline_ns = deadline_ns;
-    }
-    lease_check(e);
-}
-
 /* Ack gate: acknowledgements whose state this member has now applied extend the lease. */
 static void release_pending(struct engine *e)
 {
-    uint64_t applied = node_applied_index(e->node);
-    for (unsigned i = 0; i < e->n_pending;) {
-        if (e->pending[i].index <= applied) {
-            uint64_t deadline = e->pending[i].deadline_ns;
-            e->pending[i] = e->pending[--e->n_pending];
-            lease_extend(e, deadline);
-        } else {
-            i++;
-        }
+    if (e->lease.n_pending > 0 && lease_applied(&e->lease, node_applied_index(e->node)) > 0) {
+        lease_check(e);
     }
 }
 
@@ -117,24 +102,9 @@ static void hb_done(struct engine *e, uint64_t send_ns, uint64_t index, int stat
         uint64_t deadline = send_ns + timeout_ns(e) - margin_ns(e);
         e->acked++;
         e->refused[0] = '\0';
-        if (node_applied_index(e->node) >= index) {
-            lease_extend(e, deadline);
-            return;
+        if (lease_ack(&e->lease, index, deadline, node_applied_index(e->node))) {
+            lease_check(e);
         }
-        e->gated++;
-        if (e->n_pending == ENGINE_PENDING_MAX) {
-            /* keep the newest acknowledgements: they grant the longest leases */
-            unsigned oldest = 0;
-            for (unsigned i = 1; i < e->n_pending; i++) {
-                if (e->pending[i].deadline_ns < e->pending[oldest].deadline_ns) {
-                    oldest = i;
-                }
-            }
-            e->pending[oldest] = e->pending[--e->n_pending];
-        }
-        e->pending[e->n_pending].index = index;
-        e->pending[e->n_pending].deadline_ns = deadline;
-        e->n_pending++;
         return;
     }
     if (status != PROTO_REFUSED) {
@@ -285,55 +255,16 @@ static void lease_timer_cb(uv_timer_t *t)
 
 /* ---- hand-over grace ---- */
 
-static void grace_pop_expired(struct engine *e, uint64_t now)
-{
-    while (e->grace_head < e->grace_tail && e->grace[e->grace_head].until_ns <= now) {
-        free(e->grace[e->grace_head].name);
-        e->grace_head++;
-    }
-    if (e->grace_head == e->grace_tail) {
-        e->grace_head = e->grace_tail = 0;
-    }
-}
-
 void engine_handover(struct engine *e, const char *project, size_t len)
 {
     uint64_t now = uv_hrtime();
     if (!e->started) {
         return; /* replay before the engine starts: its start grace covers every project */
     }
-    grace_pop_expired(e, now);
-    if (e->grace_tail == e->grace_cap) {
-        if (e->grace_head > 0) { /* reuse the space of expired entries first */
-            memmove(e->grace, e->grace + e->grace_head, (e->grace_tail - e->grace_head) * sizeof *e->grace);
-            e->grace_tail -= e->grace_head;
-            e->grace_head = 0;
-        }
+    if (lease_handover(&e->lease, project, len, now + timeout_ns(e), now) != 0) {
+        log_warn("engine: out of memory recording the hand-over of a project; this engine acts "
+                 "for none of its projects for the next %u s", e->node->cfg->heartbeat_timeout_s);
     }
-    if (e->grace_tail == e->grace_cap) {
-        size_t cap = e->grace_cap ? e->grace_cap * 2 : 64;
-        struct engine_grace *g = realloc(e->grace, cap * sizeof *g);
-        if (g == NULL) {
-            /* cannot remember this one project: hold every project back instead */
-            log_warn("engine: out of memory recording the hand-over of a project; this engine acts "
-                     "for none of its projects for the next %u s", e->node->cfg->heartbeat_timeout_s);
-            e->grace_all_until_ns = now + timeout_ns(e);
-            return;
-        }
-        e->grace = g;
-        e->grace_cap = cap;
-    }
-    struct engine_grace *g = &e->grace[e->grace_tail];
-    g->name = malloc(len + 1);
-    if (g->name == NULL) {
-        e->grace_all_until_ns = now + timeout_ns(e);
-        return;
-    }
-    memcpy(g->name, project, len);
-    g->name[len] = '\0';
-    g->len = len;
-    g->until_ns = now + timeout_ns(e);
-    e->grace_tail++;
 }
 
 void engine_grace_all(struct engine *e)
@@ -341,19 +272,12 @@ void engine_grace_all(struct engine *e)
     if (!e->started) {
         return;
     }
-    e->grace_all_until_ns = uv_hrtime() + timeout_ns(e);
+    lease_grace_all(&e->lease, uv_hrtime() + timeout_ns(e));
 }
 
 int64_t engine_grace_ms_left(struct engine *e, const char *project, size_t len)
 {
-    uint64_t now = uv_hrtime(), until = e->grace_all_until_ns;
-    grace_pop_expired(e, now);
-    for (size_t i = e->grace_head; i < e->grace_tail; i++) {
-        const struct engine_grace *g = &e->grace[i];
-        if (g->len == len && memcmp(g->name, project, len) == 0 && g->until_ns > until) {
-            until = g->until_ns;
-        }
-    }
+    uint64_t now = uv_hrtime(), until = lease_grace_until(&e->lease, project, len, now);
     return until > now ? (int64_t)((until - now + 999999) / 1000000) : 0;
 }
 
@@ -367,6 +291,7 @@ int engine_start(struct engine *e, struct node *n)
     struct timespec ts;
 
     memset(e, 0, sizeof *e);
+    lease_init(&e->lease);
     e->node = n;
     /* Kylin's owner string: host:port|startMillis (wall clock, for display and identity only;
      * it is never compared across machines). */
@@ -403,10 +328,5 @@ void engine_close(struct engine *e)
     uv_close((uv_handle_t *)&e->timer, timer_closed);
     uv_close((uv_handle_t *)&e->lease_timer, timer_closed);
     drop_conn(e);
-    for (size_t i = e->grace_head; i < e->grace_tail; i++) {
-        free(e->grace[i].name);
-    }
-    free(e->grace);
-    e->grace = NULL;
-    e->grace_head = e->grace_tail = e->grace_cap = 0;
+    lease_free(&e->lease);
 }

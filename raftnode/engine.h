@@ -25,24 +25,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "lease.h"
+
 struct node;
 struct client_conn;
-
-/* An acknowledgement that waits for this member to apply the entry that recorded it. */
-struct engine_pending_ack {
-    uint64_t index;       /* the leader's applied index when it acknowledged */
-    uint64_t deadline_ns; /* the lease it grants: send time + timeout - margin */
-};
-
-/* A project handed over by an engine that was alive: no engine acts for it, from this
- * member's state, before UNTIL_NS (the old owner's lease has run out by then). */
-struct engine_grace {
-    char *name;
-    size_t len;
-    uint64_t until_ns;
-};
-
-#define ENGINE_PENDING_MAX 8
 
 struct engine {
     struct node *node;             /* read-only */
@@ -51,19 +37,14 @@ struct engine {
     uint64_t next_send_ms;         /* private: uv_now() of the next heartbeat; 0 = next tick */
     uv_timer_t lease_timer;        /* private: notices expiry promptly, releases gated acks */
     struct client_conn *conn;      /* private: to the leader; NULL when none */
-    uint64_t lease_deadline_ns;    /* read-only: uv_hrtime() deadline, 0 = never held */
     bool lease_held;               /* read-only: as last logged */
     unsigned inflight;             /* private */
-    uint64_t sent, acked, gated;   /* read-only: counters (gated: acks that waited for apply) */
+    uint64_t sent, acked;          /* read-only: counters */
     char refused[256];             /* read-only: last registration refusal, "" if none */
     bool started;
-    /* private: acks not yet usable (ack gate) */
-    struct engine_pending_ack pending[ENGINE_PENDING_MAX];
-    unsigned n_pending;
-    /* private: hand-over graces, a FIFO ordered by until_ns (each is now + timeout) */
-    struct engine_grace *grace;
-    size_t grace_head, grace_tail, grace_cap;
-    uint64_t grace_all_until_ns;   /* every project: after start and after a snapshot restore */
+    /* read-only: deadline, ack gate and hand-over graces (lease.h), in uv_hrtime() ns; the
+     * simulation runs the same rules */
+    struct lease lease;
 };
 
 int engine_start(struct engine *e, struct node *n);

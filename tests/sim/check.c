@@ -52,8 +52,8 @@ static struct store_engine *engine_find(struct store_engine *e, size_t n, uint64
 static const struct store_project_row *snap_find(const struct store_project_row *rows, size_t n, const char *name);
 
 /* An accepted owner change: remembered once (by the first server applying it) with whether
- * the old owner was alive; on V's own member, a project taken from a live engine (or from
- * none after an earlier owner) starts its hand-over grace (engine.c). */
+ * the old owner was alive, to explain an invariant-2 failure. (The hand-over grace itself is
+ * started by store_each_handover, as in raftnode: cluster.c.) */
 static void record_change(struct srv *v, uint64_t index, const struct command *c, struct store_engine *eng, size_t ne)
 {
     struct sim *s = v->sim;
@@ -69,11 +69,6 @@ static void record_change(struct srv *v, uint64_t index, const struct command *c
     name[c->u.assign.len] = '\0';
     before = snap_find(v->snap, v->n_snap, name);
     from_alive = c->u.assign.from != 0 ? from != NULL && from->alive : before != NULL && before->epoch > 0;
-    if (from_alive) {
-        /* Whoever owns the project next, as seen from this member (a later failover
-         * included), waits: the live engine it was taken from may act until its lease ends. */
-        engine_grace(v, name);
-    }
     for (size_t k = s->n_changes; k > 0 && s->changes[k - 1].index >= index; k--) {
         if (s->changes[k - 1].index == index && strcmp(s->changes[k - 1].name, name) == 0) {
             return; /* another server applied this index first */
@@ -351,16 +346,6 @@ void check_after_change(struct srv *v, bool restored)
     }
     check_inv1(v, now, n_now);
     check_inv5(v, restored);
-    if (restored) {
-        /* Entries skipped by the restore: any owner change in them may have been taken
-         * from a live engine. */
-        for (size_t i = 0; i < n_now; i++) {
-            const struct store_project_row *old = snap_find(v->snap, v->n_snap, now[i].name);
-            if (old == NULL ? now[i].epoch > 0 : old->epoch != now[i].epoch) {
-                engine_grace(v, now[i].name);
-            }
-        }
-    }
     store_free_projects(v->snap, v->n_snap);
     v->snap = now; /* ordered by name (store_load_projects) */
     v->n_snap = n_now;
@@ -395,7 +380,7 @@ static uint64_t move_away_index(struct srv *v, const char *project, uint64_t fro
  * in its hand-over grace. */
 static bool holds(struct srv *v, const struct store_project_row *p, uint64_t now)
 {
-    return p->owner == v->id && srv_alive(v) && !v->refused && v->lease_deadline_ms > now &&
+    return p->owner == v->id && srv_alive(v) && !v->refused && lease_valid(&v->lease, now) &&
            engine_grace_until(v, p->name) <= now;
 }
 
@@ -405,7 +390,7 @@ void check_leases(struct sim *s)
     s->counters[C_INV2_CHECKS]++;
     for (unsigned i = 0; i < s->n && !s->failed; i++) {
         struct srv *a = &s->srv[i];
-        if (!srv_alive(a) || a->lease_deadline_ms <= now) {
+        if (!srv_alive(a) || !lease_valid(&a->lease, now)) {
             continue;
         }
         for (size_t k = 0; k < a->n_snap; k++) {
@@ -437,9 +422,9 @@ void check_leases(struct sim *s)
                          "engine %llu lost it at index %llu (reason %s, %s)",
                          (unsigned long long)now, p->name, (unsigned long long)a->id,
                          (unsigned long long)a->store.applied_index, (unsigned long long)p->epoch,
-                         (unsigned long long)a->lease_deadline_ms, (unsigned long long)b->id,
+                         (unsigned long long)a->lease.deadline, (unsigned long long)b->id,
                          (unsigned long long)b->store.applied_index, (unsigned long long)q->epoch,
-                         (unsigned long long)b->lease_deadline_ms, (unsigned long long)older->id,
+                         (unsigned long long)b->lease.deadline, (unsigned long long)older->id,
                          (unsigned long long)index, reason[0] != '\0' ? reason : "none", kind);
                 return;
             }

@@ -103,6 +103,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     s->counters[C_APPLIED]++;
     if (!s->closing) {
         check_after_apply(v, index, buf->base, buf->len, before, n_before, maintenance, &r);
+        /* fsm_glue.c: the hand-over graces of a decision entry */
+        if (v->store.decision_index == index && store_each_handover(&v->store, index, engine_handover, v) != 0) {
+            sim_fail(s, "server %llu: store_each_handover(%llu): %s", (unsigned long long)v->id,
+                     (unsigned long long)index, v->store.errmsg);
+        }
         check_after_change(v, false);
         engine_applied(v);
     }
@@ -161,6 +166,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     sim_event(v->sim, "server %llu restored a snapshot: applied %llu -> %llu", (unsigned long long)v->id,
               (unsigned long long)before, (unsigned long long)v->store.applied_index);
     if (!v->sim->closing) {
+        engine_grace_all(v); /* fsm_glue.c: any project may have been handed over meanwhile */
         check_after_change(v, true);
         engine_applied(v);
     }
@@ -595,6 +601,8 @@ int cluster_start(struct sim *s)
         s->latency_ms[i] = rng_range(r, 2, 30);
         raft_fixture_set_network_latency(&s->f, i, s->latency_ms[i]);
         raft_fixture_set_disk_latency(&s->f, i, rng_range(r, 1, 25));
+        lease_init(&s->srv[i].lease);
+        engine_grace_all(&s->srv[i]); /* engine_start: a restarted member's projects wait */
     }
     sim_event(s, "cluster of %u: snapshot threshold %u trailing %u", s->n, threshold, trailing);
     return raft_fixture_start(&s->f) == 0 ? 0 : -1;

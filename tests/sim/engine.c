@@ -7,36 +7,35 @@
  * when it is sent; the acknowledgement (the batch's apply on the leader) reaches the engine
  * only if the link leader -> engine is up then.
  *
- * Two rules, modelled on raftnode/engine.c; invariant 2 fails without them (sim --as-built):
+ * The lease itself is raftnode/lease.c, the code raftnode/engine.c runs, with its two rules
+ * (invariant 2 fails without them: sim --as-built):
  *   ack gate         an acknowledgement counts only once the engine's own member has applied
- *                    the entry that recorded the heartbeat;
- *   hand-over grace  a project moved away from a live engine is not acted for, from a member's
- *                    state, before a full timeout after that member applied the move. */
+ *                    the state it was given in;
+ *   hand-over grace  a project handed over by a live engine is not acted for, from a member's
+ *                    state, before a full timeout after that member applied the move; which
+ *                    projects that is comes from store_each_handover, as in fsm_glue.c, and
+ *                    every project waits after the start and after a snapshot restore. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/proto.h"
+#include "raftnode/lease.h"
 #include "sim.h"
 
-static void lease_extend(struct srv *v, uint64_t deadline_ms, uint64_t index)
+static void lease_extended(struct srv *v, uint64_t index, unsigned n)
 {
     struct sim *s = v->sim;
-    if (deadline_ms > v->lease_deadline_ms) {
-        v->lease_deadline_ms = deadline_ms;
-        s->dirty = true;
-    }
-    s->counters[C_LEASE_ACKS]++;
+    s->dirty = true;
+    s->counters[C_LEASE_ACKS] += n;
     if (s->opts->verbose) {
         sim_event(s, "engine %llu: heartbeat acknowledged at index %llu, lease until %llu", (unsigned long long)v->id,
-                  (unsigned long long)index, (unsigned long long)v->lease_deadline_ms);
+                  (unsigned long long)index, (unsigned long long)v->lease.deadline);
     }
 }
 
-/* The engine of server E got the answer to a heartbeat sent at SEND_MS, recorded at INDEX.
- * Ack gate (the fix for the stale-view overlap, see sim.c's usage): the lease is extended
- * only once E's own member has applied INDEX, so that the ownership it reads is at least as
- * new as the acknowledgement; until then the acknowledgement waits. */
+/* The engine of server E got the answer to a heartbeat sent at SEND_MS, recorded at INDEX
+ * (hb_done of engine.c): the lease rules themselves are raftnode/lease.c's. */
 void engine_answer(struct sim *s, unsigned e, unsigned leader, uint64_t send_ms, int status, uint64_t index)
 {
     struct srv *v = &s->srv[e];
@@ -52,80 +51,55 @@ void engine_answer(struct sim *s, unsigned e, unsigned leader, uint64_t send_ms,
     }
     uint64_t deadline = send_ms + SIM_HB_TIMEOUT_MS - SIM_LEASE_MARGIN_MS;
     v->refused = false;
-    if (s->opts->no_ack_gate || v->store.applied_index >= index) {
-        lease_extend(v, deadline, index);
-        return;
+    /* --no-ack-gate: as if the member had applied the acknowledging state already */
+    if (lease_ack(&v->lease, index, deadline, s->opts->no_ack_gate ? index : v->store.applied_index)) {
+        lease_extended(v, index, 1);
+    } else {
+        s->counters[C_GATED_ACKS]++;
     }
-    s->counters[C_GATED_ACKS]++;
-    if (v->n_pending == sizeof v->pending / sizeof v->pending[0]) {
-        memmove(&v->pending[0], &v->pending[1], (v->n_pending - 1) * sizeof v->pending[0]);
-        v->n_pending--; /* the oldest, shortest lease goes */
-    }
-    v->pending[v->n_pending].index = index;
-    v->pending[v->n_pending].deadline_ms = deadline;
-    v->n_pending++;
 }
 
 void engine_applied(struct srv *v)
 {
-    for (unsigned i = 0; i < v->n_pending;) {
-        if (v->pending[i].index <= v->store.applied_index) {
-            lease_extend(v, v->pending[i].deadline_ms, v->pending[i].index);
-            v->pending[i] = v->pending[--v->n_pending];
-        } else {
-            i++;
-        }
+    unsigned n = lease_applied(&v->lease, v->store.applied_index);
+    if (n > 0) {
+        lease_extended(v, v->store.applied_index, n);
     }
 }
 
-/* Hand-over grace (the fix for the voluntary hand-over overlap): once this member applied a
- * move of a project away from an engine that was alive, no engine acts for the project from
- * this member's state before a full timeout has passed on this member's clock, whoever owns
- * it by then (a later failover included). By then the old owner's lease, which only
- * acknowledgements of entries before the move extended (ack gate), has run out. */
-void engine_grace(struct srv *v, const char *project)
+/* As engine_handover: store_each_handover names PROJECT (LEN bytes) after the entry this
+ * member just applied. */
+void engine_handover(void *data, const char *project, size_t len)
 {
+    struct srv *v = data;
     struct sim *s = v->sim;
-    uint64_t until = sim_now(s) + SIM_HB_TIMEOUT_MS;
+    uint64_t now = sim_now(s);
     if (s->opts->no_handoff_grace) {
         return;
     }
     s->counters[C_GRACES]++;
-    for (size_t i = 0; i < v->n_grace; i++) {
-        if (strcmp(v->grace[i].name, project) == 0) {
-            v->grace[i].until_ms = until;
-            return;
-        }
+    if (lease_handover(&v->lease, project, len, now + SIM_HB_TIMEOUT_MS, now) != 0) {
+        sim_fail(s, "server %llu: out of memory recording a hand-over", (unsigned long long)v->id);
     }
-    if (v->n_grace == v->cap_grace) {
-        size_t cap = v->cap_grace ? v->cap_grace * 2 : 16;
-        void *p = realloc(v->grace, cap * sizeof *v->grace);
-        if (p == NULL) {
-            return;
-        }
-        v->grace = p;
-        v->cap_grace = cap;
+}
+
+/* As engine_grace_all: at start and after a snapshot restore. */
+void engine_grace_all(struct srv *v)
+{
+    struct sim *s = v->sim;
+    if (!s->opts->no_handoff_grace) {
+        lease_grace_all(&v->lease, sim_now(s) + SIM_HB_TIMEOUT_MS);
     }
-    snprintf(v->grace[v->n_grace].name, sizeof v->grace[v->n_grace].name, "%s", project);
-    v->grace[v->n_grace].until_ms = until;
-    v->n_grace++;
 }
 
 uint64_t engine_grace_until(struct srv *v, const char *project)
 {
-    for (size_t i = 0; i < v->n_grace; i++) {
-        if (strcmp(v->grace[i].name, project) == 0) {
-            return v->grace[i].until_ms;
-        }
-    }
-    return 0;
+    return lease_grace_until(&v->lease, project, strlen(project), sim_now(v->sim));
 }
 
 void engine_free(struct srv *v)
 {
-    free(v->grace);
-    v->grace = NULL;
-    v->n_grace = v->cap_grace = 0;
+    lease_free(&v->lease);
 }
 
 /* heartbeat_cb of engine.c */

@@ -101,8 +101,8 @@ static void dump_state(struct sim *s)
             (unsigned long long)raft_current_term(r), (unsigned long long)v->store.applied_index,
             (unsigned long long)raft_last_applied(r), (unsigned long long)raft_commit_index(r),
             (unsigned long long)raft_last_index(r), (unsigned long long)leader, v->mode, v->weight,
-            v->race_enabled ? "" : " single-engine", v->lease_deadline_ms > now ? "valid, " : "expired, ",
-            (long long)v->lease_deadline_ms - (long long)now, now < v->silent_until_ms ? " SILENT" : "");
+            v->race_enabled ? "" : " single-engine", lease_valid(&v->lease, now) ? "valid, " : "expired, ",
+            (long long)v->lease.deadline - (long long)now, now < v->silent_until_ms ? " SILENT" : "");
         printf("      projects:");
         for (size_t k = 0; k < v->n_snap; k++) {
             printf(" %s=%llu/e%llu%s", v->snap[k].name, (unsigned long long)v->snap[k].owner,
@@ -398,8 +398,8 @@ static void usage(FILE *out)
             "  -v                 print every event\n"
             "  --io-faults        also make raft I/O requests fail (raft_fixture_io_fault)\n"
             "  --trace-from MS    print libraft's own trace (stderr) from virtual time MS on\n"
-            "  The engine model (engine.c) has two rules invariant 2 needs, as raftnode/engine.c has\n"
-            "  them; these options take them out to show why they are needed:\n"
+            "  The lease (raftnode/lease.c, as raftnode/engine.c runs it) has two rules invariant 2\n"
+            "  needs; these options take them out to show why they are needed:\n"
             "  --no-ack-gate      an acknowledged heartbeat extends the lease at once, even when the\n"
             "                     engine's own member has not applied the acknowledging entry\n"
             "  --no-handoff-grace a project moved from a live engine is acted for at once\n"

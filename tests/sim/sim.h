@@ -2,14 +2,15 @@
  * (raft/fixture.h): N servers, each with the real state machine (storage/, SQLite in
  * memory) and, on the leader, the real scheduler core (raftnode/scheduler_core.c) driven by
  * a copy of the glue of raftnode/scheduler.c; every server also hosts one engine that
- * heartbeats and keeps a lease as raftnode/engine.c does. A seed decides everything
+ * heartbeats as raftnode/engine.c does and keeps its lease with raftnode/lease.c, the code
+ * engine.c runs (hand-overs found by storage's store_each_handover, as fsm_glue.c does). A seed decides everything
  * (timings, modes, nemeses, client commands); virtual time comes from the fixture; no wall
  * clock, no global PRNG. After every fixture event the oracles (check.c) test DESIGN.md's
  * invariants 1, 2, 3 and 5; the end of a run heals every fault and checks convergence.
  *
  * Files: sim.c (command line, seed loop, report), cluster.c (fixture, FSM hooks, proposals,
- * network model, fixes for two libraft bugs), leader.c (scheduler glue), engine.c (engine
- * model: heartbeats, leases), client.c (client commands), nemesis.c (faults), check.c
+ * network model, fixes for two libraft bugs), leader.c (scheduler glue), engine.c (engine:
+ * heartbeats, the lease through raftnode/lease.c), client.c (client commands), nemesis.c (faults), check.c
  * (oracles). This header is private to them. */
 #ifndef TESTS_SIM_SIM_H
 #define TESTS_SIM_SIM_H
@@ -21,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raftnode/lease.h"
 #include "raftnode/scheduler_core.h"
 #include "raftnode/raft_fix.h"
 #include "storage/store.h"
@@ -96,18 +98,9 @@ struct srv {
     bool race_enabled;
     char identity[64];
     uint64_t next_hb_ms;
-    uint64_t lease_deadline_ms; /* 0 = never held; valid while now < deadline */
     uint64_t silent_until_ms; /* nemesis: no heartbeats before this */
     bool refused; /* the cluster refused this engine's registration */
-    struct { /* acknowledgements waiting for the member to apply them */
-        uint64_t index, deadline_ms;
-    } pending[8];
-    unsigned n_pending;
-    struct sim_grace { /* projects taken from a live engine: not acted for before */
-        char name[16];
-        uint64_t until_ms;
-    } *grace;
-    size_t n_grace, cap_grace;
+    struct lease lease; /* raftnode/lease.h, in virtual ms */
 
     /* oracle state (check.c): the (owner, epoch) image last checked */
     struct store_project_row *snap;
@@ -186,8 +179,8 @@ struct sim_opts {
     bool verbose;
     bool no_fork; /* run seeds in this process (default: a child per seed, see sim.c) */
     bool io_faults; /* nemesis: log appends that fail */
-    bool no_ack_gate; /* engine model as built: an ack extends the lease at once */
-    bool no_handoff_grace; /* engine model as built: a project acts at once after any move */
+    bool no_ack_gate; /* engine as first built: an ack extends the lease at once */
+    bool no_handoff_grace; /* engine as first built: a project acts at once after any move */
     bool no_install_hold; /* raft_fix.c delivers InstallSnapshot during a snapshot write (libraft as is) */
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
 };
@@ -268,12 +261,13 @@ int leader_heartbeat(struct srv *l, struct srv *e, uint64_t send_ms);
 size_t leader_submit_moves(struct srv *l, const struct sched_plan *p, sim_done_cb cb, void *data);
 void leader_free(struct srv *v);
 
-/* engine.c: the engine model */
+/* engine.c: the engine each member speaks for */
 void engine_tick(struct srv *v);
 /* Engine E's heartbeat sent at SEND_MS, recorded at INDEX by LEADER, was answered STATUS. */
 void engine_answer(struct sim *s, unsigned e, unsigned leader, uint64_t send_ms, int status, uint64_t index);
 void engine_applied(struct srv *v); /* the member applied more: gated acks */
-void engine_grace(struct srv *v, const char *project); /* moved away from a live engine just now */
+void engine_handover(void *srv, const char *project, size_t len); /* a store_handover_fn */
+void engine_grace_all(struct srv *v); /* start, snapshot restore */
 uint64_t engine_grace_until(struct srv *v, const char *project);
 void engine_free(struct srv *v);
 
