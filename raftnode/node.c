@@ -206,6 +206,9 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     fsm_glue_init(&n->fsm, n);
     rv = raft_init(&n->raft, &n->io, &n->fsm, cfg->node_id, cfg->node_address);
+    if (rv == 0) {
+        n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
+    }
     if (rv != 0) {
         log_error("raft init (id %llu, address %s): %s (%s)", (unsigned long long)cfg->node_id,
                   cfg->node_address, raft_strerror(rv), raft_errmsg(&n->raft));

@@ -47,6 +47,15 @@ static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct r
             }
         }
     }
+    if (message->type == RAFT_REQUEST_VOTE_RESULT && f->raft != NULL) {
+        /* the message belongs to libraft's request, which built it for this call */
+        struct raft_request_vote_result *res = &((struct raft_message *)message)->request_vote_result;
+        raft_term term = raft_current_term(f->raft);
+        if (res->pre_vote && !res->vote_granted && term > res->term) {
+            res->term = term;
+            f->prevote_terms++;
+        }
+    }
     return f->orig_send(io, req, message, cb);
 }
 

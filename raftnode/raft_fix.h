@@ -39,6 +39,16 @@
  * the own snapshot's completion still refers to an index of the old one: a debug libraft
  * stops on `TrailSnapshot: Assertion last_term != 0` (simulation soak seed 344856).
  *
+ * Fifth (found by the simulation once a member could stop for good, seed 2000408478 of the
+ * I/O-fault family): a member that rejects a pre-vote because the candidate's term is lower
+ * than its own replies with the candidate's term, not its own (recv_request_vote.c: "include
+ * the term of the request" for every pre-vote reply). The candidate never learns the higher
+ * term. Two survivors of three then deadlock for good: A (term 4, shorter log) is denied
+ * because its log is shorter, B (term 2, longer log) is denied because its term is lower,
+ * and B never moves to term 4. The guard puts this member's term on an outgoing pre-vote
+ * rejection when it is higher (libraft's candidate then bumps its term, as etcd's does).
+ * Needs RAFT, set once raft_init succeeded.
+ *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
@@ -79,6 +89,8 @@ struct raft_fix {
     } recent[RAFT_FIX_RECENT]; /* the last snapshots stored, ring */
     unsigned n_recent;
     uint64_t terms_fixed;  /* read-only: InstallSnapshot messages whose last_term was corrected */
+    struct raft *raft;     /* the owner's, once raft_init succeeded (pre-vote guard); NULL = off */
+    uint64_t prevote_terms; /* read-only: pre-vote rejections given this member's higher term */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */

@@ -386,6 +386,7 @@ static void io_append_cb(struct raft_io_append *req, int status)
                         /* A disk error reported on completion (the write may or may not be
                          * on disk: here it is, the fixture kept it). */
                         v->append_faults--;
+                        v->disk_failed = true;
                         status = RAFT_IOERR;
                         sim_event(io_sim, "server %llu: append of %u entries fails with an I/O error",
                                   (unsigned long long)v->id, v->appends[k].n);
@@ -517,6 +518,7 @@ static void io_wrap(struct srv *v)
         abort();
     }
     v->fix.no_hold = v->sim->opts->no_install_hold;
+    v->fix.raft = v->sim->opts->no_prevote_fix ? NULL : srv_raft(v);
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -635,6 +637,7 @@ void cluster_close(struct sim *s)
         s->counters[C_RAFT_FIX_REWRITES] += v->fix.rewritten;
         s->counters[C_LIBRAFT_FIXES] += v->fix.terms_fixed;
         s->counters[C_INSTALLS_HELD] += v->fix.installs_held;
+        s->counters[C_PREVOTE_TERMS] += v->fix.prevote_terms;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

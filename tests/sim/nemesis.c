@@ -11,7 +11,8 @@
  *   silence     an engine stops heartbeating for 0.5..3.5 timeouts (a paused JVM)
  *   latency     one server's messages slowed to 50..400 ms
  *   iofault     the next 1..3 log appends of a server complete with an I/O error (only
- *               with --io-faults: see sim.c's usage) */
+ *               with --io-faults: see sim.c's usage); that server then stops for good, as
+ *               raftnode stops a member on a failed append, so a minority of servers at most */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,15 @@ static unsigned n_killed(struct sim *s)
     return k;
 }
 
+static unsigned n_disk_victims(struct sim *s)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        k += s->srv[i].append_faults > 0 || s->srv[i].disk_failed;
+    }
+    return k;
+}
+
 static void transfer_cb(struct raft_transfer *req)
 {
     struct srv *v = req->data;
@@ -71,7 +81,11 @@ static void heal(struct sim *s, struct sim_nemesis *m)
         cut_pair(s, m->b, m->a, -1);
         break;
     case N_ONEWAY: cut_pair(s, m->a, m->b, -1); break;
-    case N_KILL: raft_fixture_revive(&s->f, m->a); break;
+    case N_KILL:
+        if (!s->srv[m->a].stopped) {
+            raft_fixture_revive(&s->f, m->a);
+        }
+        break;
     case N_LATENCY: raft_fixture_set_network_latency(&s->f, m->a, s->latency_ms[m->a]); break;
     default: break;
     }
@@ -154,6 +168,11 @@ static void start(struct sim *s)
     }
     case N_IOFAULT:
         if (!s->opts->io_faults) {
+            return;
+        }
+        /* A server whose append fails stops for good (as raftnode does, see sim.c): keep a
+         * majority of servers whose disks never failed. */
+        if (s->srv[m.a].append_faults == 0 && !s->srv[m.a].disk_failed && n_disk_victims(s) + 1 > (s->n - 1) / 2) {
             return;
         }
         /* Not raft_fixture_io_fault: a synchronous failure of the fixture's I/O methods

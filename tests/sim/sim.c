@@ -183,6 +183,23 @@ static void tick(struct sim *s, uint64_t *next_ms)
     if (s->failed) {
         return;
     }
+    /* raftnode stops a member on its first failed log append (raft_fix.h: libraft 0.22.1
+     * drops the failure, and the member would never persist again: a follower stays one
+     * forever, "persisting N entries -> stay follower"). The fixture cannot restart a member
+     * from its log, so it stays stopped; the others must carry on without it. */
+    for (unsigned i = 0; i < s->n; i++) {
+        struct srv *v = &s->srv[i];
+        if (v->disk_failed && !v->stopped) {
+            v->stopped = true;
+            s->counters[C_DISK_STOPS]++;
+            if (raft_fixture_alive(&s->f, i)) {
+                raft_fixture_kill(&s->f, i);
+            }
+            s->dirty = true;
+            sim_event(s, "server %llu stops: a log append failed (raftnode exits; it stays down)",
+                      (unsigned long long)v->id);
+        }
+    }
     /* The fixture pins raft's randomized election timeouts to configured values; left alone,
      * two candidates with equal ones split the vote forever. Draw new ones now and then. */
     for (unsigned i = 0; i < s->n; i++) {
@@ -227,27 +244,42 @@ static bool converged(struct sim *s, char *why, size_t cap)
         return false;
     }
     for (unsigned i = 0; i < s->n; i++) {
-        if (!srv_alive(&s->srv[i])) {
+        if (!srv_alive(&s->srv[i]) && !s->srv[i].stopped) {
             snprintf(why, cap, "server %llu down", (unsigned long long)s->srv[i].id);
             return false;
         }
     }
     if (l->open != NULL || l->inflight != NULL || raft_last_applied(srv_raft(l)) != raft_last_index(srv_raft(l))) {
-        snprintf(why, cap, "leader %llu: entries in flight", (unsigned long long)l->id);
+        snprintf(why, cap, "leader %llu: entries in flight (%s%s, applied %llu of %llu)", (unsigned long long)l->id,
+                 l->open != NULL ? "a batch open" : "", l->inflight != NULL ? " a batch proposed" : "",
+                 (unsigned long long)raft_last_applied(srv_raft(l)), (unsigned long long)raft_last_index(srv_raft(l)));
         return false;
     }
     if (store_maintenance(&l->store, &maintenance, reason, sizeof reason) != 0 || maintenance) {
         snprintf(why, cap, "maintenance mode on");
         return false;
     }
-    if (store_load_engines(&l->store, &e, &ne) != 0 || ne != s->n) {
-        snprintf(why, cap, "%zu engines registered", ne);
+    if (store_load_engines(&l->store, &e, &ne) != 0) {
+        snprintf(why, cap, "reading the engines: %.100s", l->store.errmsg);
         free(e);
         return false;
     }
-    for (size_t i = 0; i < ne; i++) {
-        if (!e[i].alive) {
-            snprintf(why, cap, "engine %llu dead", (unsigned long long)e[i].id);
+    /* every running server's engine registered and alive; a stopped one's declared dead */
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct srv *v = &s->srv[i];
+        const struct store_engine *found = NULL;
+        for (size_t k = 0; k < ne; k++) {
+            if (e[k].id == v->id) {
+                found = &e[k];
+            }
+        }
+        if (!v->stopped && (found == NULL || !found->alive)) {
+            snprintf(why, cap, "engine %llu %s", (unsigned long long)v->id, found == NULL ? "not registered" : "dead");
+            free(e);
+            return false;
+        }
+        if (v->stopped && found != NULL && found->alive && found->race_enabled) {
+            snprintf(why, cap, "engine %llu of a stopped server not declared dead yet", (unsigned long long)v->id);
             free(e);
             return false;
         }
@@ -289,7 +321,8 @@ static bool settle(struct sim *s)
         bool all = l != NULL;
         raft_index last = l != NULL ? raft_last_index(srv_raft(l)) : 0;
         for (unsigned i = 0; i < s->n && all; i++) {
-            all = raft_last_applied(srv_raft(&s->srv[i])) == last; /* barriers do not reach the store */
+            /* barriers do not reach the store */
+            all = s->srv[i].stopped || raft_last_applied(srv_raft(&s->srv[i])) == last;
         }
         if (all && raft_commit_index(srv_raft(l)) == last) {
             return true;
@@ -388,6 +421,7 @@ static void usage(FILE *out)
             "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
             "           [--minutes M] [--and-seeds A,B,...]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built] [--no-install-hold]\n"
+            "           [--no-prevote-fix]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
             "  --and-seeds LIST   then also these seeds (up to %d, comma-separated: seeds that\n"
             "                     once failed, replayed in CI)\n"
@@ -396,7 +430,9 @@ static void usage(FILE *out)
             "  --no-fork          run seeds in this process (default: one child process per seed,\n"
             "                     so a crash fails that seed only)\n"
             "  -v                 print every event\n"
-            "  --io-faults        also make raft I/O requests fail (raft_fixture_io_fault)\n"
+            "  --io-faults        also make log appends of a minority of servers fail with an I/O\n"
+            "                     error; such a server then stops for good, as raftnode stops a\n"
+            "                     member on a failed append (the fixture cannot restart it)\n"
             "  --trace-from MS    print libraft's own trace (stderr) from virtual time MS on\n"
             "  The lease (raftnode/lease.c, as raftnode/engine.c runs it) has two rules invariant 2\n"
             "  needs; these options take them out to show why they are needed:\n"
@@ -406,7 +442,9 @@ static void usage(FILE *out)
             "  --as-built         both: the engine as raftnode/engine.c had it before the fix\n"
             "  --no-install-hold  raftnode/raft_fix.c delivers an InstallSnapshot that arrives during\n"
             "                     the member's own snapshot write at once, as libraft 0.22.1 expects\n"
-            "                     (it then crashes: finding 11 of docs/reliability.md)\n",
+            "                     (it then crashes: finding 11 of docs/reliability.md)\n"
+            "  --no-prevote-fix   raftnode/raft_fix.c leaves pre-vote rejections as libraft 0.22.1\n"
+            "                     builds them (two survivors can deadlock: finding 13)\n",
             SIM_TICK_MS, SIM_MAX_EXTRA_SEEDS);
 }
 
@@ -532,6 +570,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--and-seeds") == 0 && parse_seed_list(next, extra, &n_extra) == 0) {
             i++;
+        } else if (strcmp(a, "--no-prevote-fix") == 0) {
+            o.no_prevote_fix = true;
         } else if (strcmp(a, "--no-install-hold") == 0) {
             o.no_install_hold = true;
         } else if (strcmp(a, "--no-ack-gate") == 0) {
@@ -584,7 +624,9 @@ int main(int argc, char **argv)
            "%llu engines declared dead, %llu scheduler moves, %llu client commands, %llu faults, "
            "%llu leases extended (%llu after waiting for the member), %llu hand-over graces, "
            "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
-           "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix)\n",
+           "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
+           "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
+           "(raft_fix)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -592,7 +634,8 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_LEASE_ACKS], (unsigned long long)totals[C_GATED_ACKS],
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
-           (unsigned long long)totals[C_INSTALLS_HELD]);
+           (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
+           (unsigned long long)totals[C_PREVOTE_TERMS]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

@@ -9,7 +9,7 @@
  * invariants 1, 2, 3 and 5; the end of a run heals every fault and checks convergence.
  *
  * Files: sim.c (command line, seed loop, report), cluster.c (fixture, FSM hooks, proposals,
- * network model, fixes for two libraft bugs), leader.c (scheduler glue), engine.c (engine:
+ * network model, the fixture truncate fix, raftnode/raft_fix.c around every io), leader.c (scheduler glue), engine.c (engine:
  * heartbeats, the lease through raftnode/lease.c), client.c (client commands), nemesis.c (faults), check.c
  * (oracles). This header is private to them. */
 #ifndef TESTS_SIM_SIM_H
@@ -139,6 +139,8 @@ struct srv {
     } puts[8];
     unsigned n_puts;
     unsigned append_faults; /* nemesis: the next appends complete with RAFT_IOERR */
+    bool disk_failed; /* an append failed: raftnode stops this member (raft_fix.h), at the next tick */
+    bool stopped;     /* stopped for good (the fixture cannot restart a member from its log) */
 };
 
 /* Per-project client bookkeeping for invariant 4 (acknowledged decisions survive). */
@@ -169,6 +171,8 @@ enum sim_counter {
     C_LIBRAFT_FIXES,
     C_RAFT_FIX_REWRITES, /* AppendEntries rewritten by raftnode/raft_fix.c */
     C_INSTALLS_HELD,     /* InstallSnapshot held back during a snapshot write (raft_fix.c) */
+    C_DISK_STOPS,        /* members stopped after a failed log append */
+    C_PREVOTE_TERMS,     /* pre-vote rejections given the member's higher term (raft_fix.c) */
     C_COUNT
 };
 
@@ -181,6 +185,7 @@ struct sim_opts {
     bool io_faults; /* nemesis: log appends that fail */
     bool no_ack_gate; /* engine as first built: an ack extends the lease at once */
     bool no_handoff_grace; /* engine as first built: a project acts at once after any move */
+    bool no_prevote_fix; /* raft_fix.c leaves pre-vote rejections as libraft builds them */
     bool no_install_hold; /* raft_fix.c delivers InstallSnapshot during a snapshot write (libraft as is) */
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
 };

@@ -285,6 +285,51 @@ static void test_unwrap_frees_a_held_install(void **state)
     /* teardown unwraps while it is held: its memory is released there (checked by ASan) */
 }
 
+/* ---- pre-vote rejections carry this member's higher term ---- */
+
+static raft_term sent_term;
+
+static int fake_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
+{
+    (void)io, (void)req, (void)cb;
+    sent_term = m->request_vote_result.term;
+    return 0;
+}
+
+static raft_term send_vote_result(struct raft *r, raft_term term, bool pre_vote, bool granted)
+{
+    struct raft_message m;
+    struct raft_io_send req;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_REQUEST_VOTE_RESULT;
+    m.request_vote_result.term = term;
+    m.request_vote_result.pre_vote = pre_vote;
+    m.request_vote_result.vote_granted = granted;
+    fake_fix.raft = r;
+    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), 0);
+    return sent_term;
+}
+
+static void test_prevote_rejection_carries_the_higher_term(void **state)
+{
+    (void)state;
+    struct raft r;
+    memset(&r, 0, sizeof r);
+    r.current_term = 4;
+    fake_io.send = fake_send;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    /* libraft 0.22.1 replies to a pre-vote for term 3 with term 3 even when it is at 4 */
+    assert_int_equal(send_vote_result(&r, 3, true, false), 4);
+    assert_int_equal(fake_fix.prevote_terms, 1);
+    /* untouched: a granted pre-vote, a real vote, a term not lower, the guard off */
+    assert_int_equal(send_vote_result(&r, 3, true, true), 3);
+    assert_int_equal(send_vote_result(&r, 3, false, false), 3);
+    assert_int_equal(send_vote_result(&r, 5, true, false), 5);
+    assert_int_equal(send_vote_result(NULL, 3, true, false), 3);
+    assert_int_equal(fake_fix.prevote_terms, 1);
+    raft_fix_unwrap(&fake_fix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_hold_delivers_at_once_as_libraft_expects, hold_setup,
                                         hold_teardown),
         cmocka_unit_test_setup_teardown(test_unwrap_frees_a_held_install, hold_setup, hold_teardown),
+        cmocka_unit_test(test_prevote_rejection_carries_the_higher_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
