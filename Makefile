@@ -35,6 +35,7 @@ SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300
 # Seeds that failed in a soak once (docs/reliability.md); make sim and sim-san replay them.
 SIM_REPLAY_SEEDS := 204214,344856,356260
+SIM_IO_REPLAY_SEEDS := 2000400855,2000401236,2000408478
 SOAK_MINUTES ?= 60
 SOAK_FIRST ?= 100000
 
@@ -155,7 +156,7 @@ sim-san: check-deps
 
 # The same with log appends failing now and then (libraft's I/O error paths).
 sim-io: check-deps $(B)/sim/sim
-	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults
+	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults --and-seeds $(SIM_IO_REPLAY_SEEDS)
 
 # The long versions: soak-sim, then soak-faults (the nemeses, below).
 # soak-sim: seeds from SOAK_FIRST on for SOAK_MINUTES of wall-clock time, then a quarter of
