@@ -13,7 +13,7 @@
 
 #include "common/mp.h"
 #include "metastore/worker.h"
-#include "raftnode/log.h"
+#include "common/log.h"
 #include "raftnode/node.h"
 
 /* The loop looks at the raft configuration and API addresses every CONF_TICKS ticks. */

@@ -14,7 +14,7 @@
 
 #include "metastore/sync.h"
 #include "metastore/view.h"
-#include "raftnode/log.h"
+#include "common/log.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

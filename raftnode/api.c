@@ -16,7 +16,7 @@
 #include "../common/proto.h"
 #include "../common/queue.h"
 #include "api_frame.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 #define API_READ_CHUNK 65536

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 #define CHECKPOINTER_MAX_ROUNDS 4
 

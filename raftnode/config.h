@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/log.h"
+
 #define CONFIG_ADDR_MAX 256
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_URL_MAX 2048
@@ -18,7 +20,6 @@
 
 enum config_role { CONFIG_ROLE_VOTER = 0, CONFIG_ROLE_STANDBY = 1, CONFIG_ROLE_SPARE = 2 };
 enum config_mode { CONFIG_MODE_ALL = 0, CONFIG_MODE_JOB = 1, CONFIG_MODE_QUERY = 2 };
-enum config_log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
 struct config_peer {
     uint64_t id;

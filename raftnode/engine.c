@@ -15,7 +15,7 @@
 #include "../common/client.h"
 #include "../common/mp.h"
 #include "../common/proto.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 #include "scheduler.h"
 

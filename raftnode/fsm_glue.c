@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 static void handover(void *data, const char *project, size_t len)

@@ -9,7 +9,7 @@
 #include "../common/mp.h"
 #include "../common/proto.h"
 #include "../storage/command.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 bool handlers_require_leader(struct api_req *req)

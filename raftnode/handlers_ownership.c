@@ -11,7 +11,7 @@
 #include "../common/proto.h"
 #include "../storage/command.h"
 #include "handlers.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 #define KYLIN_RECOVERING "KE-010021002"

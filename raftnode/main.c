@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 #define MAX_OVERRIDES 128

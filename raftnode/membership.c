@@ -14,7 +14,7 @@
 #include "../common/proto.h"
 #include "../storage/command.h"
 #include "handlers.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 #define MEMBERSHIP_RETRY_MS 1000

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "fsm_glue.h"
-#include "log.h"
+#include "common/log.h"
 #include "membership.h"
 
 #define NODE_TICK_MS 50

@@ -9,7 +9,7 @@
 
 #include "../common/client.h"
 #include "../common/proto.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 struct peer_call {

@@ -14,7 +14,7 @@
 #include "../common/proto.h"
 #include "../common/queue.h"
 #include "../storage/command.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 #define PROPOSAL_MAX_BATCH 4096

@@ -14,7 +14,7 @@
 #include "../common/proto.h"
 #include "../storage/command.h"
 #include "../storage/loads.h"
-#include "log.h"
+#include "common/log.h"
 #include "node.h"
 
 static uint64_t wall_ms(void)

@@ -1,11 +1,12 @@
 /* log: one line per event on stderr: "2026-11-26T23:59:59.123Z INFO  node=1 message".
- * Single-threaded (the loop thread); the level comes from raft.log-level. */
-#ifndef RAFTNODE_LOG_H
-#define RAFTNODE_LOG_H
+ * Single-threaded (the loop thread); raftnode sets the level from raft.log-level. Shared by
+ * every layer (storage, metastore, raftnode) so that none of them includes another's header. */
+#ifndef COMMON_LOG_H
+#define COMMON_LOG_H
 
 #include <stdint.h>
 
-#include "config.h"
+enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
 void log_setup(uint64_t node_id, int level);
 void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
