@@ -1,18 +1,76 @@
 # raftnode / raftctl build. `make` builds bin/raftnode and bin/raftctl; see README.md.
+#
+# Two passes. The first pass (this file read without DEPS_CHECKED) installs every missing
+# Debian package (tools/install-deps.sh, idempotent) and then runs the requested goals in a
+# second make with DEPS_CHECKED=1: only that pass asks pkg-config for flags, so on a fresh
+# machine nothing is compiled before the headers exist, and a package that is still missing
+# stops the build with its name instead of a compiler error.
+#
+# Layers (README.md, "Layout"): one static archive per folder; each program links only the
+# archives below it, so a call across a layer that is not allowed is a link error:
+#   common <- storage <- metastore <- raftnode      (raftnode: the daemon)
+#   common <- tools                                 (raftctl: no SQLite, libraft, libpq, MariaDB)
+# `make check-layers` (part of make test) checks the include graph, the archives' symbols and
+# the programs' shared libraries.
+#
+# Quiet build lines (CC storage/fsm.c); V=1 prints the full commands.
+
 CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 PYTHON  ?= /usr/bin/python3
-PKGS    := raft libuv sqlite3 msgpack jansson libpq libmariadb
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+B       ?= build
+
+# Goals that need no Debian packages of ours.
+NO_DEPS_GOALS := clean deps check-deps help
+
+ifeq ($(DEPS_CHECKED),)
+# ---- first pass: install what is missing, then run the goals in a second make ----------
+GOALS := $(if $(MAKECMDGOALS),$(MAKECMDGOALS),all)
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(GOALS)),)
+# What each kind of goal needs beyond the build and test packages.
+DEPS_ENV := $(if $(filter bench bench-quick,$(GOALS)),WITH_BENCH=1) \
+            $(if $(filter fuzz,$(GOALS)),WITH_FUZZ=1)
+.PHONY: $(GOALS) first-pass
+$(GOALS): first-pass ; @:
+first-pass:
+	@env $(DEPS_ENV) bash tools/install-deps.sh --quiet
+	@$(MAKE) --no-print-directory DEPS_CHECKED=1 $(GOALS)
+else
+.PHONY: $(NO_DEPS_GOALS)
+clean:
+	rm -rf build build-* bin var-test
+deps check-deps:
+	bash tools/install-deps.sh
+help:
+	@sed -n '/^## Make targets/,/^## /p' README.md | sed '$$d'
+endif
+
+else
+# ---- second pass: the packages are there ----------------------------------------------
+PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb
+PKGS_CTL  := libuv msgpack jansson
+PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb
+PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
+ifneq ($(PKG_ERR),)
+$(error pkg-config cannot find a build dependency ($(PKG_ERR)); run 'bash tools/install-deps.sh' as root, or 'make deps')
+endif
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I. $(shell pkg-config --cflags $(PKGS_ALL))
+LIBS_NODE := $(shell pkg-config --libs $(PKGS_NODE)) -lm
+LIBS_CTL  := $(shell pkg-config --libs $(PKGS_CTL)) -lm
+LIBS      := $(shell pkg-config --libs $(PKGS_ALL)) -lm
 OPT     ?= -O2
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-
-# B is the build directory; the sanitizer build uses build-san with its own objects.
-B       ?= build
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) $(CFLAGS)
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-4s %s\n' $(1) $(2);
+endif
 
 COMMON_SRC   := $(wildcard common/*.c)
 STORAGE_SRC  := $(wildcard storage/*.c)
@@ -23,8 +81,12 @@ BENCH_SRC    := $(wildcard bench/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
-LIB_OBJ  := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(META_SRC) $(NODE_SRC) $(CTL_SRC))
-UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+lib = $(B)/lib/lib$(1).a
+# Archives, highest layer first (the order the linker needs).
+NODE_LIBS := $(call lib,raftnode) $(call lib,metastore) $(call lib,storage) $(call lib,common)
+CTL_LIBS  := $(call lib,tools) $(call lib,common)
+ALL_LIBS  := $(call lib,tools) $(NODE_LIBS)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # The simulation links the state machine, planner, scheduler core, lease rules and raft guard
 # only (no libuv, no network).
@@ -39,9 +101,20 @@ SIM_IO_REPLAY_SEEDS := 2000400855,2000401236,2000408478
 SOAK_MINUTES ?= 60
 SOAK_FIRST ?= 100000
 
-.PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench bench-quick \
-        sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps
-all: check-deps $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
+.PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench \
+        bench-quick sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps check-layers check-docs \
+        deb test-deb demo help
+# Objects are kept (no intermediate file is deleted after a build).
+.SECONDARY:
+
+all: $(B)/bin/raftnode $(B)/bin/raftctl bin/raftnode bin/raftctl
+
+# The packages were checked by the first pass.
+check-deps: ;
+deps:
+	bash tools/install-deps.sh
+help:
+	@sed -n '/^## Make targets/,/^## /p' README.md | sed '$$d'
 
 # bin/ holds links to the default build so the README's paths work.
 bin/raftnode bin/raftctl: | $(B)/bin/raftnode $(B)/bin/raftctl
@@ -50,27 +123,38 @@ bin/raftnode bin/raftctl: | $(B)/bin/raftnode $(B)/bin/raftctl
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/bin/raftnode: $(call obj,raftnode/main.c) $(LIB_OBJ)
+$(call lib,common):    $(call obj,$(COMMON_SRC))
+$(call lib,storage):   $(call obj,$(STORAGE_SRC))
+$(call lib,metastore): $(call obj,$(META_SRC))
+$(call lib,raftnode):  $(call obj,$(NODE_SRC))
+$(call lib,tools):     $(call obj,$(CTL_SRC))
+$(B)/lib/%.a:
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
 
-$(B)/bin/raftctl: $(call obj,tools/raftctl.c) $(LIB_OBJ)
+$(B)/bin/raftnode: $(call obj,raftnode/main.c) $(NODE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS_NODE)
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB_OBJ)
+$(B)/bin/raftctl: $(call obj,tools/raftctl.c) $(CTL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS_CTL)
 
-$(B)/bench/%: $(B)/obj/bench/%.o $(LIB_OBJ)
+# Tests and benchmarks may reach into any layer.
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/sim/sim: $(call obj,$(SIM_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
@@ -86,21 +170,13 @@ FUZZ_REPLAY_B ?= build-san
 
 $(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(call obj,$(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 
 $(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(call obj,$(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
-
-# Installs missing packages only when one is missing (the script itself is idempotent).
-check-deps:
-	@pkg-config --exists $(PKGS) cmocka && dpkg-query -W -f='$${Version}' libraft-dev 2>/dev/null | grep -q '^0\.22\.' \
-	  && [ -x /usr/bin/pytest-3 ] || bash tools/install-deps.sh
-
-deps:
-	bash tools/install-deps.sh
 
 san:
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/bin/raftnode build-san/bin/raftctl \
@@ -109,16 +185,16 @@ san:
 test-unit: all $(UNIT_BIN)
 	@bash tests/run-unit.sh $(B)/tests
 
-test-unit-san: check-deps san
+test-unit-san: san
 	@ASAN_OPTIONS=detect_leaks=1 bash tests/run-unit.sh build-san/tests
 
 # Cluster tests run against the sanitizer build: any ASan/UBSan report fails the node.
-test-cluster: check-deps san
+test-cluster: san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/cluster
 
 # Metastore mirror tests start their own PostgreSQL 15 and MariaDB servers (needs root).
-test-metastore: check-deps san
+test-metastore: san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/metastore
 
@@ -134,28 +210,24 @@ SOAK_FAULT_SEEDS ?= 5
 SOAK_FAULT_EPISODES ?= 20
 FAULT_RUN = RAFTNODE_BIN=$(FAULT_BIN)/raftnode RAFTCTL_BIN=$(FAULT_BIN)/raftctl \
   $(PYTHON) -m pytest -q -p no:cacheprovider tests/faults
-FAULT_DEPS = @dpkg-query -W -f='$${Status}\n' libfaketime iptables 2>/dev/null | grep -c 'install ok installed' \
-  | grep -qx 2 || bash tools/install-deps.sh
 
-test-faults: check-deps san
-	$(FAULT_DEPS)
+test-faults: san
 	$(FAULT_RUN)
 
-soak-faults: check-deps san
-	$(FAULT_DEPS)
+soak-faults: san
 	FAULT_SEEDS=$(SOAK_FAULT_SEEDS) FAULT_EPISODES=$(SOAK_FAULT_EPISODES) $(FAULT_RUN)
 
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
-sim: check-deps $(B)/sim/sim
+sim: $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS)
 
-sim-san: check-deps
+sim-san:
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sim/lsan.supp:print_suppressions=0 \
 	  build-san/sim/sim --seeds 300 --and-seeds $(SIM_REPLAY_SEEDS)
 
 # The same with log appends failing now and then (libraft's I/O error paths).
-sim-io: check-deps $(B)/sim/sim
+sim-io: $(B)/sim/sim
 	$(B)/sim/sim --seeds $(SIM_IO_SEEDS) --first 50000 --io-faults --and-seeds $(SIM_IO_REPLAY_SEEDS)
 
 # The long versions: soak-sim, then soak-faults (the nemeses, below).
@@ -164,7 +236,7 @@ sim-io: check-deps $(B)/sim/sim
 # SOAK_FIRST on to try new ones).
 soak: soak-sim soak-faults
 
-soak-sim: check-deps $(B)/sim/sim
+soak-sim: $(B)/sim/sim
 	$(B)/sim/sim --seeds 1000000000 --first $(SOAK_FIRST) --minutes $(SOAK_MINUTES)
 	$(B)/sim/sim --seeds 1000000000 --first $$(( 2000000000 + $(SOAK_FIRST) )) --io-faults \
 	  --minutes $$(( ($(SOAK_MINUTES) + 3) / 4 ))
@@ -179,29 +251,48 @@ check-fuzz-deps:
 
 # Builds every target with clang + libFuzzer + ASan/UBSan and runs each for FUZZ_SECONDS on a
 # copy of its corpus in $(FUZZ_B)/corpus/; fails on a crash (input kept in $(FUZZ_B)/crashes/).
-fuzz: check-deps check-fuzz-deps
+fuzz: check-fuzz-deps
 	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CC) OPT=-O1 EXTRA_CFLAGS="$(FUZZ_FLAGS)" \
 	  $(addprefix $(FUZZ_B)/fuzz/,$(FUZZ_TARGETS))
 	@bash tests/fuzz/run-fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Replays tests/fuzz/corpus/ and tests/fuzz/regressions/ through every target, built with
 # the normal compiler and ASan/UBSan: "fuzz-replay: N passed, N failed" (N = input files).
-test-fuzz-replay: check-deps
+test-fuzz-replay:
 	$(MAKE) B=$(FUZZ_REPLAY_B) OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" \
 	  $(addprefix $(FUZZ_REPLAY_B)/fuzz-replay/,$(FUZZ_TARGETS))
 	@bash tests/fuzz/run-replay.sh $(FUZZ_REPLAY_B) $(FUZZ_TARGETS)
 
-test: check-deps
+# The layering (include graph, archive symbols, programs' libraries) and the generated docs.
+check-layers: all $(ALL_LIBS)
+	@bash tools/check-layers.sh $(B)
+
+check-docs: all
+	@bash tools/gen-config-docs.sh --check $(B)/bin/raftnode
+
+test:
 	@bash tests/run-all.sh
 
 run: all
 	@bash tools/run-local.sh
+
+demo: all
+	@bash tools/demo.sh
 
 bench: all $(BENCH_BIN)
 	@bash bench/run.sh full
 
 bench-quick: all $(BENCH_BIN)
 	@bash bench/run.sh quick
+
+# The Debian package (debian/, debhelper): built from a copy of the tree in $(B)/deb/src, so
+# the work tree stays clean; the .deb lands in $(B)/deb/. test-deb checks it with lintian and
+# installs it into a scratch root (tests/deb/test-deb.sh).
+deb:
+	@bash tools/build-deb.sh $(B)/deb
+
+test-deb: deb
+	@bash tests/deb/test-deb.sh $(B)/deb
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/raftnode $(DESTDIR)/lib/systemd/system
@@ -210,4 +301,5 @@ install: all
 	[ ! -f conf/raftnode@.service ] || install -m 0644 conf/raftnode@.service $(DESTDIR)/lib/systemd/system/
 
 clean:
-	rm -rf build build-san bin var-test
+	rm -rf build build-* bin var-test
+endif

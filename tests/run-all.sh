@@ -34,6 +34,7 @@ suite() {
 }
 
 suite "build and unit tests" test-unit
+suite "configuration reference in README.md and conf/ matches raftnode --help-config" check-docs
 suite "sanitizer build (ASan + UBSan) unit tests" test-unit-san
 suite "fuzz corpus and regressions replayed (ASan + UBSan build)" test-fuzz-replay
 suite "cluster tests (real processes, sanitizer build)" test-cluster

@@ -2,8 +2,11 @@
 # Installs every Debian package the build, the tests and the benchmarks need. Idempotent:
 # it adds <codename>-backports (reusing the mirror apt already uses) only when missing, and
 # installs only packages that are not installed yet.
+# --quiet (the Makefile's first pass): print nothing when every package is already there.
 set -euo pipefail
 
+quiet=0
+[ "${1:-}" = --quiet ] && quiet=1
 say() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
 
@@ -30,6 +33,7 @@ PKGS=(
   python3 python3-pytest python3-psycopg2 python3-pymysql
   postgresql mariadb-server iproute2 procps
   iptables libfaketime faketime python3-msgpack
+  debhelper lintian systemd
 )
 BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
@@ -60,23 +64,29 @@ has_backports() {
 updated=0
 apt_update() { [ "$updated" = 1 ] && return 0; say "apt-get update"; $SUDO apt-get update -qq || die "apt-get update failed; check network access to your Debian mirror"; updated=1; }
 
-if ! has_backports; then
-  mirror=$(find_mirror | head -n1)
-  [ -n "$mirror" ] || die "no apt source for suite '$codename' found in /etc/apt/sources.list*; add one, then rerun"
-  say "adding ${codename}-backports from the mirror already configured: $mirror"
-  printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$mirror" "$codename" | $SUDO tee /etc/apt/sources.list.d/raftnode-backports.sources >/dev/null
-  apt_update
-fi
 
+# One dpkg-query for every package: a package it does not list as installed is missing.
+wanted=("${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"} ${WITH_FUZZ:+"${FUZZ_PKGS[@]}"})
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }' || true)
 missing=()
-for p in "${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"} ${WITH_FUZZ:+"${FUZZ_PKGS[@]}"}; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for p in "${wanted[@]}"; do
+  grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 raft_ver=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || true)
 case "$raft_ver" in 0.22.*) ;; *) missing+=("libraft-dev") ;; esac
+if [ ${#missing[@]} -eq 0 ] && [ "$quiet" = 1 ]; then
+  exit 0
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
+  if ! has_backports; then
+    mirror=$(find_mirror | head -n1)
+    [ -n "$mirror" ] || die "no apt source for suite '$codename' found in /etc/apt/sources.list*; add one, then rerun"
+    say "adding ${codename}-backports from the mirror already configured: $mirror"
+    printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$codename" | $SUDO tee /etc/apt/sources.list.d/raftnode-backports.sources >/dev/null
+    apt_update
+  fi
   apt_update
   say "installing: ${missing[*]}"
   # libraft comes from backports (0.22.x); everything else from the stable suite.
