@@ -62,6 +62,7 @@ LIBS      := $(shell pkg-config --libs $(PKGS_ALL)) -lm
 OPT     ?= -O2
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CFLAGS  ?=
+LDFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) $(CFLAGS)
 
 ifeq ($(V),1)
@@ -137,24 +138,24 @@ $(B)/lib/%.a:
 
 $(B)/bin/raftnode: $(call obj,raftnode/main.c) $(NODE_LIBS)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS_NODE)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS_NODE)
 
 $(B)/bin/raftctl: $(call obj,tools/raftctl.c) $(CTL_LIBS)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS_CTL)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS_CTL)
 
 # Tests and benchmarks may reach into any layer.
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS) -lcmocka
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/sim/sim: $(call obj,$(SIM_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
@@ -170,11 +171,11 @@ FUZZ_REPLAY_B ?= build-san
 
 $(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(call obj,$(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 
 $(B)/fuzz-replay/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(call obj,$(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

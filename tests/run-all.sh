@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (normal and ASan+UBSan builds), the fuzz corpus replay, then the
+# `make test`: unit tests (normal and ASan+UBSan builds), the generated docs, the Debian
+# package, the fuzz corpus replay, then the
 # cluster, metastore and fault-injection tests against the sanitizer build, then bounded
 # deterministic simulations.
 # Prints a closing "N passed, N failed" line over every suite; a suite that fails without
@@ -36,6 +37,7 @@ suite() {
 suite "build and unit tests" test-unit
 suite "configuration reference in README.md and conf/ matches raftnode --help-config" check-docs
 suite "sanitizer build (ASan + UBSan) unit tests" test-unit-san
+suite "Debian package: make deb, lintian, install into a scratch bookworm root, run, purge" test-deb
 suite "fuzz corpus and regressions replayed (ASan + UBSan build)" test-fuzz-replay
 suite "cluster tests (real processes, sanitizer build)" test-cluster
 suite "metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build)" test-metastore

@@ -40,23 +40,6 @@ BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
 # only recommend libclang-rt-dev, and recommends are not installed here).
 FUZZ_PKGS=(clang libclang-rt-dev)
 
-# Find the URI of the main Debian suite among apt's sources (deb822 or one-line format).
-find_mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    awk -v cn="$codename" '
-      /^[[:space:]]*$/ { if (uri != "" && suite) { print uri; exit } uri=""; suite=0; next }
-      tolower($1) == "uris:" { uri=$2 }
-      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == cn) suite=1 }
-      END { if (uri != "" && suite) print uri }' "$f" | head -n1
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -r "$f" ] || continue
-    awk -v cn="$codename" '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:/ ) { if ($(i+1) == cn) print $i; break } }' "$f"
-  done
-}
-
 has_backports() {
   grep -rqsE "(^|[[:space:]])${codename}-backports([[:space:]]|$)" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
 }
@@ -80,8 +63,8 @@ fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! has_backports; then
-    mirror=$(find_mirror | head -n1)
-    [ -n "$mirror" ] || die "no apt source for suite '$codename' found in /etc/apt/sources.list*; add one, then rerun"
+    mirror=$(bash "$(dirname "$0")/apt-mirror.sh" "$codename") \
+      || die "no apt source for suite '$codename' found in /etc/apt/sources.list*; add one, then rerun"
     say "adding ${codename}-backports from the mirror already configured: $mirror"
     printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
       "$mirror" "$codename" | $SUDO tee /etc/apt/sources.list.d/raftnode-backports.sources >/dev/null
