@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "fresh-machine-check: run as root (chroot, mount)" >&2; exit 1; }
 
-bash tools/scratch-root.sh make "$root" || exit 1
+SCRATCH_BACKPORTS=0 bash tools/scratch-root.sh make "$root" || exit 1
 chmod 0755 "$root"
 git clone -q "$(pwd)" "$root/root/raftnode" || { echo "fresh-machine-check: git clone failed" >&2; exit 1; }
 echo "fresh-machine-check: $(git log -1 --format='%h %s' | cut -c1-80)"

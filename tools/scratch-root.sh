@@ -6,7 +6,8 @@
 #   make DIR    unpacks the root into DIR (debootstrap runs once; its result is cached as
 #               $SCRATCH_CACHE/bookworm-minbase.tar, default /var/cache/raftnode-scratch),
 #               points apt at the mirror this machine's apt already uses (bookworm and
-#               bookworm-backports; tools/apt-mirror.sh), forbids service starts inside
+#               bookworm-backports; tools/apt-mirror.sh; SCRATCH_BACKPORTS=0 leaves backports
+#               out, as on a new machine, where install-deps.sh must add it), forbids service starts inside
 #               (policy-rc.d) and mounts /proc, /sys, /dev, /dev/pts into it.
 #   remove DIR  unmounts whatever is mounted below DIR and deletes it.
 # Needs root.
@@ -49,8 +50,10 @@ make)
   fi
   mkdir -p "$dir"
   tar -C "$dir" -xf "$tarball"
-  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$mirror" "$suite" "$suite" "$suite" >"$dir/etc/apt/sources.list.d/debian.sources"
+  suites="$suite $suite-updates"
+  [ "${SCRATCH_BACKPORTS:-1}" = 0 ] || suites="$suites $suite-backports"
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$mirror" "$suites" >"$dir/etc/apt/sources.list.d/debian.sources"
   rm -f "$dir/etc/apt/sources.list"
   printf '#!/bin/sh\n# scratch root: no service starts\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
   chmod 0755 "$dir/usr/sbin/policy-rc.d"
