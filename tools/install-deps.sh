@@ -34,6 +34,7 @@ PKGS=(
   postgresql mariadb-server iproute2 procps
   iptables libfaketime faketime python3-msgpack
   debhelper lintian systemd
+  openjdk-17-jdk-headless libpostgresql-jdbc-java libmariadb-java
 )
 BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
