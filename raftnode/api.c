@@ -1,7 +1,8 @@
 /* api: TCP listener, per-connection framing and replies (see api.h, docs/protocol.md).
  *
- * Read path: libuv reads into the connection's growable buffer; every complete frame is
- * decoded (api_frame.c) and dispatched; the remainder is kept. Failure modes:
+ * Read path: libuv reads into the connection's frame reader (common/frame.h, the one the
+ * client uses too); every complete frame is decoded (api_frame.c) and dispatched; the
+ * remainder is kept. Failure modes:
  * a length over raft.api.max-frame-bytes -> "frame_too_large" reply, then close; a payload
  * that is not a map with "id" and "method" -> "bad_request" reply, then close; a read
  * error or EOF -> close. Only that one connection is affected. */
@@ -30,7 +31,7 @@ struct api_write {
 static void conn_free_if_done(struct api_conn *c)
 {
     if (c->refs == 0 && c->closing && c->tcp.data == NULL) {
-        free(c->buf);
+        frame_reader_free(&c->reader);
         free(c);
     }
 }
@@ -231,24 +232,23 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct api_conn *c = h->data;
-    (void)suggested;
-    if (c->cap - c->len < API_READ_CHUNK / 4) {
-        size_t cap = c->cap ? c->cap * 2 : API_READ_CHUNK;
-        char *p = realloc(c->buf, cap);
-        if (p == NULL) {
-            *buf = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->buf = p;
-        c->cap = cap;
+    char *p;
+    size_t n;
+
+    (void)suggested; /* the reader sizes its own buffer */
+    if (frame_reader_space(&c->reader, &p, &n) != 0) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to read_cb, which closes */
+        return;
     }
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+    *buf = uv_buf_init(p, (unsigned)n);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct api_conn *c = s->data;
-    size_t off = 0;
+    const char *payload;
+    size_t len;
+    char err[128];
     (void)buf;
 
     if (nread < 0) {
@@ -258,11 +258,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    c->len += (size_t)nread;
+    frame_reader_commit(&c->reader, (size_t)nread);
     api_conn_ref(c); /* handlers may close the connection */
-    while (!c->closing && c->len - off >= PROTO_HEADER_BYTES) {
-        uint32_t flen = proto_get_len((const unsigned char *)c->buf + off);
-        if (flen > c->api->max_frame) {
+    while (!c->closing) {
+        int rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
+        if (rc == 0) {
+            break;
+        }
+        if (rc < 0) {
+            uint32_t flen = c->reader.too_large;
             log_warn("api: %s sent a %u-byte frame, over raft.api.max-frame-bytes=%u: closing that connection",
                      c->peer, flen, c->api->max_frame);
             api_reply_error(c, 0, PROTO_BAD_REQUEST, PROTO_CODE_FRAME_TOO_LARGE,
@@ -271,18 +275,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_close(c);
             break;
         }
-        if (c->len - off < PROTO_HEADER_BYTES + (size_t)flen) {
-            break;
-        }
-        if (handle_frame(c, c->buf + off + PROTO_HEADER_BYTES, flen) != 0) {
+        if (handle_frame(c, payload, len) != 0) {
             conn_close(c);
             break;
         }
-        off += PROTO_HEADER_BYTES + flen;
-    }
-    if (!c->closing && off > 0) {
-        memmove(c->buf, c->buf + off, c->len - off);
-        c->len -= off;
     }
     api_conn_unref(c);
 }
@@ -304,7 +300,13 @@ static void accept_cb(uv_stream_t *server, int status)
         return;
     }
     c->api = a;
+    if (frame_reader_init(&c->reader, API_READ_CHUNK, a->max_frame) != 0) {
+        log_error("api: out of memory accepting a connection");
+        free(c);
+        return;
+    }
     if (uv_tcp_init(a->node->loop, &c->tcp) != 0) {
+        frame_reader_free(&c->reader);
         free(c);
         return;
     }

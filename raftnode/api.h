@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/frame.h"
+
 struct node;
 
 struct api {
@@ -27,8 +29,7 @@ struct api {
 struct api_conn {
     uv_tcp_t tcp;            /* private */
     struct api *api;         /* read-only */
-    char *buf;               /* private: read buffer */
-    size_t len, cap;         /* private */
+    struct frame_reader reader; /* private: cuts the request stream into frames */
     unsigned refs;           /* private */
     bool closing;            /* read-only: no reply reaches the peer any more */
     void *queue[2];          /* private */
