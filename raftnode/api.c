@@ -18,7 +18,9 @@
 #include "../common/queue.h"
 #include "api_frame.h"
 #include "common/log.h"
-#include "node.h"
+#include "config.h"
+#include "handlers.h"
+#include "membership.h"
 
 #define API_READ_CHUNK 65536
 
@@ -120,11 +122,11 @@ static void conn_write(struct api_conn *c, const char *data, size_t len)
     }
 }
 
-void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int status, const char *code,
+void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id, int status, const char *code,
                      const char *error)
 {
     char leader_api[CONFIG_ADDR_MAX];
-    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
+    uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
     static const char zero[PROTO_HEADER_BYTES];
 
     msgpack_sbuffer_init(&r->sbuf);
@@ -134,8 +136,8 @@ void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int statu
     mp_pack_kv_u64(&r->pk, "id", id);
     mp_pack_kv_i64(&r->pk, "status", status);
     mp_pack_kv_str(&r->pk, "code", code);
-    mp_pack_kv_u64(&r->pk, "node_id", n->cfg->node_id);
-    mp_pack_kv_u64(&r->pk, "applied_index", node_applied_index(n));
+    mp_pack_kv_u64(&r->pk, "node_id", ctx->cfg->node_id);
+    mp_pack_kv_u64(&r->pk, "applied_index", ctx->host.applied_index(ctx->host.node));
     mp_pack_kv_u64(&r->pk, "leader_id", leader);
     mp_pack_kv_str(&r->pk, "leader_api", leader_api);
     if (status == 0) {
@@ -166,28 +168,26 @@ void api_reply_error(struct api_conn *c, uint64_t id, int status, const char *co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_reply_begin(&r, c->api->node, id, status, code, msg);
+    api_reply_begin(&r, &c->api->ctx, id, status, code, msg);
     api_reply_send(c, &r);
 }
 
 void api_reply_redirect(struct api_conn *c, uint64_t id)
 {
-    struct node *n = c->api->node;
+    const struct api_ctx *ctx = &c->api->ctx;
+    const struct config *cfg = ctx->cfg;
     char leader_api[CONFIG_ADDR_MAX];
-    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
-    bool member = false;
+    uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
+    bool member = membership_find(ctx->raft, cfg->node_id) != NULL;
 
-    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
-        member = member || n->raft.configuration.servers[i].id == n->cfg->node_id;
-    }
     if (!member) {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_JOINED,
                         "member %llu has not joined the cluster yet (raft.join=%s); wait, or check "
-                        "that the leader could add it", (unsigned long long)n->cfg->node_id, n->cfg->join);
+                        "that the leader could add it", (unsigned long long)cfg->node_id, cfg->join);
     } else if (leader == 0) {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
                         "no leader elected: member %llu (%s) cannot reach a quorum of voters",
-                        (unsigned long long)n->cfg->node_id, node_state_name(n));
+                        (unsigned long long)cfg->node_id, ctx->host.state_name(ctx->host.node));
     } else if (leader_api[0] == '\0') {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
                         "leader is member %llu but its API address is not registered yet; retry shortly",
@@ -195,7 +195,7 @@ void api_reply_redirect(struct api_conn *c, uint64_t id)
     } else {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
                         "member %llu is not the leader; the leader is %llu at %s",
-                        (unsigned long long)n->cfg->node_id, (unsigned long long)leader, leader_api);
+                        (unsigned long long)cfg->node_id, (unsigned long long)leader, leader_api);
     }
 }
 
@@ -220,7 +220,7 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
                         f.method);
         break;
     case API_FRAME_OK: {
-        struct api_req req = {.conn = c, .id = f.id, .method = f.method, .args = f.args};
+        struct api_req req = {.ctx = &c->api->ctx, .conn = c, .id = f.id, .method = f.method, .args = f.args};
         handlers_dispatch(&req);
         break;
     }
@@ -305,7 +305,7 @@ static void accept_cb(uv_stream_t *server, int status)
         free(c);
         return;
     }
-    if (uv_tcp_init(a->node->loop, &c->tcp) != 0) {
+    if (uv_tcp_init(a->ctx.loop, &c->tcp) != 0) {
         frame_reader_free(&c->reader);
         free(c);
         return;
@@ -330,7 +330,7 @@ static void accept_cb(uv_stream_t *server, int status)
     }
 }
 
-int api_start(struct api *a, struct node *n, const char *address, unsigned max_frame)
+int api_start(struct api *a, const struct api_ctx *ctx, const char *address, unsigned max_frame)
 {
     char host[CONFIG_ADDR_MAX];
     const char *colon = strrchr(address, ':');
@@ -338,7 +338,7 @@ int api_start(struct api *a, struct node *n, const char *address, unsigned max_f
     int rv;
 
     memset(a, 0, sizeof *a);
-    a->node = n;
+    a->ctx = *ctx;
     a->max_frame = max_frame;
     QUEUE_INIT(&a->conns);
     if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
@@ -349,7 +349,7 @@ int api_start(struct api *a, struct node *n, const char *address, unsigned max_f
     host[colon - address] = '\0';
     rv = uv_ip4_addr(host, atoi(colon + 1), &sin);
     if (rv == 0) {
-        rv = uv_tcp_init(n->loop, &a->listener);
+        rv = uv_tcp_init(ctx->loop, &a->listener);
     }
     if (rv != 0) {
         log_error("api: cannot use raft.api.address %s: %s", address, uv_strerror(rv));
