@@ -20,7 +20,10 @@
  * resource failures. Its `error` names the endpoint and the cause.
  *
  * Threading: a conn is used only from its loop's thread. SIGPIPE: libuv writes with write(2),
- * so a program using this module must ignore SIGPIPE (raftctl does in main). */
+ * so a program using this module must ignore SIGPIPE (raftctl does in main).
+ *
+ * Owns: a conn's socket, its buffers and its table of pending calls. Calls: libuv, msgpack-c,
+ * common/frame.h, common/mp.h. */
 #ifndef COMMON_CLIENT_H
 #define COMMON_CLIENT_H
 
