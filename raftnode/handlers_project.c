@@ -268,16 +268,26 @@ void handle_project_show(struct api_req *req)
 
 /* ---- project.move / project.pin ---- */
 
-/* On the leader, the project NAME/LEN into *P (P->name malloc'd). 0, or -1 after replying
- * (a redirect, or not_found). Called after the arguments were validated. */
-static int project_target(struct api_req *req, const char *name, size_t len, struct store_project_row *p)
+/* On the leader, the project NAME/LEN into *P (P->name malloc'd), checking that ENGINE can
+ * receive it unless ENGINE is 0 and !ALWAYS (an unpin). 0, or -1 after replying (a redirect,
+ * not_found, or invalid naming VERB). Called after the arguments were validated. */
+static int project_target(struct api_req *req, const char *name, size_t len, uint64_t engine, bool always,
+                          const char *verb, struct store_project_row *p)
 {
+    char why[400];
+
     if (!handlers_require_leader(req)) {
         return -1;
     }
     if (store_project_get(req->ctx->store, name, len, p) != 1) {
         api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "no project named '%.*s'",
                         (int)(len > 80 ? 80 : len), name);
+        return -1;
+    }
+    if ((engine != 0 || always) && ineligible_reason(req->ctx->store, engine, why, sizeof why) != NULL) {
+        free(p->name);
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID, "cannot %s '%.*s' to engine %llu: %s",
+                        verb, (int)(len > 80 ? 80 : len), name, (unsigned long long)engine, why);
         return -1;
     }
     return 0;
@@ -295,7 +305,7 @@ void handle_project_move(struct api_req *req)
     size_t len;
     uint64_t to;
     struct store_project_row p;
-    char why[400], namebuf[STORE_NAME_MAX + 1];
+    char namebuf[STORE_NAME_MAX + 1];
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
@@ -305,13 +315,7 @@ void handle_project_move(struct api_req *req)
                         "project.move needs \"name\" and \"engine\"");
         return;
     }
-    if (project_target(req, name, len, &p) != 0) {
-        return;
-    }
-    if (ineligible_reason(req->ctx->store, to, why, sizeof why) != NULL) {
-        free(p.name);
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID, "cannot move '%.*s' to engine %llu: %s",
-                        (int)(len > 80 ? 80 : len), name, (unsigned long long)to, why);
+    if (project_target(req, name, len, to, true, "move", &p) != 0) {
         return;
     }
     snprintf(namebuf, sizeof namebuf, "%s", p.name);
@@ -328,7 +332,7 @@ void handle_project_pin(struct api_req *req)
     size_t len;
     uint64_t engine = 0;
     struct store_project_row p;
-    char why[400], namebuf[STORE_NAME_MAX + 1];
+    char namebuf[STORE_NAME_MAX + 1];
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
@@ -338,13 +342,7 @@ void handle_project_pin(struct api_req *req)
                         "project.pin needs \"name\" and \"engine\" (0 or absent = unpin)");
         return;
     }
-    if (project_target(req, name, len, &p) != 0) {
-        return;
-    }
-    if (engine != 0 && ineligible_reason(req->ctx->store, engine, why, sizeof why) != NULL) {
-        free(p.name);
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID, "cannot pin '%.*s' to engine %llu: %s",
-                        (int)(len > 80 ? 80 : len), name, (unsigned long long)engine, why);
+    if (project_target(req, name, len, engine, false, "pin", &p) != 0) {
         return;
     }
     snprintf(namebuf, sizeof namebuf, "%s", p.name);
