@@ -11,7 +11,7 @@
 #      store_snapshot and SQLite's WAL checkpoint, plus event-loop busy time (each function
 #      split by thread: the event loop's, or the thread pool's, where the checkpoints run);
 #      and, from the same trace, where one request waits under 64 clients: handler -> entry
-#      handed to raft (flush_cb) -> its entry's SQLite apply -> reply (write_wait_done).
+#      handed to raft (flush_cb) -> its entry's SQLite apply -> reply (api_write_wait_done).
 # Tracing adds some overhead: compare step 3's total with step 2. (perf names a return
 # probe X__return itself.)
 # Everything started here is stopped by PID on exit; the probes are deleted.
@@ -104,7 +104,7 @@ if perf probe -q -x "$RAFTNODE" -a probe_raftnode_prof:store_apply=store_apply \
         -a 'probe_raftnode_prof:store_snapshot=store_snapshot%return' \
         -a probe_raftnode_prof:project_add=handle_project_add -a probe_raftnode_prof:flush=flush_cb \
         -a 'probe_raftnode_prof:entry=store_apply index' \
-        -a 'probe_raftnode_prof:reply=write_wait_done index' >/dev/null 2>&1 &&
+        -a 'probe_raftnode_prof:reply=api_write_wait_done index' >/dev/null 2>&1 &&
     perf probe -q -x "$SQLITE" -a probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2 \
         -a 'probe_sqlite_prof:wal_checkpoint=sqlite3_wal_checkpoint_v2%return' >/dev/null 2>&1; then
     PROBES=1

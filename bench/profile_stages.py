@@ -17,7 +17,7 @@ bench/profile.sh).
       epoll_waits.
   profile_stages.py requests FILE
       FILE: the same trace with project_add (handler), flush (the batch handed to raft),
-      entry (store_apply, with its index) and reply (write_wait_done, with the index) probes:
+      entry (store_apply, with its index) and reply (api_write_wait_done, with the index) probes:
       for each project.add under load, the wait in each stage of the leader.
 """
 import bisect

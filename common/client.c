@@ -19,7 +19,6 @@
 #define CLIENT_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 #define CLIENT_READ_INITIAL (64u * 1024) /* receive buffer at connect */
-#define CLIENT_READ_MIN_FREE (16u * 1024) /* compact or grow below this much free room */
 #define CLIENT_SLOTS_INITIAL 16u
 #define CLIENT_SLOTS_MAX (1u << 30)
 #define CLIENT_DETAIL_MAX 256 /* a lower layer's message, before the endpoint is prefixed */
@@ -138,33 +137,25 @@ int client_reply_parse(const char *payload, size_t len, msgpack_unpacked *unpack
     int64_t status;
     int rc;
 
-    /* Bound the allocation by the frame size before msgpack-c trusts declared counts. */
-    if (mp_check_object(payload, len, &off) != 0) {
+    switch (frame_unpack(payload, len, unpacked, &off)) {
+    case FRAME_UNPACK_OK:
+    case FRAME_UNPACK_NOT_MAP:
+        break;
+    case FRAME_UNPACK_INVALID:
         snprintf(err, errcap, "reply of %zu bytes is not valid msgpack (truncated, or declares more "
                  "elements than it holds)", len);
         return -1;
-    }
-    if (off != len) {
+    case FRAME_UNPACK_TRAILING:
         snprintf(err, errcap, "reply has %zu bytes after its msgpack map", len - off);
         return -1;
-    }
-    off = 0;
-    rc = msgpack_unpack_next(unpacked, payload, len, &off);
-    switch (rc) {
-    case MSGPACK_UNPACK_SUCCESS:
-        break;
-    case MSGPACK_UNPACK_CONTINUE:
+    case FRAME_UNPACK_TRUNCATED:
         snprintf(err, errcap, "reply of %zu bytes is truncated msgpack", len);
         return -1;
-    case MSGPACK_UNPACK_NOMEM_ERROR:
+    case FRAME_UNPACK_NOMEM:
         snprintf(err, errcap, "out of memory decoding a reply of %zu bytes", len);
         return -1;
-    default:
+    case FRAME_UNPACK_PARSE:
         snprintf(err, errcap, "reply of %zu bytes is not valid msgpack", len);
-        return -1;
-    }
-    if (off != len) {
-        snprintf(err, errcap, "reply has %zu bytes after its msgpack map", len - off);
         return -1;
     }
     root = &unpacked->data;
@@ -245,99 +236,6 @@ nomem:
     sb->size = start;
     snprintf(err, errcap, "out of memory packing request %s", method);
     return -1;
-}
-
-int client_frame_reader_init(struct client_frame_reader *r, size_t initial_cap, size_t max_frame)
-{
-    if (initial_cap < PROTO_HEADER_BYTES) {
-        initial_cap = PROTO_HEADER_BYTES;
-    }
-    r->buf = malloc(initial_cap);
-    if (r->buf == NULL) {
-        return -1;
-    }
-    r->cap = initial_cap;
-    r->start = 0;
-    r->end = 0;
-    r->max_frame = max_frame;
-    return 0;
-}
-
-void client_frame_reader_free(struct client_frame_reader *r)
-{
-    free(r->buf);
-    r->buf = NULL;
-    r->cap = r->start = r->end = 0;
-}
-
-int client_frame_reader_space(struct client_frame_reader *r, char **p, size_t *n)
-{
-    size_t held = r->end - r->start;
-    size_t whole = 0; /* bytes of the frame being received, header included, when known */
-    size_t want;
-
-    if (held >= PROTO_HEADER_BYTES) {
-        uint32_t flen = proto_get_len((const unsigned char *)r->buf + r->start);
-        if (flen <= r->max_frame) {
-            whole = PROTO_HEADER_BYTES + (size_t)flen;
-        }
-    }
-    if (held == 0) {
-        r->start = r->end = 0;
-    } else if (r->start > 0 && (r->cap - r->end < CLIENT_READ_MIN_FREE || r->start + whole > r->cap)) {
-        memmove(r->buf, r->buf + r->start, held);
-        r->start = 0;
-        r->end = held;
-    }
-    want = r->end + CLIENT_READ_MIN_FREE;
-    if (whole > want) {
-        want = whole;
-    }
-    if (want > r->cap) {
-        size_t cap = r->cap;
-        char *grown;
-        while (cap < want) {
-            cap *= 2;
-        }
-        grown = realloc(r->buf, cap);
-        if (grown == NULL) {
-            return -1;
-        }
-        r->buf = grown;
-        r->cap = cap;
-    }
-    *p = r->buf + r->end;
-    *n = r->cap - r->end;
-    return 0;
-}
-
-void client_frame_reader_commit(struct client_frame_reader *r, size_t n)
-{
-    r->end += n;
-}
-
-int client_frame_reader_next(struct client_frame_reader *r, const char **payload, size_t *len,
-                             char *err, size_t errcap)
-{
-    size_t held = r->end - r->start;
-    uint32_t flen;
-
-    if (held < PROTO_HEADER_BYTES) {
-        return 0;
-    }
-    flen = proto_get_len((const unsigned char *)r->buf + r->start);
-    if (flen > r->max_frame) {
-        snprintf(err, errcap, "frame length %u exceeds the %zu-byte limit (not a raftnode API port?)",
-                 (unsigned)flen, r->max_frame);
-        return -1;
-    }
-    if (held - PROTO_HEADER_BYTES < flen) {
-        return 0;
-    }
-    *payload = r->buf + r->start + PROTO_HEADER_BYTES;
-    *len = flen;
-    r->start += PROTO_HEADER_BYTES + (size_t)flen;
-    return 1;
 }
 
 int client_endpoint_parse(const char *endpoint, struct sockaddr_in *out, char *err, size_t errcap)
@@ -534,7 +432,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     size_t n;
 
     (void)suggested; /* the reader sizes its own buffer */
-    if (client_frame_reader_space(&c->reader, &p, &n) != 0) {
+    if (frame_reader_space(&c->reader, &p, &n) != 0) {
         buf->base = NULL;
         buf->len = 0; /* libuv reports UV_ENOBUFS to on_read */
         return;
@@ -566,15 +464,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                   c->endpoint, uv_strerror((int)nread));
         return;
     }
-    client_frame_reader_commit(&c->reader, (size_t)nread);
+    frame_reader_commit(&c->reader, (size_t)nread);
     while (c->state == CLIENT_CONN_CONNECTED) {
         struct client_reply reply;
-        rc = client_frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
+        rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
         if (rc == 0) {
             return;
         }
         if (rc < 0) {
-            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_BAD_REPLY, 0, "%s sent a bad frame: %s", c->endpoint, err);
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_BAD_REPLY, 0, "%s sent a bad frame: %s (not a raftnode API port?)",
+                      c->endpoint, err);
             return;
         }
         if (client_reply_parse(payload, len, &c->unpacked, &reply, err, sizeof err) != 0) {
@@ -629,7 +528,7 @@ int client_conn_init(struct client_conn *c, uv_loop_t *loop, const char *endpoin
         snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
         return -1;
     }
-    if (client_frame_reader_init(&c->reader, CLIENT_READ_INITIAL, CLIENT_DEFAULT_MAX_REPLY) != 0) {
+    if (frame_reader_init(&c->reader, CLIENT_READ_INITIAL, CLIENT_DEFAULT_MAX_REPLY) != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "out of memory allocating a receive buffer for %s", endpoint);
         return -1;
     }
@@ -638,7 +537,7 @@ int client_conn_init(struct client_conn *c, uv_loop_t *loop, const char *endpoin
     msgpack_unpacked_init(&c->unpacked);
     rc = uv_tcp_init(loop, &c->tcp);
     if (rc != 0) {
-        client_frame_reader_free(&c->reader);
+        frame_reader_free(&c->reader);
         snprintf(c->errmsg, sizeof c->errmsg, "cannot create a TCP handle for %s: %s", endpoint, uv_strerror(rc));
         return -1;
     }
@@ -766,7 +665,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0) {
         return;
     }
-    client_frame_reader_free(&c->reader);
+    frame_reader_free(&c->reader);
     msgpack_sbuffer_destroy(&c->out_queued);
     msgpack_sbuffer_destroy(&c->out_writing);
     msgpack_unpacked_destroy(&c->unpacked);

@@ -3,7 +3,7 @@
  * Three layers, each usable alone:
  *   1. Framing and decoding, pure functions without sockets (unit-tested):
  *      client_request_pack appends one request frame to a msgpack_sbuffer;
- *      struct client_frame_reader cuts a byte stream into frames;
+ *      struct frame_reader (common/frame.h) cuts a byte stream into frames;
  *      client_reply_parse decodes one reply payload into struct client_reply.
  *   2. struct client_conn: one persistent TCP connection to one "IPv4:port" endpoint on a
  *      caller's uv_loop_t. Requests are pipelined: client_conn_call only appends the frame
@@ -20,7 +20,10 @@
  * resource failures. Its `error` names the endpoint and the cause.
  *
  * Threading: a conn is used only from its loop's thread. SIGPIPE: libuv writes with write(2),
- * so a program using this module must ignore SIGPIPE (raftctl does in main). */
+ * so a program using this module must ignore SIGPIPE (raftctl does in main).
+ *
+ * Owns: a conn's socket, its buffers and its table of pending calls. Calls: libuv, msgpack-c,
+ * common/frame.h, common/mp.h. */
 #ifndef COMMON_CLIENT_H
 #define COMMON_CLIENT_H
 
@@ -30,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "frame.h"
 
 #define CLIENT_ENDPOINT_MAX 64   /* "IPv4:port" plus slack; longer endpoints are refused */
 #define CLIENT_CODE_MAX 32       /* longer codes are truncated */
@@ -95,30 +100,6 @@ typedef int (*client_pack_fn)(msgpack_packer *pk, void *arg);
 int client_request_pack(msgpack_sbuffer *sb, uint64_t id, const char *method, client_pack_fn pack,
                         void *arg, size_t max_frame, char *err, size_t errcap);
 
-/* Cuts a byte stream into frames. Usage: client_frame_reader_space -> write up to *N bytes
- * at *P -> client_frame_reader_commit(n) -> client_frame_reader_next until it returns 0.
- * Payload pointers returned by next stay valid until the following space() call.
- * All fields private. */
-struct client_frame_reader {
-    char *buf;
-    size_t cap;       /* bytes allocated */
-    size_t start;     /* first unconsumed byte */
-    size_t end;       /* one past the last received byte */
-    size_t max_frame; /* largest accepted payload */
-};
-
-/* 0, or -1 when the first INITIAL_CAP bytes cannot be allocated. */
-int client_frame_reader_init(struct client_frame_reader *r, size_t initial_cap, size_t max_frame);
-void client_frame_reader_free(struct client_frame_reader *r);
-/* Room for the next read (compacts, and grows to fit the frame being received). -1 when
- * out of memory. */
-int client_frame_reader_space(struct client_frame_reader *r, char **p, size_t *n);
-void client_frame_reader_commit(struct client_frame_reader *r, size_t n);
-/* 1: *PAYLOAD and *LEN are the next complete frame's payload; 0: need more bytes; -1: the
- * stream is broken (a length over max_frame), message in ERR; the reader is then unusable. */
-int client_frame_reader_next(struct client_frame_reader *r, const char **payload, size_t *len,
-                             char *err, size_t errcap);
-
 /* Parses "a.b.c.d:port" (port 1..65535) into OUT. 0, or -1 with a message in ERR. */
 int client_endpoint_parse(const char *endpoint, struct sockaddr_in *out, char *err, size_t errcap);
 
@@ -176,7 +157,7 @@ struct client_conn {
     bool failing;                       /* pending calls are being failed right now */
     msgpack_sbuffer out_queued;         /* frames not yet handed to uv_write */
     msgpack_sbuffer out_writing;        /* frames of the uv_write in flight */
-    struct client_frame_reader reader;
+    struct frame_reader reader;
     msgpack_unpacked unpacked;
     struct client_slot *slots;
     uint32_t n_slots;

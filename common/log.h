@@ -1,6 +1,8 @@
 /* log: one line per event on stderr: "2026-11-26T23:59:59.123Z INFO  node=1 message".
  * Single-threaded (the loop thread); raftnode sets the level from raft.log-level. Shared by
- * every layer (storage, metastore, raftnode) so that none of them includes another's header. */
+ * every layer (storage, metastore, raftnode) so that none of them includes another's header.
+ *
+ * Owns: the level and the node id prefix (process-wide). Calls: stdio only. */
 #ifndef COMMON_LOG_H
 #define COMMON_LOG_H
 

@@ -1,7 +1,9 @@
 /* mp: small helpers over msgpack-c for reading decoded maps and writing strings.
  *
  * Ownership: every msgpack_object returned points into the msgpack_zone of the
- * msgpack_unpacked it came from; it lives as long as that unpacked object. */
+ * msgpack_unpacked it came from; it lives as long as that unpacked object.
+ *
+ * Owns: nothing (callers own their zones and buffers). Calls: msgpack-c. */
 #ifndef COMMON_MP_H
 #define COMMON_MP_H
 

@@ -6,7 +6,9 @@
  *              "node_id": uint, "applied_index": uint, "leader_id": uint, "leader_api": str}
  * "status" is one of enum proto_status (it doubles as raftctl's exit status); "code" is a
  * stable machine word (table in docs/protocol.md); "error" is the human message. The
- * method list and every method's args and result are documented in docs/protocol.md. */
+ * method list and every method's args and result are documented in docs/protocol.md.
+ *
+ * Owns: the wire constants. Calls: nothing; the framing itself is common/frame.h. */
 #ifndef COMMON_PROTO_H
 #define COMMON_PROTO_H
 

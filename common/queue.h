@@ -1,6 +1,8 @@
 /* queue: an intrusive circular doubly-linked list, in the style of libuv's and raft's
  * QUEUE macros. A queue is `void *q[2]`; an element embeds one and is recovered with
- * QUEUE_DATA (container-of). */
+ * QUEUE_DATA (container-of).
+ *
+ * Owns: nothing (elements are embedded in their owners). Calls: nothing. */
 #ifndef COMMON_QUEUE_H
 #define COMMON_QUEUE_H
 

@@ -1,7 +1,8 @@
 /* api: TCP listener, per-connection framing and replies (see api.h, docs/protocol.md).
  *
- * Read path: libuv reads into the connection's growable buffer; every complete frame is
- * decoded (api_frame.c) and dispatched; the remainder is kept. Failure modes:
+ * Read path: libuv reads into the connection's frame reader (common/frame.h, the one the
+ * client uses too); every complete frame is decoded (api_frame.c) and dispatched; the
+ * remainder is kept. Failure modes:
  * a length over raft.api.max-frame-bytes -> "frame_too_large" reply, then close; a payload
  * that is not a map with "id" and "method" -> "bad_request" reply, then close; a read
  * error or EOF -> close. Only that one connection is affected. */
@@ -17,7 +18,9 @@
 #include "../common/queue.h"
 #include "api_frame.h"
 #include "common/log.h"
-#include "node.h"
+#include "config.h"
+#include "handlers.h"
+#include "membership.h"
 
 #define API_READ_CHUNK 65536
 
@@ -30,7 +33,7 @@ struct api_write {
 static void conn_free_if_done(struct api_conn *c)
 {
     if (c->refs == 0 && c->closing && c->tcp.data == NULL) {
-        free(c->buf);
+        frame_reader_free(&c->reader);
         free(c);
     }
 }
@@ -119,11 +122,11 @@ static void conn_write(struct api_conn *c, const char *data, size_t len)
     }
 }
 
-void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int status, const char *code,
+void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id, int status, const char *code,
                      const char *error)
 {
     char leader_api[CONFIG_ADDR_MAX];
-    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
+    uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
     static const char zero[PROTO_HEADER_BYTES];
 
     msgpack_sbuffer_init(&r->sbuf);
@@ -133,8 +136,8 @@ void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int statu
     mp_pack_kv_u64(&r->pk, "id", id);
     mp_pack_kv_i64(&r->pk, "status", status);
     mp_pack_kv_str(&r->pk, "code", code);
-    mp_pack_kv_u64(&r->pk, "node_id", n->cfg->node_id);
-    mp_pack_kv_u64(&r->pk, "applied_index", node_applied_index(n));
+    mp_pack_kv_u64(&r->pk, "node_id", ctx->cfg->node_id);
+    mp_pack_kv_u64(&r->pk, "applied_index", ctx->host.applied_index(ctx->host.node));
     mp_pack_kv_u64(&r->pk, "leader_id", leader);
     mp_pack_kv_str(&r->pk, "leader_api", leader_api);
     if (status == 0) {
@@ -165,28 +168,26 @@ void api_reply_error(struct api_conn *c, uint64_t id, int status, const char *co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_reply_begin(&r, c->api->node, id, status, code, msg);
+    api_reply_begin(&r, &c->api->ctx, id, status, code, msg);
     api_reply_send(c, &r);
 }
 
 void api_reply_redirect(struct api_conn *c, uint64_t id)
 {
-    struct node *n = c->api->node;
+    const struct api_ctx *ctx = &c->api->ctx;
+    const struct config *cfg = ctx->cfg;
     char leader_api[CONFIG_ADDR_MAX];
-    raft_id leader = node_leader(n, leader_api, sizeof leader_api);
-    bool member = false;
+    uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
+    bool member = membership_find(ctx->raft, cfg->node_id) != NULL;
 
-    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
-        member = member || n->raft.configuration.servers[i].id == n->cfg->node_id;
-    }
     if (!member) {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_JOINED,
                         "member %llu has not joined the cluster yet (raft.join=%s); wait, or check "
-                        "that the leader could add it", (unsigned long long)n->cfg->node_id, n->cfg->join);
+                        "that the leader could add it", (unsigned long long)cfg->node_id, cfg->join);
     } else if (leader == 0) {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
                         "no leader elected: member %llu (%s) cannot reach a quorum of voters",
-                        (unsigned long long)n->cfg->node_id, node_state_name(n));
+                        (unsigned long long)cfg->node_id, ctx->host.state_name(ctx->host.node));
     } else if (leader_api[0] == '\0') {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NO_LEADER,
                         "leader is member %llu but its API address is not registered yet; retry shortly",
@@ -194,7 +195,7 @@ void api_reply_redirect(struct api_conn *c, uint64_t id)
     } else {
         api_reply_error(c, id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
                         "member %llu is not the leader; the leader is %llu at %s",
-                        (unsigned long long)n->cfg->node_id, (unsigned long long)leader, leader_api);
+                        (unsigned long long)cfg->node_id, (unsigned long long)leader, leader_api);
     }
 }
 
@@ -219,7 +220,7 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
                         f.method);
         break;
     case API_FRAME_OK: {
-        struct api_req req = {.conn = c, .id = f.id, .method = f.method, .args = f.args};
+        struct api_req req = {.ctx = &c->api->ctx, .conn = c, .id = f.id, .method = f.method, .args = f.args};
         handlers_dispatch(&req);
         break;
     }
@@ -231,24 +232,23 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct api_conn *c = h->data;
-    (void)suggested;
-    if (c->cap - c->len < API_READ_CHUNK / 4) {
-        size_t cap = c->cap ? c->cap * 2 : API_READ_CHUNK;
-        char *p = realloc(c->buf, cap);
-        if (p == NULL) {
-            *buf = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->buf = p;
-        c->cap = cap;
+    char *p;
+    size_t n;
+
+    (void)suggested; /* the reader sizes its own buffer */
+    if (frame_reader_space(&c->reader, &p, &n) != 0) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to read_cb, which closes */
+        return;
     }
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+    *buf = uv_buf_init(p, (unsigned)n);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct api_conn *c = s->data;
-    size_t off = 0;
+    const char *payload;
+    size_t len;
+    char err[128];
     (void)buf;
 
     if (nread < 0) {
@@ -258,11 +258,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    c->len += (size_t)nread;
+    frame_reader_commit(&c->reader, (size_t)nread);
     api_conn_ref(c); /* handlers may close the connection */
-    while (!c->closing && c->len - off >= PROTO_HEADER_BYTES) {
-        uint32_t flen = proto_get_len((const unsigned char *)c->buf + off);
-        if (flen > c->api->max_frame) {
+    while (!c->closing) {
+        int rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
+        if (rc == 0) {
+            break;
+        }
+        if (rc < 0) {
+            uint32_t flen = c->reader.too_large;
             log_warn("api: %s sent a %u-byte frame, over raft.api.max-frame-bytes=%u: closing that connection",
                      c->peer, flen, c->api->max_frame);
             api_reply_error(c, 0, PROTO_BAD_REQUEST, PROTO_CODE_FRAME_TOO_LARGE,
@@ -271,18 +275,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_close(c);
             break;
         }
-        if (c->len - off < PROTO_HEADER_BYTES + (size_t)flen) {
-            break;
-        }
-        if (handle_frame(c, c->buf + off + PROTO_HEADER_BYTES, flen) != 0) {
+        if (handle_frame(c, payload, len) != 0) {
             conn_close(c);
             break;
         }
-        off += PROTO_HEADER_BYTES + flen;
-    }
-    if (!c->closing && off > 0) {
-        memmove(c->buf, c->buf + off, c->len - off);
-        c->len -= off;
     }
     api_conn_unref(c);
 }
@@ -304,7 +300,13 @@ static void accept_cb(uv_stream_t *server, int status)
         return;
     }
     c->api = a;
-    if (uv_tcp_init(a->node->loop, &c->tcp) != 0) {
+    if (frame_reader_init(&c->reader, API_READ_CHUNK, a->max_frame) != 0) {
+        log_error("api: out of memory accepting a connection");
+        free(c);
+        return;
+    }
+    if (uv_tcp_init(a->ctx.loop, &c->tcp) != 0) {
+        frame_reader_free(&c->reader);
         free(c);
         return;
     }
@@ -328,7 +330,7 @@ static void accept_cb(uv_stream_t *server, int status)
     }
 }
 
-int api_start(struct api *a, struct node *n, const char *address, unsigned max_frame)
+int api_start(struct api *a, const struct api_ctx *ctx, const char *address, unsigned max_frame)
 {
     char host[CONFIG_ADDR_MAX];
     const char *colon = strrchr(address, ':');
@@ -336,7 +338,7 @@ int api_start(struct api *a, struct node *n, const char *address, unsigned max_f
     int rv;
 
     memset(a, 0, sizeof *a);
-    a->node = n;
+    a->ctx = *ctx;
     a->max_frame = max_frame;
     QUEUE_INIT(&a->conns);
     if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
@@ -347,7 +349,7 @@ int api_start(struct api *a, struct node *n, const char *address, unsigned max_f
     host[colon - address] = '\0';
     rv = uv_ip4_addr(host, atoi(colon + 1), &sin);
     if (rv == 0) {
-        rv = uv_tcp_init(n->loop, &a->listener);
+        rv = uv_tcp_init(ctx->loop, &a->listener);
     }
     if (rv != 0) {
         log_error("api: cannot use raft.api.address %s: %s", address, uv_strerror(rv));

@@ -1,6 +1,10 @@
 /* api: the TCP listener on raft.api.address, its connections and the framing of
  * docs/protocol.md. A bad frame closes only its own connection; everyone else is served.
  *
+ * Owns: the listener, every struct api_conn, and the copy of struct api_ctx it was started
+ * with. Calls: libuv, common/frame.h, api_frame.h, handlers.h (dispatch), and its member only
+ * through struct api_ctx: the API layer never sees struct node.
+ *
  * Ownership: struct api_conn is heap-allocated per connection and reference counted: a
  * pending write or barrier holds a reference (api_conn_ref) so a reply to a connection that
  * closed meanwhile is dropped safely; the struct is freed when the handle's close callback
@@ -10,14 +14,46 @@
 
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
-struct node;
+#include "common/frame.h"
+
+struct config;
+struct engine;
+struct mirror;
+struct proposals;
+struct raft;
+struct scheduler;
+struct store;
+
+/* What only the member itself can answer (node.c implements these on struct node). */
+struct api_host {
+    void *node;                                                 /* opaque to the API */
+    uint64_t (*leader)(void *node, char *api, size_t cap);      /* node_leader */
+    uint64_t (*applied_index)(void *node);                      /* node_applied_index */
+    const char *(*state_name)(void *node);                      /* node_state_name */
+    bool (*running)(void *node);                                /* not shutting down */
+};
+
+/* The narrow context the API layer and its handlers get at api_start: the parts of the member
+ * they use, and nothing else. All pointers are borrowed and outlive the api. */
+struct api_ctx {
+    uv_loop_t *loop;
+    const struct config *cfg;       /* node_id, api_address, join */
+    struct store *store;            /* reads */
+    struct raft *raft;              /* state, barriers, membership changes, transfers */
+    struct proposals *proposals;    /* writes (api_submit) */
+    struct scheduler *scheduler;    /* heartbeats, plans, silence */
+    struct engine *engine;          /* this member's lease (project.show) */
+    struct mirror *mirror;          /* metastore.status */
+    struct api_host host;
+};
 
 struct api {
     uv_tcp_t listener;       /* private */
-    struct node *node;       /* read-only */
+    struct api_ctx ctx;      /* read-only: copied at api_start */
     unsigned max_frame;      /* read-only: raft.api.max-frame-bytes */
     void *conns[2];          /* private: queue of open connections */
     unsigned n_conns;        /* read-only */
@@ -27,8 +63,7 @@ struct api {
 struct api_conn {
     uv_tcp_t tcp;            /* private */
     struct api *api;         /* read-only */
-    char *buf;               /* private: read buffer */
-    size_t len, cap;         /* private */
+    struct frame_reader reader; /* private: cuts the request stream into frames */
     unsigned refs;           /* private */
     bool closing;            /* read-only: no reply reaches the peer any more */
     void *queue[2];          /* private */
@@ -37,6 +72,7 @@ struct api_conn {
 
 /* One decoded request, valid during its handler call only (args points into the frame). */
 struct api_req {
+    const struct api_ctx *ctx;
     struct api_conn *conn;
     uint64_t id;
     const char *method;
@@ -50,7 +86,8 @@ struct api_reply {
     msgpack_packer pk;
 };
 
-int api_start(struct api *a, struct node *n, const char *address, unsigned max_frame);
+/* Copies CTX and listens on ADDRESS. 0, or -1 after logging why. */
+int api_start(struct api *a, const struct api_ctx *ctx, const char *address, unsigned max_frame);
 /* Stops listening and closes every connection; their pending replies are dropped. */
 void api_close(struct api *a);
 
@@ -58,7 +95,7 @@ void api_conn_ref(struct api_conn *c);
 void api_conn_unref(struct api_conn *c);
 
 /* status 0: a "result" key follows and the caller packs its value; otherwise ERROR is sent. */
-void api_reply_begin(struct api_reply *r, struct node *n, uint64_t id, int status,
+void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id, int status,
                      const char *code, const char *error);
 void api_reply_send(struct api_conn *c, struct api_reply *r);
 /* Shorthands: an error reply; a reply whose result is a map {"index": INDEX}. */
@@ -66,8 +103,5 @@ void api_reply_error(struct api_conn *c, uint64_t id, int status, const char *co
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* not_leader / no_leader / not_joined as appropriate for this member right now. */
 void api_reply_redirect(struct api_conn *c, uint64_t id);
-
-/* Dispatch table lives in handlers.c. */
-void handlers_dispatch(struct api_req *req);
 
 #endif

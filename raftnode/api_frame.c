@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-#include "../common/mp.h"
+#include "common/frame.h"
+#include "common/mp.h"
 
 enum api_frame_status api_frame_decode(struct api_frame *f, const char *data, size_t len)
 {
@@ -11,18 +12,12 @@ enum api_frame_status api_frame_decode(struct api_frame *f, const char *data, si
     const char *method;
     size_t mlen;
     size_t used = 0;
-    size_t off = 0;
-    int rc;
 
     f->id = 0;
     f->method[0] = '\0';
     f->args = NULL;
     msgpack_unpacked_init(&f->msg);
-    /* Check declared sizes before msgpack-c allocates for them: a 6-byte frame can claim
-     * 2^32 elements. */
-    rc = mp_check_object(data, len, &used) == 0 && used == len ? msgpack_unpack_next(&f->msg, data, len, &off)
-                                                               : MSGPACK_UNPACK_PARSE_ERROR;
-    if (rc != MSGPACK_UNPACK_SUCCESS || off != len || f->msg.data.type != MSGPACK_OBJECT_MAP ||
+    if (frame_unpack(data, len, &f->msg, &used) != FRAME_UNPACK_OK ||
         mp_get_u64(&f->msg.data, "id", &f->id) != 0 ||
         mp_get_str(&f->msg.data, "method", &method, &mlen) != 0) {
         return API_FRAME_MALFORMED;

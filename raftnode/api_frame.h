@@ -2,7 +2,9 @@
  * without sockets, so api.c's read path and the fuzz target share it.
  *
  * Ownership: struct api_frame owns the decoded msgpack objects; args points into them and
- * stays valid until api_frame_free. */
+ * stays valid until api_frame_free.
+ *
+ * Owns: the decoded frame (struct api_frame). Calls: common/frame.h, common/mp.h. */
 #ifndef RAFTNODE_API_FRAME_H
 #define RAFTNODE_API_FRAME_H
 

@@ -17,7 +17,10 @@
  *                    drain) is not acted for from this member's state until a full timeout
  *                    after this member applied the move: the old owner's lease, extended only
  *                    by heartbeats recorded before the move, has run out by then. After start
- *                    and after a snapshot restore the grace covers every project. */
+ *                    and after a snapshot restore the grace covers every project.
+ *
+ * Owns: the heartbeat timers, the connection to the leader and the lease (lease.h). Calls:
+ * libuv, common/client.h, lease.h, node.h (leader, scheduler). */
 #ifndef RAFTNODE_ENGINE_H
 #define RAFTNODE_ENGINE_H
 

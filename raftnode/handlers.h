@@ -1,5 +1,18 @@
-/* handlers: the API method table and the handlers for reads and project writes.
- * Membership handlers live in membership.c. */
+/* handlers: the server's API methods (docs/protocol.md): ONE table (handlers.c) naming every
+ * method, its handler and how it touches the state, and one file per method family:
+ *   handlers_cluster.c    status, hash
+ *   handlers_project.c    project.list|add|remove|show|move|pin
+ *   handlers_engine.c     engine.heartbeat|list|drain
+ *   handlers_ownership.c  rebalance, maintenance, history
+ *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
+ *   handlers_metastore.c  metastore.status
+ * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
+ * see struct node), validates its arguments first (so a malformed request is answered
+ * bad_request by any member), then checks leadership when it needs it, and replies exactly
+ * once: at once, or later from a parked request (api_pending.h).
+ *
+ * Owns: nothing. Calls: api.h, api_pending.h, storage (reads, command packing), libraft
+ * through req->ctx->raft, scheduler.h, engine.h, metastore/mirror.h. */
 #ifndef RAFTNODE_HANDLERS_H
 #define RAFTNODE_HANDLERS_H
 
@@ -7,36 +20,56 @@
 
 #include "api.h"
 
-struct node;
-
-/* True when this member is the leader; otherwise replies with a redirect and returns false. */
-bool handlers_require_leader(struct api_req *req);
-
-/* Context for a write waiting on the proposal pipeline: replies {"index", plus NAME if set}. */
-struct write_wait {
-    struct api_conn *conn; /* referenced */
-    uint64_t id;
-    char name[256];
+/* How a method touches the replicated state (documentation in the table; each handler does
+ * its own leadership check, after validating its arguments). */
+enum handler_access {
+    HANDLER_READ,       /* any member answers from its own state */
+    HANDLER_READ_LEADER, /* as READ; with "consistent": true, the leader after a barrier */
+    HANDLER_WRITE,      /* the leader proposes it through the log */
+    HANDLER_CHANGE,     /* the leader changes the raft configuration or leadership */
 };
-struct write_wait *write_wait_new(struct api_req *req, const char *name);
-/* proposal_done_cb that replies and frees the write_wait. */
-void write_wait_done(void *data, uint64_t index, int status, const char *code, const char *message);
-/* Submits the packed command in SBUF for REQ; replies itself on failure. */
-void handlers_submit(struct api_req *req, msgpack_sbuffer *sbuf, const char *name);
 
-/* One row of a method table: name and handler. Tables end with a NULL name. */
+/* One row of the method table. */
 struct handler_method {
     const char *name;
     void (*fn)(struct api_req *req);
+    enum handler_access access;
 };
-extern const struct handler_method handlers_ownership[]; /* handlers_ownership.c */
-extern const struct handler_method handlers_metastore[]; /* handlers_metastore.c */
 
+/* The table (ends with a NULL name) and its dispatcher: unknown methods get unknown_method. */
+extern const struct handler_method handler_methods[];
+void handlers_dispatch(struct api_req *req);
+
+/* True when this member is running and the leader; otherwise replies (shutting_down, or a
+ * redirect) and returns false. */
+bool handlers_require_leader(const struct api_req *req);
+
+/* handlers_cluster.c */
+void handle_status(struct api_req *req);
+void handle_hash(struct api_req *req);
+/* handlers_project.c */
+void handle_project_list(struct api_req *req);
+void handle_project_add(struct api_req *req);
+void handle_project_remove(struct api_req *req);
+void handle_project_show(struct api_req *req);
+void handle_project_move(struct api_req *req);
+void handle_project_pin(struct api_req *req);
+/* handlers_engine.c */
+void handle_engine_heartbeat(struct api_req *req);
+void handle_engine_list(struct api_req *req);
+void handle_engine_drain(struct api_req *req);
+/* handlers_ownership.c */
+void handle_rebalance(struct api_req *req);
+void handle_maintenance(struct api_req *req);
+void handle_history(struct api_req *req);
+/* handlers_member.c */
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);
 void handle_member_remove(struct api_req *req);
 void handle_member_assign(struct api_req *req);
 void handle_member_register(struct api_req *req);
 void handle_leader_transfer(struct api_req *req);
+/* handlers_metastore.c */
+void handle_metastore_status(struct api_req *req);
 
 #endif

@@ -9,7 +9,10 @@
  *   hand-over grace  a project handed over by a live engine is not acted for before UNTIL
  *                    (lease_handover); lease_grace_all covers every project (start, restore)
  *
- * Plain struct, owned by the caller: lease_init before use, lease_free after. */
+ * Plain struct, owned by the caller: lease_init before use, lease_free after.
+ *
+ * Owns: the pending acknowledgements and hand-over graces of one lease. Calls: nothing (no
+ * clock, no I/O). */
 #ifndef RAFTNODE_LEASE_H
 #define RAFTNODE_LEASE_H
 

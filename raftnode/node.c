@@ -88,6 +88,44 @@ static int bootstrap_if_needed(struct node *n)
 
 static void node_close(struct node *n);
 
+/* ---- the API's view of this member (struct api_ctx, api.h) ---- */
+
+static uint64_t host_leader(void *node, char *api, size_t cap)
+{
+    return node_leader(node, api, cap);
+}
+
+static uint64_t host_applied_index(void *node)
+{
+    return node_applied_index(node);
+}
+
+static const char *host_state_name(void *node)
+{
+    return node_state_name(node);
+}
+
+static bool host_running(void *node)
+{
+    return ((struct node *)node)->phase == NODE_RUNNING;
+}
+
+static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
+{
+    *ctx = (struct api_ctx){
+        .loop = n->loop,
+        .cfg = n->cfg,
+        .store = &n->store,
+        .raft = &n->raft,
+        .proposals = &n->proposals,
+        .scheduler = &n->scheduler,
+        .engine = &n->engine,
+        .mirror = &n->mirror,
+        .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
+                 .state_name = host_state_name, .running = host_running},
+    };
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -168,6 +206,7 @@ static void raft_closed_cb(struct raft *r)
 
 int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
 {
+    struct api_ctx api_ctx;
     int rv;
 
     memset(n, 0, sizeof *n);
@@ -248,7 +287,9 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         node_stop(n, 1);
         return -1;
     }
-    if (api_start(&n->api, n, cfg->api_address, cfg->max_frame_bytes) != 0 || engine_start(&n->engine, n) != 0) {
+    api_ctx_fill(n, &api_ctx);
+    if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
+        engine_start(&n->engine, n) != 0) {
         node_stop(n, 1);
         return -1;
     }
@@ -378,10 +419,5 @@ const char *node_state_name(struct node *n)
 
 const char *node_role_name(int role)
 {
-    switch (role) {
-        case RAFT_VOTER: return "voter";
-        case RAFT_STANDBY: return "standby";
-        case RAFT_SPARE: return "spare";
-        default: return "unknown";
-    }
+    return membership_role_name(role);
 }

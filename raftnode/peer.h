@@ -1,6 +1,8 @@
 /* peer: requests this node itself sends over the API protocol to another member (join
  * a running cluster, register its API address with the leader). At most one in flight;
- * callers retry from node's tick timer. Built on common/client.h. */
+ * callers retry from node's tick timer. Built on common/client.h.
+ *
+ * Owns: the one in-flight request and its connection. Calls: libuv, common/client.h. */
 #ifndef RAFTNODE_PEER_H
 #define RAFTNODE_PEER_H
 

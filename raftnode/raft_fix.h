@@ -52,7 +52,9 @@
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
- * thread; at most RAFT_FIX_MAX wrapped ios per process. */
+ * thread; at most RAFT_FIX_MAX wrapped ios per process.
+ *
+ * Owns: the wrapped struct raft_io's hooks. Calls: libraft's raft_io only. */
 #ifndef RAFTNODE_RAFT_FIX_H
 #define RAFTNODE_RAFT_FIX_H
 

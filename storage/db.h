@@ -104,6 +104,14 @@ int db_rollback(struct store *s);
 /* Loads store.decision_index from meta (at open and after a restore). 0 or -1 (errmsg). */
 int db_load_decision_index(struct store *s);
 
+/* The one engine loader (query.c): steps STMT, whose rows are in enum db_engine_col order,
+ * into a malloc'd array *OUT of *N engines (free()). Neither resets nor finalizes STMT: the
+ * caller owns it (a cached statement is reset, a one-off one finalized). 0, or -1 with
+ * errmsg "store: WHAT: ..." and *OUT NULL. store_load_engines (the counted DB_ENGINE_LIST)
+ * and store_loads_engines (loads.c, the tracked counts) are its two sources. */
+int db_read_engines(struct store *s, sqlite3_stmt *stmt, const char *what, struct store_engine **out,
+                    size_t *n);
+
 /* Prepares every enum db_stmt statement (after schema_ensure) / finalizes them all. */
 int db_prepare_all(struct store *s);
 void db_finalize_all(struct store *s);

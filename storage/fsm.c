@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/proto.h"
 #include "storage/command_decode.h"
 #include "storage/db.h"
 #include "storage/fsm.h"
@@ -42,10 +41,16 @@ const char *store_check_project_name(const char *name, size_t len)
     return NULL;
 }
 
-void fsm_result_set(struct store_cmd_result *r, int status, const char *code, const char *fmt, ...)
+void fsm_result_refuse(struct store_cmd_result *r, enum store_err err)
 {
-    r->status = status;
-    r->code = code;
+    r->err = err;
+    r->status = err == STORE_OK ? 0 : 1;
+    r->code = store_err_name(err);
+}
+
+void fsm_result_set(struct store_cmd_result *r, enum store_err err, const char *fmt, ...)
+{
+    fsm_result_refuse(r, err);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->message, sizeof r->message, fmt, ap);
@@ -56,7 +61,7 @@ int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *qu
                        struct store_cmd_result *r)
 {
     if (db_is_deterministic_failure(rc)) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_FAILED, "%s '%s': %s", what, quoted,
+        fsm_result_set(r, STORE_FAILED, "%s '%s': %s", what, quoted,
                        sqlite3_errmsg(a->s->db));
         return 0;
     }
@@ -71,7 +76,7 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
     command_quote(quoted, sizeof quoted, c->u.project.name, c->u.project.len);
     const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
     if (why != NULL) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s",
+        fsm_result_set(r, STORE_INVALID, "invalid project name '%s': %s",
                        quoted, why);
         return 0;
     }
@@ -84,7 +89,7 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
         return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
     }
     if (sqlite3_changes(a->s->db) == 0) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_EXISTS, "project '%s' already exists", quoted);
+        fsm_result_set(r, STORE_EXISTS, "project '%s' already exists", quoted);
     }
     a->cmd_changed = true;
     return 0;
@@ -98,13 +103,13 @@ static int apply_project_remove(struct apply *a, const struct command *c,
     const size_t global_len = sizeof SCHEMA_GLOBAL_PROJECT - 1;
     if (c->u.project.len == global_len &&
         memcmp(c->u.project.name, SCHEMA_GLOBAL_PROJECT, global_len) == 0) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "%s cannot be removed",
+        fsm_result_set(r, STORE_INVALID, "%s cannot be removed",
                        SCHEMA_GLOBAL_PROJECT);
         return 0;
     }
     const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
     if (why != NULL) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID, "invalid project name '%s': %s",
+        fsm_result_set(r, STORE_INVALID, "invalid project name '%s': %s",
                        quoted, why);
         return 0;
     }
@@ -117,7 +122,7 @@ static int apply_project_remove(struct apply *a, const struct command *c,
         return fsm_sqlite_failure(a, rc, "project_remove", quoted, r);
     }
     if (sqlite3_changes(a->s->db) == 0) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "project '%s' does not exist", quoted);
+        fsm_result_set(r, STORE_NOT_FOUND, "project '%s' does not exist", quoted);
     }
     a->cmd_changed = true; /* whatever its owner: history keeps its rows */
     return 0;
@@ -170,10 +175,9 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
                          struct store_cmd_result *r)
 {
     struct command c;
-    fsm_result_set(r, PROTO_OK, PROTO_CODE_OK, "%s", "");
+    fsm_result_set(r, STORE_OK, "%s", "");
     if (command_decode(e, i, &c, r->message, sizeof r->message) != 0) {
-        r->status = PROTO_REFUSED;
-        r->code = PROTO_CODE_INVALID;
+        fsm_result_refuse(r, STORE_INVALID);
         return 0;
     }
     if (step_fixed(a, DB_SAVEPOINT, "savepoint") != 0) {
@@ -191,10 +195,10 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     if (rc != 0) {
         return -1;
     }
-    if (r->status != PROTO_OK && step_fixed(a, DB_ROLLBACK_TO, "rollback to savepoint") != 0) {
+    if (r->err != STORE_OK && step_fixed(a, DB_ROLLBACK_TO, "rollback to savepoint") != 0) {
         return -1;
     }
-    a->changed = a->changed || (r->status == PROTO_OK && a->cmd_changed);
+    a->changed = a->changed || (r->err == STORE_OK && a->cmd_changed);
     return step_fixed(a, DB_RELEASE, "release savepoint");
 }
 
@@ -220,7 +224,7 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
     if (drc > 0) {
         /* Malformed as a whole: committed all the same, so the index still advances and every
          * member skips it identically. */
-        out->entry_status = PROTO_REFUSED;
+        out->entry_status = 1;
     } else if (e.n > 0) {
         a.term = e.term;
         out->cmds = calloc(e.n, sizeof *out->cmds);

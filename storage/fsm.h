@@ -22,8 +22,11 @@ struct apply {
     bool changed;         /* some applied command of the entry changed it */
 };
 
-void fsm_result_set(struct store_cmd_result *r, int status, const char *code, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+/* Sets R's outcome to ERR (status and code derived from it, store.h) and its message. */
+void fsm_result_set(struct store_cmd_result *r, enum store_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* As fsm_result_set, keeping R's message (a decoder already wrote it). */
+void fsm_result_refuse(struct store_cmd_result *r, enum store_err err);
 
 /* A SQLite failure RC inside a command (WHAT on QUOTED): a constraint is deterministic, so
  * the command is refused with "failed" (0); anything else is machine-dependent and fatal
@@ -33,7 +36,7 @@ int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *qu
 
 /* Applies one of the engine and ownership commands (COMMAND_ENGINE_SET .. _MAINTENANCE)
  * inside the savepoint fsm.c opened for it. 0 with the outcome in R (a refusal leaves
- * R->status != 0 and fsm.c rolls the savepoint back), or -1 when SQLite failed (fatal). */
+ * R->err != STORE_OK and fsm.c rolls the savepoint back), or -1 when SQLite failed (fatal). */
 int ownership_apply(struct apply *a, const struct command *c, struct store_cmd_result *r);
 
 #endif

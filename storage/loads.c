@@ -172,36 +172,14 @@ fail:
     return -1;
 }
 
-/* One engines row with the tracked count (columns in enum db_engine_col order, as query.c
- * reads DB_ENGINE_LIST). */
-static void engine_row(sqlite3_stmt *stmt, struct store_engine *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_ID);
-    const char *mode = (const char *)sqlite3_column_text(stmt, DB_ENGINE_COL_MODE);
-    snprintf(out->mode, sizeof out->mode, "%s", mode != NULL ? mode : "");
-    sqlite3_int64 weight = sqlite3_column_int64(stmt, DB_ENGINE_COL_WEIGHT);
-    out->weight = weight < 1 ? 1 : weight > UINT32_MAX ? UINT32_MAX : (unsigned)weight;
-    const char *identity = (const char *)sqlite3_column_text(stmt, DB_ENGINE_COL_IDENTITY);
-    snprintf(out->identity, sizeof out->identity, "%s", identity != NULL ? identity : "");
-    out->race_enabled = sqlite3_column_int64(stmt, DB_ENGINE_COL_RACE_ENABLED) != 0;
-    out->alive = sqlite3_column_int64(stmt, DB_ENGINE_COL_ALIVE) != 0;
-    out->draining = sqlite3_column_int64(stmt, DB_ENGINE_COL_DRAINING) != 0;
-    out->heartbeats = (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_HEARTBEATS);
-    out->last_heartbeat_index = (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_LAST_HEARTBEAT_INDEX);
-    sqlite3_int64 projects = sqlite3_column_int64(stmt, DB_ENGINE_COL_PROJECTS);
-    out->projects = projects > 0 ? (uint64_t)projects : 0;
-}
-
 int store_loads_engines(struct store *s, struct store_engine **out, size_t *n)
 {
     sqlite3_stmt *stmt = NULL;
-    struct store_engine *rows = NULL;
-    size_t got = 0, cap = 0;
     int rc;
 
     *out = NULL;
     *n = 0;
+    /* Columns in enum db_engine_col order, so query.c's one engine reader reads them. */
     if (loads_ready(s) != 0 ||
         prepare(s,
                 "SELECT e.id, e.mode, e.weight, e.identity, e.race_enabled, e.alive, e.draining,"
@@ -210,26 +188,9 @@ int store_loads_engines(struct store *s, struct store_engine **out, size_t *n)
                 &stmt, "engines with loads") != 0) {
         return -1;
     }
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (grow((void **)&rows, &cap, got, sizeof *rows) != 0) {
-            db_error(s, "store: engines with loads: out of memory at row %zu", got);
-            goto fail;
-        }
-        engine_row(stmt, &rows[got++]);
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, "store: engines with loads: %s", sqlite3_errmsg(s->db));
-        goto fail;
-    }
+    rc = db_read_engines(s, stmt, "engines with loads", out, n);
     sqlite3_finalize(stmt);
-    *out = rows;
-    *n = got;
-    return 0;
-
-fail:
-    sqlite3_finalize(stmt);
-    free(rows);
-    return -1;
+    return rc;
 }
 
 /* Appends every row STMT returns (name, owner, pinned, epoch) to *ROWS. 0 or -1. */

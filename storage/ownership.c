@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/proto.h"
 #include "storage/db.h"
 #include "storage/fsm.h"
 #include "storage/schema.h"
@@ -120,7 +119,7 @@ static int apply_engine_set(struct apply *a, const struct command *c, struct sto
             return outcome(failure(a, rc, "engine_set", quoted, r));
         }
         if (rc == SQLITE_ROW) {
-            fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID,
+            fsm_result_set(r, STORE_INVALID,
                            "single-engine mode (kylin.server.leader-race.enabled=false): engine "
                            "%lld already owns every project; only one such engine may exist "
                            "(engine %s refused; enable the leader race on it)",
@@ -207,7 +206,7 @@ static int set_engine_flag(struct apply *a, const char *what, uint64_t id, enum 
         return outcome(rc);
     }
     if (!st.found) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "%s: no engine with id %" PRIu64,
+        fsm_result_set(r, STORE_NOT_FOUND, "%s: no engine with id %" PRIu64,
                        what, id);
         return 0;
     }
@@ -306,7 +305,7 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
         return outcome(rc);
     }
     if (!p.found) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND,
+        fsm_result_set(r, STORE_NOT_FOUND,
                        "assign: project '%s' does not exist", quoted);
         return 0;
     }
@@ -316,14 +315,14 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
         return outcome(rc);
     }
     if (frozen) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID,
+        fsm_result_set(r, STORE_INVALID,
                        "maintenance mode is on: ownership is frozen (assign '%s' refused; "
                        "raftctl maintenance off to resume)",
                        quoted);
         return 0;
     }
     if (p.owner != from) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_BUSY, "stale move of %s: owner is %s, not %s",
+        fsm_result_set(r, STORE_BUSY, "stale move of %s: owner is %s, not %s",
                        quoted, id_text(owner_buf, sizeof owner_buf, p.owner),
                        id_text(from_buf, sizeof from_buf, from));
         return 0;
@@ -336,7 +335,7 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
         }
         const char *why = ineligible(&st);
         if (why != NULL) {
-            fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_INVALID,
+            fsm_result_set(r, STORE_INVALID,
                            "cannot assign %s to engine %" PRIu64 ": %s", quoted, to, why);
             return 0;
         }
@@ -345,7 +344,7 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
         return 0; /* no owner change: no epoch change, no history (invariant 1) */
     }
     if (p.epoch < 0 || p.epoch >= INT64_MAX) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_FAILED,
+        fsm_result_set(r, STORE_FAILED,
                        "assign %s: epoch %lld cannot be incremented", quoted, (long long)p.epoch);
         return 0;
     }
@@ -399,7 +398,7 @@ static int apply_pin(struct apply *a, const struct command *c, struct store_cmd_
         return outcome(rc);
     }
     if (!p.found) {
-        fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND, "pin: project '%s' does not exist",
+        fsm_result_set(r, STORE_NOT_FOUND, "pin: project '%s' does not exist",
                        quoted);
         return 0;
     }
@@ -410,7 +409,7 @@ static int apply_pin(struct apply *a, const struct command *c, struct store_cmd_
             return outcome(rc);
         }
         if (!st.found) {
-            fsm_result_set(r, PROTO_REFUSED, PROTO_CODE_NOT_FOUND,
+            fsm_result_set(r, STORE_NOT_FOUND,
                            "pin %s: no engine with id %" PRIu64, quoted, c->u.pin.engine);
             return 0;
         }

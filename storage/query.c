@@ -239,7 +239,8 @@ int store_project_get(struct store *s, const char *name, size_t len, struct stor
 
 /* ---- engines ---- */
 
-/* Fills OUT from a DB_ENGINE_LIST / DB_ENGINE_GET row (enum db_engine_col). */
+/* Fills OUT from a DB_ENGINE_LIST / DB_ENGINE_GET row, or any row in enum db_engine_col order
+ * (loads.c's engines with tracked counts). */
 static void engine_row(sqlite3_stmt *stmt, struct store_engine *out)
 {
     memset(out, 0, sizeof *out);
@@ -257,24 +258,27 @@ static void engine_row(sqlite3_stmt *stmt, struct store_engine *out)
     out->heartbeats = (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_HEARTBEATS);
     out->last_heartbeat_index =
         (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_LAST_HEARTBEAT_INDEX);
-    out->projects = (uint64_t)sqlite3_column_int64(stmt, DB_ENGINE_COL_PROJECTS);
+    sqlite3_int64 projects = sqlite3_column_int64(stmt, DB_ENGINE_COL_PROJECTS);
+    out->projects = projects > 0 ? (uint64_t)projects : 0;
 }
 
-int store_load_engines(struct store *s, struct store_engine **out, size_t *n)
+int db_read_engines(struct store *s, sqlite3_stmt *stmt, const char *what, struct store_engine **out,
+                    size_t *n)
 {
-    *out = NULL;
-    *n = 0;
     struct store_engine *rows = NULL;
     size_t got = 0, cap = 0;
-    sqlite3_stmt *stmt = db_stmt(s, DB_ENGINE_LIST);
     int rc;
+
+    *out = NULL;
+    *n = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (got == cap) {
             size_t ncap = cap == 0 ? 16 : cap * 2;
             struct store_engine *grown = realloc(rows, ncap * sizeof *rows);
             if (grown == NULL) {
-                db_error(s, "store: load engines: out of memory at row %zu", got);
-                goto fail;
+                db_error(s, "store: %s: out of memory at row %zu", what, got);
+                free(rows);
+                return -1;
             }
             rows = grown;
             cap = ncap;
@@ -282,18 +286,21 @@ int store_load_engines(struct store *s, struct store_engine **out, size_t *n)
         engine_row(stmt, &rows[got++]);
     }
     if (rc != SQLITE_DONE) {
-        db_error(s, "store: load engines: %s", sqlite3_errmsg(s->db));
-        goto fail;
+        db_error(s, "store: %s: %s", what, sqlite3_errmsg(s->db));
+        free(rows);
+        return -1;
     }
-    sqlite3_reset(stmt);
     *out = rows;
     *n = got;
     return 0;
+}
 
-fail:
+int store_load_engines(struct store *s, struct store_engine **out, size_t *n)
+{
+    sqlite3_stmt *stmt = db_stmt(s, DB_ENGINE_LIST);
+    int rc = db_read_engines(s, stmt, "load engines", out, n);
     sqlite3_reset(stmt);
-    free(rows);
-    return -1;
+    return rc;
 }
 
 int store_engine_get(struct store *s, uint64_t id, struct store_engine *out)

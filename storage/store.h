@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/err.h"
+
 struct sqlite3;
 struct store_stmts;
 
@@ -38,9 +40,12 @@ struct store {
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
 };
 
-/* Result of one command inside an applied entry. status is a proto_status value (0 ok,
- * 1 refused), code a PROTO_CODE_* string literal, message a human text. */
+/* Result of one command inside an applied entry: err says what happened (storage/err.h),
+ * message a human text. status (0 applied, 1 refused) and code (store_err_name(err)) are
+ * derived from err for the write pipeline (raftnode/proposal.c hands them to the waiting
+ * request); they carry nothing err does not. */
 struct store_cmd_result {
+    enum store_err err;
     int status;
     const char *code;
     char message[STORE_ERRMSG_MAX];

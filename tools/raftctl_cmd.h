@@ -2,10 +2,14 @@
  * enum raftctl_exit, prints results on stdout and errors on stderr ("raftctl: ...").
  *   raftctl_cmd_cluster.c  status, member list, hash
  *   raftctl_cmd_member.c   member add|remove|promote|demote, leader transfer
- *   raftctl_cmd_project.c  project list|add|remove
- *   raftctl_cmd_owner.c    engine list, project show|move|pin|unpin, rebalance, drain, undrain,
- *                          maintenance on|off, history (engines and project ownership)
- *   raftctl_cmd_metastore.c metastore status */
+ *   raftctl_cmd_project.c  project list|add|remove|show|move|pin|unpin
+ *   raftctl_cmd_engine.c   engine list, drain, undrain
+ *   raftctl_cmd_ownership.c rebalance, maintenance on|off, history
+ *   raftctl_cmd_metastore.c metastore status
+ * (the server's side of each family: raftnode/handlers_<family>.c; what they share in
+ * decoding and reporting: raftctl_reply.h).
+ *
+ * Owns: nothing. Calls: raftctl_call.h (requests), raftctl_reply.h, raftctl_output.h. */
 #ifndef TOOLS_RAFTCTL_CMD_H
 #define TOOLS_RAFTCTL_CMD_H
 
@@ -24,14 +28,15 @@ int raftctl_cmd_leader_transfer(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_list(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_add(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_remove(struct raftctl_ctx *ctx);
-
-int raftctl_cmd_engine_list(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_show(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_move(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_pin(struct raftctl_ctx *ctx);
 int raftctl_cmd_project_unpin(struct raftctl_ctx *ctx);
+
+int raftctl_cmd_engine_list(struct raftctl_ctx *ctx);
 int raftctl_cmd_drain(struct raftctl_ctx *ctx);
 int raftctl_cmd_undrain(struct raftctl_ctx *ctx);
+
 int raftctl_cmd_rebalance(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_on(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_off(struct raftctl_ctx *ctx);

@@ -1,7 +1,15 @@
-/* raftctl_cmd_project: project list / add / remove.
+/* raftctl_cmd_project: project list / add / remove / show / move / pin / unpin
+ * (docs/protocol.md, methods project.*).
  * add and remove send one write per name, in order, to the leader; the exit status is the
  * worst outcome (3 > 1 > 0). Once the cluster is unavailable the remaining names are not
- * tried (each would wait for the same timeout) and are reported as skipped. */
+ * tried (each would wait for the same timeout) and are reported as skipped.
+ * move, pin and unpin go to the leader through raftctl_write: redirects followed, never
+ * resent once the outcome is unknown.
+ * show reads any member (--consistent: the leader), but the owner's lease is known only on
+ * the owner's own member: when the project's owner is not the member that answered, the call
+ * is repeated on the owner's API address (from the member list); if that fails the rest is
+ * shown. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +18,7 @@
 #include "raftctl_call.h"
 #include "raftctl_cmd.h"
 #include "raftctl_output.h"
+#include "raftctl_reply.h"
 
 static int pack_name(msgpack_packer *pk, void *arg)
 {
@@ -228,4 +237,262 @@ int raftctl_cmd_project_add(struct raftctl_ctx *ctx)
 int raftctl_cmd_project_remove(struct raftctl_ctx *ctx)
 {
     return project_write(ctx, false);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* project show, move, pin, unpin                                                           */
+
+struct owner_args {
+    const char *name;    /* project */
+    uint64_t engine;     /* project.move / project.pin (0 = unpin) */
+    bool consistent;     /* project show --consistent */
+};
+
+static int pack_show(msgpack_packer *pk, void *arg)
+{
+    const struct owner_args *a = arg;
+    int rc = msgpack_pack_map(pk, 1 + a->consistent);
+
+    rc = rc != 0 ? rc : mp_pack_kv_str(pk, "name", a->name);
+    if (a->consistent) {
+        rc = rc != 0 ? rc : mp_pack_kv_bool(pk, "consistent", true);
+    }
+    return rc;
+}
+
+static int pack_name_engine(msgpack_packer *pk, void *arg)
+{
+    const struct owner_args *a = arg;
+    int rc = msgpack_pack_map(pk, 2);
+
+    rc = rc != 0 ? rc : mp_pack_kv_str(pk, "name", a->name);
+    return rc != 0 ? rc : mp_pack_kv_u64(pk, "engine", a->engine);
+}
+
+int raftctl_cmd_project_move(struct raftctl_ctx *ctx)
+{
+    struct owner_args a = {0};
+    struct client_sync_reply out;
+    char what[320], text[320];
+    int rc;
+
+    a.name = ctx->args.pos[0];
+    if (raftctl_parse_id(ctx->args.pos[1], &a.engine) != 0) { /* validated by the parser already */
+        raftctl_errf("project move: ENGINE '%s' is not an engine id", ctx->args.pos[1]);
+        return RAFTCTL_EXIT_USAGE;
+    }
+    snprintf(what, sizeof what, "project move '%s' %llu", a.name, (unsigned long long)a.engine);
+    rc = raftctl_write(ctx, RAFTCTL_WRITE, what, "project.move", pack_name_engine, &a, &out);
+    if (rc == 0) {
+        snprintf(text, sizeof text, "project '%s' moved to engine %llu", a.name, (unsigned long long)a.engine);
+        rc = raftctl_write_done(ctx, text, json_pack("{s:o, s:o}", "name", raftctl_json_str_lossy(a.name, strlen(a.name)), "engine",
+                                          raftctl_json_u64(a.engine, true)),
+                        raftctl_result_index(&out));
+    }
+    client_sync_reply_free(&out);
+    return rc;
+}
+
+/* project pin NAME ENGINE, or unpin (ENGINE 0). */
+static int project_pin(struct raftctl_ctx *ctx, uint64_t engine)
+{
+    struct owner_args a = {0};
+    struct client_sync_reply out;
+    char what[320], text[320];
+    int rc;
+
+    a.name = ctx->args.pos[0];
+    a.engine = engine;
+    if (engine != 0) {
+        snprintf(what, sizeof what, "project pin '%s' %llu", a.name, (unsigned long long)engine);
+        snprintf(text, sizeof text, "project '%s' pinned to engine %llu", a.name, (unsigned long long)engine);
+    } else {
+        snprintf(what, sizeof what, "project unpin '%s'", a.name);
+        snprintf(text, sizeof text, "project '%s' unpinned", a.name);
+    }
+    rc = raftctl_write(ctx, RAFTCTL_WRITE, what, "project.pin", pack_name_engine, &a, &out);
+    if (rc == 0) {
+        rc = raftctl_write_done(ctx, text, json_pack("{s:o, s:o}", "name", raftctl_json_str_lossy(a.name, strlen(a.name)), "pinned",
+                                          raftctl_json_u64(engine, engine != 0)),
+                        raftctl_result_index(&out));
+    }
+    client_sync_reply_free(&out);
+    return rc;
+}
+
+int raftctl_cmd_project_pin(struct raftctl_ctx *ctx)
+{
+    uint64_t engine;
+
+    if (raftctl_parse_id(ctx->args.pos[1], &engine) != 0) {
+        raftctl_errf("project pin: ENGINE '%s' is not an engine id", ctx->args.pos[1]);
+        return RAFTCTL_EXIT_USAGE;
+    }
+    return project_pin(ctx, engine);
+}
+
+int raftctl_cmd_project_unpin(struct raftctl_ctx *ctx)
+{
+    return project_pin(ctx, 0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* project show                                                                              */
+
+struct show_row {
+    const char *name, *identity;
+    size_t name_len, identity_len;
+    uint64_t owner, epoch, pinned, lease_ms_left, grace_ms_left;
+    bool has_owner, has_pinned, has_lease, lease_valid, has_grace, acting;
+};
+
+
+static int show_parse(const msgpack_object *o, struct show_row *s)
+{
+    memset(s, 0, sizeof *s);
+    if (o == NULL || o->type != MSGPACK_OBJECT_MAP || mp_get_str(o, "name", &s->name, &s->name_len) != 0 ||
+        raftctl_opt_u64(o, "owner", &s->owner, &s->has_owner) != 0 || mp_get_u64(o, "epoch", &s->epoch) != 0 ||
+        raftctl_opt_str(o, "owner_identity", &s->identity, &s->identity_len) != 0 ||
+        raftctl_opt_u64(o, "pinned", &s->pinned, &s->has_pinned) != 0 ||
+        raftctl_opt_u64(o, "lease_ms_left", &s->lease_ms_left, &s->has_lease) != 0 ||
+        raftctl_opt_bool(o, "lease_valid", &s->lease_valid) != 0 ||
+        raftctl_opt_u64(o, "grace_ms_left", &s->grace_ms_left, &s->has_grace) != 0 ||
+        raftctl_opt_bool(o, "acting", &s->acting) != 0) {
+        return -1;
+    }
+    s->has_owner = s->has_owner && s->owner != 0; /* 0 = none */
+    s->has_pinned = s->has_pinned && s->pinned != 0;
+    return 0;
+}
+
+/* The API address of member ID from any member's member list, into BUF ("" = unknown). */
+static void member_api_address(struct raftctl_ctx *ctx, uint64_t id, char *buf, size_t cap)
+{
+    struct client_sync_reply st;
+    const msgpack_object *list;
+
+    buf[0] = '\0';
+    if (raftctl_request(ctx, RAFTCTL_READ, "status", NULL, NULL, &st) == PROTO_OK && st.reply.result != NULL &&
+        (list = mp_get(st.reply.result, "members")) != NULL && list->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < list->via.array.size; i++) {
+            uint64_t mid;
+            if (mp_get_u64(&list->via.array.ptr[i], "id", &mid) == 0 && mid == id &&
+                mp_get_cstr(&list->via.array.ptr[i], "api_address", buf, cap) != 0) {
+                buf[0] = '\0';
+            }
+        }
+    }
+    client_sync_reply_free(&st);
+}
+
+static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool from_owner, uint64_t owner_missed)
+{
+    char *name = strndup(s->name, s->name_len);
+    char *ident = s->identity != NULL ? strndup(s->identity, s->identity_len) : NULL;
+    int rc = 0;
+
+    if (name == NULL || (s->identity != NULL && ident == NULL)) {
+        free(name);
+        free(ident);
+        raftctl_errf("project show: out of memory");
+        return RAFTCTL_EXIT_FAILED;
+    }
+    if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
+        rc = raftctl_json_print(json_pack(
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", raftctl_json_str_lossy(s->name, s->name_len), "owner",
+            raftctl_json_u64(s->owner, s->has_owner), "owner_identity",
+            ident != NULL ? raftctl_json_str_lossy(s->identity, s->identity_len) : json_null(), "epoch",
+            raftctl_json_u64(s->epoch, true), "pinned", raftctl_json_u64(s->pinned, s->has_pinned), "lease_valid",
+            from_owner && s->has_lease ? json_boolean(s->lease_valid) : json_null(), "lease_ms_left",
+            raftctl_json_u64(s->lease_ms_left, s->has_lease), "acting",
+            from_owner && s->has_grace ? json_boolean(s->acting) : json_null(), "grace_ms_left",
+            raftctl_json_u64(s->grace_ms_left, s->has_grace)));
+    } else {
+        printf("name: %s\n", name);
+        if (s->has_owner) {
+            printf("owner: %llu\n", (unsigned long long)s->owner);
+        } else {
+            printf("owner: -\n");
+        }
+        printf("owner identity: %s\n", ident != NULL && ident[0] != '\0' ? ident : "-");
+        printf("epoch: %llu\n", (unsigned long long)s->epoch);
+        if (s->has_pinned) {
+            printf("pinned: %llu\n", (unsigned long long)s->pinned);
+        } else {
+            printf("pinned: no\n");
+        }
+        if (s->has_lease) {
+            printf("lease ms left: %llu%s\n", (unsigned long long)s->lease_ms_left,
+                   s->lease_valid ? "" : " (lease not valid)");
+            if (s->has_grace) {
+                printf("acting: %s", s->acting ? "yes" : "no");
+                if (s->grace_ms_left > 0) {
+                    printf(" (hand-over grace: %llu ms left)", (unsigned long long)s->grace_ms_left);
+                }
+                printf("\n");
+            }
+        } else if (owner_missed != 0) {
+            printf("lease ms left: unknown (member %llu, the owner, did not answer)\n",
+                   (unsigned long long)owner_missed);
+        }
+    }
+    free(name);
+    free(ident);
+    return rc;
+}
+
+int raftctl_cmd_project_show(struct raftctl_ctx *ctx)
+{
+    struct owner_args a = {0};
+    struct client_sync_reply out, own;
+    struct show_row s, so;
+    char what[300], api[CLIENT_ENDPOINT_MAX];
+    bool from_owner;
+    uint64_t missed = 0;
+    int rc;
+
+    a.name = ctx->args.pos[0];
+    a.consistent = ctx->args.consistent;
+    snprintf(what, sizeof what, "project show '%s'", a.name);
+    rc = raftctl_request(ctx, a.consistent ? RAFTCTL_READ_LEADER : RAFTCTL_READ, "project.show", pack_show, &a, &out);
+    if (rc != PROTO_OK) {
+        if (rc == PROTO_REFUSED && strcmp(out.reply.code, PROTO_CODE_NOT_FOUND) == 0) {
+            raftctl_errf("project '%s' does not exist", a.name);
+            rc = RAFTCTL_EXIT_FAILED;
+        } else {
+            rc = raftctl_read_failed(ctx, what, &out);
+        }
+        client_sync_reply_free(&out);
+        return rc;
+    }
+    if (show_parse(out.reply.result, &s) != 0) {
+        rc = raftctl_bad_reply("project show", &out, "a valid name, owner, owner_identity, epoch, pinned and lease");
+        client_sync_reply_free(&out);
+        return rc;
+    }
+    from_owner = s.has_owner && s.owner == out.reply.node_id;
+    if (s.has_owner && !from_owner) {
+        /* The lease lives on the owner's own member (its monotonic clock): ask it there. */
+        member_api_address(ctx, s.owner, api, sizeof api);
+        missed = s.owner;
+        if (api[0] != '\0' && !raftctl_failed_before(ctx, api)) {
+            struct owner_args plain = a;
+            plain.consistent = false; /* the owner need not be the leader */
+            client_call_sync(api, "project.show", pack_show, &plain, ctx->args.timeout_ms, &own);
+            /* Only an answer at least as new as the first one replaces it: the owner's member
+             * may lag behind (the first answer may be a --consistent one from the leader). */
+            if (own.reply.status == PROTO_OK && show_parse(own.reply.result, &so) == 0 && so.epoch >= s.epoch) {
+                client_sync_reply_free(&out);
+                out = own; /* s's pointers move with it: parse again below */
+                s = so;
+                from_owner = s.has_owner && s.owner == out.reply.node_id;
+                missed = from_owner ? 0 : missed;
+            } else {
+                client_sync_reply_free(&own);
+            }
+        }
+    }
+    rc = show_print(ctx, &s, from_owner, missed);
+    client_sync_reply_free(&out);
+    return rc;
 }

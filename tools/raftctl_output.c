@@ -127,3 +127,78 @@ json_t *raftctl_json_strn(const char *s, size_t len)
 {
     return s == NULL ? json_null() : json_stringn(s, len);
 }
+
+/* A JSON string of S (LEN bytes); bytes that are not valid UTF-8 become '?' rather than
+ * losing the whole document. NULL only when out of memory. */
+json_t *raftctl_json_str_lossy(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    char *copy;
+
+    if (j != NULL || len == 0) {
+        return j != NULL ? j : json_string("");
+    }
+    copy = malloc(len);
+    if (copy == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        copy[i] = c >= 0x80 || c == 0 ? '?' : (char)c;
+    }
+    j = json_stringn(copy, len);
+    free(copy);
+    return j;
+}
+
+/* The JSON form of a decoded msgpack value (maps keep their string keys; other keys, binary
+ * and extension values, and nesting deeper than RAFTCTL_JSON_MAX_DEPTH are dropped or null). NULL
+ * only when out of memory. */
+json_t *raftctl_mp_to_json(const msgpack_object *o, int depth)
+{
+    json_t *j;
+
+    if (depth > RAFTCTL_JSON_MAX_DEPTH) {
+        return json_null();
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return raftctl_json_u64(o->via.u64, true);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return raftctl_json_str_lossy(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_ARRAY:
+        j = json_array();
+        for (uint32_t i = 0; j != NULL && i < o->via.array.size; i++) {
+            if (json_array_append_new(j, raftctl_mp_to_json(&o->via.array.ptr[i], depth + 1)) != 0) {
+                json_decref(j);
+                j = NULL;
+            }
+        }
+        return j;
+    case MSGPACK_OBJECT_MAP:
+        j = json_object();
+        for (uint32_t i = 0; j != NULL && i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            if (kv->key.type != MSGPACK_OBJECT_STR) {
+                continue;
+            }
+            if (json_object_setn_new(j, kv->key.via.str.ptr, kv->key.via.str.size, raftctl_mp_to_json(&kv->val, depth + 1)) !=
+                0) {
+                json_decref(j);
+                j = NULL;
+            }
+        }
+        return j;
+    default:
+        return json_null();
+    }
+}

@@ -40,6 +40,15 @@ json_t *raftctl_json_u64(uint64_t v, bool present);
 /* JSON string of LEN bytes, or null when S is NULL. */
 json_t *raftctl_json_strn(const char *s, size_t len);
 
+/* A JSON string of S (LEN bytes); bytes that are not valid UTF-8 become '?' rather than
+ * losing the whole document. NULL only when out of memory. */
+json_t *raftctl_json_str_lossy(const char *s, size_t len);
+/* The JSON form of a decoded msgpack value (maps keep their string keys; other keys, binary
+ * and extension values, and nesting deeper than RAFTCTL_JSON_MAX_DEPTH are dropped or null).
+ * Call with DEPTH 0. NULL only when out of memory. */
+#define RAFTCTL_JSON_MAX_DEPTH 32
+json_t *raftctl_mp_to_json(const msgpack_object *o, int depth);
+
 /* "raftctl: " + message + newline, on stderr. */
 void raftctl_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,4 +1,4 @@
-/* fuzz_api_frame: the server's request decoding (raftnode/api_frame.c).
+/* fuzz_api_frame: the server's request decoding (raftnode/api_frame.c over common/frame.c).
  *
  * The input is decoded twice: whole, as one frame payload; then as the byte stream of a
  * connection, cut into 4-byte big-endian length frames the way api.c's read_cb does (stop at

@@ -1,7 +1,7 @@
 /* fuzz_client_reply: what a client makes of a server's bytes (common/client.c).
  *
  * The input is parsed whole as one reply payload (client_reply_parse), then fed as a
- * connection's byte stream through struct client_frame_reader in small chunks (so frames
+ * connection's byte stream through struct frame_reader in small chunks (so frames
  * arrive split and the buffer compacts and grows), each complete frame parsed with one
  * msgpack_unpacked reused across frames, as on_read does. A redirect's leader_api is then
  * parsed as an endpoint, as client_call_leader would. */
@@ -46,13 +46,13 @@ static void parse_one(const char *payload, size_t len, msgpack_unpacked *unpacke
 
 static void parse_stream(const uint8_t *data, size_t size)
 {
-    struct client_frame_reader rd;
+    struct frame_reader rd;
     msgpack_unpacked unpacked;
     size_t fed = 0;
     char err[256];
     int broken = 0;
 
-    FUZZ_CHECK(client_frame_reader_init(&rd, INITIAL_CAP, MAX_REPLY) == 0);
+    FUZZ_CHECK(frame_reader_init(&rd, INITIAL_CAP, MAX_REPLY) == 0);
     msgpack_unpacked_init(&unpacked);
     while (fed < size && !broken) {
         char *p;
@@ -61,14 +61,14 @@ static void parse_stream(const uint8_t *data, size_t size)
         size_t len;
         int rc;
 
-        FUZZ_CHECK(client_frame_reader_space(&rd, &p, &room) == 0);
+        FUZZ_CHECK(frame_reader_space(&rd, &p, &room) == 0);
         FUZZ_CHECK(room > 0);
         n = size - fed < CHUNK ? size - fed : CHUNK;
         n = n < room ? n : room;
         memcpy(p, data + fed, n);
         fed += n;
-        client_frame_reader_commit(&rd, n);
-        while ((rc = client_frame_reader_next(&rd, &payload, &len, err, sizeof err)) == 1) {
+        frame_reader_commit(&rd, n);
+        while ((rc = frame_reader_next(&rd, &payload, &len, err, sizeof err)) == 1) {
             FUZZ_CHECK(len <= MAX_REPLY);
             parse_one(payload, len, &unpacked);
         }
@@ -78,7 +78,7 @@ static void parse_stream(const uint8_t *data, size_t size)
         }
     }
     msgpack_unpacked_destroy(&unpacked);
-    client_frame_reader_free(&rd);
+    frame_reader_free(&rd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

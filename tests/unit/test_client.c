@@ -156,26 +156,26 @@ static void test_request_pack_failures_restore_buffer(void **state)
 static size_t feed(const char *stream, size_t len, size_t chunk, size_t max_frame, size_t *lens, char **copies,
                    size_t max_out, int *error)
 {
-    struct client_frame_reader r;
+    struct frame_reader r;
     size_t pos = 0, n = 0;
     char err[256];
 
     *error = 0;
-    assert_int_equal(client_frame_reader_init(&r, 64, max_frame), 0);
+    assert_int_equal(frame_reader_init(&r, 64, max_frame), 0);
     while (pos < len) {
         char *p;
         size_t room, take;
         const char *payload;
         size_t plen;
         int rc;
-        assert_int_equal(client_frame_reader_space(&r, &p, &room), 0);
+        assert_int_equal(frame_reader_space(&r, &p, &room), 0);
         assert_true(room > 0);
         take = len - pos < chunk ? len - pos : chunk;
         take = take < room ? take : room;
         memcpy(p, stream + pos, take);
         pos += take;
-        client_frame_reader_commit(&r, take);
-        while ((rc = client_frame_reader_next(&r, &payload, &plen, err, sizeof err)) == 1) {
+        frame_reader_commit(&r, take);
+        while ((rc = frame_reader_next(&r, &payload, &plen, err, sizeof err)) == 1) {
             assert_true(n < max_out);
             lens[n] = plen;
             copies[n] = malloc(plen + 1);
@@ -188,7 +188,7 @@ static size_t feed(const char *stream, size_t len, size_t chunk, size_t max_fram
             break;
         }
     }
-    client_frame_reader_free(&r);
+    frame_reader_free(&r);
     return n;
 }
 
@@ -227,29 +227,29 @@ static void test_reader_chunks(void **state)
 
 static void test_reader_partial_header_waits(void **state)
 {
-    struct client_frame_reader r;
+    struct frame_reader r;
     const char *payload;
     size_t plen, room;
     char *p, err[256];
 
     (void)state;
-    assert_int_equal(client_frame_reader_init(&r, 16, 100), 0);
-    assert_int_equal(client_frame_reader_space(&r, &p, &room), 0);
+    assert_int_equal(frame_reader_init(&r, 16, 100), 0);
+    assert_int_equal(frame_reader_space(&r, &p, &room), 0);
     memcpy(p, "\x00\x00", 2);
-    client_frame_reader_commit(&r, 2);
-    assert_int_equal(client_frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
-    assert_int_equal(client_frame_reader_space(&r, &p, &room), 0);
+    frame_reader_commit(&r, 2);
+    assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
+    assert_int_equal(frame_reader_space(&r, &p, &room), 0);
     memcpy(p, "\x00\x03" "ab", 4); /* length 3, two of three payload bytes */
-    client_frame_reader_commit(&r, 4);
-    assert_int_equal(client_frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
-    assert_int_equal(client_frame_reader_space(&r, &p, &room), 0);
+    frame_reader_commit(&r, 4);
+    assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
+    assert_int_equal(frame_reader_space(&r, &p, &room), 0);
     memcpy(p, "c", 1);
-    client_frame_reader_commit(&r, 1);
-    assert_int_equal(client_frame_reader_next(&r, &payload, &plen, err, sizeof err), 1);
+    frame_reader_commit(&r, 1);
+    assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 1);
     assert_int_equal(plen, 3);
     assert_memory_equal(payload, "abc", 3);
-    assert_int_equal(client_frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
-    client_frame_reader_free(&r);
+    assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
+    frame_reader_free(&r);
 }
 
 static void test_reader_oversized_length(void **state)
@@ -599,7 +599,7 @@ struct fake_server;
 struct fake_conn {
     uv_tcp_t tcp;
     struct fake_server *srv;
-    struct client_frame_reader reader;
+    struct frame_reader reader;
     msgpack_unpacked up;
     uint64_t held_ids[8]; /* "reverse": replies held back, then sent last-first */
     int64_t held_n[8];
@@ -652,7 +652,7 @@ static void fake_reply(struct fake_conn *fc, uint64_t id, int status, const char
 static void fake_conn_closed(uv_handle_t *h)
 {
     struct fake_conn *fc = h->data;
-    client_frame_reader_free(&fc->reader);
+    frame_reader_free(&fc->reader);
     msgpack_unpacked_destroy(&fc->up);
     free(fc);
 }
@@ -663,7 +663,7 @@ static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     char *p;
     size_t n;
     (void)suggested;
-    assert_int_equal(client_frame_reader_space(&fc->reader, &p, &n), 0);
+    assert_int_equal(frame_reader_space(&fc->reader, &p, &n), 0);
     buf->base = p;
     buf->len = n;
 }
@@ -725,8 +725,8 @@ static void fake_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    client_frame_reader_commit(&fc->reader, (size_t)nread);
-    while (!uv_is_closing((uv_handle_t *)s) && client_frame_reader_next(&fc->reader, &payload, &len, err, sizeof err) == 1) {
+    frame_reader_commit(&fc->reader, (size_t)nread);
+    while (!uv_is_closing((uv_handle_t *)s) && frame_reader_next(&fc->reader, &payload, &len, err, sizeof err) == 1) {
         fake_handle(fc, payload, len);
     }
 }
@@ -738,7 +738,7 @@ static void fake_accept(uv_stream_t *listener, int status)
     assert_int_equal(status, 0);
     assert_non_null(fc);
     fc->srv = srv;
-    assert_int_equal(client_frame_reader_init(&fc->reader, 1024, 1 << 20), 0);
+    assert_int_equal(frame_reader_init(&fc->reader, 1024, 1 << 20), 0);
     msgpack_unpacked_init(&fc->up);
     assert_int_equal(uv_tcp_init(&srv->loop, &fc->tcp), 0);
     fc->tcp.data = fc;
