@@ -13,7 +13,7 @@
 # `make check-layers` (part of make test) checks the include graph, the archives' symbols and
 # the programs' shared libraries.
 #
-# Quiet build lines (CC storage/fsm.c); V=1 prints the full commands.
+# Quiet build lines (CC storage/fsm.c); V=1 prints the full commands, make -s nothing.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -67,6 +67,10 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) $(CFLAGS)
 
 ifeq ($(V),1)
 Q :=
+say :=
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+# make -s: silent, as the kernel's build is.
+Q := @
 say :=
 else
 Q := @
