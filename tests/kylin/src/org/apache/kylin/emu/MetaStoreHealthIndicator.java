@@ -1,0 +1,77 @@
+package org.apache.kylin.emu;
+
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * MetaStoreHealthIndicator: every kylin.env.health-check-interval ms a job/all node writes,
+ * reads and deletes /_health/UUID (a query node only reads); every step must finish within
+ * kylin.health.metastore-error-response-ms. DOWN until the first check passes (isHealth false
+ * initially). A test hook can force DOWN.
+ */
+final class MetaStoreHealthIndicator {
+    private final ProjectTable table;
+    private final long errorMs;
+    private final boolean jobNode;
+    private volatile boolean isHealth = false;
+    private volatile boolean forcedDown = false;
+    private volatile String lastError = null;
+    private final ScheduledExecutorService pool = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "health-check");
+        t.setDaemon(true);
+        return t;
+    });
+
+    MetaStoreHealthIndicator(ProjectTable table, long errorMs, boolean jobNode) {
+        this.table = table;
+        this.errorMs = errorMs;
+        this.jobNode = jobNode;
+    }
+
+    /** Started after AfterMetadataReadyEvent. */
+    void start(long intervalMs) {
+        pool.scheduleWithFixedDelay(this::check, 0, intervalMs, TimeUnit.MILLISECONDS);
+    }
+
+    private void check() {
+        try {
+            long[] steps;
+            if (jobNode) {
+                steps = table.healthRoundTrip();
+            } else {
+                long t0 = System.nanoTime();
+                table.listProjects();
+                steps = new long[] { (System.nanoTime() - t0) / 1000000 };
+            }
+            for (long ms : steps) {
+                if (ms > errorMs) {
+                    isHealth = false;
+                    lastError = "metastore step took " + ms + " ms";
+                    return;
+                }
+            }
+            isHealth = true;
+            lastError = null;
+        } catch (Exception e) {
+            isHealth = false;
+            lastError = e.toString();
+        }
+    }
+
+    void forceDown(boolean down) {
+        forcedDown = down;
+    }
+
+    boolean isUp() {
+        return isHealth && !forcedDown;
+    }
+
+    String detail() {
+        return forcedDown ? "forced down by test hook" : lastError;
+    }
+
+    void shutdown() {
+        pool.shutdownNow();
+    }
+}
