@@ -17,6 +17,7 @@ final class MetaStoreHealthIndicator {
     private volatile boolean isHealth = false;
     private volatile boolean forcedDown = false;
     private volatile String lastError = null;
+    private volatile long checkStartedNanos = 0; // 0: no check in progress
     private final ScheduledExecutorService pool = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "health-check");
         t.setDaemon(true);
@@ -35,6 +36,7 @@ final class MetaStoreHealthIndicator {
     }
 
     private void check() {
+        checkStartedNanos = System.nanoTime();
         try {
             long[] steps;
             if (jobNode) {
@@ -56,7 +58,15 @@ final class MetaStoreHealthIndicator {
         } catch (Exception e) {
             isHealth = false;
             lastError = e.toString();
+        } finally {
+            checkStartedNanos = 0;
         }
+    }
+
+    /** A check still running after every step's allowance (a hung metastore) counts as failed. */
+    private boolean hung() {
+        long st = checkStartedNanos;
+        return st != 0 && (System.nanoTime() - st) / 1000000 > 3 * errorMs;
     }
 
     void forceDown(boolean down) {
@@ -64,11 +74,11 @@ final class MetaStoreHealthIndicator {
     }
 
     boolean isUp() {
-        return isHealth && !forcedDown;
+        return isHealth && !forcedDown && !hung();
     }
 
     String detail() {
-        return forcedDown ? "forced down by test hook" : lastError;
+        return forcedDown ? "forced down by test hook" : hung() ? "metastore check hangs" : lastError;
     }
 
     void shutdown() {
