@@ -388,3 +388,43 @@ def test_later_schema(kylin, db, prefix):
     assert a.post("/emu/projects", {"name": "L1"})[0] == 200
     assert [r[0] for r in db.query(f"SELECT name FROM {prefix}_project")] == ["L1"]
     assert epochs(db, prefix)["L1"][1] == a.identity
+
+
+def test_health_down_until_first_check(kylin, db, prefix):
+    """MetaStoreHealthIndicator starts unhealthy: DOWN until its first check passes (the first
+    check is delayed here by a test-only key, standing for a slow start)."""
+    a = kylin(wait=False, props={"kylin.emu.health-first-delay-ms": "3000"})
+    st, h = wait_for(lambda: (lambda r: r if r[0] in (200, 503) else None)(a.health()), 20, "health answers")
+    assert (st, h["components"]["metaStore"]["status"]) == (503, "DOWN")
+    wait_for(lambda: a.health()[0] == 200, 20, "UP after the first check")
+
+
+def test_broadcast_is_routed_to_global_owner_without_header(kylin, db, prefix):
+    """Without header routed: true, QueryNodeFilter sends /api/broadcast to the _global owner:
+    poking B then runs updateAllEpochs on A, not on B."""
+    seed_projects(db, prefix, ["p1", "p2"])
+    a = kylin()
+    b = kylin()
+    settle_renew(db, prefix, a, {"p1", "p2", GLOBAL})
+    assert b.claim(["p1"]) == (200, OK)
+    st, body = b.post("/kylin/api/broadcast",
+                      {"@class": "org.apache.kylin.common.persistence.transaction.EpochCheckBroadcastNotifier"})
+    assert (st, body) == (200, OK)
+    wait_for(lambda: a.running() == {"p2"}, 10, "A's escape of p1 (the poke reached A)")
+    assert b.report()["last_renew_epoch_set"] == []  # B itself did not renew
+
+
+def test_query_node_runs_no_orchestrator(kylin, db, prefix):
+    """kylin.server.mode=query: no EpochOrchestrator (no start-up claim, no timers), no
+    scheduler; its registration is no all/job change for the others."""
+    seed_projects(db, prefix, ["p1"])
+    a = kylin()
+    q = kylin(mode="query")
+    assert q.report()["writes"] == 0 and q.running() == set()
+    assert q.post("/emu/zk-change")[0] == 200
+    assert q.report()["writes"] == 0
+    end = time.monotonic() + 1.0  # ten of A's membership polls
+    while time.monotonic() < end:
+        assert a.report()["last_renew_epoch_set"] == [], "A saw no all/job change"
+        time.sleep(0.1)
+    assert q.health()[1]["components"]["metaStore"]["status"] == "UP"

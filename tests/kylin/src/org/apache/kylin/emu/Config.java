@@ -90,14 +90,14 @@ final class Config {
         return bool("kylin.metadata.compress.enabled", true);
     }
 
+    /** Test-only: delay of the first metastore health check (the node stays DOWN until it passes). */
+    long healthFirstDelayMs() {
+        return (long) dbl("kylin.emu.health-first-delay-ms", 0);
+    }
+
     /** Test-only: how often the simulated ZooKeeper membership is polled. */
     long zkPollMs() {
         return (long) dbl("kylin.emu.zk-poll-ms", 200);
-    }
-
-    /** Test-only: a member silent this long is gone (ZooKeeper session expiry). */
-    long zkSessionTimeoutMs() {
-        return (long) dbl("kylin.emu.zk-session-timeout-ms", 10000);
     }
 
     /** AddressUtil.getLocalInstance: kylin.env.ip-address (or --ip) + ":" + server.port. */

@@ -68,7 +68,7 @@ final class EmuApi {
         m.put("owner_check", owner);
         m.put("epoch_ids", running);
         m.put("runner_dead", NDefaultScheduler.runnerDead());
-        m.put("last_renew_epoch_set", new ArrayList<>(new java.util.TreeSet<>(node.em.lastRenewEpochSet)));
+        m.put("last_renew_epoch_set", new ArrayList<>(new java.util.TreeSet<>(node.em.epochUpdateManager.lastRenewEpochSet)));
         m.put("checker_running", node.eo.isCheckerRunning());
         m.put("health", node.health.isUp() ? "UP" : "DOWN");
         m.put("writes", node.store.writes.get());

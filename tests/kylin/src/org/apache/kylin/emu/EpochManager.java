@@ -2,27 +2,16 @@ package org.apache.kylin.emu;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
-import java.util.Comparator;
-import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 
 /**
- * Kylin's EpochManager (and its inner EpochUpdateManager), written from the protocol doc and
- * the class's behaviour: legality, owner checks, claim (getNewEpoch / tryUpdateEpoch),
- * renew with batching and lastRenewEpochSet, update of unowned rows, escape notification,
- * maintenance mode, release. Resource groups are off (the default), so every project may be
- * owned by this node.
+ * Kylin's EpochManager, written from the protocol doc and the class's behaviour: legality,
+ * owner checks, claim (getNewEpoch / tryUpdateEpoch), maintenance mode, release, delete;
+ * renew and update of all rows live in EpochUpdateManager. Resource groups are off (the
+ * default), so every project may be owned by this node.
  */
 final class EpochManager {
     static final String GLOBAL = "_global"; // EpochManager.GLOBAL = UnitOfWork.GLOBAL_UNIT
@@ -34,30 +23,20 @@ final class EpochManager {
         void onProjectEscaped(String project);
     }
 
-    private final Config config;
     private final JdbcEpochStore epochStore;
     private final NProjectManager projects;
     private final EventBus bus;
-    private Listener listener;
+    private volatile Listener listener;
+    final EpochUpdateManager epochUpdateManager;
 
     final String identity;
     private final String maintainOwner;
     private final String serverMode;
     private final boolean epochCheckEnabled;
     private final long epochExpiredTimeMs;
-    private final int epochRenewTimeoutSec;
-
-    // EpochUpdateManager state
-    private final Object renewLock = new Object();
-    private final Object updateLock = new Object();
-    private final ExecutorService renewExecutor;
-    private final int renewBatchSize;
-    final Set<String> lastRenewEpochSet = ConcurrentHashMap.newKeySet();
-    private final AtomicBoolean updateStarted = new AtomicBoolean(false);
     private final ConcurrentHashMap<String, Object> targetLocks = new ConcurrentHashMap<>();
 
     EpochManager(Config config, JdbcEpochStore store, NProjectManager projects, EventBus bus, String identity) {
-        this.config = config;
         this.epochStore = store;
         this.projects = projects;
         this.bus = bus;
@@ -68,23 +47,19 @@ final class EpochManager {
         this.serverMode = config.serverMode();
         this.epochCheckEnabled = config.leaderRaceEnabled();
         this.epochExpiredTimeMs = config.heartBeatTimeoutMs();
-        // EpochManager.getEpochRenewTimeout: (int) (timeout * rate), rate <= 0 means 1
-        double rate = config.heartBeatTimeoutRate() <= 0 ? 1 : config.heartBeatTimeoutRate();
-        this.epochRenewTimeoutSec = (int) (epochExpiredTimeMs / 1000.0 * rate);
-        this.renewBatchSize = config.renewBatchSize();
-        this.renewExecutor = Executors.newFixedThreadPool(config.renewPoolSize(), r -> {
-            Thread t = new Thread(r, "renew-epoch");
-            t.setDaemon(true);
-            return t;
-        });
+        this.epochUpdateManager = new EpochUpdateManager(this, bus, config);
     }
 
     void setListener(Listener l) {
         this.listener = l;
     }
 
+    Listener listener() {
+        return listener;
+    }
+
     /** EpochUpdateLockManager.executeEpochWithLock: one lock per epoch target. */
-    private Object lockOf(String target) {
+    Object lockOf(String target) {
         return targetLocks.computeIfAbsent(target, k -> new Object());
     }
 
@@ -92,7 +67,7 @@ final class EpochManager {
         return e instanceof RuntimeException ? (RuntimeException) e : new IllegalStateException(e);
     }
 
-    private List<Epoch> list() {
+    List<Epoch> list() {
         try {
             return epochStore.list();
         } catch (Exception e) {
@@ -106,114 +81,6 @@ final class EpochManager {
         } catch (Exception e) {
             throw wrap(e);
         }
-    }
-
-    // ---------------------------------------------------------------- renew / update (EpochUpdateManager)
-
-    /** EpochUpdateManager.queryEpochAlreadyOwned: owner match only (checkEpochOwnerOnly). */
-    private List<Epoch> queryEpochAlreadyOwned() {
-        return list().stream().filter(this::checkEpochOwnerOnly).collect(Collectors.toList());
-    }
-
-    /** EpochUpdateManager.checkAndGetProjectEpoch: null in maintenance mode. */
-    private Object[] checkAndGetProjectEpoch(boolean removeOutdatedEpoch) {
-        if (checkInMaintenanceMode()) {
-            return null;
-        }
-        List<Epoch> ori = new ArrayList<>(queryEpochAlreadyOwned());
-        List<String> projectList = listProjectWithPermission();
-        if (removeOutdatedEpoch) {
-            removeOutdatedOwnedEpoch(ori, new HashSet<>(projectList));
-        }
-        return new Object[] { ori, projectList };
-    }
-
-    /** EpochUpdateManager.removeOutdatedOwnedEpoch: owned rows of vanished projects are deleted and escape. */
-    private void removeOutdatedOwnedEpoch(List<Epoch> owned, Set<String> projectSet) {
-        Set<String> outdated = owned.stream().map(e -> e.epochTarget).filter(t -> !projectSet.contains(t))
-                .collect(Collectors.toSet());
-        if (!outdated.isEmpty()) {
-            outdated.forEach(this::deleteEpoch);
-            notifierEscapedProject(outdated);
-            Log.warn("remove outdated epoch list :" + String.join(",", outdated));
-        }
-    }
-
-    /** EpochUpdateManager.tryRenewOwnedEpochs. */
-    @SuppressWarnings("unchecked")
-    void tryRenewOwnedEpochs() {
-        synchronized (renewLock) {
-            Object[] pair = checkAndGetProjectEpoch(true);
-            if (pair == null) {
-                return;
-            }
-            List<Epoch> oriOwned = (List<Epoch>) pair[0];
-            List<String> projectList = (List<String>) pair[1];
-            if (!oriOwned.isEmpty() && !projectList.isEmpty()) {
-                oriOwned.removeIf(e -> !projectList.contains(e.epochTarget));
-            }
-            if (oriOwned.isEmpty()) {
-                // caveat (b): owning nothing ends the renew before any escape is posted
-                Log.info("current node own none project, end renew...");
-                return;
-            }
-            Set<String> after = innerRenewEpochWithRetry(oriOwned);
-            notifierAfterUpdatedEpoch("renew", new HashSet<>(lastRenewEpochSet), after);
-            // caveat (a): lastRenewEpochSet is filled only here
-            lastRenewEpochSet.clear();
-            lastRenewEpochSet.addAll(after);
-        }
-    }
-
-    /** EpochUpdateManager.innerRenewEpochWithRetry: oldest renew first, one retry for rows still owned. */
-    private Set<String> innerRenewEpochWithRetry(List<Epoch> oriEpochs) {
-        Set<String> success = new HashSet<>();
-        List<Epoch> need = oriEpochs;
-        int retry = 1;
-        while (retry >= 0) {
-            retry--;
-            List<Epoch> sorted = new ArrayList<>(need);
-            sorted.sort(Comparator.comparingLong(e -> e.lastEpochRenewTime));
-            Set<String> finished = innerRenewEpoch(sorted);
-            success.addAll(finished);
-            if (success.size() == need.size()) {
-                break;
-            }
-            Set<String> cur = queryEpochAlreadyOwned().stream().map(e -> e.epochTarget).collect(Collectors.toSet());
-            need = oriEpochs.stream().filter(e -> !finished.contains(e.epochTarget) && cur.contains(e.epochTarget))
-                    .collect(Collectors.toList());
-        }
-        return success;
-    }
-
-    /** EpochUpdateManager.innerRenewEpoch: batches of renew-batch-size on the renew pool, bounded wait. */
-    private Set<String> innerRenewEpoch(List<Epoch> epochs) {
-        Set<String> renewed = ConcurrentHashMap.newKeySet();
-        List<List<Epoch>> batches = new ArrayList<>();
-        for (int k = 0; k < epochs.size(); k += renewBatchSize) {
-            batches.add(epochs.subList(k, Math.min(epochs.size(), k + renewBatchSize)));
-        }
-        CountDownLatch latch = new CountDownLatch(batches.size());
-        for (List<Epoch> batch : batches) {
-            renewExecutor.submit(() -> {
-                try {
-                    batchRenewEpoch(batch);
-                    batch.forEach(e -> renewed.add(e.epochTarget));
-                } catch (Exception e) {
-                    Log.error("renew task error, " + e);
-                } finally {
-                    latch.countDown();
-                }
-            });
-        }
-        try {
-            if (!latch.await(epochRenewTimeoutSec, TimeUnit.SECONDS)) {
-                Log.error("renew not finished," + renewed.size() + "/" + epochs.size() + "...");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return renewed;
     }
 
     /** EpochManager.batchRenewEpoch: getNewEpoch(force) per row, one updateBatch transaction. */
@@ -235,57 +102,6 @@ final class EpochManager {
                         e.maintenanceModeReason, e.mvcc);
     }
 
-    /** EpochUpdateManager.tryUpdateAllEpochs: claim every non-owned project whose row is not legal. */
-    @SuppressWarnings("unchecked")
-    void tryUpdateAllEpochs() {
-        synchronized (updateLock) {
-            Object[] pair = checkAndGetProjectEpoch(false);
-            if (pair == null) {
-                return;
-            }
-            Set<String> ori = ((List<Epoch>) pair[0]).stream().map(e -> e.epochTarget).collect(Collectors.toSet());
-            List<String> projectList = new ArrayList<>((List<String>) pair[1]);
-            projectList.removeAll(ori);
-            if (projectList.isEmpty()) {
-                return;
-            }
-            Collections.shuffle(projectList); // tryUpdateEpochByProjects: random order
-            Set<String> newEpochs = new LinkedHashSet<>();
-            for (String p : projectList) {
-                synchronized (lockOf(p)) {
-                    // updateEpochByProject: success && checkEpochOwner
-                    if (tryUpdateEpoch(p, false) && safeCheckEpochOwner(p)) {
-                        newEpochs.add(p);
-                    }
-                }
-            }
-            notifierAfterUpdatedEpoch("update", Collections.emptySet(), newEpochs);
-        }
-    }
-
-    private void notifierEscapedProject(Collection<String> escaped) {
-        for (String p : escaped) {
-            bus.postAsync(() -> listener.onProjectEscaped(p)); // ProjectEscapedNotifier
-        }
-        if (!escaped.isEmpty()) {
-            Log.warn("notifier escaped project:" + String.join(",", escaped));
-        }
-    }
-
-    /** EpochUpdateManager.notifierAfterUpdatedEpoch: new - ori are controlled, ori - new escaped. */
-    private void notifierAfterUpdatedEpoch(String type, Set<String> oriEpochs, Set<String> newEpochs) {
-        Log.debug("after " + type + " new epoch size:" + newEpochs.size() + ", Project " + String.join(",", newEpochs)
-                + " owned by " + identity);
-        for (String p : newEpochs) {
-            if (!oriEpochs.contains(p)) {
-                bus.postAsync(() -> listener.onProjectControlled(p)); // ProjectControlledNotifier
-            }
-        }
-        Set<String> escaped = new HashSet<>(oriEpochs);
-        escaped.removeAll(newEpochs);
-        notifierEscapedProject(escaped);
-        updateStarted.compareAndSet(false, true); // EpochStartedNotifier: nothing to emulate
-    }
 
     /** EpochManager.listProjectWithPermission: every project (resource groups off) plus _global. */
     List<String> listProjectWithPermission() {
@@ -369,8 +185,8 @@ final class EpochManager {
 
     /** EpochManager.updateAllEpochs = renew then update. */
     synchronized void updateAllEpochs() {
-        tryRenewOwnedEpochs();
-        tryUpdateAllEpochs();
+        epochUpdateManager.tryRenewOwnedEpochs();
+        epochUpdateManager.tryUpdateAllEpochs();
     }
 
     /** EpochManager.updateEpochWithNotifier (EpochService.updateEpoch per project). */
@@ -509,7 +325,7 @@ final class EpochManager {
     void releaseOwnedEpochs() {
         Log.info("Release owned epochs");
         try {
-            List<Epoch> mine = queryEpochAlreadyOwned();
+            List<Epoch> mine = list().stream().filter(this::checkEpochOwnerOnly).collect(Collectors.toList());
             for (Epoch e : mine) {
                 e.currentEpochOwner = "";
                 e.lastEpochRenewTime = -1L;
@@ -521,6 +337,6 @@ final class EpochManager {
     }
 
     void shutdown() {
-        renewExecutor.shutdownNow();
+        epochUpdateManager.shutdown();
     }
 }

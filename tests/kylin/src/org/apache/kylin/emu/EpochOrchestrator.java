@@ -58,7 +58,7 @@ final class EpochOrchestrator {
             if (!isCheckerRunning) {
                 return;
             }
-            em.tryUpdateAllEpochs();
+            em.epochUpdateManager.tryUpdateAllEpochs();
         } catch (Exception e) {
             Log.error("Failed to update epochs: " + e);
         }
@@ -70,7 +70,7 @@ final class EpochOrchestrator {
             if (!isCheckerRunning || !raceCheck.compareAndSet(false, true)) {
                 return;
             }
-            em.tryRenewOwnedEpochs();
+            em.epochUpdateManager.tryRenewOwnedEpochs();
         } catch (Exception e) {
             Log.error("Failed to renew epochs: " + e);
         } finally {

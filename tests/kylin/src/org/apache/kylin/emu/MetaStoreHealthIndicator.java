@@ -30,9 +30,9 @@ final class MetaStoreHealthIndicator {
         this.jobNode = jobNode;
     }
 
-    /** Started after AfterMetadataReadyEvent. */
-    void start(long intervalMs) {
-        pool.scheduleWithFixedDelay(this::check, 0, intervalMs, TimeUnit.MILLISECONDS);
+    /** Started after AfterMetadataReadyEvent; FIRSTDELAYMS (test-only) stands for a slow start. */
+    void start(long intervalMs, long firstDelayMs) {
+        pool.scheduleWithFixedDelay(this::check, firstDelayMs, intervalMs, TimeUnit.MILLISECONDS);
     }
 
     private void check() {

@@ -60,7 +60,7 @@ final class Node {
         table.createIfNotExist();
         store.createIfNotExist(); // JdbcEpochStore.createIfNotExist at start-up
         eo = new EpochOrchestrator(config, em); // start-up epoch check, then timers
-        health.start(config.healthCheckIntervalMs()); // after AfterMetadataReadyEvent
+        health.start(config.healthCheckIntervalMs(), config.healthFirstDelayMs()); // after AfterMetadataReadyEvent
         zk = new ServiceDiscovery(new Db(url, "kylin-emu-zk"), url.identifier, identity, config.serverMode(),
                 config.zkPollMs(), () -> {
                     if (config.isJobNode() && !stopping) {
