@@ -183,6 +183,8 @@ def test_epoch_api_answers_000_when_the_claim_fails(kylin, db, prefix):
     assert b.claim(["p1"], force=False) == (200, OK)
     st, body = b.claim(["nope"])
     assert st == 400 and body["code"] == "999" and body["error_code"] == "PROJECT_NOT_EXIST"
+    st, body = b.claim([GLOBAL])  # _global is no project: not claimable through /api/epoch
+    assert st == 400 and body["error_code"] == "PROJECT_NOT_EXIST"
     st, body = b.claim([])
     assert st == 400 and body["code"] == "999"
     st, body = b.claim(["p1"], client=False)
@@ -428,3 +430,77 @@ def test_query_node_runs_no_orchestrator(kylin, db, prefix):
         assert a.report()["last_renew_epoch_set"] == [], "A saw no all/job change"
         time.sleep(0.1)
     assert q.health()[1]["components"]["metaStore"]["status"] == "UP"
+
+
+def cas_update(db, prefix, target, owner, renew, bump_epoch=True):
+    """An external compare-and-set write as a coordinator would make it (protocol doc section 0):
+    epoch_id+1, mvcc+1, only if mvcc is still the one read. True if a row changed."""
+    eid, _, _, mvcc = epochs(db, prefix)[target]
+    db.query(f"UPDATE {prefix}_epoch SET epoch_id = %s, current_epoch_owner = %s, last_epoch_renew_time = %s,"
+             f" mvcc = %s WHERE epoch_target = %s AND mvcc = %s",
+             (eid + (1 if bump_epoch else 0), owner, renew, mvcc + 1, target, mvcc))
+    return epochs(db, prefix)[target][3] == mvcc + 1
+
+
+def test_external_park_and_global_handover(kylin, db, prefix):
+    """Section 7 procedure steps against the emulator: parking p1 on a legal placeholder identity
+    (CAS, epoch_id+1) then poking A makes A escape p1, and nobody claims the parked row by
+    itself; handing the _global row to B by CAS plus a poke makes B the _global owner (renew
+    sees it newly owned), so project creation then runs on B."""
+    seed_projects(db, prefix, ["p1", "p2"])
+    a = kylin()
+    b = kylin()
+    settle_renew(db, prefix, a, {"p1", "p2", GLOBAL})
+    now = int(time.time() * 1000)
+    assert cas_update(db, prefix, "p1", "127.0.0.1:1|0", now)
+    assert a.poke() == (200, OK) and b.poke() == (200, OK)
+    wait_for(lambda: a.running() == {"p2"}, 10, "A's escape of parked p1")
+    assert epochs(db, prefix)["p1"][:2] == (2, "127.0.0.1:1|0")
+    assert b.claim(["p1"]) == (200, OK)
+    assert epochs(db, prefix)["p1"][:2] == (3, b.identity)
+    assert cas_update(db, prefix, GLOBAL, b.identity, int(time.time() * 1000))
+    assert b.poke() == (200, OK)
+    wait_for(lambda: GLOBAL in b.report()["last_renew_epoch_set"], 10, "B renews _global")
+    assert b.report()["owner_check"][GLOBAL] is True and a.report()["owner_check"][GLOBAL] is False
+    st, body = a.post("/emu/projects", {"name": "New1"})  # routed to B
+    assert st == 200, body
+    assert epochs(db, prefix)["New1"][:2] == (1, b.identity)
+
+
+def test_stale_kylin_write_fails_against_cas(kylin, db, prefix):
+    """JdbcEpochStore's UPDATE is a compare-and-set on mvcc: a claim whose row was changed by an
+    external CAS write between its read and its write matches no row and fails (swallowed:
+    /api/epoch still answers 000), leaving the external write in place. The read-to-write window
+    is widened by a test-only key. A's renew on a poke leaves the moved row alone."""
+    import threading
+    seed_projects(db, prefix, ["p1", "p2"])
+    a = kylin()
+    b = kylin(props={"kylin.emu.claim-delay-ms": "1500"})
+    settle_renew(db, prefix, a, {"p1", "p2", GLOBAL})
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=b.claim(["p1"])))
+    t.start()
+    try:
+        wait_for(lambda: "claim of p1 read mvcc" in b.log(), 10, "B's claim to read the row")
+        assert cas_update(db, prefix, "p1", "127.0.0.1:1|0", int(time.time() * 1000))
+    finally:
+        t.join(30)
+    assert result["r"] == (200, OK)
+    moved = epochs(db, prefix)["p1"]
+    assert moved[1] == "127.0.0.1:1|0"
+    assert b.report()["writes"] == 0 and b.running() == set()
+    assert a.poke() == (200, OK)
+    e = epochs(db, prefix)
+    assert e["p1"] == moved and e["p2"][:2] == (1, a.identity)
+
+
+def test_vanished_project_row_removed_by_owner_renew(kylin, db, prefix):
+    """EpochUpdateManager.removeOutdatedOwnedEpoch: when a project disappears from the metadata
+    (deleted behind Kylin's back), its owner's next renew deletes the epoch row and escapes it."""
+    seed_projects(db, prefix, ["p1", "p2"])
+    a = kylin()
+    wait_for(lambda: a.running() == {"p1", "p2"}, 10, "A runs p1, p2")
+    db.query(f"DELETE FROM {prefix} WHERE META_TABLE_KEY = %s", ("/_global/project/p2.json",))
+    assert a.poke() == (200, OK)
+    assert "p2" not in epochs(db, prefix)
+    wait_for(lambda: a.running() == {"p1"}, 10, "A's escape of p2")

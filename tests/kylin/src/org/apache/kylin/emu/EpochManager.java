@@ -34,6 +34,7 @@ final class EpochManager {
     private final String serverMode;
     private final boolean epochCheckEnabled;
     private final long epochExpiredTimeMs;
+    private final long claimDelayMs; // test-only: widens the read-to-write window of a claim
     private final ConcurrentHashMap<String, Object> targetLocks = new ConcurrentHashMap<>();
 
     EpochManager(Config config, JdbcEpochStore store, NProjectManager projects, EventBus bus, String identity) {
@@ -47,6 +48,7 @@ final class EpochManager {
         this.serverMode = config.serverMode();
         this.epochCheckEnabled = config.leaderRaceEnabled();
         this.epochExpiredTimeMs = config.heartBeatTimeoutMs();
+        this.claimDelayMs = (long) config.dbl("kylin.emu.claim-delay-ms", 0);
         this.epochUpdateManager = new EpochUpdateManager(this, bus, config);
     }
 
@@ -134,6 +136,10 @@ final class EpochManager {
                 if (!checkEpochValid(target)) {
                     Log.warn("epoch target " + target + " is invalid, skip to update it ");
                     return false;
+                }
+                if (claimDelayMs > 0) {
+                    Log.info("claim of " + target + " read mvcc " + n.mvcc + ", writing in " + claimDelayMs + " ms");
+                    Thread.sleep(claimDelayMs);
                 }
                 insertOrUpdateEpoch(n);
                 if (old != null && !Objects.equals(oldOwner, n.currentEpochOwner)) {
