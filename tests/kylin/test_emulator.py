@@ -129,7 +129,7 @@ def test_forced_claim_old_scheduler_stops_at_poll(kylin, db, prefix):
     """Without a poke the old owner's runner sees the epoch_id change at its next poll
     (AbstractDefaultSchedulerRunner.checkEpochIdFailed -> forceShutdown) and writes nothing."""
     seed_projects(db, prefix, ["p1", "p2"])
-    fast = {"kylin.emu.scheduler.poll-interval-ms": "300"}
+    fast = {"kylin.job.scheduler.poll-interval-second": "0.3"}  # fractional seconds accepted
     a = kylin(props=fast)
     wait_for(lambda: a.running() == {"p1", "p2"}, 20, "A runs p1, p2")
     b = kylin(props=fast)

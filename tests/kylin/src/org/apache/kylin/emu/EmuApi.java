@@ -22,14 +22,14 @@ final class EmuApi {
     }
 
     void register(HttpServer s) {
-        s.createContext("/emu/report", ex -> Http.json(ex, 200, report()));
-        s.createContext("/emu/zk-change", this::zkChange);
-        s.createContext("/emu/health-down", this::healthDown);
-        s.createContext("/emu/stop", this::stop);
-        s.createContext("/emu/reload", this::reload);
-        s.createContext("/emu/maintenance", this::maintenance);
-        s.createContext("/emu/projects", this::projects);
-        s.createContext("/emu/write", this::write);
+        s.createContext("/emu/report", Http.safe(ex -> Http.json(ex, 200, report())));
+        s.createContext("/emu/zk-change", Http.safe(this::zkChange));
+        s.createContext("/emu/health-down", Http.safe(this::healthDown));
+        s.createContext("/emu/stop", Http.safe(this::stop));
+        s.createContext("/emu/reload", Http.safe(this::reload));
+        s.createContext("/emu/maintenance", Http.safe(this::maintenance));
+        s.createContext("/emu/projects", Http.safe(this::projects));
+        s.createContext("/emu/write", Http.safe(this::write));
     }
 
     private static Map<String, Object> ok(Object... kv) {

@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
 
 /** Request/response helpers and QueryNodeFilter-style routing of a request to another node. */
 final class Http {
@@ -100,6 +101,22 @@ final class Http {
         } catch (IOException e) {
             kylinError(ex, 500, "FAILED_CONNECT_OTHER_NODE", "Failed to route the request to " + target + ": " + e);
         }
+    }
+
+    /** A handler whose unexpected failure still gets an answer (500, Kylin's error envelope). */
+    static HttpHandler safe(HttpHandler h) {
+        return ex -> {
+            try {
+                h.handle(ex);
+            } catch (Exception e) {
+                Log.warn(ex.getRequestMethod() + " " + ex.getRequestURI() + " failed: " + e);
+                try {
+                    kylinError(ex, e instanceof IllegalArgumentException ? 400 : 500, "INTERNAL", String.valueOf(e));
+                } catch (Exception ignored) {
+                    ex.close(); // the answer had already begun
+                }
+            }
+        };
     }
 
     static boolean routed(HttpExchange ex) {

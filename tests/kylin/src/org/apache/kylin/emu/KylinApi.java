@@ -22,9 +22,9 @@ final class KylinApi {
     }
 
     void register(HttpServer s) {
-        s.createContext("/kylin/api/epoch", this::epoch);
-        s.createContext("/kylin/api/broadcast", this::broadcast);
-        s.createContext("/kylin/api/health", this::health);
+        s.createContext("/kylin/api/epoch", Http.safe(this::epoch));
+        s.createContext("/kylin/api/broadcast", Http.safe(this::broadcast));
+        s.createContext("/kylin/api/health", Http.safe(this::health));
     }
 
     private void epoch(HttpExchange ex) throws IOException {

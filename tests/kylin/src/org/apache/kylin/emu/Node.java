@@ -37,9 +37,9 @@ final class Node {
     void start() throws Exception {
         identity = EpochOrchestrator.getOwnerIdentity(config); // taken once, at start
         Log.info("identity " + identity);
-        epochDb = new Db(url, "kylin-emu-epoch");
-        metaDb = new Db(url, "kylin-emu-meta");
-        healthDb = new Db(url, "kylin-emu-health");
+        epochDb = new Db(url, "kylin-emu-epoch-" + config.port);
+        metaDb = new Db(url, "kylin-emu-meta-" + config.port);
+        healthDb = new Db(url, "kylin-emu-health-" + config.port);
         ProjectTable table = table(metaDb);
         projects = new NProjectManager(table, config.compressEnabled());
         store = new JdbcEpochStore(epochDb, url.identifier);
@@ -61,7 +61,7 @@ final class Node {
         store.createIfNotExist(); // JdbcEpochStore.createIfNotExist at start-up
         eo = new EpochOrchestrator(config, em); // start-up epoch check, then timers
         health.start(config.healthCheckIntervalMs(), config.healthFirstDelayMs()); // after AfterMetadataReadyEvent
-        zk = new ServiceDiscovery(new Db(url, "kylin-emu-zk"), url.identifier, identity, config.serverMode(),
+        zk = new ServiceDiscovery(new Db(url, "kylin-emu-zk-" + config.port), url.identifier, identity, config.serverMode(),
                 config.zkPollMs(), () -> {
                     if (config.isJobNode() && !stopping) {
                         em.updateAllEpochs(); // KylinServiceDiscoveryCache on an all/job change
