@@ -219,13 +219,14 @@ def kylin(emulator_jar, db, prefix, tmp_path):
         made.append(n)
         return n.wait_ready() if wait else n
     yield start
-    for n in made:
+    for n in made:  # SIGTERM to all first: the graceful stops run side by side
         if n.alive():
             n.proc.send_signal(signal.SIGTERM)
-            try:
-                n.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                n.kill()
+    for n in made:
+        try:
+            n.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            n.kill()
 
 
 def basic(user, password):

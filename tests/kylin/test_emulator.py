@@ -298,7 +298,7 @@ def test_idle_nodes_write_nothing(kylin, db, prefix):
     before = epochs(db, prefix)
     wa, wb = a.report()["writes"], b.report()["writes"]
     assert wb == 0
-    end = time.monotonic() + 3.0
+    end = time.monotonic() + 2.0  # 20 scheduler polls, health checks and membership polls per node
     while time.monotonic() < end:
         assert epochs(db, prefix) == before
         time.sleep(0.25)
@@ -334,7 +334,10 @@ def test_leader_race_disabled(kylin, db, prefix):
     assert e["p1"][:3] == (1, a.identity, 9223372036854775807)
     wait_for(lambda: a.running() == {"p1"}, 10, "A runs p1")
     b = kylin(props=off)  # its start-up check claims everything; A's reaction to B joining takes all back
-    wait_for(lambda: b.running() == {"p1"}, 10, "B runs p1")
+    wait_for(lambda: owned_by(db, prefix, a, ["p1", GLOBAL]), 10, "A's updateAllEpochs after B joined")
+    assert epochs(db, prefix)["p1"][0] == 1
+    wait_for(lambda: b.running() == {"p1"}, 10, "B runs p1 (from its start-up claim)")
+    assert a.running() == {"p1"}
     assert b.claim(["p1"], force=False) == (200, OK)  # unconditional: force and legality ignored
     assert epochs(db, prefix)["p1"][:2] == (1, b.identity)
     end = time.monotonic() + 1.5  # several polls of A's runner
@@ -395,7 +398,7 @@ def test_later_schema(kylin, db, prefix):
 def test_health_down_until_first_check(kylin, db, prefix):
     """MetaStoreHealthIndicator starts unhealthy: DOWN until its first check passes (the first
     check is delayed here by a test-only key, standing for a slow start)."""
-    a = kylin(wait=False, props={"kylin.emu.health-first-delay-ms": "3000"})
+    a = kylin(wait=False, props={"kylin.emu.health-first-delay-ms": "1500"})
     st, h = wait_for(lambda: (lambda r: r if r[0] in (200, 503) else None)(a.health()), 20, "health answers")
     assert (st, h["components"]["metaStore"]["status"]) == (503, "DOWN")
     wait_for(lambda: a.health()[0] == 200, 20, "UP after the first check")
