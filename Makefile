@@ -108,7 +108,7 @@ SOAK_FIRST ?= 100000
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench \
         bench-quick sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps check-layers check-docs \
-        deb test-deb demo help
+        deb test-deb demo help kylin-emulator test-kylin
 # Objects are kept (no intermediate file is deleted after a build).
 .SECONDARY:
 
@@ -267,6 +267,16 @@ test-fuzz-replay:
 	$(MAKE) B=$(FUZZ_REPLAY_B) OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" \
 	  $(addprefix $(FUZZ_REPLAY_B)/fuzz-replay/,$(FUZZ_TARGETS))
 	@bash tests/fuzz/run-replay.sh $(FUZZ_REPLAY_B) $(FUZZ_TARGETS)
+
+# The Kylin 5 job-node emulator (tests/kylin/, Java 17: the epoch behaviour of one Kylin 5
+# all/job node, for tests and make demo) and its own tests against real PostgreSQL 15 and
+# MariaDB (as root).
+KYLIN_EMU_OUT ?= $(B)/kylin-emu
+kylin-emulator:
+	@bash tests/kylin/build.sh $(KYLIN_EMU_OUT)
+
+test-kylin: kylin-emulator
+	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin
 
 # The layering (include graph, archive symbols, programs' libraries) and the generated docs.
 check-layers: all $(ALL_LIBS)
