@@ -284,16 +284,18 @@ static void http_dispatch(struct kylin_http *h)
     CURLMsg *msg;
     int left;
     struct kylin_http_req *req;
+    char *priv;
 
     h->dispatching++;
     while (!h->torn_down && (msg = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
-        req = NULL;
-        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || req == NULL) {
+        priv = NULL;
+        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || priv == NULL) {
             continue;
         }
+        req = (struct kylin_http_req *)(void *)priv;
         http_finish(req, msg->data.result, false);
     }
     h->dispatching--;

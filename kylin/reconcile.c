@@ -218,9 +218,16 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
     reclaim = in->reclaim_all;
     known_millis = identity_millis(identity);
     if (identity != NULL && learned == NULL && known_millis >= 0) {
-        for (i = 0; i < ix.n_rows; i++) {
-            const struct kylin_row *row = ix.rows[i];
-            if (kylin_identity_has_prefix(row->owner, in->prefix) && identity_millis(row->owner) > known_millis) {
+        /* only rows of projects given to S: after the reclaim they all show the new identity,
+         * so a stray row elsewhere cannot make every round a reclaim-all */
+        for (i = 0; i < in->n_desired; i++) {
+            const struct kylin_row *row;
+            if (in->desired[i].project == NULL || in->desired[i].engine != in->self) {
+                continue;
+            }
+            row = find_row(&ix, in->desired[i].project);
+            if (row != NULL && kylin_identity_has_prefix(row->owner, in->prefix) &&
+                identity_millis(row->owner) > known_millis) {
                 out->restarted = true;
                 identity = NULL;
                 reclaim = true;

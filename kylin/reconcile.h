@@ -13,8 +13,10 @@
  *   learn     a project in just_claimed whose row owner starts with "prefix|" teaches the
  *             identity Kylin wrote; when rows disagree, an owner different from the known
  *             identity wins (the claim wrote it), then the largest millis.
- *   restart   a row owner "prefix|M" with M larger than the known identity's millis means my
- *             Kylin restarted without us seeing it DOWN: identity forgotten, reclaim all.
+ *   restart   the row of a mine project showing "prefix|M" with M larger than the known
+ *             identity's millis means my Kylin restarted without us seeing it DOWN: identity
+ *             forgotten, reclaim all. (Rows of other projects do not count: one stray row
+ *             must not turn every round into a reclaim-all.)
  *   claim     a mine project (never _global, never in maintenance) when reclaim-all (input or
  *             restart), or its row is missing or blank, or owned by another identity,
  *             including an older incarnation of my prefix; with no identity known, rows

@@ -242,6 +242,19 @@ static void test_restart_detected_from_a_newer_incarnation_in_the_table(void **s
     assert_true(out.identity_changed);
     assert_int_equal(out.n_claim, 3); /* a and b look right but name a dead JVM */
     kylin_reconcile_free(&out);
+    /* a newer incarnation on a row of another engine's project is no restart */
+    {
+        const struct kylin_desired desired2[] = {{"a", ME}, {"b", ME}, {"c", OTHER}};
+        const struct kylin_row rows2[] = {{"a", ID, 3, 3}, {"b", ID, 4, 4}, {"c", ID_NEW, 1, 0}};
+        SET(in, desired, desired2);
+        SET(in, rows, rows2);
+        run(&in, &out);
+        assert_false(out.restarted);
+        assert_string_equal(out.identity, ID);
+        assert_int_equal(out.n_claim, 0);
+        kylin_reconcile_free(&out);
+        SET(in, desired, desired);
+    }
     /* older incarnations in the table are no restart */
     in.identity = ID_NEW;
     {
