@@ -179,6 +179,7 @@ static size_t http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata
         }
         grown = realloc(req->buf, cap);
         if (grown == NULL) {
+            req->nomem = true;
             return 0;
         }
         req->buf = grown;
@@ -218,7 +219,9 @@ static void http_error_text(const struct kylin_http_req *req, CURLcode result, c
 {
     const char *detail = req->curl_error[0] != '\0' ? req->curl_error : curl_easy_strerror(result);
 
-    if (req->oversize || result == CURLE_FILESIZE_EXCEEDED) {
+    if (req->nomem) {
+        kylin_errf(error, size, "%s %s: out of memory storing the answer", req->method, req->url);
+    } else if (req->oversize || result == CURLE_FILESIZE_EXCEEDED) {
         kylin_errf(error, size,
                    "%s %s: the answer is larger than %u bytes and was refused; check that the URL "
                    "(raft.kylin.url) points at Kylin",
@@ -416,6 +419,12 @@ int kylin_http_request(struct kylin_http *h, struct kylin_http_req *req, const c
                    "POST, PUT, DELETE, a URL, a callback and a positive timeout are needed",
                    method != NULL ? method : "(null)", url != NULL ? url : "(null)", timeout_ms);
         return KYLIN_EINVAL;
+    }
+    for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+        if (strpbrk(headers[i], "\r\n") != NULL || strchr(headers[i], ':') == NULL) {
+            kylin_errf(err, err_size, "http: %s %s: header %zu is not one \"Name: value\" line", method, url, i);
+            return KYLIN_EINVAL;
+        }
     }
     req->client = h;
     req->cb = cb;

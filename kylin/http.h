@@ -63,6 +63,7 @@ struct kylin_http_req {
     char *buf;                    /* private: the reply body */
     size_t len, cap;              /* private */
     bool oversize;                /* private: the body passed KYLIN_HTTP_MAX_BODY */
+    bool nomem;                   /* private: the body could not be stored */
     struct kylin_http_req *prev, *next; /* private: the client's active list */
     char curl_error[256];         /* private: CURLOPT_ERRORBUFFER (CURL_ERROR_SIZE) */
 };

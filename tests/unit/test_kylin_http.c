@@ -6,7 +6,9 @@
  *   /slow       never answers (the client's timeout)
  *   /big        200, Content-Length 2 MiB (refused before reading)
  *   /big-nolen  200, 2 MiB without Content-Length, then close (refused while reading)
- *   /exact      200, exactly KYLIN_HTTP_MAX_BODY bytes (accepted) */
+ *   /exact      200, exactly KYLIN_HTTP_MAX_BODY bytes (accepted)
+ *   /kylin/api/health     503 with an actuator document whose metaStore is UP
+ *   /kylin/api/epoch, /kylin/api/broadcast   like /echo */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +20,9 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "kylin/api.h"
 #include "kylin/error.h"
+#include "kylin/health.h"
 #include "kylin/http.h"
 
 #define BIG (2u * 1024u * 1024u)
@@ -125,6 +129,13 @@ static void route(struct conn *c)
         reply(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n", 11, "{\"ok\":true}", true);
     } else if (strncmp(strchr(c->in, ' ') + 1, "/echo ", 6) == 0) {
         reply(c, "HTTP/1.1 200 OK\r\n", c->in_len, c->in, true);
+    } else if (strncmp(strchr(c->in, ' ') + 1, "/kylin/api/epoch ", 17) == 0 ||
+               strncmp(strchr(c->in, ' ') + 1, "/kylin/api/broadcast ", 21) == 0) {
+        reply(c, "HTTP/1.1 200 OK\r\n", c->in_len, c->in, true);
+    } else if (strncmp(strchr(c->in, ' ') + 1, "/kylin/api/health ", 18) == 0) {
+        static const char doc[] = "{\"status\":\"DOWN\",\"components\":{\"metaStore\":{\"status\":\"UP\"},"
+                                  "\"sparkContext\":{\"status\":\"DOWN\"}}}";
+        reply(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n", sizeof doc - 1, doc, true);
     } else if (strncmp(strchr(c->in, ' ') + 1, "/status503 ", 11) == 0) {
         reply(c, "HTTP/1.1 503 Service Unavailable\r\n", 17, "{\"status\":\"DOWN\"}", true);
     } else if (strncmp(strchr(c->in, ' ') + 1, "/slow ", 6) == 0) {
@@ -429,6 +440,17 @@ static void test_bad_arguments_are_refused_and_no_callback_runs(void **state)
     assert_int_equal(kylin_http_request(&F->http, &req, "POST", "http://127.0.0.1:1/", NULL, NULL, 3, 100, got_reply,
                                         err, sizeof err),
                      KYLIN_EINVAL);
+    {
+        const char *split[] = {"routed: true\r\nX-Evil: 1", NULL};
+        const char *nameless[] = {"routed true", NULL};
+        assert_int_equal(kylin_http_request(&F->http, &req, "GET", "http://127.0.0.1:1/", split, NULL, 0, 100,
+                                            got_reply, err, sizeof err),
+                         KYLIN_EINVAL);
+        assert_non_null(strstr(err, "header 0"));
+        assert_int_equal(kylin_http_request(&F->http, &req, "GET", "http://127.0.0.1:1/", nameless, NULL, 0, 100,
+                                            got_reply, err, sizeof err),
+                         KYLIN_EINVAL);
+    }
     assert_int_equal(kylin_http_pending(&F->http), 0);
 }
 
@@ -523,6 +545,55 @@ static void test_request_reused_inside_its_callback(void **state)
     result_free(&res);
 }
 
+/* The pieces together: kylin/api.h builds, this client sends, kylin/health.h reads. */
+static void send_api(struct result *res, const struct kylin_api_request *r)
+{
+    char err[512];
+    memset(res, 0, sizeof *res);
+    assert_int_equal(kylin_http_request(&F->http, &res->req, r->method, r->url, r->headers, r->body, r->body_len,
+                                        5000, got_reply, err, sizeof err),
+                     KYLIN_OK);
+    res->req.data = res;
+    F->replies_wanted++;
+}
+
+static void test_api_requests_on_the_wire(void **state)
+{
+    const char *names[] = {"Sales", "ops"};
+    struct kylin_api_request claim, poke, health;
+    struct result c, p, h;
+    char base[64];
+    size_t taken;
+    (void)state;
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/kylin", F->port);
+    assert_int_equal(kylin_api_claim(base, names, 2, 0, &taken, &claim, NULL, 0), KYLIN_OK);
+    assert_int_equal(kylin_api_poke(base, &poke, NULL, 0), KYLIN_OK);
+    assert_int_equal(kylin_api_health(base, &health, NULL, 0), KYLIN_OK);
+    send_api(&c, &claim);
+    send_api(&p, &poke);
+    send_api(&h, &health);
+    /* the client copied everything: the requests can go at once */
+    kylin_api_request_free(&claim);
+    kylin_api_request_free(&poke);
+    kylin_api_request_free(&health);
+    run();
+    assert_null(c.error);
+    assert_true(strncmp(c.body, "POST /kylin/api/epoch HTTP/1.1\r\n", 32) == 0);
+    assert_non_null(strstr(c.body, "\r\nAccept: application/vnd.apache.kylin-v4-public+json\r\n"));
+    assert_non_null(strstr(c.body, "\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strstr(c.body, "\r\n\r\n{\"projects\":[\"Sales\",\"ops\"],\"force\":true,\"client\":true}"));
+    assert_null(p.error);
+    assert_true(strncmp(p.body, "POST /kylin/api/broadcast HTTP/1.1\r\n", 36) == 0);
+    assert_non_null(strstr(p.body, "\r\nrouted: true\r\n"));
+    assert_non_null(strstr(p.body, "EpochCheckBroadcastNotifier\"}"));
+    assert_null(h.error);
+    assert_int_equal(h.status, 503);
+    assert_int_equal(kylin_health_parse(h.status, h.body, h.body_len, NULL, 0), KYLIN_HEALTH_UP);
+    result_free(&c);
+    result_free(&p);
+    result_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +608,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_cancels_pending_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_inside_a_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_reused_inside_its_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_requests_on_the_wire, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
