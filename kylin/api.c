@@ -49,21 +49,25 @@ int kylin_api_base_check(const char *base, char *err, size_t err_size)
     return KYLIN_OK;
 }
 
-bool kylin_api_project_name_valid(const char *name)
+bool kylin_word_valid(const char *s, size_t len, size_t max)
 {
     size_t i;
 
-    if (name == NULL || name[0] == '\0') {
+    if (s == NULL || len == 0 || len > max) {
         return false;
     }
-    for (i = 0; name[i] != '\0'; i++) {
-        char c = name[i];
-        if (i >= KYLIN_API_NAME_MAX ||
-            !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
             return false;
         }
     }
     return true;
+}
+
+bool kylin_api_project_name_valid(const char *name)
+{
+    return name != NULL && kylin_word_valid(name, strnlen(name, KYLIN_API_NAME_MAX + 1), KYLIN_API_NAME_MAX);
 }
 
 /* out->url = BASE (without a trailing '/') + PATH. */

@@ -55,6 +55,10 @@ struct kylin_api_request {
  * characters, at most KYLIN_API_BASE_MAX bytes. KYLIN_OK or KYLIN_EINVAL with ERR. */
 int kylin_api_base_check(const char *base, char *err, size_t err_size);
 
+/* Whether the LEN bytes at S are 1..MAX of [A-Za-z0-9_]: Kylin's rule for project names and
+ * the shape of a metadata identifier that may be put into SQL text. */
+bool kylin_word_valid(const char *s, size_t len, size_t max);
+
 /* Kylin's project name rule: 1..255 bytes of [A-Za-z0-9_] (NProjectController L111, L175;
  * DESIGN.md's 255-byte bound). */
 bool kylin_api_project_name_valid(const char *name);

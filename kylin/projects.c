@@ -9,23 +9,13 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "api.h"
 #include "error.h"
 
 bool kylin_identifier_valid(const char *identifier)
 {
-    size_t i;
-
-    if (identifier == NULL || identifier[0] == '\0') {
-        return false;
-    }
-    for (i = 0; identifier[i] != '\0'; i++) {
-        char c = identifier[i];
-        if (i >= KYLIN_IDENTIFIER_MAX ||
-            !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-            return false;
-        }
-    }
-    return true;
+    return identifier != NULL &&
+           kylin_word_valid(identifier, strnlen(identifier, KYLIN_IDENTIFIER_MAX + 1), KYLIN_IDENTIFIER_MAX);
 }
 
 /* Whether one of the N TABLES is IDENTIFIER + SUFFIX, ignoring case. */
@@ -121,16 +111,8 @@ int kylin_projects_sql_list(enum kylin_schema schema, const char *identifier, ch
 /* NAME (LEN bytes) follows Kylin's project name rule; copies it NUL-terminated into OUT. */
 static bool name_copy(const char *name, size_t len, char *out)
 {
-    size_t i;
-
-    if (len == 0 || len > KYLIN_PROJECT_NAME_MAX) {
+    if (!kylin_word_valid(name, len, KYLIN_PROJECT_NAME_MAX)) {
         return false;
-    }
-    for (i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-            return false;
-        }
     }
     memcpy(out, name, len);
     out[len] = '\0';

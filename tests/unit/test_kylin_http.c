@@ -264,17 +264,31 @@ static void result_free(struct result *res)
     free(res->error);
 }
 
-static void start(struct result *res, const char *method, const char *path, const char *const *headers,
-                  const char *body, long timeout_ms)
+/* Starts a request whose reply goes to CB with RES as req.data. */
+static void start_cb(struct result *res, const char *method, const char *url, const char *const *headers,
+                     const char *body, size_t body_len, long timeout_ms, kylin_http_cb cb)
 {
-    char url[128], err[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", F->port, path);
+    char err[512];
     memset(res, 0, sizeof *res);
-    assert_int_equal(kylin_http_request(&F->http, &res->req, method, url, headers, body,
-                                        body != NULL ? strlen(body) : 0, timeout_ms, got_reply, err, sizeof err),
+    assert_int_equal(kylin_http_request(&F->http, &res->req, method, url, headers, body, body_len, timeout_ms, cb,
+                                        err, sizeof err),
                      KYLIN_OK);
     res->req.data = res;
     F->replies_wanted++;
+}
+
+/* url(PATH): the test server's URL of PATH (a static buffer). */
+static const char *url(const char *path)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, "http://127.0.0.1:%d%s", F->port, path);
+    return buf;
+}
+
+static void start(struct result *res, const char *method, const char *path, const char *const *headers,
+                  const char *body, long timeout_ms)
+{
+    start_cb(res, method, url(path), headers, body, body != NULL ? strlen(body) : 0, timeout_ms, got_reply);
 }
 
 static void run(void)
@@ -381,7 +395,7 @@ static void test_connection_refused(void **state)
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
     int len = sizeof bound, port;
-    char url[64], err[256];
+    char refused[64];
     struct result res;
     (void)state;
     /* a port that was free a moment ago */
@@ -391,18 +405,13 @@ static void test_connection_refused(void **state)
     assert_int_equal(uv_tcp_getsockname(&probe, (struct sockaddr *)&bound, &len), 0);
     port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_close((uv_handle_t *)&probe, NULL);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/kylin/api/health", port);
-    memset(&res, 0, sizeof res);
-    assert_int_equal(kylin_http_request(&F->http, &res.req, "GET", url, NULL, NULL, 0, 5000, got_reply, err,
-                                        sizeof err),
-                     KYLIN_OK);
-    res.req.data = &res;
-    F->replies_wanted++;
+    snprintf(refused, sizeof refused, "http://127.0.0.1:%d/kylin/api/health", port);
+    start_cb(&res, "GET", refused, NULL, NULL, 0, 5000, got_reply);
     run();
     assert_int_equal(res.status, 0);
     assert_non_null(res.error);
     assert_non_null(strstr(res.error, "cannot connect"));
-    assert_non_null(strstr(res.error, url));
+    assert_non_null(strstr(res.error, refused));
     assert_non_null(strstr(res.error, "raft.kylin.url"));
     result_free(&res);
 }
@@ -488,15 +497,8 @@ static void close_from_callback(struct kylin_http_req *req, const struct kylin_h
 static void test_close_from_inside_a_callback(void **state)
 {
     struct result a, b;
-    char url[128], err[256];
     (void)state;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", F->port);
-    memset(&a, 0, sizeof a);
-    assert_int_equal(kylin_http_request(&F->http, &a.req, "GET", url, NULL, NULL, 0, 5000, close_from_callback, err,
-                                        sizeof err),
-                     KYLIN_OK);
-    a.req.data = &a;
-    F->replies_wanted++;
+    start_cb(&a, "GET", url("/ok"), NULL, NULL, 0, 5000, close_from_callback);
     start(&b, "GET", "/slow", NULL, NULL, 60000);
     run();
     assert_null(a.error);
@@ -511,14 +513,13 @@ static unsigned chained;
 static void reuse_in_callback(struct kylin_http_req *req, const struct kylin_http_reply *r)
 {
     struct result *res = req->data;
-    char url[128], err[256];
+    char err[256];
 
     assert_null(r->error);
     assert_int_equal(r->status, 200);
     if (++chained < 3) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", F->port);
-        assert_int_equal(kylin_http_request(&F->http, req, "GET", url, NULL, NULL, 0, 5000, reuse_in_callback, err,
-                                            sizeof err),
+        assert_int_equal(kylin_http_request(&F->http, req, "GET", url("/ok"), NULL, NULL, 0, 5000, reuse_in_callback,
+                                            err, sizeof err),
                          KYLIN_OK);
         req->data = res;
         assert_string_equal(r->body, "{\"ok\":true}"); /* still valid after the reuse */
@@ -530,16 +531,9 @@ static void reuse_in_callback(struct kylin_http_req *req, const struct kylin_htt
 static void test_request_reused_inside_its_callback(void **state)
 {
     struct result res;
-    char url[128], err[256];
     (void)state;
     chained = 0;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", F->port);
-    memset(&res, 0, sizeof res);
-    assert_int_equal(kylin_http_request(&F->http, &res.req, "GET", url, NULL, NULL, 0, 5000, reuse_in_callback, err,
-                                        sizeof err),
-                     KYLIN_OK);
-    res.req.data = &res;
-    F->replies_wanted++;
+    start_cb(&res, "GET", url("/ok"), NULL, NULL, 0, 5000, reuse_in_callback);
     run();
     assert_int_equal(chained, 3);
     result_free(&res);
@@ -548,13 +542,7 @@ static void test_request_reused_inside_its_callback(void **state)
 /* The pieces together: kylin/api.h builds, this client sends, kylin/health.h reads. */
 static void send_api(struct result *res, const struct kylin_api_request *r)
 {
-    char err[512];
-    memset(res, 0, sizeof *res);
-    assert_int_equal(kylin_http_request(&F->http, &res->req, r->method, r->url, r->headers, r->body, r->body_len,
-                                        5000, got_reply, err, sizeof err),
-                     KYLIN_OK);
-    res->req.data = res;
-    F->replies_wanted++;
+    start_cb(res, r->method, r->url, r->headers, r->body, r->body_len, 5000, got_reply);
 }
 
 static void test_api_requests_on_the_wire(void **state)
