@@ -4,7 +4,7 @@
 #   1. include graph: a folder includes only its own headers and those of the layers below it;
 #   2. archive symbols: a symbol one archive needs is defined in it, in a layer below it, or
 #      outside the project (libc, libraft, ...), never in a layer above or beside it;
-#   3. programs: raftctl loads no SQLite, libraft, libpq or MariaDB and raftnode carries no
+#   3. programs: raftctl loads no SQLite, libraft, libpq, MariaDB or libcurl and raftnode carries no
 #      raftctl code.
 # Layers: common <- storage <- metastore <- raftnode, common <- kylin (raftnode may use it),
 # and common <- tools.

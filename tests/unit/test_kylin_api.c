@@ -132,6 +132,21 @@ static void test_base_check(void **state)
     assert_int_equal(kylin_api_base_check("127.0.0.1:7070", err, sizeof err), KYLIN_EINVAL);
 }
 
+static void test_error_texts(void **state)
+{
+    char small[8];
+    (void)state;
+    assert_string_equal(kylin_strerror(KYLIN_OK), "success");
+    assert_string_equal(kylin_strerror(KYLIN_EREFUSED), "refused");
+    assert_string_equal(kylin_strerror(-1), "unknown error");
+    assert_string_equal(kylin_strerror(1000), "unknown error");
+    kylin_errf(small, sizeof small, "%s", "abcdefghij");
+    assert_string_equal(small, "abcd..."); /* truncation is marked */
+    kylin_errf(small, sizeof small, "%d", 42);
+    assert_string_equal(small, "42");
+    kylin_errf(NULL, 10, "%d", 1); /* no buffer: nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_claim_refusals),
         cmocka_unit_test(test_poke_and_health),
         cmocka_unit_test(test_base_check),
+        cmocka_unit_test(test_error_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
