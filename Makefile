@@ -9,7 +9,8 @@
 # Layers (README.md, "Layout"): one static archive per folder; each program links only the
 # archives below it, so a call across a layer that is not allowed is a link error:
 #   common <- storage <- metastore <- raftnode      (raftnode: the daemon)
-#   common <- tools                                 (raftctl: no SQLite, libraft, libpq, MariaDB)
+#   common <- kylin                                 (Kylin's REST API and metadata; raftnode may use it)
+#   common <- tools                                 (raftctl: no SQLite, libraft, libpq, MariaDB, libcurl)
 # `make check-layers` (part of make test) checks the include graph, the archives' symbols and
 # the programs' shared libraries.
 #
@@ -50,7 +51,7 @@ else
 # ---- second pass: the packages are there ----------------------------------------------
 PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb
 PKGS_CTL  := libuv msgpack jansson
-PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb
+PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
 ifneq ($(PKG_ERR),)
 $(error pkg-config cannot find a build dependency ($(PKG_ERR)); run 'bash tools/install-deps.sh' as root, or 'make deps')
@@ -80,6 +81,7 @@ endif
 COMMON_SRC   := $(wildcard common/*.c)
 STORAGE_SRC  := $(wildcard storage/*.c)
 META_SRC     := $(wildcard metastore/*.c)
+KYLIN_SRC    := $(wildcard kylin/*.c)
 NODE_SRC     := $(filter-out raftnode/main.c,$(wildcard raftnode/*.c))
 CTL_SRC      := $(filter-out tools/raftctl.c,$(wildcard tools/raftctl_*.c))
 BENCH_SRC    := $(wildcard bench/*.c)
@@ -90,7 +92,10 @@ lib = $(B)/lib/lib$(1).a
 # Archives, highest layer first (the order the linker needs).
 NODE_LIBS := $(call lib,raftnode) $(call lib,metastore) $(call lib,storage) $(call lib,common)
 CTL_LIBS  := $(call lib,tools) $(call lib,common)
-ALL_LIBS  := $(call lib,tools) $(NODE_LIBS)
+# kylin/ is not linked into raftnode yet (the integration will add it to NODE_LIBS and
+# jansson, libcurl and zlib to PKGS_NODE); the unit tests link it.
+ALL_LIBS  := $(call lib,tools) $(call lib,raftnode) $(call lib,metastore) $(call lib,storage) \
+             $(call lib,kylin) $(call lib,common)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # The simulation links the state machine, planner, scheduler core, lease rules and raft guard
@@ -133,6 +138,7 @@ $(B)/obj/%.o: %.c
 $(call lib,common):    $(call obj,$(COMMON_SRC))
 $(call lib,storage):   $(call obj,$(STORAGE_SRC))
 $(call lib,metastore): $(call obj,$(META_SRC))
+$(call lib,kylin):     $(call obj,$(KYLIN_SRC))
 $(call lib,raftnode):  $(call obj,$(NODE_SRC))
 $(call lib,tools):     $(call obj,$(CTL_SRC))
 $(B)/lib/%.a:

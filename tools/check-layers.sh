@@ -4,9 +4,10 @@
 #   1. include graph: a folder includes only its own headers and those of the layers below it;
 #   2. archive symbols: a symbol one archive needs is defined in it, in a layer below it, or
 #      outside the project (libc, libraft, ...), never in a layer above or beside it;
-#   3. programs: raftctl loads no SQLite, libraft, libpq or MariaDB and raftnode carries no
+#   3. programs: raftctl loads no SQLite, libraft, libpq, MariaDB or libcurl and raftnode carries no
 #      raftctl code.
-# Layers: common <- storage <- metastore <- raftnode, and common <- tools.
+# Layers: common <- storage <- metastore <- raftnode, common <- kylin (raftnode may use it),
+# and common <- tools.
 # Prints one line per breach and "check-layers: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -16,7 +17,8 @@ declare -A below=(
   [common]="common"
   [storage]="common storage"
   [metastore]="common storage metastore"
-  [raftnode]="common storage metastore raftnode"
+  [raftnode]="common storage metastore kylin raftnode"
+  [kylin]="common kylin"
   [tools]="common tools"
 )
 passed=0; failed=0
@@ -67,7 +69,7 @@ done
 
 # 3. Programs.
 if [ -x "$B/bin/raftctl" ]; then
-  libs=$(ldd "$B/bin/raftctl" | grep -Eo 'lib(sqlite3|raft|pq|mariadb|mysqlclient)\.so[^ ]*' | tr '\n' ' ')
+  libs=$(ldd "$B/bin/raftctl" | grep -Eo 'lib(sqlite3|raft|pq|mariadb|mysqlclient|curl)\.so[^ ]*' | tr '\n' ' ')
   if [ -n "$libs" ]; then fail "$B/bin/raftctl loads $libs(it must link common/ and tools/ only)"; else ok; fi
 else
   fail "$B/bin/raftctl is missing"
