@@ -187,6 +187,30 @@ static int scheduler_start(struct node *n)
     return scheduler_init(&n->scheduler, &host);
 }
 
+static bool mirror_leading(void *data)
+{
+    struct node *n = data;
+    return raft_state(&n->raft) == RAFT_LEADER;
+}
+
+/* The metastore mirror (metastore/mirror.h): its settings and what it reads on the loop. */
+static int mirror_setup(struct node *n)
+{
+    const struct config *c = n->cfg;
+    struct mirror_config mc = {
+        .metastore_url = c->metastore_url,
+        .metadata_url = c->metadata_url,
+        .db_path = n->db_path,
+        .node_id = c->node_id,
+        .api_address = c->api_address,
+        .identity = c->identity,
+        .log_level = c->log_level,
+    };
+    struct mirror_host host = {
+        .loop = n->loop, .store = &n->store, .data = n, .leading = mirror_leading, .role_name = node_role_name};
+    return mirror_init(&n->mirror, &mc, &host);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -236,7 +260,11 @@ static void tick_cb(uv_timer_t *t)
     }
     membership_tick(n);
     scheduler_tick(&n->scheduler);
-    mirror_notify(&n->mirror, state == RAFT_LEADER, raft_current_term(&n->raft), leader);
+    struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
+                                   .term = raft_current_term(&n->raft),
+                                   .leader_id = leader,
+                                   .conf = &n->raft.configuration};
+    mirror_notify(&n->mirror, &ms);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -282,7 +310,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("%s", n->store.errmsg);
         return -1;
     }
-    if (mirror_init(&n->mirror, n) != 0) {
+    if (mirror_setup(n) != 0) {
         goto err_store; /* a wrong metastore URL: logged; nothing of the mirror runs yet */
     }
 
