@@ -2,21 +2,9 @@
  * (storage/reader.h). */
 #include "metastore/view.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int verr(struct view_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int verr(struct view_reader *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->errmsg, sizeof r->errmsg, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* A read of storage failed: its message is ours. Returns -1. */
 static int store_failed(struct view_reader *r)
@@ -236,7 +224,8 @@ static int read_delta_projects(struct view_reader *r, struct view_build *b)
     }
     names = calloc(v->n_history + 1, sizeof *names);
     if (names == NULL) {
-        return verr(r, "%s: out of memory for %zu history rows", r->store.path, v->n_history);
+        snprintf(r->errmsg, sizeof r->errmsg, "%.400s: out of memory for %zu history rows", r->store.path, v->n_history);
+        return -1;
     }
     for (size_t i = 0; i < v->n_history; i++) {
         names[i] = v->history[i].project;
