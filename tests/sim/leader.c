@@ -76,6 +76,7 @@ int leader_heartbeat(struct srv *l, struct srv *e, uint64_t send_ms)
         free(w);
         return -1;
     }
+    l->hb_heard_ms[e->idx] = sim_now(l->sim);
     return 0;
 }
 

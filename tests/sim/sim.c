@@ -225,6 +225,7 @@ static void tick(struct sim *s, uint64_t *next_ms)
         s->dirty = false;
         check_leases(s);
     }
+    check_failover(s);
 }
 
 /* Healed: one leader with nothing in flight, every member up, every engine registered and
@@ -628,7 +629,7 @@ int main(int argc, char **argv)
            "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
-           "(raft_fix)\n",
+           "(raft_fix), %llu failover-liveness checks of a silent engine\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -637,7 +638,7 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
            (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
-           (unsigned long long)totals[C_PREVOTE_TERMS]);
+           (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

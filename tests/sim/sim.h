@@ -38,6 +38,7 @@
 #define SIM_HB_INTERVAL_MS 1000 /* recommended heart-beat-interval (docs/liveness.md) */
 #define SIM_HB_TIMEOUT_MS 3000 /* recommended heart-beat-timeout */
 #define SIM_LEASE_MARGIN_MS 300 /* engine.c: timeout / 10, at least 50 ms */
+#define SIM_FAILOVER_SLACK_MS 3000 /* check_failover: an engine_dead entry commits within this */
 #define SIM_HISTORY 96 /* events kept for the failure report */
 #define SIM_EVENT_MAX 200
 
@@ -78,6 +79,11 @@ struct srv {
 
     /* raftnode/scheduler.c around the real core, on the fixture's clock (leader.c) */
     struct scheduler sched;
+    /* failover oracle (check_failover): since when this server has been, at every tick, the
+     * leader with a quorum and maintenance off, and when each engine's heartbeat last
+     * reached it */
+    uint64_t stable_since_ms;
+    uint64_t hb_heard_ms[SIM_MAX_SERVERS];
 
     /* the engine this member speaks for (raftnode/engine.c) */
     char mode[8];
@@ -160,6 +166,7 @@ enum sim_counter {
     C_INSTALLS_HELD,     /* InstallSnapshot held back during a snapshot write (raft_fix.c) */
     C_DISK_STOPS,        /* members stopped after a failed log append */
     C_PREVOTE_TERMS,     /* pre-vote rejections given the member's higher term (raft_fix.c) */
+    C_FAILOVER_CHECKS,   /* ticks check_failover saw an engine silent past the timeout, not yet overdue */
     C_COUNT
 };
 
@@ -277,6 +284,7 @@ void check_after_apply(struct srv *v, uint64_t index, const void *buf, size_t le
                        const struct store_results *r);
 void check_after_change(struct srv *v, bool restored); /* invariants 1 and 5, after an apply or a restore */
 void check_leases(struct sim *s); /* invariant 2 at this instant */
+void check_failover(struct sim *s); /* failover liveness at this tick */
 void check_final(struct sim *s); /* invariant 5, convergence, invariant 4 */
 void check_close_server(struct srv *v); /* before its store closes */
 void check_free(struct sim *s);
