@@ -8,7 +8,8 @@
  * engine.c runs (hand-overs reported by fsm_glue.c). A seed decides everything
  * (timings, modes, nemeses, client commands); virtual time comes from the fixture; no wall
  * clock, no global PRNG. After every fixture event the oracles (check.c) test DESIGN.md's
- * invariants 1, 2, 3 and 5; the end of a run heals every fault and checks convergence.
+ * invariants 1, 2, 3 and 5, after every tick failover liveness; the end of a run heals every
+ * fault and checks convergence.
  *
  * Files: sim.c (command line, seed loop, report), cluster.c (fixture, the hosts of
  * fsm_glue.c and proposal.c with the oracles around them, network model, the fixture
