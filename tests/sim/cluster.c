@@ -1,12 +1,14 @@
 /* cluster: the fixture, each server's FSM hooks over the real store, the proposal pipeline
  * and the network model of the simulation (sim.h).
  *
- * The FSM hooks are raftnode/fsm_glue.c's, with the oracles of check.c around store_apply:
- * the entry being applied has index raft_last_applied() + 1; snapshots are sqlite3_serialize
- * images freed in snapshot_finalize (fsm version 2); restore frees the buffer on success.
- * The proposal pipeline is raftnode/proposal.c's: every command submitted on a server during
- * one tick becomes one entry (command_entry_build_n + raft_apply); each command's callback
- * runs once, with its result when the entry applied locally, or status 3 when raft failed it.
+ * The FSM hooks are raftnode/fsm_glue.c itself (linked, not copied), with this file as its
+ * host (struct fsm_glue_host: a failed store fails the run, hand-overs go to the simulated
+ * engine) and the oracles of check.c wrapped around its hooks: sim_apply reads the state
+ * before the entry, glue_applied checks the entry after it, before its results reach the
+ * proposer. The write pipeline is raftnode/proposal.c itself: every command submitted on a
+ * server during one tick becomes one entry (sim.c flushes once per tick where raftnode's
+ * uv_check flushes once per loop iteration); each command's callback runs once, with its
+ * result when the entry applied locally, or status 3 when raft failed it.
  *
  * Fixture fix: libraft 0.22.1's in-memory I/O (src/fixture.c, ioMethodTruncate) keeps
  * "index - 1" entries on truncate, ignoring the start index a snapshot installation sets
