@@ -98,10 +98,11 @@ ALL_LIBS  := $(call lib,tools) $(call lib,raftnode) $(call lib,metastore) $(call
              $(call lib,kylin) $(call lib,common)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
-# The simulation links the state machine, planner, scheduler core, lease rules and raft guard
-# only (no libuv, no network).
-SIM_SRC  := common/mp.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c \
-            raftnode/lease.c \
+# The simulation links the state machine, planner, scheduler (core and glue), lease rules,
+# raft guard, FSM glue and write pipeline, each through its host interface (no libuv, no
+# network).
+SIM_SRC  := common/mp.c common/log.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c \
+            raftnode/scheduler.c raftnode/raft_fix.c raftnode/lease.c raftnode/fsm_glue.c raftnode/proposal.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300

@@ -11,6 +11,13 @@
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
 void log_setup(uint64_t node_id, int level);
+
+/* Hands every line that passes the level to FN (DATA, the node id of log_setup, the level,
+ * the text without stamp or newline) instead of writing it to stderr; FN NULL writes to
+ * stderr again. For a host that keeps its own record: the simulation's event history. */
+typedef void (*log_sink_fn)(void *data, uint64_t node_id, int level, const char *line);
+void log_set_sink(log_sink_fn fn, void *data);
+
 void log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, __VA_ARGS__)

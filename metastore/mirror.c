@@ -14,7 +14,6 @@
 #include "common/mp.h"
 #include "metastore/worker.h"
 #include "common/log.h"
-#include "raftnode/node.h"
 
 /* The loop looks at the raft configuration and API addresses every CONF_TICKS ticks. */
 #define CONF_TICKS 10
@@ -99,12 +98,12 @@ static int full_compare_setting(uint64_t *ms)
     return 0;
 }
 
-int mirror_init(struct mirror *m, struct node *n)
+int mirror_init(struct mirror *m, const struct mirror_config *c, const struct mirror_host *host)
 {
-    const struct config *c = n->cfg;
     char err[1024];
     memset(m, 0, sizeof *m);
-    m->node = n;
+    m->host = *host;
+    m->self_id = c->node_id;
     m->cancel_pipe[0] = m->cancel_pipe[1] = -1;
     int rc = ms_url_resolve(c->metastore_url, c->metadata_url, &m->url, err, sizeof err);
     if (rc < 0) {
@@ -116,8 +115,7 @@ int mirror_init(struct mirror *m, struct node *n)
         return 0;
     }
     m->enabled = true;
-    snprintf(m->db_path, sizeof m->db_path, "%s", n->db_path);
-    m->self_id = c->node_id;
+    snprintf(m->db_path, sizeof m->db_path, "%s", c->db_path);
     snprintf(m->self_api, sizeof m->self_api, "%s", c->api_address);
     snprintf(m->self_host, sizeof m->self_host, "%s", c->identity[0] != '\0' ? c->identity : c->api_address);
     m->log_debug = c->log_level <= LOG_LEVEL_DEBUG;
@@ -164,7 +162,7 @@ static void mirror_start(struct mirror *m)
         log_error("metastore mirror: cannot create a condition variable; the mirror is off");
         goto err_mutex;
     }
-    int rv = uv_async_init(m->node->loop, &m->async, async_cb);
+    int rv = uv_async_init(m->host.loop, &m->async, async_cb);
     if (rv != 0) {
         log_error("metastore mirror: uv_async_init: %s; the mirror is off", uv_strerror(rv));
         goto err_cond;
@@ -205,14 +203,13 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 /* Hash of the raft configuration and the registered API addresses (what the member rows
  * show besides the engines, which move the decision index themselves). */
-static uint64_t conf_hash(struct node *n)
+static uint64_t conf_hash(struct mirror *m, const struct raft_configuration *conf)
 {
-    const struct raft_configuration *conf = &n->raft.configuration;
     uint64_t h = 0xcbf29ce484222325ULL;
     for (unsigned i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
-        char api[CONFIG_ADDR_MAX] = "";
-        if (store_member_api(&n->store, s->id, api, sizeof api) != 1) {
+        char api[SYNC_ADDR_MAX] = "";
+        if (store_member_api(m->host.store, s->id, api, sizeof api) != 1) {
             api[0] = '\0';
         }
         h = fnv(h, &s->id, sizeof s->id);
@@ -224,9 +221,8 @@ static uint64_t conf_hash(struct node *n)
 }
 
 /* Publishes a new copy of the configuration (under the lock). */
-static void publish_conf(struct mirror *m)
+static void publish_conf(struct mirror *m, const struct raft_configuration *conf)
 {
-    const struct raft_configuration *conf = &m->node->raft.configuration;
     struct sync_conf_member *c = calloc(conf->n > 0 ? conf->n : 1, sizeof *c);
     if (c == NULL) {
         return; /* retried at the next look: conf_hash is not updated */
@@ -234,7 +230,7 @@ static void publish_conf(struct mirror *m)
     for (unsigned i = 0; i < conf->n; i++) {
         c[i].id = conf->servers[i].id;
         snprintf(c[i].raft_address, sizeof c[i].raft_address, "%s", conf->servers[i].address);
-        snprintf(c[i].role, sizeof c[i].role, "%s", node_role_name(conf->servers[i].role));
+        snprintf(c[i].role, sizeof c[i].role, "%s", m->host.role_name(conf->servers[i].role));
     }
     uv_mutex_lock(&m->lock);
     free(m->sh.conf);
@@ -244,9 +240,10 @@ static void publish_conf(struct mirror *m)
     uv_mutex_unlock(&m->lock);
 }
 
-void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader_id)
+void mirror_notify(struct mirror *m, const struct mirror_raft_state *st)
 {
-    (void)leader_id; /* the leader is this member whenever LEADER: its id is self_id */
+    bool leader = st->leader;
+    uint64_t term = st->term; /* st->leader_id: the leader is this member whenever LEADER */
     if (!m->enabled || m->start_failed) {
         return;
     }
@@ -256,18 +253,17 @@ void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader
             return;
         }
     }
-    struct node *n = m->node;
-    uint64_t decision = n->store.decision_index;
+    uint64_t decision = m->host.store->decision_index;
     if (decision != m->last_decision) {
-        lag_push(m, decision, uv_now(n->loop));
+        lag_push(m, decision, uv_now(m->host.loop));
         lag_pop(m);
     }
     bool conf_changed = false;
     if (leader && (m->ticks++ % CONF_TICKS == 0 || !m->last_leader)) {
-        uint64_t h = conf_hash(n);
+        uint64_t h = conf_hash(m, st->conf);
         if (h != m->conf_hash) {
             m->conf_hash = h;
-            publish_conf(m);
+            publish_conf(m, st->conf);
             conf_changed = true;
         }
     }
@@ -290,12 +286,11 @@ void mirror_decided(struct mirror *m)
     if (!m->started) {
         return; /* the tick starts the worker; it reads the decision index then */
     }
-    struct node *n = m->node;
-    uint64_t decision = n->store.decision_index;
+    uint64_t decision = m->host.store->decision_index;
     if (decision == m->last_decision) {
         return;
     }
-    lag_push(m, decision, uv_now(n->loop));
+    lag_push(m, decision, uv_now(m->host.loop));
     lag_pop(m);
     m->last_decision = decision; /* the tick's mirror_notify has nothing more to say */
     uv_mutex_lock(&m->lock);
@@ -341,7 +336,7 @@ void mirror_close(struct mirror *m)
 
 void mirror_status(struct mirror *m, msgpack_packer *pk)
 {
-    struct node *n = m->node;
+    bool initialised = m->host.store != NULL;
     bool connected = false, known = false;
     uint64_t wm_index = 0, wm_term = 0, wm_leader = 0, writes = 0, batches = 0;
     char last_error[MIRROR_ERROR_MAX] = "";
@@ -359,8 +354,8 @@ void mirror_status(struct mirror *m, msgpack_packer *pk)
     } else if (m->enabled && m->start_failed) {
         snprintf(last_error, sizeof last_error, "the mirror could not start (see the member's log)");
     }
-    bool leading = n != NULL && raft_state(&n->raft) == RAFT_LEADER;
-    uint64_t decision = n != NULL ? n->store.decision_index : 0;
+    bool leading = initialised && m->host.leading(m->host.data);
+    uint64_t decision = initialised ? m->host.store->decision_index : 0;
     uint64_t lag_entries = 0, lag_ms = 0;
     if (m->enabled && leading) {
         lag_entries = decision > wm_index ? decision - wm_index : 0;
@@ -368,7 +363,7 @@ void mirror_status(struct mirror *m, msgpack_packer *pk)
         for (size_t i = 0; i < m->lag_n; i++) {
             size_t at = (m->lag_head + i) % MIRROR_LAG_RING;
             if (m->lag[at].index > wm_index) {
-                uint64_t now = uv_now(n->loop);
+                uint64_t now = uv_now(m->host.loop);
                 lag_ms = now > m->lag[at].at_ms ? now - m->lag[at].at_ms : 0;
                 break;
             }
@@ -402,5 +397,5 @@ void mirror_status(struct mirror *m, msgpack_packer *pk)
     }
     mp_pack_kv_u64(pk, "writes", writes);
     mp_pack_kv_u64(pk, "batches", batches);
-    mp_pack_kv_u64(pk, "node_id", n != NULL ? n->cfg->node_id : 0);
+    mp_pack_kv_u64(pk, "node_id", initialised ? m->self_id : 0);
 }

@@ -38,13 +38,18 @@
  * sync_epoch.c and sync_member.c compare the two tables), image.c (the worker's image of the
  * tables), view.c (the SQLite read), sql.c (both dialects), pg.c / mysql.c (the clients),
  * url.c.
- * Ownership: struct mirror is embedded in struct node; mirror_init copies what it needs from
- * the configuration. mirror_close joins the worker (bounded by the backend's timeouts:
- * backend.h) and closes the async handle. */
+ * Host interface: the mirror knows nothing of the process around it. Its host (raftnode's
+ * node.c) hands it the settings at mirror_init (struct mirror_config, copied), a small
+ * struct mirror_host (the loop, the store, whether this member leads now, role names), and
+ * pushes raft's state to it every tick (struct mirror_raft_state, mirror_notify).
+ * Ownership: struct mirror is embedded in its host's struct (raftnode's struct node);
+ * mirror_init copies what it needs. mirror_close joins the worker (bounded by the backend's
+ * timeouts: backend.h) and closes the async handle. */
 #ifndef METASTORE_MIRROR_H
 #define METASTORE_MIRROR_H
 
 #include <msgpack.h>
+#include <raft.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,8 +58,7 @@
 #include "metastore/backend.h"
 #include "metastore/sync.h"
 #include "metastore/url.h"
-
-struct node;
+#include "storage/store.h"
 
 #define MIRROR_LAG_RING 256
 #define MIRROR_MSGS 16
@@ -65,6 +69,35 @@ struct node;
  * decision). The environment variable overrides it (seconds, 1 .. 86400; for tests). */
 #define MIRROR_FULL_COMPARE_S 60
 #define MIRROR_FULL_COMPARE_ENV "RAFTNODE_METASTORE_FULL_COMPARE_S"
+
+/* The settings the mirror reads at init; every string is copied. */
+struct mirror_config {
+    const char *metastore_url; /* raft.metastore.url, "" if unset */
+    const char *metadata_url;  /* kylin.metadata.url, "" if unset */
+    const char *db_path;       /* the store's file: the worker reads it read-only */
+    uint64_t node_id;          /* this member's id */
+    const char *api_address;   /* this member's API address */
+    const char *identity;      /* kylin.server.identity, "" if unset (the API address then) */
+    int log_level;             /* LOG_LEVEL_* of raft.log-level */
+};
+
+/* What the mirror asks of its host, on the loop thread only; copied at init. */
+struct mirror_host {
+    uv_loop_t *loop;                        /* the async handle; uv_now for the lag */
+    struct store *store;                    /* the decision index; members' API addresses */
+    void *data;
+    bool (*leading)(void *data);            /* this member leads now (metastore.status) */
+    const char *(*role_name)(int raft_role); /* "voter", "standby", "spare" (member rows) */
+};
+
+/* Raft's state as the host sees it at a tick (mirror_notify); CONF is borrowed for the
+ * call only. */
+struct mirror_raft_state {
+    bool leader;                              /* this member leads */
+    uint64_t term;
+    uint64_t leader_id;
+    const struct raft_configuration *conf;    /* the raft configuration */
+};
 
 struct mirror_msg {
     int level; /* LOG_LEVEL_* */
@@ -96,7 +129,7 @@ struct mirror_shared {
 };
 
 struct mirror {
-    struct node *node;             /* read-only */
+    struct mirror_host host;       /* read-only */
     bool enabled;                  /* read-only: a metastore URL is configured */
     struct ms_url url;             /* read-only (holds the password: never print it) */
     char db_path[1100];            /* read-only: the store the worker reads */
@@ -133,15 +166,15 @@ struct mirror {
     size_t lag_head, lag_n;
 };
 
-/* Reads raft.metastore.url / kylin.metadata.url from N's configuration. 0 when the mirror
- * is configured (enabled) or disabled (neither key set); -1 after logging why the URL is
- * wrong (a configuration error: the caller stops). Starts nothing: the worker starts on the
- * first mirror_notify. */
-int mirror_init(struct mirror *m, struct node *n);
+/* Reads raft.metastore.url / kylin.metadata.url from C. 0 when the mirror is configured
+ * (enabled) or disabled (neither key set); -1 after logging why the URL is wrong (a
+ * configuration error: the caller stops). Starts nothing: the worker starts on the first
+ * mirror_notify. C and HOST are copied. */
+int mirror_init(struct mirror *m, const struct mirror_config *c, const struct mirror_host *host);
 
-/* From the node's tick, on the loop thread: this member's leadership and term. Cheap when
- * nothing changed (no lock, no wake-up). */
-void mirror_notify(struct mirror *m, bool leader, uint64_t term, uint64_t leader_id);
+/* From the host's tick, on the loop thread: this member's leadership, term and the raft
+ * configuration. Cheap when nothing changed (no lock, no wake-up). */
+void mirror_notify(struct mirror *m, const struct mirror_raft_state *st);
 
 /* Right after an entry that changed ownership state was applied (the store's decision index
  * is that entry's index), on the loop thread: hands the new decision index to the worker at

@@ -1,54 +1,27 @@
-/* view: the mirror's consistent read of state.db (see view.h). */
+/* view: the mirror's consistent read of state.db (see view.h), from storage's reads
+ * (storage/reader.h). */
 #include "metastore/view.h"
 
-#include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A reader waits this long for the loop's writer only in rare cases (a checkpoint that
- * resets the WAL); WAL readers do not otherwise block. */
-#define VIEW_BUSY_TIMEOUT_MS 2000
-#define VIEW_MIN_SCHEMA 3
-
-static int verr(struct view_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int verr(struct view_reader *r, const char *fmt, ...)
+/* A read of storage failed: its message is ours. Returns -1. */
+static int store_failed(struct view_reader *r)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->errmsg, sizeof r->errmsg, fmt, ap);
-    va_end(ap);
+    snprintf(r->errmsg, sizeof r->errmsg, "%s", r->store.errmsg);
     return -1;
 }
 
 int view_open(struct view_reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        verr(r, "opening %s read-only: %s", path, r->db != NULL ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
-        sqlite3_close(r->db);
-        r->db = NULL;
-        return -1;
-    }
-    if (sqlite3_busy_timeout(r->db, VIEW_BUSY_TIMEOUT_MS) != SQLITE_OK) {
-        verr(r, "%s: busy_timeout: %s", path, sqlite3_errmsg(r->db));
-        sqlite3_close(r->db);
-        r->db = NULL;
-        return -1;
-    }
-    return 0;
+    return store_reader_open(&r->store, path) != 0 ? store_failed(r) : 0;
 }
 
 void view_close(struct view_reader *r)
 {
-    if (r->db != NULL) {
-        sqlite3_close(r->db); /* every statement is finalized where it is made */
-        r->db = NULL;
-    }
+    store_reader_close(&r->store);
 }
 
 void view_free(struct view *v)
@@ -87,18 +60,6 @@ const struct view_engine *view_engine(const struct view *v, uint64_t id)
     return NULL;
 }
 
-static char *dup_text(sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    return strdup(t != NULL ? (const char *)t : "");
-}
-
-static uint64_t col_u64(sqlite3_stmt *st, int col)
-{
-    sqlite3_int64 v = sqlite3_column_int64(st, col);
-    return v > 0 ? (uint64_t)v : 0;
-}
-
 /* Grows *ARR (element SIZE) to hold N + 1 elements. 0 or -1. */
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
 {
@@ -115,115 +76,95 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-/* Row reader of one statement: fills one element from the current row; 0 = go on, 1 = stop
- * here, -1 = out of memory. */
-typedef int (*row_fn)(sqlite3_stmt *st, struct view *v, size_t *cap);
+/* A view being filled: the arrays' capacities. */
+struct view_build {
+    struct view *v;
+    size_t cap_projects, cap_engines, cap_history, cap_members, cap_gone;
+    size_t n_unowned; /* the delta: v->projects[0 .. n_unowned) are the unowned ones, by name */
+};
 
-static int meta_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
-{
-    (void)cap;
-    const unsigned char *key = sqlite3_column_text(st, 0);
-    if (key == NULL) {
-        return 0;
-    }
-    if (strcmp((const char *)key, "applied_index") == 0) {
-        v->applied_index = col_u64(st, 1);
-    } else if (strcmp((const char *)key, "decision_index") == 0) {
-        v->decision_index = col_u64(st, 1);
-    }
-    return 0;
-}
+/* ---- the rows storage hands over, copied into the view ---- */
 
-static int setting_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
+static int project_row(void *data, const struct store_reader_project *row)
 {
-    (void)cap;
-    const unsigned char *key = sqlite3_column_text(st, 0);
-    if (key != NULL && strcmp((const char *)key, "maintenance") == 0) {
-        v->maintenance = sqlite3_column_int64(st, 1) != 0;
-    } else if (key != NULL && strcmp((const char *)key, "maintenance_reason") == 0) {
-        free(v->maintenance_reason);
-        v->maintenance_reason = dup_text(st, 1);
-        if (v->maintenance_reason == NULL) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int project_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
-{
-    if (grow((void **)&v->projects, cap, v->n_projects, sizeof *v->projects) != 0) {
+    struct view_build *b = data;
+    struct view *v = b->v;
+    if (grow((void **)&v->projects, &b->cap_projects, v->n_projects, sizeof *v->projects) != 0) {
         return -1;
     }
     struct view_project *p = &v->projects[v->n_projects];
-    p->name = dup_text(st, 0);
+    p->name = strdup(row->name);
     if (p->name == NULL) {
         return -1;
     }
-    p->owner = col_u64(st, 1);
-    p->epoch = col_u64(st, 2);
+    p->owner = row->owner;
+    p->epoch = row->epoch;
     v->n_projects++;
     return 0;
 }
 
-static int engine_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
+static int engine_row(void *data, const struct store_reader_engine *row)
 {
-    if (grow((void **)&v->engines, cap, v->n_engines, sizeof *v->engines) != 0) {
+    struct view_build *b = data;
+    struct view *v = b->v;
+    if (grow((void **)&v->engines, &b->cap_engines, v->n_engines, sizeof *v->engines) != 0) {
         return -1;
     }
     struct view_engine *e = &v->engines[v->n_engines];
     memset(e, 0, sizeof *e);
-    e->id = col_u64(st, 0);
-    const unsigned char *mode = sqlite3_column_text(st, 1);
-    snprintf(e->mode, sizeof e->mode, "%s", mode != NULL ? (const char *)mode : "");
-    e->weight = (unsigned)sqlite3_column_int64(st, 2);
-    e->identity = dup_text(st, 3);
+    e->id = row->id;
+    snprintf(e->mode, sizeof e->mode, "%s", row->mode);
+    e->weight = row->weight;
+    e->identity = strdup(row->identity);
     if (e->identity == NULL) {
         return -1;
     }
-    e->alive = sqlite3_column_int64(st, 4) != 0;
-    e->draining = sqlite3_column_int64(st, 5) != 0;
+    e->alive = row->alive;
+    e->draining = row->draining;
     v->n_engines++;
     return 0;
 }
 
-/* Rows come newest first (seq descending: history rows are appended in log order) and the
- * scan stops at the first one at or below the watermark, so a batch reads only the new rows
- * however long the history is; view_read puts them back in log order. */
-static int history_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
+/* Rows come newest first and the scan stops at the first one at or below the watermark, so
+ * a batch reads only the new rows however long the history is; read_all puts them back in
+ * log order. */
+static int history_row(void *data, const struct store_reader_history *row)
 {
-    if (col_u64(st, 0) <= v->history_after) {
+    struct view_build *b = data;
+    struct view *v = b->v;
+    if (row->raft_index <= v->history_after) {
         return 1;
     }
-    if (grow((void **)&v->history, cap, v->n_history, sizeof *v->history) != 0) {
+    if (grow((void **)&v->history, &b->cap_history, v->n_history, sizeof *v->history) != 0) {
         return -1;
     }
     struct view_history *h = &v->history[v->n_history];
     memset(h, 0, sizeof *h);
-    h->raft_index = col_u64(st, 0);
-    h->term = col_u64(st, 1);
-    h->time_ms = col_u64(st, 2);
-    h->project = dup_text(st, 3);
+    h->raft_index = row->raft_index;
+    h->term = row->term;
+    h->time_ms = row->time_ms;
+    h->project = strdup(row->project);
     if (h->project == NULL) {
         return -1;
     }
-    h->from = col_u64(st, 4); /* NULL reads as 0 = none */
-    h->to = col_u64(st, 5);
-    h->epoch = col_u64(st, 6);
-    const unsigned char *reason = sqlite3_column_text(st, 7);
-    snprintf(h->reason, sizeof h->reason, "%s", reason != NULL ? (const char *)reason : "");
+    h->from = row->from;
+    h->to = row->to;
+    h->epoch = row->epoch;
+    snprintf(h->reason, sizeof h->reason, "%s", row->reason);
     v->n_history++;
     return 0;
 }
 
-static int member_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
+static int member_row(void *data, const struct store_reader_member *row)
 {
-    if (grow((void **)&v->members, cap, v->n_members, sizeof *v->members) != 0) {
+    struct view_build *b = data;
+    struct view *v = b->v;
+    if (grow((void **)&v->members, &b->cap_members, v->n_members, sizeof *v->members) != 0) {
         return -1;
     }
     struct view_member *m = &v->members[v->n_members];
-    m->id = col_u64(st, 0);
-    m->api_address = dup_text(st, 1);
+    m->id = row->id;
+    m->api_address = strdup(row->api_address);
     if (m->api_address == NULL) {
         return -1;
     }
@@ -231,80 +172,9 @@ static int member_rows(sqlite3_stmt *st, struct view *v, size_t *cap)
     return 0;
 }
 
-/* Runs SQL and hands every row to FN. */
-static int each_row(struct view_reader *r, const char *sql, row_fn fn, struct view *v)
-{
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        verr(r, "%s: preparing \"%.60s\": %s", r->path, sql, sqlite3_errmsg(r->db));
-        sqlite3_finalize(st);
-        return -1;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int frc = fn(st, v, &cap);
-        if (frc < 0) {
-            verr(r, "%s: out of memory reading \"%.60s\"", r->path, sql);
-            sqlite3_finalize(st);
-            return -1;
-        }
-        if (frc > 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        verr(r, "%s: reading \"%.60s\": %s", r->path, sql, sqlite3_errmsg(r->db));
-        sqlite3_finalize(st);
-        return -1;
-    }
-    sqlite3_finalize(st);
-    return 0;
-}
-
-static int exec(struct view_reader *r, const char *sql)
-{
-    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        return verr(r, "%s: %s: %s", r->path, sql, sqlite3_errmsg(r->db));
-    }
-    return 0;
-}
-
-static int check_schema(struct view_reader *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-    }
-    sqlite3_int64 version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    if (rc != SQLITE_ROW) {
-        verr(r, "%s: reading meta.schema_version: %s", r->path,
-             rc == SQLITE_DONE ? "missing" : sqlite3_errmsg(r->db));
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
-        return -1;
-    }
-    if (version < VIEW_MIN_SCHEMA) {
-        return verr(r, "%s: schema version %lld; the mirror needs %d or later (meta.decision_index)",
-                    r->path, (long long)version, VIEW_MIN_SCHEMA);
-    }
-    return 0;
-}
-
 int view_read_indexes(struct view_reader *r, uint64_t *applied, uint64_t *decision)
 {
-    struct view v;
-    memset(&v, 0, sizeof v);
-    if (each_row(r, "SELECT key, value FROM meta WHERE key IN ('applied_index', 'decision_index')",
-                 meta_rows, &v) != 0) {
-        return -1;
-    }
-    *applied = v.applied_index;
-    *decision = v.decision_index;
-    return 0;
+    return store_reader_indexes(&r->store, applied, decision) != 0 ? store_failed(r) : 0;
 }
 
 static int cmp_project(const void *a, const void *b)
@@ -317,109 +187,68 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Prepares SQL; 0 or -1 (errmsg). */
-static int prepare(struct view_reader *r, const char *sql, sqlite3_stmt **st)
+/* A project named in the new history rows: its owned row, or (ROW NULL) none. */
+static int named_row(void *data, const char *name, const struct store_reader_project *row)
 {
-    *st = NULL;
-    if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK) {
-        verr(r, "%s: preparing \"%.60s\": %s", r->path, sql, sqlite3_errmsg(r->db));
-        sqlite3_finalize(*st);
-        *st = NULL;
-        return -1;
+    struct view_build *b = data;
+    struct view *v = b->v;
+    if (row != NULL) {
+        return project_row(data, row);
     }
-    return 0;
-}
-
-/* Steps ST (reset and bound by the caller) and appends its project rows to V (*CAP is the
- * capacity of v->projects); *FOUND counts them. 0 or -1. */
-static int step_projects(struct view_reader *r, sqlite3_stmt *st, struct view *v, size_t *cap, size_t *found)
-{
-    int rc;
-    *found = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (project_rows(st, v, cap) != 0) {
-            return verr(r, "%s: out of memory reading projects", r->path);
+    /* No owned row: unowned now (read before) or removed. */
+    struct view_project key = {.name = (char *)name};
+    if (b->n_unowned == 0 || bsearch(&key, v->projects, b->n_unowned, sizeof *v->projects, cmp_project) == NULL) {
+        if (grow((void **)&v->gone, &b->cap_gone, v->n_gone, sizeof *v->gone) != 0 ||
+            (v->gone[v->n_gone] = strdup(name)) == NULL) {
+            return -1;
         }
-        (*found)++;
-    }
-    if (rc != SQLITE_DONE) {
-        return verr(r, "%s: reading projects: %s", r->path, sqlite3_errmsg(r->db));
+        v->n_gone++;
     }
     return 0;
 }
 
 /* The delta's projects (see view_read_delta): the unowned ones, then the current row of
  * every project the new history rows name (or its name in v->gone); by name, each once. */
-static int read_delta_projects(struct view_reader *r, struct view *v)
+static int read_delta_projects(struct view_reader *r, struct view_build *b)
 {
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0, found = 0, gone_cap = 0;
+    struct view *v = b->v;
     const char **names = NULL;
+    size_t n_names = 0;
     int rc = -1;
-    if (prepare(r, "SELECT name, owner, epoch FROM projects WHERE owner IS NULL", &st) != 0 ||
-        step_projects(r, st, v, &cap, &found) != 0) {
-        goto out;
+    if (store_reader_unowned_projects(&r->store, project_row, b) != 0) {
+        return store_failed(r);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    size_t n_unowned = v->n_projects;
-    if (n_unowned > 1) { /* v->projects is NULL when empty: no qsort/bsearch on it then */
-        qsort(v->projects, n_unowned, sizeof *v->projects, cmp_project);
+    b->n_unowned = v->n_projects;
+    if (b->n_unowned > 1) { /* v->projects is NULL when empty: no qsort/bsearch on it then */
+        qsort(v->projects, b->n_unowned, sizeof *v->projects, cmp_project);
     }
     names = calloc(v->n_history + 1, sizeof *names);
     if (names == NULL) {
-        verr(r, "%s: out of memory for %zu history rows", r->path, v->n_history);
-        goto out;
+        snprintf(r->errmsg, sizeof r->errmsg, "%.400s: out of memory for %zu history rows", r->store.path, v->n_history);
+        return -1;
     }
     for (size_t i = 0; i < v->n_history; i++) {
         names[i] = v->history[i].project;
     }
     qsort(names, v->n_history, sizeof *names, cmp_str);
-    if (prepare(r, "SELECT name, owner, epoch FROM projects WHERE name = ?1 AND owner IS NOT NULL", &st) != 0) {
+    for (size_t i = 0; i < v->n_history; i++) { /* each name once */
+        if (n_names == 0 || strcmp(names[i], names[n_names - 1]) != 0) {
+            names[n_names++] = names[i];
+        }
+    }
+    if (store_reader_owned_projects(&r->store, names, n_names, named_row, b) != 0) {
+        store_failed(r);
         goto out;
     }
-    for (size_t i = 0; i < v->n_history; i++) {
-        if (i > 0 && strcmp(names[i], names[i - 1]) == 0) {
-            continue;
-        }
-        (void)sqlite3_reset(st); /* returns the previous step's error, handled already */
-        if (sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC) != SQLITE_OK) {
-            verr(r, "%s: binding a project name: %s", r->path, sqlite3_errmsg(r->db));
-            goto out;
-        }
-        if (step_projects(r, st, v, &cap, &found) != 0) {
-            goto out;
-        }
-        if (found > 0) {
-            continue;
-        }
-        /* No owned row: unowned now (read above) or removed. */
-        struct view_project key = {.name = (char *)names[i]};
-        if (n_unowned == 0 || bsearch(&key, v->projects, n_unowned, sizeof *v->projects, cmp_project) == NULL) {
-            if (grow((void **)&v->gone, &gone_cap, v->n_gone, sizeof *v->gone) != 0 ||
-                (v->gone[v->n_gone] = strdup(names[i])) == NULL) {
-                verr(r, "%s: out of memory for removed projects", r->path);
-                goto out;
-            }
-            v->n_gone++;
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     if (v->n_projects > 1) {
         qsort(v->projects, v->n_projects, sizeof *v->projects, cmp_project);
     }
-    if (prepare(r, "SELECT count(*) FROM projects", &st) != 0) {
+    if (store_reader_count_projects(&r->store, &v->n_all) != 0) {
+        store_failed(r);
         goto out;
     }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        verr(r, "%s: counting projects: %s", r->path, sqlite3_errmsg(r->db));
-        goto out;
-    }
-    v->n_all = col_u64(st, 0);
     rc = 0;
 out:
-    sqlite3_finalize(st);
     free(names);
     return rc;
 }
@@ -427,27 +256,38 @@ out:
 /* Reads everything; the projects all of them (COMPLETE) or the delta. */
 static int read_all(struct view_reader *r, uint64_t after, bool complete, struct view *out)
 {
+    struct view_build b = {.v = out};
+    char *reason = NULL;
     memset(out, 0, sizeof *out);
-    /* One read transaction: the snapshot starts at the first SELECT and holds until COMMIT. */
-    if (exec(r, "BEGIN") != 0) {
-        return -1;
+    /* One read transaction (storage/reader.h): every read below sees one applied index. */
+    if (store_reader_begin(&r->store) != 0) {
+        return store_failed(r);
     }
     out->history_after = after;
     out->complete = complete;
-    if (check_schema(r) != 0 ||
-        each_row(r, "SELECT key, value FROM meta WHERE key IN ('applied_index', 'decision_index')",
-                 meta_rows, out) != 0 ||
-        each_row(r, "SELECT key, value FROM settings WHERE key IN ('maintenance', 'maintenance_reason')",
-                 setting_rows, out) != 0 ||
-        each_row(r, "SELECT id, mode, weight, identity, alive, draining FROM engines ORDER BY id",
-                 engine_rows, out) != 0 ||
-        each_row(r, "SELECT raft_index, term, time_ms, project, from_owner, to_owner, epoch, reason"
-                    " FROM history ORDER BY seq DESC",
-                 history_rows, out) != 0 ||
-        each_row(r, "SELECT id, api_address FROM members ORDER BY id", member_rows, out) != 0 ||
-        (complete ? each_row(r, "SELECT name, owner, epoch FROM projects ORDER BY name", project_rows, out)
-                  : read_delta_projects(r, out)) != 0) {
-        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL); /* a read: nothing to undo */
+    int rc = store_reader_indexes(&r->store, &out->applied_index, &out->decision_index);
+    if (rc == 0) {
+        rc = store_reader_maintenance(&r->store, &out->maintenance, &reason);
+        out->maintenance_reason = reason;
+    }
+    if (rc == 0) {
+        rc = store_reader_engines(&r->store, engine_row, &b);
+    }
+    if (rc == 0) {
+        rc = store_reader_history_newest_first(&r->store, history_row, &b);
+    }
+    if (rc == 0) {
+        rc = store_reader_members(&r->store, member_row, &b);
+    }
+    if (rc != 0) {
+        store_failed(r);
+    } else if (complete) {
+        rc = store_reader_projects(&r->store, project_row, &b) != 0 ? store_failed(r) : 0;
+    } else {
+        rc = read_delta_projects(r, &b);
+    }
+    if (rc != 0) {
+        store_reader_abort(&r->store);
         view_free(out);
         return -1;
     }
@@ -459,7 +299,8 @@ static int read_all(struct view_reader *r, uint64_t after, bool complete, struct
         out->history[i] = out->history[j - 1];
         out->history[j - 1] = h;
     }
-    if (exec(r, "COMMIT") != 0) {
+    if (store_reader_end(&r->store) != 0) {
+        store_failed(r);
         view_free(out);
         return -1;
     }

@@ -13,9 +13,10 @@
  * project was removed without a trace (the mirror then reads every project after all).
  * tests/unit/test_metastore_image.c holds the store to this.
  *
- * The SQL here follows the store's schema (storage/schema.c, version 3 or later); the
- * version is checked at every read so that a layout change fails loudly here.
- * Used by the mirror's worker thread only. Owns: its sqlite3 handle and the view's arrays
+ * The reads themselves are storage's (storage/reader.h: one function per read, the only
+ * place that knows the tables); the schema version is checked at every read so that a
+ * layout change fails loudly. This file turns their rows into a view.
+ * Used by the mirror's worker thread only. Owns: its store_reader and the view's arrays
  * (view_free). */
 #ifndef METASTORE_VIEW_H
 #define METASTORE_VIEW_H
@@ -24,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sqlite3;
+#include "storage/reader.h"
 
 struct view_project {
     char *name;
@@ -75,9 +76,8 @@ struct view {
 };
 
 struct view_reader {
-    struct sqlite3 *db; /* private */
-    char path[1100];    /* read-only */
-    char errmsg[512];   /* read-only */
+    struct store_reader store; /* private */
+    char errmsg[512];          /* read-only */
 };
 
 /* Opens PATH read-only. 0 or -1 (errmsg). */

@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -170,6 +171,20 @@ static void drop_conn(struct engine *e)
     }
 }
 
+/* This member's own engine's heartbeat, when this member leads: straight to its scheduler. */
+static int heartbeat_local(struct node *n, proposal_done_cb cb, void *data)
+{
+    const struct config *c = n->cfg;
+    struct sched_hb hb;
+    memset(&hb, 0, sizeof hb);
+    hb.id = c->node_id;
+    snprintf(hb.mode, sizeof hb.mode, "%s", config_mode_name(c->server_mode));
+    hb.weight = c->engine_weight;
+    snprintf(hb.identity, sizeof hb.identity, "%s", n->engine.identity);
+    hb.race_enabled = c->leader_race_enabled;
+    return scheduler_heartbeat(&n->scheduler, &hb, cb, data);
+}
+
 /* Sends one heartbeat to the leader. Returns true when it went out. */
 static bool send_heartbeat(struct engine *e)
 {
@@ -199,7 +214,7 @@ static bool send_heartbeat(struct engine *e)
     e->inflight++;
     if (leader == n->cfg->node_id) {
         drop_conn(e);
-        if (scheduler_heartbeat_local(&n->scheduler, local_hb_done, c) != 0) {
+        if (heartbeat_local(n, local_hb_done, c) != 0) {
             e->inflight--;
             free(c);
             return false;

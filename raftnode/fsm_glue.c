@@ -1,4 +1,4 @@
-/* fsm_glue: libraft's raft_fsm hooks, bridged to storage/store.h.
+/* fsm_glue: libraft's raft_fsm hooks, bridged to storage/store.h (see fsm_glue.h).
  *
  * libraft applies committed COMMAND entries in order and sets last_applied only after apply
  * returns, so the entry being applied has index raft_last_applied() + 1. Rules kept here
@@ -6,7 +6,7 @@
  * - apply never returns non-zero: that would stall the FSM. Command errors go back to the
  *   proposer through proposals_on_applied.
  * - a SQLite failure (disk full, I/O error) is fatal for this member: we stop applying and
- *   shut down; the transaction rolled back, so a restart replays the entry exactly. */
+ *   the host shuts down; the transaction rolled back, so a restart replays the entry exactly. */
 #include "fsm_glue.h"
 
 #include <sqlite3.h>
@@ -14,58 +14,52 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "node.h"
-
-static void handover(void *data, const char *project, size_t len)
-{
-    engine_handover(data, project, len);
-}
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
-    struct node *n = fsm->data;
-    uint64_t index = raft_last_applied(&n->raft) + 1;
+    struct fsm_glue *g = fsm->data;
+    uint64_t index = raft_last_applied(g->raft) + 1;
     struct store_results r;
 
     *result = NULL;
-    if (n->fsm_failed) {
+    if (g->failed) {
         return 0;
     }
-    if (store_apply(&n->store, index, buf->base, buf->len, &r) != 0) {
+    if (store_apply(g->store, index, buf->base, buf->len, &r) != 0) {
         log_error("state machine write failed at index %llu: %s; stopping this member "
                   "(the entry stays in the raft log and is replayed on restart once the disk is fixed)",
-                  (unsigned long long)index, n->store.errmsg);
-        n->fsm_failed = true;
+                  (unsigned long long)index, g->store->errmsg);
+        g->failed = true;
         store_results_free(&r);
-        node_stop(n, 1);
+        g->host.stop(g->host.data);
         return 0;
     }
     if (r.entry_status != 0) {
         log_warn("entry %llu could not be decoded: %s (skipped on every member)",
                  (unsigned long long)index, r.entry_message);
     }
-    if (n->store.decision_index == index &&
-        store_each_handover(&n->store, index, handover, &n->engine) != 0) {
+    bool decision = g->store->decision_index == index;
+    if (decision && store_each_handover(g->store, index, g->host.handover, g->host.data) != 0) {
         /* the state is applied; only the grace is unknown: hold every project back */
         log_warn("entry %llu: %s; this member's engine acts for none of its projects for one "
-                 "heartbeat timeout", (unsigned long long)index, n->store.errmsg);
-        engine_grace_all(&n->engine);
+                 "heartbeat timeout", (unsigned long long)index, g->store->errmsg);
+        g->host.grace_all(g->host.data);
     }
-    if (n->store.decision_index == index) {
-        mirror_decided(&n->mirror); /* the leader's mirror starts its batch now, not at the tick */
+    if (g->host.applied != NULL) {
+        g->host.applied(g->host.data, index, decision, buf, &r);
     }
-    proposals_on_applied(&n->proposals, index, &r);
+    proposals_on_applied(g->proposals, index, &r);
     return 0;
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    struct node *n = fsm->data;
+    struct fsm_glue *g = fsm->data;
     void *data;
     size_t len;
 
-    if (store_snapshot(&n->store, &data, &len) != 0) {
-        log_error("snapshot failed: %s", n->store.errmsg);
+    if (store_snapshot(g->store, &data, &len) != 0) {
+        log_error("snapshot failed: %s", g->store->errmsg);
         return RAFT_IOERR;
     }
     *bufs = raft_malloc(sizeof **bufs);
@@ -76,7 +70,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     (*bufs)[0].base = data;
     (*bufs)[0].len = len;
     *n_bufs = 1;
-    log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)n->store.applied_index, len);
+    log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)g->store->applied_index, len);
     return 0;
 }
 
@@ -99,25 +93,30 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
 /* On success the buffer belongs to the FSM (libraft does not free it). */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-    struct node *n = fsm->data;
-    if (store_restore(&n->store, buf->base, buf->len) != 0) {
-        log_error("restoring snapshot (%zu bytes) failed: %s", buf->len, n->store.errmsg);
+    struct fsm_glue *g = fsm->data;
+    if (store_restore(g->store, buf->base, buf->len) != 0) {
+        log_error("restoring snapshot (%zu bytes) failed: %s", buf->len, g->store->errmsg);
         return RAFT_IOERR;
     }
     log_info("state restored from snapshot (%zu bytes), applied index %llu", buf->len,
-             (unsigned long long)n->store.applied_index);
+             (unsigned long long)g->store->applied_index);
     raft_free(buf->base);
-    engine_grace_all(&n->engine); /* entries skipped by the restore may have moved projects */
+    g->host.grace_all(g->host.data); /* entries skipped by the restore may have moved projects */
     return 0;
 }
 
-void fsm_glue_init(struct raft_fsm *fsm, struct node *n)
+void fsm_glue_init(struct fsm_glue *g, struct raft *raft, struct store *store, struct proposals *proposals,
+                   const struct fsm_glue_host *host)
 {
-    memset(fsm, 0, sizeof *fsm);
-    fsm->version = 2;
-    fsm->data = n;
-    fsm->apply = fsm_apply;
-    fsm->snapshot = fsm_snapshot;
-    fsm->restore = fsm_restore;
-    fsm->snapshot_finalize = fsm_snapshot_finalize;
+    memset(g, 0, sizeof *g);
+    g->raft = raft;
+    g->store = store;
+    g->proposals = proposals;
+    g->host = *host;
+    g->fsm.version = 2;
+    g->fsm.data = g;
+    g->fsm.apply = fsm_apply;
+    g->fsm.snapshot = fsm_snapshot;
+    g->fsm.restore = fsm_restore;
+    g->fsm.snapshot_finalize = fsm_snapshot_finalize;
 }

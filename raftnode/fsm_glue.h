@@ -1,10 +1,53 @@
-/* fsm_glue: fills a struct raft_fsm whose hooks apply entries to the node's store. */
+/* fsm_glue: fills a struct raft_fsm whose hooks apply committed entries to a store and route
+ * each entry's results to the member's write pipeline (proposal.h).
+ *
+ * Host interface: the glue knows libraft, the store and the pipeline; what the member does
+ * around an apply (stop itself, start hand-over graces for its engine, tell the metastore
+ * mirror) goes through struct fsm_glue_host. raftnode fills it in node.c; the simulation
+ * (tests/sim/cluster.c) links this same file with its own host, so every change here is
+ * simulated. Owns nothing: the store, pipeline and raft belong to the host. */
 #ifndef RAFTNODE_FSM_GLUE_H
 #define RAFTNODE_FSM_GLUE_H
 
 #include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-struct node;
-void fsm_glue_init(struct raft_fsm *fsm, struct node *n);
+#include "../storage/store.h"
+#include "proposal.h"
+
+/* What the glue asks of its host; every hook runs on the loop thread, inside raft's apply
+ * or restore callback. */
+struct fsm_glue_host {
+    void *data;
+    /* store_apply failed (the glue logged why and applies nothing more): the member must
+     * stop; the entry is replayed after a restart. */
+    void (*stop)(void *data);
+    /* A decision entry handed PROJECT (LEN bytes) over from a live engine
+     * (store_each_handover): this member's engine starts its hand-over grace. */
+    void (*handover)(void *data, const char *project, size_t len);
+    /* Every project waits one grace: after a restore, or when an entry's hand-overs could
+     * not be read. */
+    void (*grace_all)(void *data);
+    /* Entry INDEX (BUF) was applied with R, after its hand-overs and before R goes to the
+     * proposer. DECISION: the entry changed ownership state (it is the store's decision
+     * index). May be NULL. */
+    void (*applied)(void *data, uint64_t index, bool decision, const struct raft_buffer *buf,
+                    const struct store_results *r);
+};
+
+struct fsm_glue {
+    struct raft_fsm fsm;          /* public: hand &fsm to raft (fsm.data = this glue) */
+    struct raft *raft;            /* read-only: the raft applying (set before raft_start) */
+    struct store *store;          /* read-only */
+    struct proposals *proposals;  /* read-only: where results go */
+    struct fsm_glue_host host;    /* read-only */
+    bool failed;                  /* read-only: SQLite failed; no further applies */
+};
+
+/* HOST is copied. RAFT may be NULL here and set before raft starts applying. */
+void fsm_glue_init(struct fsm_glue *g, struct raft *raft, struct store *store, struct proposals *proposals,
+                   const struct fsm_glue_host *host);
 
 #endif

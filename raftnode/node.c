@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsm_glue.h"
@@ -126,6 +127,128 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
     };
 }
 
+/* ---- the hosts of the FSM glue, the write pipeline and the scheduler (the simulation has
+ * its own: tests/sim/cluster.c, leader.c) ---- */
+
+static void fsm_stop(void *data)
+{
+    node_stop(data, 1);
+}
+
+static void fsm_handover(void *data, const char *project, size_t len)
+{
+    struct node *n = data;
+    engine_handover(&n->engine, project, len);
+}
+
+static void fsm_grace_all(void *data)
+{
+    struct node *n = data;
+    engine_grace_all(&n->engine);
+}
+
+static void fsm_applied(void *data, uint64_t index, bool decision, const struct raft_buffer *buf,
+                        const struct store_results *r)
+{
+    struct node *n = data;
+    (void)index;
+    (void)buf;
+    (void)r;
+    if (decision) {
+        mirror_decided(&n->mirror); /* the leader's mirror starts its batch now, not at the tick */
+    }
+}
+
+static void proposals_flush_cb(uv_check_t *h)
+{
+    struct node *n = h->data;
+    proposals_flush(&n->proposals);
+}
+
+static void proposals_flush_wanted(void *data, bool wanted)
+{
+    struct node *n = data;
+    if (uv_is_closing((uv_handle_t *)&n->proposals_flush)) {
+        return;
+    }
+    if (wanted) {
+        uv_check_start(&n->proposals_flush, proposals_flush_cb);
+    } else {
+        uv_check_stop(&n->proposals_flush);
+    }
+}
+
+static uint64_t sched_now_ms(void *data)
+{
+    struct node *n = data;
+    return uv_now(n->loop);
+}
+
+static uint64_t sched_wall_ms(void *data)
+{
+    struct timespec ts;
+    (void)data;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool sched_running(void *data)
+{
+    struct node *n = data;
+    return n->phase == NODE_RUNNING;
+}
+
+/* The write pipeline (proposal.h) and its flush check handle. 0 or -1. */
+static int pipeline_init(struct node *n)
+{
+    struct proposals_host host = {.data = n, .flush_wanted = proposals_flush_wanted};
+    if (uv_check_init(n->loop, &n->proposals_flush) != 0) {
+        return -1;
+    }
+    n->proposals_flush.data = n;
+    return proposals_init(&n->proposals, &n->raft, &host);
+}
+
+static int scheduler_start(struct node *n)
+{
+    struct scheduler_host host = {
+        .raft = &n->raft,
+        .store = &n->store,
+        .proposals = &n->proposals,
+        .fsm_failed = &n->fsm.failed,
+        .heartbeat_timeout_ms = (uint64_t)n->cfg->heartbeat_timeout_s * 1000,
+        .data = n,
+        .now_ms = sched_now_ms,
+        .wall_ms = sched_wall_ms,
+        .running = sched_running,
+    };
+    return scheduler_init(&n->scheduler, &host);
+}
+
+static bool mirror_leading(void *data)
+{
+    struct node *n = data;
+    return raft_state(&n->raft) == RAFT_LEADER;
+}
+
+/* The metastore mirror (metastore/mirror.h): its settings and what it reads on the loop. */
+static int mirror_setup(struct node *n)
+{
+    const struct config *c = n->cfg;
+    struct mirror_config mc = {
+        .metastore_url = c->metastore_url,
+        .metadata_url = c->metadata_url,
+        .db_path = n->db_path,
+        .node_id = c->node_id,
+        .api_address = c->api_address,
+        .identity = c->identity,
+        .log_level = c->log_level,
+    };
+    struct mirror_host host = {
+        .loop = n->loop, .store = &n->store, .data = n, .leading = mirror_leading, .role_name = node_role_name};
+    return mirror_init(&n->mirror, &mc, &host);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -175,7 +298,11 @@ static void tick_cb(uv_timer_t *t)
     }
     membership_tick(n);
     scheduler_tick(&n->scheduler);
-    mirror_notify(&n->mirror, state == RAFT_LEADER, raft_current_term(&n->raft), leader);
+    struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
+                                   .term = raft_current_term(&n->raft),
+                                   .leader_id = leader,
+                                   .conf = &n->raft.configuration};
+    mirror_notify(&n->mirror, &ms);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -222,7 +349,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("%s", n->store.errmsg);
         return -1;
     }
-    if (mirror_init(&n->mirror, n) != 0) {
+    if (mirror_setup(n) != 0) {
         goto err_store; /* a wrong metastore URL: logged; nothing of the mirror runs yet */
     }
 
@@ -243,8 +370,10 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("raft I/O guard: too many raft instances in this process");
         goto err_io;
     }
-    fsm_glue_init(&n->fsm, n);
-    rv = raft_init(&n->raft, &n->io, &n->fsm, cfg->node_id, cfg->node_address);
+    struct fsm_glue_host fsm_host = {
+        .data = n, .stop = fsm_stop, .handover = fsm_handover, .grace_all = fsm_grace_all, .applied = fsm_applied};
+    fsm_glue_init(&n->fsm, &n->raft, &n->store, &n->proposals, &fsm_host);
+    rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
         n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
     }
@@ -281,8 +410,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
              (unsigned long long)n->store.applied_index);
 
-    if (proposals_init(&n->proposals, n) != 0 || peer_init(&n->peer, n) != 0 ||
-        scheduler_init(&n->scheduler, n) != 0) {
+    if (pipeline_init(n) != 0 || peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
         log_error("cannot initialise the write pipeline");
         node_stop(n, 1);
         return -1;
@@ -340,7 +468,9 @@ static void node_close(struct node *n)
     mirror_close(&n->mirror);
     checkpointer_close(&n->checkpointer);
     proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
-    proposals_close(&n->proposals);
+    if (n->proposals.raft != NULL && !uv_is_closing((uv_handle_t *)&n->proposals_flush)) {
+        uv_close((uv_handle_t *)&n->proposals_flush, handle_closed);
+    }
     peer_close(&n->peer);
     uv_close((uv_handle_t *)&n->tick, handle_closed);
     uv_close((uv_handle_t *)&n->sigterm, handle_closed);

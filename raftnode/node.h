@@ -20,6 +20,7 @@
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
+#include "fsm_glue.h"
 #include "raft_fix.h"
 #include "peer.h"
 #include "proposal.h"
@@ -35,9 +36,11 @@ struct node {
     struct raft_io io;                  /* private */
     struct raft_fix raft_fix;           /* private: guard around io (raft_fix.h) */
     struct raft_uv_transport transport; /* private */
-    struct raft_fsm fsm;                /* private */
+    struct fsm_glue fsm;                /* private: the FSM hooks (fsm.failed: SQLite failed;
+                                         * no further applies) */
     struct api api;                     /* private: API listener and connections */
     struct proposals proposals;         /* private: write batching */
+    uv_check_t proposals_flush;         /* private: runs proposals_flush once per loop iteration */
     struct peer peer;                   /* private: requests this node sends to the leader */
     struct engine engine;               /* public: this member's engine: heartbeats, lease */
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
@@ -50,7 +53,6 @@ struct node {
     struct raft_transfer shutdown_transfer; /* private */
     int phase;                          /* read-only: enum node_phase */
     int exit_status;                    /* read-only: what main returns */
-    bool fsm_failed;                    /* read-only: SQLite failed; no further applies */
     bool bootstrapped;                  /* read-only: this start bootstrapped a new cluster */
     raft_id last_leader_id;             /* private: for leader-change logging */
     int last_state;                     /* private */

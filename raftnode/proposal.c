@@ -15,7 +15,6 @@
 #include "../common/queue.h"
 #include "../storage/command.h"
 #include "common/log.h"
-#include "node.h"
 
 #define PROPOSAL_MAX_BATCH 4096
 
@@ -81,10 +80,8 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     batch_free(b);
 }
 
-static void flush_cb(uv_check_t *h)
+void proposals_flush(struct proposals *p)
 {
-    struct proposals *p = h->data;
-    struct node *n = p->node;
     struct proposal_batch *b = p->open;
     struct raft_buffer buf;
     const void *cmds[1];
@@ -97,23 +94,23 @@ static void flush_cb(uv_check_t *h)
         return;
     }
     p->open = NULL;
-    uv_check_stop(h);
+    p->host.flush_wanted(p->host.data, false);
     /* The commands are already concatenated: wrap them as one array element run. */
     cmds[0] = b->cmds.data;
     lens[0] = b->cmds.size;
-    if (command_entry_build_n(raft_current_term(&n->raft), cmds, lens, 1, b->n, &data, &len) != 0) {
+    if (command_entry_build_n(raft_current_term(p->raft), cmds, lens, 1, b->n, &data, &len) != 0) {
         batch_fail(b, 0, PROTO_REFUSED, PROTO_CODE_FAILED, "out of memory while building the log entry");
         batch_free(b);
         return;
     }
     buf.base = data;
     buf.len = len;
-    rv = raft_apply(&n->raft, &b->req, &buf, 1, apply_cb);
+    rv = raft_apply(p->raft, &b->req, &buf, 1, apply_cb);
     if (rv != 0) {
         /* libraft 0.22's legacy raft_apply gives the buffer back only when it refuses
          * up front (not leader); past that point its append path may already have freed it,
          * so any other failure leaks rather than risks a double free. */
-        log_warn("raft_apply of %u commands failed: %s (%s)", b->n, raft_strerror(rv), raft_errmsg(&n->raft));
+        log_warn("raft_apply of %u commands failed: %s (%s)", b->n, raft_strerror(rv), raft_errmsg(p->raft));
         if (rv == RAFT_NOTLEADER) {
             raft_free(data);
             batch_fail(b, 0, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
@@ -130,29 +127,14 @@ static void flush_cb(uv_check_t *h)
     p->n_inflight++;
 }
 
-int proposals_init(struct proposals *p, struct node *n)
+int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host)
 {
     memset(p, 0, sizeof *p);
-    p->node = n;
+    p->raft = raft;
+    p->host = *host;
     p->max_batch = PROPOSAL_MAX_BATCH;
     QUEUE_INIT(&p->inflight);
-    if (uv_check_init(n->loop, &p->flush) != 0) {
-        return -1;
-    }
-    p->flush.data = p;
     return 0;
-}
-
-static void noop_close(uv_handle_t *h)
-{
-    (void)h;
-}
-
-void proposals_close(struct proposals *p)
-{
-    if (p->node != NULL && !uv_is_closing((uv_handle_t *)&p->flush)) {
-        uv_close((uv_handle_t *)&p->flush, noop_close);
-    }
 }
 
 int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
@@ -165,7 +147,7 @@ int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_
             return -1;
         }
         p->open = b;
-        uv_check_start(&p->flush, flush_cb);
+        p->host.flush_wanted(p->host.data, true);
     }
     if (b->n == b->cap) {
         unsigned cap = b->cap ? b->cap * 2 : 16;
@@ -183,7 +165,7 @@ int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_
     b->waiters[b->n].data = data;
     b->n++;
     if (b->n >= p->max_batch) {
-        flush_cb(&p->flush); /* full: hand it to raft now, a new batch starts */
+        proposals_flush(p); /* full: hand it to raft now, a new batch starts */
     }
     return 0;
 }
@@ -210,9 +192,19 @@ void proposals_fail_open(struct proposals *p, const char *code, const char *mess
         return;
     }
     p->open = NULL;
-    if (!uv_is_closing((uv_handle_t *)&p->flush)) {
-        uv_check_stop(&p->flush);
-    }
+    p->host.flush_wanted(p->host.data, false);
     batch_fail(b, 0, PROTO_UNAVAILABLE, code, message);
     batch_free(b);
+}
+
+void proposals_fail_inflight(struct proposals *p, const char *code, const char *message)
+{
+    while (!QUEUE_IS_EMPTY(&p->inflight)) {
+        queue *q = QUEUE_HEAD(&p->inflight);
+        struct proposal_batch *b = QUEUE_DATA(q, struct proposal_batch, queue);
+        QUEUE_REMOVE(q);
+        p->n_inflight--;
+        batch_fail(b, b->req.index, PROTO_UNAVAILABLE, code, message);
+        batch_free(b);
+    }
 }

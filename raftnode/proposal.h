@@ -7,18 +7,21 @@
  *
  * CB may be NULL for a command nobody waits on.
  * Ownership: the packed command bytes are copied; DATA belongs to the caller and is handed
- * back in the done callback. */
+ * back in the done callback.
+ *
+ * Host interface: the pipeline knows libraft (raft_apply on the raft it is given) and
+ * nothing of the loop around it. Its host decides when an open batch goes to raft: raftnode
+ * runs proposals_flush from a uv_check handle once per loop iteration (node.c), the
+ * simulation (tests/sim) once per virtual tick; both link this file. */
 #ifndef RAFTNODE_PROPOSAL_H
 #define RAFTNODE_PROPOSAL_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "../storage/store.h"
-
-struct node;
 
 /* STATUS/CODE/MESSAGE as in proto.h; INDEX is the log index (0 if never appended). */
 typedef void (*proposal_done_cb)(void *data, uint64_t index, int status, const char *code,
@@ -40,17 +43,28 @@ struct proposal_batch {
     void *queue[2];              /* inflight list */
 };
 
+/* What the pipeline asks of its host. */
+struct proposals_host {
+    void *data;
+    /* WANTED true: a batch is open, run proposals_flush at the end of this loop iteration
+     * (or tick); false: nothing is open any more. */
+    void (*flush_wanted)(void *data, bool wanted);
+};
+
 struct proposals {
-    struct node *node;
-    uv_check_t flush;            /* private */
+    struct raft *raft;           /* read-only: where batches go */
+    struct proposals_host host;  /* read-only */
     struct proposal_batch *open; /* private: collecting this iteration */
     void *inflight[2];           /* private */
     unsigned n_inflight;         /* read-only */
     unsigned max_batch;          /* read-only: commands per entry */
 };
 
-int proposals_init(struct proposals *p, struct node *n);
-void proposals_close(struct proposals *p);
+/* RAFT must outlive P; HOST is copied. 0 (cannot fail today). */
+int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host);
+
+/* Hands the open batch (if any) to raft as one entry. */
+void proposals_flush(struct proposals *p);
 
 /* Queues one packed command (BUF/LEN: one msgpack map from command_pack_*). CB runs later,
  * never from inside this call. Returns 0, or -1 on allocation failure (CB will not run). */
@@ -62,5 +76,10 @@ void proposals_on_applied(struct proposals *p, uint64_t index, struct store_resu
 
 /* Fails everything still open (not yet handed to raft) with status 3 CODE. */
 void proposals_fail_open(struct proposals *p, const char *code, const char *message);
+
+/* Fails and frees the batches raft accepted and never answered, with status 3 CODE: only
+ * after raft was closed without running their apply callbacks (the simulation's fixture
+ * does that; raftnode's raft_close answers them itself). */
+void proposals_fail_inflight(struct proposals *p, const char *code, const char *message);
 
 #endif

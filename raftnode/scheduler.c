@@ -7,33 +7,30 @@
  * declared dead before a full timeout of this leader's own observation (DESIGN.md). */
 #include "scheduler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/proto.h"
 #include "../storage/command.h"
 #include "../storage/loads.h"
 #include "common/log.h"
-#include "node.h"
 
-static uint64_t wall_ms(void)
+static uint64_t now_ms(struct scheduler *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return s->host.now_ms(s->host.data);
 }
 
-/* The liveness entry of engine ID (scheduler_core.h), created at the loop's time. */
+/* The liveness entry of engine ID (scheduler_core.h), created at the host's time. */
 static struct sched_seen *seen_get(struct scheduler *s, uint64_t id, bool create)
 {
-    return sched_core_seen(&s->core, id, create, uv_now(s->node->loop));
+    return sched_core_seen(&s->core, id, create, now_ms(s));
 }
 
-int scheduler_init(struct scheduler *s, struct node *n)
+int scheduler_init(struct scheduler *s, const struct scheduler_host *host)
 {
     memset(s, 0, sizeof *s);
-    s->node = n;
+    s->host = *host;
     sched_core_init(&s->core);
     return 0;
 }
@@ -63,7 +60,7 @@ int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id)
     if (!s->leading) {
         return -1;
     }
-    return sched_core_silence_ms(&s->core, id, uv_now(s->node->loop));
+    return sched_core_silence_ms(&s->core, id, now_ms(s));
 }
 
 /* ---- heartbeats ---- */
@@ -76,7 +73,7 @@ struct set_wait {
 static void engine_set_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
     struct set_wait *w = data;
-    struct sched_seen *e = w->s->node != NULL ? seen_get(w->s, w->id, false) : NULL;
+    struct sched_seen *e = w->s->host.raft != NULL ? seen_get(w->s, w->id, false) : NULL;
     (void)index;
     (void)code;
     if (e != NULL) {
@@ -108,7 +105,7 @@ static int submit_engine_set(struct scheduler *s, const struct sched_hb *hb)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (command_pack_engine_set(&pk, hb->id, hb->mode, hb->weight, hb->identity, hb->race_enabled) == 0 &&
         sb.data != NULL) {
-        rc = proposals_submit(&s->node->proposals, sb.data, sb.size, engine_set_done, w);
+        rc = proposals_submit(s->host.proposals, sb.data, sb.size, engine_set_done, w);
     }
     msgpack_sbuffer_destroy(&sb);
     if (rc != 0) {
@@ -123,14 +120,14 @@ int scheduler_heartbeat(struct scheduler *s, const struct sched_hb *hb, proposal
     struct store_engine row;
     int found;
 
-    if (!s->leading || s->node->phase != NODE_RUNNING) {
+    if (!s->leading || !s->host.running(s->host.data)) {
         return -1;
     }
-    e = sched_core_heard(&s->core, hb->id, uv_now(s->node->loop));
+    e = sched_core_heard(&s->core, hb->id, now_ms(s));
     if (e == NULL) {
         return -1;
     }
-    found = store_engine_get(&s->node->store, hb->id, &row);
+    found = store_engine_get(s->host.store, hb->id, &row);
     if (found < 0) {
         return -1;
     }
@@ -168,19 +165,6 @@ int scheduler_heartbeat(struct scheduler *s, const struct sched_hb *hb, proposal
     return 0;
 }
 
-int scheduler_heartbeat_local(struct scheduler *s, proposal_done_cb cb, void *data)
-{
-    const struct config *c = s->node->cfg;
-    struct sched_hb hb;
-    memset(&hb, 0, sizeof hb);
-    hb.id = c->node_id;
-    snprintf(hb.mode, sizeof hb.mode, "%s", config_mode_name(c->server_mode));
-    hb.weight = c->engine_weight;
-    snprintf(hb.identity, sizeof hb.identity, "%s", s->node->engine.identity);
-    hb.race_enabled = c->leader_race_enabled;
-    return scheduler_heartbeat(s, &hb, cb, data);
-}
-
 /* The waiters of one flushed batch. */
 struct hb_batch {
     struct scheduler *s;
@@ -193,7 +177,7 @@ static void hb_batch_done(void *data, uint64_t index, int status, const char *co
     struct hb_batch *b = data;
     for (size_t i = 0; i < b->n; i++) {
         struct sched_waiter *w = &b->waiters[i];
-        struct sched_seen *e = status == 0 && b->s->node != NULL ? seen_get(b->s, w->engine_id, false) : NULL;
+        struct sched_seen *e = status == 0 && b->s->host.raft != NULL ? seen_get(b->s, w->engine_id, false) : NULL;
         if (e != NULL && e->refused[0] != '\0') {
             /* Recorded, but the engine itself is refused: it must not think it owns anything. */
             w->cb(w->data, index, PROTO_REFUSED, PROTO_CODE_INVALID, e->refused);
@@ -225,7 +209,7 @@ static void flush_heartbeats(struct scheduler *s)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (command_pack_heartbeat(&pk, s->hb_ids, s->n_hb) == 0 && sb.data != NULL) {
-        rc = proposals_submit(&s->node->proposals, sb.data, sb.size, hb_batch_done, b);
+        rc = proposals_submit(s->host.proposals, sb.data, sb.size, hb_batch_done, b);
     }
     msgpack_sbuffer_destroy(&sb);
     s->n_hb = 0;
@@ -240,7 +224,7 @@ static void flush_heartbeats(struct scheduler *s)
 
 int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out)
 {
-    int rc = sched_core_plan(&s->core, &s->node->store, rebalance, out);
+    int rc = sched_core_plan(&s->core, s->host.store, rebalance, out);
     if (rc != 0 && s->core.errmsg[0] != '\0') {
         log_error("scheduler: cannot read the state: %s", s->core.errmsg);
     }
@@ -257,7 +241,7 @@ struct move_wait {
 static void move_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
     struct move_wait *w = data;
-    if (w->own && w->s->node != NULL) {
+    if (w->own && w->s->host.raft != NULL) {
         sched_core_move_done(&w->s->core, status);
     }
     if (status != 0 && status != PROTO_UNAVAILABLE) {
@@ -272,7 +256,7 @@ static void move_done(void *data, uint64_t index, int status, const char *code, 
 size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, proposal_done_cb cb, void *data)
 {
     size_t submitted = 0;
-    uint64_t now = wall_ms();
+    uint64_t now = s->host.wall_ms(s->host.data);
     for (size_t i = 0; i < p->n; i++) {
         const struct sched_move *m = &p->moves[i];
         msgpack_sbuffer sb;
@@ -287,7 +271,7 @@ size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, p
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         if (command_pack_assign(&pk, m->project, strlen(m->project), m->from, m->to, m->reason, now) == 0 &&
             sb.data != NULL) {
-            rc = proposals_submit(&s->node->proposals, sb.data, sb.size, move_done, w);
+            rc = proposals_submit(s->host.proposals, sb.data, sb.size, move_done, w);
         }
         msgpack_sbuffer_destroy(&sb);
         if (rc != 0) {
@@ -297,6 +281,7 @@ size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, p
         sched_core_move_proposed(&s->core);
         submitted++;
     }
+    s->moves += submitted;
     return submitted;
 }
 
@@ -307,7 +292,7 @@ static void dead_done(void *data, uint64_t index, int status, const char *code, 
     struct set_wait *w = data;
     (void)index;
     (void)code;
-    if (w->s->node != NULL) {
+    if (w->s->host.raft != NULL) {
         sched_core_mark_dead_pending(&w->s->core, w->id, false);
     }
     if (status != 0) {
@@ -320,8 +305,8 @@ static void dead_done(void *data, uint64_t index, int status, const char *code, 
  * Returns how many. */
 static size_t check_liveness(struct scheduler *s, struct store_engine *engines, size_t n)
 {
-    uint64_t now = uv_now(s->node->loop);
-    uint64_t timeout_ms = (uint64_t)s->node->cfg->heartbeat_timeout_s * 1000;
+    uint64_t now = now_ms(s);
+    uint64_t timeout_ms = s->host.heartbeat_timeout_ms;
     size_t declared = 0;
     struct sched_due *due = malloc((n ? n : 1) * sizeof *due);
     size_t n_due;
@@ -343,7 +328,7 @@ static size_t check_liveness(struct scheduler *s, struct store_engine *engines, 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         if (command_pack_engine_dead(&pk, due[i].id) == 0 && sb.data != NULL) {
-            rc = proposals_submit(&s->node->proposals, sb.data, sb.size, dead_done, w);
+            rc = proposals_submit(s->host.proposals, sb.data, sb.size, dead_done, w);
         }
         msgpack_sbuffer_destroy(&sb);
         if (rc != 0) {
@@ -365,9 +350,10 @@ static size_t check_liveness(struct scheduler *s, struct store_engine *engines, 
 static void become_leader(struct scheduler *s)
 {
     s->leading = true;
-    sched_core_become_leader(&s->core, uv_now(s->node->loop));
+    s->terms_led++;
+    sched_core_become_leader(&s->core, now_ms(s));
     log_info("scheduler: leading; every engine gets a full %u s before it can be declared dead",
-             s->node->cfg->heartbeat_timeout_s);
+             (unsigned)(s->host.heartbeat_timeout_ms / 1000));
 }
 
 static void lose_leadership(struct scheduler *s)
@@ -379,8 +365,9 @@ static void lose_leadership(struct scheduler *s)
 
 void scheduler_tick(struct scheduler *s)
 {
-    struct node *n = s->node;
-    bool leader = raft_state(&n->raft) == RAFT_LEADER && n->phase == NODE_RUNNING;
+    struct raft *raft = s->host.raft;
+    struct store *store = s->host.store;
+    bool leader = raft_state(raft) == RAFT_LEADER && s->host.running(s->host.data);
     struct store_engine *engines = NULL;
     size_t ne = 0;
     bool maintenance = false;
@@ -397,17 +384,17 @@ void scheduler_tick(struct scheduler *s)
     flush_heartbeats(s);
     /* Wait until this leader has applied everything committed before it: its view of the
      * engines must include the previous leader's decisions. */
-    if (raft_last_applied(&n->raft) < raft_commit_index(&n->raft) || n->fsm_failed) {
+    if (raft_last_applied(raft) < raft_commit_index(raft) || *s->host.fsm_failed) {
         return;
     }
-    if (store_maintenance(&n->store, &maintenance, reason, sizeof reason) != 0 || maintenance) {
+    if (store_maintenance(store, &maintenance, reason, sizeof reason) != 0 || maintenance) {
         return; /* maintenance mode freezes ownership: no failover, no placement */
     }
     /* Engines with the store's tracked project counts (storage/loads.h): O(engines) per
      * tick, where counting every project's owner made each tick O(projects). */
-    if (store_loads_engines(&n->store, &engines, &ne) != 0) {
+    if (store_loads_engines(store, &engines, &ne) != 0) {
         if (!s->read_failing) { /* once per failing stretch, not every tick */
-            log_error("scheduler: cannot read the engines: %s", n->store.errmsg);
+            log_error("scheduler: cannot read the engines: %s", store->errmsg);
         }
         s->read_failing = true;
         return;
@@ -415,15 +402,15 @@ void scheduler_tick(struct scheduler *s)
     s->read_failing = false;
     size_t declared = check_liveness(s, engines, ne);
     free(engines);
-    if (!sched_core_place_due(&s->core, n->store.ownership_version, declared) ||
-        sched_core_place_wait(&s->core, declared, uv_now(n->loop))) {
+    if (!sched_core_place_due(&s->core, store->ownership_version, declared) ||
+        sched_core_place_wait(&s->core, declared, now_ms(s))) {
         return;
     }
     struct sched_plan plan;
     if (scheduler_plan(s, false, &plan) != 0) {
         return;
     }
-    sched_core_placed(&s->core, n->store.ownership_version, plan.n, uv_now(n->loop));
+    sched_core_placed(&s->core, store->ownership_version, plan.n, now_ms(s));
     sched_core_placed_declaring(&s->core, declared);
     if (plan.n > 0) {
         size_t k = scheduler_submit_moves(s, &plan, NULL, NULL);

@@ -13,18 +13,36 @@
  * Followers keep no scheduler state; leadership loss resets it.
  * The decisions themselves (who is due to be declared dead, which moves a plan makes) are in
  * scheduler_core.c, free of libuv and proposals; this file is the glue: clock, proposals,
- * waiters, logging. */
+ * waiters, logging.
+ *
+ * Host interface: the glue knows libraft, the store and the write pipeline (proposal.h);
+ * the clocks and whether the member still runs come from struct scheduler_host. raftnode
+ * fills it in node.c (uv_now, CLOCK_REALTIME, the node's phase); the simulation
+ * (tests/sim/leader.c) links this same file with the fixture's virtual time. */
 #ifndef RAFTNODE_SCHEDULER_H
 #define RAFTNODE_SCHEDULER_H
 
+#include <raft.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../storage/store.h"
 #include "proposal.h"
 #include "scheduler_core.h"
 
-struct node;
+/* What the scheduler is handed at init; everything outlives it. */
+struct scheduler_host {
+    struct raft *raft;
+    struct store *store;
+    struct proposals *proposals;
+    const bool *fsm_failed;        /* the member's FSM stopped applying (fsm_glue.h) */
+    uint64_t heartbeat_timeout_ms; /* silence after which an engine is declared dead */
+    void *data;
+    uint64_t (*now_ms)(void *data);  /* monotonic, ms: liveness is measured on it */
+    uint64_t (*wall_ms)(void *data); /* the time an assign command records (history) */
+    bool (*running)(void *data);     /* false once the member is stopping */
+};
 
 struct sched_waiter {
     proposal_done_cb cb;
@@ -33,15 +51,17 @@ struct sched_waiter {
 };
 
 struct scheduler {
-    struct node *node;            /* read-only */
+    struct scheduler_host host;   /* read-only; host.raft == NULL once closed */
     bool leading;                 /* read-only: state as of the last tick */
     struct sched_core core;       /* private: liveness table and plans (scheduler_core.h);
-                                   * core.leader_since_ms is uv_now() at election */
+                                   * core.leader_since_ms is host.now_ms() at election */
     uint64_t *hb_ids;             /* private: heard since the last flush */
     size_t n_hb, cap_hb;
     struct sched_waiter *waiters; /* private: heartbeats waiting for the batch to commit */
     size_t n_waiters, cap_waiters;
     uint64_t failovers;           /* read-only: engines declared dead by this member */
+    uint64_t moves;               /* read-only: assign commands proposed by this member */
+    uint64_t terms_led;           /* read-only: times this member became the leader */
     bool read_failing;            /* private: the last tick could not read the engines */
 };
 
@@ -54,7 +74,8 @@ struct sched_hb {
     bool race_enabled;
 };
 
-int scheduler_init(struct scheduler *s, struct node *n);
+/* HOST is copied. 0 (cannot fail today). */
+int scheduler_init(struct scheduler *s, const struct scheduler_host *host);
 void scheduler_close(struct scheduler *s);
 void scheduler_tick(struct scheduler *s);
 
@@ -62,8 +83,6 @@ void scheduler_tick(struct scheduler *s);
  * records it applied, status 1 when the engine is refused (e.g. a second single-engine-mode
  * engine), 3 when leadership is lost. Returns -1 (CB not called) when not leader / no memory. */
 int scheduler_heartbeat(struct scheduler *s, const struct sched_hb *hb, proposal_done_cb cb, void *data);
-/* The local engine's heartbeat when this member leads. */
-int scheduler_heartbeat_local(struct scheduler *s, proposal_done_cb cb, void *data);
 
 /* Milliseconds since the leader last heard engine ID, or -1 when unknown / not leader. */
 int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id);

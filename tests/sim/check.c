@@ -553,3 +553,59 @@ void check_free(struct sim *s)
     s->hash_known = NULL;
     s->cap_hash = 0;
 }
+
+/* Failover liveness (DESIGN.md "Liveness"; the safety invariants do not need it): under a
+ * leader that has led with a quorum it reaches both ways, maintenance off, the whole time, an
+ * engine whose heartbeats have not reached that leader for the heart-beat timeout is dead in
+ * the leader's state SIM_FAILOVER_SLACK_MS later at the latest (the engine_dead entry is
+ * proposed at the next tick and commits within a few round trips). Single-engine-mode
+ * engines never fail over. */
+void check_failover(struct sim *s)
+{
+    uint64_t now = sim_now(s);
+    struct srv *l = sim_leader(s);
+    struct store_engine *e = NULL;
+    size_t ne = 0;
+    bool maintenance = true;
+    char reason[8];
+    unsigned reach = 0;
+
+    for (unsigned j = 0; j < s->n; j++) {
+        if (&s->srv[j] != l) {
+            s->srv[j].stable_since_ms = now; /* not the leader at this tick (or frozen) */
+        }
+    }
+    if (l == NULL) {
+        return;
+    }
+    for (unsigned j = 0; j < s->n; j++) {
+        reach += !s->srv[j].stopped && link_up(s, l->idx, j) && link_up(s, j, l->idx);
+    }
+    if (!l->sched.leading || reach <= s->n / 2 || l->disk_failed || l->glue.failed ||
+        store_maintenance(&l->store, &maintenance, reason, sizeof reason) != 0 || maintenance) {
+        l->stable_since_ms = now;
+        return;
+    }
+    if (store_load_engines(&l->store, &e, &ne) != 0) {
+        sim_fail(s, "server %llu: reading the engines: %s", (unsigned long long)l->id, l->store.errmsg);
+        return;
+    }
+    for (size_t k = 0; k < ne && !s->failed; k++) {
+        if (!e[k].alive || !e[k].race_enabled || e[k].id == 0 || e[k].id > s->n) {
+            continue;
+        }
+        uint64_t from = l->hb_heard_ms[e[k].id - 1];
+        from = from > l->stable_since_ms ? from : l->stable_since_ms;
+        if (now >= from + SIM_HB_TIMEOUT_MS + SIM_FAILOVER_SLACK_MS) {
+            sim_fail(s,
+                     "failover: engine %llu unheard by leader %llu since %llu ms (the leader with a quorum and "
+                     "maintenance off since %llu ms), still alive in its state at %llu ms",
+                     (unsigned long long)e[k].id, (unsigned long long)l->id,
+                     (unsigned long long)l->hb_heard_ms[e[k].id - 1], (unsigned long long)l->stable_since_ms,
+                     (unsigned long long)now);
+        } else if (now >= from + SIM_HB_TIMEOUT_MS) {
+            s->counters[C_FAILOVER_CHECKS]++;
+        }
+    }
+    free(e);
+}

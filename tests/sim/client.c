@@ -199,11 +199,11 @@ static void op_rebalance(struct view *v)
     bool on = false;
     char reason[8];
     if (store_maintenance(&v->l->store, &on, reason, sizeof reason) != 0 || on ||
-        sched_core_plan(&v->l->core, &v->l->store, true, &plan) != 0) {
+        scheduler_plan(&v->l->sched, true, &plan) != 0) {
         return;
     }
     sim_event(v->s, "client -> server %llu: rebalance (%zu moves)", (unsigned long long)v->l->id, plan.n);
-    leader_submit_moves(v->l, &plan, NULL, NULL);
+    scheduler_submit_moves(&v->l->sched, &plan, NULL, NULL);
     sched_plan_free(&plan);
 }
 

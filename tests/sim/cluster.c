@@ -1,12 +1,14 @@
 /* cluster: the fixture, each server's FSM hooks over the real store, the proposal pipeline
  * and the network model of the simulation (sim.h).
  *
- * The FSM hooks are raftnode/fsm_glue.c's, with the oracles of check.c around store_apply:
- * the entry being applied has index raft_last_applied() + 1; snapshots are sqlite3_serialize
- * images freed in snapshot_finalize (fsm version 2); restore frees the buffer on success.
- * The proposal pipeline is raftnode/proposal.c's: every command submitted on a server during
- * one tick becomes one entry (command_entry_build_n + raft_apply); each command's callback
- * runs once, with its result when the entry applied locally, or status 3 when raft failed it.
+ * The FSM hooks are raftnode/fsm_glue.c itself (linked, not copied), with this file as its
+ * host (struct fsm_glue_host: a failed store fails the run, hand-overs go to the simulated
+ * engine) and the oracles of check.c wrapped around its hooks: sim_apply reads the state
+ * before the entry, glue_applied checks the entry after it, before its results reach the
+ * proposer. The write pipeline is raftnode/proposal.c itself: every command submitted on a
+ * server during one tick becomes one entry (sim.c flushes once per tick where raftnode's
+ * uv_check flushes once per loop iteration); each command's callback runs once, with its
+ * result when the entry applied locally, or status 3 when raft failed it.
  *
  * Fixture fix: libraft 0.22.1's in-memory I/O (src/fixture.c, ioMethodTruncate) keeps
  * "index - 1" entries on truncate, ignoring the start index a snapshot installation sets
@@ -35,10 +37,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/proto.h"
 #include "raftnode/raft_fix.h"
 #include "sim.h"
-#include "storage/command.h"
 
 struct raft *srv_raft(struct srv *v)
 {
@@ -50,253 +52,194 @@ bool srv_alive(struct srv *v)
     return raft_fixture_alive(&v->sim->f, v->idx);
 }
 
-/* ---- FSM hooks ---- */
+/* ---- the FSM: raftnode/fsm_glue.c itself, with this host and the oracles around it ---- */
 
-/* Attaches R to the inflight batch proposed at INDEX on this server (proposals_on_applied). */
-static void on_applied(struct srv *v, uint64_t index, struct store_results *r)
+/* The sim's log sink (common/log.h): what the linked raftnode files log goes into the event
+ * history; an error fails the run (nothing should fail in memory). srv_log_as names the
+ * member the next lines come from. */
+static void sim_log(void *data, uint64_t node_id, int level, const char *line)
 {
-    for (struct sim_batch *b = v->inflight; b != NULL; b = b->next) {
-        if (b->req.index == index) {
-            b->results = *r;
-            b->have_results = true;
-            memset(r, 0, sizeof *r);
-            return;
-        }
+    struct sim *s = data;
+    if (level >= LOG_LEVEL_ERROR && !s->closing) {
+        sim_fail(s, "server %llu logged an error: %s", (unsigned long long)node_id, line);
+        return;
     }
-    store_results_free(r);
+    if (level >= LOG_LEVEL_INFO || s->opts->verbose) {
+        sim_event(s, "server %llu: %s", (unsigned long long)node_id, line);
+    }
 }
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+void srv_log_as(struct srv *v)
 {
-    struct srv *v = fsm->data;
+    log_setup(v->id, v->sim->opts->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+}
+
+static struct srv *glue_srv(struct raft_fsm *fsm)
+{
+    struct fsm_glue *g = fsm->data;
+    return g->host.data;
+}
+
+/* fsm_glue_host.stop: raftnode stops the member; here that is a failure: nothing should
+ * make an in-memory SQLite fail (the glue logged why, which failed the run already). */
+static void glue_stop(void *data)
+{
+    struct srv *v = data;
+    sim_fail(v->sim, "server %llu: the state machine failed and the member stops", (unsigned long long)v->id);
+}
+
+static void glue_handover(void *data, const char *project, size_t len)
+{
+    engine_handover(data, project, len);
+}
+
+/* fsm_glue_host.grace_all: after a restore, as engine_grace_all; from an apply it means
+ * store_each_handover failed, which must not happen. */
+static void glue_grace_all(void *data)
+{
+    struct srv *v = data;
+    if (!v->restoring && !v->sim->closing) {
+        sim_fail(v->sim, "server %llu: the hand-overs of an entry could not be read: %s", (unsigned long long)v->id,
+                 v->store.errmsg);
+    }
+    engine_grace_all(v);
+}
+
+/* fsm_glue_host.applied: the oracles of one applied entry, before its results go to the
+ * proposer (the state before it was read by sim_apply). */
+static void glue_applied(void *data, uint64_t index, bool decision, const struct raft_buffer *buf,
+                         const struct store_results *r)
+{
+    struct srv *v = data;
     struct sim *s = v->sim;
-    uint64_t index = raft_last_applied(srv_raft(v)) + 1;
-    struct store_results r;
-    struct store_engine *before = NULL;
-    size_t n_before = 0;
-    bool maintenance = false;
-    char reason[8];
-
-    *result = NULL;
-    if (v->fsm_failed) {
-        return 0;
-    }
-    if (!s->closing && (store_load_engines(&v->store, &before, &n_before) != 0 ||
-                        store_maintenance(&v->store, &maintenance, reason, sizeof reason) != 0)) {
-        sim_fail(s, "server %llu: reading the state before index %llu: %s", (unsigned long long)v->id,
-                 (unsigned long long)index, v->store.errmsg);
-    }
-    if (store_apply(&v->store, index, buf->base, buf->len, &r) != 0) {
-        /* fsm_glue.c stops the member; here that is a failure: nothing should make an
-         * in-memory SQLite fail. */
-        v->fsm_failed = true;
-        sim_fail(s, "server %llu: store_apply(%llu) failed: %s", (unsigned long long)v->id, (unsigned long long)index,
-                 v->store.errmsg);
-        store_results_free(&r);
-        free(before);
-        return 0;
-    }
-    if (r.entry_status != 0 && !s->closing) {
-        sim_fail(s, "server %llu: entry %llu malformed: %s (the sim only proposes well-formed entries)",
-                 (unsigned long long)v->id, (unsigned long long)index, r.entry_message);
-    }
+    (void)decision;
     s->counters[C_APPLIED]++;
-    if (!s->closing) {
-        check_after_apply(v, index, buf->base, buf->len, before, n_before, maintenance, &r);
-        /* fsm_glue.c: the hand-over graces of a decision entry */
-        if (v->store.decision_index == index && store_each_handover(&v->store, index, engine_handover, v) != 0) {
-            sim_fail(s, "server %llu: store_each_handover(%llu): %s", (unsigned long long)v->id,
-                     (unsigned long long)index, v->store.errmsg);
-        }
-        check_after_change(v, false);
-        engine_applied(v);
+    if (s->closing) {
+        return;
     }
-    free(before);
-    on_applied(v, index, &r);
-    return 0;
+    if (r->entry_status != 0) {
+        sim_fail(s, "server %llu: entry %llu malformed: %s (the sim only proposes well-formed entries)",
+                 (unsigned long long)v->id, (unsigned long long)index, r->entry_message);
+    }
+    check_after_apply(v, index, buf->base, buf->len, v->before, v->n_before, v->maintenance_before, r);
+    check_after_change(v, false);
+    engine_applied(v);
 }
 
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+/* raft_fsm.apply: reads the state the oracles compare with, then runs fsm_glue.c's apply. */
+static int sim_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
-    struct srv *v = fsm->data;
-    void *data;
-    size_t len;
+    struct srv *v = glue_srv(fsm);
+    struct sim *s = v->sim;
+    char reason[8];
+    int rv;
 
-    if (store_snapshot(&v->store, &data, &len) != 0) {
-        sim_fail(v->sim, "server %llu: snapshot failed: %s", (unsigned long long)v->id, v->store.errmsg);
-        return RAFT_IOERR;
+    v->before = NULL;
+    v->n_before = 0;
+    v->maintenance_before = false;
+    if (!v->glue.failed && !s->closing &&
+        (store_load_engines(&v->store, &v->before, &v->n_before) != 0 ||
+         store_maintenance(&v->store, &v->maintenance_before, reason, sizeof reason) != 0)) {
+        sim_fail(s, "server %llu: reading the state before index %llu: %s", (unsigned long long)v->id,
+                 (unsigned long long)raft_last_applied(srv_raft(v)) + 1, v->store.errmsg);
     }
-    *bufs = raft_malloc(sizeof **bufs);
-    if (*bufs == NULL) {
-        sqlite3_free(data);
-        return RAFT_NOMEM;
-    }
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
-    *n_bufs = 1;
-    v->sim->counters[C_SNAPSHOTS]++;
-    return 0;
+    srv_log_as(v);
+    rv = v->glue_apply(fsm, buf, result);
+    free(v->before);
+    v->before = NULL;
+    v->n_before = 0;
+    return rv;
 }
 
-static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+static int sim_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)fsm;
-    if (*bufs != NULL) {
-        for (unsigned i = 0; i < *n_bufs; i++) {
-            sqlite3_free((*bufs)[i].base);
-        }
-        raft_free(*bufs);
+    struct srv *v = glue_srv(fsm);
+    srv_log_as(v);
+    int rv = v->glue_snapshot(fsm, bufs, n_bufs);
+    if (rv == 0) {
+        v->sim->counters[C_SNAPSHOTS]++;
     }
-    *bufs = NULL;
-    *n_bufs = 0;
-    return 0;
+    return rv;
 }
 
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+static int sim_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-    struct srv *v = fsm->data;
+    struct srv *v = glue_srv(fsm);
     uint64_t before = v->store.applied_index;
-    if (store_restore(&v->store, buf->base, buf->len) != 0) {
-        sim_fail(v->sim, "server %llu: restore of %zu bytes failed: %s", (unsigned long long)v->id, buf->len,
-                 v->store.errmsg);
-        return RAFT_IOERR;
+    srv_log_as(v);
+    v->restoring = true;
+    int rv = v->glue_restore(fsm, buf);
+    v->restoring = false;
+    if (rv != 0) {
+        return rv; /* logged as an error: the run failed */
     }
-    raft_free(buf->base);
     v->sim->counters[C_RESTORES]++;
     sim_event(v->sim, "server %llu restored a snapshot: applied %llu -> %llu", (unsigned long long)v->id,
               (unsigned long long)before, (unsigned long long)v->store.applied_index);
     if (!v->sim->closing) {
-        engine_grace_all(v); /* fsm_glue.c: any project may have been handed over meanwhile */
         check_after_change(v, true);
         engine_applied(v);
     }
     return 0;
 }
 
-/* ---- proposals ---- */
-
-static struct sim_batch *batch_new(struct srv *v)
+/* fsm_glue.c's hooks with the sim's wrappers in front (the raft pointer comes once the
+ * fixture made the server: glue_attach). */
+static void glue_init(struct srv *v)
 {
-    struct sim_batch *b = calloc(1, sizeof *b);
-    if (b == NULL) {
-        return NULL;
-    }
-    b->owner = v;
-    b->req.data = b;
-    msgpack_sbuffer_init(&b->cmds);
-    return b;
+    static const struct fsm_glue_host host = {
+        .stop = glue_stop, .handover = glue_handover, .grace_all = glue_grace_all, .applied = glue_applied};
+    struct fsm_glue_host h = host;
+    h.data = v;
+    fsm_glue_init(&v->glue, NULL, &v->store, &v->proposals, &h);
+    v->glue_apply = v->glue.fsm.apply;
+    v->glue_snapshot = v->glue.fsm.snapshot;
+    v->glue_restore = v->glue.fsm.restore;
+    v->glue.fsm.apply = sim_apply;
+    v->glue.fsm.snapshot = sim_snapshot;
+    v->glue.fsm.restore = sim_restore;
 }
 
-static void batch_free(struct sim_batch *b)
+/* ---- proposals: raftnode/proposal.c itself, flushed once per tick (sim.c) ---- */
+
+/* The pipeline asks for a flush at the end of the loop iteration; the sim flushes every
+ * server's open batch at the end of each tick instead (sim.c), so nothing to do here. */
+static void flush_wanted(void *data, bool wanted)
 {
-    msgpack_sbuffer_destroy(&b->cmds);
-    store_results_free(&b->results);
-    free(b->waiters);
-    free(b);
+    (void)data;
+    (void)wanted;
 }
 
-static void batch_fail(struct sim_batch *b, uint64_t index, int status, const char *message)
-{
-    for (unsigned i = 0; i < b->n; i++) {
-        if (b->waiters[i].cb != NULL) {
-            b->waiters[i].cb(b->owner, b->waiters[i].data, index, status, message);
-        }
-    }
-}
+/* A sim_done_cb waiting on proposal.c's callback, which does not name the proposer. */
+struct sim_waiter {
+    struct srv *proposer;
+    sim_done_cb cb;
+    void *data;
+};
 
-static void inflight_remove(struct srv *v, struct sim_batch *b)
+static void sim_waiter_done(void *data, uint64_t index, int status, const char *code, const char *message)
 {
-    for (struct sim_batch **p = &v->inflight; *p != NULL; p = &(*p)->next) {
-        if (*p == b) {
-            *p = b->next;
-            return;
-        }
-    }
-}
-
-static void apply_cb(struct raft_apply *req, int status, void *result)
-{
-    struct sim_batch *b = req->data;
-    (void)result;
-    inflight_remove(b->owner, b);
-    if (status != 0) {
-        batch_fail(b, req->index, PROTO_UNAVAILABLE, raft_strerror(status));
-    } else if (!b->have_results || b->results.entry_status != 0 || b->results.n != b->n) {
-        batch_fail(b, req->index, PROTO_UNAVAILABLE, "state machine did not apply the write");
-    } else {
-        for (unsigned i = 0; i < b->n; i++) {
-            if (b->waiters[i].cb != NULL) {
-                b->waiters[i].cb(b->owner, b->waiters[i].data, req->index, b->results.cmds[i].status,
-                                 b->results.cmds[i].message);
-            }
-        }
-    }
-    batch_free(b);
+    struct sim_waiter *w = data;
+    (void)code;
+    w->cb(w->proposer, w->data, index, status, message);
+    free(w);
 }
 
 int proposals_submit_sim(struct srv *v, const void *buf, size_t len, sim_done_cb cb, void *data)
 {
-    struct sim_batch *b = v->open;
-    if (b == NULL) {
-        b = batch_new(v);
-        if (b == NULL) {
-            return -1;
-        }
-        v->open = b;
+    if (cb == NULL) {
+        return proposals_submit(&v->proposals, buf, len, NULL, NULL);
     }
-    if (b->n == b->cap) {
-        unsigned cap = b->cap ? b->cap * 2 : 8;
-        void *w = realloc(b->waiters, cap * sizeof *b->waiters);
-        if (w == NULL) {
-            return -1;
-        }
-        b->waiters = w;
-        b->cap = cap;
-    }
-    if (msgpack_sbuffer_write(&b->cmds, buf, len) != 0) {
+    struct sim_waiter *w = malloc(sizeof *w);
+    if (w == NULL) {
         return -1;
     }
-    b->waiters[b->n].cb = cb;
-    b->waiters[b->n].data = data;
-    b->n++;
+    *w = (struct sim_waiter){.proposer = v, .cb = cb, .data = data};
+    if (proposals_submit(&v->proposals, buf, len, sim_waiter_done, w) != 0) {
+        free(w);
+        return -1;
+    }
     return 0;
-}
-
-void proposals_flush(struct srv *v)
-{
-    struct sim_batch *b = v->open;
-    struct raft_buffer buf;
-    const void *cmds[1];
-    size_t lens[1];
-    void *data;
-    size_t len;
-    int rv;
-
-    if (b == NULL) {
-        return;
-    }
-    v->open = NULL;
-    cmds[0] = b->cmds.data;
-    lens[0] = b->cmds.size;
-    if (command_entry_build_n(raft_current_term(srv_raft(v)), cmds, lens, 1, b->n, &data, &len) != 0) {
-        batch_fail(b, 0, PROTO_REFUSED, "out of memory building the entry");
-        batch_free(b);
-        return;
-    }
-    buf.base = data;
-    buf.len = len;
-    rv = raft_apply(srv_raft(v), &b->req, &buf, 1, apply_cb);
-    if (rv != 0) {
-        /* As proposal.c: the buffer comes back only when raft refused up front. */
-        if (rv == RAFT_NOTLEADER) {
-            raft_free(data);
-        }
-        batch_fail(b, 0, PROTO_UNAVAILABLE, raft_strerror(rv));
-        batch_free(b);
-        return;
-    }
-    b->next = v->inflight;
-    v->inflight = b;
 }
 
 /* One packed command on its way to a member's proposals (sim.h). */
@@ -554,13 +497,7 @@ static int srv_init(struct sim *s, unsigned i)
         fprintf(stderr, "sim: store_open: %s\n", v->store.errmsg);
         return -1;
     }
-    v->fsm.version = 2;
-    v->fsm.data = v;
-    v->fsm.apply = fsm_apply;
-    v->fsm.snapshot = fsm_snapshot;
-    v->fsm.restore = fsm_restore;
-    v->fsm.snapshot_finalize = fsm_snapshot_finalize;
-    sched_core_init(&v->core);
+    glue_init(v);
     if (store_load_projects(&v->store, &v->snap, &v->n_snap) != 0) {
         return -1;
     }
@@ -577,10 +514,17 @@ int cluster_start(struct sim *s)
         return -1;
     }
     for (unsigned i = 0; i < s->n; i++) {
-        if (srv_init(s, i) != 0 || raft_fixture_grow(&s->f, &s->srv[i].fsm) != 0) {
+        if (srv_init(s, i) != 0 || raft_fixture_grow(&s->f, &s->srv[i].glue.fsm) != 0) {
+            return -1;
+        }
+        struct srv *v = &s->srv[i];
+        struct proposals_host host = {.data = v, .flush_wanted = flush_wanted};
+        v->glue.raft = srv_raft(v);
+        if (proposals_init(&v->proposals, srv_raft(v), &host) != 0 || leader_init(v) != 0) {
             return -1;
         }
     }
+    log_set_sink(sim_log, s);
     if (raft_fixture_configuration(&s->f, s->n, &conf) != 0) {
         return -1;
     }
@@ -623,16 +567,10 @@ void cluster_close(struct sim *s)
     raft_fixture_close(&s->f);
     for (unsigned i = 0; i < s->n; i++) {
         struct srv *v = &s->srv[i];
-        if (v->open != NULL) {
-            batch_fail(v->open, 0, PROTO_UNAVAILABLE, "closing");
-            batch_free(v->open);
-            v->open = NULL;
-        }
-        while (v->inflight != NULL) { /* raft_close did not fire them */
-            struct sim_batch *b = v->inflight;
-            v->inflight = b->next;
-            batch_fail(b, 0, PROTO_UNAVAILABLE, "closing");
-            batch_free(b);
+        if (v->proposals.raft != NULL) {
+            proposals_fail_open(&v->proposals, PROTO_CODE_SHUTTING_DOWN, "closing");
+            /* the fixture's raft_close does not fire them */
+            proposals_fail_inflight(&v->proposals, PROTO_CODE_SHUTTING_DOWN, "closing");
         }
         s->counters[C_RAFT_FIX_REWRITES] += v->fix.rewritten;
         s->counters[C_LIBRAFT_FIXES] += v->fix.terms_fixed;
@@ -647,4 +585,5 @@ void cluster_close(struct sim *s)
         check_close_server(v);
         store_close(&v->store);
     }
+    log_set_sink(NULL, NULL);
 }

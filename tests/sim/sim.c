@@ -217,13 +217,15 @@ static void tick(struct sim *s, uint64_t *next_ms)
     }
     for (unsigned i = 0; i < s->n; i++) {
         if (srv_alive(&s->srv[i])) {
-            proposals_flush(&s->srv[i]);
+            srv_log_as(&s->srv[i]);
+            proposals_flush(&s->srv[i].proposals); /* raftnode: its uv_check, once per loop iteration */
         }
     }
     if (s->dirty) {
         s->dirty = false;
         check_leases(s);
     }
+    check_failover(s);
 }
 
 /* Healed: one leader with nothing in flight, every member up, every engine registered and
@@ -239,7 +241,7 @@ static bool converged(struct sim *s, char *why, size_t cap)
 
     /* The fixture's stable leader: acknowledged by every connected member in its term. A
      * member just revived may still be in leader state from an old term. */
-    if (l == NULL || !l->leading || s->f.leader_id != l->id) {
+    if (l == NULL || !l->sched.leading || s->f.leader_id != l->id) {
         snprintf(why, cap, "no stable leader");
         return false;
     }
@@ -249,9 +251,10 @@ static bool converged(struct sim *s, char *why, size_t cap)
             return false;
         }
     }
-    if (l->open != NULL || l->inflight != NULL || raft_last_applied(srv_raft(l)) != raft_last_index(srv_raft(l))) {
+    if (l->proposals.open != NULL || l->proposals.n_inflight > 0 ||
+        raft_last_applied(srv_raft(l)) != raft_last_index(srv_raft(l))) {
         snprintf(why, cap, "leader %llu: entries in flight (%s%s, applied %llu of %llu)", (unsigned long long)l->id,
-                 l->open != NULL ? "a batch open" : "", l->inflight != NULL ? " a batch proposed" : "",
+                 l->proposals.open != NULL ? "a batch open" : "", l->proposals.n_inflight > 0 ? " a batch proposed" : "",
                  (unsigned long long)raft_last_applied(srv_raft(l)), (unsigned long long)raft_last_index(srv_raft(l)));
         return false;
     }
@@ -285,9 +288,9 @@ static bool converged(struct sim *s, char *why, size_t cap)
         }
     }
     free(e);
-    if (sched_core_place_due(&l->core, l->store.ownership_version, 0) || l->core.plan_inflight > 0) {
+    if (sched_core_place_due(&l->sched.core, l->store.ownership_version, 0) || l->sched.core.plan_inflight > 0) {
         snprintf(why, cap, "leader %llu: placement pending (%u moves in flight)", (unsigned long long)l->id,
-                 l->core.plan_inflight);
+                 l->sched.core.plan_inflight);
         return false;
     }
     return true;
@@ -307,7 +310,7 @@ static void nudge_snapshot(struct sim *s, struct srv *l)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     raft_set_snapshot_threshold(srv_raft(l), 1);
     if (command_pack_heartbeat(&pk, NULL, 0) == 0 && proposals_submit_sim(l, sb.data, sb.size, NULL, NULL) == 0) {
-        proposals_flush(l);
+        proposals_flush(&l->proposals);
         sim_event(s, "settle: server %llu takes a snapshot to unblock a follower", (unsigned long long)l->id);
     }
     msgpack_sbuffer_destroy(&sb);
@@ -626,7 +629,7 @@ int main(int argc, char **argv)
            "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
-           "(raft_fix)\n",
+           "(raft_fix), %llu failover-liveness checks of a silent engine\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -635,7 +638,7 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
            (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
-           (unsigned long long)totals[C_PREVOTE_TERMS]);
+           (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

@@ -1,17 +1,21 @@
 /* sim: deterministic simulation of a raftnode quorum on libraft's in-memory fixture
  * (raft/fixture.h): N servers, each with the real state machine (storage/, SQLite in
- * memory) and, on the leader, the real scheduler core (raftnode/scheduler_core.c) driven by
- * a copy of the glue of raftnode/scheduler.c; every server also hosts one engine that
+ * memory) behind raftnode's own FSM glue (raftnode/fsm_glue.c) and write pipeline
+ * (raftnode/proposal.c) and, on the leader, raftnode's own scheduler (raftnode/scheduler.c
+ * around raftnode/scheduler_core.c); the sim only hosts them (clock, flush, engine hooks),
+ * so a change to any of those files is simulated. Every server also hosts one engine that
  * heartbeats as raftnode/engine.c does and keeps its lease with raftnode/lease.c, the code
- * engine.c runs (hand-overs found by storage's store_each_handover, as fsm_glue.c does). A seed decides everything
+ * engine.c runs (hand-overs reported by fsm_glue.c). A seed decides everything
  * (timings, modes, nemeses, client commands); virtual time comes from the fixture; no wall
  * clock, no global PRNG. After every fixture event the oracles (check.c) test DESIGN.md's
- * invariants 1, 2, 3 and 5; the end of a run heals every fault and checks convergence.
+ * invariants 1, 2, 3 and 5, after every tick failover liveness; the end of a run heals every
+ * fault and checks convergence.
  *
- * Files: sim.c (command line, seed loop, report), cluster.c (fixture, FSM hooks, proposals,
- * network model, the fixture truncate fix, raftnode/raft_fix.c around every io), leader.c (scheduler glue), engine.c (engine:
- * heartbeats, the lease through raftnode/lease.c), client.c (client commands), nemesis.c (faults), check.c
- * (oracles). This header is private to them. */
+ * Files: sim.c (command line, seed loop, report), cluster.c (fixture, the hosts of
+ * fsm_glue.c and proposal.c with the oracles around them, network model, the fixture
+ * truncate fix, raftnode/raft_fix.c around every io), leader.c (the host of scheduler.c),
+ * engine.c (engine: heartbeats, the lease through raftnode/lease.c), client.c (client
+ * commands), nemesis.c (faults), check.c (oracles). This header is private to them. */
 #ifndef TESTS_SIM_SIM_H
 #define TESTS_SIM_SIM_H
 
@@ -22,9 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raftnode/fsm_glue.h"
 #include "raftnode/lease.h"
-#include "raftnode/scheduler_core.h"
+#include "raftnode/proposal.h"
 #include "raftnode/raft_fix.h"
+#include "raftnode/scheduler.h"
+#include "raftnode/scheduler_core.h"
 #include "storage/store.h"
 
 #define SIM_MAX_SERVERS 5
@@ -32,6 +39,7 @@
 #define SIM_HB_INTERVAL_MS 1000 /* recommended heart-beat-interval (docs/liveness.md) */
 #define SIM_HB_TIMEOUT_MS 3000 /* recommended heart-beat-timeout */
 #define SIM_LEASE_MARGIN_MS 300 /* engine.c: timeout / 10, at least 50 ms */
+#define SIM_FAILOVER_SLACK_MS 3000 /* check_failover: an engine_dead entry commits within this */
 #define SIM_HISTORY 96 /* events kept for the failure report */
 #define SIM_EVENT_MAX 200
 
@@ -50,47 +58,33 @@ struct srv;
 /* Outcome of one command of a proposal, as raftnode/proposal.h reports it. */
 typedef void (*sim_done_cb)(struct srv *proposer, void *data, uint64_t index, int status, const char *message);
 
-/* A proposal batch: the commands submitted on one server during one tick, one log entry. */
-struct sim_batch {
-    struct raft_apply req; /* req.data = this batch */
-    struct srv *owner;
-    msgpack_sbuffer cmds;
-    struct {
-        sim_done_cb cb;
-        void *data;
-    } *waiters;
-    unsigned n, cap;
-    struct store_results results;
-    bool have_results;
-    struct sim_batch *next; /* inflight list of the owner */
-};
-
-/* A heartbeat waiting for its batch, as struct sched_waiter in scheduler.h. */
-struct sim_hb_waiter {
-    unsigned engine; /* index of the engine's server */
-    uint64_t send_ms; /* engine's clock at sending */
-};
-
 struct srv {
     struct raft_fix fix; /* raftnode/raft_fix.c around the fixture's io */
     struct sim *sim;
     unsigned idx; /* fixture index */
     uint64_t id; /* raft id = engine id = idx + 1 */
     struct store store;
-    struct raft_fsm fsm;
-    bool fsm_failed;
 
-    /* proposals (raftnode/proposal.c) */
-    struct sim_batch *open;
-    struct sim_batch *inflight;
+    /* raftnode/fsm_glue.c, its hooks behind the oracles' wrappers (cluster.c) */
+    struct fsm_glue glue;
+    int (*glue_apply)(struct raft_fsm *, const struct raft_buffer *, void **);
+    int (*glue_snapshot)(struct raft_fsm *, struct raft_buffer *[], unsigned *);
+    int (*glue_restore)(struct raft_fsm *, struct raft_buffer *);
+    struct store_engine *before; /* the engines before the entry being applied */
+    size_t n_before;
+    bool maintenance_before;
+    bool restoring; /* inside the glue's restore */
 
-    /* scheduler glue (raftnode/scheduler.c) around the real core */
-    bool leading;
-    struct sched_core core;
-    uint64_t *hb_ids;
-    size_t n_hb, cap_hb;
-    struct sim_hb_waiter *waiters;
-    size_t n_waiters, cap_waiters;
+    /* raftnode/proposal.c: the commands submitted during one tick are one entry */
+    struct proposals proposals;
+
+    /* raftnode/scheduler.c around the real core, on the fixture's clock (leader.c) */
+    struct scheduler sched;
+    /* failover oracle (check_failover): since when this server has been, at every tick, the
+     * leader with a quorum and maintenance off, and when each engine's heartbeat last
+     * reached it */
+    uint64_t stable_since_ms;
+    uint64_t hb_heard_ms[SIM_MAX_SERVERS];
 
     /* the engine this member speaks for (raftnode/engine.c) */
     char mode[8];
@@ -173,6 +167,7 @@ enum sim_counter {
     C_INSTALLS_HELD,     /* InstallSnapshot held back during a snapshot write (raft_fix.c) */
     C_DISK_STOPS,        /* members stopped after a failed log append */
     C_PREVOTE_TERMS,     /* pre-vote rejections given the member's higher term (raft_fix.c) */
+    C_FAILOVER_CHECKS,   /* ticks check_failover saw an engine silent past the timeout, not yet overdue */
     C_COUNT
 };
 
@@ -253,17 +248,17 @@ struct packbuf {
 };
 msgpack_packer *pb_packer(struct packbuf *b);
 int pb_submit(struct packbuf *b, int pack_rc, struct srv *v, sim_done_cb cb, void *data);
-void proposals_flush(struct srv *v);
+void srv_log_as(struct srv *v); /* what raftnode's files log next comes from V (common/log.h) */
 void links_apply(struct sim *s);
 void cluster_trace(struct sim *s); /* libraft's trace on, from --trace-from */
 bool link_up(struct sim *s, unsigned from, unsigned to);
 struct srv *sim_leader(struct sim *s); /* the alive server in leader state with the highest term */
 
-/* leader.c: the scheduler glue */
+/* leader.c: the scheduler's host */
+int leader_init(struct srv *v);
 void leader_tick(struct srv *v);
 /* The heartbeat of engine E reached L (scheduler_heartbeat). 0, or -1 when L does not lead. */
 int leader_heartbeat(struct srv *l, struct srv *e, uint64_t send_ms);
-size_t leader_submit_moves(struct srv *l, const struct sched_plan *p, sim_done_cb cb, void *data);
 void leader_free(struct srv *v);
 
 /* engine.c: the engine each member speaks for */
@@ -290,6 +285,7 @@ void check_after_apply(struct srv *v, uint64_t index, const void *buf, size_t le
                        const struct store_results *r);
 void check_after_change(struct srv *v, bool restored); /* invariants 1 and 5, after an apply or a restore */
 void check_leases(struct sim *s); /* invariant 2 at this instant */
+void check_failover(struct sim *s); /* failover liveness at this tick */
 void check_final(struct sim *s); /* invariant 5, convergence, invariant 4 */
 void check_close_server(struct srv *v); /* before its store closes */
 void check_free(struct sim *s);
