@@ -36,6 +36,7 @@ suite() {
 
 suite "build and unit tests" test-unit
 suite "configuration reference in README.md and conf/ matches raftnode --help-config" check-docs
+suite "layers: include graph, archive symbols, programs' libraries" check-layers
 suite "sanitizer build (ASan + UBSan) unit tests" test-unit-san
 suite "Debian package: make deb, lintian, install into a scratch bookworm root, run, purge" test-deb
 suite "fuzz corpus and regressions replayed (ASan + UBSan build)" test-fuzz-replay
