@@ -15,6 +15,7 @@
 #include "../common/queue.h"
 #include "../storage/command.h"
 #include "common/log.h"
+#include "wire_err.h"
 
 #define PROPOSAL_MAX_BATCH 4096
 
@@ -73,7 +74,8 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
         for (unsigned i = 0; i < b->n; i++) {
             const struct store_cmd_result *r = &b->results.cmds[i];
             if (b->waiters[i].cb != NULL) {
-                b->waiters[i].cb(b->waiters[i].data, req->index, r->status, r->code, r->message);
+                struct wire_err w = wire_from_store_err(r->err);
+                b->waiters[i].cb(b->waiters[i].data, req->index, w.status, w.code, r->message);
             }
         }
     }

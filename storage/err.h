@@ -1,10 +1,10 @@
 /* err: the one error enum of the state machine's commands and its text table. A command that
- * is refused says why with one of these (store_cmd_result.err); the words are storage's own
- * (docs/protocol.md's reply codes were chosen to equal them, so the API forwards them as they
- * are), and storage includes nothing of the wire format (common/proto.h).
+ * is refused says why with one of these (store_cmd_result.err); the words are storage's own,
+ * storage includes nothing of the wire format (common/proto.h), and the API layer maps each
+ * value to the wire's status and code in one table (raftnode/wire_err.c).
  *
  * Owns: the table. Calls: nothing. Used by fsm.c and ownership.c to fill a result, and by
- * whoever reads a result (raftnode/proposal.c, the tests). */
+ * whoever reads a result (raftnode/proposal.c through wire_err.c, the tests). */
 #ifndef STORAGE_ERR_H
 #define STORAGE_ERR_H
 

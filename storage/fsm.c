@@ -44,8 +44,6 @@ const char *store_check_project_name(const char *name, size_t len)
 void fsm_result_refuse(struct store_cmd_result *r, enum store_err err)
 {
     r->err = err;
-    r->status = err == STORE_OK ? 0 : 1;
-    r->code = store_err_name(err);
 }
 
 void fsm_result_set(struct store_cmd_result *r, enum store_err err, const char *fmt, ...)

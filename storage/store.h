@@ -41,15 +41,18 @@ struct store {
 };
 
 /* Result of one command inside an applied entry: err says what happened (storage/err.h),
- * message a human text. status (0 applied, 1 refused) and code (store_err_name(err)) are
- * derived from err for the write pipeline (raftnode/proposal.c hands them to the waiting
- * request); they carry nothing err does not. */
+ * message a human text. The API layer maps err to the wire's status and code
+ * (raftnode/wire_err.c); storage knows nothing of the wire. */
 struct store_cmd_result {
     enum store_err err;
-    int status;
-    const char *code;
     char message[STORE_ERRMSG_MAX];
 };
+
+/* 1 when the command was refused (err != STORE_OK), 0 when it applied. */
+static inline int store_result_refused(const struct store_cmd_result *r)
+{
+    return r->err != STORE_OK;
+}
 
 /* Results of one applied entry; cmds is malloc'd by store_apply, freed by
  * store_results_free. n is the number of commands the entry carried (0 when the entry as a

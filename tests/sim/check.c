@@ -120,7 +120,7 @@ void check_after_apply(struct srv *v, uint64_t index, const void *buf, size_t le
     for (uint32_t i = 0; i < e.n && i < r->n; i++) {
         struct command c;
         struct store_engine *x;
-        if (r->cmds[i].status != 0 || command_decode(&e, i, &c, err, sizeof err) != 0) {
+        if (store_result_refused(&r->cmds[i]) != 0 || command_decode(&e, i, &c, err, sizeof err) != 0) {
             continue; /* refused: left no trace */
         }
         switch (c.type) {

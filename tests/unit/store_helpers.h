@@ -155,7 +155,7 @@ static inline int apply_adds(struct store *s, uint64_t *index, ...)
          name = va_arg(ap, const char *)) {
         struct store_results r;
         batch_add(&b, name);
-        if (batch_apply(s, &b, (*index)++, &r) != 0 || r.n != 1 || r.cmds[0].status != 0) {
+        if (batch_apply(s, &b, (*index)++, &r) != 0 || r.n != 1 || store_result_refused(&r.cmds[0]) != 0) {
             bad = 1;
         }
         store_results_free(&r);

@@ -89,7 +89,7 @@ static void apply_placed(struct store *s, uint64_t *index, const char *prefix, u
     }
     assert_int_equal(batch_apply(s, &batch, (*index)++, &r), 0);
     for (unsigned i = 0; i < r.n; i++) {
-        assert_int_equal(r.cmds[i].status, 0);
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
     }
     store_results_free(&r);
 }

@@ -46,13 +46,13 @@ static void expect_one(struct store *s, uint64_t index, int status, const char *
     assert_int_equal(batch_apply(s, &batch, index, &r), 0);
     assert_int_equal(r.entry_status, 0);
     assert_int_equal(r.n, 1);
-    if (r.cmds[0].status != status || strcmp(r.cmds[0].code, code) != 0 ||
+    if (store_result_refused(&r.cmds[0]) != status || strcmp(store_err_name(r.cmds[0].err), code) != 0 ||
         strstr(r.cmds[0].message, message) == NULL) {
-        print_error("got %d %s '%s', want %d %s '%s'\n", r.cmds[0].status, r.cmds[0].code,
+        print_error("got %d %s '%s', want %d %s '%s'\n", store_result_refused(&r.cmds[0]), store_err_name(r.cmds[0].err),
                     r.cmds[0].message, status, code, message);
     }
-    assert_int_equal(r.cmds[0].status, status);
-    assert_string_equal(r.cmds[0].code, code);
+    assert_int_equal(store_result_refused(&r.cmds[0]), status);
+    assert_string_equal(store_err_name(r.cmds[0].err), code);
     assert_non_null(strstr(r.cmds[0].message, message));
     store_results_free(&r);
     assert_true(s->applied_index == index);
@@ -152,8 +152,8 @@ static void test_refused_command_keeps_siblings(void **state)
     int want_status[] = {0, 1, 1, 1, 0, 0};
     const char *want_code[] = {"ok", "exists", "invalid", "not_found", "ok", "ok"};
     for (unsigned i = 0; i < 6; i++) {
-        assert_int_equal(r.cmds[i].status, want_status[i]);
-        assert_string_equal(r.cmds[i].code, want_code[i]);
+        assert_int_equal(store_result_refused(&r.cmds[i]), want_status[i]);
+        assert_string_equal(store_err_name(r.cmds[i].err), want_code[i]);
     }
     store_results_free(&r);
     assert_int_equal(exists(s, "a"), 1);
@@ -172,9 +172,9 @@ static void test_commands_in_order(void **state)
     batch_remove(&batch, "tmp");
     struct store_results r;
     assert_int_equal(batch_apply(s, &batch, 1, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
-    assert_int_equal(r.cmds[1].status, 0);
-    assert_string_equal(r.cmds[2].code, "not_found");
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    assert_int_equal(store_result_refused(&r.cmds[1]), 0);
+    assert_string_equal(store_err_name(r.cmds[2].err), "not_found");
     store_results_free(&r);
     assert_int_equal(exists(s, "tmp"), 0);
 }
@@ -423,11 +423,11 @@ static void test_constraint_in_command_is_refusal(void **state)
     batch_add(&batch, "w");
     struct store_results r;
     assert_int_equal(batch_apply(s, &batch, 1, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
-    assert_int_equal(r.cmds[1].status, 1);
-    assert_string_equal(r.cmds[1].code, "failed");
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    assert_int_equal(store_result_refused(&r.cmds[1]), 1);
+    assert_string_equal(store_err_name(r.cmds[1].err), "failed");
     assert_string_equal(r.cmds[1].message, "project_add 'z': z refused");
-    assert_int_equal(r.cmds[2].status, 0);
+    assert_int_equal(store_result_refused(&r.cmds[2]), 0);
     store_results_free(&r);
     assert_int_equal(exists(s, "y"), 1);
     assert_int_equal(exists(s, "z"), 0);
@@ -532,7 +532,7 @@ static void test_apply_1000_adds_is_fast(void **state)
         best = ms < best ? ms : best;
         assert_int_equal(r.n, 1000);
         for (unsigned i = 0; i < 1000; i++) {
-            assert_int_equal(r.cmds[i].status, 0);
+            assert_int_equal(store_result_refused(&r.cmds[i]), 0);
         }
         store_results_free(&r);
         raft_free(buf);

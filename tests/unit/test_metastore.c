@@ -64,10 +64,10 @@ static void apply_ok(struct fixture *f)
     struct store_results r;
     assert_int_equal(batch_apply(&f->s, &batch, f->index, &r), 0);
     for (unsigned i = 0; i < r.n; i++) {
-        if (r.cmds[i].status != 0) {
-            print_error("command %u: %s %s\n", i, r.cmds[i].code, r.cmds[i].message);
+        if (store_result_refused(&r.cmds[i]) != 0) {
+            print_error("command %u: %s %s\n", i, store_err_name(r.cmds[i].err), r.cmds[i].message);
         }
-        assert_int_equal(r.cmds[i].status, 0);
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
     }
     store_results_free(&r);
     f->index++;
@@ -117,7 +117,7 @@ static void test_decision_index_moves_with_decisions_only(void **state)
     batch_assign(&batch, "sales", 0, 2, "new", 101);
     struct store_results r;
     assert_int_equal(batch_apply(&f->s, &batch, f->index++, &r), 0); /* 6 */
-    assert_int_not_equal(r.cmds[0].status, 0);
+    assert_int_not_equal(store_result_refused(&r.cmds[0]), 0);
     store_results_free(&r);
     assert_int_equal(f->s.decision_index, 5);
     /* Death of an engine, a drain, maintenance: decisions. */

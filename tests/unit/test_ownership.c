@@ -64,13 +64,13 @@ static void expect(struct fixture *f, ...)
         assert_non_null(want);
         const char *colon = strchr(want, ':');
         size_t code_len = colon != NULL ? (size_t)(colon - want) : strlen(want);
-        int ok = strlen(r.cmds[i].code) == code_len &&
-                 memcmp(r.cmds[i].code, want, code_len) == 0 &&
+        int ok = strlen(store_err_name(r.cmds[i].err)) == code_len &&
+                 memcmp(store_err_name(r.cmds[i].err), want, code_len) == 0 &&
                  (colon == NULL || strstr(r.cmds[i].message, colon + 1) != NULL) &&
-                 (r.cmds[i].status == 0) == (code_len == 2 && memcmp(want, "ok", 2) == 0);
+                 (store_result_refused(&r.cmds[i]) == 0) == (code_len == 2 && memcmp(want, "ok", 2) == 0);
         if (!ok) {
-            print_error("command %u: got %d %s '%s', want '%s'\n", i, r.cmds[i].status,
-                        r.cmds[i].code, r.cmds[i].message, want);
+            print_error("command %u: got %d %s '%s', want '%s'\n", i, store_result_refused(&r.cmds[i]),
+                        store_err_name(r.cmds[i].err), r.cmds[i].message, want);
         }
         assert_true(ok);
     }
@@ -292,7 +292,7 @@ static void test_heartbeat_many_is_fast(void **state)
         assert_int_equal(store_apply(&f->s, f->index, buf, len, &r), 0);
         double ms = now_ms() - t0;
         best = ms < best ? ms : best;
-        assert_int_equal(r.cmds[0].status, 0);
+        assert_int_equal(store_result_refused(&r.cmds[0]), 0);
         store_results_free(&r);
         raft_free(buf);
         f->index++;
@@ -450,8 +450,8 @@ static void test_history_rows(void **state)
     batch_assign(&batch, "p1", 1, 2, "failover", 1700000000456);
     struct store_results r;
     assert_int_equal(batch_apply_term(&f->s, &batch, 7, 3, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
-    assert_int_equal(r.cmds[1].status, 0);
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    assert_int_equal(store_result_refused(&r.cmds[1]), 0);
     store_results_free(&r);
     batch_assign(&batch, "p1", 2, 0, "drain", 1700000000789);
     assert_int_equal(batch_apply_term(&f->s, &batch, 9, 4, &r), 0);
@@ -562,7 +562,7 @@ static void test_pack_history_limit_and_filter(void **state)
     struct store_results r;
     assert_int_equal(batch_apply(&f->s, &batch, f->index++, &r), 0);
     for (unsigned i = 0; i < r.n; i++) {
-        assert_int_equal(r.cmds[i].status, 0);
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
     }
     store_results_free(&r);
 
@@ -787,7 +787,7 @@ static void test_many_projects_are_fast(void **state)
             struct store_results r;
             assert_int_equal(batch_apply(&f->s, &batch, f->index++, &r), 0);
             for (unsigned k = 0; k < r.n; k++) {
-                assert_int_equal(r.cmds[k].status, 0);
+                assert_int_equal(store_result_refused(&r.cmds[k]), 0);
             }
             store_results_free(&r);
         }
@@ -857,7 +857,7 @@ static void test_apply_1000_assigns_is_fast(void **state)
         double ms = now_ms() - t0;
         best = ms < best ? ms : best;
         for (unsigned i = 0; i < 1000; i++) {
-            assert_int_equal(r.cmds[i].status, 0);
+            assert_int_equal(store_result_refused(&r.cmds[i]), 0);
         }
         store_results_free(&r);
         raft_free(buf);
@@ -973,8 +973,8 @@ static void test_snapshot_round_trip(void **state)
     batch_assign(&batch, "p1", 1, 0, "move", 13);
     struct store_results r;
     assert_int_equal(batch_apply(&b, &batch, f->index, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
-    assert_int_equal(r.cmds[1].status, 0);
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    assert_int_equal(store_result_refused(&r.cmds[1]), 0);
     store_results_free(&r);
     assert_int_equal(store_project_get(&b, "p1", 2, &p), 1);
     assert_int_equal(p.epoch, 2);
@@ -1086,8 +1086,8 @@ static void test_migration_v1_to_v2(void **state)
     batch_engine_set(&batch, 2, "all", 1, "10.0.0.2:7070|5", true);
     batch_assign(&batch, "old_project", 0, 2, "new", 1);
     assert_int_equal(batch_apply(&s, &batch, 13, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
-    assert_int_equal(r.cmds[1].status, 0);
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    assert_int_equal(store_result_refused(&r.cmds[1]), 0);
     store_results_free(&r);
     uint64_t migrated = hash_of(&s);
     store_close(&s);

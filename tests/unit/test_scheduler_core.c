@@ -61,7 +61,7 @@ static void apply_ok(struct fixture *f)
     assert_int_equal(r.entry_status, 0);
     assert_int_equal(r.n, n);
     for (unsigned i = 0; i < r.n; i++) {
-        if (r.cmds[i].status != 0) {
+        if (store_result_refused(&r.cmds[i]) != 0) {
             fail_msg("command %u refused: %s", i, r.cmds[i].message);
         }
     }

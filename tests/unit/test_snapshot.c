@@ -110,7 +110,7 @@ static void test_round_trip_memory(void **state)
     batch_add(&batch, "after_restore");
     struct store_results r;
     assert_int_equal(batch_apply(&f->b, &batch, 5, &r), 0);
-    assert_int_equal(r.cmds[0].status, 0);
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
     store_results_free(&r);
     assert_int_equal(store_project_exists(&f->b, "after_restore", 13), 1);
 }
