@@ -27,6 +27,10 @@
 #include "peer_tls.h"
 
 #define READ_CHUNK 65536
+/* A connection not handed to libraft within this long (TCP connect, TLS and raft handshakes)
+ * is closed: a peer cannot hold sockets open by never finishing a handshake. */
+#define HANDSHAKE_TIMEOUT_MS 10000
+#define SWEEP_MS 1000
 
 enum conn_dir { CONN_IN, CONN_OUT };
 enum conn_state { ST_TLS, ST_HANDSHAKE, ST_MESSAGES };
@@ -42,6 +46,8 @@ struct ptrans {
     SSL_CTX *ctx;                /* NULL: plaintext */
     uv_tcp_t listener;
     bool listener_open;
+    uv_timer_t sweep;            /* closes connections stuck in a handshake */
+    bool sweep_open;
     raft_uv_accept_cb accept_cb;
     raft_uv_transport_close_cb close_cb;
     bool closing;
@@ -61,6 +67,8 @@ struct conn {
     bool pipe_open;
     int open_handles;
     bool closing;
+    bool established;            /* handed to libraft */
+    uint64_t opened_ms;          /* uv_now when made */
     bool tcp_reading, pipe_reading;
     char peer[PEER_HS_ADDRESS_MAX + 8]; /* address for logs */
     raft_id peer_id;             /* outgoing: the id dialed */
@@ -90,7 +98,7 @@ static void tls_pump(struct conn *c);
 static void maybe_fire_close(struct ptrans *p)
 {
     raft_uv_transport_close_cb cb = p->close_cb;
-    if (!p->closing || p->listener_open || p->conns != NULL || cb == NULL) {
+    if (!p->closing || p->listener_open || p->sweep_open || p->conns != NULL || cb == NULL) {
         return;
     }
     p->close_cb = NULL;
@@ -164,6 +172,7 @@ static struct conn *conn_new(struct ptrans *p, int dir)
     }
     c->p = p;
     c->dir = dir;
+    c->opened_ms = uv_now(p->loop);
     c->tcp.data = c;
     c->pipe.data = c;
     c->open_handles = 1;
@@ -488,6 +497,7 @@ static int accept_handshake(struct conn *c)
     }
     snprintf(c->peer + strlen(c->peer), sizeof c->peer - strlen(c->peer), " (id %" PRIu64 ")", id);
     c->state = ST_MESSAGES;
+    c->established = true;
     c->in_need = 0;
     p->stats.accepted++;
     log_debug("raft peer %s: accepted, address %s", c->peer, address);
@@ -705,6 +715,7 @@ static void tls_out_ready(struct conn *c)
         return;
     }
     c->state = ST_MESSAGES;
+    c->established = true;
     c->req = NULL;
     set_pipe_reading(c, true);
     c->cb(req, theirs, 0);
@@ -763,6 +774,11 @@ static int t_init(struct raft_uv_transport *t, raft_id id, const char *address)
     return 0;
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct ptrans *p = listener->data;
@@ -776,11 +792,14 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     c = conn_new(p, CONN_IN);
     if (c == NULL) {
-        uv_tcp_t drop;
+        /* accept and close it anyway: libuv stops listening until a pending one is accepted */
+        uv_tcp_t *drop = malloc(sizeof *drop);
         log_warn("raft peer: out of memory for a new connection: refusing it");
-        if (uv_tcp_init(p->loop, &drop) == 0) {
-            (void)uv_accept(listener, (uv_stream_t *)&drop);
-            uv_close((uv_handle_t *)&drop, NULL); /* closes the socket at once */
+        if (drop != NULL && uv_tcp_init(p->loop, drop) == 0) {
+            (void)uv_accept(listener, (uv_stream_t *)drop);
+            uv_close((uv_handle_t *)drop, free_handle);
+        } else {
+            free(drop);
         }
         return;
     }
@@ -800,6 +819,27 @@ static void on_connection(uv_stream_t *listener, int status)
     set_tcp_reading(c, true);
 }
 
+static void sweep_cb(uv_timer_t *timer)
+{
+    struct ptrans *p = timer->data;
+    uint64_t now = uv_now(p->loop);
+    for (struct conn *c = p->conns; c != NULL; c = c->next) {
+        if (!c->closing && !c->established && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
+            c->status = RAFT_NOCONNECTION;
+            conn_close(c, "no %s within %d ms",
+                       c->state == ST_TLS ? "TLS handshake" : c->dir == CONN_IN ? "raft handshake" : "connection",
+                       HANDSHAKE_TIMEOUT_MS);
+        }
+    }
+}
+
+static void sweep_closed(uv_handle_t *h)
+{
+    struct ptrans *p = h->data;
+    p->sweep_open = false;
+    maybe_fire_close(p);
+}
+
 static int t_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
     struct ptrans *p = t->impl;
@@ -807,6 +847,21 @@ static int t_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     int rv;
 
     p->accept_cb = cb;
+    if (!p->sweep_open) {
+        rv = uv_timer_init(p->loop, &p->sweep);
+        if (rv != 0) {
+            snprintf(t->errmsg, sizeof t->errmsg, "timer: %s", uv_strerror(rv));
+            return RAFT_IOERR;
+        }
+        p->sweep.data = p;
+        p->sweep_open = true;
+        rv = uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+        if (rv != 0) {
+            snprintf(t->errmsg, sizeof t->errmsg, "timer: %s", uv_strerror(rv));
+            return RAFT_IOERR; /* closed by t_close */
+        }
+        uv_unref((uv_handle_t *)&p->sweep);
+    }
     if (parse_ipv4(p->address, &sa) != 0) {
         snprintf(t->errmsg, sizeof t->errmsg, "listen: %.100s is not IPv4:port", p->address);
         return RAFT_INVALID;
@@ -876,6 +931,9 @@ static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     if (p->listener_open && !uv_is_closing((uv_handle_t *)&p->listener)) {
         uv_close((uv_handle_t *)&p->listener, listener_closed);
     }
+    if (p->sweep_open && !uv_is_closing((uv_handle_t *)&p->sweep)) {
+        uv_close((uv_handle_t *)&p->sweep, sweep_closed);
+    }
     for (struct conn *c = p->conns; c != NULL; c = c->next) {
         conn_close(c, NULL);
     }
@@ -914,7 +972,7 @@ void peer_transport_close(struct raft_uv_transport *t)
     if (p == NULL) {
         return;
     }
-    if (p->listener_open || p->conns != NULL) {
+    if (p->listener_open || p->sweep_open || p->conns != NULL) {
         /* libraft never closed us (it was not started): close what is open; p is left to the
          * process's exit, since handles still point at it. */
         if (!p->closing) {

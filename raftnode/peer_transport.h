@@ -16,6 +16,7 @@
  *
  * Per connection:
  *   TCP socket <-> [TLS] <-> checks <-> pipe end (ours) <== socketpair ==> pipe end (libraft's)
+ * A connection not handed to libraft within 10 s (connect, TLS and raft handshakes) is closed.
  * Both directions stop reading their source while more than PEER_TRANSPORT_HIGH_WATER bytes
  * wait to be written to the other side, and resume when the writes complete.
  *

@@ -54,6 +54,8 @@ def test_malformed_peer_messages_close_that_connection_only(make_cluster):
     c.wait_leader()
     c.ctl("project", "add", "p_before", check=0)
     before = terms(c)
+    idle = socket.create_connection(("127.0.0.1", c[1].raft_port), timeout=5)  # never sends
+    opened = time.monotonic()
     hs = w.handshake(2, "127.0.0.1:1")
     attacks = w.attacks(term=max(before.values()) + 1)
     for x in c.nodes.values():
@@ -78,6 +80,11 @@ def test_malformed_peer_messages_close_that_connection_only(make_cluster):
         assert "50000000 entries claimed" in log
         assert "RequestVote: header of 1 bytes" in log
     assert c.leader_id() == leader
+    # a connection that never completes its handshake is closed after 10 s
+    idle.settimeout(max(1.0, 16 - (time.monotonic() - opened)))
+    assert idle.recv(16) == b""
+    idle.close()
+    assert "no raft handshake within 10000 ms" in c[1].log()
 
 
 def make_tls_cluster(make_cluster, tmp_path, n=3):
