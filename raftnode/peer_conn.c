@@ -119,72 +119,57 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-static void set_tcp_reading(struct peer_conn *c, bool on)
+/* Starts or stops reading the socket (TCP) or our end of libraft's pipe. */
+static void set_reading(struct peer_conn *c, bool tcp, bool on)
 {
-    if (c->closing || c->tcp_reading == on) {
+    bool *reading = tcp ? &c->tcp_reading : &c->pipe_reading;
+    uv_stream_t *s = tcp ? (uv_stream_t *)&c->tcp : (uv_stream_t *)&c->pipe;
+    int rv;
+
+    if (c->closing || (!tcp && !c->pipe_open) || *reading == on) {
         return;
     }
-    if (on ? uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read) : uv_read_stop((uv_stream_t *)&c->tcp)) {
-        peer_conn_close(c, "cannot %s reading the socket", on ? "start" : "stop");
+    rv = on ? uv_read_start(s, tcp ? tcp_alloc : pipe_alloc, tcp ? tcp_read : pipe_read) : uv_read_stop(s);
+    if (rv != 0) {
+        peer_conn_close(c, "cannot %s reading %s", on ? "start" : "stop", tcp ? "the socket" : "libraft's pipe");
         return;
     }
-    c->tcp_reading = on;
+    *reading = on;
 }
 
-static void set_pipe_reading(struct peer_conn *c, bool on)
-{
-    if (c->closing || !c->pipe_open || c->pipe_reading == on) {
-        return;
-    }
-    if (on ? uv_read_start((uv_stream_t *)&c->pipe, pipe_alloc, pipe_read)
-           : uv_read_stop((uv_stream_t *)&c->pipe)) {
-        peer_conn_close(c, "cannot %s reading libraft's pipe", on ? "start" : "stop");
-        return;
-    }
-    c->pipe_reading = on;
-}
-
-static void tcp_written(uv_write_t *req, int status)
+/* A write to the peer (socket) or to libraft (pipe) completed: below the high-water mark again,
+ * the side that feeds it is read again. */
+static void written(uv_write_t *req, int status)
 {
     struct wreq *w = (struct wreq *)req;
     struct peer_conn *c = w->c;
-    c->to_tcp -= w->len;
+    bool to_peer = w->to_peer;
+    size_t *queued = to_peer ? &c->to_tcp : &c->to_pipe;
+
+    *queued -= w->len;
     free(w->base);
     free(w);
     if (status < 0) {
         if (status != UV_ECANCELED) {
-            log_debug("raft peer %s: write: %s", c->peer, uv_strerror(status));
+            log_debug("raft peer %s: write to %s: %s", c->peer, to_peer ? "the socket" : "libraft",
+                      uv_strerror(status));
         }
-        peer_conn_close(c, NULL);
+        peer_conn_close(c, NULL); /* the peer or libraft closed its end */
         return;
     }
-    if (c->to_tcp <= PEER_TRANSPORT_HIGH_WATER && c->state == ST_MESSAGES) {
-        set_pipe_reading(c, true);
+    if (*queued <= PEER_TRANSPORT_HIGH_WATER && (!to_peer || c->state == ST_MESSAGES)) {
+        set_reading(c, !to_peer, true);
     }
 }
 
-static void pipe_written(uv_write_t *req, int status)
+/* Queues BASE (LEN bytes, malloc'd; ownership passes here, success or not) to the peer's socket
+ * (TO_PEER) or to libraft's pipe; past the high-water mark the side feeding it stops being read. */
+static int write_to(struct peer_conn *c, bool to_peer, char *base, size_t len)
 {
-    struct wreq *w = (struct wreq *)req;
-    struct peer_conn *c = w->c;
-    c->to_pipe -= w->len;
-    free(w->base);
-    free(w);
-    if (status < 0) {
-        peer_conn_close(c, NULL); /* libraft closed its end */
-        return;
-    }
-    if (c->to_pipe <= PEER_TRANSPORT_HIGH_WATER) {
-        set_tcp_reading(c, true);
-    }
-}
-
-/* Queues BASE (LEN bytes, malloc'd; ownership passes here, success or not) on STREAM. */
-static int write_owned(struct peer_conn *c, uv_stream_t *stream, char *base, size_t len, uv_write_cb cb)
-{
-    struct wreq *w;
+    uv_stream_t *stream = to_peer ? (uv_stream_t *)&c->tcp : (uv_stream_t *)&c->pipe;
+    size_t *queued = to_peer ? &c->to_tcp : &c->to_pipe;
     uv_buf_t buf = uv_buf_init(base, (unsigned)len);
-    int rv;
+    struct wreq *w;
 
     if (c->closing) {
         free(base);
@@ -199,24 +184,16 @@ static int write_owned(struct peer_conn *c, uv_stream_t *stream, char *base, siz
     w->c = c;
     w->base = base;
     w->len = len;
-    rv = uv_write(&w->req, stream, &buf, 1, cb);
-    if (rv != 0) {
+    w->to_peer = to_peer;
+    if (uv_write(&w->req, stream, &buf, 1, written) != 0) {
         free(base);
         free(w);
         peer_conn_close(c, NULL);
         return -1;
     }
-    return 0;
-}
-
-static int write_tcp_raw(struct peer_conn *c, char *base, size_t len)
-{
-    if (write_owned(c, (uv_stream_t *)&c->tcp, base, len, tcp_written) != 0) {
-        return -1;
-    }
-    c->to_tcp += len;
-    if (c->to_tcp > PEER_TRANSPORT_HIGH_WATER) {
-        set_pipe_reading(c, false);
+    *queued += len;
+    if (*queued > PEER_TRANSPORT_HIGH_WATER) {
+        set_reading(c, !to_peer, false);
     }
     return 0;
 }
@@ -238,7 +215,7 @@ static int flush_tls(struct peer_conn *c)
             peer_conn_close(c, "TLS: cannot read the outgoing buffer");
             return -1;
         }
-        if (write_tcp_raw(c, buf, (size_t)n) != 0) {
+        if (write_to(c, true, buf, (size_t)n) != 0) {
             return -1;
         }
     }
@@ -259,18 +236,6 @@ static int tls_send(struct peer_conn *c, const char *base, size_t len)
         done += (size_t)n;
     }
     return flush_tls(c);
-}
-
-static int write_pipe(struct peer_conn *c, char *base, size_t len)
-{
-    if (write_owned(c, (uv_stream_t *)&c->pipe, base, len, pipe_written) != 0) {
-        return -1;
-    }
-    c->to_pipe += len;
-    if (c->to_pipe > PEER_TRANSPORT_HIGH_WATER) {
-        set_tcp_reading(c, false);
-    }
-    return 0;
 }
 
 /* ---- libraft's end: a socketpair per connection ---- */
@@ -375,7 +340,7 @@ static int forward(struct peer_conn *c, size_t n)
         c->in_cap = cap;
     }
     c->in_used = rest;
-    return write_pipe(c, base, n);
+    return write_to(c, false, base, n);
 }
 
 static int accept_handshake(struct peer_conn *c)
@@ -413,7 +378,7 @@ static int accept_handshake(struct peer_conn *c)
     p->accept_cb(p->t, id, address, theirs); /* copies the address */
     memmove(c->in, c->in + need, c->in_used - need);
     c->in_used -= need;
-    set_pipe_reading(c, true); /* only to see libraft close its end */
+    set_reading(c, false, true); /* only to see libraft close its end */
     return 0;
 }
 
@@ -585,7 +550,7 @@ static void pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->ssl != NULL) {
         (void)tls_send(c, buf->base, (size_t)nread);
     } else {
-        (void)write_tcp_raw(c, base, (size_t)nread);
+        (void)write_to(c, true, base, (size_t)nread);
     }
 }
 
@@ -617,7 +582,7 @@ static void tls_out_ready(struct peer_conn *c)
         rv = tls_send(c, hs, len);
         free(hs);
     } else {
-        rv = write_tcp_raw(c, hs, len);
+        rv = write_to(c, true, hs, len);
     }
     if (rv != 0 || make_pair(c, &theirs) != 0) {
         c->status = RAFT_NOCONNECTION;
@@ -626,7 +591,7 @@ static void tls_out_ready(struct peer_conn *c)
     c->state = ST_MESSAGES;
     c->established = true;
     c->req = NULL;
-    set_pipe_reading(c, true);
+    set_reading(c, false, true);
     c->cb(req, theirs, 0);
 }
 
@@ -643,7 +608,7 @@ void peer_conn_connected(uv_connect_t *creq, int status)
         return;
     }
     (void)uv_tcp_nodelay(&c->tcp, 1);
-    set_tcp_reading(c, true);
+    set_reading(c, true, true);
     if (c->ssl != NULL) {
         tls_pump(c); /* sends the ClientHello */
     } else {
@@ -653,5 +618,5 @@ void peer_conn_connected(uv_connect_t *creq, int status)
 
 void peer_conn_start_reading(struct peer_conn *c)
 {
-    set_tcp_reading(c, true);
+    set_reading(c, true, true);
 }

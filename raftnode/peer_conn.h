@@ -84,6 +84,7 @@ struct wreq {
     struct peer_conn *c;
     char *base;
     size_t len;
+    bool to_peer;                /* else to libraft's pipe */
 };
 
 /* A connection on P's list with its TCP handle initialised (and SSL when P has a context);

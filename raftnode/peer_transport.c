@@ -113,10 +113,15 @@ static void sweep_cb(uv_timer_t *timer)
     }
 }
 
-static void sweep_closed(uv_handle_t *h)
+/* The listener's or the sweep timer's close callback. */
+static void own_handle_closed(uv_handle_t *h)
 {
     struct peer_transport_impl *p = h->data;
-    p->sweep_open = false;
+    if (h == (uv_handle_t *)&p->listener) {
+        p->listener_open = false;
+    } else {
+        p->sweep_open = false;
+    }
     peer_transport_maybe_closed(p);
 }
 
@@ -196,23 +201,16 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
     return 0;
 }
 
-static void listener_closed(uv_handle_t *h)
-{
-    struct peer_transport_impl *p = h->data;
-    p->listener_open = false;
-    peer_transport_maybe_closed(p);
-}
-
 static void t_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 {
     struct peer_transport_impl *p = t->impl;
     p->closing = true;
     p->close_cb = cb;
     if (p->listener_open && !uv_is_closing((uv_handle_t *)&p->listener)) {
-        uv_close((uv_handle_t *)&p->listener, listener_closed);
+        uv_close((uv_handle_t *)&p->listener, own_handle_closed);
     }
     if (p->sweep_open && !uv_is_closing((uv_handle_t *)&p->sweep)) {
-        uv_close((uv_handle_t *)&p->sweep, sweep_closed);
+        uv_close((uv_handle_t *)&p->sweep, own_handle_closed);
     }
     for (struct peer_conn *c = p->conns; c != NULL; c = c->next) {
         peer_conn_close(c, NULL);
