@@ -49,9 +49,9 @@ endif
 
 else
 # ---- second pass: the packages are there ----------------------------------------------
-PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb
+PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb libssl libcrypto
 PKGS_CTL  := libuv msgpack jansson
-PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib
+PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib libssl libcrypto
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
 ifneq ($(PKG_ERR),)
 $(error pkg-config cannot find a build dependency ($(PKG_ERR)); run 'bash tools/install-deps.sh' as root, or 'make deps')
@@ -171,7 +171,7 @@ $(B)/sim/sim: $(call obj,$(SIM_SRC))
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
 FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC  := common/mp.c common/client.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c
+FUZZ_LIB_SRC  := common/mp.c common/client.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c raftnode/peer_msg.c
 FUZZ_SECONDS  ?= 60
 FUZZ_B        ?= build-fuzz
 FUZZ_CC       ?= clang

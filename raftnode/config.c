@@ -55,7 +55,8 @@ enum key_index {
     K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
     K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_METASTORE_URL,
     K_LOG_LEVEL, K_MAX_FRAME, K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
-    K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_COUNT
+    K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
+    K_COUNT
 };
 
 static const struct key_def config_keys[K_COUNT] = {
@@ -141,6 +142,20 @@ static const struct key_def config_keys[K_COUNT] = {
     [K_IDENTITY] = {"kylin.server.identity", KT_HOSTPORT, 0, NULL, 0, 0, NULL, FIELD(identity),
         "host:port of the Kylin instance this member speaks for, as Kylin writes it in an\n"
         "epoch owner (host:port|startMillis). Empty: this member's raft.api.address."},
+    [K_PEER_MAX_MSG] = {"raft.peer.max-message-bytes", KT_UINT, 0, "67108864", 65536, 1073741824,
+        NULL, FIELD(peer_max_message_bytes),
+        "Largest message another member may send on the raft port, header and entries or\n"
+        "snapshot included (default 64 MiB). A larger one closes that connection. Keep it\n"
+        "above the largest snapshot of the state (raftctl status shows its size)."},
+    [K_PEER_CERT] = {"raft.peer.cert-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_cert_file),
+        "PEM certificate of this member for mutual TLS on the raft port, CN member-<raft.node.id>\n"
+        "and signed by raft.peer.trusted-ca-file (tools/make-certs.sh makes them). Set the three\n"
+        "raft.peer.* files or none; with none, peers speak plaintext. See docs/security.md."},
+    [K_PEER_KEY] = {"raft.peer.key-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_key_file),
+        "PEM private key of raft.peer.cert-file."},
+    [K_PEER_CA] = {"raft.peer.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_ca_file),
+        "PEM certificate of the CA that signs every member's certificate; a peer must present\n"
+        "one signed by it with CN member-<the id it claims>."},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */
@@ -870,6 +885,37 @@ static int check_required(struct loader *ld)
     return 0;
 }
 
+/* raft.peer.cert-file, key-file and trusted-ca-file: all three or none, each readable. */
+static int check_peer_tls(struct loader *ld)
+{
+    static const int keys[3] = {K_PEER_CERT, K_PEER_KEY, K_PEER_CA};
+    const struct config *c = ld->c;
+    const char *files[3] = {c->peer_cert_file, c->peer_key_file, c->peer_ca_file};
+    int set = 0, first_set = -1, first_unset = -1;
+
+    for (int i = 0; i < 3; i++) {
+        if (files[i][0] != '\0') {
+            set++;
+            first_set = first_set < 0 ? i : first_set;
+        } else if (first_unset < 0) {
+            first_unset = i;
+        }
+    }
+    if (set != 0 && set != 3) {
+        return fail_key(ld, keys[first_set], "set without %s (set raft.peer.cert-file, "
+                        "raft.peer.key-file and raft.peer.trusted-ca-file together, or none)",
+                        config_keys[keys[first_unset]].name);
+    }
+    for (int i = 0; i < set; i++) {
+        FILE *f = fopen(files[i], "r");
+        if (f == NULL) {
+            return fail_key(ld, keys[i], "cannot read %s: %s", files[i], strerror(errno));
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
 static int check_cross(struct loader *ld)
 {
     const struct config *c = ld->c;
@@ -923,6 +969,9 @@ static int check_cross(struct loader *ld)
                         "gives member %" PRIu64 " the address %s but raft.node.address is %s "
                         "(expected the same address)", c->node_id, self->address,
                         c->node_address);
+    }
+    if (check_peer_tls(ld) != 0) {
+        return -1;
     }
     if (strcmp(c->join, c->api_address) == 0) {
         return fail_key(ld, K_JOIN, "%s is this member's own raft.api.address (expected the API "

@@ -44,6 +44,10 @@ struct config {
     int log_level;                          /* raft.log-level: debug|info|warn|error (default info) */
     unsigned max_frame_bytes;               /* raft.api.max-frame-bytes (default 1 MiB, 1 KiB..64 MiB) */
     unsigned engine_weight;                 /* raft.engine.weight (default 1, 1..1000000) */
+    uint64_t peer_max_message_bytes;        /* raft.peer.max-message-bytes (default 64 MiB, 64 KiB..1 GiB) */
+    char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */
+    char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
+    char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

@@ -11,6 +11,7 @@
 #include "fsm_glue.h"
 #include "common/log.h"
 #include "membership.h"
+#include "peer_transport.h"
 
 #define NODE_TICK_MS 50
 
@@ -322,7 +323,7 @@ static void raft_closed_cb(struct raft *r)
     struct node *n = r->data;
     raft_uv_close(&n->io);
     raft_fix_unwrap(&n->raft_fix);
-    raft_uv_tcp_close(&n->transport);
+    peer_transport_close(&n->transport);
     store_close(&n->store);
     if (!uv_is_closing((uv_handle_t *)&n->close_timer)) {
         uv_close((uv_handle_t *)&n->close_timer, handle_closed);
@@ -355,9 +356,11 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
 
     n->transport.version = 1;
     n->transport.data = n;
-    rv = raft_uv_tcp_init(&n->transport, loop);
-    if (rv != 0) {
-        log_error("raft TCP transport init: %s", raft_strerror(rv));
+    /* framing checks and optional mutual TLS between libraft and the socket (issue 12) */
+    struct peer_transport_config tcfg = {cfg->peer_max_message_bytes, cfg->peer_cert_file,
+                                         cfg->peer_key_file, cfg->peer_ca_file};
+    if (peer_transport_init(&n->transport, loop, &tcfg) != 0) {
+        log_error("raft peer transport init: %s", n->transport.errmsg);
         goto err_store;
     }
     rv = raft_uv_init(&n->io, loop, n->datadir_raft, &n->transport);
@@ -441,7 +444,7 @@ err_io:
     raft_fix_unwrap(&n->raft_fix);
     raft_uv_close(&n->io);
 err_transport:
-    raft_uv_tcp_close(&n->transport);
+    peer_transport_close(&n->transport);
 err_store:
     store_close(&n->store);
     return -1;

@@ -31,7 +31,8 @@ static const char *const all_keys[] = {
     "raft.api.max-frame-bytes", "raft.engine.weight", "kylin.server.mode",
     "kylin.server.leader-race.enabled", "kylin.server.leader-race.heart-beat-timeout",
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
-    "kylin.server.identity",
+    "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
+    "raft.peer.key-file", "raft.peer.trusted-ca-file",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
