@@ -366,9 +366,9 @@ static unsigned servers_for(const struct sim_opts *o, uint64_t seed)
 
 /* --repeat: run K of a seed first moves the heap by an amount that depends on K (blocks of
  * assorted small sizes, which also take chunks off malloc's free lists, and one block of
- * K * 1040 bytes), so that every run sees other addresses even in one process or after fork.
- * A run whose history depends on an address then differs between runs (the sixth raft_fix.h
- * bug did: seed 54 differs on most --repeat 8 runs without the fix). NULL for K = 0. */
+ * K * 1040 bytes), so that every run sees other addresses even in one process or after fork;
+ * and libraft's small blocks get addresses of a chosen shape (heap.c). A run whose history
+ * depends on an address then differs between runs. NULL for K = 0. */
 static void **heap_shift(unsigned k, size_t *n)
 {
     *n = (size_t)k * 13 + 1;
@@ -406,6 +406,7 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, unsigned shift, ui
         heap_unshift(pads, n_pads);
         return false;
     }
+    heap_hostile_set(shift);
     s->digest = DIGEST_INIT;
     s->opts = o;
     s->seed = seed;
@@ -452,6 +453,7 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, unsigned shift, ui
     }
     ok = !s->failed;
     cluster_close(s); /* adds the raft_fix counters */
+    heap_hostile_unset(shift);
     for (unsigned i = 0; i < C_COUNT; i++) {
         totals[i] += s->counters[i];
     }

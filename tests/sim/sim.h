@@ -236,6 +236,11 @@ void sim_event(struct sim *s, const char *fmt, ...) __attribute__((format(printf
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t sim_now(struct sim *s);
 
+/* heap.c: run K >= 1 of --repeat gives libraft's small blocks addresses with byte 1 chosen
+ * by K (set before the fixture exists, unset after it is closed; K = 0: the default heap) */
+void heap_hostile_set(unsigned k);
+void heap_hostile_unset(unsigned k);
+
 /* cluster.c */
 int cluster_start(struct sim *s);
 void cluster_close(struct sim *s);
