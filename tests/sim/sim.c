@@ -147,10 +147,12 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s -v\n",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s -v\n",
            (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->io_faults ? " --io-faults" : "",
            s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "",
-           s->opts->no_install_hold ? " --no-install-hold" : "");
+           s->opts->no_install_hold ? " --no-install-hold" : "", s->opts->no_prevote_fix ? " --no-prevote-fix" : "",
+           s->opts->no_vote_result_fix ? " --no-vote-result-fix" : "",
+           s->opts->repeat > 1 ? " --repeat (as given: the failure may be in a repeat)" : "");
 }
 
 /* ---- one run ---- */
@@ -601,10 +603,12 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, unsigned 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s --no-fork -v\n",
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s --no-fork -v\n",
            (unsigned long long)seed, o->steps, servers_for(o, seed),
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
-           o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "");
+           o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "",
+           o->no_prevote_fix ? " --no-prevote-fix" : "", o->no_vote_result_fix ? " --no-vote-result-fix" : "",
+           o->repeat > 1 ? " --repeat (as given: the crash may be in a repeat)" : "");
     return false;
 }
 
