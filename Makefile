@@ -49,7 +49,7 @@ endif
 
 else
 # ---- second pass: the packages are there ----------------------------------------------
-PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb
+PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb jansson libcurl zlib
 PKGS_CTL  := libuv msgpack jansson
 PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
@@ -90,10 +90,8 @@ UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 lib = $(B)/lib/lib$(1).a
 # Archives, highest layer first (the order the linker needs).
-NODE_LIBS := $(call lib,raftnode) $(call lib,metastore) $(call lib,storage) $(call lib,common)
+NODE_LIBS := $(call lib,raftnode) $(call lib,metastore) $(call lib,kylin) $(call lib,storage) $(call lib,common)
 CTL_LIBS  := $(call lib,tools) $(call lib,common)
-# kylin/ is not linked into raftnode yet (the integration will add it to NODE_LIBS and
-# jansson, libcurl and zlib to PKGS_NODE); the unit tests link it.
 ALL_LIBS  := $(call lib,tools) $(call lib,raftnode) $(call lib,metastore) $(call lib,storage) \
              $(call lib,kylin) $(call lib,common)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
