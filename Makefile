@@ -112,7 +112,7 @@ SOAK_FIRST ?= 100000
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench \
         bench-quick sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps check-layers check-docs \
-        deb test-deb demo help kylin-emulator test-kylin
+        deb test-deb demo help kylin-emulator test-kylin test-kylin-cluster
 # Objects are kept (no intermediate file is deleted after a build).
 .SECONDARY:
 
@@ -282,6 +282,12 @@ kylin-emulator:
 
 test-kylin: kylin-emulator
 	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin
+
+# Issue 10's core loop: 3 members (ASan/UBSan build), each with raft.kylin.url pointing at an
+# emulated Kylin node, on a private PostgreSQL 15 (as root; tests/kylin_cluster/).
+test-kylin-cluster: san kylin-emulator
+	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode \
+	  RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin_cluster
 
 # The layering (include graph, archive symbols, programs' libraries) and the generated docs.
 check-layers: all $(ALL_LIBS)
