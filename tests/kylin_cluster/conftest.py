@@ -1,6 +1,6 @@
 """Fixtures of the Kylin cluster tests (issue 10): 3 raftnode members, each paired with an
-emulated Kylin 5 node (tests/kylin/) on the same database, against real PostgreSQL 15 (and
-MariaDB). Reuses tests/cluster/harness.py, tests/metastore/dbservers.py and the emulator
+emulated Kylin 5 node (tests/kylin/) on the same database, against real PostgreSQL 15 and
+MariaDB. Reuses tests/cluster/harness.py, tests/metastore/dbservers.py and the emulator
 launcher of tests/kylin/conftest.py (its fixtures emulator_jar, server_root, db, prefix and
 the session's database servers are imported from there)."""
 import os
@@ -32,16 +32,8 @@ prefix = kylin_conftest.prefix
 EMU_PROPS = {"kylin.job.scheduler.poll-interval-second": "1"}
 
 
-@pytest.fixture(params=["postgresql"])
-def db(request, server_root):
-    s = kylin_conftest._server(request.param, server_root)
-    if s.pid is None:
-        s.start()
-    yield s
-    if s.pid is None:
-        s.start()
-    else:
-        s.resume()
+# Each test runs once on PostgreSQL 15 and once on MariaDB (tests/kylin/conftest.py's db).
+db = kylin_conftest.db
 
 
 class KylinCluster:

@@ -1,5 +1,5 @@
 """Issue 10's core loop end to end: 3 raftnode members, each paired with an emulated Kylin 5
-node (raft.kylin.url), on one PostgreSQL database. After every step, within its bound: every
+node (raft.kylin.url), on one PostgreSQL 15 or MariaDB database. After every step, within its bound: every
 project's checkEpochOwner holds on exactly the quorum owner's Kylin node, and its scheduler
 runs there and nowhere else."""
 import time
