@@ -284,7 +284,7 @@ test-kylin: kylin-emulator
 	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin
 
 # Issue 10's core loop: 3 members (ASan/UBSan build), each with raft.kylin.url pointing at an
-# emulated Kylin node, on a private PostgreSQL 15 (as root; tests/kylin_cluster/).
+# emulated Kylin node, on private PostgreSQL 15 and MariaDB servers (as root; tests/kylin_cluster/).
 test-kylin-cluster: san kylin-emulator
 	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode \
 	  RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin_cluster
