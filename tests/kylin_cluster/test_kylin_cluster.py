@@ -121,6 +121,22 @@ def test_kill_kylin_fails_over(kylin_cluster):
     assert kc.cluster[victim].alive()
 
 
+def test_kill_member_fails_over(kylin_cluster):
+    """kill -9 of a member (its Kylin alive): its engine stops heartbeating, its projects move
+    and are claimed by the new owners' Kylin nodes; its Kylin stops their schedulers (the
+    forced claims changed their epoch_id) and fails checkEpochOwner for them."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Finance"]
+    lost = [p for p, o in own.items() if o == victim]
+    kc.cluster[victim].kill()
+    wait_for(lambda: all(owners(kc)[p] != victim for p in lost), 30,
+             f"the projects of engine {victim} to move after its member died")
+    wait_agreement(kc, 20, "the dead member's projects claimed by the live members' Kylin nodes")
+    assert kc.emus[victim].alive()
+
+
 def test_hung_kylin_fails_over_and_releases(kylin_cluster):
     """SIGSTOP of a Kylin (health probes time out): its projects move and are claimed by the
     new owners' Kylin nodes; after SIGCONT its member pokes it to release what it lost."""
