@@ -200,3 +200,36 @@ def test_kylin_restart_reclaims(kylin_cluster):
     wait_for(lambda: owners(kc)["Web"] == victim, 10, "the move of Web applied")
     wait_agreement(kc, 15, "Web moved to the restarted Kylin")
     wait_for(lambda: epoch_row(kc, "Web")[0] == new_identity, 5, "Web's row to show the new incarnation")
+
+
+def test_graceful_stop_fails_over(kylin_cluster):
+    """A Kylin's graceful stop blanks its rows and the other Kylin nodes race for them on its
+    de-registration; the quorum moves its projects and the owners' members claim every row
+    the race gave to the wrong node."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Hr"]
+    lost = [p for p, o in own.items() if o == victim]
+    assert kc.emus[victim].stop() == 0
+    wait_for(lambda: all(owners(kc)[p] != victim for p in lost), 20,
+             f"the projects of engine {victim} to move after its Kylin stopped")
+    wait_agreement(kc, 20, "after the graceful stop every project is held by its owner's Kylin")
+
+
+def test_zookeeper_renewal_and_metadata_reload_repaired(kylin_cluster):
+    """Kylin's own epoch writes: a ZooKeeper membership change (updateAllEpochs on every node)
+    and a metadata reload on one node (releases its rows, then reclaims what is not legal) are
+    repaired by the owners' members; afterwards the table is quiet again."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    for e in kc.emus.values():
+        assert e.post("/emu/zk-change")[0] == 200
+    wait_agreement(kc, 10, "agreement after a ZooKeeper-triggered renewal")
+    node = kc.emus[owners(kc)["Sales"]]
+    assert node.post("/emu/reload", {"phase": "both"})[0] == 200
+    wait_agreement(kc, 15, "agreement after a metadata reload")
+    time.sleep(3)  # repairs done, pokes answered
+    before = {i: r["writes"] for i, r in reports(kc).items()}
+    time.sleep(6)
+    assert {i: r["writes"] for i, r in reports(kc).items()} == before
