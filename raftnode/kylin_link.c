@@ -71,7 +71,7 @@ static bool health_up(struct kylin_link *k)
 {
     const struct config *c = k->node->cfg;
     return k->health_known && k->health == KYLIN_HEALTH_UP &&
-           now_ms(k) - k->last_up_ms <= (uint64_t)c->kylin_health_interval_ms + c->kylin_timeout_ms;
+           now_ms(k) - k->last_up_ms <= (uint64_t)c->kylin_health_interval_ms + c->kylin_timeout_ms + 2 * KL_TICK_MS;
 }
 
 bool kylin_link_engine_ok(struct kylin_link *k)
@@ -603,69 +603,4 @@ const struct epoch_row *kylin_link_row(struct kylin_link *k, const char *project
         }
     }
     return NULL;
-}
-
-/* The "ip:port" part of an engine identity "ip:port|millis" into BUF. */
-static void prefix_of(const char *identity, char *buf, size_t cap)
-{
-    size_t n = strcspn(identity, "|");
-    if (n >= cap) {
-        n = cap - 1;
-    }
-    memcpy(buf, identity, n);
-    buf[n] = '\0';
-}
-
-int kylin_link_pack_status(struct kylin_link *k, msgpack_packer *pk)
-{
-    struct store_project_row *projects = NULL;
-    struct store_engine *engines = NULL;
-    size_t n_projects = 0, n_engines = 0;
-    int rc;
-
-    if (store_load_projects(&k->node->store, &projects, &n_projects) != 0 ||
-        store_load_engines(&k->node->store, &engines, &n_engines) != 0) {
-        store_free_projects(projects, n_projects);
-        return -1;
-    }
-    rc = msgpack_pack_map(pk, 12);
-    rc = rc ? rc : mp_pack_kv_str(pk, "url", k->node->cfg->kylin_url);
-    rc = rc ? rc : mp_pack_kv_str(pk, "health", kylin_health_name(k->health));
-    rc = rc ? rc : mp_pack_kv_bool(pk, "engine_ok", kylin_link_engine_ok(k));
-    rc = rc ? rc : (k->identity != NULL ? mp_pack_kv_str(pk, "identity", k->identity) : mp_pack_kv_nil(pk, "identity"));
-    rc = rc ? rc : mp_pack_kv_bool(pk, "rows_known", k->rows_known);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "rounds", k->rounds);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "reads", k->reader.reads);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "claims", k->claims_sent);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "claim_calls", k->claim_calls);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "pokes", k->pokes);
-    rc = rc ? rc : mp_pack_kv_str(pk, "last_error", k->last_error);
-    rc = rc ? rc : mp_pack_cstr(pk, "projects");
-    rc = rc ? rc : msgpack_pack_array(pk, n_projects);
-    for (size_t i = 0; rc == 0 && i < n_projects; i++) {
-        const struct store_project_row *p = &projects[i];
-        const struct epoch_row *row = kylin_link_row(k, p->name, strlen(p->name));
-        const char *owner_id = row != NULL && row->owner != NULL ? row->owner : "";
-        bool agrees = false;
-        if (p->owner == 0) {
-            agrees = owner_id[0] == '\0';
-        } else {
-            for (size_t e = 0; e < n_engines; e++) {
-                if (engines[e].id == p->owner) {
-                    char prefix[STORE_IDENTITY_MAX];
-                    prefix_of(engines[e].identity, prefix, sizeof prefix);
-                    agrees = kylin_identity_has_prefix(owner_id, prefix);
-                }
-            }
-        }
-        rc = msgpack_pack_map(pk, 5);
-        rc = rc ? rc : mp_pack_kv_str(pk, "project", p->name);
-        rc = rc ? rc : (p->owner != 0 ? mp_pack_kv_u64(pk, "owner", p->owner) : mp_pack_kv_nil(pk, "owner"));
-        rc = rc ? rc : (row != NULL ? mp_pack_kv_str(pk, "kylin_identity", owner_id) : mp_pack_kv_nil(pk, "kylin_identity"));
-        rc = rc ? rc : (row != NULL ? mp_pack_kv_i64(pk, "epoch_id", row->epoch_id) : mp_pack_kv_nil(pk, "epoch_id"));
-        rc = rc ? rc : mp_pack_kv_bool(pk, "agrees", agrees);
-    }
-    store_free_projects(projects, n_projects);
-    free(engines);
-    return rc;
 }

@@ -94,11 +94,8 @@ int kylin_link_start(struct kylin_link *k, struct node *n);
 void kylin_link_close(struct kylin_link *k);
 
 /* Whether this member's engine may heartbeat: always without a Kylin; with one, only while
- * its last health answer was UP and recent (within interval + timeout). */
+ * its last health answer was UP and recent (within interval + timeout + 100 ms). */
 bool kylin_link_engine_ok(struct kylin_link *k);
-
-/* Packs the `kylin.status` result (docs/protocol.md). */
-int kylin_link_pack_status(struct kylin_link *k, msgpack_packer *pk);
 
 /* The row of PROJECT as last read, or NULL. */
 const struct epoch_row *kylin_link_row(struct kylin_link *k, const char *project, size_t len);
