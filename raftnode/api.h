@@ -22,6 +22,7 @@
 
 struct config;
 struct engine;
+struct kylin_link;
 struct mirror;
 struct proposals;
 struct raft;
@@ -48,6 +49,7 @@ struct api_ctx {
     struct scheduler *scheduler;    /* heartbeats, plans, silence */
     struct engine *engine;          /* this member's lease (project.show) */
     struct mirror *mirror;          /* metastore.status */
+    struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
     struct api_host host;
 };
 

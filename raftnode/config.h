@@ -55,7 +55,14 @@ struct config {
     unsigned heartbeat_interval_s;          /* kylin.server.leader-race.heart-beat-interval (default 30, 1..86400, < timeout) */
     char metadata_url[CONFIG_URL_MAX];      /* kylin.metadata.url, "" if unset */
     char identity[CONFIG_ADDR_MAX];         /* kylin.server.identity (default: api_address) */
+    char kylin_url[CONFIG_URL_MAX];         /* raft.kylin.url (default "none": no Kylin attached) */
+    unsigned kylin_health_interval_ms;      /* raft.kylin.health-interval-ms (default 1000) */
+    unsigned kylin_repair_ms;               /* raft.kylin.repair-ms (default 2000) */
+    unsigned kylin_timeout_ms;              /* raft.kylin.timeout-ms (default 2000) */
 };
+
+/* Whether raft.kylin.url names a Kylin node (not none or empty). */
+bool config_kylin_attached(const struct config *c);
 
 /* Sets every field to its default (required fields empty/0). */
 void config_defaults(struct config *c);

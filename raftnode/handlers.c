@@ -29,6 +29,7 @@ const struct handler_method handler_methods[] = {
     {"maintenance", handle_maintenance, HANDLER_WRITE},
     {"history", handle_history, HANDLER_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ},
+    {"kylin.status", handle_kylin_status, HANDLER_READ},
     {NULL, NULL, HANDLER_READ},
 };
 

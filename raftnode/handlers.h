@@ -71,5 +71,6 @@ void handle_member_register(struct api_req *req);
 void handle_leader_transfer(struct api_req *req);
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
+void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
 
 #endif

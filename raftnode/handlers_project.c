@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "handlers.h"
+#include "kylin_link.h"
 #include "proposal.h"
 #include "storage/command.h"
 #include "storage/store.h"
@@ -194,8 +195,21 @@ static void project_show_reply(const struct api_ctx *ctx, struct api_conn *conn,
     }
     api_reply_begin(&r, ctx, id, 0, PROTO_CODE_OK, NULL);
     bool mine = p.owner == ctx->cfg->node_id;
-    msgpack_pack_map(&r.pk, 9);
+    msgpack_pack_map(&r.pk, 11);
     mp_pack_kv_str(&r.pk, "name", p.name);
+    /* Kylin's side (raft.kylin.url): the epoch row as this member last read it */
+    const struct epoch_row *krow =
+        ctx->kylin != NULL && ctx->kylin->enabled ? kylin_link_row(ctx->kylin, p.name, strlen(p.name)) : NULL;
+    if (krow != NULL && krow->owner != NULL) {
+        mp_pack_kv_str(&r.pk, "kylin_identity", krow->owner);
+    } else {
+        mp_pack_kv_nil(&r.pk, "kylin_identity");
+    }
+    if (krow != NULL) {
+        mp_pack_kv_i64(&r.pk, "kylin_epoch_id", krow->epoch_id);
+    } else {
+        mp_pack_kv_nil(&r.pk, "kylin_epoch_id");
+    }
     mp_pack_kv_u64(&r.pk, "owner", p.owner);
     mp_pack_kv_str(&r.pk, "owner_identity", owner.identity);
     mp_pack_kv_u64(&r.pk, "epoch", p.epoch);

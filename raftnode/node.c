@@ -123,6 +123,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .scheduler = &n->scheduler,
         .engine = &n->engine,
         .mirror = &n->mirror,
+        .kylin = &n->kylin,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
                  .state_name = host_state_name, .running = host_running},
     };
@@ -244,6 +245,7 @@ static int mirror_setup(struct node *n)
         .api_address = c->api_address,
         .identity = c->identity,
         .log_level = c->log_level,
+        .epoch_rows_off = config_kylin_attached(c),
     };
     struct mirror_host host = {
         .loop = n->loop, .store = &n->store, .data = n, .leading = mirror_leading, .role_name = node_role_name};
@@ -420,7 +422,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     api_ctx_fill(n, &api_ctx);
     if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
-        engine_start(&n->engine, n) != 0) {
+        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0) {
         node_stop(n, 1);
         return -1;
     }
@@ -467,6 +469,7 @@ static void node_close(struct node *n)
     n->phase = NODE_CLOSING;
     api_close(&n->api);
     engine_close(&n->engine);
+    kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */
     scheduler_close(&n->scheduler);
     mirror_close(&n->mirror);
     checkpointer_close(&n->checkpointer);

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fsm_glue.h"
+#include "kylin_link.h"
 #include "raft_fix.h"
 #include "peer.h"
 #include "proposal.h"
@@ -45,6 +46,7 @@ struct node {
     struct engine engine;               /* public: this member's engine: heartbeats, lease */
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
+    struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
     struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
