@@ -233,8 +233,7 @@ soak-faults: san
 
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
 sim: $(B)/sim/sim
-	$(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS)
-	$(B)/sim/sim $(SIM_REPEAT)
+	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT)
 
 sim-san:
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
