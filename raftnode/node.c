@@ -11,6 +11,7 @@
 #include "fsm_glue.h"
 #include "common/log.h"
 #include "membership.h"
+#include "metrics.h"
 #include "peer_transport.h"
 
 #define NODE_TICK_MS 50
@@ -338,6 +339,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     int rv;
 
     memset(n, 0, sizeof *n);
+    metrics_init();
     n->loop = loop;
     n->cfg = cfg;
     n->last_state = -1;
@@ -420,7 +422,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     api_ctx_fill(n, &api_ctx);
     if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
-        engine_start(&n->engine, n) != 0) {
+        engine_start(&n->engine, n) != 0 ||
+        (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
         node_stop(n, 1);
         return -1;
     }
@@ -466,6 +469,7 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    http_close(&n->http);
     engine_close(&n->engine);
     scheduler_close(&n->scheduler);
     mirror_close(&n->mirror);

@@ -127,6 +127,12 @@ void proposals_flush(struct proposals *p)
     }
     QUEUE_PUSH(&p->inflight, &b->queue);
     p->n_inflight++;
+    unsigned bucket = 0;
+    while (bucket + 1 < PROPOSAL_SIZE_BUCKETS && b->n > (1u << bucket)) {
+        bucket++;
+    }
+    p->batches_by_size[bucket]++;
+    p->batched_commands += b->n;
 }
 
 int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host)

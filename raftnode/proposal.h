@@ -51,6 +51,8 @@ struct proposals_host {
     void (*flush_wanted)(void *data, bool wanted);
 };
 
+#define PROPOSAL_SIZE_BUCKETS 11
+
 struct proposals {
     struct raft *raft;           /* read-only: where batches go */
     struct proposals_host host;  /* read-only */
@@ -58,6 +60,10 @@ struct proposals {
     void *inflight[2];           /* private */
     unsigned n_inflight;         /* read-only */
     unsigned max_batch;          /* read-only: commands per entry */
+    /* read-only, for /metrics: entries handed to raft by their number of commands, bucket i
+     * holding batches of at most 2^i commands (the last: more) */
+    uint64_t batches_by_size[PROPOSAL_SIZE_BUCKETS];
+    uint64_t batched_commands;   /* read-only: commands in those entries */
 };
 
 /* RAFT must outlive P; HOST is copied. 0 (cannot fail today). */
