@@ -30,6 +30,7 @@ struct http_job {
     char name[HTTP_NAME_MAX + 1];
     /* the answer: written by the loop before answered is set (under lock) */
     bool answered;
+    bool queued;                   /* MHD thread: the response was handed to libmicrohttpd */
     unsigned status;
     char *body;                    /* malloc'd; handed to libmicrohttpd, which frees it */
     size_t body_len;
@@ -139,11 +140,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         uv_mutex_lock(&h->lock);
         answered = job->answered;
         uv_mutex_unlock(&h->lock);
-        if (*upload_data_size != 0) {
-            *upload_data_size = 0; /* a body we did not ask for: discarded */
+        /* A body we did not ask for is discarded; the answer (400) goes out at once, and
+         * libmicrohttpd closes the connection rather than read the rest. */
+        *upload_data_size = 0;
+        if (!answered || job->queued) {
             return MHD_YES;
         }
-        return answered ? respond_job(job) : MHD_YES;
+        job->queued = true;
+        return respond_job(job);
     }
     job = calloc(1, sizeof *job);
     if (job == NULL) {

@@ -192,6 +192,11 @@ def test_http_endpoints_metrics_and_errors(make_cluster):
     assert st == 405 and "GET" in hdr["Allow"]
     assert get(port, "/health", method="DELETE")[0] == 405
     assert get(port, "/v1/status", body="surprise")[0] == 400
+    # a body that never ends is refused at once, not read until the timeout
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 400 ")
+    s.close()
     assert get(port, "/x" * 20000)[0] in (400, 404, 413, 414, 431)
     # garbage on the socket: a 4xx/505, a closed connection, or silence until the idle
     # timeout (10 s) closes it; never a crash, and other clients are served meanwhile

@@ -33,6 +33,7 @@ static const char *const all_keys[] = {
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
+    "raft.http.address",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -769,6 +770,8 @@ static void test_local_configs(void **state)
         assert_string_equal(cfg.api_address, want);
         snprintf(want, sizeof want, "127.0.0.1:%u", 7071 + i);
         assert_string_equal(cfg.identity, want);
+        snprintf(want, sizeof want, "127.0.0.1:%u", 7281 + i);
+        assert_string_equal(cfg.http_address, want);
         snprintf(want, sizeof want, "var/node%u", i + 1);
         assert_string_equal(cfg.data_dir, want);
     }
