@@ -239,6 +239,24 @@ static void proposal_figures(struct http *h, struct metrics_buf *b)
                          "Commands per log entry this member proposed as leader (write batching).");
     metrics_write_hist(b, "raftnode_proposal_batch_commands", NULL, 0, &hist);
     gauge(b, "raftnode_proposals_inflight", "Log entries proposed here and not yet applied.", p->n_inflight);
+
+    static const double commit_bounds_ms[PROPOSAL_COMMIT_BUCKETS - 1] = PROPOSAL_COMMIT_BOUNDS_MS;
+    static double commit_bounds[PROPOSAL_COMMIT_BUCKETS - 1];
+    for (unsigned i = 0; i + 1 < PROPOSAL_COMMIT_BUCKETS; i++) {
+        commit_bounds[i] = commit_bounds_ms[i] / 1000.0;
+    }
+    metrics_hist_init(&hist, commit_bounds, PROPOSAL_COMMIT_BUCKETS - 1);
+    for (unsigned i = 0; i < PROPOSAL_COMMIT_BUCKETS; i++) {
+        if (i + 1 < PROPOSAL_COMMIT_BUCKETS) {
+            hist.buckets[i] = p->commit_ms_buckets[i];
+        }
+        hist.count += p->commit_ms_buckets[i];
+    }
+    hist.sum = (double)p->commit_ms_sum / 1000.0;
+    metrics_write_header(b, "raftnode_proposal_commit_seconds", "histogram",
+                         "Leader: seconds from proposing a log entry to having applied it (append, replication, "
+                         "commit, apply; millisecond resolution).");
+    metrics_write_hist(b, "raftnode_proposal_commit_seconds", NULL, 0, &hist);
 }
 
 static void process_figures(struct metrics_buf *b)

@@ -122,7 +122,7 @@ REQUIRED = ["raftnode_term", "raftnode_is_leader", "raftnode_commit_index", "raf
             "raftnode_ownership_changes_total", "raftnode_api_requests_total",
             "raftnode_api_request_duration_seconds", "raftnode_mirror_lag_seconds", "raftnode_apply_lag_entries",
             "raftnode_snapshot_index", "raftnode_last_log_index", "raftnode_proposal_batch_commands",
-            "raftnode_loop_lag_seconds", "raftnode_lease_valid", "process_resident_memory_bytes",
+            "raftnode_loop_lag_seconds", "raftnode_lease_valid", "raftnode_proposal_commit_seconds", "process_resident_memory_bytes",
             "process_open_fds", "process_cpu_seconds_total"]
 
 
@@ -152,6 +152,7 @@ def test_http_endpoints_metrics_and_errors(make_cluster):
         if x.id == leader:
             assert value(fams, "raftnode_api_requests_total", method="project.add", code="ok") == 2
             assert value(fams, "raftnode_proposal_batch_commands_count") >= 2
+            assert value(fams, "raftnode_proposal_commit_seconds_count") >= 2
         owned = sum(v for n, l, v in fams["raftnode_engine_projects"]["samples"])
         assert owned == 3  # alpha, beta and _global
         assert value(fams, "raftnode_ownership_changes_total") is not None
