@@ -79,6 +79,8 @@ struct api_req {
     uint64_t id;
     const char *method;
     const msgpack_object *args; /* map; an empty map when omitted */
+    const char *method_name;    /* set by handlers_dispatch: the method table's static name */
+    uint64_t start_ns;          /* set by handlers_dispatch: uv_hrtime(), for metrics.h */
 };
 
 /* A reply under construction: api_reply_begin packs the header, the caller packs exactly one

@@ -6,6 +6,7 @@
 
 #include "common/mp.h"
 #include "common/proto.h"
+#include "metrics.h"
 #include "proposal.h"
 
 void *api_pending_new(const struct api_req *req, size_t size)
@@ -17,6 +18,8 @@ void *api_pending_new(const struct api_req *req, size_t size)
     p->ctx = req->ctx;
     p->conn = req->conn;
     p->id = req->id;
+    p->method = req->method_name;
+    p->start_ns = req->start_ns;
     api_conn_ref(p->conn);
     return p;
 }
@@ -29,6 +32,7 @@ bool api_pending_open(const struct api_pending *p)
 void api_pending_free(void *wait)
 {
     struct api_pending *p = wait;
+    metrics_api_parked_done(p->method, p->start_ns);
     api_conn_unref(p->conn);
     free(p);
 }

@@ -25,6 +25,8 @@ struct api_pending {
     const struct api_ctx *ctx;
     struct api_conn *conn; /* referenced until api_pending_free */
     uint64_t id;           /* the request's id, for the reply */
+    const char *method;    /* static method name and dispatch time, for metrics.h */
+    uint64_t start_ns;
 };
 
 /* A zeroed wait struct of SIZE bytes (>= sizeof(struct api_pending), which it starts with)

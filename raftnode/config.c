@@ -59,7 +59,10 @@ enum key_index {
     K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_METASTORE_URL,
     K_LOG_LEVEL, K_MAX_FRAME, K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
-    K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS, K_COUNT
+    K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
+    /* raft.http.* (observability; docs/observability.md) */
+    K_HTTP_ADDRESS,
+    K_COUNT
 };
 
 static const struct key_def config_keys[K_COUNT] = {
@@ -176,6 +179,11 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(kylin_timeout_ms),
         "Timeout of each request to the local Kylin (health probe, claim, poke), in ms. A health\n"
         "probe without an answer in time counts as DOWN."},
+    /* raft.http.* (observability; docs/observability.md) */
+    [K_HTTP_ADDRESS] = {"raft.http.address", KT_ADDRESS, 0, NULL, 0, 0, NULL, FIELD(http_address),
+        "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"
+        "read-only JSON /v1/status, /v1/engines, /v1/projects, /v1/projects/NAME. Empty: off.\n"
+        "Plaintext and unauthenticated: bind it to a monitoring network. Example: 127.0.0.1:7281"},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */

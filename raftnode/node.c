@@ -11,6 +11,7 @@
 #include "fsm_glue.h"
 #include "common/log.h"
 #include "membership.h"
+#include "metrics.h"
 #include "peer_transport.h"
 
 #define NODE_TICK_MS 50
@@ -340,6 +341,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     int rv;
 
     memset(n, 0, sizeof *n);
+    metrics_init();
     n->loop = loop;
     n->cfg = cfg;
     n->last_state = -1;
@@ -422,7 +424,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     api_ctx_fill(n, &api_ctx);
     if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
-        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0) {
+        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
+        (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
         node_stop(n, 1);
         return -1;
     }
@@ -468,6 +471,7 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    http_close(&n->http);
     engine_close(&n->engine);
     kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */
     scheduler_close(&n->scheduler);

@@ -17,6 +17,7 @@
 #include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "http.h"
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
@@ -40,6 +41,7 @@ struct node {
     struct fsm_glue fsm;                /* private: the FSM hooks (fsm.failed: SQLite failed;
                                          * no further applies) */
     struct api api;                     /* private: API listener and connections */
+    struct http http;                   /* private: raft.http.address (http.h); off when unset */
     struct proposals proposals;         /* private: write batching */
     uv_check_t proposals_flush;         /* private: runs proposals_flush once per loop iteration */
     struct peer peer;                   /* private: requests this node sends to the leader */

@@ -34,6 +34,7 @@ static const char *const all_keys[] = {
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
+    "raft.http.address",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -796,6 +797,8 @@ static void test_local_configs(void **state)
         assert_string_equal(cfg.api_address, want);
         snprintf(want, sizeof want, "127.0.0.1:%u", 7071 + i);
         assert_string_equal(cfg.identity, want);
+        snprintf(want, sizeof want, "127.0.0.1:%u", 7281 + i);
+        assert_string_equal(cfg.http_address, want);
         snprintf(want, sizeof want, "var/node%u", i + 1);
         assert_string_equal(cfg.data_dir, want);
     }
