@@ -17,7 +17,9 @@ void *api_pending_new(const struct api_req *req, size_t size)
     p->ctx = req->ctx;
     p->conn = req->conn;
     p->id = req->id;
+    p->parked_bytes = req->frame_bytes;
     api_conn_ref(p->conn);
+    api_conn_park(p->conn, p->parked_bytes);
     return p;
 }
 
@@ -29,6 +31,7 @@ bool api_pending_open(const struct api_pending *p)
 void api_pending_free(void *wait)
 {
     struct api_pending *p = wait;
+    api_conn_unpark(p->conn, p->parked_bytes);
     api_conn_unref(p->conn);
     free(p);
 }

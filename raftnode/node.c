@@ -335,6 +335,7 @@ static void raft_closed_cb(struct raft *r)
 int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
 {
     struct api_ctx api_ctx;
+    struct api_limits api_limits;
     int rv;
 
     memset(n, 0, sizeof *n);
@@ -419,7 +420,12 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         return -1;
     }
     api_ctx_fill(n, &api_ctx);
-    if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
+    api_limits = (struct api_limits){.max_frame = cfg->max_frame_bytes,
+                                     .max_connections = cfg->api_max_connections,
+                                     .idle_timeout_ms = cfg->api_idle_timeout_ms,
+                                     .slow_timeout_ms = cfg->api_slow_client_timeout_ms,
+                                     .max_pending = cfg->api_max_pending_bytes};
+    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
         engine_start(&n->engine, n) != 0) {
         node_stop(n, 1);
         return -1;
