@@ -404,10 +404,18 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         goto err_raft;
     }
     rv = raft_start(&n->raft);
+    if (rv != 0 && strstr(n->transport.errmsg, uv_strerror(UV_EADDRINUSE)) != NULL) {
+        /* libraft reports only "I/O error ()": the transport's listen kept the cause. */
+        log_error("cannot listen on raft.node.address %s: address already in use (another process, "
+                  "another member on this host, or this member's raft.api.address holds that port)",
+                  cfg->node_address);
+        goto err_raft;
+    }
     if (rv != 0) {
-        log_error("raft start on %s: %s (%s); if it says the AIO limit is exceeded, raise "
+        log_error("raft start on %s: %s (%s%s%s); if it says the AIO limit is exceeded, raise "
                   "fs.aio-max-nr or stop other raftnode processes on this host",
-                  n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft));
+                  n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft),
+                  n->transport.errmsg[0] ? "; transport: " : "", n->transport.errmsg);
         goto err_raft;
     }
     log_info("raft started: id %llu at %s, data in %s, applied index %llu",

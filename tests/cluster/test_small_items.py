@@ -1,0 +1,74 @@
+"""Issue 12, item 4: the small things, each with a clear message."""
+import socket
+import struct
+import subprocess
+
+from harness import RAFTNODE, wait_for
+
+
+def run_until_exit(node, timeout=20):
+    p = subprocess.run([RAFTNODE, "-c", node.conf_path], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stderr
+
+
+def test_address_in_use_is_named(make_cluster):
+    c = make_cluster(1)
+    x = c[1]
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        # raft.node.address taken (issue 12: "I/O error ()" and an AIO hint)
+        x.raft_port = port
+        x.write_conf(initial_cluster=f"1={x.raft_addr}")
+        rc, err = run_until_exit(x)
+        assert rc != 0
+        assert f"cannot listen on raft.node.address 127.0.0.1:{port}: address already in use" in err, err
+        assert "AIO" not in err, err
+        # raft.api.address taken
+        x.api_port, x.raft_port = port, free_port()
+        x.write_conf(initial_cluster=f"1={x.raft_addr}")
+        rc, err = run_until_exit(x)
+        assert rc != 0
+        assert f"cannot listen on raft.api.address 127.0.0.1:{port}: address already in use" in err, err
+    finally:
+        taken.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def raw_member_add(port, member_id):
+    """member.add with a uint64 id that raftctl would refuse; returns the raw reply bytes."""
+    addr = b"127.0.0.1:1"
+    args = b"\x82" + b"\xa2id" + b"\xcf" + struct.pack(">Q", member_id) + b"\xa7address" + bytes([0xa0 | len(addr)]) + addr
+    m = b"member.add"
+    payload = b"\x83" + b"\xa2id\x07" + b"\xa6method" + bytes([0xa0 | len(m)]) + m + b"\xa4args" + args
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(struct.pack(">I", len(payload)) + payload)
+    head = s.recv(4)
+    (n,) = struct.unpack(">I", head)
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    s.close()
+    return body
+
+
+def test_member_ids_above_2_63_refused(make_cluster):
+    c = make_cluster(1).start()
+    c.wait_leader()
+    for bad in (1 << 63, (1 << 64) - 1):
+        reply = raw_member_add(c[1].api_port, bad)
+        assert b"above 9223372036854775807 (2^63-1)" in reply, reply
+        rc, _, err = c.ctl("member", "add", str(bad), "127.0.0.1:1", json_out=False)
+        assert rc == 2 and "9223372036854775807" in err, err
+    rc, out, _ = c.ctl("member", "list", check=0)
+    assert [m["id"] for m in out] == [1]
+    wait_for(lambda: c[1].alive(), 1, "member 1 alive")
