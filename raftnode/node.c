@@ -349,6 +349,13 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     if (store_open(&n->store, n->db_path) != 0) {
         log_error("%s", n->store.errmsg);
+        if (n->store.corrupt) {
+            /* state.db is a cache of what raft/ holds: the last snapshot and the log after it
+             * rebuild it entry by entry (tests/cluster/test_small_items.py checks the claim). */
+            log_error("%s is corrupt. It is rebuilt from this member's snapshot and log in %s: with "
+                      "this member stopped, run  rm -f -- '%s' '%s-wal' '%s-shm'  and start it again",
+                      n->db_path, n->datadir_raft, n->db_path, n->db_path, n->db_path);
+        }
         return -1;
     }
     if (mirror_setup(n) != 0) {
@@ -403,6 +410,12 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     if (bootstrap_if_needed(n) != 0) {
         goto err_raft;
     }
+    /* Before raft_start: a single voter elects itself and applies the log inside it, and each
+     * apply reaches proposals_on_applied (a rebuilt state.db is applied entry by entry). */
+    if (pipeline_init(n) != 0) {
+        log_error("cannot initialise the write pipeline");
+        goto err_raft;
+    }
     rv = raft_start(&n->raft);
     if (rv != 0 && strstr(n->transport.errmsg, uv_strerror(UV_EADDRINUSE)) != NULL) {
         /* libraft reports only "I/O error ()": the transport's listen kept the cause. */
@@ -422,7 +435,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
              (unsigned long long)n->store.applied_index);
 
-    if (pipeline_init(n) != 0 || peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
+    if (peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
         log_error("cannot initialise the write pipeline");
         node_stop(n, 1);
         return -1;
@@ -452,6 +465,9 @@ err_raft:
     uv_close((uv_handle_t *)&n->tick, handle_closed);
     uv_close((uv_handle_t *)&n->sigterm, handle_closed);
     uv_close((uv_handle_t *)&n->sigint, handle_closed);
+    if (n->proposals.raft != NULL) {
+        uv_close((uv_handle_t *)&n->proposals_flush, handle_closed);
+    }
     raft_close(&n->raft, raft_closed_cb);
     return -1;
 err_io:

@@ -1,5 +1,8 @@
 """Issue 12, item 4: the small things, each with a clear message."""
+import os
+import re
 import socket
+import stat
 import struct
 import subprocess
 
@@ -72,3 +75,30 @@ def test_member_ids_above_2_63_refused(make_cluster):
     rc, out, _ = c.ctl("member", "list", check=0)
     assert [m["id"] for m in out] == [1]
     wait_for(lambda: c[1].alive(), 1, "member 1 alive")
+
+
+def test_state_db_is_0600_and_a_corrupt_one_is_named_with_the_rebuild_command(make_cluster):
+    c = make_cluster(1, extra={"raft.snapshot-threshold": 8, "raft.snapshot-trailing": 2}).start()
+    c.wait_leader()
+    names = [f"p{i:02d}" for i in range(30)]
+    for n in names:  # one entry each: snapshots are taken on the way
+        c.ctl("project", "add", n, check=0)
+    wait_for(lambda: all(o is not None for o, _ in (c.projects_on(c[1]) or {"x": (None, 0)}).values()),
+             15, "every project owned")
+    before = c.projects_on(c[1])
+    x = c[1]
+    assert x.stop() == 0
+    db = os.path.join(x.dir, "state.db")
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    assert any(f.startswith("snapshot") for f in os.listdir(os.path.join(x.dir, "raft"))), "no snapshot taken"
+    with open(db, "r+b") as f:
+        f.write(b"\xde\xad" * 2048)  # the header and the first page
+    rc, err = run_until_exit(x)
+    assert rc != 0
+    m = re.search(r"is corrupt\. .*run  (rm -f -- .*state\.db-shm')  and start it again", err)
+    assert m, err
+    subprocess.run(["sh", "-c", m.group(1)], check=True)  # the exact command printed
+    x.start()
+    c.wait_leader()
+    wait_for(lambda: c.projects_on(x) == before, 15, "the rebuilt state.db to hold every project as before")
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
