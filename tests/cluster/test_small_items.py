@@ -4,6 +4,7 @@ import re
 import socket
 import stat
 import struct
+import time
 import subprocess
 
 from harness import RAFTNODE, wait_for
@@ -102,3 +103,18 @@ def test_state_db_is_0600_and_a_corrupt_one_is_named_with_the_rebuild_command(ma
     c.wait_leader()
     wait_for(lambda: c.projects_on(x) == before, 15, "the rebuilt state.db to hold every project as before")
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_unreachable_join_warns_and_gives_up_with_exit_1(make_cluster):
+    c = make_cluster(1)
+    x = c[1]
+    x.extra = {"raft.join-timeout-ms": 2500}
+    nowhere = f"127.0.0.1:{free_port()}"
+    x.write_conf(join=nowhere)
+    t0 = time.monotonic()
+    rc, err = run_until_exit(x)
+    assert rc == 1, err
+    assert time.monotonic() - t0 < 15
+    assert f"WARN  node=1 waiting to join the cluster through raft.join={nowhere}" in err, err
+    assert f"gave up joining the cluster: raft.join={nowhere} did not add member 1" in err, err
+    assert "raft.join-timeout-ms=2500" in err

@@ -29,7 +29,7 @@ static const char *const all_keys[] = {
     "raft.initial-cluster", "raft.join", "raft.election-timeout-ms", "raft.heartbeat-timeout-ms",
     "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.metastore.url", "raft.log-level",
     "raft.api.max-frame-bytes", "raft.api.max-connections", "raft.api.idle-timeout-ms",
-    "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.engine.weight", "kylin.server.mode",
+    "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.join-timeout-ms", "raft.engine.weight", "kylin.server.mode",
     "kylin.server.leader-race.enabled", "kylin.server.leader-race.heart-beat-timeout",
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
@@ -112,6 +112,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.api_idle_timeout_ms, 300000);
     assert_int_equal(cfg.api_slow_client_timeout_ms, 30000);
     assert_int_equal(cfg.api_max_pending_bytes, 4194304);
+    assert_int_equal(cfg.join_timeout_ms, 60000);
     assert_string_equal(cfg.metastore_url, "");
     assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
     assert_int_equal(cfg.max_frame_bytes, 1048576);
