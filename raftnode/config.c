@@ -54,7 +54,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
 enum key_index {
     K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
     K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_METASTORE_URL,
-    K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS,
+    K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
     K_COUNT
@@ -135,6 +135,11 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(join_timeout_ms),
         "How long a member started with raft.join keeps asking to be added (a WARN line on each\n"
         "failed try) before it gives up with exit status 1; 0 waits for ever."},
+    [K_METASTORE_PASSWORD_FILE] = {"raft.metastore.password-file", KT_STRING, 0, NULL, 0, 0, NULL,
+        FIELD(metastore_password_file),
+        "File holding the metastore password on one line; it replaces a password in the\n"
+        "metastore URL, which then need not hold one. Must not be readable by group or others\n"
+        "(chmod 600): raftnode refuses to start otherwise, naming the file and its mode."},
     [K_ENGINE_WEIGHT] = {"raft.engine.weight", KT_UINT, 0, "1", 1, 1000000, NULL,
         FIELD(engine_weight),
         "Capacity of this member's engine relative to the others: placement keeps\n"

@@ -48,6 +48,7 @@ struct config {
     unsigned api_slow_client_timeout_ms;    /* raft.api.slow-client-timeout-ms (default 30000) */
     unsigned api_max_pending_bytes;         /* raft.api.max-pending-bytes (default 4 MiB) */
     unsigned join_timeout_ms;               /* raft.join-timeout-ms (default 60000, 0 = for ever) */
+    char metastore_password_file[CONFIG_PATH_MAX]; /* raft.metastore.password-file, "" if unset */
     unsigned engine_weight;                 /* raft.engine.weight (default 1, 1..1000000) */
     uint64_t peer_max_message_bytes;        /* raft.peer.max-message-bytes (default 64 MiB, 64 KiB..1 GiB) */
     char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */

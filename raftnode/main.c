@@ -8,9 +8,36 @@
 
 #include "config.h"
 #include "common/log.h"
+#include "metastore/url.h"
 #include "node.h"
 
 #define MAX_OVERRIDES 128
+
+/* A metastore URL given with -D that holds a password: any local user reads it in
+ * /proc/PID/cmdline (ps). Warned, not refused: the operator may have no other way yet. */
+static void warn_password_in_argv(char *const overrides[], int n)
+{
+    static const char *const keys[] = {"raft.metastore.url=", "kylin.metadata.url="};
+    static struct ms_url url; /* large: off the stack */
+    char err[512];
+
+    for (int i = 0; i < n; i++) {
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            size_t klen = strlen(keys[k]);
+            const char *value = overrides[i] + klen;
+            if (strncmp(overrides[i], keys[k], klen) != 0 ||
+                ms_url_resolve(k == 0 ? value : "", k == 1 ? value : "", &url, err, sizeof err) != 1) {
+                continue;
+            }
+            if (url.password[0] != '\0') {
+                log_warn("a metastore password was given on the command line (-D %.*s...): other local users "
+                         "can read it with ps; put it in a file named by raft.metastore.password-file "
+                         "(mode 0600) instead", (int)(klen - 1), keys[k]);
+            }
+            memset(&url, 0, sizeof url);
+        }
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -64,6 +91,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup(cfg.node_id, cfg.log_level);
+    warn_password_in_argv(overrides, n_overrides);
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
      * EPIPE on that connection, not kill the whole member. */
     signal(SIGPIPE, SIG_IGN);

@@ -239,6 +239,7 @@ static int mirror_setup(struct node *n)
     struct mirror_config mc = {
         .metastore_url = c->metastore_url,
         .metadata_url = c->metadata_url,
+        .password_file = c->metastore_password_file,
         .db_path = n->db_path,
         .node_id = c->node_id,
         .api_address = c->api_address,

@@ -10,8 +10,8 @@ import subprocess
 from harness import RAFTNODE, wait_for
 
 
-def run_until_exit(node, timeout=20):
-    p = subprocess.run([RAFTNODE, "-c", node.conf_path], capture_output=True, text=True, timeout=timeout)
+def run_until_exit(node, *args, timeout=20):
+    p = subprocess.run([RAFTNODE, "-c", node.conf_path, *args], capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stderr
 
 
@@ -118,3 +118,28 @@ def test_unreachable_join_warns_and_gives_up_with_exit_1(make_cluster):
     assert f"WARN  node=1 waiting to join the cluster through raft.join={nowhere}" in err, err
     assert f"gave up joining the cluster: raft.join={nowhere} did not add member 1" in err, err
     assert "raft.join-timeout-ms=2500" in err
+
+
+def test_password_file_mode_checked_and_argv_password_warned(make_cluster):
+    c = make_cluster(1)
+    x = c[1]
+    pw = os.path.join(c.root, "metastore.pw")
+    with open(pw, "w") as f:
+        f.write("from-the-file\n")
+    os.chmod(pw, 0o644)
+    x.extra = {"raft.metastore.password-file": pw}
+    x.write_conf(initial_cluster=f"1={x.raft_addr}")
+    rc, err = run_until_exit(x, "-D", "raft.metastore.url=postgresql://kylin:hunter2@127.0.0.1:1/kylin")
+    assert rc != 0
+    assert "WARN  node=1 a metastore password was given on the command line (-D raft.metastore.url...)" in err, err
+    assert f"raft.metastore.password-file {pw} is mode 0644: readable by group and others" in err, err
+    assert "hunter2" not in err and "from-the-file" not in err
+    # owner-only: the member starts (the mirror then retries its unreachable metastore)
+    os.chmod(pw, 0o600)
+    x.extra["raft.metastore.url"] = "postgresql://kylin@127.0.0.1:1/kylin"
+    x.write_conf(initial_cluster=f"1={x.raft_addr}")
+    x.start()
+    c.wait_leader()
+    wait_for(lambda: "metastore mirror: postgresql" in x.log(), 10, "the mirror configured")
+    assert x.stop() == 0
+    assert "from-the-file" not in x.log()
