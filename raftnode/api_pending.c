@@ -17,7 +17,7 @@ void *api_pending_new(const struct api_req *req, size_t size)
     p->ctx = req->ctx;
     p->conn = req->conn;
     p->id = req->id;
-    p->parked_bytes = req->frame_bytes;
+    p->parked_bytes = req->frame_bytes + size; /* the request and what waits for its answer */
     api_conn_ref(p->conn);
     api_conn_park(p->conn, p->parked_bytes);
     return p;

@@ -25,7 +25,8 @@ struct api_pending {
     const struct api_ctx *ctx;
     struct api_conn *conn; /* referenced until api_pending_free */
     uint64_t id;           /* the request's id, for the reply */
-    size_t parked_bytes;   /* the request's frame size, counted in the connection's pending bytes */
+    size_t parked_bytes;   /* the request's frame plus this wait struct: counted in the connection's
+                            * pending bytes (raft.api.max-pending-bytes) until freed */
 };
 
 /* A zeroed wait struct of SIZE bytes (>= sizeof(struct api_pending), which it starts with)
