@@ -434,6 +434,13 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = uv_now(a->ctx.loop);
     queue *q = QUEUE_HEAD(&a->conns);
 
+    if (a->refused > 0 && now - a->refused_log_ms >= 1000) { /* the rest of a burst over the cap */
+        log_warn("api: %u more connection(s) closed at once: raft.api.max-connections=%u are open",
+                 a->refused, a->limits.max_connections);
+        a->refused = 0;
+        a->refused_log_ms = now;
+    }
+
     while (q != (queue *)&a->conns) {
         struct api_conn *c = QUEUE_DATA(q, struct api_conn, queue);
         size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
