@@ -162,6 +162,26 @@ static void write_secret(const char *path, const char *text, mode_t mode)
     assert_int_equal(chmod(path, mode), 0);
 }
 
+/* Writes TEXT at PATH with MODE and reads it back: 0 with the password in PW, or -1 with a
+ * message in ERR containing NEEDLE (and PW wiped). */
+static void expect_password(const char *path, const char *text, mode_t mode, const char *want, const char *needle)
+{
+    char pw[MS_URL_FIELD_MAX], err[512];
+
+    write_secret(path, text, mode);
+    if (want != NULL) {
+        assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), 0);
+        assert_string_equal(pw, want);
+        return;
+    }
+    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
+    assert_string_equal(pw, "");
+    assert_non_null(strstr(err, path));
+    if (strstr(err, needle) == NULL) {
+        fail_msg("'%s' lacks '%s'", err, needle);
+    }
+}
+
 static void test_password_file(void **state)
 {
     char dir[] = "/tmp/test_pwfile.XXXXXX";
@@ -170,38 +190,17 @@ static void test_password_file(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/pw", dir);
-    write_secret(path, "s3cret\n", 0600);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), 0);
-    assert_string_equal(pw, "s3cret");
-    write_secret(path, "s3cret\r\n", 0400);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), 0);
-    assert_string_equal(pw, "s3cret");
-    write_secret(path, "no newline", 0600);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), 0);
-    assert_string_equal(pw, "no newline");
-
-    write_secret(path, "s3cret\n", 0644);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_string_equal(pw, "");
-    assert_non_null(strstr(err, path));
-    assert_non_null(strstr(err, "is mode 0644: readable by group and others"));
-    write_secret(path, "s3cret\n", 0640);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_non_null(strstr(err, "is mode 0640: readable by its group"));
-    write_secret(path, "s3cret\n", 0604);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_non_null(strstr(err, "readable by others"));
-    write_secret(path, "\n", 0600);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_non_null(strstr(err, "empty"));
-    write_secret(path, "a\nb\n", 0600);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_non_null(strstr(err, "more than one line"));
+    expect_password(path, "s3cret\n", 0600, "s3cret", NULL);
+    expect_password(path, "s3cret\r\n", 0400, "s3cret", NULL);
+    expect_password(path, "no newline", 0600, "no newline", NULL);
+    expect_password(path, "s3cret\n", 0644, NULL, "is mode 0644: readable by group and others");
+    expect_password(path, "s3cret\n", 0640, NULL, "is mode 0640: readable by its group");
+    expect_password(path, "s3cret\n", 0604, NULL, "readable by others");
+    expect_password(path, "\n", 0600, NULL, "empty");
+    expect_password(path, "a\nb\n", 0600, NULL, "more than one line");
     memset(big, 'p', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    write_secret(path, big, 0600);
-    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
-    assert_non_null(strstr(err, "at most 255"));
+    expect_password(path, big, 0600, NULL, "at most 255");
     assert_int_equal(unlink(path), 0);
     assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
     assert_non_null(strstr(err, "No such file"));
