@@ -299,6 +299,9 @@ static void tick_cb(uv_timer_t *t)
         n->last_state = state;
     }
     membership_tick(n);
+    if (n->phase != NODE_RUNNING) {
+        return; /* membership_tick gave up joining (raft.join-timeout-ms) and stopped the member */
+    }
     scheduler_tick(&n->scheduler);
     struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
                                    .term = raft_current_term(&n->raft),
