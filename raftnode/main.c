@@ -13,8 +13,22 @@
 
 #define MAX_OVERRIDES 128
 
+/* Overwrites, in VALUE (a -D argument: argv's own memory, so /proc/PID/cmdline shows the
+ * change), each literal copy of PASSWORD that follows ':' or '=' (user:PASSWORD@, password=).
+ * A percent-encoded password is not found: the warning still stands. */
+static void scrub_password(char *value, const char *password)
+{
+    size_t len = strlen(password);
+    for (char *p = strstr(value, password); p != NULL; p = strstr(p + len, password)) {
+        if (p > value && (p[-1] == ':' || p[-1] == '=')) {
+            memset(p, '*', len);
+        }
+    }
+}
+
 /* A metastore URL given with -D that holds a password: any local user reads it in
- * /proc/PID/cmdline (ps). Warned, not refused: the operator may have no other way yet. */
+ * /proc/PID/cmdline (ps). Warned, not refused: the operator may have no other way yet; the
+ * copy in argv is blanked once the configuration holds its own. */
 static void warn_password_in_argv(char *const overrides[], int n)
 {
     static const char *const keys[] = {"raft.metastore.url=", "kylin.metadata.url="};
@@ -31,8 +45,9 @@ static void warn_password_in_argv(char *const overrides[], int n)
             }
             if (url.password[0] != '\0') {
                 log_warn("a metastore password was given on the command line (-D %.*s...): other local users "
-                         "can read it with ps; put it in a file named by raft.metastore.password-file "
-                         "(mode 0600) instead", (int)(klen - 1), keys[k]);
+                         "can read it with ps until it is blanked now; put it in a file named by "
+                         "raft.metastore.password-file (mode 0600) instead", (int)(klen - 1), keys[k]);
+                scrub_password(overrides[i] + klen, url.password);
             }
             memset(&url, 0, sizeof url);
         }

@@ -134,12 +134,18 @@ def test_password_file_mode_checked_and_argv_password_warned(make_cluster):
     assert "WARN  node=1 a metastore password was given on the command line (-D raft.metastore.url...)" in err, err
     assert f"raft.metastore.password-file {pw} is mode 0644: readable by group and others" in err, err
     assert "hunter2" not in err and "from-the-file" not in err
-    # owner-only: the member starts (the mirror then retries its unreachable metastore)
+    # owner-only: the member starts (the mirror then retries its unreachable metastore), and
+    # the password given with -D is blanked in its argv
     os.chmod(pw, 0o600)
-    x.extra["raft.metastore.url"] = "postgresql://kylin@127.0.0.1:1/kylin"
-    x.write_conf(initial_cluster=f"1={x.raft_addr}")
-    x.start()
+    with open(x.log_path, "ab") as log:
+        x.proc = subprocess.Popen([RAFTNODE, "-c", x.conf_path, "-D",
+                                   "raft.metastore.url=postgresql://kylin:hunter2@127.0.0.1:1/kylin"],
+                                  stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    c.pids.add(x.proc.pid)
     c.wait_leader()
     wait_for(lambda: "metastore mirror: postgresql" in x.log(), 10, "the mirror configured")
+    with open(f"/proc/{x.proc.pid}/cmdline", "rb") as f:
+        cmdline = f.read()
+    assert b"hunter2" not in cmdline and b"kylin:*******@127.0.0.1" in cmdline, cmdline
     assert x.stop() == 0
-    assert "from-the-file" not in x.log()
+    assert "from-the-file" not in x.log() and "hunter2" not in x.log()
