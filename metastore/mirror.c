@@ -129,6 +129,7 @@ int mirror_init(struct mirror *m, const struct mirror_config *c, const struct mi
     snprintf(m->self_api, sizeof m->self_api, "%s", c->api_address);
     snprintf(m->self_host, sizeof m->self_host, "%s", c->identity[0] != '\0' ? c->identity : c->api_address);
     m->log_debug = c->log_level <= LOG_LEVEL_DEBUG;
+    m->epoch_rows_off = c->epoch_rows_off;
     if (full_compare_setting(&m->full_compare_ms) != 0) {
         return -1;
     }

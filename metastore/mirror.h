@@ -80,6 +80,9 @@ struct mirror_config {
     const char *api_address;   /* this member's API address */
     const char *identity;      /* kylin.server.identity, "" if unset (the API address then) */
     int log_level;             /* LOG_LEVEL_* of raft.log-level */
+    bool epoch_rows_off;       /* raft.kylin.url is set: Kylin claims its rows itself; the
+                                * mirror only creates the epoch table when it is missing and
+                                * never writes or deletes an epoch row (docs/kylin.md) */
 };
 
 /* What the mirror asks of its host, on the loop thread only; copied at init. */
@@ -138,6 +141,7 @@ struct mirror {
     char self_api[SYNC_ADDR_MAX];  /* read-only */
     char self_host[SYNC_ADDR_MAX]; /* read-only: kylin.server.identity or the API address */
     uint64_t full_compare_ms;      /* read-only: see MIRROR_FULL_COMPARE_S */
+    bool epoch_rows_off;           /* read-only: mirror_config.epoch_rows_off */
     bool log_debug;                /* read-only: raft.log-level is debug (the worker queues
                                     * its per-batch lines only then: at hundreds of batches
                                     * a second they would crowd out the others) */

@@ -57,6 +57,9 @@ struct sync_params {
     size_t n_conf;
     bool full_compare;                     /* compare with the tables even if the image
                                             * is good (the periodic check) */
+    bool epoch_rows_off;                   /* write and delete no epoch row (a Kylin is
+                                            * attached: only Kylin's own claims count);
+                                            * history, member and sync rows as usual */
 };
 
 enum sync_outcome {

@@ -183,6 +183,7 @@ static void run_batch(struct worker *w)
         .self_host = m->self_host,
         .conf = w->conf,
         .n_conf = w->n_conf,
+        .epoch_rows_off = m->epoch_rows_off,
     };
     struct sync_result r;
     if (sync_batch(&w->b, &w->reader, &p, &w->img, &r) != 0) {

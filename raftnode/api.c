@@ -31,6 +31,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "membership.h"
+#include "metrics.h"
 
 #define API_READ_CHUNK 65536
 #define API_BATCH 64             /* requests of one connection handled per loop iteration */
@@ -155,6 +156,7 @@ void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id
     uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
     static const char zero[PROTO_HEADER_BYTES];
 
+    metrics_api_reply_code(code);
     msgpack_sbuffer_init(&r->sbuf);
     msgpack_packer_init(&r->pk, &r->sbuf, msgpack_sbuffer_write);
     msgpack_sbuffer_write(&r->sbuf, zero, sizeof zero); /* length, filled in by send */

@@ -22,6 +22,7 @@
 
 struct config;
 struct engine;
+struct kylin_link;
 struct mirror;
 struct proposals;
 struct raft;
@@ -48,6 +49,7 @@ struct api_ctx {
     struct scheduler *scheduler;    /* heartbeats, plans, silence */
     struct engine *engine;          /* this member's lease (project.show) */
     struct mirror *mirror;          /* metastore.status */
+    struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
     struct api_host host;
 };
 
@@ -99,6 +101,8 @@ struct api_req {
     uint64_t id;
     const char *method;
     const msgpack_object *args; /* map; an empty map when omitted */
+    const char *method_name;    /* set by handlers_dispatch: the method table's static name */
+    uint64_t start_ns;          /* set by handlers_dispatch: uv_hrtime(), for metrics.h */
     size_t frame_bytes;         /* the request's frame size (pending-bytes accounting) */
 };
 

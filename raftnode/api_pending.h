@@ -25,6 +25,8 @@ struct api_pending {
     const struct api_ctx *ctx;
     struct api_conn *conn; /* referenced until api_pending_free */
     uint64_t id;           /* the request's id, for the reply */
+    const char *method;    /* static method name and dispatch time, for metrics.h */
+    uint64_t start_ns;
     size_t parked_bytes;   /* the request's frame plus this wait struct: counted in the connection's
                             * pending bytes (raft.api.max-pending-bytes) until freed */
 };

@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <sys/types.h>
 
+#include "kylin/api.h"
+#include "kylin/error.h"
+
 /* Longest logical line (after joining continuations) and longest -D override. 64 peers of
  * "ID=IPv4:port/standby" need about 3.3 KB; a JDBC URL with options stays below 2 KB. */
 #define LINE_MAX_BYTES 8192
@@ -57,6 +60,9 @@ enum key_index {
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
+    K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
+    /* raft.http.* (observability; docs/observability.md) */
+    K_HTTP_ADDRESS,
     K_COUNT
 };
 
@@ -183,6 +189,28 @@ static const struct key_def config_keys[K_COUNT] = {
     [K_PEER_CA] = {"raft.peer.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_ca_file),
         "PEM certificate of the CA that signs every member's certificate; a peer must present\n"
         "one signed by it with CN member-<the id it claims>."},
+    [K_KYLIN_URL] = {"raft.kylin.url", KT_STRING, 0, "none", 0, 0, NULL, FIELD(kylin_url),
+        "The Kylin node on this member's host, with its servlet context, e.g.\n"
+        "http://127.0.0.1:7070/kylin. Set: that Kylin is this member's engine (heartbeats only\n"
+        "while its metastore is healthy) and claims the projects the quorum gives it through its\n"
+        "own REST API; the mirror then writes no epoch rows. none: no Kylin attached (the\n"
+        "engine heartbeats on its own and the mirror writes the epoch rows). See docs/kylin.md."},
+    [K_KYLIN_HEALTH_MS] = {"raft.kylin.health-interval-ms", KT_UINT, 0, "1000", 50, 3600000, NULL,
+        FIELD(kylin_health_interval_ms),
+        "Milliseconds between probes of the local Kylin's GET /api/health (raft.kylin.url)."},
+    [K_KYLIN_REPAIR_MS] = {"raft.kylin.repair-ms", KT_UINT, 0, "2000", 100, 3600000, NULL,
+        FIELD(kylin_repair_ms),
+        "Milliseconds between reads of the epoch table by which this member repairs rows of its\n"
+        "engine's projects that drifted (raft.kylin.url set); reads also follow every event."},
+    [K_KYLIN_TIMEOUT_MS] = {"raft.kylin.timeout-ms", KT_UINT, 0, "2000", 50, 600000, NULL,
+        FIELD(kylin_timeout_ms),
+        "Timeout of each request to the local Kylin (health probe, claim, poke), in ms. A health\n"
+        "probe without an answer in time counts as DOWN."},
+    /* raft.http.* (observability; docs/observability.md) */
+    [K_HTTP_ADDRESS] = {"raft.http.address", KT_ADDRESS, 0, NULL, 0, 0, NULL, FIELD(http_address),
+        "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"
+        "read-only JSON /v1/status, /v1/engines, /v1/projects, /v1/projects/NAME. Empty: off.\n"
+        "Plaintext and unauthenticated: bind it to a monitoring network. Example: 127.0.0.1:7281"},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */
@@ -971,6 +999,12 @@ static int check_cross(struct loader *ld)
                        "kylin.server.leader-race.heart-beat-interval (%u)",
                        c->heartbeat_timeout_s, c->heartbeat_interval_s);
     }
+    if (config_kylin_attached(c)) {
+        char kerr[256];
+        if (kylin_api_base_check(c->kylin_url, kerr, sizeof kerr) != KYLIN_OK) {
+            return fail_key(ld, K_KYLIN_URL, "%s (expected none or e.g. http://127.0.0.1:7070/kylin)", kerr);
+        }
+    }
     if (c->n_peers > 0 && c->join[0] != '\0') {
         return fail_key(ld, later(ld, K_INITIAL_CLUSTER, K_JOIN), "raft.initial-cluster and "
                         "raft.join are both set (use raft.initial-cluster on the initial members, "
@@ -1048,6 +1082,11 @@ int config_load(struct config *c, const char *file, char *const overrides[], int
         memcpy(c->identity, c->api_address, sizeof c->identity);
     }
     return 0;
+}
+
+bool config_kylin_attached(const struct config *c)
+{
+    return c->kylin_url[0] != '\0' && strcasecmp(c->kylin_url, "none") != 0;
 }
 
 /* Properties-format reference: doc lines, a type line, then "#key=default". Stops at the

@@ -54,6 +54,7 @@ struct config {
     char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */
     char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
+    char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */
@@ -61,7 +62,14 @@ struct config {
     unsigned heartbeat_interval_s;          /* kylin.server.leader-race.heart-beat-interval (default 30, 1..86400, < timeout) */
     char metadata_url[CONFIG_URL_MAX];      /* kylin.metadata.url, "" if unset */
     char identity[CONFIG_ADDR_MAX];         /* kylin.server.identity (default: api_address) */
+    char kylin_url[CONFIG_URL_MAX];         /* raft.kylin.url (default "none": no Kylin attached) */
+    unsigned kylin_health_interval_ms;      /* raft.kylin.health-interval-ms (default 1000) */
+    unsigned kylin_repair_ms;               /* raft.kylin.repair-ms (default 2000) */
+    unsigned kylin_timeout_ms;              /* raft.kylin.timeout-ms (default 2000) */
 };
+
+/* Whether raft.kylin.url names a Kylin node (not none or empty). */
+bool config_kylin_attached(const struct config *c);
 
 /* Sets every field to its default (required fields empty/0). */
 void config_defaults(struct config *c);

@@ -196,6 +196,9 @@ static bool send_heartbeat(struct engine *e)
     if (n->phase != NODE_RUNNING || e->inflight >= ENGINE_MAX_INFLIGHT) {
         return false;
     }
+    if (!kylin_link_engine_ok(&n->kylin)) {
+        return false; /* its Kylin is not healthy (raft.kylin.url): the engine is not alive */
+    }
     leader = node_leader(n, leader_api, sizeof leader_api);
     if (leader == 0) {
         drop_conn(e);

@@ -6,6 +6,7 @@
 
 #include "common/proto.h"
 #include "config.h"
+#include "metrics.h"
 
 const struct handler_method handler_methods[] = {
     {"status", handle_status, HANDLER_READ},
@@ -29,6 +30,7 @@ const struct handler_method handler_methods[] = {
     {"maintenance", handle_maintenance, HANDLER_WRITE},
     {"history", handle_history, HANDLER_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ},
+    {"kylin.status", handle_kylin_status, HANDLER_READ},
     {NULL, NULL, HANDLER_READ},
 };
 
@@ -36,7 +38,11 @@ void handlers_dispatch(struct api_req *req)
 {
     for (const struct handler_method *m = handler_methods; m->name != NULL; m++) {
         if (strcmp(m->name, req->method) == 0) {
+            req->method_name = m->name;
+            req->start_ns = uv_hrtime();
+            metrics_api_dispatch_begin();
             m->fn(req);
+            (void)metrics_api_dispatch_end(m->name, req->start_ns);
             return;
         }
     }

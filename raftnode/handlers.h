@@ -44,6 +44,16 @@ void handlers_dispatch(struct api_req *req);
  * redirect) and returns false. */
 bool handlers_require_leader(const struct api_req *req);
 
+/* The results of three reads, packed into PK from this member's state without a reply, for
+ * the API handlers and the HTTP endpoints (http.c) alike. */
+void handlers_pack_status(const struct api_ctx *ctx, msgpack_packer *pk);
+/* 0, or -1 with ctx->store->errmsg. */
+int handlers_pack_engines(const struct api_ctx *ctx, msgpack_packer *pk);
+/* 0 after packing project NAME (LEN bytes); otherwise nothing packed, *CODE is the reply code
+ * (PROTO_CODE_NOT_FOUND, PROTO_CODE_FAILED or one of Kylin's KE-* codes) and ERR the text. */
+int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size_t len, msgpack_packer *pk,
+                               const char **code, char *err, size_t cap);
+
 /* handlers_cluster.c */
 void handle_status(struct api_req *req);
 void handle_hash(struct api_req *req);
@@ -71,5 +81,6 @@ void handle_member_register(struct api_req *req);
 void handle_leader_transfer(struct api_req *req);
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
+void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
 
 #endif

@@ -33,24 +33,28 @@ static void pack_members(const struct api_ctx *ctx, msgpack_packer *pk)
 
 void handle_status(struct api_req *req)
 {
-    const struct api_ctx *ctx = req->ctx;
     struct api_reply r;
+    api_reply_begin(&r, req->ctx, req->id, 0, PROTO_CODE_OK, NULL);
+    handlers_pack_status(req->ctx, &r.pk);
+    api_reply_send(req->conn, &r);
+}
+
+void handlers_pack_status(const struct api_ctx *ctx, msgpack_packer *pk)
+{
     char leader_api[CONFIG_ADDR_MAX];
     uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
 
-    api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
-    msgpack_pack_map(&r.pk, 9);
-    mp_pack_kv_u64(&r.pk, "id", ctx->cfg->node_id);
-    mp_pack_kv_str(&r.pk, "state", ctx->host.state_name(ctx->host.node));
-    mp_pack_kv_u64(&r.pk, "term", raft_current_term(ctx->raft));
-    mp_pack_kv_u64(&r.pk, "commit_index", raft_commit_index(ctx->raft));
-    mp_pack_kv_u64(&r.pk, "applied_index", ctx->host.applied_index(ctx->host.node));
-    mp_pack_kv_u64(&r.pk, "last_index", raft_last_index(ctx->raft));
-    mp_pack_kv_u64(&r.pk, "leader_id", leader);
-    mp_pack_kv_str(&r.pk, "leader_api", leader_api);
-    mp_pack_cstr(&r.pk, "members");
-    pack_members(ctx, &r.pk);
-    api_reply_send(req->conn, &r);
+    msgpack_pack_map(pk, 9);
+    mp_pack_kv_u64(pk, "id", ctx->cfg->node_id);
+    mp_pack_kv_str(pk, "state", ctx->host.state_name(ctx->host.node));
+    mp_pack_kv_u64(pk, "term", raft_current_term(ctx->raft));
+    mp_pack_kv_u64(pk, "commit_index", raft_commit_index(ctx->raft));
+    mp_pack_kv_u64(pk, "applied_index", ctx->host.applied_index(ctx->host.node));
+    mp_pack_kv_u64(pk, "last_index", raft_last_index(ctx->raft));
+    mp_pack_kv_u64(pk, "leader_id", leader);
+    mp_pack_kv_str(pk, "leader_api", leader_api);
+    mp_pack_cstr(pk, "members");
+    pack_members(ctx, pk);
 }
 
 void handle_hash(struct api_req *req)

@@ -45,40 +45,50 @@ void handle_engine_heartbeat(struct api_req *req)
 
 void handle_engine_list(struct api_req *req)
 {
-    const struct api_ctx *ctx = req->ctx;
-    struct store_engine *engines = NULL;
-    size_t ne = 0;
     struct api_reply r;
 
-    if (store_load_engines(ctx->store, &engines, &ne) != 0) {
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "engine list: %s", ctx->store->errmsg);
+    api_reply_begin(&r, req->ctx, req->id, 0, PROTO_CODE_OK, NULL);
+    if (handlers_pack_engines(req->ctx, &r.pk) != 0) {
+        msgpack_sbuffer_destroy(&r.sbuf);
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "engine list: %s",
+                        req->ctx->store->errmsg);
         return;
     }
-    api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
-    msgpack_pack_array(&r.pk, ne);
+    api_reply_send(req->conn, &r);
+}
+
+int handlers_pack_engines(const struct api_ctx *ctx, msgpack_packer *pk)
+{
+    struct store_engine *engines = NULL;
+    size_t ne = 0;
+
+    if (store_load_engines(ctx->store, &engines, &ne) != 0) {
+        return -1;
+    }
+    msgpack_pack_array(pk, ne);
     for (size_t i = 0; i < ne; i++) {
         const struct store_engine *e = &engines[i];
         int64_t silence = scheduler_silence_ms(ctx->scheduler, e->id);
-        msgpack_pack_map(&r.pk, 11);
-        mp_pack_kv_u64(&r.pk, "id", e->id);
-        mp_pack_kv_str(&r.pk, "mode", e->mode);
-        mp_pack_kv_bool(&r.pk, "alive", e->alive);
-        mp_pack_kv_bool(&r.pk, "draining", e->draining);
-        mp_pack_kv_u64(&r.pk, "projects", e->projects);
-        mp_pack_kv_u64(&r.pk, "weight", e->weight);
-        mp_pack_kv_str(&r.pk, "identity", e->identity);
-        mp_pack_kv_bool(&r.pk, "race_enabled", e->race_enabled);
-        mp_pack_kv_u64(&r.pk, "heartbeats", e->heartbeats);
-        mp_pack_kv_u64(&r.pk, "last_heartbeat_index", e->last_heartbeat_index);
+        msgpack_pack_map(pk, 11);
+        mp_pack_kv_u64(pk, "id", e->id);
+        mp_pack_kv_str(pk, "mode", e->mode);
+        mp_pack_kv_bool(pk, "alive", e->alive);
+        mp_pack_kv_bool(pk, "draining", e->draining);
+        mp_pack_kv_u64(pk, "projects", e->projects);
+        mp_pack_kv_u64(pk, "weight", e->weight);
+        mp_pack_kv_str(pk, "identity", e->identity);
+        mp_pack_kv_bool(pk, "race_enabled", e->race_enabled);
+        mp_pack_kv_u64(pk, "heartbeats", e->heartbeats);
+        mp_pack_kv_u64(pk, "last_heartbeat_index", e->last_heartbeat_index);
         /* Only the leader measures silence (its own monotonic clock). */
         if (silence >= 0) {
-            mp_pack_kv_i64(&r.pk, "last_heartbeat_ms_ago", silence);
+            mp_pack_kv_i64(pk, "last_heartbeat_ms_ago", silence);
         } else {
-            mp_pack_kv_nil(&r.pk, "last_heartbeat_ms_ago");
+            mp_pack_kv_nil(pk, "last_heartbeat_ms_ago");
         }
     }
-    api_reply_send(req->conn, &r);
     free(engines);
+    return 0;
 }
 
 void handle_engine_drain(struct api_req *req)

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "handlers.h"
+#include "kylin_link.h"
 #include "proposal.h"
 #include "storage/command.h"
 #include "storage/store.h"
@@ -149,28 +150,30 @@ void handle_project_remove(struct api_req *req)
 
 /* project.show's answer from this member's state (the lease fields only on the owner's own
  * member). */
-static void project_show_reply(const struct api_ctx *ctx, struct api_conn *conn, uint64_t id, const char *name,
-                               size_t len)
+int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size_t len, msgpack_packer *pk,
+                               const char **code, char *err, size_t cap)
 {
     struct store_project_row p;
     struct store_engine owner, *engines = NULL;
     size_t ne = 0;
     bool any_alive = false, owner_known = false;
-    struct api_reply r;
     int rc;
 
     rc = store_project_get(ctx->store, name, len, &p);
     if (rc <= 0) {
-        api_reply_error(conn, id, PROTO_REFUSED, rc < 0 ? PROTO_CODE_FAILED : PROTO_CODE_NOT_FOUND,
-                        rc < 0 ? "project show: %.*s" : "no project named '%.*s' (see raftctl project list)",
-                        rc < 0 ? (int)strlen(ctx->store->errmsg) : (int)(len > 80 ? 80 : len),
-                        rc < 0 ? ctx->store->errmsg : name);
-        return;
+        *code = rc < 0 ? PROTO_CODE_FAILED : PROTO_CODE_NOT_FOUND;
+        if (rc < 0) {
+            snprintf(err, cap, "project show: %s", ctx->store->errmsg);
+        } else {
+            snprintf(err, cap, "no project named '%.*s' (see raftctl project list)", (int)(len > 80 ? 80 : len), name);
+        }
+        return -1;
     }
     if (store_load_engines(ctx->store, &engines, &ne) != 0) {
         free(p.name);
-        api_reply_error(conn, id, PROTO_REFUSED, PROTO_CODE_FAILED, "project show: %s", ctx->store->errmsg);
-        return;
+        *code = PROTO_CODE_FAILED;
+        snprintf(err, cap, "project show: %s", ctx->store->errmsg);
+        return -1;
     }
     for (size_t i = 0; i < ne; i++) {
         any_alive = any_alive || (engines[i].alive && mode_can_own(engines[i].mode));
@@ -182,44 +185,73 @@ static void project_show_reply(const struct api_ctx *ctx, struct api_conn *conn,
     free(engines);
     /* Kylin's two failure states, with Kylin's codes and texts. */
     if (!any_alive) {
-        api_reply_error(conn, id, PROTO_REFUSED, KYLIN_NO_LEADER, "%s %s", KYLIN_NO_LEADER, KYLIN_NO_LEADER_TEXT);
+        *code = KYLIN_NO_LEADER;
+        snprintf(err, cap, "%s %s", KYLIN_NO_LEADER, KYLIN_NO_LEADER_TEXT);
         free(p.name);
-        return;
+        return -1;
     }
     if (p.owner == 0 || !owner_known || !owner.alive) {
-        api_reply_error(conn, id, PROTO_REFUSED, KYLIN_RECOVERING, "%s %s", KYLIN_RECOVERING,
-                        KYLIN_RECOVERING_TEXT);
+        *code = KYLIN_RECOVERING;
+        snprintf(err, cap, "%s %s", KYLIN_RECOVERING, KYLIN_RECOVERING_TEXT);
         free(p.name);
-        return;
+        return -1;
     }
-    api_reply_begin(&r, ctx, id, 0, PROTO_CODE_OK, NULL);
     bool mine = p.owner == ctx->cfg->node_id;
-    msgpack_pack_map(&r.pk, 9);
-    mp_pack_kv_str(&r.pk, "name", p.name);
-    mp_pack_kv_u64(&r.pk, "owner", p.owner);
-    mp_pack_kv_str(&r.pk, "owner_identity", owner.identity);
-    mp_pack_kv_u64(&r.pk, "epoch", p.epoch);
-    if (p.pinned) {
-        mp_pack_kv_u64(&r.pk, "pinned", p.pinned);
+    msgpack_pack_map(pk, 11);
+    mp_pack_kv_str(pk, "name", p.name);
+    /* Kylin's side (raft.kylin.url): the epoch row as this member last read it */
+    const struct epoch_row *krow =
+        ctx->kylin != NULL && ctx->kylin->enabled ? kylin_link_row(ctx->kylin, p.name, strlen(p.name)) : NULL;
+    if (krow != NULL && krow->owner != NULL) {
+        mp_pack_kv_str(pk, "kylin_identity", krow->owner);
     } else {
-        mp_pack_kv_nil(&r.pk, "pinned");
+        mp_pack_kv_nil(pk, "kylin_identity");
+    }
+    if (krow != NULL) {
+        mp_pack_kv_i64(pk, "kylin_epoch_id", krow->epoch_id);
+    } else {
+        mp_pack_kv_nil(pk, "kylin_epoch_id");
+    }
+    mp_pack_kv_u64(pk, "owner", p.owner);
+    mp_pack_kv_str(pk, "owner_identity", owner.identity);
+    mp_pack_kv_u64(pk, "epoch", p.epoch);
+    if (p.pinned) {
+        mp_pack_kv_u64(pk, "pinned", p.pinned);
+    } else {
+        mp_pack_kv_nil(pk, "pinned");
     }
     /* The lease is known only on the owner's own member (its own monotonic clock). */
     if (mine) {
         int64_t left = engine_lease_ms_left(ctx->engine);
-        mp_pack_kv_bool(&r.pk, "lease_valid", engine_lease_valid(ctx->engine));
-        mp_pack_kv_i64(&r.pk, "lease_ms_left", left > 0 ? left : 0);
+        mp_pack_kv_bool(pk, "lease_valid", engine_lease_valid(ctx->engine));
+        mp_pack_kv_i64(pk, "lease_ms_left", left > 0 ? left : 0);
         /* acting: the engine may act for the project now (lease valid, no hand-over grace) */
-        mp_pack_kv_bool(&r.pk, "acting", engine_acts_for(ctx->engine, p.name, strlen(p.name)));
-        mp_pack_kv_i64(&r.pk, "grace_ms_left", engine_grace_ms_left(ctx->engine, p.name, strlen(p.name)));
+        mp_pack_kv_bool(pk, "acting", engine_acts_for(ctx->engine, p.name, strlen(p.name)));
+        mp_pack_kv_i64(pk, "grace_ms_left", engine_grace_ms_left(ctx->engine, p.name, strlen(p.name)));
     } else {
-        mp_pack_kv_nil(&r.pk, "lease_valid");
-        mp_pack_kv_nil(&r.pk, "lease_ms_left");
-        mp_pack_kv_nil(&r.pk, "acting");
-        mp_pack_kv_nil(&r.pk, "grace_ms_left");
+        mp_pack_kv_nil(pk, "lease_valid");
+        mp_pack_kv_nil(pk, "lease_ms_left");
+        mp_pack_kv_nil(pk, "acting");
+        mp_pack_kv_nil(pk, "grace_ms_left");
+    }
+    free(p.name);
+    return 0;
+}
+
+static void project_show_reply(const struct api_ctx *ctx, struct api_conn *conn, uint64_t id, const char *name,
+                               size_t len)
+{
+    struct api_reply r;
+    const char *code = PROTO_CODE_FAILED;
+    char err[512];
+
+    api_reply_begin(&r, ctx, id, 0, PROTO_CODE_OK, NULL);
+    if (handlers_pack_project_show(ctx, name, len, &r.pk, &code, err, sizeof err) != 0) {
+        msgpack_sbuffer_destroy(&r.sbuf);
+        api_reply_error(conn, id, PROTO_REFUSED, code, "%s", err);
+        return;
     }
     api_reply_send(conn, &r);
-    free(p.name);
 }
 
 /* With "consistent": true the answer comes from the leader only, after a raft barrier, as for

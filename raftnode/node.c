@@ -11,6 +11,7 @@
 #include "fsm_glue.h"
 #include "common/log.h"
 #include "membership.h"
+#include "metrics.h"
 #include "peer_transport.h"
 
 #define NODE_TICK_MS 50
@@ -123,6 +124,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .scheduler = &n->scheduler,
         .engine = &n->engine,
         .mirror = &n->mirror,
+        .kylin = &n->kylin,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
                  .state_name = host_state_name, .running = host_running},
     };
@@ -245,6 +247,7 @@ static int mirror_setup(struct node *n)
         .api_address = c->api_address,
         .identity = c->identity,
         .log_level = c->log_level,
+        .epoch_rows_off = config_kylin_attached(c),
     };
     struct mirror_host host = {
         .loop = n->loop, .store = &n->store, .data = n, .leading = mirror_leading, .role_name = node_role_name};
@@ -343,6 +346,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     int rv;
 
     memset(n, 0, sizeof *n);
+    metrics_init();
     n->loop = loop;
     n->cfg = cfg;
     n->last_state = -1;
@@ -451,7 +455,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
                                      .slow_timeout_ms = cfg->api_slow_client_timeout_ms,
                                      .max_pending = cfg->api_max_pending_bytes};
     if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
-        engine_start(&n->engine, n) != 0) {
+        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
+        (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
         node_stop(n, 1);
         return -1;
     }
@@ -500,7 +505,9 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    http_close(&n->http);
     engine_close(&n->engine);
+    kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */
     scheduler_close(&n->scheduler);
     mirror_close(&n->mirror);
     checkpointer_close(&n->checkpointer);

@@ -17,10 +17,12 @@
 #include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "http.h"
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
 #include "fsm_glue.h"
+#include "kylin_link.h"
 #include "raft_fix.h"
 #include "peer.h"
 #include "proposal.h"
@@ -39,12 +41,14 @@ struct node {
     struct fsm_glue fsm;                /* private: the FSM hooks (fsm.failed: SQLite failed;
                                          * no further applies) */
     struct api api;                     /* private: API listener and connections */
+    struct http http;                   /* private: raft.http.address (http.h); off when unset */
     struct proposals proposals;         /* private: write batching */
     uv_check_t proposals_flush;         /* private: runs proposals_flush once per loop iteration */
     struct peer peer;                   /* private: requests this node sends to the leader */
     struct engine engine;               /* public: this member's engine: heartbeats, lease */
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
+    struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
     struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */

@@ -59,6 +59,17 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 
     QUEUE_REMOVE(&b->queue);
     p->n_inflight--;
+    if (status == 0) {
+        static const uint64_t bounds[PROPOSAL_COMMIT_BUCKETS - 1] = PROPOSAL_COMMIT_BOUNDS_MS;
+        uint64_t now = p->raft->io->time(p->raft->io);
+        uint64_t ms = now > b->proposed_ms ? now - b->proposed_ms : 0;
+        unsigned bucket = 0;
+        while (bucket + 1 < PROPOSAL_COMMIT_BUCKETS && ms > bounds[bucket]) {
+            bucket++;
+        }
+        p->commit_ms_buckets[bucket]++;
+        p->commit_ms_sum += ms;
+    }
     if (status != 0) {
         char msg[200];
         snprintf(msg, sizeof msg, "leadership lost before the write at index %llu was applied "
@@ -107,6 +118,7 @@ void proposals_flush(struct proposals *p)
     }
     buf.base = data;
     buf.len = len;
+    b->proposed_ms = p->raft->io->time(p->raft->io);
     rv = raft_apply(p->raft, &b->req, &buf, 1, apply_cb);
     if (rv != 0) {
         /* libraft 0.22's legacy raft_apply gives the buffer back only when it refuses
@@ -127,6 +139,12 @@ void proposals_flush(struct proposals *p)
     }
     QUEUE_PUSH(&p->inflight, &b->queue);
     p->n_inflight++;
+    unsigned bucket = 0;
+    while (bucket + 1 < PROPOSAL_SIZE_BUCKETS && b->n > (1u << bucket)) {
+        bucket++;
+    }
+    p->batches_by_size[bucket]++;
+    p->batched_commands += b->n;
 }
 
 int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host)

@@ -41,6 +41,7 @@ struct proposal_batch {
     struct store_results results;
     bool have_results;
     void *queue[2];              /* inflight list */
+    uint64_t proposed_ms;        /* raft's clock (io->time) when handed to raft_apply */
 };
 
 /* What the pipeline asks of its host. */
@@ -51,6 +52,12 @@ struct proposals_host {
     void (*flush_wanted)(void *data, bool wanted);
 };
 
+#define PROPOSAL_SIZE_BUCKETS 11
+/* Upper bounds in ms of the commit latency buckets (proposals.commit_ms_buckets); one more
+ * bucket holds anything slower. */
+#define PROPOSAL_COMMIT_BOUNDS_MS {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000}
+#define PROPOSAL_COMMIT_BUCKETS 13
+
 struct proposals {
     struct raft *raft;           /* read-only: where batches go */
     struct proposals_host host;  /* read-only */
@@ -58,6 +65,14 @@ struct proposals {
     void *inflight[2];           /* private */
     unsigned n_inflight;         /* read-only */
     unsigned max_batch;          /* read-only: commands per entry */
+    /* read-only, for /metrics: entries handed to raft by their number of commands, bucket i
+     * holding batches of at most 2^i commands (the last: more) */
+    uint64_t batches_by_size[PROPOSAL_SIZE_BUCKETS];
+    uint64_t batched_commands;   /* read-only: commands in those entries */
+    /* read-only, for /metrics: ms from raft_apply to the entry applied here (append, replication,
+     * commit and apply), by PROPOSAL_COMMIT_BOUNDS_MS bucket (not cumulative), and their sum */
+    uint64_t commit_ms_buckets[PROPOSAL_COMMIT_BUCKETS];
+    uint64_t commit_ms_sum;
 };
 
 /* RAFT must outlive P; HOST is copied. 0 (cannot fail today). */

@@ -47,7 +47,7 @@ static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct r
             }
         }
     }
-    if (message->type == RAFT_REQUEST_VOTE_RESULT && f->raft != NULL) {
+    if (message->type == RAFT_REQUEST_VOTE_RESULT && f->raft != NULL && !f->no_prevote_fix) {
         /* the message belongs to libraft's request, which built it for this call */
         struct raft_request_vote_result *res = &((struct raft_message *)message)->request_vote_result;
         raft_term term = raft_current_term(f->raft);
@@ -185,6 +185,13 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
         f->held = *m;
         f->has_held = 1;
         f->installs_held++;
+        return;
+    }
+    if (m->type == RAFT_REQUEST_VOTE_RESULT && f->raft != NULL && !f->no_vote_result_fix &&
+        raft_state(f->raft) == RAFT_FOLLOWER) {
+        /* Sixth bug (raft_fix.h): libraft would only check its term against it, choosing how
+         * by a byte of the leader's address pointer. Dropped as if lost; it owns no memory. */
+        f->vote_results_dropped++;
         return;
     }
     unsigned dropped = raft_fix_rewrite(m, f->snap_index, f->snap_term, &rewritten);

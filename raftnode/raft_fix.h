@@ -49,6 +49,20 @@
  * rejection when it is higher (libraft's candidate then bumps its term, as etcd's does).
  * Needs RAFT, set once raft_init succeeded.
  *
+ * Sixth (found chasing a simulation seed whose event history changed with the address
+ * layout, seed 54 under ASLR): a follower that receives a RequestVote result (a late answer to
+ * its own pre-vote or vote, e.g. once it found the leader) lets libraft choose between
+ * checking the result's term and adopting it by reading candidate_state.in_pre_vote
+ * (recv_request_vote_result.c, before it looks at the state). In a follower that byte of the
+ * state union is byte 1 of follower_state.current_leader.address, a heap pointer: with some
+ * heap layouts (about 1 in 16 runs with ASLR) the follower adopts the pre-vote's term (its
+ * own term + 1), then rejects the leader's messages and deposes it; otherwise it ignores the
+ * result. The same state thus gives different elections on different members and runs. A
+ * follower ignores vote results in every case ("local server is follower -> ignore"), so the
+ * guard drops them before libraft sees them, as a lost message (which Raft tolerates): the
+ * follower never adopts a term from them. Needs RAFT. A leader's byte there is a byte of
+ * leader_state.promotee_id (deterministic) and a candidate's is the real flag: both pass.
+ *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
@@ -93,6 +107,9 @@ struct raft_fix {
     uint64_t terms_fixed;  /* read-only: InstallSnapshot messages whose last_term was corrected */
     struct raft *raft;     /* the owner's, once raft_init succeeded (pre-vote guard); NULL = off */
     uint64_t prevote_terms; /* read-only: pre-vote rejections given this member's higher term */
+    int no_prevote_fix;     /* tests only (sim --no-prevote-fix): pre-vote rejections as libraft builds them */
+    int no_vote_result_fix; /* tests only (sim --no-vote-result-fix): vote results reach a follower */
+    uint64_t vote_results_dropped; /* read-only: RequestVote results dropped at a follower (sixth) */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */

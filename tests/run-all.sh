@@ -43,6 +43,7 @@ suite "fuzz corpus and regressions replayed (ASan + UBSan build)" test-fuzz-repl
 suite "cluster tests (real processes, sanitizer build)" test-cluster
 suite "metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build)" test-metastore
 suite "Kylin 5 job-node emulator (tests/kylin, Java 17; PostgreSQL 15 + MariaDB)" test-kylin
+suite "Kylin core loop: 3 members + 3 emulated Kylin nodes (tests/kylin_cluster; PostgreSQL 15 + MariaDB, sanitizer build)" test-kylin-cluster
 suite "fault injection (network namespaces, nemeses, history checker; root)" test-faults
 suite "deterministic simulation (raft/fixture.h, fixed seed list)" sim quiet
 suite "deterministic simulation with log I/O faults" sim-io quiet

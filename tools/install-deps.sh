@@ -29,7 +29,7 @@ fi
 PKGS=(
   build-essential pkg-config
   libraft-dev libuv1-dev libsqlite3-dev sqlite3 libmsgpack-dev libpq-dev libmariadb-dev
-  libjansson-dev libcmocka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev openssl
+  libjansson-dev libcmocka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev openssl libmicrohttpd-dev
   python3 python3-pytest python3-psycopg2 python3-pymysql
   postgresql mariadb-server iproute2 procps
   iptables libfaketime faketime python3-msgpack

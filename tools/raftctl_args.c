@@ -49,6 +49,8 @@ const struct raftctl_command raftctl_commands[] = {
      "ownership changes, oldest first (the last N, default 20; 0 = all)"},
     {"metastore status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_metastore_status,
      "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
+    {"kylin status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_kylin_status,
+     "per project: the quorum's owner, the Kylin identity and epoch_id in the epoch table, agreement"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
     {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},

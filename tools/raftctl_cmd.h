@@ -6,6 +6,7 @@
  *   raftctl_cmd_engine.c   engine list, drain, undrain
  *   raftctl_cmd_ownership.c rebalance, maintenance on|off, history
  *   raftctl_cmd_metastore.c metastore status
+ *   raftctl_cmd_kylin.c    kylin status
  * (the server's side of each family: raftnode/handlers_<family>.c; what they share in
  * decoding and reporting: raftctl_reply.h).
  *
@@ -43,5 +44,6 @@ int raftctl_cmd_maintenance_off(struct raftctl_ctx *ctx);
 int raftctl_cmd_history(struct raftctl_ctx *ctx);
 
 int raftctl_cmd_metastore_status(struct raftctl_ctx *ctx); /* raftctl_cmd_metastore.c */
+int raftctl_cmd_kylin_status(struct raftctl_ctx *ctx);     /* raftctl_cmd_kylin.c */
 
 #endif

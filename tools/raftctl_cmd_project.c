@@ -340,10 +340,11 @@ int raftctl_cmd_project_unpin(struct raftctl_ctx *ctx)
 /* project show                                                                              */
 
 struct show_row {
-    const char *name, *identity;
-    size_t name_len, identity_len;
+    const char *name, *identity, *kylin_identity;
+    size_t name_len, identity_len, kylin_identity_len;
     uint64_t owner, epoch, pinned, lease_ms_left, grace_ms_left;
-    bool has_owner, has_pinned, has_lease, lease_valid, has_grace, acting;
+    int64_t kylin_epoch_id;
+    bool has_owner, has_pinned, has_lease, lease_valid, has_grace, acting, has_kylin_epoch;
 };
 
 
@@ -357,9 +358,11 @@ static int show_parse(const msgpack_object *o, struct show_row *s)
         raftctl_opt_u64(o, "lease_ms_left", &s->lease_ms_left, &s->has_lease) != 0 ||
         raftctl_opt_bool(o, "lease_valid", &s->lease_valid) != 0 ||
         raftctl_opt_u64(o, "grace_ms_left", &s->grace_ms_left, &s->has_grace) != 0 ||
-        raftctl_opt_bool(o, "acting", &s->acting) != 0) {
+        raftctl_opt_bool(o, "acting", &s->acting) != 0 ||
+        raftctl_opt_str(o, "kylin_identity", &s->kylin_identity, &s->kylin_identity_len) != 0) {
         return -1;
     }
+    s->has_kylin_epoch = mp_get_i64(o, "kylin_epoch_id", &s->kylin_epoch_id) == 0;
     s->has_owner = s->has_owner && s->owner != 0; /* 0 = none */
     s->has_pinned = s->has_pinned && s->pinned != 0;
     return 0;
@@ -399,14 +402,16 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
     }
     if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
         rc = raftctl_json_print(json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", raftctl_json_str_lossy(s->name, s->name_len), "owner",
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", raftctl_json_str_lossy(s->name, s->name_len), "owner",
             raftctl_json_u64(s->owner, s->has_owner), "owner_identity",
             ident != NULL ? raftctl_json_str_lossy(s->identity, s->identity_len) : json_null(), "epoch",
             raftctl_json_u64(s->epoch, true), "pinned", raftctl_json_u64(s->pinned, s->has_pinned), "lease_valid",
             from_owner && s->has_lease ? json_boolean(s->lease_valid) : json_null(), "lease_ms_left",
             raftctl_json_u64(s->lease_ms_left, s->has_lease), "acting",
             from_owner && s->has_grace ? json_boolean(s->acting) : json_null(), "grace_ms_left",
-            raftctl_json_u64(s->grace_ms_left, s->has_grace)));
+            raftctl_json_u64(s->grace_ms_left, s->has_grace), "kylin_identity",
+            s->kylin_identity != NULL ? raftctl_json_str_lossy(s->kylin_identity, s->kylin_identity_len) : json_null(),
+            "kylin_epoch_id", s->has_kylin_epoch ? json_integer(s->kylin_epoch_id) : json_null()));
     } else {
         printf("name: %s\n", name);
         if (s->has_owner) {
@@ -416,6 +421,11 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
         }
         printf("owner identity: %s\n", ident != NULL && ident[0] != '\0' ? ident : "-");
         printf("epoch: %llu\n", (unsigned long long)s->epoch);
+        if (s->kylin_identity != NULL || s->has_kylin_epoch) {
+            printf("kylin identity: %.*s (epoch_id %lld, the epoch table as this member last read it)\n",
+                   s->kylin_identity != NULL ? (int)s->kylin_identity_len : 1,
+                   s->kylin_identity != NULL ? s->kylin_identity : "-", (long long)s->kylin_epoch_id);
+        }
         if (s->has_pinned) {
             printf("pinned: %llu\n", (unsigned long long)s->pinned);
         } else {

@@ -88,6 +88,8 @@ try "$BIN/raftctl rebalance --dry-run" "the fewest moves that even the load"
 try "$BIN/raftctl project move sales_cube 3" "hand a project over now"
 try "$BIN/raftctl history --project sales_cube" "every ownership change, with its epoch"
 try "$BIN/raftctl drain 2; $BIN/raftctl undrain 2" "empty an engine for maintenance"
+try "curl -s 127.0.0.1:7281/metrics | grep ^raftnode_" "Prometheus metrics (ports 7281-7283)"
+try "curl -s 127.0.0.1:7282/v1/projects/sales_cube" "a project's owner as JSON; /ready, /health"
 echo "Ctrl-C stops the quorum."
 [ "${RUN_EXIT_WHEN_READY:-0}" = 1 ] && stop_all 0
 declare -A gone=()

@@ -461,7 +461,9 @@ static void io_wrap(struct srv *v)
         abort();
     }
     v->fix.no_hold = v->sim->opts->no_install_hold;
-    v->fix.raft = v->sim->opts->no_prevote_fix ? NULL : srv_raft(v);
+    v->fix.raft = srv_raft(v);
+    v->fix.no_prevote_fix = v->sim->opts->no_prevote_fix;
+    v->fix.no_vote_result_fix = v->sim->opts->no_vote_result_fix;
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -576,6 +578,7 @@ void cluster_close(struct sim *s)
         s->counters[C_LIBRAFT_FIXES] += v->fix.terms_fixed;
         s->counters[C_INSTALLS_HELD] += v->fix.installs_held;
         s->counters[C_PREVOTE_TERMS] += v->fix.prevote_terms;
+        s->counters[C_VOTE_RESULTS_DROPPED] += v->fix.vote_results_dropped;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

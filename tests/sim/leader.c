@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "storage/loads.h"
 
 static uint64_t host_now_ms(void *data)
 {
@@ -80,6 +81,34 @@ int leader_heartbeat(struct srv *l, struct srv *e, uint64_t send_ms)
     return 0;
 }
 
+/* Oracle: the per-engine counts the scheduler reads (storage/loads.c, kept by TEMP triggers
+ * through applies and restores) equal a count over every project, on the leader after each
+ * of its ticks. */
+static void check_loads(struct srv *v)
+{
+    struct store_engine *tracked = NULL, *counted = NULL;
+    size_t nt = 0, nc = 0;
+    if (store_loads_engines(&v->store, &tracked, &nt) != 0 || store_load_engines(&v->store, &counted, &nc) != 0) {
+        sim_fail(v->sim, "server %llu: reading the engine loads: %s", (unsigned long long)v->id, v->store.errmsg);
+    } else if (nt != nc) {
+        sim_fail(v->sim, "server %llu: loads.c lists %zu engines, the engines table %zu", (unsigned long long)v->id, nt,
+                 nc);
+    } else {
+        for (size_t i = 0; i < nt; i++) {
+            if (tracked[i].id != counted[i].id || tracked[i].projects != counted[i].projects) {
+                sim_fail(v->sim, "server %llu at index %llu: loads.c counts %llu project(s) for engine %llu, "
+                         "engine %llu owns %llu", (unsigned long long)v->id,
+                         (unsigned long long)v->store.applied_index, (unsigned long long)tracked[i].projects,
+                         (unsigned long long)tracked[i].id, (unsigned long long)counted[i].id,
+                         (unsigned long long)counted[i].projects);
+                break;
+            }
+        }
+    }
+    free(tracked);
+    free(counted);
+}
+
 void leader_tick(struct srv *v)
 {
     if (!srv_alive(v)) {
@@ -88,6 +117,9 @@ void leader_tick(struct srv *v)
     bool was = v->sched.leading;
     srv_log_as(v);
     scheduler_tick(&v->sched);
+    if (v->sched.leading && !v->sim->failed) {
+        check_loads(v);
+    }
     if (!was && v->sched.leading) {
         sim_event(v->sim, "server %llu leads (term %llu)", (unsigned long long)v->id,
                   (unsigned long long)raft_current_term(srv_raft(v)));

@@ -1,25 +1,19 @@
 #!/usr/bin/env bash
-# Builds the deterministic simulation (tests/sim) without the Makefile and runs it.
-#   tests/sim/run.sh [sim arguments]       default: --seeds 1500
-#   SAN=1 tests/sim/run.sh ...             ASan + UBSan build (build-san/sim/sim)
-# The link set is the state machine (storage/), the planner and the scheduler core only:
-# no libuv handles, no proposals, no network.
-set -eu
-cd "$(dirname "$0")/../.."
-PKGS="raft libuv sqlite3 msgpack"
-if [ "${SAN:-0}" = 1 ]; then
-  out=build-san/sim/sim
-  flags="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
-  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/sim/lsan.supp:print_suppressions=0}"
-else
-  out=build/sim/sim
-  flags="-O2"
-fi
-mkdir -p "$(dirname "$out")"
-# shellcheck disable=SC2046
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $flags -g -I. $(pkg-config --cflags $PKGS) \
-  common/mp.c storage/*.c raftnode/planner.c raftnode/scheduler_core.c raftnode/raft_fix.c tests/sim/*.c \
-  -o "$out" $(pkg-config --libs $PKGS)
-[ $# -gt 0 ] || set -- --seeds 1500
-exec "$out" "$@"
+# tests/sim/run.sh SIM_BINARY ARGS [-- ARGS]... — runs the simulation once per argument group
+# (make sim: the seed list, then the reproducibility repeats) and closes with one line
+# "sim: N passed, N failed" over all of them, so that make test counts every seed. Exits
+# non-zero when any run failed.
+set -u
+bin=$1; shift
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+rc=0
+while [ $# -gt 0 ]; do
+  args=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  "$bin" "${args[@]}" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+done
+awk '/^sim: [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4; n++ }
+     END { printf "sim: %d passed, %d failed (%d runs)\n", p, f, n }' "$log"
+exit $rc

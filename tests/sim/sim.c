@@ -53,6 +53,17 @@ unsigned rng_range(struct rng *r, unsigned lo, unsigned hi)
 
 /* ---- events and failures ---- */
 
+#define DIGEST_INIT 0xcbf29ce484222325ull /* FNV-1a 64 */
+
+static uint64_t digest_add(uint64_t h, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
 uint64_t sim_now(struct sim *s)
 {
     return raft_fixture_time(&s->f);
@@ -67,6 +78,7 @@ void sim_event(struct sim *s, const char *fmt, ...)
     vsnprintf(line + n, SIM_EVENT_MAX - (size_t)n, fmt, ap);
     va_end(ap);
     s->n_history++;
+    s->digest = digest_add(s->digest, line, strlen(line) + 1); /* with its NUL: line-separated */
     if (s->opts->verbose) {
         printf("%s\n", line);
     }
@@ -135,10 +147,12 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s -v\n",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s -v\n",
            (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->io_faults ? " --io-faults" : "",
            s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "",
-           s->opts->no_install_hold ? " --no-install-hold" : "");
+           s->opts->no_install_hold ? " --no-install-hold" : "", s->opts->no_prevote_fix ? " --no-prevote-fix" : "",
+           s->opts->no_vote_result_fix ? " --no-vote-result-fix" : "",
+           s->opts->repeat > 1 ? " --repeat (as given: the failure may be in a repeat)" : "");
 }
 
 /* ---- one run ---- */
@@ -352,13 +366,50 @@ static unsigned servers_for(const struct sim_opts *o, uint64_t seed)
     return rng_permille(&r, 600) ? 3 : 5;
 }
 
-static bool run_seed(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_COUNT])
+/* --repeat: run K of a seed first moves the heap by an amount that depends on K (blocks of
+ * assorted small sizes, which also take chunks off malloc's free lists, and one block of
+ * K * 1040 bytes), so that every run sees other addresses even in one process or after fork;
+ * and libraft's small blocks get addresses of a chosen shape (heap.c). A run whose history
+ * depends on an address then differs between runs. NULL for K = 0. */
+static void **heap_shift(unsigned k, size_t *n)
 {
+    *n = (size_t)k * 13 + 1;
+    void **pads = k > 0 ? calloc(*n, sizeof *pads) : NULL;
+    if (pads == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i + 1 < *n; i++) {
+        pads[i] = malloc(16 + (i * 24) % 512);
+    }
+    pads[*n - 1] = malloc((size_t)k * 1040 + 8);
+    return pads;
+}
+
+static void heap_unshift(void **pads, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(pads[i]);
+    }
+    free(pads);
+}
+
+/* Runs SEED (after heap_shift(SHIFT)); adds its counters to TOTALS and sets *DIGEST to the
+ * digest of its event history, verdict and counters. */
+static bool run_seed(const struct sim_opts *o, uint64_t seed, unsigned shift, uint64_t totals[C_COUNT],
+                     uint64_t *digest)
+{
+    size_t n_pads;
+    void **pads = heap_shift(shift, &n_pads);
     struct sim *s = calloc(1, sizeof *s);
     bool ok;
+    *digest = 0;
     if (s == NULL) {
+        heap_unshift(pads, n_pads);
         return false;
     }
+    heap_hostile_set(shift);
+    s->digest = DIGEST_INIT;
     s->opts = o;
     s->seed = seed;
     s->rng.s = seed * 0x2545f4914f6cdd1dull + 1;
@@ -404,13 +455,18 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_
     }
     ok = !s->failed;
     cluster_close(s); /* adds the raft_fix counters */
+    heap_hostile_unset(shift);
     for (unsigned i = 0; i < C_COUNT; i++) {
         totals[i] += s->counters[i];
     }
+    uint8_t verdict = ok;
+    s->digest = digest_add(s->digest, &verdict, 1);
+    *digest = digest_add(s->digest, s->counters, sizeof s->counters);
     nemesis_free(s);
     check_free(s);
     free(s->projects);
     free(s);
+    heap_unshift(pads, n_pads);
     return ok;
 }
 
@@ -424,7 +480,7 @@ static void usage(FILE *out)
             "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
             "           [--minutes M] [--and-seeds A,B,...]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built] [--no-install-hold]\n"
-            "           [--no-prevote-fix]\n"
+            "           [--no-prevote-fix] [--no-vote-result-fix] [--repeat N]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
             "  --and-seeds LIST   then also these seeds (up to %d, comma-separated: seeds that\n"
             "                     once failed, replayed in CI)\n"
@@ -437,6 +493,9 @@ static void usage(FILE *out)
             "                     error; such a server then stops for good, as raftnode stops a\n"
             "                     member on a failed append (the fixture cannot restart it)\n"
             "  --trace-from MS    print libraft's own trace (stderr) from virtual time MS on\n"
+            "  --repeat N         run every seed N times, each after moving the heap differently,\n"
+            "                     and fail a seed whose runs differ (history, verdict or counters):\n"
+            "                     a seed must determine its run, whatever the address layout\n"
             "  The lease (raftnode/lease.c, as raftnode/engine.c runs it) has two rules invariant 2\n"
             "  needs; these options take them out to show why they are needed:\n"
             "  --no-ack-gate      an acknowledged heartbeat extends the lease at once, even when the\n"
@@ -447,7 +506,10 @@ static void usage(FILE *out)
             "                     the member's own snapshot write at once, as libraft 0.22.1 expects\n"
             "                     (it then crashes: finding 11 of docs/reliability.md)\n"
             "  --no-prevote-fix   raftnode/raft_fix.c leaves pre-vote rejections as libraft 0.22.1\n"
-            "                     builds them (two survivors can deadlock: finding 13)\n",
+            "                     builds them (two survivors can deadlock: finding 13)\n"
+            "  --no-vote-result-fix raftnode/raft_fix.c lets RequestVote results reach a follower,\n"
+            "                     whose libraft then adopts their term or not depending on a byte\n"
+            "                     of a heap pointer (runs of a seed differ: finding 14)\n",
             SIM_TICK_MS, SIM_MAX_EXTRA_SEEDS);
 }
 
@@ -487,10 +549,12 @@ static int parse_seed_list(const char *s, uint64_t *seeds, unsigned *n)
 /* Runs one seed in a child process, so that a crash (a libraft assertion, a segfault in the
  * library or in our code) is one failing seed with its replay command, not the end of the
  * run. The child sends its verdict and counters back through a pipe. */
-static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_COUNT])
+static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, unsigned shift, uint64_t totals[C_COUNT],
+                              uint64_t *digest)
 {
     struct {
         uint8_t ok;
+        uint64_t digest;
         uint64_t counters[C_COUNT];
     } msg;
     int fds[2], status = 0;
@@ -500,12 +564,12 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t 
     fflush(stderr);
     if (pipe(fds) != 0 || (pid = fork()) < 0) {
         perror("sim: pipe/fork (running the seed in this process instead)");
-        return run_seed(o, seed, totals);
+        return run_seed(o, seed, shift, totals, digest);
     }
     if (pid == 0) {
         close(fds[0]);
         memset(&msg, 0, sizeof msg);
-        msg.ok = run_seed(o, seed, msg.counters);
+        msg.ok = run_seed(o, seed, shift, msg.counters, &msg.digest);
         fflush(stdout);
         ssize_t w = write(fds[1], &msg, sizeof msg);
         exit(w == (ssize_t)sizeof msg ? 0 : 3); /* exit, not _exit: LeakSanitizer runs at exit */
@@ -523,10 +587,12 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t 
     while (waitpid(pid, &status, 0) < 0) {
     }
     bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    *digest = 0;
     if (got == sizeof msg && clean_exit) {
         for (int i = 0; i < C_COUNT; i++) {
             totals[i] += msg.counters[i];
         }
+        *digest = msg.digest;
         return msg.ok != 0;
     }
     if (WIFSIGNALED(status)) {
@@ -537,11 +603,45 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, uint64_t 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s --no-fork -v\n",
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s --no-fork -v\n",
            (unsigned long long)seed, o->steps, servers_for(o, seed),
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
-           o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "");
+           o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "",
+           o->no_prevote_fix ? " --no-prevote-fix" : "", o->no_vote_result_fix ? " --no-vote-result-fix" : "",
+           o->repeat > 1 ? " --repeat (as given: the crash may be in a repeat)" : "");
     return false;
+}
+
+/* Runs SEED once, or o->repeat times (each after a different heap_shift) when --repeat N:
+ * every run must print the same history and end with the same verdict and counters (the
+ * digest), otherwise the seed fails as not reproducible. TOTALS counts the first run only,
+ * so the totals line does not depend on N. */
+static bool run_seed_repeated(const struct sim_opts *o, uint64_t seed, uint64_t totals[C_COUNT])
+{
+    unsigned runs = o->repeat > 1 ? o->repeat : 1;
+    uint64_t first = 0;
+    bool ok = true;
+    for (unsigned k = 0; k < runs; k++) {
+        uint64_t scratch[C_COUNT] = {0}, digest;
+        bool passed = o->no_fork ? run_seed(o, seed, k, k == 0 ? totals : scratch, &digest)
+                                 : run_seed_isolated(o, seed, k, k == 0 ? totals : scratch, &digest);
+        if (!passed) {
+            return false; /* reported by the run */
+        }
+        if (k == 0) {
+            first = digest;
+        } else if (digest != first) {
+            printf("sim: seed %llu NOT REPRODUCIBLE: run 1 of %u has digest %016llx, run %u has %016llx (the "
+                   "history depends on something besides the seed: an address, uninitialised memory, the "
+                   "wall clock); compare `build/sim/sim --seeds 1 --first %llu -v` of several invocations, "
+                   "also under `setarch -R`\n",
+                   (unsigned long long)seed, runs, (unsigned long long)first, k + 1, (unsigned long long)digest,
+                   (unsigned long long)seed);
+            ok = false;
+            break;
+        }
+    }
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -575,6 +675,11 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--no-prevote-fix") == 0) {
             o.no_prevote_fix = true;
+        } else if (strcmp(a, "--no-vote-result-fix") == 0) {
+            o.no_vote_result_fix = true;
+        } else if (strcmp(a, "--repeat") == 0 && parse_u64(next, &v) == 0 && v >= 1 && v <= 1000) {
+            o.repeat = (unsigned)v;
+            i++;
         } else if (strcmp(a, "--no-install-hold") == 0) {
             o.no_install_hold = true;
         } else if (strcmp(a, "--no-ack-gate") == 0) {
@@ -608,7 +713,7 @@ int main(int argc, char **argv)
             break;
         }
         last_seed = seed;
-        if (o.no_fork ? run_seed(&o, seed, totals) : run_seed_isolated(&o, seed, totals)) {
+        if (run_seed_repeated(&o, seed, totals)) {
             passed++;
         } else {
             failed++;
@@ -616,7 +721,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     for (unsigned i = 0; i < n_extra; i++) {
-        if (o.no_fork ? run_seed(&o, extra[i], totals) : run_seed_isolated(&o, extra[i], totals)) {
+        if (run_seed_repeated(&o, extra[i], totals)) {
             passed++;
         } else {
             failed++;
@@ -629,7 +734,8 @@ int main(int argc, char **argv)
            "%llu invariant-2 checks, %llu InstallSnapshot terms corrected (raft_fix), "
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
-           "(raft_fix), %llu failover-liveness checks of a silent engine\n",
+           "(raft_fix), %llu failover-liveness checks of a silent engine, %llu vote results dropped at a "
+           "follower (raft_fix)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -638,7 +744,8 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_GRACES], (unsigned long long)totals[C_INV2_CHECKS],
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
            (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
-           (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS]);
+           (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS],
+           (unsigned long long)totals[C_VOTE_RESULTS_DROPPED]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

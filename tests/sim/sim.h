@@ -168,6 +168,7 @@ enum sim_counter {
     C_DISK_STOPS,        /* members stopped after a failed log append */
     C_PREVOTE_TERMS,     /* pre-vote rejections given the member's higher term (raft_fix.c) */
     C_FAILOVER_CHECKS,   /* ticks check_failover saw an engine silent past the timeout, not yet overdue */
+    C_VOTE_RESULTS_DROPPED, /* RequestVote results dropped at a follower (raft_fix.c, sixth bug) */
     C_COUNT
 };
 
@@ -181,6 +182,8 @@ struct sim_opts {
     bool no_ack_gate; /* engine as first built: an ack extends the lease at once */
     bool no_handoff_grace; /* engine as first built: a project acts at once after any move */
     bool no_prevote_fix; /* raft_fix.c leaves pre-vote rejections as libraft builds them */
+    bool no_vote_result_fix; /* raft_fix.c lets vote results reach a follower (libraft as is) */
+    unsigned repeat; /* run each seed this many times, failing it if the histories differ (0, 1 = once) */
     bool no_install_hold; /* raft_fix.c delivers InstallSnapshot during a snapshot write (libraft as is) */
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
 };
@@ -223,6 +226,7 @@ struct sim {
     /* report */
     char history[SIM_HISTORY][SIM_EVENT_MAX];
     unsigned n_history;
+    uint64_t digest; /* FNV-1a of every event line, in order (--repeat compares it) */
     bool failed;
     char failure[1024];
 };
@@ -231,6 +235,11 @@ struct sim {
 void sim_event(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t sim_now(struct sim *s);
+
+/* heap.c: run K >= 1 of --repeat gives libraft's small blocks addresses with byte 1 chosen
+ * by K (set before the fixture exists, unset after it is closed; K = 0: the default heap) */
+void heap_hostile_set(unsigned k);
+void heap_hostile_unset(unsigned k);
 
 /* cluster.c */
 int cluster_start(struct sim *s);

@@ -35,6 +35,8 @@ static const char *const all_keys[] = {
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
+    "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
+    "raft.http.address",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -124,6 +126,11 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.heartbeat_interval_s, 30);
     assert_string_equal(cfg.metadata_url, "");
     assert_string_equal(cfg.identity, "");
+    assert_string_equal(cfg.kylin_url, "none");
+    assert_false(config_kylin_attached(&cfg));
+    assert_int_equal(cfg.kylin_health_interval_ms, 1000);
+    assert_int_equal(cfg.kylin_repair_ms, 2000);
+    assert_int_equal(cfg.kylin_timeout_ms, 2000);
 }
 
 static void test_minimal_file_gets_defaults(void **state)
@@ -635,6 +642,27 @@ static void test_cross_kylin_heartbeat(void **state)
                  "kylin.server.leader-race.heart-beat-interval (30)");
 }
 
+/* raft.kylin.url: none (any case) or empty = no Kylin; otherwise kylin_api_base_check's rules. */
+static void test_kylin_url(void **state)
+{
+    (void)state;
+    expect_ok(BASE, NULL, 0);
+    assert_false(config_kylin_attached(&cfg));
+    expect_ok(BASE "raft.kylin.url=NONE\n", NULL, 0);
+    assert_false(config_kylin_attached(&cfg));
+    expect_ok(BASE "raft.kylin.url=http://127.0.0.1:7070/kylin\nraft.kylin.repair-ms=500\n", NULL, 0);
+    assert_true(config_kylin_attached(&cfg));
+    assert_string_equal(cfg.kylin_url, "http://127.0.0.1:7070/kylin");
+    assert_int_equal(cfg.kylin_repair_ms, 500);
+    assert_int_equal(load(BASE "raft.kylin.url=ftp://127.0.0.1/kylin\n", NULL, 0), -1);
+    assert_non_null(strstr(err, ":6: raft.kylin.url: "));
+    assert_non_null(strstr(err, "expected none or e.g. http://127.0.0.1:7070/kylin"));
+    assert_int_equal(load(BASE "raft.kylin.url=http://h:7070/kylin?x=1\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.kylin.url"));
+    assert_int_equal(load(BASE "raft.kylin.timeout-ms=10\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.kylin.timeout-ms"));
+}
+
 static void test_cross_membership(void **state)
 {
     (void)state;
@@ -795,6 +823,8 @@ static void test_local_configs(void **state)
         assert_string_equal(cfg.api_address, want);
         snprintf(want, sizeof want, "127.0.0.1:%u", 7071 + i);
         assert_string_equal(cfg.identity, want);
+        snprintf(want, sizeof want, "127.0.0.1:%u", 7281 + i);
+        assert_string_equal(cfg.http_address, want);
         snprintf(want, sizeof want, "var/node%u", i + 1);
         assert_string_equal(cfg.data_dir, want);
     }
@@ -843,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_cross_kylin_heartbeat),
         cmocka_unit_test(test_cross_membership),
         cmocka_unit_test(test_small_err_buffer),
+        cmocka_unit_test(test_kylin_url),
         cmocka_unit_test(test_reference_lists_every_key),
         cmocka_unit_test(test_example_matches_reference),
         cmocka_unit_test(test_local_configs),

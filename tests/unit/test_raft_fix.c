@@ -1,7 +1,8 @@
 /* Unit tests for raftnode/raft_fix.c: the rewrite of AppendEntries messages that reach below
  * the follower's snapshot (libraft 0.22.1 bug; seed 204214 of tests/sim replays the crash
  * it prevents), and the hold of an InstallSnapshot arriving during a snapshot write (seed
- * 344856 crashes without it: `sim --seeds 1 --first 344856 --no-install-hold`). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * 344856 crashes without it: `sim --seeds 1 --first 344856 --no-install-hold`), and the drop of
+ * RequestVote results at a follower (finding 14: ASLR-dependent histories). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -330,6 +331,78 @@ static void test_prevote_rejection_carries_the_higher_term(void **state)
     raft_fix_unwrap(&fake_fix);
 }
 
+/* ---- RequestVote results never reach a follower's libraft ---- */
+
+static unsigned votes_delivered;
+
+static void libraft_recv_vote(struct raft_io *io, struct raft_message *m)
+{
+    (void)io;
+    assert_int_equal(m->type, RAFT_REQUEST_VOTE_RESULT);
+    votes_delivered++;
+}
+
+static void recv_vote_result(raft_term term, bool pre_vote)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_REQUEST_VOTE_RESULT;
+    m.server_id = 2;
+    m.server_address = "2";
+    m.request_vote_result.term = term;
+    m.request_vote_result.pre_vote = pre_vote;
+    m.request_vote_result.version = 2;
+    fake.recv(&fake_io, &m);
+}
+
+/* Why (raft_fix.h, sixth bug): libraft 0.22.1's recvRequestVoteResult reads
+ * candidate_state.in_pre_vote whatever the state; in a follower that byte is byte 1 of the
+ * leader's address pointer, so whether the follower adopts the result's term depended on the
+ * heap (sim seed 54 printed one of two histories). If libraft's layout changes, this says so. */
+static void test_in_pre_vote_aliases_the_leader_address_in_a_follower(void **state)
+{
+    (void)state;
+    assert_int_equal(offsetof(struct raft, candidate_state.in_pre_vote),
+                     offsetof(struct raft, follower_state.current_leader.address) + 1);
+}
+
+static void test_vote_results_are_dropped_at_a_follower_only(void **state)
+{
+    (void)state;
+    struct raft r;
+    memset(&r, 0, sizeof r);
+    r.current_term = 2;
+    memset(&fake, 0, sizeof fake);
+    memset(&fake_io, 0, sizeof fake_io);
+    fake_io.start = fake_start;
+    votes_delivered = 0;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    assert_int_equal(fake_io.start(&fake_io, 100, NULL, libraft_recv_vote), 0);
+    fake_fix.raft = &r;
+
+    r.state = RAFT_FOLLOWER; /* a late answer to its pre-vote, with the term it asked for */
+    recv_vote_result(3, true);
+    recv_vote_result(3, false);
+    assert_int_equal(votes_delivered, 0);
+    assert_int_equal(fake_fix.vote_results_dropped, 2);
+
+    r.state = RAFT_CANDIDATE; /* its election: libraft's flag is the real one */
+    recv_vote_result(3, true);
+    r.state = RAFT_LEADER;    /* the flag's byte is one of promotee_id: deterministic */
+    recv_vote_result(3, false);
+    assert_int_equal(votes_delivered, 2);
+
+    r.state = RAFT_FOLLOWER; /* the guard off (sim --no-vote-result-fix), or no raft yet */
+    fake_fix.no_vote_result_fix = 1;
+    recv_vote_result(3, true);
+    fake_fix.no_vote_result_fix = 0;
+    fake_fix.raft = NULL;
+    recv_vote_result(3, true);
+    assert_int_equal(votes_delivered, 4);
+    assert_int_equal(fake_fix.vote_results_dropped, 2);
+    raft_fix_unwrap(&fake_fix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +422,8 @@ int main(void)
                                         hold_teardown),
         cmocka_unit_test_setup_teardown(test_unwrap_frees_a_held_install, hold_setup, hold_teardown),
         cmocka_unit_test(test_prevote_rejection_carries_the_higher_term),
+        cmocka_unit_test(test_in_pre_vote_aliases_the_leader_address_in_a_follower),
+        cmocka_unit_test(test_vote_results_are_dropped_at_a_follower_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

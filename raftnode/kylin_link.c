@@ -1,0 +1,606 @@
+/* kylin_link: the member's own Kylin node as its engine: health probes gating the engine's
+ * heartbeats, and the claim cycle (kylin_link.h; docs/kylin.md). */
+#include "kylin_link.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/mp.h"
+#include "../kylin/api.h"
+#include "../kylin/error.h"
+#include "../kylin/reconcile.h"
+#include "common/log.h"
+#include "node.h"
+
+#define KL_TICK_MS 50
+#define KL_BACKOFF_MIN_MS 100
+
+#define KL_OF(req, field) ((struct kylin_link *)((char *)(req) - offsetof(struct kylin_link, field)))
+
+static uint64_t now_ms(struct kylin_link *k)
+{
+    return uv_now(k->node->loop);
+}
+
+static void set_error(struct kylin_link *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct kylin_link *k, const char *fmt, ...)
+{
+    char text[sizeof k->last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (strcmp(text, k->last_error) != 0) {
+        log_warn("kylin: %s", text);
+        memcpy(k->last_error, text, sizeof text);
+    }
+}
+
+static void free_names(char ***names, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        free((*names)[i]);
+    }
+    free(*names);
+    *names = NULL;
+    *n = 0;
+}
+
+/* Appends a copy of NAME to *NAMES. 0 or -1. */
+static int add_name(char ***names, size_t *n, const char *name)
+{
+    char **p = realloc(*names, (*n + 1) * sizeof *p);
+    if (p == NULL) {
+        return -1;
+    }
+    *names = p;
+    p[*n] = strdup(name);
+    if (p[*n] == NULL) {
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+static bool health_up(struct kylin_link *k)
+{
+    const struct config *c = k->node->cfg;
+    return k->health_known && k->health == KYLIN_HEALTH_UP &&
+           now_ms(k) - k->last_up_ms <= (uint64_t)c->kylin_health_interval_ms + c->kylin_timeout_ms + 2 * KL_TICK_MS;
+}
+
+bool kylin_link_engine_ok(struct kylin_link *k)
+{
+    return !k->enabled || health_up(k);
+}
+
+static void set_identity(struct kylin_link *k, const char *identity)
+{
+    char *copy = identity != NULL ? strdup(identity) : NULL;
+    if (identity != NULL && copy == NULL) {
+        return; /* out of memory: learned again next round */
+    }
+    free(k->identity);
+    k->identity = copy;
+}
+
+/* ---- health ---- */
+
+static void health_reply(struct kylin_http_req *req, const struct kylin_http_reply *reply)
+{
+    struct kylin_link *k = KL_OF(req, health_req);
+    char reason[256] = "";
+    enum kylin_health h;
+    bool was_up = health_up(k), was_known = k->health_known;
+
+    k->health_inflight = false;
+    if (!k->enabled || k->http.closing) {
+        return;
+    }
+    k->probes++;
+    if (reply->error != NULL) {
+        h = KYLIN_HEALTH_DOWN;
+        snprintf(reason, sizeof reason, "%s", reply->error);
+    } else {
+        h = kylin_health_parse(reply->status, reply->body, reply->body_len, reason, sizeof reason);
+    }
+    k->health = h;
+    k->health_known = true;
+    if (h == KYLIN_HEALTH_UP) {
+        k->last_up_ms = now_ms(k);
+        if (!was_up) {
+            if (was_known) {
+                /* DOWN then UP: perhaps a new incarnation (docs/kylin.md "Kylin restarts") */
+                k->reclaim_all = true;
+                set_identity(k, NULL);
+            }
+            log_info("kylin: %s is UP (metastore healthy); engine %" PRIu64 " heartbeats%s", k->node->cfg->kylin_url,
+                     k->node->cfg->node_id, was_known ? "; every project of this engine is claimed again" : "");
+            k->round_wanted = true;
+        }
+    } else if (was_up || !was_known) {
+        log_warn("kylin: %s is %s: %s; engine %" PRIu64 " sends no heartbeats until it is UP again (its projects "
+                 "fail over after the heartbeat timeout)", k->node->cfg->kylin_url, kylin_health_name(h), reason,
+                 k->node->cfg->node_id);
+    }
+}
+
+static void probe(struct kylin_link *k)
+{
+    struct kylin_api_request r;
+    char err[256];
+    if (kylin_api_health(k->node->cfg->kylin_url, &r, err, sizeof err) != KYLIN_OK) {
+        set_error(k, "health request: %s", err);
+        return;
+    }
+    if (kylin_http_request(&k->http, &k->health_req, r.method, r.url, r.headers, NULL, 0,
+                           (long)k->node->cfg->kylin_timeout_ms, health_reply, err, sizeof err) == KYLIN_OK) {
+        k->health_inflight = true;
+    } else {
+        set_error(k, "health probe: %s", err);
+    }
+    kylin_api_request_free(&r);
+}
+
+/* ---- rounds ---- */
+
+static void round_end(struct kylin_link *k)
+{
+    k->round_busy = false;
+    k->rounds++;
+}
+
+static void poke_reply(struct kylin_http_req *req, const struct kylin_http_reply *reply)
+{
+    struct kylin_link *k = KL_OF(req, poke_req);
+    if (!k->enabled || k->http.closing) {
+        return;
+    }
+    if (reply->error != NULL || reply->status != 200) {
+        set_error(k, "poke (POST /api/broadcast) failed: %s (HTTP %ld)", reply->error != NULL ? reply->error : "",
+                  reply->status);
+    }
+    round_end(k);
+}
+
+static void send_poke(struct kylin_link *k)
+{
+    struct kylin_api_request r;
+    char err[256];
+    if (kylin_api_poke(k->node->cfg->kylin_url, &r, err, sizeof err) != KYLIN_OK) {
+        set_error(k, "poke request: %s", err);
+        round_end(k);
+        return;
+    }
+    int rc = kylin_http_request(&k->http, &k->poke_req, r.method, r.url, r.headers, r.body, r.body_len,
+                                (long)k->node->cfg->kylin_timeout_ms, poke_reply, err, sizeof err);
+    kylin_api_request_free(&r);
+    if (rc != KYLIN_OK) {
+        set_error(k, "poke: %s", err);
+        round_end(k);
+        return;
+    }
+    k->pokes++;
+    log_debug("kylin: poke sent");
+}
+
+static void backoff(struct kylin_link *k)
+{
+    uint64_t cap = k->node->cfg->kylin_repair_ms;
+    k->backoff_ms = k->backoff_ms == 0 ? KL_BACKOFF_MIN_MS : k->backoff_ms * 2;
+    if (k->backoff_ms > cap) {
+        k->backoff_ms = cap;
+    }
+    k->claim_not_before_ms = now_ms(k) + k->backoff_ms;
+}
+
+static void send_claims(struct kylin_link *k);
+
+static void claims_done(struct kylin_link *k)
+{
+    free_names(&k->to_claim, &k->n_to_claim);
+    k->claim_off = 0;
+    k->round_wanted = true; /* read again at once: verify and learn the identity */
+    if (k->poke_after) {
+        k->poke_after = false;
+        send_poke(k);
+        return;
+    }
+    round_end(k);
+}
+
+static void claim_reply(struct kylin_http_req *req, const struct kylin_http_reply *reply)
+{
+    struct kylin_link *k = KL_OF(req, claim_req);
+    size_t taken = k->claim_taken;
+    if (!k->enabled || k->http.closing) {
+        return;
+    }
+    for (size_t i = 0; i < taken; i++) {
+        if (add_name(&k->just_claimed, &k->n_just_claimed, k->to_claim[k->claim_off + i]) != 0) {
+            break; /* out of memory: that claim is verified by the table alone */
+        }
+    }
+    k->claim_off += taken;
+    if (reply->error != NULL || reply->status != 200) {
+        set_error(k, "claim (POST /api/epoch of %zu project(s)) failed: %s (HTTP %ld); retried with backoff", taken,
+                  reply->error != NULL ? reply->error : "", reply->status);
+        backoff(k);
+        claims_done(k);
+        return;
+    }
+    if (k->claim_off < k->n_to_claim) {
+        send_claims(k);
+        return;
+    }
+    k->reclaim_all = false; /* every claim it caused was sent */
+    claims_done(k);
+}
+
+static void send_claims(struct kylin_link *k)
+{
+    struct kylin_api_request r;
+    char err[256];
+    size_t taken = 0;
+    if (kylin_api_claim(k->node->cfg->kylin_url, (const char *const *)k->to_claim + k->claim_off,
+                        k->n_to_claim - k->claim_off, 0, &taken, &r, err, sizeof err) != KYLIN_OK) {
+        set_error(k, "claim request: %s", err);
+        backoff(k);
+        claims_done(k);
+        return;
+    }
+    k->claim_taken = taken;
+    int rc = kylin_http_request(&k->http, &k->claim_req, r.method, r.url, r.headers, r.body, r.body_len,
+                                (long)k->node->cfg->kylin_timeout_ms, claim_reply, err, sizeof err);
+    kylin_api_request_free(&r);
+    if (rc != KYLIN_OK) {
+        set_error(k, "claim: %s", err);
+        backoff(k);
+        claims_done(k);
+        return;
+    }
+    k->claim_calls++;
+    k->claims_sent += taken;
+    log_info("kylin: claiming %zu project(s) on %s (first: %s)", taken, k->node->cfg->kylin_url,
+             k->to_claim[k->claim_off]);
+}
+
+static struct kylin_link_rec *rec_find(struct kylin_link *k, const char *project)
+{
+    for (size_t i = 0; i < k->n_recs; i++) {
+        if (strcmp(k->recs[i].project, project) == 0) {
+            return &k->recs[i];
+        }
+    }
+    return NULL;
+}
+
+static void rec_drop(struct kylin_link *k, const char *project)
+{
+    struct kylin_link_rec *r = rec_find(k, project);
+    if (r == NULL) {
+        return;
+    }
+    free(r->project);
+    free(r->identity);
+    *r = k->recs[--k->n_recs];
+}
+
+static int rec_set(struct kylin_link *k, const char *project, const char *identity, int64_t epoch_id)
+{
+    struct kylin_link_rec *r = rec_find(k, project);
+    char *id = strdup(identity);
+    if (id == NULL) {
+        return -1;
+    }
+    if (r == NULL) {
+        struct kylin_link_rec *p = realloc(k->recs, (k->n_recs + 1) * sizeof *p);
+        char *name = strdup(project);
+        if (p == NULL || name == NULL) {
+            if (p != NULL) {
+                k->recs = p;
+            }
+            free(name);
+            free(id);
+            return -1;
+        }
+        k->recs = p;
+        r = &k->recs[k->n_recs++];
+        r->project = name;
+    } else {
+        free(r->identity);
+    }
+    r->identity = id;
+    r->epoch_id = epoch_id;
+    return 0;
+}
+
+/* Runs kylin_reconcile on the rows just read and starts what it decided. */
+static void decide(struct kylin_link *k)
+{
+    struct node *n = k->node;
+    struct store_project_row *projects = NULL;
+    size_t n_projects = 0;
+    struct kylin_desired *desired = NULL;
+    struct kylin_claim *claims = NULL;
+    struct kylin_row *rows = NULL;
+    struct kylin_reconcile_out out;
+    bool maintenance = false, poke = k->poke_next;
+    struct epoch_global_write global;
+    char reason[8];
+
+    k->poke_next = false;
+    memset(&global, 0, sizeof global);
+
+    if (store_load_projects(&n->store, &projects, &n_projects) != 0 ||
+        store_maintenance(&n->store, &maintenance, reason, sizeof reason) != 0) {
+        set_error(k, "reading the local state: %s", n->store.errmsg);
+        store_free_projects(projects, n_projects);
+        round_end(k);
+        return;
+    }
+    desired = calloc(n_projects + 1, sizeof *desired);
+    claims = calloc(k->n_recs + 1, sizeof *claims);
+    rows = calloc(k->rows.n + 1, sizeof *rows);
+    if (desired == NULL || claims == NULL || rows == NULL) {
+        set_error(k, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_projects; i++) {
+        desired[i].project = projects[i].name;
+        desired[i].engine = projects[i].owner;
+    }
+    for (size_t i = 0; i < k->n_recs; i++) {
+        claims[i] = (struct kylin_claim){.project = k->recs[i].project, .engine = n->cfg->node_id,
+                                         .identity = k->recs[i].identity, .epoch_id = k->recs[i].epoch_id};
+    }
+    for (size_t i = 0; i < k->rows.n; i++) {
+        const struct epoch_row *r = &k->rows.rows[i];
+        rows[i] = (struct kylin_row){.target = r->target, .owner = r->owner, .epoch_id = r->epoch_id, .mvcc = r->mvcc};
+    }
+    struct kylin_reconcile_in in = {
+        .self = n->cfg->node_id,
+        .prefix = n->cfg->identity,
+        .identity = k->identity,
+        .reclaim_all = k->reclaim_all,
+        .maintenance = maintenance,
+        .targets_fold_case = k->reader.url.kind == MS_KIND_MYSQL,
+        .desired = desired,
+        .n_desired = n_projects,
+        .claims = claims,
+        .n_claims = k->n_recs,
+        .rows = rows,
+        .n_rows = k->rows.n,
+        .just_claimed = (const char *const *)k->just_claimed,
+        .n_just_claimed = k->n_just_claimed,
+    };
+    if (kylin_reconcile(&in, &out) != 0) {
+        set_error(k, "reconcile failed (out of memory)");
+        goto done;
+    }
+    if (out.identity_changed) {
+        log_info("kylin: %s's identity is %s%s", n->cfg->kylin_url, out.identity != NULL ? out.identity : "(unknown)",
+                 out.restarted ? " (a newer incarnation: every project is claimed again)" : "");
+        set_identity(k, out.identity);
+    }
+    for (size_t i = 0; i < out.n_record; i++) {
+        if (rec_set(k, out.record[i].project, out.record[i].identity, out.record[i].epoch_id) != 0) {
+            set_error(k, "out of memory recording a claim");
+            continue;
+        }
+        log_info("kylin: project %s claimed by %s (epoch_id %" PRId64 ")", out.record[i].project,
+                 out.record[i].identity, out.record[i].epoch_id);
+        poke = true;
+    }
+    for (size_t i = 0; i < out.n_release; i++) {
+        log_info("kylin: project %s now held by %s (epoch_id %" PRId64 "): telling %s to release it",
+                 out.release[i].project, out.release[i].owner != NULL ? out.release[i].owner : "",
+                 out.release[i].epoch_id, n->cfg->kylin_url);
+        rec_drop(k, out.release[i].project); /* edge: one poke per release */
+        poke = true;
+    }
+    /* out.poke also covers a _global write: that poke follows the write (poke_next below), so
+     * only records and releases poke here */
+    if (maintenance) {
+        poke = false;
+    }
+    if (out.n_unverified > 0) {
+        log_info("kylin: %zu claimed project(s) not (yet) in the table as %s's (first: %s); claimed again with "
+                 "backoff", out.n_unverified, n->cfg->kylin_url, out.unverified[0]);
+        backoff(k);
+    } else if (out.n_claim == 0) {
+        k->backoff_ms = 0;
+    }
+    free_names(&k->just_claimed, &k->n_just_claimed);
+    free_names(&k->to_claim, &k->n_to_claim);
+    k->claim_off = 0;
+    for (size_t i = 0; i < out.n_claim; i++) {
+        if (add_name(&k->to_claim, &k->n_to_claim, out.claim[i]) != 0) {
+            set_error(k, "out of memory");
+            break;
+        }
+    }
+    if (out.n_claim == 0) {
+        k->reclaim_all = false;
+    }
+    if (out.global == KYLIN_GLOBAL_UPDATE || out.global == KYLIN_GLOBAL_INSERT) {
+        global.op = out.global == KYLIN_GLOBAL_UPDATE ? EPOCH_GLOBAL_UPDATE : EPOCH_GLOBAL_INSERT;
+        snprintf(global.owner, sizeof global.owner, "%s", out.identity);
+        snprintf(global.server_mode, sizeof global.server_mode, "%s", config_mode_name(n->cfg->server_mode));
+        global.epoch_id = out.global_epoch_id;
+        global.mvcc = out.global_mvcc;
+        global.expect_mvcc = out.global_expect_mvcc;
+        global.now_ms = (int64_t)uv_now(n->loop); /* replaced by the wall clock below */
+        struct timespec ts;
+        if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+            global.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        }
+    }
+    kylin_reconcile_free(&out);
+done:
+    free(desired);
+    free(claims);
+    free(rows);
+    store_free_projects(projects, n_projects);
+    if (k->n_to_claim > 0 && health_up(k)) {
+        if (now_ms(k) < k->claim_not_before_ms) {
+            free_names(&k->to_claim, &k->n_to_claim);
+            k->next_repair_ms = k->claim_not_before_ms; /* a round then claims again */
+        } else {
+            k->poke_after = poke;
+            send_claims(k);
+            return;
+        }
+    }
+    free_names(&k->to_claim, &k->n_to_claim);
+    if (global.op != 0 && !poke && health_up(k)) {
+        /* _global (docs/kylin.md): compare-and-set, then a read, then the poke */
+        log_info("kylin: writing the _global row for %s (%s, epoch_id %" PRId64 ")", global.owner,
+                 global.op == EPOCH_GLOBAL_UPDATE ? "compare-and-set" : "insert", global.epoch_id);
+        k->poke_next = true;
+        epoch_reader_write_global(&k->reader, &global);
+        return; /* the read after the write continues the round */
+    }
+    if (poke && health_up(k)) {
+        send_poke(k);
+        return;
+    }
+    round_end(k);
+}
+
+static void rows_read(struct epoch_reader *r, struct epoch_rows *rows, const char *error)
+{
+    struct kylin_link *k = r->data;
+    if (!k->enabled) {
+        epoch_rows_free(rows);
+        free(rows);
+        return;
+    }
+    if (rows == NULL) {
+        set_error(k, "reading %s_epoch: %s; retried every %u ms", k->reader.url.prefix, error,
+                  k->node->cfg->kylin_repair_ms);
+        round_end(k);
+        return;
+    }
+    epoch_rows_free(&k->rows);
+    k->rows = *rows;
+    k->rows_known = true;
+    free(rows);
+    decide(k);
+}
+
+static void tick(uv_timer_t *t)
+{
+    struct kylin_link *k = t->data;
+    struct node *n = k->node;
+    uint64_t now = now_ms(k);
+
+    if (!k->health_inflight && now >= k->next_probe_ms) {
+        k->next_probe_ms = now + n->cfg->kylin_health_interval_ms;
+        probe(k);
+    }
+    if (n->store.ownership_version != k->seen_version) {
+        k->round_wanted = true;
+    }
+    if (now >= k->next_repair_ms) {
+        k->round_wanted = true;
+    }
+    if (k->round_wanted && !k->round_busy && health_up(k) && n->phase == NODE_RUNNING) {
+        k->round_wanted = false;
+        k->round_busy = true;
+        k->seen_version = n->store.ownership_version;
+        k->next_repair_ms = now + n->cfg->kylin_repair_ms;
+        epoch_reader_request(&k->reader);
+    }
+}
+
+int kylin_link_start(struct kylin_link *k, struct node *n)
+{
+    const struct config *c = n->cfg;
+    struct ms_url url;
+    char err[1024];
+
+    memset(k, 0, sizeof *k);
+    k->node = n;
+    k->health = KYLIN_HEALTH_DOWN;
+    if (!config_kylin_attached(c)) {
+        return 0;
+    }
+    int rc = ms_url_resolve(c->metastore_url, c->metadata_url, &url, err, sizeof err);
+    if (rc <= 0) {
+        log_error("kylin: raft.kylin.url is set but %s; the member needs the metastore Kylin uses "
+                  "(raft.metastore.url or kylin.metadata.url) to read the epoch table",
+                  rc < 0 ? err : "neither raft.metastore.url nor kylin.metadata.url is set");
+        return -1;
+    }
+    if (kylin_http_init(&k->http, n->loop, err, sizeof err) != KYLIN_OK) {
+        log_error("kylin: HTTP client: %s", err);
+        return -1;
+    }
+    k->http_open = true;
+    k->enabled = true;
+    k->reader.data = k;
+    if (epoch_reader_start(&k->reader, n->loop, &url, c->node_id, rows_read, err, sizeof err) != 0) {
+        log_error("kylin: epoch table reader: %s", err);
+        kylin_link_close(k);
+        return -1;
+    }
+    if (uv_timer_init(n->loop, &k->timer) != 0) {
+        log_error("kylin: cannot create a timer");
+        kylin_link_close(k);
+        return -1;
+    }
+    k->timer_open = true;
+    k->timer.data = k;
+    if (uv_timer_start(&k->timer, tick, KL_TICK_MS, KL_TICK_MS) != 0) {
+        log_error("kylin: cannot start a timer");
+        kylin_link_close(k);
+        return -1;
+    }
+    log_info("kylin: engine %" PRIu64 " is the Kylin node at %s (identity prefix %s; table %s_epoch in %s); health "
+             "every %u ms, repair every %u ms", c->node_id, c->kylin_url, c->identity, url.prefix,
+             ms_kind_name(url.kind), c->kylin_health_interval_ms, c->kylin_repair_ms);
+    return 0;
+}
+
+void kylin_link_close(struct kylin_link *k)
+{
+    if (!k->enabled) {
+        return;
+    }
+    k->enabled = false; /* replies from the cancellations below do nothing */
+    if (k->timer_open) {
+        uv_close((uv_handle_t *)&k->timer, NULL);
+        k->timer_open = false;
+    }
+    if (k->http_open) {
+        (void)kylin_http_close(&k->http, NULL);
+        k->http_open = false;
+    }
+    epoch_reader_close(&k->reader);
+    epoch_rows_free(&k->rows);
+    free_names(&k->just_claimed, &k->n_just_claimed);
+    free_names(&k->to_claim, &k->n_to_claim);
+    while (k->n_recs > 0) {
+        rec_drop(k, k->recs[0].project);
+    }
+    free(k->recs);
+    k->recs = NULL;
+    set_identity(k, NULL);
+}
+
+const struct epoch_row *kylin_link_row(struct kylin_link *k, const char *project, size_t len)
+{
+    for (size_t i = 0; i < k->rows.n; i++) {
+        const char *t = k->rows.rows[i].target;
+        if (strlen(t) == len && memcmp(t, project, len) == 0) {
+            return &k->rows.rows[i];
+        }
+    }
+    return NULL;
+}

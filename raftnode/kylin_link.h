@@ -1,0 +1,103 @@
+/* kylin_link: this member's own Kylin node as its engine (raft.kylin.url; docs/kylin.md).
+ *
+ *   health   GET {url}/api/health every raft.kylin.health-interval-ms with raft.kylin.timeout-ms;
+ *            the engine heartbeats (engine.c) only while the last answer said
+ *            components.metaStore UP and is recent (kylin_link_engine_ok). DOWN (or no answer)
+ *            then UP: a new incarnation may be running, so every project of this engine is
+ *            claimed again (reclaim-all) and the learned identity is forgotten.
+ *   rounds   read <prefix>_epoch (metastore/epoch_reader.h, its own thread) -> kylin_reconcile
+ *            (kylin/reconcile.h) -> POST /api/epoch claims in batches -> read again (verify,
+ *            learn the identity) -> POST /api/broadcast poke when reconcile says so. A round
+ *            starts after every applied ownership change (the store's ownership_version), a
+ *            health transition, a claim (to verify it) and every raft.kylin.repair-ms. Claims
+ *            that did not show up in the table are retried with a capped exponential backoff.
+ *            Each member acts only for its own engine, from its own applied state, so a leader
+ *            change changes nothing here.
+ *   records  the claims verified in the table (project, identity, epoch_id) are kept in this
+ *            member's memory (not yet in the replicated state: docs/kylin.md, "Status"); they
+ *            drive reconcile's record/release/poke edges.
+ *
+ * Idle with a quiet Kylin: a round is one SELECT; reconcile returns nothing, so no request
+ * writes the table.
+ *
+ * Owns: the HTTP client (kylin/http.h), two timers, the epoch reader and the last rows read.
+ * Calls: kylin/, metastore/epoch_reader.h, the store (reads), libuv. Loop thread only. */
+#ifndef RAFTNODE_KYLIN_LINK_H
+#define RAFTNODE_KYLIN_LINK_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../kylin/health.h"
+#include "../kylin/http.h"
+#include "../metastore/epoch_reader.h"
+
+struct node;
+
+struct kylin_link_rec {
+    char *project;
+    char *identity;
+    int64_t epoch_id;
+};
+
+struct kylin_link {
+    bool enabled;                   /* read-only: raft.kylin.url is set */
+    struct node *node;              /* read-only */
+    /* health */
+    enum kylin_health health;       /* read-only: last answer (DOWN until the first) */
+    bool health_known;              /* read-only: an answer came since start */
+    uint64_t last_up_ms;            /* private: uv_now of the last UP answer */
+    bool health_inflight;           /* private */
+    struct kylin_http_req health_req; /* private */
+    /* rounds */
+    bool round_busy;                /* private: a read or claim/poke is in flight */
+    bool round_wanted;              /* private: start another round when this one ends */
+    uint64_t next_repair_ms;        /* private */
+    uint64_t seen_version;          /* private: store ownership_version of the last round */
+    uint64_t claim_not_before_ms;   /* private: backoff */
+    uint64_t backoff_ms;            /* private */
+    bool reclaim_all;               /* private */
+    char *identity;                 /* read-only: the Kylin identity learned, or NULL */
+    char **just_claimed;            /* private: sent since the last read */
+    size_t n_just_claimed;
+    char **to_claim;                /* private: the round's claims not sent yet */
+    size_t n_to_claim, claim_off;
+    size_t claim_taken;             /* private: names in the claim call in flight */
+    bool poke_after;                /* private: poke once the claims were sent */
+    bool poke_next;                 /* private: poke after the next read (a _global write) */
+    struct kylin_http_req claim_req;  /* private */
+    struct kylin_http_req poke_req;   /* private */
+    struct kylin_link_rec *recs;    /* private: verified claims of this engine */
+    size_t n_recs;
+    struct epoch_rows rows;         /* read-only: the table as last read */
+    bool rows_known;                /* read-only */
+    char last_error[512];           /* read-only: last read/claim/poke failure, "" if none */
+    /* counters (read-only) */
+    uint64_t rounds, claims_sent, claim_calls, pokes, probes;
+    /* handles */
+    struct kylin_http http;         /* private */
+    bool http_open;                 /* private */
+    uv_timer_t timer;               /* private: health + round tick */
+    bool timer_open;                /* private */
+    struct epoch_reader reader;     /* private */
+    uint64_t next_probe_ms;         /* private */
+};
+
+/* Starts the link when raft.kylin.url is set (otherwise does nothing and returns 0). 0, or -1
+ * after logging why (the member stops). */
+int kylin_link_start(struct kylin_link *k, struct node *n);
+
+/* Closes handles and the reader (loop thread). Idempotent. */
+void kylin_link_close(struct kylin_link *k);
+
+/* Whether this member's engine may heartbeat: always without a Kylin; with one, only while
+ * its last health answer was UP and recent (within interval + timeout + 100 ms). */
+bool kylin_link_engine_ok(struct kylin_link *k);
+
+/* The row of PROJECT as last read, or NULL. */
+const struct epoch_row *kylin_link_row(struct kylin_link *k, const char *project, size_t len);
+
+#endif

@@ -1,0 +1,101 @@
+"""Fixtures of the Kylin cluster tests (issue 10): 3 raftnode members, each paired with an
+emulated Kylin 5 node (tests/kylin/) on the same database, against real PostgreSQL 15 and
+MariaDB. Reuses tests/cluster/harness.py, tests/metastore/dbservers.py and the emulator
+launcher of tests/kylin/conftest.py (its fixtures emulator_jar, server_root, db, prefix and
+the session's database servers are imported from there)."""
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "kylin"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "metastore"))
+
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("kylin_emu_conftest", os.path.join(ROOT, "tests", "kylin", "conftest.py"))
+kylin_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kylin_conftest)
+from harness import Cluster, free_ports, wait_for  # noqa: E402,F401
+
+Emu = kylin_conftest.Emu
+emulator_jar = kylin_conftest.emulator_jar
+server_root = kylin_conftest.server_root
+_stop_servers = kylin_conftest._stop_servers
+prefix = kylin_conftest.prefix
+
+# The emulators' settings: the recommended set-up (race enabled, no timer ever fires) and a
+# short scheduler poll, so a node whose epoch_id changed stops the project's scheduler soon.
+EMU_PROPS = {"kylin.job.scheduler.poll-interval-second": "1"}
+
+
+# Each test runs once on PostgreSQL 15 and once on MariaDB (tests/kylin/conftest.py's db).
+db = kylin_conftest.db
+
+
+class KylinCluster:
+    """Member i (1..n) with raft.kylin.url = emulator i's; emulator i's identity prefix is
+    kylin.server.identity of member i."""
+
+    def __init__(self, root, jar, db, prefix, n=3, extra=None):
+        self.jar, self.db, self.prefix, self.root = jar, db, prefix, str(root)
+        self.ports = free_ports(n)
+        node_extra = {}
+        for i, port in enumerate(self.ports, 1):
+            node_extra[i] = {
+                "raft.kylin.url": f"http://127.0.0.1:{port}/kylin",
+                "kylin.server.identity": f"127.0.0.1:{port}",
+                "raft.kylin.health-interval-ms": 300,
+                "raft.kylin.repair-ms": 1000,
+                "raft.kylin.timeout-ms": 1000,
+            }
+        conf = {"raft.metastore.url": db.url(prefix), "kylin.metadata.url": db.kylin_url(prefix)}
+        conf.update(extra or {})
+        self.cluster = Cluster(os.path.join(self.root, "c"), n, extra=conf, node_extra=node_extra)
+        self.emus = {}
+
+    def start_emu(self, i, wait=True):
+        e = Emu(self.jar, self.db, self.prefix, self.root, props=EMU_PROPS, port=self.ports[i - 1])
+        self.emus[i] = e
+        return e.wait_ready() if wait else e
+
+    def start(self):
+        for i in range(1, len(self.ports) + 1):
+            self.start_emu(i, wait=False)
+        for e in self.emus.values():
+            e.wait_ready(timeout=60)
+        self.cluster.start()
+        self.cluster.wait_leader(timeout=20)
+        return self
+
+    def close(self):
+        for e in self.emus.values():
+            if e.alive():
+                e.kill()
+        self.cluster.close()
+
+
+@pytest.fixture
+def kylin_cluster(emulator_jar, db, prefix, tmp_path):
+    made = []
+
+    def make(**kw):
+        kc = KylinCluster(tmp_path / f"k{len(made)}", emulator_jar, db, prefix, **kw)
+        made.append(kc)
+        return kc.start()
+    yield make
+    reports = []
+    for kc in made:
+        kc.close()
+        reports += kc.cluster.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def pytest_terminal_summary(terminalreporter):
+    st = terminalreporter.stats
+    p = len(st.get("passed", []))
+    f = len(st.get("failed", [])) + len(st.get("error", []))
+    terminalreporter.write_line(f"kylin-cluster: {p} passed, {f} failed")

@@ -1,0 +1,235 @@
+"""Issue 10's core loop end to end: 3 raftnode members, each paired with an emulated Kylin 5
+node (raft.kylin.url), on one PostgreSQL 15 or MariaDB database. After every step, within its bound: every
+project's checkEpochOwner holds on exactly the quorum owner's Kylin node, and its scheduler
+runs there and nowhere else."""
+import time
+
+from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
+
+PROJECTS = ["Sales", "Ops", "Finance", "Hr", "Web", "Mobile"]
+
+
+def owners(kc):
+    """{project: owner engine id} from the quorum (any live member)."""
+    rc, out, err = kc.cluster.ctl("project", "list", "--consistent")
+    assert rc == 0, err
+    return {p["name"]: p["owner"] for p in out}
+
+
+def reports(kc):
+    return {i: e.report() for i, e in kc.emus.items() if e.alive()}
+
+
+def agreement(kc, projects=PROJECTS):
+    """None when every project is owned, held (checkEpochOwner) and run exactly on its owner's
+    Kylin; else a description of the first difference (for the wait's message)."""
+    own = owners(kc)
+    reps = reports(kc)
+    for p in projects:
+        o = own.get(p)
+        if o is None or o not in reps:
+            return f"{p}: quorum owner {o} has no live Kylin"
+        for i, r in reps.items():
+            holds = r["owner_check"].get(p, False)
+            runs = p in r["projects_running"]
+            want = i == o
+            if holds != want or runs != want:
+                return f"{p}: owner {o}; Kylin {i} checkEpochOwner={holds} running={runs}"
+    return None
+
+
+def wait_agreement(kc, timeout, what, projects=PROJECTS):
+    last = ["?"]
+
+    def ok():
+        try:
+            d = agreement(kc, projects)
+        except (OSError, AssertionError) as e:
+            d = str(e)
+        last[0] = d
+        return d is None
+    try:
+        wait_for(ok, timeout, what, interval=0.3)
+    except AssertionError as e:
+        logs = "\n".join(f"--- node {x.id} ---\n" + x.log()[-4000:] for x in kc.cluster.nodes.values())
+        raise AssertionError(f"{e}: {last[0]}\n{logs}") from None
+
+
+def setup_projects(kc, names=PROJECTS):
+    e = next(iter(kc.emus.values()))
+    for name in names:
+        st, body = e.post("/emu/projects", {"name": name})
+        assert st == 200, body
+    rc, out, err = kc.cluster.ctl("project", "add", *names, json_out=False)
+    assert rc == 0, err
+    wait_agreement(kc, 30, "placement claimed by the owners' Kylin nodes")
+
+
+def epoch_row(kc, project):
+    rows = kc.db.query(f"SELECT current_epoch_owner, epoch_id FROM {kc.prefix}_epoch WHERE epoch_target = %s",
+                       (project,))
+    return rows[0] if rows else None
+
+
+def test_placement_status_and_idle(kylin_cluster):
+    kc = kylin_cluster()
+    setup_projects(kc)
+    # every engine got projects (placement spreads them)
+    assert set(owners(kc).values()) == {1, 2, 3}
+    # raftctl kylin status: the owner's Kylin identity and epoch_id, agreeing
+    def status_agrees():
+        rc, out, err = kc.cluster.ctl("kylin", "status", endpoints=kc.cluster[1].api_addr)
+        assert rc == 0, err
+        rows = {r["project"]: r for r in out}
+        return all(rows[p]["agrees"] for p in PROJECTS) and rows
+    rows = wait_for(status_agrees, 10, "kylin status to agree")
+    own = owners(kc)
+    for p in PROJECTS:
+        assert rows[p]["owner"] == own[p]
+        assert rows[p]["kylin_identity"] == kc.emus[own[p]].identity
+        owner, epoch_id = epoch_row(kc, p)
+        assert owner == rows[p]["kylin_identity"] and epoch_id == rows[p]["epoch_id"]
+    rc, text, err = kc.cluster.ctl("kylin", "status", json_out=False, endpoints=kc.cluster[2].api_addr)
+    assert rc == 0 and "AGREES" in text and "Sales" in text, err
+    # project show: the Kylin identity and epoch_id in the table next to the quorum's owner
+    rc, show, err = kc.cluster.ctl("project", "show", "Sales")
+    assert rc == 0, err
+    assert show["owner"] == own["Sales"]
+    assert show["kylin_identity"] == kc.emus[own["Sales"]].identity
+    assert show["kylin_epoch_id"] == rows["Sales"]["epoch_id"]
+    # idle: nothing writes the epoch table (several repair periods)
+    time.sleep(2)
+    before = {i: r["writes"] for i, r in reports(kc).items()}
+    time.sleep(20)
+    after = {i: r["writes"] for i, r in reports(kc).items()}
+    assert before == after, (before, after)
+    assert agreement(kc) is None
+
+
+def test_kill_kylin_fails_over(kylin_cluster):
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Sales"]
+    lost = [p for p, o in own.items() if o == victim]
+    kc.emus[victim].kill()  # kill -9; its member stays alive
+    def moved():
+        o = owners(kc)
+        return all(o[p] != victim for p in lost)
+    wait_for(moved, 20, f"the projects of engine {victim} to move after its Kylin died")
+    wait_agreement(kc, 20, "failed-over projects claimed by their new owners' Kylin nodes")
+    assert kc.cluster[victim].alive()
+
+
+def test_kill_member_fails_over(kylin_cluster):
+    """kill -9 of a member (its Kylin alive): its engine stops heartbeating, its projects move
+    and are claimed by the new owners' Kylin nodes; its Kylin stops their schedulers (the
+    forced claims changed their epoch_id) and fails checkEpochOwner for them."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Finance"]
+    lost = [p for p, o in own.items() if o == victim]
+    kc.cluster[victim].kill()
+    wait_for(lambda: all(owners(kc)[p] != victim for p in lost), 30,
+             f"the projects of engine {victim} to move after its member died")
+    wait_agreement(kc, 20, "the dead member's projects claimed by the live members' Kylin nodes")
+    assert kc.emus[victim].alive()
+
+
+def test_hung_kylin_fails_over_and_releases(kylin_cluster):
+    """SIGSTOP of a Kylin (health probes time out): its projects move and are claimed by the
+    new owners' Kylin nodes; after SIGCONT its member pokes it to release what it lost."""
+    import os
+    import signal
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Ops"]
+    lost = [p for p, o in own.items() if o == victim]
+    pid = kc.emus[victim].proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: all(owners(kc)[p] != victim for p in lost), 20,
+                 f"the projects of engine {victim} to move while its Kylin hangs")
+        others = [p for p in PROJECTS]
+        hung = kc.emus.pop(victim)  # not asked while stopped
+        try:
+            wait_agreement(kc, 20, "moved projects claimed by the live Kylin nodes", others)
+        finally:
+            kc.emus[victim] = hung
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_agreement(kc, 20, "after SIGCONT the resumed Kylin holds and runs none of what it lost")
+
+
+def test_move_and_drift_repair(kylin_cluster):
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    src = own["Sales"]
+    dst = 1 if src != 1 else 2
+    rc, out, err = kc.cluster.ctl("project", "move", "Sales", dst, json_out=False)
+    assert rc == 0, err
+    wait_for(lambda: owners(kc)["Sales"] == dst, 10, "the move of Sales applied")
+    wait_agreement(kc, 15, f"Sales moved from {src} to {dst}: claimed by the target, released by the old")
+    # drift: a person writes another identity into a row; the owner's member repairs it
+    other = kc.emus[src].identity
+    kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = %s WHERE epoch_target = 'Ops'", (other,))
+    owner_ops = owners(kc)["Ops"]
+    def repaired():
+        r = epoch_row(kc, "Ops")
+        return r is not None and r[0] == kc.emus[owner_ops].identity
+    wait_for(repaired, 5, "the drifted Ops row repaired within the repair period")
+    wait_agreement(kc, 15, "agreement after the repair")
+
+
+def test_kylin_restart_reclaims(kylin_cluster):
+    kc = kylin_cluster()
+    setup_projects(kc)
+    victim = 2
+    old_identity = kc.emus[victim].identity
+    kc.emus[victim].kill()
+    kc.start_emu(victim)  # same port, new identity (a new incarnation)
+    new_identity = kc.emus[victim].identity
+    assert new_identity != old_identity
+    wait_agreement(kc, 30, "after the Kylin restart every project is held by its owner's Kylin")
+    # anything the quorum gives the restarted engine now is claimed by the new incarnation
+    rc, out, err = kc.cluster.ctl("project", "move", "Web", victim, json_out=False)
+    assert rc == 0, err
+    wait_for(lambda: owners(kc)["Web"] == victim, 10, "the move of Web applied")
+    wait_agreement(kc, 15, "Web moved to the restarted Kylin")
+    wait_for(lambda: epoch_row(kc, "Web")[0] == new_identity, 5, "Web's row to show the new incarnation")
+
+
+def test_graceful_stop_fails_over(kylin_cluster):
+    """A Kylin's graceful stop blanks its rows and the other Kylin nodes race for them on its
+    de-registration; the quorum moves its projects and the owners' members claim every row
+    the race gave to the wrong node."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    own = owners(kc)
+    victim = own["Hr"]
+    lost = [p for p, o in own.items() if o == victim]
+    assert kc.emus[victim].stop() == 0
+    wait_for(lambda: all(owners(kc)[p] != victim for p in lost), 20,
+             f"the projects of engine {victim} to move after its Kylin stopped")
+    wait_agreement(kc, 20, "after the graceful stop every project is held by its owner's Kylin")
+
+
+def test_zookeeper_renewal_and_metadata_reload_repaired(kylin_cluster):
+    """Kylin's own epoch writes: a ZooKeeper membership change (updateAllEpochs on every node)
+    and a metadata reload on one node (releases its rows, then reclaims what is not legal) are
+    repaired by the owners' members; afterwards the table is quiet again."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    for e in kc.emus.values():
+        assert e.post("/emu/zk-change")[0] == 200
+    wait_agreement(kc, 10, "agreement after a ZooKeeper-triggered renewal")
+    node = kc.emus[owners(kc)["Sales"]]
+    assert node.post("/emu/reload", {"phase": "both"})[0] == 200
+    wait_agreement(kc, 15, "agreement after a metadata reload")
+    time.sleep(3)  # repairs done, pokes answered
+    before = {i: r["writes"] for i, r in reports(kc).items()}
+    time.sleep(6)
+    assert {i: r["writes"] for i, r in reports(kc).items()} == before
