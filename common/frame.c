@@ -103,6 +103,18 @@ int frame_reader_next(struct frame_reader *r, const char **payload, size_t *len,
     return 1;
 }
 
+int frame_reader_ready(const struct frame_reader *r)
+{
+    size_t held = r->end - r->start;
+    uint32_t flen;
+
+    if (held < PROTO_HEADER_BYTES) {
+        return 0;
+    }
+    flen = proto_get_len((const unsigned char *)r->buf + r->start);
+    return flen > r->max_frame || held - PROTO_HEADER_BYTES >= flen;
+}
+
 enum frame_unpack_status frame_unpack(const char *payload, size_t len, msgpack_unpacked *u, size_t *used)
 {
     size_t off = 0;

@@ -37,6 +37,9 @@ void frame_reader_commit(struct frame_reader *r, size_t n);
 int frame_reader_next(struct frame_reader *r, const char **payload, size_t *len, char *err,
                       size_t errcap);
 
+/* 1 when next() would not answer 0: a complete frame (or a broken length) is buffered. */
+int frame_reader_ready(const struct frame_reader *r);
+
 /* What frame_unpack found in a payload. */
 enum frame_unpack_status {
     FRAME_UNPACK_OK = 0,     /* U->data is a map */

@@ -110,9 +110,19 @@ int mirror_init(struct mirror *m, const struct mirror_config *c, const struct mi
         log_error("metastore mirror: %s", err);
         return -1;
     }
+    if (rc == 0 && c->password_file != NULL && c->password_file[0] != '\0') {
+        log_error("metastore mirror: raft.metastore.password-file is set but neither raft.metastore.url "
+                  "nor kylin.metadata.url names a metastore");
+        return -1;
+    }
     if (rc == 0) {
         log_info("metastore mirror disabled: neither raft.metastore.url nor kylin.metadata.url is set");
         return 0;
+    }
+    if (c->password_file != NULL && c->password_file[0] != '\0' &&
+        ms_password_file_read(c->password_file, m->url.password, sizeof m->url.password, err, sizeof err) != 0) {
+        log_error("metastore mirror: %s", err);
+        return -1;
     }
     m->enabled = true;
     snprintf(m->db_path, sizeof m->db_path, "%s", c->db_path);

@@ -74,6 +74,7 @@
 struct mirror_config {
     const char *metastore_url; /* raft.metastore.url, "" if unset */
     const char *metadata_url;  /* kylin.metadata.url, "" if unset */
+    const char *password_file; /* raft.metastore.password-file, "" if unset: replaces the URL's */
     const char *db_path;       /* the store's file: the worker reads it read-only */
     uint64_t node_id;          /* this member's id */
     const char *api_address;   /* this member's API address */

@@ -3,10 +3,15 @@
 #include "metastore/url.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_PREFIX "kylin_metadata"
 
@@ -539,4 +544,70 @@ int ms_url_resolve(const char *metastore_url, const char *metadata_url, struct m
     }
     *out = kylin;
     return 1;
+}
+
+int ms_password_file_read(const char *path, char *out, size_t cap, char *err, size_t errcap)
+{
+    struct stat st;
+    ssize_t n;
+    size_t len;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    out[0] = '\0';
+    if (fd < 0) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: not a regular file", path);
+        goto fail;
+    }
+    if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        snprintf(err, errcap, "raft.metastore.password-file %s is mode %04o: readable by %s; it holds a "
+                 "secret, so make it readable by its owner only (chmod 600 %s)", path,
+                 (unsigned)(st.st_mode & 07777),
+                 (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH) ? "group and others"
+                 : (st.st_mode & S_IRGRP)                         ? "its group" : "others", path);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)cap + 1) { /* the password, then "\r\n" at most */
+        snprintf(err, errcap, "raft.metastore.password-file %s: %lld bytes; a password has at most %zu",
+                 path, (long long)st.st_size, cap - 1);
+        goto fail;
+    }
+    n = read(fd, out, cap);
+    if (n < 0) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    len = (size_t)n;
+    if (len > 0 && out[len - 1] == '\n') {
+        len--;
+    }
+    if (len > 0 && out[len - 1] == '\r') {
+        len--;
+    }
+    if (len >= cap) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: the password has %zu bytes or more; at most %zu",
+                 path, cap, cap - 1);
+        goto fail;
+    }
+    if (len == 0 || memchr(out, '\n', len) != NULL || memchr(out, '\0', len) != NULL) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: %s", path,
+                 len == 0 ? "empty; it must hold the password on one line" : "more than one line; it must "
+                 "hold the password on one line");
+        goto fail;
+    }
+    out[len] = '\0';
+    if (close(fd) != 0) {
+        snprintf(err, errcap, "raft.metastore.password-file %s: close: %s", path, strerror(errno));
+        memset(out, 0, cap);
+        return -1;
+    }
+    return 0;
+
+fail:
+    memset(out, 0, cap);
+    (void)close(fd);
+    return -1;
 }

@@ -60,6 +60,12 @@ int ms_url_parse(const char *text, const char *default_prefix, struct ms_url *ou
 int ms_url_resolve(const char *metastore_url, const char *metadata_url, struct ms_url *out,
                    char *err, size_t cap);
 
+/* Reads the metastore password from PATH (raft.metastore.password-file) into OUT (CAP
+ * bytes): the file's one line, a trailing "\n" or "\r\n" removed. Refused, with the file and
+ * its mode named in ERR: a file readable by group or others, not a regular file, empty, or
+ * with more than one line or a password of CAP bytes or more. 0 or -1. */
+int ms_password_file_read(const char *path, char *out, size_t cap, char *err, size_t errcap);
+
 /* True when S (LEN bytes) is an SQL identifier: [A-Za-z_][A-Za-z0-9_]*, 1 to
  * MS_URL_PREFIX_MAX - 1 (50) bytes. */
 bool ms_identifier_ok(const char *s, size_t len);

@@ -5,7 +5,17 @@
  * remainder is kept. Failure modes:
  * a length over raft.api.max-frame-bytes -> "frame_too_large" reply, then close; a payload
  * that is not a map with "id" and "method" -> "bad_request" reply, then close; a read
- * error or EOF -> close. Only that one connection is affected. */
+ * error or EOF -> close. Only that one connection is affected.
+ *
+ * Bounds (docs/security.md, "Limits"): at most API_BATCH requests of one connection are handled
+ * per loop iteration (the rest wait, unread, for the pump idle handle), so a pipelining client
+ * cannot starve raft's and the engine's timers; a connection whose parked requests plus unsent
+ * replies exceed raft.api.max-pending-bytes is not read until they fall below half of it
+ * (backpressure: the client's own socket fills); the sweep timer closes a connection idle for
+ * raft.api.idle-timeout-ms and one whose queued replies saw no write complete for
+ * raft.api.slow-client-timeout-ms; past raft.api.max-connections new connections are closed
+ * at once. So a connection's memory is at most the pending cap plus one batch's replies plus
+ * a frame, whatever the client does. */
 #include "api.h"
 
 #include <stdarg.h>
@@ -24,12 +34,18 @@
 #include "metrics.h"
 
 #define API_READ_CHUNK 65536
+#define API_BATCH 64             /* requests of one connection handled per loop iteration */
+#define API_SWEEP_MAX_MS 1000    /* the sweep's period at most */
 
 struct api_write {
     uv_write_t req;
     struct api_conn *conn;
     char *data;
 };
+
+static void conn_update_reading(struct api_conn *c);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void pump_cb(uv_idle_t *h);
 
 static void conn_free_if_done(struct api_conn *c)
 {
@@ -64,6 +80,10 @@ static void conn_close(struct api_conn *c)
     }
     c->closing = true;
     QUEUE_REMOVE(&c->queue);
+    if (c->in_ready) {
+        QUEUE_REMOVE(&c->ready_link);
+        c->in_ready = false;
+    }
     c->api->n_conns--;
     c->refs++; /* released by conn_closed_cb */
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
@@ -75,6 +95,9 @@ static void write_cb(uv_write_t *req, int status)
     if (status != 0 && status != UV_ECANCELED) {
         log_debug("api: write to %s failed: %s", w->conn->peer, uv_strerror(status));
         conn_close(w->conn);
+    } else if (status == 0) {
+        w->conn->write_progress_ms = uv_now(w->conn->api->ctx.loop);
+        conn_update_reading(w->conn);
     }
     api_conn_unref(w->conn);
     free(w->data);
@@ -111,6 +134,9 @@ static void conn_write(struct api_conn *c, const char *data, size_t len)
         return;
     }
     memcpy(w->data, data + n, len - (size_t)n);
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        c->write_progress_ms = uv_now(c->api->ctx.loop); /* the slow-client clock starts */
+    }
     w->conn = c;
     w->req.data = w;
     b = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
@@ -222,7 +248,8 @@ static int handle_frame(struct api_conn *c, const char *data, size_t len)
                         f.method);
         break;
     case API_FRAME_OK: {
-        struct api_req req = {.ctx = &c->api->ctx, .conn = c, .id = f.id, .method = f.method, .args = f.args};
+        struct api_req req = {.ctx = &c->api->ctx, .conn = c, .id = f.id, .method = f.method, .args = f.args,
+                              .frame_bytes = PROTO_HEADER_BYTES + len};
         handlers_dispatch(&req);
         break;
     }
@@ -245,24 +272,92 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(p, (unsigned)n);
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Parked requests plus replies not yet written: what raft.api.max-pending-bytes bounds. */
+static size_t conn_pending(struct api_conn *c)
 {
-    struct api_conn *c = s->data;
+    return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + c->parked_bytes;
+}
+
+static void conn_set_reading(struct api_conn *c, bool on)
+{
+    if (on == c->reading) {
+        return;
+    }
+    if (on) {
+        int rv = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        if (rv != 0) {
+            log_warn("api: cannot read from %s: %s; closing it", c->peer, uv_strerror(rv));
+            conn_close(c);
+            return;
+        }
+    } else {
+        (void)uv_read_stop((uv_stream_t *)&c->tcp); /* always 0 on a TCP handle */
+    }
+    c->reading = on;
+}
+
+/* Decides whether C is read (the state diagram):
+ *   reading --pending > max--> throttled --pending <= max/2--> reading
+ *   reading --a complete frame buffered--> in api->ready (not read) --pumped--> reading
+ * A throttled connection is neither read nor pumped: its buffered frames wait. */
+static void conn_update_reading(struct api_conn *c)
+{
+    struct api *a = c->api;
+    size_t pending;
+
+    if (c->closing) {
+        return;
+    }
+    pending = conn_pending(c);
+    if (c->throttled && pending <= a->limits.max_pending / 2) {
+        c->throttled = false;
+        log_debug("api: %s drained to %zu pending bytes: reading it again", c->peer, pending);
+    }
+    if (!c->throttled && pending > a->limits.max_pending) {
+        c->throttled = true;
+        log_debug("api: %s has %zu bytes of unanswered requests and unsent replies, over "
+                  "raft.api.max-pending-bytes=%zu: not reading it until it drains",
+                  c->peer, pending, a->limits.max_pending);
+    }
+    if (!c->throttled && frame_reader_ready(&c->reader)) {
+        if (!c->in_ready) {
+            QUEUE_PUSH(&a->ready, &c->ready_link);
+            c->in_ready = true;
+            if (uv_idle_start(&a->pump, pump_cb) != 0) {
+                log_error("api: cannot start the request pump"); /* only on a closing handle */
+            }
+        }
+        conn_set_reading(c, false);
+        return;
+    }
+    if (c->in_ready) {
+        QUEUE_REMOVE(&c->ready_link);
+        c->in_ready = false;
+    }
+    conn_set_reading(c, !c->throttled);
+}
+
+void api_conn_park(struct api_conn *c, size_t bytes)
+{
+    c->parked_bytes += bytes;
+}
+
+void api_conn_unpark(struct api_conn *c, size_t bytes)
+{
+    c->parked_bytes -= bytes < c->parked_bytes ? bytes : c->parked_bytes;
+    conn_update_reading(c);
+}
+
+/* Handles at most API_BATCH buffered requests of C, then lets the loop run. */
+static void conn_pump(struct api_conn *c)
+{
     const char *payload;
     size_t len;
     char err[128];
-    (void)buf;
+    unsigned handled = 0;
 
-    if (nread < 0) {
-        if (nread != UV_EOF) {
-            log_debug("api: read from %s: %s", c->peer, uv_strerror((int)nread));
-        }
-        conn_close(c);
-        return;
-    }
-    frame_reader_commit(&c->reader, (size_t)nread);
     api_conn_ref(c); /* handlers may close the connection */
-    while (!c->closing) {
+    while (!c->closing && handled < API_BATCH && conn_pending(c) <= c->api->limits.max_pending) {
         int rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
         if (rc == 0) {
             break;
@@ -277,12 +372,110 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_close(c);
             break;
         }
+        handled++;
+        c->last_request_ms = uv_now(c->api->ctx.loop);
         if (handle_frame(c, payload, len) != 0) {
             conn_close(c);
             break;
         }
     }
+    conn_update_reading(c);
     api_conn_unref(c);
+}
+
+static void pump_cb(uv_idle_t *h)
+{
+    struct api *a = h->data;
+    queue batch;
+    unsigned n = 0;
+
+    /* One batch per ready connection; those still holding frames re-queue themselves at the
+     * tail, for the next iteration (after raft's I/O and timers). */
+    QUEUE_INIT(&batch);
+    while (!QUEUE_IS_EMPTY(&a->ready)) {
+        queue *q = QUEUE_HEAD(&a->ready);
+        QUEUE_REMOVE(q);
+        QUEUE_PUSH(&batch, q);
+    }
+    while (!QUEUE_IS_EMPTY(&batch)) {
+        queue *q = QUEUE_HEAD(&batch);
+        struct api_conn *c = QUEUE_DATA(q, struct api_conn, ready_link);
+        QUEUE_REMOVE(q);
+        QUEUE_INIT(q);
+        c->in_ready = false;
+        conn_pump(c);
+        n++;
+    }
+    (void)n;
+    if (QUEUE_IS_EMPTY(&a->ready)) {
+        (void)uv_idle_stop(h); /* always 0 */
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct api_conn *c = s->data;
+    (void)buf;
+
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            log_debug("api: read from %s: %s", c->peer, uv_strerror((int)nread));
+        }
+        conn_close(c);
+        return;
+    }
+    frame_reader_commit(&c->reader, (size_t)nread);
+    conn_pump(c);
+}
+
+/* Closes connections idle for idle_timeout_ms and those whose queued replies saw no write
+ * complete for slow_timeout_ms. */
+static void sweep_cb(uv_timer_t *t)
+{
+    struct api *a = t->data;
+    uint64_t now = uv_now(a->ctx.loop);
+    queue *q = QUEUE_HEAD(&a->conns);
+
+    if (a->refused > 0 && now - a->refused_log_ms >= 1000) { /* the rest of a burst over the cap */
+        log_warn("api: %u more connection(s) closed at once: raft.api.max-connections=%u are open",
+                 a->refused, a->limits.max_connections);
+        a->refused = 0;
+        a->refused_log_ms = now;
+    }
+
+    while (q != (queue *)&a->conns) {
+        struct api_conn *c = QUEUE_DATA(q, struct api_conn, queue);
+        size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+        q = QUEUE_NEXT(q); /* conn_close unlinks c */
+        if (unsent > 0 && now - c->write_progress_ms >= a->limits.slow_timeout_ms) {
+            log_warn("api: %s has not read its replies for %llu ms (%zu bytes unsent, "
+                     "raft.api.slow-client-timeout-ms=%u): closing it",
+                     c->peer, (unsigned long long)(now - c->write_progress_ms), unsent,
+                     a->limits.slow_timeout_ms);
+            conn_close(c);
+        } else if (unsent == 0 && c->parked_bytes == 0 &&
+                   now - c->last_request_ms >= a->limits.idle_timeout_ms) {
+            log_info("api: %s sent no complete request for %llu ms (raft.api.idle-timeout-ms=%u): "
+                     "closing it", c->peer, (unsigned long long)(now - c->last_request_ms),
+                     a->limits.idle_timeout_ms);
+            conn_close(c);
+        }
+    }
+}
+
+/* A connection past raft.api.max-connections: closed at once; one WARN a second at most. */
+static void conn_refuse(struct api *a, struct api_conn *c)
+{
+    uint64_t now = uv_now(a->ctx.loop);
+
+    a->refused++;
+    if (a->refused_log_ms == 0 || now - a->refused_log_ms >= 1000) {
+        log_warn("api: %u connection(s) closed at once (latest from %s): raft.api.max-connections=%u "
+                 "are open", a->refused, c->peer, a->limits.max_connections);
+        a->refused = 0;
+        a->refused_log_ms = now;
+    }
+    conn_close(c);
 }
 
 static void accept_cb(uv_stream_t *server, int status)
@@ -291,18 +484,20 @@ static void accept_cb(uv_stream_t *server, int status)
     struct api_conn *c;
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
+    bool over_cap;
 
     if (status != 0) {
         log_warn("api: accept failed: %s", uv_strerror(status));
         return;
     }
+    over_cap = a->n_conns >= a->limits.max_connections;
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_error("api: out of memory accepting a connection");
         return;
     }
     c->api = a;
-    if (frame_reader_init(&c->reader, API_READ_CHUNK, a->max_frame) != 0) {
+    if (frame_reader_init(&c->reader, over_cap ? 16 : API_READ_CHUNK, a->max_frame) != 0) {
         log_error("api: out of memory accepting a connection");
         free(c);
         return;
@@ -314,35 +509,43 @@ static void accept_cb(uv_stream_t *server, int status)
     }
     c->tcp.data = c;
     QUEUE_PUSH(&a->conns, &c->queue);
+    QUEUE_INIT(&c->ready_link);
     a->n_conns++;
+    c->last_request_ms = c->write_progress_ms = uv_now(a->ctx.loop);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
     snprintf(c->peer, sizeof c->peer, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_INET) {
         char ip[INET_ADDRSTRLEN];
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(sin, ip, sizeof ip);
-        snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sin->sin_port));
+        if (uv_ip4_name(sin, ip, sizeof ip) == 0) {
+            snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(sin->sin_port));
+        }
     }
-    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
-        conn_close(c);
+    if (over_cap) {
+        conn_refuse(a, c);
+        return;
     }
+    (void)uv_tcp_nodelay(&c->tcp, 1); /* latency only: a failure changes nothing else */
+    conn_set_reading(c, true);
 }
 
-int api_start(struct api *a, const struct api_ctx *ctx, const char *address, unsigned max_frame)
+int api_start(struct api *a, const struct api_ctx *ctx, const char *address, const struct api_limits *limits)
 {
     char host[CONFIG_ADDR_MAX];
     const char *colon = strrchr(address, ':');
     struct sockaddr_in sin;
+    unsigned sweep_ms;
     int rv;
 
     memset(a, 0, sizeof *a);
     a->ctx = *ctx;
-    a->max_frame = max_frame;
+    a->limits = *limits;
+    a->max_frame = limits->max_frame;
     QUEUE_INIT(&a->conns);
+    QUEUE_INIT(&a->ready);
     if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
         log_error("api: bad raft.api.address '%s'", address);
         return -1;
@@ -359,19 +562,45 @@ int api_start(struct api *a, const struct api_ctx *ctx, const char *address, uns
     }
     a->listener.data = a;
     a->listening = true;
+    /* From here api_close closes all three handles. */
+    if (uv_timer_init(ctx->loop, &a->sweep) != 0 || uv_idle_init(ctx->loop, &a->pump) != 0) {
+        abort(); /* both only fill in a struct on a live loop */
+    }
+    a->sweep.data = a;
+    a->pump.data = a;
     rv = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sin, 0);
     if (rv == 0) {
         rv = uv_listen((uv_stream_t *)&a->listener, 511, accept_cb);
     }
-    if (rv != 0) {
-        log_error("api: cannot listen on %s: %s; is another process using that port?", address, uv_strerror(rv));
+    if (rv == UV_EADDRINUSE) {
+        log_error("api: cannot listen on raft.api.address %s: address already in use (another "
+                  "process, or this member's raft.node.address, holds that port)", address);
         return -1;
     }
-    log_info("api listening on %s", address);
+    if (rv != 0) {
+        log_error("api: cannot listen on raft.api.address %s: %s", address, uv_strerror(rv));
+        return -1;
+    }
+    sweep_ms = limits->idle_timeout_ms < limits->slow_timeout_ms ? limits->idle_timeout_ms
+                                                                 : limits->slow_timeout_ms;
+    sweep_ms /= 4;
+    if (sweep_ms > API_SWEEP_MAX_MS) {
+        sweep_ms = API_SWEEP_MAX_MS;
+    }
+    if (sweep_ms == 0) {
+        sweep_ms = 1;
+    }
+    rv = uv_timer_start(&a->sweep, sweep_cb, sweep_ms, sweep_ms);
+    if (rv != 0) {
+        log_error("api: cannot start the connection sweep: %s", uv_strerror(rv));
+        return -1;
+    }
+    log_info("api listening on %s (at most %u connections, %zu pending bytes each)", address,
+             limits->max_connections, limits->max_pending);
     return 0;
 }
 
-static void listener_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
     (void)h;
 }
@@ -382,7 +611,9 @@ void api_close(struct api *a)
         return;
     }
     a->listening = false;
-    uv_close((uv_handle_t *)&a->listener, listener_closed);
+    uv_close((uv_handle_t *)&a->listener, handle_closed);
+    uv_close((uv_handle_t *)&a->sweep, handle_closed);
+    uv_close((uv_handle_t *)&a->pump, handle_closed);
     while (!QUEUE_IS_EMPTY(&a->conns)) {
         queue *q = QUEUE_HEAD(&a->conns);
         conn_close(QUEUE_DATA(q, struct api_conn, queue));

@@ -53,12 +53,27 @@ struct api_ctx {
     struct api_host host;
 };
 
+/* The client API's resource bounds (docs/security.md, "Limits"); config keys raft.api.*. */
+struct api_limits {
+    unsigned max_frame;          /* raft.api.max-frame-bytes */
+    unsigned max_connections;    /* raft.api.max-connections: more are accepted and closed */
+    unsigned idle_timeout_ms;    /* raft.api.idle-timeout-ms: no complete request, nothing owed */
+    unsigned slow_timeout_ms;    /* raft.api.slow-client-timeout-ms: replies queued, none written */
+    size_t max_pending;          /* raft.api.max-pending-bytes: parked requests + unsent replies */
+};
+
 struct api {
     uv_tcp_t listener;       /* private */
+    uv_timer_t sweep;        /* private: idle and slow-client checks */
+    uv_idle_t pump;          /* private: runs connections with buffered requests, a batch each */
     struct api_ctx ctx;      /* read-only: copied at api_start */
+    struct api_limits limits; /* read-only */
     unsigned max_frame;      /* read-only: raft.api.max-frame-bytes */
     void *conns[2];          /* private: queue of open connections */
+    void *ready[2];          /* private: connections with a complete request buffered */
     unsigned n_conns;        /* read-only */
+    unsigned refused;        /* private: connections over the cap since the last WARN */
+    uint64_t refused_log_ms; /* private: when that WARN was written */
     bool listening;          /* read-only */
 };
 
@@ -68,7 +83,14 @@ struct api_conn {
     struct frame_reader reader; /* private: cuts the request stream into frames */
     unsigned refs;           /* private */
     bool closing;            /* read-only: no reply reaches the peer any more */
+    bool reading;            /* private: uv_read_start is in effect */
+    bool throttled;          /* private: over max_pending; not read until below half of it */
+    bool in_ready;           /* private: linked in api->ready */
+    size_t parked_bytes;     /* private: frame bytes of requests waiting for raft */
+    uint64_t last_request_ms; /* private: loop time of the last complete request (or accept) */
+    uint64_t write_progress_ms; /* private: last write completion, or when the queue began */
     void *queue[2];          /* private */
+    void *ready_link[2];     /* private: in api->ready */
     char peer[64];           /* read-only: "ip:port" of the client, for logs */
 };
 
@@ -81,6 +103,7 @@ struct api_req {
     const msgpack_object *args; /* map; an empty map when omitted */
     const char *method_name;    /* set by handlers_dispatch: the method table's static name */
     uint64_t start_ns;          /* set by handlers_dispatch: uv_hrtime(), for metrics.h */
+    size_t frame_bytes;         /* the request's frame size (pending-bytes accounting) */
 };
 
 /* A reply under construction: api_reply_begin packs the header, the caller packs exactly one
@@ -90,13 +113,19 @@ struct api_reply {
     msgpack_packer pk;
 };
 
-/* Copies CTX and listens on ADDRESS. 0, or -1 after logging why. */
-int api_start(struct api *a, const struct api_ctx *ctx, const char *address, unsigned max_frame);
+/* Copies CTX and LIMITS and listens on ADDRESS. 0, or -1 after logging why (an address in
+ * use is named as such). */
+int api_start(struct api *a, const struct api_ctx *ctx, const char *address,
+              const struct api_limits *limits);
 /* Stops listening and closes every connection; their pending replies are dropped. */
 void api_close(struct api *a);
 
 void api_conn_ref(struct api_conn *c);
 void api_conn_unref(struct api_conn *c);
+/* A request of BYTES waits for raft (api_pending.c): counted in the connection's pending
+ * bytes until unparked, which may resume reading it. */
+void api_conn_park(struct api_conn *c, size_t bytes);
+void api_conn_unpark(struct api_conn *c, size_t bytes);
 
 /* status 0: a "result" key follows and the caller packs its value; otherwise ERROR is sent. */
 void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id, int status,

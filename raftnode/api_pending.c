@@ -18,9 +18,11 @@ void *api_pending_new(const struct api_req *req, size_t size)
     p->ctx = req->ctx;
     p->conn = req->conn;
     p->id = req->id;
+    p->parked_bytes = req->frame_bytes + size; /* the request and what waits for its answer */
     p->method = req->method_name;
     p->start_ns = req->start_ns;
     api_conn_ref(p->conn);
+    api_conn_park(p->conn, p->parked_bytes);
     return p;
 }
 
@@ -32,6 +34,7 @@ bool api_pending_open(const struct api_pending *p)
 void api_pending_free(void *wait)
 {
     struct api_pending *p = wait;
+    api_conn_unpark(p->conn, p->parked_bytes);
     metrics_api_parked_done(p->method, p->start_ns);
     api_conn_unref(p->conn);
     free(p);

@@ -27,6 +27,8 @@ struct api_pending {
     uint64_t id;           /* the request's id, for the reply */
     const char *method;    /* static method name and dispatch time, for metrics.h */
     uint64_t start_ns;
+    size_t parked_bytes;   /* the request's frame plus this wait struct: counted in the connection's
+                            * pending bytes (raft.api.max-pending-bytes) until freed */
 };
 
 /* A zeroed wait struct of SIZE bytes (>= sizeof(struct api_pending), which it starts with)

@@ -57,7 +57,8 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
 enum key_index {
     K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
     K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_METASTORE_URL,
-    K_LOG_LEVEL, K_MAX_FRAME, K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
+    K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
+    K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
     K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
     /* raft.http.* (observability; docs/observability.md) */
@@ -119,6 +120,32 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(max_frame_bytes),
         "Largest request or reply frame on the client API, in bytes (default 1 MiB, at most\n"
         "64 MiB); larger frames are refused."},
+    [K_API_MAX_CONNS] = {"raft.api.max-connections", KT_UINT, 0, "1024", 1, 1000000, NULL,
+        FIELD(api_max_connections),
+        "Most client API connections open at once; a connection past it is accepted and\n"
+        "closed at once, with a WARN line (at most one a second)."},
+    [K_API_IDLE_MS] = {"raft.api.idle-timeout-ms", KT_UINT, 0, "300000", 100, 86400000, NULL,
+        FIELD(api_idle_timeout_ms),
+        "A client API connection that sent no complete request for this many milliseconds,\n"
+        "and waits for no reply, is closed (a half-sent request does not count)."},
+    [K_API_SLOW_MS] = {"raft.api.slow-client-timeout-ms", KT_UINT, 0, "30000", 100, 3600000,
+        NULL, FIELD(api_slow_client_timeout_ms),
+        "A client API connection whose queued replies see no write completed for this many\n"
+        "milliseconds (the client does not read them) is closed."},
+    [K_API_MAX_PENDING] = {"raft.api.max-pending-bytes", KT_UINT, 0, "4194304", 65536,
+        1073741824, NULL, FIELD(api_max_pending_bytes),
+        "Per client API connection, most bytes of requests not yet answered plus replies not\n"
+        "yet sent (default 4 MiB). Past it the member stops reading that connection until it\n"
+        "drains below half, so a client that pipelines without reading cannot grow memory."},
+    [K_JOIN_TIMEOUT_MS] = {"raft.join-timeout-ms", KT_UINT, 0, "60000", 0, 86400000, NULL,
+        FIELD(join_timeout_ms),
+        "How long a member started with raft.join keeps asking to be added (a WARN line on each\n"
+        "failed try) before it gives up with exit status 1; 0 waits for ever."},
+    [K_METASTORE_PASSWORD_FILE] = {"raft.metastore.password-file", KT_STRING, 0, NULL, 0, 0, NULL,
+        FIELD(metastore_password_file),
+        "File holding the metastore password on one line; it replaces a password in the\n"
+        "metastore URL, which then need not hold one. Must not be readable by group or others\n"
+        "(chmod 600): raftnode refuses to start otherwise, naming the file and its mode."},
     [K_ENGINE_WEIGHT] = {"raft.engine.weight", KT_UINT, 0, "1", 1, 1000000, NULL,
         FIELD(engine_weight),
         "Capacity of this member's engine relative to the others: placement keeps\n"

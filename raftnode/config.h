@@ -43,6 +43,12 @@ struct config {
     char metastore_url[CONFIG_URL_MAX];     /* raft.metastore.url, "" if unset */
     int log_level;                          /* raft.log-level: debug|info|warn|error (default info) */
     unsigned max_frame_bytes;               /* raft.api.max-frame-bytes (default 1 MiB, 1 KiB..64 MiB) */
+    unsigned api_max_connections;           /* raft.api.max-connections (default 1024) */
+    unsigned api_idle_timeout_ms;           /* raft.api.idle-timeout-ms (default 300000) */
+    unsigned api_slow_client_timeout_ms;    /* raft.api.slow-client-timeout-ms (default 30000) */
+    unsigned api_max_pending_bytes;         /* raft.api.max-pending-bytes (default 4 MiB) */
+    unsigned join_timeout_ms;               /* raft.join-timeout-ms (default 60000, 0 = for ever) */
+    char metastore_password_file[CONFIG_PATH_MAX]; /* raft.metastore.password-file, "" if unset */
     unsigned engine_weight;                 /* raft.engine.weight (default 1, 1..1000000) */
     uint64_t peer_max_message_bytes;        /* raft.peer.max-message-bytes (default 64 MiB, 64 KiB..1 GiB) */
     char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */

@@ -202,6 +202,13 @@ static void add_or_join(struct api_req *req, bool join)
                         "%s needs \"id\" (integer >= 1) and \"address\" (IPv4:port)", req->method);
         return;
     }
+    if (id > (uint64_t)INT64_MAX) {
+        /* raft.node.id's bound: such a member could be added but never removed (issue 12). */
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID,
+                        "%s: member id %llu is above 9223372036854775807 (2^63-1), the largest raft.node.id",
+                        req->method, (unsigned long long)id);
+        return;
+    }
     rv = mp_get_cstr(req->args, "api_address", api, sizeof api);
     if ((rv != 0 && rv != -1) || (join && rv != 0) || (api[0] && !valid_address(api)) || !valid_address(address)) {
         api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID,

@@ -8,9 +8,51 @@
 
 #include "config.h"
 #include "common/log.h"
+#include "metastore/url.h"
 #include "node.h"
 
 #define MAX_OVERRIDES 128
+
+/* Overwrites, in VALUE (a -D argument: argv's own memory, so /proc/PID/cmdline shows the
+ * change), each literal copy of PASSWORD that follows ':' or '=' (user:PASSWORD@, password=).
+ * A percent-encoded password is not found: the warning still stands. */
+static void scrub_password(char *value, const char *password)
+{
+    size_t len = strlen(password);
+    for (char *p = strstr(value, password); p != NULL; p = strstr(p + len, password)) {
+        if (p > value && (p[-1] == ':' || p[-1] == '=')) {
+            memset(p, '*', len);
+        }
+    }
+}
+
+/* A metastore URL given with -D that holds a password: any local user reads it in
+ * /proc/PID/cmdline (ps). Warned, not refused: the operator may have no other way yet; the
+ * copy in argv is blanked once the configuration holds its own. */
+static void warn_password_in_argv(char *const overrides[], int n)
+{
+    static const char *const keys[] = {"raft.metastore.url=", "kylin.metadata.url="};
+    static struct ms_url url; /* large: off the stack */
+    char err[512];
+
+    for (int i = 0; i < n; i++) {
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            size_t klen = strlen(keys[k]);
+            const char *value = overrides[i] + klen;
+            if (strncmp(overrides[i], keys[k], klen) != 0 ||
+                ms_url_resolve(k == 0 ? value : "", k == 1 ? value : "", &url, err, sizeof err) != 1) {
+                continue;
+            }
+            if (url.password[0] != '\0') {
+                log_warn("a metastore password was given on the command line (-D %.*s...): other local users "
+                         "can read it with ps until it is blanked now; put it in a file named by "
+                         "raft.metastore.password-file (mode 0600) instead", (int)(klen - 1), keys[k]);
+                scrub_password(overrides[i] + klen, url.password);
+            }
+            memset(&url, 0, sizeof url);
+        }
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -64,6 +106,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup(cfg.node_id, cfg.log_level);
+    warn_password_in_argv(overrides, n_overrides);
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
      * EPIPE on that connection, not kill the whole member. */
     signal(SIGPIPE, SIG_IGN);

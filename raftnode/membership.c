@@ -55,10 +55,23 @@ static void self_register_done(void *data, uint64_t index, int status, const cha
     }
 }
 
+static bool joining(struct node *n)
+{
+    return n->cfg->join[0] != '\0' && membership_find(&n->raft, n->cfg->node_id) == NULL;
+}
+
 static void peer_done(struct node *n, int status, const char *code, const char *message)
 {
     (void)code;
-    if (status != 0) {
+    if (status != 0 && joining(n)) {
+        const struct config *c = n->cfg;
+        uint64_t waited = now_ms(n) - n->join_since_ms;
+        log_warn("waiting to join the cluster through raft.join=%s (member %llu at %s, %llu ms so far%s): "
+                 "%s; retrying", c->join, (unsigned long long)c->node_id, c->node_address,
+                 (unsigned long long)waited, c->join_timeout_ms != 0 ? ", raft.join-timeout-ms bounds it" : "",
+                 message);
+        n->register_backoff_until_ms = now_ms(n) + MEMBERSHIP_RETRY_MS;
+    } else if (status != 0) {
         log_info("request to the cluster failed (%s); retrying", message);
         n->register_backoff_until_ms = now_ms(n) + MEMBERSHIP_RETRY_MS;
     } else {
@@ -79,6 +92,16 @@ void membership_tick(struct node *n)
     }
     if (membership_find(&n->raft, c->node_id) == NULL) {
         if (c->join[0] == '\0') {
+            return;
+        }
+        if (n->join_since_ms == 0) {
+            n->join_since_ms = now_ms(n);
+        } else if (c->join_timeout_ms != 0 && now_ms(n) - n->join_since_ms >= c->join_timeout_ms) {
+            log_error("gave up joining the cluster: raft.join=%s did not add member %llu (%s) within "
+                      "raft.join-timeout-ms=%u; check that it is the raft.api.address of a running member "
+                      "and that this member's raft.node.address is reachable from the leader",
+                      c->join, (unsigned long long)c->node_id, c->node_address, c->join_timeout_ms);
+            node_stop(n, 1);
             return;
         }
         msgpack_sbuffer_init(&sbuf);

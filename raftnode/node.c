@@ -241,6 +241,7 @@ static int mirror_setup(struct node *n)
     struct mirror_config mc = {
         .metastore_url = c->metastore_url,
         .metadata_url = c->metadata_url,
+        .password_file = c->metastore_password_file,
         .db_path = n->db_path,
         .node_id = c->node_id,
         .api_address = c->api_address,
@@ -301,6 +302,9 @@ static void tick_cb(uv_timer_t *t)
         n->last_state = state;
     }
     membership_tick(n);
+    if (n->phase != NODE_RUNNING) {
+        return; /* membership_tick gave up joining (raft.join-timeout-ms) and stopped the member */
+    }
     scheduler_tick(&n->scheduler);
     struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
                                    .term = raft_current_term(&n->raft),
@@ -338,6 +342,7 @@ static void raft_closed_cb(struct raft *r)
 int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
 {
     struct api_ctx api_ctx;
+    struct api_limits api_limits;
     int rv;
 
     memset(n, 0, sizeof *n);
@@ -352,6 +357,13 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     if (store_open(&n->store, n->db_path) != 0) {
         log_error("%s", n->store.errmsg);
+        if (n->store.corrupt) {
+            /* state.db is a cache of what raft/ holds: the last snapshot and the log after it
+             * rebuild it entry by entry (tests/cluster/test_small_items.py checks the claim). */
+            log_error("%s is corrupt. It is rebuilt from this member's snapshot and log in %s: with "
+                      "this member stopped, run  rm -f -- '%s' '%s-wal' '%s-shm'  and start it again",
+                      n->db_path, n->datadir_raft, n->db_path, n->db_path, n->db_path);
+        }
         return -1;
     }
     if (mirror_setup(n) != 0) {
@@ -406,24 +418,43 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     if (bootstrap_if_needed(n) != 0) {
         goto err_raft;
     }
+    /* Before raft_start: a single voter elects itself and applies the log inside it, and each
+     * apply reaches proposals_on_applied (a rebuilt state.db is applied entry by entry). */
+    if (pipeline_init(n) != 0) {
+        log_error("cannot initialise the write pipeline");
+        goto err_raft;
+    }
     rv = raft_start(&n->raft);
+    if (rv != 0 && strstr(n->transport.errmsg, uv_strerror(UV_EADDRINUSE)) != NULL) {
+        /* libraft reports only "I/O error ()": the transport's listen kept the cause. */
+        log_error("cannot listen on raft.node.address %s: address already in use (another process, "
+                  "another member on this host, or this member's raft.api.address holds that port)",
+                  cfg->node_address);
+        goto err_raft;
+    }
     if (rv != 0) {
-        log_error("raft start on %s: %s (%s); if it says the AIO limit is exceeded, raise "
+        log_error("raft start on %s: %s (%s%s%s); if it says the AIO limit is exceeded, raise "
                   "fs.aio-max-nr or stop other raftnode processes on this host",
-                  n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft));
+                  n->datadir_raft, raft_strerror(rv), raft_errmsg(&n->raft),
+                  n->transport.errmsg[0] ? "; transport: " : "", n->transport.errmsg);
         goto err_raft;
     }
     log_info("raft started: id %llu at %s, data in %s, applied index %llu",
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
              (unsigned long long)n->store.applied_index);
 
-    if (pipeline_init(n) != 0 || peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
+    if (peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
         log_error("cannot initialise the write pipeline");
         node_stop(n, 1);
         return -1;
     }
     api_ctx_fill(n, &api_ctx);
-    if (api_start(&n->api, &api_ctx, cfg->api_address, cfg->max_frame_bytes) != 0 ||
+    api_limits = (struct api_limits){.max_frame = cfg->max_frame_bytes,
+                                     .max_connections = cfg->api_max_connections,
+                                     .idle_timeout_ms = cfg->api_idle_timeout_ms,
+                                     .slow_timeout_ms = cfg->api_slow_client_timeout_ms,
+                                     .max_pending = cfg->api_max_pending_bytes};
+    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
         engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
         (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
         node_stop(n, 1);
@@ -443,6 +474,9 @@ err_raft:
     uv_close((uv_handle_t *)&n->tick, handle_closed);
     uv_close((uv_handle_t *)&n->sigterm, handle_closed);
     uv_close((uv_handle_t *)&n->sigint, handle_closed);
+    if (n->proposals.raft != NULL) {
+        uv_close((uv_handle_t *)&n->proposals_flush, handle_closed);
+    }
     raft_close(&n->raft, raft_closed_cb);
     return -1;
 err_io:

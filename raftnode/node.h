@@ -61,6 +61,7 @@ struct node {
     raft_id last_leader_id;             /* private: for leader-change logging */
     int last_state;                     /* private */
     uint64_t register_backoff_until_ms; /* private */
+    uint64_t join_since_ms;             /* private: first raft.join attempt (0: none yet) */
     uint64_t transfer_deadline_ms;      /* private: stop even if the shutdown transfer hangs */
     char datadir_raft[1100];            /* private */
     char db_path[1100];                 /* private */

@@ -2,10 +2,14 @@
  * prepared once at open so that store_apply never parses SQL (see db.h). */
 #include "storage/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "storage/checkpoint.h"
 #include "storage/schema.h"
@@ -237,6 +241,24 @@ int store_open(struct store *s, const char *path)
         db_error(s, "store: open %s: out of memory", path);
         return -1;
     }
+    /* Created 0600 by us, not 0644 by SQLite; an older file is tightened (issue 12). */
+    if (strcmp(path, ":memory:") != 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            db_error(s, "store: open %s: %s%s", path, strerror(errno),
+                     open_hint(errno == ENOENT || errno == EACCES ? SQLITE_CANTOPEN : SQLITE_ERROR));
+            goto err_close;
+        }
+        if (fchmod(fd, 0600) != 0) {
+            db_error(s, "store: open %s: cannot make it mode 0600: %s", path, strerror(errno));
+            (void)close(fd);
+            goto err_close;
+        }
+        if (close(fd) != 0) {
+            db_error(s, "store: open %s: close: %s", path, strerror(errno));
+            goto err_close;
+        }
+    }
     /* NOMUTEX: one connection used by the loop thread only (store.h). */
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -299,6 +321,10 @@ int store_open(struct store *s, const char *path)
 err_finalize:
     db_finalize_all(s);
 err_close:
+    if (s->db != NULL) {
+        int code = sqlite3_extended_errcode(s->db) & 0xff;
+        s->corrupt = code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+    }
     sqlite3_close(s->db); /* NULL is a harmless no-op */
     s->db = NULL;
     free(s->stmts);

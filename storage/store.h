@@ -38,6 +38,8 @@ struct store {
                                     * the entry's own transaction; loaded at open and after a
                                     * restore). The metastore mirror writes only when it moves */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
+    bool corrupt;                  /* read-only: store_open failed because the file is damaged
+                                    * or not a database (SQLITE_CORRUPT, SQLITE_NOTADB) */
 };
 
 /* Result of one command inside an applied entry: err says what happened (storage/err.h),
@@ -66,7 +68,9 @@ struct store_results {
 };
 
 /* Opens (creating if missing) the database at PATH (":memory:" for tests), sets WAL mode and
- * synchronous=NORMAL, creates the schema and the `_global` project. 0 or -1 (errmsg set). */
+ * synchronous=NORMAL, creates the schema and the `_global` project. The file is created, or
+ * tightened to, mode 0600 (it holds the cluster's state; SQLite gives -wal and -shm the same
+ * mode). 0 or -1 (errmsg set; corrupt says whether the file is damaged). */
 int store_open(struct store *s, const char *path);
 void store_close(struct store *s);
 

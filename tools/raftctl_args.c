@@ -72,7 +72,9 @@ int raftctl_parse_id(const char *s, uint64_t *out)
     }
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v == 0) {
+    /* Raft ids are at most 2^63-1 (raft.node.id's bound): a larger one could be added but
+     * not removed again (issue 12). */
+    if (errno != 0 || *end != '\0' || v == 0 || v > (unsigned long long)INT64_MAX) {
         return -1;
     }
     *out = (uint64_t)v;
@@ -180,11 +182,12 @@ static int check_kind(const char *cmd, const char *opt, const char *name, size_t
         snprintf(label, sizeof label, "%.*s", (int)(name_len < 48 ? name_len : 48), name);
     }
     if (kind_is(name, name_len, "ID") && raftctl_parse_id(value, &id) != 0) {
-        snprintf(err, errcap, "%s: %s '%s' is not a positive integer", cmd, label, value);
+        snprintf(err, errcap, "%s: %s '%s' is not an id from 1 to 9223372036854775807 (2^63-1)", cmd, label,
+                 value);
         return RAFTCTL_EXIT_USAGE;
     }
     if (kind_is(name, name_len, "ENGINE") && raftctl_parse_id(value, &id) != 0) {
-        snprintf(err, errcap, "%s: %s '%s' is not an engine id (a positive integer; see raftctl engine list)", cmd,
+        snprintf(err, errcap, "%s: %s '%s' is not an engine id (1 to 2^63-1; see raftctl engine list)", cmd,
                  label, value);
         return RAFTCTL_EXIT_USAGE;
     }

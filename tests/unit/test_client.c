@@ -235,20 +235,31 @@ static void test_reader_partial_header_waits(void **state)
     (void)state;
     assert_int_equal(frame_reader_init(&r, 16, 100), 0);
     assert_int_equal(frame_reader_space(&r, &p, &room), 0);
+    assert_int_equal(frame_reader_ready(&r), 0);
     memcpy(p, "\x00\x00", 2);
     frame_reader_commit(&r, 2);
+    assert_int_equal(frame_reader_ready(&r), 0); /* ready() agrees with next() at every step */
     assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
     assert_int_equal(frame_reader_space(&r, &p, &room), 0);
     memcpy(p, "\x00\x03" "ab", 4); /* length 3, two of three payload bytes */
     frame_reader_commit(&r, 4);
+    assert_int_equal(frame_reader_ready(&r), 0);
     assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
     assert_int_equal(frame_reader_space(&r, &p, &room), 0);
     memcpy(p, "c", 1);
     frame_reader_commit(&r, 1);
+    assert_int_equal(frame_reader_ready(&r), 1);
     assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 1);
+    assert_int_equal(frame_reader_ready(&r), 0);
     assert_int_equal(plen, 3);
     assert_memory_equal(payload, "abc", 3);
     assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), 0);
+    /* a length over max_frame: ready, so that the API hands it to next(), which refuses it */
+    assert_int_equal(frame_reader_space(&r, &p, &room), 0);
+    memcpy(p, "\x00\x00\x00\x65", 4);
+    frame_reader_commit(&r, 4);
+    assert_int_equal(frame_reader_ready(&r), 1);
+    assert_int_equal(frame_reader_next(&r, &payload, &plen, err, sizeof err), -1);
     frame_reader_free(&r);
 }
 

@@ -28,7 +28,9 @@ static const char *const all_keys[] = {
     "raft.node.id", "raft.node.address", "raft.api.address", "raft.data-dir",
     "raft.initial-cluster", "raft.join", "raft.election-timeout-ms", "raft.heartbeat-timeout-ms",
     "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.metastore.url", "raft.log-level",
-    "raft.api.max-frame-bytes", "raft.engine.weight", "kylin.server.mode",
+    "raft.api.max-frame-bytes", "raft.api.max-connections", "raft.api.idle-timeout-ms",
+    "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.join-timeout-ms",
+    "raft.metastore.password-file", "raft.engine.weight", "kylin.server.mode",
     "kylin.server.leader-race.enabled", "kylin.server.leader-race.heart-beat-timeout",
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
@@ -109,6 +111,11 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.heartbeat_timeout_ms, 100);
     assert_int_equal(cfg.snapshot_threshold, 1024);
     assert_int_equal(cfg.snapshot_trailing, 128);
+    assert_int_equal(cfg.api_max_connections, 1024);
+    assert_int_equal(cfg.api_idle_timeout_ms, 300000);
+    assert_int_equal(cfg.api_slow_client_timeout_ms, 30000);
+    assert_int_equal(cfg.api_max_pending_bytes, 4194304);
+    assert_int_equal(cfg.join_timeout_ms, 60000);
     assert_string_equal(cfg.metastore_url, "");
     assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
     assert_int_equal(cfg.max_frame_bytes, 1048576);
@@ -295,6 +302,25 @@ static void test_out_of_bounds(void **state)
     expect_ok(BASE, ov, 4);
     assert_int_equal(cfg.election_timeout_ms, 60000);
     assert_int_equal(cfg.heartbeat_timeout_ms, 10);
+}
+
+/* The client API's limits (issue 12): -D overrides, bounds named in the message. */
+static void test_api_limits(void **state)
+{
+    char *ov[] = {"raft.api.max-connections=1", "raft.api.idle-timeout-ms=100",
+                  "raft.api.slow-client-timeout-ms=3600000", "raft.api.max-pending-bytes=65536"};
+    char *bad[] = {"raft.api.max-pending-bytes=65535"};
+
+    (void)state;
+    expect_ok(BASE, ov, 4);
+    assert_int_equal(cfg.api_max_connections, 1);
+    assert_int_equal(cfg.api_idle_timeout_ms, 100);
+    assert_int_equal(cfg.api_slow_client_timeout_ms, 3600000);
+    assert_int_equal(cfg.api_max_pending_bytes, 65536);
+    expect_error(BASE "raft.api.max-connections=0\n", NULL, 0,
+                 "@:6: raft.api.max-connections: 0 is out of range (expected 1..1000000)");
+    expect_error(BASE, bad, 1, "-D raft.api.max-pending-bytes=65535: raft.api.max-pending-bytes: 65535 is out "
+                 "of range (expected 65536..1073741824)");
 }
 
 static void test_bad_address(void **state)
@@ -821,6 +847,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_api_limits),
         cmocka_unit_test(test_minimal_file_gets_defaults),
         cmocka_unit_test(test_good_full_file),
         cmocka_unit_test(test_join_instead_of_initial_cluster),

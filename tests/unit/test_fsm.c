@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -215,6 +216,9 @@ static void test_applied_index_persists(void **state)
 
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* issue 12: the state is not world-readable */
     uint64_t index = 1;
     assert_int_equal(apply_adds(&s, &index, "one", "two", "three", NULL), 0);
     batch_member_set(&batch, 2, "127.0.0.1:7202");
@@ -242,7 +246,10 @@ static void test_applied_index_persists(void **state)
     store_results_free(&r);
     store_close(&s);
 
-    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(store_open(&s, path), 0); /* an older, wider file is tightened */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(s.applied_index, 41);
     assert_int_equal(exists(&s, "two"), 0);
     store_close(&s);
@@ -271,6 +278,7 @@ static void test_open_errors(void **state)
     close(fd);
     assert_int_equal(store_open(&s, path), -1);
     assert_non_null(strstr(s.errmsg, "not a database"));
+    assert_true(s.corrupt);
     unlink(path);
 
     /* A SQLite database of something else. */
@@ -280,6 +288,7 @@ static void test_open_errors(void **state)
     sqlite3_close(other);
     assert_int_equal(store_open(&s, path), -1);
     assert_non_null(strstr(s.errmsg, "not a raftnode store"));
+    assert_false(s.corrupt);
     unlink(path);
 
     /* A store written by a newer binary. */

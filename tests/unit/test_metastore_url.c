@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -149,6 +152,63 @@ static void test_errors(void **state)
     expect_error("postgresql://u:s3cret@h/db%zz", NULL, "badly %-encoded");
 }
 
+/* raft.metastore.password-file (issue 12): one line, owner-readable only. */
+static void write_secret(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Writes TEXT at PATH with MODE and reads it back: 0 with the password in PW, or -1 with a
+ * message in ERR containing NEEDLE (and PW wiped). */
+static void expect_password(const char *path, const char *text, mode_t mode, const char *want, const char *needle)
+{
+    char pw[MS_URL_FIELD_MAX], err[512];
+
+    write_secret(path, text, mode);
+    if (want != NULL) {
+        assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), 0);
+        assert_string_equal(pw, want);
+        return;
+    }
+    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
+    assert_string_equal(pw, "");
+    assert_non_null(strstr(err, path));
+    if (strstr(err, needle) == NULL) {
+        fail_msg("'%s' lacks '%s'", err, needle);
+    }
+}
+
+static void test_password_file(void **state)
+{
+    char dir[] = "/tmp/test_pwfile.XXXXXX";
+    char path[128], pw[MS_URL_FIELD_MAX], err[512], big[400];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pw", dir);
+    expect_password(path, "s3cret\n", 0600, "s3cret", NULL);
+    expect_password(path, "s3cret\r\n", 0400, "s3cret", NULL);
+    expect_password(path, "no newline", 0600, "no newline", NULL);
+    expect_password(path, "s3cret\n", 0644, NULL, "is mode 0644: readable by group and others");
+    expect_password(path, "s3cret\n", 0640, NULL, "is mode 0640: readable by its group");
+    expect_password(path, "s3cret\n", 0604, NULL, "readable by others");
+    expect_password(path, "\n", 0600, NULL, "empty");
+    expect_password(path, "a\nb\n", 0600, NULL, "more than one line");
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    expect_password(path, big, 0600, NULL, "at most 255");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(ms_password_file_read(path, pw, sizeof pw, err, sizeof err), -1);
+    assert_non_null(strstr(err, "No such file"));
+    assert_int_equal(ms_password_file_read(dir, pw, sizeof pw, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_identifier(void **state)
 {
     (void)state;
@@ -167,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_kylin_postgresql), cmocka_unit_test(test_kylin_mysql_drivers),
         cmocka_unit_test(test_uri_forms),        cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_identifier),
+        cmocka_unit_test(test_password_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,6 +171,10 @@ static void test_usage_errors(void **state)
         {ARGC("member", "add", "4"), ARGV("member", "add", "4"), "missing RAFT_ADDR"},
         {ARGC("member", "add", "x", "127.0.0.1:1"), ARGV("member", "add", "x", "127.0.0.1:1"), "ID 'x'"},
         {ARGC("member", "add", "0", "127.0.0.1:1"), ARGV("member", "add", "0", "127.0.0.1:1"), "ID '0'"},
+        {ARGC("member", "add", "9223372036854775808", "127.0.0.1:1"),
+         ARGV("member", "add", "9223372036854775808", "127.0.0.1:1"), "id from 1 to 9223372036854775807"},
+        {ARGC("member", "remove", "18446744073709551615"), ARGV("member", "remove", "18446744073709551615"),
+         "ID '18446744073709551615'"},
         {ARGC("member", "add", "4", "host:1"), ARGV("member", "add", "4", "host:1"), "RAFT_ADDR"},
         {ARGC("member", "add", "4", "127.0.0.1:1", "--api", "x"), ARGV("member", "add", "4", "127.0.0.1:1", "--api", "x"),
          "API_ADDR"},
@@ -356,6 +360,22 @@ static void test_parse_count(void **state)
     assert_int_equal(raftctl_parse_count("18446744073709551616", &v), -1);
 }
 
+/* Ids: 1..2^63-1, as raft.node.id (issue 12: 2^63 could be added but not removed). */
+static void test_parse_id_bounds(void **state)
+{
+    uint64_t v = 7;
+
+    (void)state;
+    assert_int_equal(raftctl_parse_id("9223372036854775807", &v), 0);
+    assert_int_equal(v, 9223372036854775807ull);
+    assert_int_equal(raftctl_parse_id("9223372036854775808", &v), -1);
+    assert_int_equal(raftctl_parse_id("18446744073709551615", &v), -1);
+    assert_int_equal(raftctl_parse_id("18446744073709551616", &v), -1);
+    assert_int_equal(raftctl_parse_id("0", &v), -1);
+    assert_int_equal(raftctl_parse_id("1", &v), 0);
+    assert_int_equal(v, 1);
+}
+
 /* The usage text lists the new commands with their option forms. */
 static void test_usage_text(void **state)
 {
@@ -470,6 +490,7 @@ int main(void)
         cmocka_unit_test_teardown(test_owner_commands, teardown),
         cmocka_unit_test_teardown(test_owner_usage_errors, teardown),
         cmocka_unit_test(test_parse_count),
+        cmocka_unit_test(test_parse_id_bounds),
         cmocka_unit_test_teardown(test_usage_text, teardown),
         cmocka_unit_test(test_main_usage_exit),
         cmocka_unit_test(test_main_unreachable_exit),
