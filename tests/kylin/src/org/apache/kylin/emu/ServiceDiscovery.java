@@ -50,8 +50,30 @@ final class ServiceDiscovery {
         return lockPrefix + sid;
     }
 
-    /** Registration (ZookeeperAutoServiceRegistration): the row and the session that keeps it. */
+    /** Registration (ZookeeperAutoServiceRegistration, which retries through Curator's retry
+     * policy): the row and the session that keeps it. Two nodes registering at once can
+     * deadlock on InnoDB's gap locks (the delete by identity): retried, as MySQL advises. */
     private void register() throws SQLException {
+        for (int attempt = 1;; attempt++) {
+            try {
+                registerOnce();
+                return;
+            } catch (java.sql.SQLTransactionRollbackException e) {
+                if (attempt == 5) {
+                    throw e;
+                }
+                Log.info("registration of " + identity + " rolled back (" + e.getMessage() + "); retry " + attempt);
+                try {
+                    Thread.sleep(50L * attempt);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private void registerOnce() throws SQLException {
         session = db.tx(c -> {
             long sid;
             String sql = db.isPostgres() ? "select pg_backend_pid()" : "select CONNECTION_ID()";
