@@ -306,7 +306,7 @@ test:
 run: all
 	@bash tools/run-local.sh
 
-demo: all
+demo: all kylin-emulator
 	@bash tools/demo.sh
 
 bench: all $(BENCH_BIN)
