@@ -47,20 +47,36 @@ def kylin_content(name, now):
 
 
 class Stack:
-    def __init__(self, root, member_extra=None):
+    def __init__(self, root, member_extra=None, emu_props=None):
+        """member_extra: raftnode keys for every member (over tests/kylin_cluster's, e.g.
+        raft.kylin.timeout-ms); emu_props: kylin.properties keys over its EMU_PROPS."""
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.pg = None
         self.kc = None
-        self.member_extra = member_extra
+        self.member_extra = dict(member_extra or {})
+        self.emu_props = dict(_kc.EMU_PROPS)
+        self.emu_props.update(emu_props or {})
 
     def start(self, log=print):
         self.pg = PostgresServer(os.path.join(self.root, "pg")).start()
         log(f"PostgreSQL 15 on 127.0.0.1:{self.pg.port} (pid {self.pg.pid}, data {self.pg.data}), "
             f"database kylin, tables {PREFIX} and {PREFIX}_epoch")
-        self.kc = KylinCluster(os.path.join(self.root, "k"), JAR, self.pg, PREFIX, extra=self.member_extra)
+        self.kc = KylinCluster(os.path.join(self.root, "k"), JAR, self.pg, PREFIX)
+        if self.member_extra:
+            initial = ",".join(f"{x.id}={x.raft_addr}" for x in self.cluster.nodes.values())
+            for x in self.cluster.nodes.values():
+                x.extra.update(self.member_extra)
+                x.write_conf(initial_cluster=initial)
+        self.kc.start_emu = self.start_emu
         self.kc.start()
         return self
+
+    def start_emu(self, i, wait=True):
+        """KylinCluster.start_emu with this stack's emulator settings."""
+        e = _kc.Emu(JAR, self.pg, PREFIX, self.kc.root, props=self.emu_props, port=self.kc.ports[i - 1])
+        self.kc.emus[i] = e
+        return e.wait_ready() if wait else e
 
     # -- parts
     @property
