@@ -307,13 +307,13 @@ test:
 run: all
 	@bash tools/run-local.sh
 
-demo: all
+demo: all kylin-emulator
 	@bash tools/demo.sh
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) kylin-emulator
 	@bash bench/run.sh full
 
-bench-quick: all $(BENCH_BIN)
+bench-quick: all $(BENCH_BIN) kylin-emulator
 	@bash bench/run.sh quick
 
 # The Debian package (debian/, debhelper): built from a copy of the tree in $(B)/deb/src, so

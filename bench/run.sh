@@ -21,7 +21,8 @@
 # bench/etcd_driver.py (python3-etcd3 over gRPC, one client object per thread).
 # B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
 # part, BENCH_PHASES=compare,scale,metastore,planner (comma-separated, default all) runs
-# only those phases; the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
+# only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
+# Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
 # Output: progress on stderr; a table, `RESULT <name> <value> <unit>` and
 # `RATIO <name> <raftnode/etcd>` lines on stdout. `full` also rewrites docs/benchmarks.md.
@@ -34,15 +35,22 @@ MODE=${1:-quick}
 case "$MODE" in
 quick)
     SEQ_N=2000; TP_DUR=4; TP_WARM=1; FO_REPS=3; MEM_N=10000; PG_ROUNDS=3; PLANNER_TIMEOUT=120
-    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4; LAG_DUR=10; LAG_WARM=2; IDLE_S=20 ;;
+    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4; LAG_DUR=10; LAG_WARM=2; IDLE_S=20; KY_KILLS=5 ;;
 full)
     SEQ_N=10000; TP_DUR=15; TP_WARM=2; FO_REPS=7; MEM_N=100000; PG_ROUNDS=5; PLANNER_TIMEOUT=300
-    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8; LAG_DUR=27; LAG_WARM=2; IDLE_S=60 ;;
+    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8; LAG_DUR=27; LAG_WARM=2; IDLE_S=60; KY_KILLS=7 ;;
 *)
     echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
 PG_ROWS=10000
 MS_PROJECTS=${MS_PROJECTS:-10000} # projects in the mirror's cluster (lag and idle)
+# Projects in the kylin phase's (b) and (c). Issue 10 asks for 10,000, but the emulator
+# (tests/kylin/) resolves every project of a claim by listing Kylin's whole project table
+# (NProjectManager.getProject, KylinApi's claim, EpochManager's legality check: it reads the
+# table each time where Kylin reads its cache), so a claim of 100 projects with 10,000 in the
+# table takes longer than the health probe allows, the engines flap and nothing settles. Until
+# the emulator caches its project list, 2,000 (KY_PROJECTS=10000 to try).
+KY_PROJECTS=${KY_PROJECTS:-2000}
 MS_RATE=${MS_RATE:-1000}         # decisions/s for the lag measurement
 MS_PREFIX=raftbench # the mirror's table prefix (Kylin's race uses kylin_metadata_epoch)
 # A backend publishes its table counters up to 10 s (PGSTAT_IDLE_INTERVAL) after its last
@@ -624,6 +632,35 @@ else
 fi
 
 # =========================================================================================
+# Phase 3b (kylin): the quorum driving Kylin (issue 10), bench/kylin_bench.py: a private
+# PostgreSQL 15, 3 members each paired with an emulated Kylin 5 all/job node (tests/kylin/,
+# Java 17, Kylin's default scheduler poll of 30 s), heart-beat interval/timeout 1 s / 3 s,
+# raft.kylin.timeout-ms=3000. (a) kill -9 of a Kylin process (its member
+# alive) to every one of its projects claimed by a live Kylin node in the epoch table, KY_KILLS
+# kills (restart and raftctl rebalance in between); (b) KY_PROJECTS projects (Kylin's metadata
+# rows written in one transaction, raftctl project add in batches), the same with all of them;
+# (c) epoch-table writes per idle minute with KY_PROJECTS projects.
+# =========================================================================================
+if ! phase kylin; then
+    :
+elif [ "$(id -u)" != 0 ] || ! command -v java >/dev/null || [ ! -x "$PGBIN/initdb" ] ||
+    ! "$PY" -c 'import psycopg2, pytest' 2>/dev/null; then
+    log "kylin phase skipped: needs root, java (openjdk-17), PostgreSQL 15, python3-psycopg2 and python3-pytest"
+elif ! nice -n 5 sh "$ROOT/tests/kylin/build.sh" "$ROOT/$B/kylin-emu" >&2; then
+    log "kylin phase skipped: the emulator did not build (tests/kylin/build.sh)"
+else
+    log "kylin: 3 members + 3 emulated Kylin nodes; $KY_KILLS Kylin kills, then $KY_PROJECTS projects, ${IDLE_S}s idle, a kill"
+    RAFTNODE_BIN=$RAFTNODE RAFTCTL_BIN=$ROOT/$B/bin/raftctl KYLIN_EMU_OUT=$ROOT/$B/kylin-emu \
+        "$PY" "$ROOT/bench/kylin_bench.py" --kills "$KY_KILLS" --projects "$KY_PROJECTS" --idle-s "$IDLE_S" \
+        --settle-s "$MS_SETTLE_S" >"$WORK/kylin.out" &
+    ky_pid=$!
+    PIDS+=("$ky_pid")
+    wait "$ky_pid" || log "kylin_bench.py failed (exit $?)"
+    forget_pid "$ky_pid"
+    collect <"$WORK/kylin.out"
+fi
+
+# =========================================================================================
 # Phase 4: the placement planner benchmark (another bench program), when built
 # =========================================================================================
 if ! phase planner; then
@@ -695,6 +732,20 @@ report() {
     row2 "  decisions/s offered / achieved (project.move, open loop)" "$MS_RATE / $(fmt metastore_lag_decisions_per_s)"
     row2 "  lag max (ms); decisions per mirror transaction" "$(fmt metastore_lag_max); $(fmt metastore_lag_decisions_per_batch)"
     row2 "  project.move reply p50 / p99 (ms)" "$(fmt metastore_lag_ack_p50) / $(fmt metastore_lag_ack_p99)"
+    echo
+    echo "The quorum driving Kylin (bench/kylin_bench.py): 3 members each paired with an emulated Kylin 5"
+    echo "all/job node, heart-beat interval/timeout 1 s / 3 s, own PostgreSQL 15 (Kylin's own race: 60-90 s"
+    echo "to fail over, $(fmt kylin_race_writes_per_min_10k) epoch writes per minute with 10,000 projects):"
+    echo
+    row2 "metric" "value"
+    printf '|%s|%s|\n' "--------------------------------------------------------------------" "----------------------"
+    row2 "Kylin-node failover, median of $KY_KILLS kill -9 (ms; aim <= 5000)" "$(fmt kylin_node_failover_median)"
+    row2 "Kylin-node failover, max (ms)" "$(fmt kylin_node_failover_max)"
+    row2 "$KY_PROJECTS projects: add (batches of 500) to all claimed (ms)" "$(fmt kylin_add_and_claim_$((KY_PROJECTS / 1000))k_ms)"
+    row2 "$KY_PROJECTS projects: Kylin-node failover, all its projects (ms)" "$(fmt kylin_node_failover_$((KY_PROJECTS / 1000))k_ms)"
+    row2 "  projects the killed node owned" "$(fmt kylin_node_failover_$((KY_PROJECTS / 1000))k_projects)"
+    row2 "$KY_PROJECTS projects: epoch-table writes per idle minute (aim 0)" "$(fmt kylin_epoch_writes_per_min_idle_$((KY_PROJECTS / 1000))k)"
+    row2 "  the emulators' own write counters, per idle minute" "$(fmt kylin_emu_writes_per_min_idle_$((KY_PROJECTS / 1000))k)"
     echo
     echo "raftnode is driven by build/bench/loadgen (C, libuv, one connection per client), etcd by"
     echo "bench/etcd_driver.py (python3-etcd3 $ETCD3_VERSION, one client object and connection per"
@@ -784,6 +835,21 @@ every log write. Clients connect to the leader over persistent connections.
     `pg_stat_user_tables`, before and after 60 s (`make bench-quick`: 20 s), per minute.
     The cluster keeps committing heartbeat entries meanwhile; the mirror's own row
     counter (`raftctl metastore status`, `writes`) over the window is printed too.
+* The quorum driving Kylin (`bench/kylin_bench.py`, its own PostgreSQL 15 from
+  `tests/metastore/dbservers.py`, which runs with fsync off): 3 members, member i with
+  `raft.kylin.url` of emulated Kylin node i (`tests/kylin/`, the recommended settings of
+  docs/kylin.md and Kylin's default 30 s scheduler poll), heart-beat interval/timeout 1 s / 3 s,
+  `raft.kylin.health-interval-ms=300`, `raft.kylin.timeout-ms=3000`. Failover: kill -9 of one Kylin process (its member
+  stays up); the time from the kill until every project it owned has a live Kylin node's
+  identity in `kylin_metadata_epoch` (polled every 20 ms), over 12 projects; between kills the
+  emulator is restarted (new identity) and `raftctl rebalance` gives it projects again. Then
+  2,000 projects (`KY_PROJECTS`; 10,000 overload the emulator, whose project lookups read the
+  whole project table each time) written into Kylin's `kylin_metadata` table in one transaction (key
+  `/_global/project/NAME.json`, `GZIP` + zlib level 1, as Kylin's createProject writes them),
+  `raftctl project add` in batches of 500, time until all are claimed; idle: after 11 s without
+  a change, `n_tup_ins + n_tup_upd + n_tup_del` of `kylin_metadata_epoch` over 60 s (quick: 20 s)
+  plus 11 s, and the emulators' own committed-write counters over the 60 s, per minute; then
+  kill -9 of the Kylin node owning the most projects, the time until all of them are claimed.
 EOF
         echo
         echo "## Results"
