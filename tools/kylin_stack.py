@@ -131,8 +131,10 @@ class Stack:
 
     # -- views
     def quorum(self):
-        """{project: (owner engine id or None, owner identity, epoch)}."""
-        rc, out, err = self.ctl("project", "list", timeout_ms=20000)
+        """{project: (owner engine id or None, owner identity, epoch)}, as the leader has it after
+        a barrier (--consistent): a follower may not have applied the last decision yet, and the
+        demo would then call a state in step that is about to change."""
+        rc, out, err = self.ctl("project", "list", "--consistent", timeout_ms=20000)
         if rc != 0:
             raise RuntimeError(f"raftctl project list: {err.strip()}")
         return {p["name"]: (p["owner"], p.get("owner_identity") or "-", p["epoch"]) for p in out}
