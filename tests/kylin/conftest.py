@@ -7,11 +7,9 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +21,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "metastore"))
 from harness import free_ports, wait_for  # noqa: E402
-from dbservers import MariaDBServer, PostgresServer  # noqa: E402
+
+from db_fixtures import db, server_root, stop_servers  # noqa: E402,F401
 
 OUT = os.environ.get("KYLIN_EMU_OUT", os.path.join(ROOT, "build", "kylin-emu"))
 JAR = os.path.join(OUT, "kylin-emulator.jar")
@@ -40,9 +39,6 @@ RECOMMENDED = {
     "kylin.emu.zk-poll-ms": "100",
 }
 
-_servers = {}
-
-
 @pytest.fixture(scope="session")
 def emulator_jar():
     p = subprocess.run(["nice", "-n", "5", os.path.join(HERE, "build.sh"), OUT], capture_output=True, text=True,
@@ -51,45 +47,6 @@ def emulator_jar():
     for d in DRIVERS:
         assert os.path.exists(d), f"{d} missing: apt-get install libpostgresql-jdbc-java libmariadb-java"
     return JAR
-
-
-@pytest.fixture(scope="session")
-def server_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("dbservers")
-
-
-def _server(kind, root):
-    if kind not in _servers:
-        if kind == "postgresql":
-            # The postgres user must reach its directory: pytest's are private to root.
-            _servers[kind] = PostgresServer(tempfile.mkdtemp(prefix="kylin-emu-pg-")).start()
-        else:
-            _servers[kind] = MariaDBServer(os.path.join(str(root), kind)).start()
-    return _servers[kind]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_servers():
-    yield
-    for s in _servers.values():
-        try:
-            s.stop()
-        except Exception as e:  # teardown must reach every server
-            print(f"stopping {s.kind}: {e}")
-        if s.kind == "postgresql":
-            shutil.rmtree(s.root, ignore_errors=True)
-
-
-@pytest.fixture(params=["postgresql", "mysql"])
-def db(request, server_root):
-    s = _server(request.param, server_root)
-    if s.pid is None:
-        s.start()
-    yield s
-    if s.pid is None:
-        s.start()
-    else:
-        s.resume()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from harness import Cluster, free_ports, wait_for  # noqa: E402,F401
 Emu = kylin_conftest.Emu
 emulator_jar = kylin_conftest.emulator_jar
 server_root = kylin_conftest.server_root
-_stop_servers = kylin_conftest._stop_servers
+stop_servers = kylin_conftest.stop_servers
 prefix = kylin_conftest.prefix
 
 # The emulators' settings: the recommended set-up (race enabled, no timer ever fires) and a

@@ -6,9 +6,7 @@ Each test uses its own table prefix, so tests share the servers without seeing e
 """
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 import pytest
 
@@ -16,49 +14,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
 sys.path.insert(0, HERE)
 from harness import Cluster  # noqa: E402
-from dbservers import MariaDBServer, PostgresServer  # noqa: E402
 
-_servers = {}
-
-
-@pytest.fixture(scope="session")
-def server_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("dbservers")
-
-
-def _server(kind, root):
-    if kind not in _servers:
-        if kind == "postgresql":
-            # The postgres user must reach its directory: pytest's are private to root.
-            _servers[kind] = PostgresServer(tempfile.mkdtemp(prefix="raftnode-pg-")).start()
-        else:
-            _servers[kind] = MariaDBServer(os.path.join(str(root), kind)).start()
-    return _servers[kind]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_servers():
-    yield
-    for s in _servers.values():
-        try:
-            s.stop()
-        except Exception as e:  # teardown must reach every server
-            print(f"stopping {s.kind}: {e}")
-        if s.kind == "postgresql":
-            shutil.rmtree(s.root, ignore_errors=True)
-
-
-@pytest.fixture(params=["postgresql", "mysql"])
-def db(request, server_root):
-    s = _server(request.param, server_root)
-    if s.pid is None:  # a test stopped it and failed before starting it again
-        s.start()
-    yield s
-    if s.pid is None:
-        s.start()
-    else:
-        s.resume()
-
+from db_fixtures import db, server_root, stop_servers  # noqa: E402,F401
 
 @pytest.fixture
 def prefix(request):
