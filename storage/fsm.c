@@ -78,8 +78,33 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
                        quoted, why);
         return 0;
     }
+    /* Names are unique ignoring case, as in Kylin (DESIGN.md; NProjectManager.getProject
+     * L92-98): `Sales` is refused while `sales` exists, an exact duplicate below as before.
+     * NOCASE folds ASCII only, which is all a valid name holds. */
+    sqlite3_stmt *twin = db_stmt(a->s, DB_PROJECT_CASE_TWIN);
+    int rc = sqlite3_bind_text(twin, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(twin);
+    }
+    if (rc == SQLITE_ROW) {
+        const unsigned char *stored = sqlite3_column_text(twin, 0);
+        int stored_len = sqlite3_column_bytes(twin, 0);
+        bool exact = stored != NULL && (size_t)stored_len == c->u.project.len &&
+                     memcmp(stored, c->u.project.name, c->u.project.len) == 0;
+        if (!exact) {
+            fsm_result_set(r, STORE_EXISTS, "project '%s' already exists as '%.*s' (names are unique ignoring case)",
+                           quoted, stored_len > 80 ? 80 : stored_len, stored != NULL ? (const char *)stored : "");
+            (void)sqlite3_reset(twin); /* the step succeeded */
+            return 0;
+        }
+        rc = SQLITE_DONE;
+    }
+    (void)sqlite3_reset(twin); /* a step error is in rc already */
+    if (rc != SQLITE_DONE) {
+        return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
+    }
     sqlite3_stmt *stmt = db_stmt(a->s, DB_PROJECT_INSERT);
-    int rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
+    rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
     if (rc == SQLITE_OK) {
         rc = db_step_done(a->s, stmt);
     }

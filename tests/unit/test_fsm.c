@@ -99,6 +99,24 @@ static void test_add_and_remove(void **state)
     expect_one(s, 6, 1, "invalid", "leading '_' is reserved");
 }
 
+/* DESIGN.md: project names are unique ignoring case, as in Kylin. */
+static void test_add_refuses_case_twin(void **state)
+{
+    struct store *s = *state;
+    batch_add(&batch, "sales");
+    expect_one(s, 1, 0, "ok", "");
+    batch_add(&batch, "Sales");
+    expect_one(s, 2, 1, "exists", "project 'Sales' already exists as 'sales' (names are unique ignoring case)");
+    assert_int_equal(exists(s, "Sales"), 0);
+    batch_add(&batch, "SALES_2");
+    expect_one(s, 3, 0, "ok", "");
+    batch_remove(&batch, "sales");
+    expect_one(s, 4, 0, "ok", "");
+    batch_add(&batch, "Sales");
+    expect_one(s, 5, 0, "ok", "");
+    assert_int_equal(exists(s, "Sales"), 1);
+}
+
 static void test_name_rule(void **state)
 {
     struct store *s = *state;
@@ -561,6 +579,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_open_seeds_global),
         T(test_add_and_remove),
+        T(test_add_refuses_case_twin),
         T(test_name_rule),
         T(test_refused_command_keeps_siblings),
         T(test_commands_in_order),
