@@ -78,8 +78,11 @@ int kylin_projects_sql_tables(enum kylin_sql_dialect dialect, char *buf, size_t 
     return KYLIN_OK;
 }
 
-int kylin_projects_sql_list(enum kylin_schema schema, const char *identifier, char *buf, size_t size, char *err,
-                            size_t err_size)
+static bool name_copy(const char *name, size_t len, char *out);
+
+/* The list query of SCHEMA with WITH_CONTENT or only its key column. */
+static int sql_list(enum kylin_schema schema, const char *identifier, bool with_content, char *buf, size_t size,
+                    char *err, size_t err_size)
 {
     int n;
 
@@ -91,11 +94,11 @@ int kylin_projects_sql_list(enum kylin_schema schema, const char *identifier, ch
     if (schema == KYLIN_SCHEMA_KV) {
         /* JdbcMetadataStore.listProjects' selection (L343-354), as SQL */
         n = snprintf(buf, size,
-                     "SELECT META_TABLE_KEY, META_TABLE_CONTENT FROM %s WHERE META_TABLE_KEY LIKE "
+                     "SELECT META_TABLE_KEY%s FROM %s WHERE META_TABLE_KEY LIKE "
                      "'" KYLIN_PROJECT_KEY_PREFIX "%%" KYLIN_PROJECT_KEY_SUFFIX "'",
-                     identifier);
+                     with_content ? ", META_TABLE_CONTENT" : "", identifier);
     } else if (schema == KYLIN_SCHEMA_PROJECT) {
-        n = snprintf(buf, size, "SELECT name, content FROM %s_project", identifier);
+        n = snprintf(buf, size, "SELECT name%s FROM %s_project", with_content ? ", content" : "", identifier);
     } else {
         kylin_errf(err, err_size, "no Kylin metadata table (%s or %s_project) to list projects from", identifier,
                    identifier);
@@ -104,6 +107,33 @@ int kylin_projects_sql_list(enum kylin_schema schema, const char *identifier, ch
     if (n < 0 || (size_t)n >= size) {
         kylin_errf(err, err_size, "SQL text longer than the %zu-byte buffer", size);
         return KYLIN_ETOOBIG;
+    }
+    return KYLIN_OK;
+}
+
+int kylin_projects_sql_list(enum kylin_schema schema, const char *identifier, char *buf, size_t size, char *err,
+                            size_t err_size)
+{
+    return sql_list(schema, identifier, true, buf, size, err, err_size);
+}
+
+int kylin_projects_sql_names(enum kylin_schema schema, const char *identifier, char *buf, size_t size, char *err,
+                             size_t err_size)
+{
+    return sql_list(schema, identifier, false, buf, size, err, err_size);
+}
+
+int kylin_project_name_from_row(enum kylin_schema schema, const char *cell, char *name, char *err, size_t err_size)
+{
+    size_t len = cell != NULL ? strlen(cell) : 0;
+    if (schema == KYLIN_SCHEMA_KV) {
+        return kylin_project_name_from_key(cell != NULL ? cell : "", len, name, err, err_size);
+    }
+    name[0] = '\0';
+    if (cell == NULL || !name_copy(cell, len, name)) {
+        kylin_errf(err, err_size, "project name \"%.80s\" in the _project table is not 1 to %d letters, digits or _ "
+                   "(Kylin's rule); row skipped", cell != NULL ? cell : "(null)", KYLIN_PROJECT_NAME_MAX);
+        return KYLIN_EFORMAT;
     }
     return KYLIN_OK;
 }

@@ -249,6 +249,33 @@ static void test_sql(void **state)
     assert_int_equal(kylin_projects_sql_tables(KYLIN_SQL_MYSQL, sql, 8), KYLIN_ETOOBIG);
 }
 
+/* The follower's key-only query and its row names. */
+static void test_names_sql_and_rows(void **state)
+{
+    char sql[256], err[256], name[KYLIN_PROJECT_NAME_MAX + 1];
+    (void)state;
+    assert_int_equal(kylin_projects_sql_names(KYLIN_SCHEMA_KV, "kylin_metadata", sql, sizeof sql, err, sizeof err),
+                     KYLIN_OK);
+    assert_string_equal(sql, "SELECT META_TABLE_KEY FROM kylin_metadata WHERE META_TABLE_KEY LIKE "
+                             "'/_global/project/%.json'");
+    assert_int_equal(kylin_projects_sql_names(KYLIN_SCHEMA_PROJECT, "km", sql, sizeof sql, err, sizeof err), KYLIN_OK);
+    assert_string_equal(sql, "SELECT name FROM km_project");
+    assert_int_equal(kylin_projects_sql_names(KYLIN_SCHEMA_NONE, "km", sql, sizeof sql, err, sizeof err),
+                     KYLIN_EINVAL);
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_KV, "/_global/project/Sales.json", name, err,
+                                                 sizeof err), KYLIN_OK);
+    assert_string_equal(name, "Sales");
+    /* LIKE's '_' matched a key that is not a project's */
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_KV, "/_global/project/a/b.json", name, err, sizeof err),
+                     KYLIN_EFORMAT);
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_PROJECT, "ops_1", name, err, sizeof err), KYLIN_OK);
+    assert_string_equal(name, "ops_1");
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_PROJECT, "a-b", name, err, sizeof err), KYLIN_EFORMAT);
+    assert_non_null(strstr(err, "row skipped"));
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_PROJECT, NULL, name, err, sizeof err), KYLIN_EFORMAT);
+    assert_int_equal(kylin_project_name_from_row(KYLIN_SCHEMA_PROJECT, "", name, err, sizeof err), KYLIN_EFORMAT);
+}
+
 static void test_case_clash(void **state)
 {
     const char *distinct[] = {"b", "a", "c_1"};
@@ -277,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_project_table_row),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_sql),
+        cmocka_unit_test(test_names_sql_and_rows),
         cmocka_unit_test(test_case_clash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
