@@ -127,6 +127,101 @@ static int write_global(struct epoch_reader *r, const struct epoch_global_write 
     return (int)affected;
 }
 
+void epoch_projects_free(struct epoch_projects *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->names[i]);
+    }
+    free(p->names);
+    p->names = NULL;
+    p->n = 0;
+}
+
+/* Plans the project query of this connection from its table names (hooks.plan): 0 (plan
+ * known), 1 (no project table), -1 refused (OUT's error), -2 the database failed (B's errmsg). */
+static int plan_projects(struct epoch_reader *r, struct epoch_projects *out)
+{
+    struct ms_backend *b = &r->b;
+    struct ms_rows q = {0};
+    const char **tables;
+    int rc;
+
+    if (b->ops->query(b, r->hooks.tables_sql, &q) != 0) {
+        return -2;
+    }
+    tables = calloc(q.n_rows + 1, sizeof *tables);
+    if (tables == NULL) {
+        ms_rows_free(&q);
+        ms_backend_error(b, false, "out of memory listing tables");
+        return -2;
+    }
+    for (size_t i = 0; i < q.n_rows; i++) {
+        tables[i] = ms_cell(&q, i, 0) != NULL ? ms_cell(&q, i, 0) : "";
+    }
+    rc = r->hooks.plan(r->url.prefix, tables, q.n_rows, r->plan_sql, sizeof r->plan_sql, &r->plan_variant, out->error,
+                       sizeof out->error);
+    free(tables);
+    ms_rows_free(&q);
+    r->plan_known = rc == 0;
+    return rc;
+}
+
+/* One project list on the thread into OUT (status set; names on OK). */
+static void list_projects(struct epoch_reader *r, struct epoch_projects *out)
+{
+    struct ms_backend *b = &r->b;
+    struct ms_rows q = {0};
+    char name[512], why[256];
+
+    memset(out, 0, sizeof *out);
+    out->status = EPOCH_PROJECTS_FAILED;
+    if (!b->connected && b->ops->connect(b) != 0) {
+        snprintf(out->error, sizeof out->error, "%s", b->errmsg);
+        return;
+    }
+    if (!r->plan_known) {
+        int rc = plan_projects(r, out);
+        if (rc != 0) {
+            out->status = rc == 1 ? EPOCH_PROJECTS_NONE : rc == -1 ? EPOCH_PROJECTS_REFUSED : EPOCH_PROJECTS_FAILED;
+            if (rc == -2) {
+                snprintf(out->error, sizeof out->error, "%s", b->errmsg);
+            }
+            return;
+        }
+    }
+    if (b->ops->query(b, r->plan_sql, &q) != 0) {
+        snprintf(out->error, sizeof out->error, "%s", b->errmsg);
+        r->plan_known = false; /* the table may have gone: plan again */
+        return;
+    }
+    out->names = calloc(q.n_rows + 1, sizeof *out->names);
+    if (out->names == NULL) {
+        ms_rows_free(&q);
+        snprintf(out->error, sizeof out->error, "out of memory listing projects");
+        return;
+    }
+    for (size_t i = 0; i < q.n_rows; i++) {
+        if (r->hooks.name(r->plan_variant, ms_cell(&q, i, 0), name, sizeof name, why, sizeof why) != 0) {
+            if (out->skipped++ == 0) {
+                snprintf(out->skip_reason, sizeof out->skip_reason, "%s", why);
+            }
+            continue;
+        }
+        if ((out->names[out->n] = strdup(name)) == NULL) {
+            ms_rows_free(&q);
+            epoch_projects_free(out);
+            snprintf(out->error, sizeof out->error, "out of memory listing projects");
+            return;
+        }
+        out->n++;
+    }
+    ms_rows_free(&q);
+    out->status = EPOCH_PROJECTS_OK;
+}
+
 static void thread_main(void *arg)
 {
     struct epoch_reader *r = arg;
@@ -143,18 +238,38 @@ static void thread_main(void *arg)
         bool global = r->global_pending;
         struct epoch_global_write w = r->global;
         r->global_pending = false;
+        bool projects = r->projects_want;
+        r->projects_want = false;
         uv_mutex_unlock(&r->lock);
 
         struct epoch_rows rows = {0};
+        struct epoch_projects plist;
         int global_result = 0;
+        if (!r->b.connected) {
+            r->plan_known = false; /* a new connection: detect Kylin's schema again */
+        }
         r->b.broken = false;
         if (global) {
             global_result = write_global(r, &w);
             r->b.broken = false;
         }
         int rc = global_result < 0 ? -1 : read_once(r, &rows);
+        if (projects) {
+            r->b.broken = false;
+            list_projects(r, &plist);
+            if (r->b.broken) {
+                r->b.ops->disconnect(&r->b);
+            }
+        }
 
         uv_mutex_lock(&r->lock);
+        if (projects) {
+            if (r->projects_have) {
+                epoch_projects_free(&r->projects);
+            }
+            r->projects = plist;
+            r->projects_have = true;
+        }
         if (r->have) {
             epoch_rows_free(&r->result); /* the loop did not take the older one yet */
         }
@@ -189,7 +304,20 @@ static void async_cb(uv_async_t *a)
         r->global_writes += (uint64_t)r->global_result;
     }
     r->global_result = 0;
+    bool projects_have = r->projects_have;
+    struct epoch_projects plist = r->projects;
+    r->projects_have = false;
+    memset(&r->projects, 0, sizeof r->projects);
     uv_mutex_unlock(&r->lock);
+    if (projects_have) {
+        struct epoch_projects *heap = r->started && r->projects_cb != NULL ? malloc(sizeof *heap) : NULL;
+        if (heap == NULL) {
+            epoch_projects_free(&plist); /* closing, or out of memory: asked again next period */
+        } else {
+            *heap = plist;
+            r->projects_cb(r, heap);
+        }
+    }
     if (!have) {
         return;
     }
@@ -289,6 +417,27 @@ void epoch_reader_write_global(struct epoch_reader *r, const struct epoch_global
     uv_mutex_unlock(&r->lock);
 }
 
+void epoch_reader_follow(struct epoch_reader *r, const struct epoch_projects_hooks *h, epoch_projects_cb cb)
+{
+    if (!r->started) {
+        return;
+    }
+    uv_mutex_lock(&r->lock);
+    r->hooks = *h;
+    r->projects_cb = cb;
+    uv_mutex_unlock(&r->lock);
+}
+
+void epoch_reader_request_projects(struct epoch_reader *r)
+{
+    if (!r->started || r->projects_cb == NULL) {
+        return;
+    }
+    uv_mutex_lock(&r->lock);
+    r->projects_want = true; /* no wake-up: it rides on the next epoch_reader_request */
+    uv_mutex_unlock(&r->lock);
+}
+
 void epoch_reader_close(struct epoch_reader *r)
 {
     if (!r->started) {
@@ -305,6 +454,10 @@ void epoch_reader_close(struct epoch_reader *r)
     if (r->have) {
         epoch_rows_free(&r->result);
         r->have = false;
+    }
+    if (r->projects_have) {
+        epoch_projects_free(&r->projects);
+        r->projects_have = false;
     }
     uv_close((uv_handle_t *)&r->async, NULL);
     uv_cond_destroy(&r->cond);

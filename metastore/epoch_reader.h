@@ -58,6 +58,46 @@ struct epoch_reader;
 /* On the loop thread: ROWS (the callee's; NULL on failure) or ERROR (NULL on success). */
 typedef void (*epoch_reader_cb)(struct epoch_reader *r, struct epoch_rows *rows, const char *error);
 
+/* Kylin's project list (docs/kylin.md "Projects follow Kylin"), read when asked on the same
+ * thread and connection, after the epoch rows. The reader knows no Kylin schema (metastore/
+ * may not include kylin/): the host hands it these hooks, which run on the reader's thread
+ * and must touch nothing but their arguments. The schema is planned at the first read and
+ * again after every reconnect; while there is no project table or it was refused, at every
+ * read (a table query, read-only). */
+struct epoch_projects_hooks {
+    const char *tables_sql; /* lists the table names of the current schema/database */
+    /* From PREFIX (the url's table prefix, Kylin's metadata identifier) and the N table
+     * names: 0 and the list SQL in SQL (SIZE) and *VARIANT; 1 when there is no project table
+     * (yet); -1 refused, with a reason in ERR. */
+    int (*plan)(const char *prefix, const char *const *tables, size_t n, char *sql, size_t size, int *variant,
+                char *err, size_t err_size);
+    /* The project name of one row's first column CELL (NULL: SQL NULL) into NAME (SIZE):
+     * 0, or -1 to skip the row, with a reason in ERR. */
+    int (*name)(int variant, const char *cell, char *name, size_t size, char *err, size_t err_size);
+};
+
+enum epoch_projects_status {
+    EPOCH_PROJECTS_OK = 0,  /* names read */
+    EPOCH_PROJECTS_NONE,    /* no project table */
+    EPOCH_PROJECTS_REFUSED, /* plan refused the schema: error says why */
+    EPOCH_PROJECTS_FAILED,  /* the database failed: error says why */
+};
+
+/* One list: names malloc'd (epoch_projects_free frees them, not P itself). */
+struct epoch_projects {
+    int status;                /* enum epoch_projects_status */
+    char **names;
+    size_t n;
+    size_t skipped;            /* rows the name hook skipped */
+    char skip_reason[256];     /* the first skip's reason */
+    char error[MS_ERRMSG_MAX]; /* REFUSED / FAILED */
+};
+
+void epoch_projects_free(struct epoch_projects *p);
+
+/* On the loop thread: P is the callee's (epoch_projects_free, then free). */
+typedef void (*epoch_projects_cb)(struct epoch_reader *r, struct epoch_projects *p);
+
 struct epoch_reader {
     void *data;                /* public: the host's */
     bool started;              /* read-only */
@@ -79,6 +119,15 @@ struct epoch_reader {
     struct epoch_global_write global; /* under lock */
     int global_result;         /* under lock: rows the last write changed (0: lost the CAS), -1 failed */
     uint64_t global_writes;    /* read-only: rows written (loop thread's copy) */
+    /* projects (private) */
+    struct epoch_projects_hooks hooks; /* set before the first request, then read by the thread */
+    epoch_projects_cb projects_cb;
+    bool projects_want;        /* under lock */
+    bool projects_have;        /* under lock */
+    struct epoch_projects projects; /* under lock, when projects_have */
+    bool plan_known;           /* the thread's: plan_sql is valid for this connection */
+    int plan_variant;          /* the thread's */
+    char plan_sql[512];        /* the thread's */
 };
 
 /* Starts the thread for URL (copied) on LOOP. 0, or -1 with a reason in ERR (nothing is
@@ -91,6 +140,14 @@ void epoch_reader_request(struct epoch_reader *r);
 
 /* Asks for the `_global` row write W (copied), followed by a read (loop thread). */
 void epoch_reader_write_global(struct epoch_reader *r, const struct epoch_global_write *w);
+
+/* Sets the project hooks H (copied; its strings must outlive R) and CB (loop thread), before
+ * the first epoch_reader_request_projects. */
+void epoch_reader_follow(struct epoch_reader *r, const struct epoch_projects_hooks *h, epoch_projects_cb cb);
+
+/* Asks for one project list with the next epoch read, which epoch_reader_request starts: so
+ * a list never adds a read the host did not ask for (loop thread); coalesced. */
+void epoch_reader_request_projects(struct epoch_reader *r);
 
 /* Stops and joins the thread, closes the async handle (loop thread). Idempotent. */
 void epoch_reader_close(struct epoch_reader *r);

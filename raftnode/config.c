@@ -60,7 +60,7 @@ enum key_index {
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
-    K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
+    K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS, K_KYLIN_FOLLOW,
     /* raft.http.* (observability; docs/observability.md) */
     K_HTTP_ADDRESS,
     K_COUNT
@@ -206,6 +206,12 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(kylin_timeout_ms),
         "Timeout of each request to the local Kylin (health probe, claim, poke), in ms. A health\n"
         "probe without an answer in time counts as DOWN."},
+    [K_KYLIN_FOLLOW] = {"raft.kylin.follow-projects", KT_BOOL, 0, "false", 0, 0, NULL, FIELD(kylin_follow_projects),
+        "With raft.kylin.url set: the leader reads Kylin's project list from its metadata tables\n"
+        "every raft.kylin.repair-ms and adds the projects created in Kylin, removes those Kylin\n"
+        "listed before and dropped (never one Kylin never listed), and refuses a later-line schema\n"
+        "(job-lock tables) with an ERROR. false (default for now): projects come from raftctl\n"
+        "project add/remove only. See docs/kylin.md, \"Projects follow Kylin\"."},
     /* raft.http.* (observability; docs/observability.md) */
     [K_HTTP_ADDRESS] = {"raft.http.address", KT_ADDRESS, 0, NULL, 0, 0, NULL, FIELD(http_address),
         "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"

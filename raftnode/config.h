@@ -66,6 +66,7 @@ struct config {
     unsigned kylin_health_interval_ms;      /* raft.kylin.health-interval-ms (default 1000) */
     unsigned kylin_repair_ms;               /* raft.kylin.repair-ms (default 2000) */
     unsigned kylin_timeout_ms;              /* raft.kylin.timeout-ms (default 2000) */
+    bool kylin_follow_projects;             /* raft.kylin.follow-projects (default false) */
 };
 
 /* Whether raft.kylin.url names a Kylin node (not none or empty). */

@@ -14,6 +14,7 @@
 #include "../kylin/error.h"
 #include "../kylin/reconcile.h"
 #include "common/log.h"
+#include "kylin_follow.h"
 #include "node.h"
 
 #define KL_TICK_MS 50
@@ -515,6 +516,7 @@ static void tick(uv_timer_t *t)
         k->round_busy = true;
         k->seen_version = n->store.ownership_version;
         k->next_repair_ms = now + n->cfg->kylin_repair_ms;
+        kylin_follow_round(k, now); /* the leader's project list rides on this read */
         epoch_reader_request(&k->reader);
     }
 }
@@ -550,6 +552,7 @@ int kylin_link_start(struct kylin_link *k, struct node *n)
         kylin_link_close(k);
         return -1;
     }
+    kylin_follow_start(k);
     if (uv_timer_init(n->loop, &k->timer) != 0) {
         log_error("kylin: cannot create a timer");
         kylin_link_close(k);
@@ -583,6 +586,7 @@ void kylin_link_close(struct kylin_link *k)
         k->http_open = false;
     }
     epoch_reader_close(&k->reader);
+    kylin_follow_close(k);
     epoch_rows_free(&k->rows);
     free_names(&k->just_claimed, &k->n_just_claimed);
     free_names(&k->to_claim, &k->n_to_claim);

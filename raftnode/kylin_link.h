@@ -84,6 +84,16 @@ struct kylin_link {
     bool timer_open;                /* private */
     struct epoch_reader reader;     /* private */
     uint64_t next_probe_ms;         /* private */
+    /* projects follow Kylin (kylin_follow.c; raft.kylin.follow-projects) */
+    bool follow;                    /* read-only: following is on */
+    uint64_t follow_next_ms;        /* private: the next list read */
+    char follow_tables_sql[256];    /* private: the reader's hooks point here */
+    char **follow_seen;             /* private: names Kylin listed (kylin/follow.h), leader only */
+    size_t n_follow_seen;
+    unsigned follow_inflight;       /* private: adds/removes proposed and not answered yet */
+    int follow_status;              /* private: the last list's enum epoch_projects_status (-1: none yet) */
+    char follow_note[512];          /* private: the last refusal or skip logged (logged once) */
+    uint64_t follow_adds, follow_removes; /* read-only: proposed */
 };
 
 /* Starts the link when raft.kylin.url is set (otherwise does nothing and returns 0). 0, or -1

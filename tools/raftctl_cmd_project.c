@@ -158,7 +158,12 @@ static int project_failed(struct raftctl_ctx *ctx, bool add, const char *name, s
         return raftctl_report_unavailable(ctx, what, out);
     }
     if (strcmp(r->code, PROTO_CODE_EXISTS) == 0) {
-        raftctl_errf("project '%s' already exists", name);
+        /* the server's text says which name clashed ignoring case (`Sales` for `sales`) */
+        if (r->error[0] != '\0') {
+            raftctl_errf("%s", r->error);
+        } else {
+            raftctl_errf("project '%s' already exists", name);
+        }
     } else if (strcmp(r->code, PROTO_CODE_NOT_FOUND) == 0) {
         raftctl_errf("project '%s' does not exist", name);
     } else {

@@ -40,8 +40,9 @@ class KylinCluster:
     """Member i (1..n) with raft.kylin.url = emulator i's; emulator i's identity prefix is
     kylin.server.identity of member i."""
 
-    def __init__(self, root, jar, db, prefix, n=3, extra=None):
+    def __init__(self, root, jar, db, prefix, n=3, extra=None, schema="kv"):
         self.jar, self.db, self.prefix, self.root = jar, db, prefix, str(root)
+        self.schema = schema  # the emulators' metadata schema (tests/kylin: kv or later)
         self.ports = free_ports(n)
         node_extra = {}
         for i, port in enumerate(self.ports, 1):
@@ -58,7 +59,8 @@ class KylinCluster:
         self.emus = {}
 
     def start_emu(self, i, wait=True):
-        e = Emu(self.jar, self.db, self.prefix, self.root, props=EMU_PROPS, port=self.ports[i - 1])
+        e = Emu(self.jar, self.db, self.prefix, self.root, props=EMU_PROPS, port=self.ports[i - 1],
+                schema=self.schema)
         self.emus[i] = e
         return e.wait_ready() if wait else e
 

@@ -1,0 +1,280 @@
+/* kylin_follow: the leader adds the projects created in Kylin and removes those dropped in it
+ * (kylin_follow.h; docs/kylin.md "Projects follow Kylin"). */
+#include "kylin_follow.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kylin/error.h"
+#include "../kylin/follow.h"
+#include "../kylin/projects.h"
+#include "../storage/command.h"
+#include "common/log.h"
+#include "kylin_link.h"
+#include "node.h"
+
+/* ---- hooks: run on the reader's thread, touch only their arguments ---- */
+
+static int plan_hook(const char *prefix, const char *const *tables, size_t n, char *sql, size_t size, int *variant,
+                     char *err, size_t err_size)
+{
+    enum kylin_schema schema;
+    if (kylin_projects_detect(prefix, tables, n, &schema, err, err_size) != KYLIN_OK) {
+        return -1; /* the later line, or an identifier Kylin cannot have: ERR says which */
+    }
+    if (schema == KYLIN_SCHEMA_NONE) {
+        return 1;
+    }
+    if (kylin_projects_sql_names(schema, prefix, sql, size, err, err_size) != KYLIN_OK) {
+        return -1;
+    }
+    *variant = (int)schema;
+    return 0;
+}
+
+static int name_hook(int variant, const char *cell, char *name, size_t size, char *err, size_t err_size)
+{
+    if (size < KYLIN_PROJECT_NAME_MAX + 1) {
+        snprintf(err, err_size, "name buffer too small");
+        return -1;
+    }
+    return kylin_project_name_from_row((enum kylin_schema)variant, cell, name, err, err_size) == KYLIN_OK ? 0 : -1;
+}
+
+/* ---- loop thread ---- */
+
+static bool is_leader(struct kylin_link *k)
+{
+    return raft_state(&k->node->raft) == RAFT_LEADER && k->node->phase == NODE_RUNNING;
+}
+
+static void forget_seen(struct kylin_link *k)
+{
+    for (size_t i = 0; i < k->n_follow_seen; i++) {
+        free(k->follow_seen[i]);
+    }
+    free(k->follow_seen);
+    k->follow_seen = NULL;
+    k->n_follow_seen = 0;
+}
+
+/* Logs TEXT at LEVEL once (until another note replaces it). */
+static void note(struct kylin_link *k, bool error, const char *text)
+{
+    if (strcmp(text, k->follow_note) == 0) {
+        return;
+    }
+    snprintf(k->follow_note, sizeof k->follow_note, "%s", text);
+    if (error) {
+        log_error("kylin: %s", text);
+    } else {
+        log_warn("kylin: %s", text);
+    }
+}
+
+static void proposed(void *data, uint64_t index, int status, const char *code, const char *message)
+{
+    struct kylin_link *k = data;
+    (void)index;
+    if (k->follow_inflight > 0) {
+        k->follow_inflight--;
+    }
+    if (status != 0) {
+        log_warn("kylin: following Kylin's projects: %s (%s); tried again after the next read", message,
+                 code != NULL ? code : "");
+    }
+}
+
+static void propose(struct kylin_link *k, const char *name, bool add)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int rc = add ? command_pack_project_add(&pk, name, strlen(name)) : command_pack_project_remove(&pk, name, strlen(name));
+    if (rc == 0) {
+        rc = proposals_submit(&k->node->proposals, sb.data, sb.size, proposed, k);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        log_warn("kylin: cannot propose %s of project %s (out of memory); tried again after the next read",
+                 add ? "the add" : "the removal", name);
+        return;
+    }
+    k->follow_inflight++;
+    if (add) {
+        k->follow_adds++;
+        log_info("kylin: project %s exists in Kylin: adding it", name);
+    } else {
+        k->follow_removes++;
+        log_info("kylin: project %s was dropped in Kylin: removing it", name);
+    }
+}
+
+/* Decides on Kylin's NAMES and proposes. */
+static void follow(struct kylin_link *k, char **names, size_t n)
+{
+    struct node *nd = k->node;
+    struct store_project_row *projects = NULL;
+    size_t np = 0, nk = 0, skipped = 0;
+    const char **kylin = calloc(n + 1, sizeof *kylin), **quorum = NULL, *first_skipped = NULL;
+    struct kylin_follow_plan plan;
+    char text[512];
+
+    if (kylin == NULL || store_load_projects(&nd->store, &projects, &np) != 0 ||
+        (quorum = calloc(np + 1, sizeof *quorum)) == NULL) {
+        log_warn("kylin: following Kylin's projects: %s", kylin == NULL ? "out of memory" : nd->store.errmsg);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* the quorum's own name rule (a leading '_' is reserved, e.g.) is stricter than Kylin's */
+        if (store_check_project_name(names[i], strlen(names[i])) != NULL) {
+            if (skipped++ == 0) {
+                first_skipped = names[i];
+            }
+            continue;
+        }
+        kylin[nk++] = names[i];
+    }
+    for (size_t i = 0; i < np; i++) {
+        quorum[i] = projects[i].name;
+    }
+    if (kylin_follow_diff(kylin, nk, quorum, np, (const char *const *)k->follow_seen, k->n_follow_seen, &plan) !=
+        KYLIN_OK) {
+        log_warn("kylin: following Kylin's projects: out of memory");
+        goto done;
+    }
+    if (skipped > 0) {
+        snprintf(text, sizeof text, "%zu Kylin project(s) not followed: their names break raftnode's rule (first: %s: %s)",
+                 skipped, first_skipped, store_check_project_name(first_skipped, strlen(first_skipped)));
+        note(k, false, text);
+    }
+    if (plan.n_clash > 0) {
+        snprintf(text, sizeof text, "%zu Kylin project rows have names equal ignoring case (Kylin takes them for one "
+                 "project); none of them is added", plan.n_clash);
+        note(k, false, text);
+    }
+    for (size_t i = 0; i < plan.n_add; i++) {
+        propose(k, plan.add[i], true);
+    }
+    for (size_t i = 0; i < plan.n_remove; i++) {
+        propose(k, plan.remove[i], false);
+    }
+    char **seen = calloc(plan.n_seen + 1, sizeof *seen);
+    size_t ns = 0;
+    for (size_t i = 0; seen != NULL && i < plan.n_seen; i++) {
+        if ((seen[ns] = strdup(plan.seen[i])) == NULL) {
+            break;
+        }
+        ns++;
+    }
+    if (seen == NULL || ns < plan.n_seen) {
+        /* keep the older set: a remove is then at worst proposed one read later */
+        for (size_t i = 0; i < ns; i++) {
+            free(seen[i]);
+        }
+        free(seen);
+        log_warn("kylin: following Kylin's projects: out of memory");
+    } else {
+        forget_seen(k);
+        k->follow_seen = seen;
+        k->n_follow_seen = ns;
+    }
+    kylin_follow_plan_free(&plan);
+done:
+    free(kylin);
+    free(quorum);
+    store_free_projects(projects, np);
+}
+
+static void projects_read(struct epoch_reader *r, struct epoch_projects *p)
+{
+    struct kylin_link *k = r->data;
+    char text[1024];
+    int was = k->follow_status;
+
+    k->follow_status = p->status;
+    if (!k->enabled || !k->follow) {
+        goto done;
+    }
+    switch (p->status) {
+    case EPOCH_PROJECTS_REFUSED:
+        snprintf(text, sizeof text, "projects do not follow Kylin: %s. The member keeps running; add and remove "
+                 "projects with raftctl meanwhile", p->error);
+        note(k, true, text);
+        goto done;
+    case EPOCH_PROJECTS_NONE:
+        if (was != EPOCH_PROJECTS_NONE) {
+            log_info("kylin: no Kylin metadata table %s or %s_project yet: projects follow Kylin once it exists",
+                     r->url.prefix, r->url.prefix);
+        }
+        goto done;
+    case EPOCH_PROJECTS_FAILED:
+        snprintf(text, sizeof text, "reading Kylin's project list: %s; retried every %u ms", p->error,
+                 k->node->cfg->kylin_repair_ms);
+        note(k, false, text);
+        goto done;
+    default:
+        break;
+    }
+    if (was != EPOCH_PROJECTS_OK) {
+        log_info("kylin: projects follow Kylin's metadata (%zu project(s) listed)", p->n);
+        k->follow_note[0] = '\0';
+    }
+    if (p->skipped > 0) {
+        snprintf(text, sizeof text, "%zu row(s) of Kylin's project list skipped (first: %s)", p->skipped,
+                 p->skip_reason);
+        note(k, false, text);
+    }
+    /* Only the leader proposes, and only once the answers of its last proposals are in (the
+     * state it compares with then includes them). */
+    if (is_leader(k) && k->follow_inflight == 0) {
+        follow(k, p->names, p->n);
+    }
+done:
+    epoch_projects_free(p);
+    free(p);
+}
+
+void kylin_follow_start(struct kylin_link *k)
+{
+    const struct config *c = k->node->cfg;
+    struct epoch_projects_hooks h = {.tables_sql = k->follow_tables_sql, .plan = plan_hook, .name = name_hook};
+
+    k->follow_status = -1;
+    if (!c->kylin_follow_projects) {
+        return;
+    }
+    if (kylin_projects_sql_tables(k->reader.url.kind == MS_KIND_MYSQL ? KYLIN_SQL_MYSQL : KYLIN_SQL_POSTGRES,
+                                  k->follow_tables_sql, sizeof k->follow_tables_sql) != KYLIN_OK) {
+        log_error("kylin: projects do not follow Kylin: table query too long");
+        return;
+    }
+    epoch_reader_follow(&k->reader, &h, projects_read);
+    k->follow = true;
+    log_info("kylin: projects follow Kylin's metadata (%s or %s_project) on the leader, every %u ms",
+             k->reader.url.prefix, k->reader.url.prefix, c->kylin_repair_ms);
+}
+
+void kylin_follow_round(struct kylin_link *k, uint64_t now)
+{
+    if (!k->follow) {
+        return;
+    }
+    if (!is_leader(k)) {
+        forget_seen(k); /* a later term starts from what Kylin lists then */
+        return;
+    }
+    if (now >= k->follow_next_ms) {
+        k->follow_next_ms = now + k->node->cfg->kylin_repair_ms;
+        epoch_reader_request_projects(&k->reader);
+    }
+}
+
+void kylin_follow_close(struct kylin_link *k)
+{
+    forget_seen(k);
+    k->follow = false;
+}

@@ -1,0 +1,26 @@
+/* kylin_follow: the leader's side of "projects follow Kylin" (raft.kylin.follow-projects;
+ * docs/kylin.md). Every raft.kylin.repair-ms the leader's epoch reader also lists Kylin's
+ * projects (metastore/epoch_reader.h, on its thread, schema planned by kylin/projects.h);
+ * the list comes back here, kylin/follow.h decides, and the adds and removes are proposed
+ * like raftctl's (they go through the same FSM checks: a case-twin is refused there too).
+ *
+ * Owns: kylin_link's follow_* fields. Calls: kylin/, the epoch reader, the store (reads),
+ * the proposal pipeline. Loop thread only. */
+#ifndef RAFTNODE_KYLIN_FOLLOW_H
+#define RAFTNODE_KYLIN_FOLLOW_H
+
+#include <stdint.h>
+
+struct kylin_link;
+
+/* Hands the reader its hooks when raft.kylin.follow-projects is on (after the reader started). */
+void kylin_follow_start(struct kylin_link *k);
+
+/* At the start of a round, before its epoch_reader_request: on the leader, when a period
+ * passed, asks for the list with that read. Off the leader: forgets what Kylin listed. */
+void kylin_follow_round(struct kylin_link *k, uint64_t now);
+
+/* Frees the follow state (kylin_link_close). */
+void kylin_follow_close(struct kylin_link *k);
+
+#endif
