@@ -300,6 +300,23 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
 
     /* _global (protocol §7 step 4 (a)) */
     global_desired = find_desired(&ix, KYLIN_GLOBAL_TARGET);
+    if (in->maintenance && in->maint_owner != NULL && global_desired != NULL && global_desired->engine == in->self) {
+        /* Kylin's maintenance mode: the marker on _global, compare-and-set like any write;
+         * the identity is not needed (the marker is built from the configured ip) */
+        const struct kylin_row *row = find_row(&ix, KYLIN_GLOBAL_TARGET);
+        if (row == NULL) {
+            out->global = KYLIN_GLOBAL_INSERT;
+            out->global_epoch_id = 1;
+            out->global_mvcc = 0;
+            out->global_owner = in->maint_owner;
+        } else if (!same(row->owner, in->maint_owner)) {
+            out->global = KYLIN_GLOBAL_UPDATE;
+            out->global_expect_mvcc = row->mvcc;
+            out->global_epoch_id = row->epoch_id + 1;
+            out->global_mvcc = row->mvcc + 1;
+            out->global_owner = in->maint_owner;
+        }
+    }
     if (!in->maintenance && global_desired != NULL && global_desired->engine == in->self) {
         const struct kylin_row *row = find_row(&ix, KYLIN_GLOBAL_TARGET);
         if (identity == NULL) {
@@ -308,11 +325,13 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
             out->global = KYLIN_GLOBAL_INSERT;
             out->global_epoch_id = 1;
             out->global_mvcc = 0;
+            out->global_owner = identity;
         } else if (!same(row->owner, identity)) {
             out->global = KYLIN_GLOBAL_UPDATE;
             out->global_expect_mvcc = row->mvcc;
             out->global_epoch_id = row->epoch_id + 1;
             out->global_mvcc = row->mvcc + 1;
+            out->global_owner = identity;
         }
     }
 

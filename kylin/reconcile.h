@@ -36,7 +36,8 @@
  *             epoch_id + 1, mvcc + 1, then poke; §7 step 4 (a)), or INSERT (epoch_id 1, mvcc 0,
  *             as Kylin's new Epoch) when the row is missing; NEED_IDENTITY when no identity is
  *             known yet (another claim teaches it). Nothing in maintenance.
- *   maintenance  no claim, no _global write, no poke; learning and recording go on.
+ *   maintenance  no claim, no poke; learning and recording go on. _global: only the
+ *             maintenance marker (maint_owner) is written, by _global's owner.
  *
  * Names: rows are matched to projects by exact name, as Kylin's epoch_target is the exact
  * stored name; the quorum keeps project names unique ignoring case (Kylin's rule), so two
@@ -96,6 +97,9 @@ struct kylin_reconcile_in {
     const char *identity;       /* "ip:port|millis" learned so far, or NULL */
     bool reclaim_all;           /* Kylin was DOWN then UP: claim every project of S again */
     bool maintenance;           /* the quorum is in maintenance mode */
+    const char *maint_owner;    /* "<ip>:0000|9223372036854775807", Kylin's maintenance marker
+                                 * (DESIGN.md; EM L822-824): in maintenance the _global row's
+                                 * owner's member writes it to _global; NULL: never written */
     bool targets_fold_case;     /* the epoch table compares targets ignoring case (MySQL) */
     const struct kylin_desired *desired;
     size_t n_desired;
@@ -143,6 +147,7 @@ struct kylin_reconcile_out {
     int64_t global_expect_mvcc; /* UPDATE: WHERE mvcc = this */
     int64_t global_epoch_id;    /* UPDATE/INSERT: new epoch_id */
     int64_t global_mvcc;        /* UPDATE/INSERT: new mvcc */
+    const char *global_owner;   /* UPDATE/INSERT: the owner to write (identity or maint_owner) */
 };
 
 /* Computes OUT from IN. 0, or -1 when out of memory or IN breaks its contract (self 0, no

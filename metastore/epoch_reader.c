@@ -86,7 +86,7 @@ static int write_global(struct epoch_reader *r, const struct epoch_global_write 
 {
     struct ms_backend *b = &r->b;
     bool pg = r->url.kind == MS_KIND_POSTGRESQL;
-    char sql[512], epoch_id[24], mvcc[24], expect[24], now[24];
+    char sql[640], epoch_id[24], mvcc[24], expect[24], now[24];
     uint64_t affected = 0;
     int rc;
 
@@ -98,25 +98,31 @@ static int write_global(struct epoch_reader *r, const struct epoch_global_write 
     snprintf(expect, sizeof expect, "%" PRId64, w->expect_mvcc);
     snprintf(now, sizeof now, "%" PRId64, w->now_ms);
     if (w->op == EPOCH_GLOBAL_UPDATE) {
-        const char *v[] = {epoch_id, w->owner, now, mvcc, expect};
+        const char *v[] = {epoch_id, w->owner, now, mvcc, expect, w->reason[0] != '\0' ? w->reason : NULL};
         snprintf(sql, sizeof sql,
                  pg ? "UPDATE %s_epoch SET epoch_id = $1::int, current_epoch_owner = $2, last_epoch_renew_time = "
-                      "$3::bigint, mvcc = $4::bigint WHERE epoch_target = '_global' AND mvcc = $5::bigint"
-                    : "UPDATE %s_epoch SET epoch_id = ?, current_epoch_owner = ?, last_epoch_renew_time = ?, mvcc = ? "
-                      "WHERE epoch_target = '_global' AND mvcc = ?",
+                      "$3::bigint, mvcc = $4::bigint, maintenance_mode_reason = $6 WHERE epoch_target = '_global' "
+                      "AND mvcc = $5::bigint"
+                    : "UPDATE %s_epoch SET epoch_id = ?, current_epoch_owner = ?, last_epoch_renew_time = ?, mvcc = ?, "
+                      "maintenance_mode_reason = ? WHERE epoch_target = '_global' AND mvcc = ?",
                  r->url.prefix);
-        rc = b->ops->exec_params(b, sql, 5, v, &affected);
+        if (!pg) { /* MySQL's placeholders are positional */
+            const char *m[] = {epoch_id, w->owner, now, mvcc, v[5], expect};
+            rc = b->ops->exec_params(b, sql, 6, m, &affected);
+        } else {
+            rc = b->ops->exec_params(b, sql, 6, v, &affected);
+        }
     } else {
-        const char *v[] = {epoch_id, w->owner, now, w->server_mode, mvcc};
+        const char *v[] = {epoch_id, w->owner, now, w->server_mode, mvcc, w->reason[0] != '\0' ? w->reason : NULL};
         snprintf(sql, sizeof sql,
                  pg ? "INSERT INTO %s_epoch (epoch_id, epoch_target, current_epoch_owner, last_epoch_renew_time, "
-                      "server_mode, mvcc) SELECT $1::int, '_global', $2, $3::bigint, $4, $5::bigint WHERE NOT EXISTS "
-                      "(SELECT 1 FROM %s_epoch WHERE epoch_target = '_global')"
+                      "server_mode, mvcc, maintenance_mode_reason) SELECT $1::int, '_global', $2, $3::bigint, $4, "
+                      "$5::bigint, $6 WHERE NOT EXISTS (SELECT 1 FROM %s_epoch WHERE epoch_target = '_global')"
                     : "INSERT INTO %s_epoch (epoch_id, epoch_target, current_epoch_owner, last_epoch_renew_time, "
-                      "server_mode, mvcc) SELECT ?, '_global', ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS "
-                      "(SELECT 1 FROM %s_epoch WHERE epoch_target = '_global')",
+                      "server_mode, mvcc, maintenance_mode_reason) SELECT ?, '_global', ?, ?, ?, ?, ? FROM DUAL "
+                      "WHERE NOT EXISTS (SELECT 1 FROM %s_epoch WHERE epoch_target = '_global')",
                  r->url.prefix, r->url.prefix);
-        rc = b->ops->exec_params(b, sql, 5, v, &affected);
+        rc = b->ops->exec_params(b, sql, 6, v, &affected);
     }
     if (rc != 0) {
         if (b->broken) {

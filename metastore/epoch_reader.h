@@ -48,6 +48,7 @@ struct epoch_global_write {
     int op;                     /* enum epoch_global_op */
     char owner[512];            /* the identity to write */
     char server_mode[16];       /* "all" / "job" */
+    char reason[512];           /* maintenance_mode_reason ("" writes SQL NULL) */
     int64_t epoch_id;           /* new epoch_id */
     int64_t mvcc;               /* new mvcc */
     int64_t expect_mvcc;        /* UPDATE: WHERE mvcc = this */

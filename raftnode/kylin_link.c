@@ -333,7 +333,7 @@ static void decide(struct kylin_link *k)
     struct kylin_reconcile_out out;
     bool maintenance = false, poke = k->poke_next;
     struct epoch_global_write global;
-    char reason[8];
+    char reason[sizeof global.reason], maint_owner[sizeof global.owner];
 
     k->poke_next = false;
     memset(&global, 0, sizeof global);
@@ -364,12 +364,17 @@ static void decide(struct kylin_link *k)
         const struct epoch_row *r = &k->rows.rows[i];
         rows[i] = (struct kylin_row){.target = r->target, .owner = r->owner, .epoch_id = r->epoch_id, .mvcc = r->mvcc};
     }
+    /* Kylin's maintenance marker (DESIGN.md; EM L822-824): the ip of kylin.server.identity */
+    const char *colon = strrchr(n->cfg->identity, ':');
+    snprintf(maint_owner, sizeof maint_owner, "%.*s:0000|9223372036854775807",
+             (int)(colon != NULL ? (size_t)(colon - n->cfg->identity) : strlen(n->cfg->identity)), n->cfg->identity);
     struct kylin_reconcile_in in = {
         .self = n->cfg->node_id,
         .prefix = n->cfg->identity,
         .identity = k->identity,
         .reclaim_all = k->reclaim_all,
         .maintenance = maintenance,
+        .maint_owner = maint_owner,
         .targets_fold_case = k->reader.url.kind == MS_KIND_MYSQL,
         .desired = desired,
         .n_desired = n_projects,
@@ -431,7 +436,8 @@ static void decide(struct kylin_link *k)
     }
     if (out.global == KYLIN_GLOBAL_UPDATE || out.global == KYLIN_GLOBAL_INSERT) {
         global.op = out.global == KYLIN_GLOBAL_UPDATE ? EPOCH_GLOBAL_UPDATE : EPOCH_GLOBAL_INSERT;
-        snprintf(global.owner, sizeof global.owner, "%s", out.identity);
+        snprintf(global.owner, sizeof global.owner, "%s", out.global_owner);
+        snprintf(global.reason, sizeof global.reason, "%s", maintenance ? reason : "");
         snprintf(global.server_mode, sizeof global.server_mode, "%s", config_mode_name(n->cfg->server_mode));
         global.epoch_id = out.global_epoch_id;
         global.mvcc = out.global_mvcc;
@@ -460,10 +466,12 @@ done:
     }
     free_names(&k->to_claim, &k->n_to_claim);
     if (global.op != 0 && !poke && health_up(k)) {
-        /* _global (docs/kylin.md): compare-and-set, then a read, then the poke */
-        log_info("kylin: writing the _global row for %s (%s, epoch_id %" PRId64 ")", global.owner,
-                 global.op == EPOCH_GLOBAL_UPDATE ? "compare-and-set" : "insert", global.epoch_id);
-        k->poke_next = true;
+        /* _global (docs/kylin.md): compare-and-set, then a read, then the poke (none in
+         * maintenance: Kylin's marker needs none, its renew and update are no-ops then) */
+        log_info("kylin: writing the _global row for %s (%s, epoch_id %" PRId64 ")%s", global.owner,
+                 global.op == EPOCH_GLOBAL_UPDATE ? "compare-and-set" : "insert", global.epoch_id,
+                 maintenance ? ": Kylin's maintenance mode" : "");
+        k->poke_next = !maintenance;
         epoch_reader_write_global(&k->reader, &global);
         return; /* the read after the write continues the round */
     }

@@ -395,6 +395,61 @@ static void test_drift_repair(void **state)
     kylin_reconcile_free(&out);
 }
 
+/* raftctl maintenance on with a Kylin attached: _global's owner writes Kylin's marker (a
+ * compare-and-set; no identity needed, no poke); others write nothing; off: the identity again. */
+static void test_maintenance_marker_on_global(void **state)
+{
+    const struct kylin_desired desired[] = {{"_global", ME}, {"a", ME}};
+    const struct kylin_row mine[] = {{"_global", ID, 7, 11}, {"a", ID, 2, 2}};
+    const struct kylin_row marked[] = {{"_global", MAINT, 8, 12}, {"a", ID, 2, 2}};
+    struct kylin_reconcile_in in = base();
+    struct kylin_reconcile_out out;
+    (void)state;
+    in.maintenance = true;
+    in.maint_owner = MAINT;
+    in.identity = NULL;
+    SET(in, desired, desired);
+    SET(in, rows, mine);
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_UPDATE);
+    assert_string_equal(out.global_owner, MAINT);
+    assert_int_equal(out.global_expect_mvcc, 11);
+    assert_int_equal(out.global_epoch_id, 8);
+    assert_int_equal(out.global_mvcc, 12);
+    assert_int_equal(out.n_claim, 0);
+    assert_false(out.poke);
+    kylin_reconcile_free(&out);
+    /* written: nothing more */
+    SET(in, rows, marked);
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_NONE);
+    kylin_reconcile_free(&out);
+    /* missing row: inserted with the marker */
+    in.rows = NULL;
+    in.n_rows = 0;
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_INSERT);
+    assert_string_equal(out.global_owner, MAINT);
+    kylin_reconcile_free(&out);
+    /* _global is another engine's: its member writes the marker, not this one */
+    const struct kylin_desired theirs[] = {{"_global", OTHER}, {"a", ME}};
+    SET(in, desired, theirs);
+    SET(in, rows, mine);
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_NONE);
+    kylin_reconcile_free(&out);
+    /* off: the normal claim path takes the marker row over for the identity */
+    in.maintenance = false;
+    in.identity = ID;
+    SET(in, desired, desired);
+    SET(in, rows, marked);
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_UPDATE);
+    assert_string_equal(out.global_owner, ID);
+    assert_int_equal(out.global_expect_mvcc, 12);
+    kylin_reconcile_free(&out);
+}
+
 static void test_global_update_insert_and_need_identity(void **state)
 {
     const struct kylin_desired desired[] = {{"_global", ME}};
@@ -570,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_idle_cluster_does_nothing),
         cmocka_unit_test(test_claim_missing_blank_other_and_older_incarnation),
         cmocka_unit_test(test_maintenance_never_claims_nor_writes_global_nor_pokes),
+        cmocka_unit_test(test_maintenance_marker_on_global),
         cmocka_unit_test(test_reclaim_all_claims_everything_mine),
         cmocka_unit_test(test_learn_identity_after_claim_then_record_and_poke),
         cmocka_unit_test(test_failed_claim_is_unverified_and_claimed_again),

@@ -1,0 +1,42 @@
+"""raftctl maintenance on/off with Kylin attached (docs/kylin.md "Maintenance"): the member of
+the quorum's `_global` owner writes Kylin's maintenance marker `<ip>:0000|9223372036854775807`
+on the `_global` row (compare-and-set on mvcc), so Kylin's checkInMaintenanceMode makes its
+renew and update no-ops; maintenance off takes the row back for that Kylin's identity, and the
+projects stay held by their owners."""
+import time
+
+from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
+from test_kylin_cluster import epoch_row, owners, reports, wait_agreement  # noqa: E402
+
+MARKER_SUFFIX = ":0000|9223372036854775807"
+
+
+def test_maintenance_on_off_reaches_kylin(kylin_cluster):
+    kc = kylin_cluster()
+    names = ["Sales", "Ops", "Web"]
+    for name in names:
+        st, body = kc.emus[1].post("/emu/projects", {"name": name})
+        assert st == 200, body
+    kc.cluster.ctl("project", "add", *names, json_out=False, check=0)
+    wait_agreement(kc, 30, "placement claimed by the owners' Kylin nodes", projects=names)
+    g = owners(kc)["_global"]
+    wait_for(lambda: epoch_row(kc, "_global")[0] == kc.emus[g].identity, 10, "_global held by its owner's Kylin")
+    kc.cluster.ctl("maintenance", "on", "--reason", "upgrade", json_out=False, check=0)
+    marker = "127.0.0.1" + MARKER_SUFFIX
+    wait_for(lambda: epoch_row(kc, "_global")[0] == marker, 10, "Kylin's maintenance marker on _global")
+    reason = kc.db.query(f"SELECT maintenance_mode_reason FROM {kc.prefix}_epoch WHERE epoch_target = '_global'")
+    assert reason[0][0] == "upgrade", reason
+    # Kylin in maintenance: a ZooKeeper-triggered updateAllEpochs writes nothing
+    time.sleep(1)
+    before = {i: r["writes"] for i, r in reports(kc).items()}
+    for e in kc.emus.values():
+        assert e.post("/emu/zk-change")[0] == 200
+    time.sleep(3)
+    after = {i: r["writes"] for i, r in reports(kc).items()}
+    assert before == after, (before, after)
+    assert epoch_row(kc, "_global")[0] == marker
+    kc.cluster.ctl("maintenance", "off", json_out=False, check=0)
+    g = owners(kc)["_global"]
+    wait_for(lambda: epoch_row(kc, "_global")[0] == kc.emus[g].identity, 10,
+             "_global taken back by its owner's Kylin after maintenance")
+    wait_agreement(kc, 10, "projects held by their owners after maintenance", projects=names)
