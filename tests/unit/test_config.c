@@ -36,6 +36,7 @@ static const char *const all_keys[] = {
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
+    "raft.kylin.follow-projects",
     "raft.http.address",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
