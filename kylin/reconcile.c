@@ -301,10 +301,13 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
     /* _global (protocol §7 step 4 (a)) */
     global_desired = find_desired(&ix, KYLIN_GLOBAL_TARGET);
     if (in->maintenance && in->maint_owner != NULL && global_desired != NULL && global_desired->engine == in->self) {
-        /* Kylin's maintenance mode: the marker on _global, compare-and-set like any write;
-         * the identity is not needed (the marker is built from the configured ip) */
+        /* Kylin's maintenance mode: the marker on _global, compare-and-set like any write.
+         * Only with the identity known: maintenance off takes the row back for it, and a
+         * marker nobody can take back would keep Kylin in maintenance */
         const struct kylin_row *row = find_row(&ix, KYLIN_GLOBAL_TARGET);
-        if (row == NULL) {
+        if (identity == NULL) {
+            out->global = KYLIN_GLOBAL_NEED_IDENTITY;
+        } else if (row == NULL) {
             out->global = KYLIN_GLOBAL_INSERT;
             out->global_epoch_id = 1;
             out->global_mvcc = 0;

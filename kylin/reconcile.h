@@ -37,7 +37,8 @@
  *             as Kylin's new Epoch) when the row is missing; NEED_IDENTITY when no identity is
  *             known yet (another claim teaches it). Nothing in maintenance.
  *   maintenance  no claim, no poke; learning and recording go on. _global: only the
- *             maintenance marker (maint_owner) is written, by _global's owner.
+ *             maintenance marker (maint_owner) is written, by _global's owner, once its
+ *             identity is known (so that maintenance off can take the row back).
  *
  * Names: rows are matched to projects by exact name, as Kylin's epoch_target is the exact
  * stored name; the quorum keeps project names unique ignoring case (Kylin's rule), so two

@@ -407,9 +407,14 @@ static void test_maintenance_marker_on_global(void **state)
     (void)state;
     in.maintenance = true;
     in.maint_owner = MAINT;
-    in.identity = NULL;
     SET(in, desired, desired);
     SET(in, rows, mine);
+    /* identity unknown: no marker that could not be taken back */
+    in.identity = NULL;
+    run(&in, &out);
+    assert_int_equal(out.global, KYLIN_GLOBAL_NEED_IDENTITY);
+    kylin_reconcile_free(&out);
+    in.identity = ID;
     run(&in, &out);
     assert_int_equal(out.global, KYLIN_GLOBAL_UPDATE);
     assert_string_equal(out.global_owner, MAINT);
@@ -440,7 +445,6 @@ static void test_maintenance_marker_on_global(void **state)
     kylin_reconcile_free(&out);
     /* off: the normal claim path takes the marker row over for the identity */
     in.maintenance = false;
-    in.identity = ID;
     SET(in, desired, desired);
     SET(in, rows, marked);
     run(&in, &out);
