@@ -300,10 +300,11 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
 
     /* _global (protocol §7 step 4 (a)) */
     global_desired = find_desired(&ix, KYLIN_GLOBAL_TARGET);
-    if (in->maintenance && in->maint_owner != NULL && global_desired != NULL && global_desired->engine == in->self) {
-        /* Kylin's maintenance mode: the marker on _global, compare-and-set like any write.
-         * Only with the identity known: maintenance off takes the row back for it, and a
-         * marker nobody can take back would keep Kylin in maintenance */
+    /* In maintenance the owner to write is Kylin's marker (compare-and-set like any write),
+     * else the identity. Either needs the identity: maintenance off takes the row back for
+     * it, and a marker nobody can take back would keep Kylin in maintenance. */
+    const char *global_owner = in->maintenance ? in->maint_owner : identity;
+    if (global_owner != NULL && global_desired != NULL && global_desired->engine == in->self) {
         const struct kylin_row *row = find_row(&ix, KYLIN_GLOBAL_TARGET);
         if (identity == NULL) {
             out->global = KYLIN_GLOBAL_NEED_IDENTITY;
@@ -311,31 +312,16 @@ int kylin_reconcile(const struct kylin_reconcile_in *in, struct kylin_reconcile_
             out->global = KYLIN_GLOBAL_INSERT;
             out->global_epoch_id = 1;
             out->global_mvcc = 0;
-            out->global_owner = in->maint_owner;
-        } else if (!same(row->owner, in->maint_owner)) {
+            out->global_owner = global_owner;
+        } else if (!same(row->owner, global_owner)) {
             out->global = KYLIN_GLOBAL_UPDATE;
             out->global_expect_mvcc = row->mvcc;
             out->global_epoch_id = row->epoch_id + 1;
             out->global_mvcc = row->mvcc + 1;
-            out->global_owner = in->maint_owner;
+            out->global_owner = global_owner;
         }
-    }
-    if (!in->maintenance && global_desired != NULL && global_desired->engine == in->self) {
-        const struct kylin_row *row = find_row(&ix, KYLIN_GLOBAL_TARGET);
-        if (identity == NULL) {
-            out->global = KYLIN_GLOBAL_NEED_IDENTITY;
-        } else if (row == NULL) {
-            out->global = KYLIN_GLOBAL_INSERT;
-            out->global_epoch_id = 1;
-            out->global_mvcc = 0;
-            out->global_owner = identity;
-        } else if (!same(row->owner, identity)) {
-            out->global = KYLIN_GLOBAL_UPDATE;
-            out->global_expect_mvcc = row->mvcc;
-            out->global_epoch_id = row->epoch_id + 1;
-            out->global_mvcc = row->mvcc + 1;
-            out->global_owner = identity;
-        }
+    } else if (!in->maintenance && global_desired != NULL && global_desired->engine == in->self) {
+        out->global = KYLIN_GLOBAL_NEED_IDENTITY;
     }
 
     out->poke = !in->maintenance && (out->n_record > 0 || out->n_release > 0 || out->global == KYLIN_GLOBAL_UPDATE ||
