@@ -15,8 +15,11 @@ static int pack_type(msgpack_packer *pk, unsigned n_fields, const char *type)
 
 int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len)
 {
-    int rc = pack_type(pk, 1, "project_add");
-    return rc != 0 ? rc : mp_pack_kv_strn(pk, "name", name, len);
+    int rc = pack_type(pk, 2, "project_add");
+    if (rc == 0) {
+        rc = mp_pack_kv_strn(pk, "name", name, len);
+    }
+    return rc != 0 ? rc : mp_pack_kv_bool(pk, "nocase", true);
 }
 
 int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len)

@@ -13,6 +13,10 @@
 
 #define COMMAND_FORMAT_VERSION 1
 
+/* project_add carries "nocase": true: the state machine refuses a name equal ignoring ASCII
+ * case to a stored one (`Sales` while `sales` exists). Entries written before that rule have
+ * no such field and are applied as they were then (only an exact duplicate is refused), so
+ * replaying an old log that holds both `Sales` and `sales` gives the same state everywhere. */
 int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_member_set(msgpack_packer *pk, uint64_t id, const char *api_address);

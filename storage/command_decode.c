@@ -356,6 +356,18 @@ static int decode_project(const msgpack_object *o, const char *what, struct comm
     return field_str(o, what, "name", &c->u.project.name, &c->u.project.len, err, cap);
 }
 
+/* "nocase" is optional: entries from before the case rule lack it (command.h). */
+static int decode_project_add(const msgpack_object *o, const char *what, struct command *c,
+                              char *err, size_t cap)
+{
+    if (decode_project(o, what, c, err, cap) != 0) {
+        return 1;
+    }
+    c->u.project.nocase = false;
+    return mp_get(o, "nocase") != NULL &&
+           field_bool(o, what, "nocase", &c->u.project.nocase, err, cap) != 0;
+}
+
 static int decode_member_set(const msgpack_object *o, const char *what, struct command *c,
                              char *err, size_t cap)
 {
@@ -525,7 +537,7 @@ static const struct {
     int (*decode)(const msgpack_object *o, const char *what, struct command *c, char *err,
                   size_t cap);
 } types[] = {
-    {"project_add", COMMAND_PROJECT_ADD, decode_project},
+    {"project_add", COMMAND_PROJECT_ADD, decode_project_add},
     {"project_remove", COMMAND_PROJECT_REMOVE, decode_project},
     {"member_set", COMMAND_MEMBER_SET, decode_member_set},
     {"member_forget", COMMAND_MEMBER_FORGET, decode_member_forget},

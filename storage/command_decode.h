@@ -49,6 +49,8 @@ struct command {
         struct {
             const char *name; /* not NUL-terminated; may break Kylin's rule (fsm checks) */
             size_t len;
+            bool nocase;      /* PROJECT_ADD only: field "nocase" (absent = false, the rule of
+                               * entries written before it: only exact duplicates refused) */
         } project;
         struct {
             uint64_t id;             /* 1..INT64_MAX */

@@ -44,7 +44,10 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_INSERT] = "INSERT INTO projects (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
     [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
     [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
-    [DB_PROJECT_CASE_TWIN] = "SELECT name FROM projects WHERE name = ?1 COLLATE NOCASE LIMIT 1",
+    /* An old log may hold two names equal ignoring case (command.h): the exact one, else the
+     * first in byte order, so the refusal's message is the same on every member. */
+    [DB_PROJECT_CASE_TWIN] = "SELECT name FROM projects WHERE name = ?1 COLLATE NOCASE "
+                             "ORDER BY name = ?1 DESC, name LIMIT 1",
     [DB_PROJECT_COUNT] = "SELECT count(*) FROM projects",
     [DB_PROJECT_LIST] = "SELECT name, owner, pinned, epoch FROM projects ORDER BY name",
     /* One join, in name order: the primary key drives the scan, each owner is one lookup. */

@@ -25,7 +25,8 @@ enum db_stmt {
     DB_PROJECT_INSERT,     /* ?1 = name; changes() == 0 when it already exists */
     DB_PROJECT_DELETE,     /* ?1 = name; changes() == 0 when missing */
     DB_PROJECT_EXISTS,     /* ?1 = name -> one row when present */
-    DB_PROJECT_CASE_TWIN,  /* ?1 = name -> the stored name equal to it ignoring ASCII case */
+    DB_PROJECT_CASE_TWIN,  /* ?1 = name -> the stored name equal to it ignoring ASCII case
+                            * (the exact one first) */
     DB_PROJECT_COUNT,      /* -> count(*) */
     DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch ordered by name */
     DB_PROJECT_LIST_IDENTITY, /* -> name, owner, owner's identity (NULL), epoch by name */

@@ -68,19 +68,18 @@ int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *qu
     return -1;
 }
 
-static int apply_project_add(struct apply *a, const struct command *c, struct store_cmd_result *r)
+/* Names are unique ignoring case, as in Kylin (DESIGN.md; NProjectManager.getProject L92-98):
+ * `Sales` is refused while `sales` exists; an exact duplicate is left to the INSERT, as before.
+ * NOCASE folds ASCII only, which is all a valid name holds. Only for commands that carry
+ * "nocase" (command.h): an older entry is applied by the rule it was written under, so a log
+ * holding both `Sales` and `sales` replays to the same state on every member.
+ * 1 = refused (R set), 0 = go on, -1 = the FSM must stop. */
+static int refuse_case_twin(struct apply *a, const struct command *c, const char *quoted,
+                            struct store_cmd_result *r)
 {
-    char quoted[96];
-    command_quote(quoted, sizeof quoted, c->u.project.name, c->u.project.len);
-    const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
-    if (why != NULL) {
-        fsm_result_set(r, STORE_INVALID, "invalid project name '%s': %s",
-                       quoted, why);
+    if (!c->u.project.nocase) {
         return 0;
     }
-    /* Names are unique ignoring case, as in Kylin (DESIGN.md; NProjectManager.getProject
-     * L92-98): `Sales` is refused while `sales` exists, an exact duplicate below as before.
-     * NOCASE folds ASCII only, which is all a valid name holds. */
     sqlite3_stmt *twin = db_stmt(a->s, DB_PROJECT_CASE_TWIN);
     int rc = sqlite3_bind_text(twin, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
     if (rc == SQLITE_OK) {
@@ -92,19 +91,40 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
         bool exact = stored != NULL && (size_t)stored_len == c->u.project.len &&
                      memcmp(stored, c->u.project.name, c->u.project.len) == 0;
         if (!exact) {
-            fsm_result_set(r, STORE_EXISTS, "project '%s' already exists as '%.*s' (names are unique ignoring case)",
-                           quoted, stored_len > 80 ? 80 : stored_len, stored != NULL ? (const char *)stored : "");
+            char as[96];
+            command_quote(as, sizeof as, stored != NULL ? (const char *)stored : "",
+                          stored != NULL ? (size_t)stored_len : 0);
+            fsm_result_set(r, STORE_EXISTS,
+                           "project '%s' already exists as '%s' (names are unique ignoring case)",
+                           quoted, as);
             (void)sqlite3_reset(twin); /* the step succeeded */
-            return 0;
+            return 1;
         }
         rc = SQLITE_DONE;
     }
     (void)sqlite3_reset(twin); /* a step error is in rc already */
     if (rc != SQLITE_DONE) {
-        return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
+        return fsm_sqlite_failure(a, rc, "project_add", quoted, r) == 0 ? 1 : -1;
+    }
+    return 0;
+}
+
+static int apply_project_add(struct apply *a, const struct command *c, struct store_cmd_result *r)
+{
+    char quoted[96];
+    command_quote(quoted, sizeof quoted, c->u.project.name, c->u.project.len);
+    const char *why = store_check_project_name(c->u.project.name, c->u.project.len);
+    if (why != NULL) {
+        fsm_result_set(r, STORE_INVALID, "invalid project name '%s': %s",
+                       quoted, why);
+        return 0;
+    }
+    int twin = refuse_case_twin(a, c, quoted, r);
+    if (twin != 0) {
+        return twin > 0 ? 0 : -1;
     }
     sqlite3_stmt *stmt = db_stmt(a->s, DB_PROJECT_INSERT);
-    rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
+    int rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
     if (rc == SQLITE_OK) {
         rc = db_step_done(a->s, stmt);
     }

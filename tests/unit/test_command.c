@@ -1014,6 +1014,44 @@ static void test_fuzz_mutated_ownership_entries(void **state)
     raft_free(orig);
 }
 
+/* project_add's "nocase" (command.h): packed true; absent in entries written before the case
+ * rule, which decode as false; any other type is an invalid command. */
+static void test_project_add_nocase(void **state)
+{
+    (void)state;
+    struct raw r;
+    struct command_entry e;
+    struct command c;
+
+    msgpack_packer *pk = raw_init(&r);
+    pack_header(pk, 1);
+    assert_int_equal(command_pack_project_add(pk, "Sales", 5), 0);
+    expect_cmd_ok(&r, &e, &c);
+    assert_int_equal(c.type, COMMAND_PROJECT_ADD);
+    assert_true(c.u.project.nocase);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_cmd(&r, "project_add", 1);
+    pack_str(pk, "name"), pack_str(pk, "Sales");
+    expect_cmd_ok(&r, &e, &c);
+    assert_false(c.u.project.nocase);
+    assert_memory_equal(c.u.project.name, "Sales", 5);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_cmd(&r, "project_add", 2);
+    pack_str(pk, "name"), pack_str(pk, "Sales"), pack_str(pk, "nocase"), msgpack_pack_false(pk);
+    expect_cmd_ok(&r, &e, &c);
+    assert_false(c.u.project.nocase);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_cmd(&r, "project_add", 2);
+    pack_str(pk, "name"), pack_str(pk, "Sales"), pack_str(pk, "nocase"), msgpack_pack_uint64(pk, 1);
+    expect_cmd_error(&r, "project_add: field 'nocase' must be a boolean, got unsigned integer");
+}
+
 static void test_quote(void **state)
 {
     (void)state;
@@ -1050,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_random_bytes),
         cmocka_unit_test(test_fuzz_mutated_entries),
         cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_project_add_nocase),
         cmocka_unit_test(test_round_trip_ownership),
         cmocka_unit_test(test_heartbeat_limits),
         cmocka_unit_test(test_engine_set_field_errors),

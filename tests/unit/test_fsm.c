@@ -117,6 +117,61 @@ static void test_add_refuses_case_twin(void **state)
     assert_int_equal(exists(s, "Sales"), 1);
 }
 
+/* A project_add as written before the case rule: no "nocase" field (storage/command.h). */
+static void batch_add_legacy(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    batch_next(b, &pk);
+    msgpack_pack_map(&pk, 2);
+    mp_pack_kv_str(&pk, "t", "project_add");
+    mp_pack_kv_str(&pk, "name", name);
+}
+
+/* The adds of an old log (no "nocase") keep the rule they were written under: `Sales` and
+ * `sales` both exist after the replay, on every member. Later adds see both twins: the
+ * exact name first, else the first twin in byte order ('S' < 's'). */
+static void case_rule_steps(struct store *s)
+{
+    static const struct {
+        bool legacy;
+        const char *name;
+        int refused;
+        const char *message;
+    } steps[] = {
+        {true, "sales", 0, ""},
+        {true, "Sales", 0, ""},
+        {true, "sales", 1, "project 'sales' already exists"},
+        {false, "sales", 1, "project 'sales' already exists"},
+        {false, "SALES", 1, "project 'SALES' already exists as 'Sales' (names are unique ignoring case)"},
+    };
+    for (unsigned i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (steps[i].legacy) {
+            batch_add_legacy(&batch, steps[i].name);
+        } else {
+            batch_add(&batch, steps[i].name);
+        }
+        expect_one(s, i + 1, steps[i].refused, steps[i].refused ? "exists" : "ok", steps[i].message);
+    }
+    assert_int_equal(exists(s, "sales"), 1);
+    assert_int_equal(exists(s, "Sales"), 1);
+    assert_int_equal(exists(s, "SALES"), 0);
+}
+
+/* The same log gives the same state on another member (a replay from the start). */
+static void test_case_rule_versioned(void **state)
+{
+    struct store *s = *state;
+    struct store again;
+    uint64_t h1, h2;
+    case_rule_steps(s);
+    assert_int_equal(store_open(&again, ":memory:"), 0);
+    case_rule_steps(&again);
+    assert_int_equal(store_hash(s, &h1), 0);
+    assert_int_equal(store_hash(&again, &h2), 0);
+    assert_true(h1 == h2);
+    store_close(&again);
+}
+
 static void test_name_rule(void **state)
 {
     struct store *s = *state;
@@ -580,6 +635,7 @@ int main(void)
         T(test_open_seeds_global),
         T(test_add_and_remove),
         T(test_add_refuses_case_twin),
+        T(test_case_rule_versioned),
         T(test_name_rule),
         T(test_refused_command_keeps_siblings),
         T(test_commands_in_order),
