@@ -71,6 +71,34 @@ def epoch_row(kc, project):
     return rows[0] if rows else None
 
 
+def epoch_table(kc):
+    """Every column Kylin or raftnode write, of every row: equal snapshots = nothing written."""
+    return kc.db.query(f"SELECT epoch_target, current_epoch_owner, epoch_id, last_epoch_renew_time, mvcc, "
+                       f"maintenance_mode_reason FROM {kc.prefix}_epoch ORDER BY epoch_target")
+
+
+def assert_idle(kc, projects, window=8, settle=30):
+    """After a step: agreement on PROJECTS, then once the table has settled (the pokes that
+    follow a claim make Kylin renew its rows once), WINDOW seconds (several repair periods)
+    in which nobody writes the epoch table, and agreement still at the end."""
+    wait_agreement(kc, settle, "agreement before the idle window", projects=projects)
+    prev = [epoch_table(kc), time.monotonic()]
+
+    def settled():
+        if time.monotonic() - prev[1] < 2:
+            return False
+        now = epoch_table(kc)
+        same = now == prev[0]
+        prev[:] = [now, time.monotonic()]
+        return same
+    wait_for(settled, settle, "the epoch table to settle after the step", interval=0.5)
+    before = (epoch_table(kc), {i: r["writes"] for i, r in reports(kc).items()})
+    time.sleep(window)  # the observation window itself: nothing may happen in it
+    after = (epoch_table(kc), {i: r["writes"] for i, r in reports(kc).items()})
+    assert before == after, f"epoch table written while idle:\nbefore {before}\nafter  {after}"
+    assert agreement(kc, projects) is None, agreement(kc, projects)
+
+
 def test_placement_status_and_idle(kylin_cluster):
     kc = kylin_cluster()
     setup_projects(kc)

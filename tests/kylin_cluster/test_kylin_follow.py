@@ -3,20 +3,26 @@ raft.kylin.follow-projects on: a project created in Kylin (the emulator's POST /
 Kylin's SQL and encoding) is added by the leader and claimed by its quorum owner's Kylin
 within the bound; one dropped in Kylin is removed; a project Kylin never listed (raftctl's)
 stays; names equal ignoring case are refused and never added; a later-line schema (job-lock
-tables) is refused with an ERROR in the member log while the member keeps running."""
+tables) is refused with an ERROR in the member log while the member keeps running. After
+every step checkEpochOwner holds on exactly the owner's Kylin, and an idle cluster writes no
+epoch row."""
 import time
 
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
-from test_kylin_cluster import owners, wait_agreement  # noqa: E402
+from test_kylin_cluster import assert_idle, owners, wait_agreement  # noqa: E402
 
 FOLLOW = {"raft.kylin.follow-projects": "true"}
 # repair-ms is 1000 in these clusters: one period to list and add, then the claim round;
-# the bound leaves room for a loaded 2-core machine
+# the bound leaves room for a loaded 2-core machine (the times taken are printed)
 BOUND_S = 10
 
 
 def names(kc):
     return set(owners(kc))
+
+
+def member_logs(kc):
+    return "".join(n.log() for n in kc.cluster.nodes.values())
 
 
 def kylin_call(kc, method, path, body=None):
@@ -33,30 +39,49 @@ def kylin_call(kc, method, path, body=None):
 
 def test_projects_follow_kylin(kylin_cluster):
     kc = kylin_cluster(extra=FOLLOW)
-    for name in ("Sales", "Ops", "Web"):
-        kylin_call(kc, "POST", "/emu/projects", {"name": name})
+    created = ["Sales", "Ops", "Web"]
     t0 = time.monotonic()
-    wait_agreement(kc, BOUND_S, "projects created in Kylin added and claimed by their owners",
-                   projects=["Sales", "Ops", "Web"])
-    added_s = time.monotonic() - t0
-    # names are unique ignoring case: raftctl's add of a case-twin is refused ...
+    for name in created:
+        kylin_call(kc, "POST", "/emu/projects", {"name": name})
+    wait_for(lambda: set(created) <= names(kc), BOUND_S, "projects created in Kylin added to the quorum",
+             interval=0.1)
+    added_s = time.monotonic() - t0  # from the first create
+    wait_agreement(kc, BOUND_S, "projects created in Kylin added and claimed by their owners", projects=created)
+    claimed_s = time.monotonic() - t0
+    assert_idle(kc, created)
+
+    # names are unique ignoring case: raftctl's add of a case-twin is refused, with the name
+    # it collides with ...
     rc, _, err = kc.cluster.ctl("project", "add", "sales", json_out=False)
-    assert rc != 0 and "ignoring case" in err, err
-    # ... and a Kylin project whose name is a case-twin of a quorum one is never added
-    # (`manual` exists only in the quorum: Kylin does not know it, so its claims fail; that is
-    # raftctl's setup without Kylin, kept here only for the rules below)
+    assert rc != 0 and "project 'sales' already exists as 'Sales' (names are unique ignoring case)" in err, err
+    # ... a Kylin project whose name is a case-twin of a quorum one is never added (`manual`
+    # exists only in the quorum: a raftctl project of a setup without Kylin, kept here only
+    # for this rule and the removal rule below) ...
     kc.cluster.ctl("project", "add", "manual", json_out=False, check=0)
     kylin_call(kc, "POST", "/emu/projects", {"name": "MANUAL"})
+    # ... and neither of two Kylin rows equal ignoring case (written behind Kylin's back, as
+    # Kylin itself refuses the second: NProjectManager.createProject) is added
+    for twin in ("Promo", "PROMO"):
+        kc.db.query(f"INSERT INTO {kc.prefix} (META_TABLE_KEY, META_TABLE_CONTENT, META_TABLE_TS, META_TABLE_MVCC) "
+                    f"VALUES (%s, %s, 0, 0)", (f"/_global/project/{twin}.json", f'{{"name": "{twin}"}}'.encode()))
+    wait_for(lambda: "Kylin project rows have names equal ignoring case" in member_logs(kc), BOUND_S,
+             "the clash of Promo and PROMO reported by the leader")
+
     # dropped in Kylin -> removed; a project Kylin never listed stays
     kylin_call(kc, "DELETE", "/emu/projects/Ops")
-    wait_for(lambda: "Ops" not in names(kc), BOUND_S, "Ops removed after its drop in Kylin")
-    time.sleep(3)  # three more periods: nothing else changes
+    t0 = time.monotonic()
+    wait_for(lambda: "Ops" not in names(kc), BOUND_S, "Ops removed after its drop in Kylin", interval=0.1)
+    dropped_s = time.monotonic() - t0
+    kept = ["Sales", "Web"]
+    assert_idle(kc, kept)  # several more periods of listing: nothing else changes either
     assert names(kc) == {"_global", "manual", "Sales", "Web"}, names(kc)
-    log = "".join(n.log() for n in kc.cluster.nodes.values())
+    log = member_logs(kc)
     assert "project Sales exists in Kylin: adding it" in log
     assert "project Ops was dropped in Kylin: removing it" in log
-    assert "project MANUAL exists in Kylin" not in log
-    print(f"created in Kylin -> added and claimed: {added_s:.1f} s")
+    for never in ("MANUAL", "Promo", "PROMO"):
+        assert f"project {never} exists in Kylin" not in log
+    print(f"created in Kylin -> in the quorum {added_s:.1f} s, claimed by the owners {claimed_s:.1f} s; "
+          f"dropped -> removed {dropped_s:.1f} s (repair period 1 s)")
 
 
 def test_later_schema_refused(kylin_cluster, db, prefix):
@@ -82,3 +107,4 @@ def test_later_schema_refused(kylin_cluster, db, prefix):
     # the member keeps running: raftctl still adds projects
     kc.cluster.ctl("project", "add", "L1", json_out=False, check=0)
     wait_agreement(kc, 20, "L1 placed and claimed", projects=["L1"])
+    assert_idle(kc, ["L1"])

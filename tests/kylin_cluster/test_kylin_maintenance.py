@@ -2,13 +2,22 @@
 the quorum's `_global` owner writes Kylin's maintenance marker `<ip>:0000|9223372036854775807`
 on the `_global` row (compare-and-set on mvcc), so Kylin's checkInMaintenanceMode makes its
 renew and update no-ops; maintenance off takes the row back for that Kylin's identity, and the
-projects stay held by their owners."""
+projects stay held by their owners. After each step checkEpochOwner holds on exactly the
+owner's Kylin for every project, and an idle cluster writes no epoch row."""
 import time
 
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
-from test_kylin_cluster import epoch_row, owners, reports, wait_agreement  # noqa: E402
+from test_kylin_cluster import assert_idle, epoch_row, epoch_table, owners, reports, wait_agreement  # noqa: E402
 
 MARKER_SUFFIX = ":0000|9223372036854775807"
+
+
+def wait_global(kc, want, what):
+    try:
+        wait_for(lambda: epoch_row(kc, "_global")[0] == want, 10, what)
+    except AssertionError as e:
+        logs = "\n".join(f"--- node {x.id} ---\n" + x.log()[-2500:] for x in kc.cluster.nodes.values())
+        raise AssertionError(f"{e}: row {epoch_row(kc, '_global')}, want {want}\n{logs}") from None
 
 
 def test_maintenance_on_off_reaches_kylin(kylin_cluster):
@@ -26,27 +35,26 @@ def test_maintenance_on_off_reaches_kylin(kylin_cluster):
     if g not in [own[p] for p in names]:
         kc.cluster.ctl("project", "move", "Sales", g, json_out=False, check=0)
         wait_agreement(kc, 20, "Sales claimed by the _global owner's Kylin", projects=names)
-    wait_for(lambda: epoch_row(kc, "_global")[0] == kc.emus[g].identity, 10, "_global held by its owner's Kylin")
+    wait_global(kc, kc.emus[g].identity, "_global held by its owner's Kylin")
+    assert_idle(kc, names)
+
     kc.cluster.ctl("maintenance", "on", "--reason", "upgrade", json_out=False, check=0)
     marker = "127.0.0.1" + MARKER_SUFFIX
-    wait_for(lambda: epoch_row(kc, "_global")[0] == marker, 10, "Kylin's maintenance marker on _global")
+    wait_global(kc, marker, "Kylin's maintenance marker on _global")
     reason = kc.db.query(f"SELECT maintenance_mode_reason FROM {kc.prefix}_epoch WHERE epoch_target = '_global'")
     assert reason[0][0] == "upgrade", reason
-    # Kylin in maintenance: a ZooKeeper-triggered updateAllEpochs writes nothing
-    time.sleep(1)
-    before = {i: r["writes"] for i, r in reports(kc).items()}
+    # the projects stay held and run where they were, and nothing more is written
+    assert_idle(kc, names)
+    # Kylin in maintenance: a ZooKeeper-triggered updateAllEpochs on every node writes nothing
+    before = (epoch_table(kc), {i: r["writes"] for i, r in reports(kc).items()})
     for e in kc.emus.values():
         assert e.post("/emu/zk-change")[0] == 200
-    time.sleep(3)
-    after = {i: r["writes"] for i, r in reports(kc).items()}
+    time.sleep(3)  # the observation window: nothing may happen in it
+    after = (epoch_table(kc), {i: r["writes"] for i, r in reports(kc).items()})
     assert before == after, (before, after)
-    assert epoch_row(kc, "_global")[0] == marker
+
     kc.cluster.ctl("maintenance", "off", json_out=False, check=0)
     g = owners(kc)["_global"]
-    try:
-        wait_for(lambda: epoch_row(kc, "_global")[0] == kc.emus[g].identity, 10,
-                 "_global taken back by its owner's Kylin after maintenance")
-    except AssertionError as e:
-        logs = "\n".join(f"--- node {x.id} ---\n" + x.log()[-2500:] for x in kc.cluster.nodes.values())
-        raise AssertionError(f"{e}: row {epoch_row(kc, '_global')}, owner {g}\n{logs}") from None
+    wait_global(kc, kc.emus[g].identity, "_global taken back by its owner's Kylin after maintenance")
     wait_agreement(kc, 10, "projects held by their owners after maintenance", projects=names)
+    assert_idle(kc, names)
