@@ -23,6 +23,10 @@
  *                                     a store migrated from v2 starts at its applied index
  *                                     (unknown, so "everything may have changed": the mirror
  *                                     compares before it writes, so this costs no writes)
+ * Version 4 (names unique ignoring case) adds:
+ *   index projects_by_name_nocase     project_add's case-twin lookup (fsm.c) without a scan
+ *                                     of every project per add (10,000 adds in one entry
+ *                                     would otherwise hold the loop for seconds)
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -83,6 +87,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 2 -> 3: the decision index the metastore mirror follows. */
     "INSERT INTO meta (key, value) SELECT '" SCHEMA_META_DECISION_INDEX "', value FROM meta"
     "  WHERE key = '" SCHEMA_META_APPLIED_INDEX "';",
+    /* 3 -> 4: the case-twin lookup of project_add. An index is not hashed (only tables are). */
+    "CREATE INDEX IF NOT EXISTS projects_by_name_nocase ON projects (name COLLATE NOCASE);",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

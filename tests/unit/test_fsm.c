@@ -157,6 +157,25 @@ static void case_rule_steps(struct store *s)
     assert_int_equal(exists(s, "SALES"), 0);
 }
 
+/* The case-twin lookup of every add is one index search, not a scan of all projects. */
+static void test_case_twin_lookup_uses_index(void **state)
+{
+    struct store *s = *state;
+    sqlite3_stmt *plan = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s->db,
+                                        "EXPLAIN QUERY PLAN SELECT name FROM projects WHERE name = ?1 COLLATE NOCASE "
+                                        "ORDER BY name = ?1 DESC, name LIMIT 1",
+                                        -1, &plan, NULL),
+                     SQLITE_OK);
+    bool indexed = false;
+    while (sqlite3_step(plan) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(plan, 3);
+        indexed = indexed || (detail != NULL && strstr(detail, "projects_by_name_nocase") != NULL);
+    }
+    sqlite3_finalize(plan);
+    assert_true(indexed);
+}
+
 /* The same log gives the same state on another member (a replay from the start). */
 static void test_case_rule_versioned(void **state)
 {
@@ -636,6 +655,7 @@ int main(void)
         T(test_add_and_remove),
         T(test_add_refuses_case_twin),
         T(test_case_rule_versioned),
+        T(test_case_twin_lookup_uses_index),
         T(test_name_rule),
         T(test_refused_command_keeps_siblings),
         T(test_commands_in_order),

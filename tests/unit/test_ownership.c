@@ -1072,10 +1072,11 @@ static void test_migration_v1_to_v2(void **state)
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
     assert_int_equal(s.applied_index, 12);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
     assert_int_equal(object_exists(&s, "table", "engines"), 1);
     assert_int_equal(object_exists(&s, "table", "settings"), 1);
     assert_int_equal(object_exists(&s, "index", "projects_by_owner"), 1);
+    assert_int_equal(object_exists(&s, "index", "projects_by_name_nocase"), 1);
     assert_int_equal(store_project_exists(&s, "old_project", 11), 1);
     char api[64];
     assert_int_equal(store_member_api(&s, 2, api, sizeof api), 1);
@@ -1094,7 +1095,7 @@ static void test_migration_v1_to_v2(void **state)
 
     /* Reopening is a no-op; a store created at v2 with the same commands hashes equal. */
     assert_int_equal(store_open(&s, path), 0);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
     assert_int_equal(engine(&s, 2).projects, 1);
     assert_true(hash_of(&s) == migrated);
     store_close(&s);
