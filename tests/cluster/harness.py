@@ -17,17 +17,28 @@ RAFTCTL = os.environ.get("RAFTCTL_BIN", os.path.join(REPO, "bin", "raftctl"))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+_HANDED_OUT = set()  # ports this test process already gave out: never the same one twice
+
+
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound then released)."""
+    """n distinct free TCP ports on 127.0.0.1 (bound then released), none handed out before by
+    this process: the kernel may give a just-released port again, and a cluster whose member
+    and emulator picked the same port never elects a leader (seen once in CI)."""
     socks, ports = [], []
-    for _ in range(n):
+    for _ in range(n + 64):
+        if len(ports) == n:
+            break
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
         socks.append(s)
-        ports.append(s.getsockname()[1])
+        port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            ports.append(port)
+            _HANDED_OUT.add(port)
     for s in socks:
         s.close()
+    assert len(ports) == n, f"could not find {n} unused ports on 127.0.0.1 in {n + 64} tries"
     return ports
 
 
@@ -194,6 +205,18 @@ class Cluster:
 
     def wait_leader(self, timeout=15, among=None):
         return wait_for(lambda: self.leader_id(among), timeout, "an agreed leader")
+
+    def wait_engines_alive(self, timeout=30, ids=None):
+        """Every engine in IDS (default: every member) registered and alive in the quorum."""
+        ids = set(ids or self.nodes)
+
+        def ok():
+            rc, out, _ = self.ctl("engine", "list", timeout_ms=1500)
+            if rc != 0:
+                return None
+            e = {r["id"]: r for r in out}
+            return e if set(e) >= ids and all(e[i]["alive"] for i in ids) else None
+        return wait_for(ok, timeout, f"engines {sorted(ids)} registered and alive", interval=0.2)
 
     def projects_on(self, node):
         """{name: (owner, epoch)} as member NODE sees it, or None if it does not answer."""

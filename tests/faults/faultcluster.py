@@ -131,14 +131,3 @@ class FaultCluster(Cluster):
 
     def running(self):
         return [x for x in self.nodes.values() if x.alive() and not x.paused]
-
-    def wait_engines_alive(self, timeout=30):
-        ids = set(self.nodes)
-
-        def ok():
-            rc, out, _ = self.ctl("engine", "list", timeout_ms=1500)
-            if rc != 0:
-                return None
-            e = {r["id"]: r for r in out}
-            return e if set(e) >= ids and all(e[i]["alive"] for i in ids) else None
-        return wait_for(ok, timeout, f"engines {sorted(ids)} registered and alive", interval=0.2)

@@ -70,7 +70,11 @@ class KylinCluster:
         for e in self.emus.values():
             e.wait_ready(timeout=60)
         self.cluster.start()
-        self.cluster.wait_leader(timeout=20)
+        # generous: sanitizer build, three JVMs on a 2-core machine that CI may share
+        self.cluster.wait_leader(timeout=60)
+        # an engine is alive only once its Kylin's health probe passed and its heartbeat
+        # committed; projects added before that would all be placed on the first alive engine
+        self.cluster.wait_engines_alive(timeout=60)
         return self
 
     def close(self):
