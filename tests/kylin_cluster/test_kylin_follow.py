@@ -108,3 +108,20 @@ def test_later_schema_refused(kylin_cluster, db, prefix):
     kc.cluster.ctl("project", "add", "L1", json_out=False, check=0)
     wait_agreement(kc, 20, "L1 placed and claimed", projects=["L1"])
     assert_idle(kc, ["L1"])
+
+
+def test_projects_follow_per_type_table(kylin_cluster):
+    """The per-type `<identifier>_project` table (the emulator's --schema later without the
+    job-lock tables): projects created there are added and claimed, one dropped is removed."""
+    kc = kylin_cluster(extra=FOLLOW, schema="later")
+    for name in ("Alpha", "Beta"):
+        kylin_call(kc, "POST", "/emu/projects", {"name": name})
+    wait_agreement(kc, BOUND_S, "projects of the _project table added and claimed", projects=["Alpha", "Beta"])
+    assert_idle(kc, ["Alpha", "Beta"])
+    kylin_call(kc, "DELETE", "/emu/projects/Alpha")
+    wait_for(lambda: "Alpha" not in names(kc), BOUND_S, "Alpha removed after its drop in Kylin", interval=0.1)
+    assert_idle(kc, ["Beta"])
+    assert names(kc) == {"_global", "Beta"}, names(kc)
+    # where Kylin keeps them: the per-type table only (the emulator creates no key/value table then)
+    assert [r[0] for r in kc.db.query(f"SELECT name FROM {kc.prefix}_project")] == ["Beta"]
+    assert not kc.db.query("SELECT table_name FROM information_schema.tables WHERE table_name = %s", (kc.prefix,))
