@@ -3,8 +3,8 @@
  * Steps: load the log as libraft will (io->load) -> find the last configuration in it (the
  * last RAFT_CHANGE entry, else the snapshot's) -> decide: refuse, nothing to do, or recover ->
  * log every member that is discarded -> raft_recover (libraft 0.22.1 appends the one-voter
- * configuration at the next index, with the term of the last entry) -> record the index in
- * DATA_DIR/force-new-cluster.
+ * configuration at the next index, with the term of the last entry) -> raise the term by
+ * RECOVER_TERM_JUMP -> record the index in DATA_DIR/force-new-cluster.
  *
  * Failure modes: an unreadable log (libraft's message is logged, nothing written); this
  * member absent from its own last configuration (it was removed, or never finished joining:
@@ -20,6 +20,15 @@
 #include "common/log.h"
 #include "marker.h"
 #include "membership.h"
+
+/* How far the term jumps at a forced recovery. libraft's lone voter takes leadership in its
+ * current term, so without a jump its new entries would carry the very term in which the lost
+ * leader may have written different entries at the same indexes (Raft's log matching rests on
+ * (index, term) naming one entry), and a discarded member coming back with such entries would
+ * look as up to date as the survivor. Past the jump, every new entry has a term no old member
+ * can hold, unless the lost majority went through more elections than this after the survivor
+ * lost it. */
+#define RECOVER_TERM_JUMP 1000
 
 /* What this member's log holds, as far as the decision needs it. */
 struct loaded_log {
@@ -216,11 +225,17 @@ int recover_force_new_cluster(struct raft *raft, struct raft_io *io, uint64_t id
                  "(index %llu%s); starting normally. Remove --force-new-cluster from the command line",
                  (unsigned long long)id, (unsigned long long)old.conf_index,
                  previous != 0 ? ", recorded in " RECOVER_MARKER : "");
-        if (previous == 0) {
+        /* Not recorded: a recovery cut short before the term jump and the record (or a lone
+         * member from the start, for which the jump is harmless): finish it. */
+        rv = previous == 0 ? io->set_term(io, old.current_term + RECOVER_TERM_JUMP) : 0;
+        if (rv != 0) {
+            log_error("--force-new-cluster: cannot raise the term in %s/raft: %s (%s)", data_dir,
+                      raft_strerror(rv), io->errmsg);
+        } else if (previous == 0) {
             record(data_dir, old.conf_index, old.last_term, &old, id);
         }
         raft_configuration_close(&old.conf);
-        return 0;
+        return rv == 0 ? 0 : -1;
     }
     if (previous != 0 && old.conf_index > previous) {
         log_error("--force-new-cluster refused: this member already forced a new cluster at index %llu (%s/%s) "
@@ -245,11 +260,20 @@ int recover_force_new_cluster(struct raft *raft, struct raft_io *io, uint64_t id
         raft_configuration_close(&old.conf);
         return -1;
     }
+    rv = io->set_term(io, old.current_term + RECOVER_TERM_JUMP);
+    if (rv != 0) {
+        log_error("--force-new-cluster: the new configuration is written but the term could not be raised in "
+                  "%s/raft: %s (%s); fix the disk and run --force-new-cluster again (it finishes the job)",
+                  data_dir, raft_strerror(rv), io->errmsg);
+        raft_configuration_close(&old.conf);
+        return -1;
+    }
     record(data_dir, old.last_index + 1, old.last_term, &old, id);
-    log_warn("FORCE-NEW-CLUSTER: configuration {%llu=%s voter} written at index %llu; this member now elects "
-             "itself. Let new members join with raft.join=<this member's raft.api.address>, and remove "
-             "--force-new-cluster from the command line", (unsigned long long)id, address,
-             (unsigned long long)(old.last_index + 1));
+    log_warn("FORCE-NEW-CLUSTER: configuration {%llu=%s voter} written at index %llu, term raised from %llu to "
+             "%llu; this member now elects itself. Let new members join with raft.join=<this member's "
+             "raft.api.address>, and remove --force-new-cluster from the command line", (unsigned long long)id,
+             address, (unsigned long long)(old.last_index + 1), (unsigned long long)old.current_term,
+             (unsigned long long)(old.current_term + RECOVER_TERM_JUMP));
     raft_configuration_close(&old.conf);
     return 0;
 }

@@ -107,6 +107,33 @@ def test_two_disks_lost_survivor_forces_new_cluster(make_cluster):
     assert {r["id"] for r in rows} == {1, 4, 5}
 
 
+def test_discarded_member_coming_back_with_its_data_stops_itself(make_cluster):
+    """The runbook says the discarded members must never come back with their data. If one does
+    anyway (alone: the old majority is gone), the new cluster's leader refuses its votes and
+    tells it that it was removed: it stops with exit status 3, and the new cluster is untouched."""
+    c = make_cluster(3).start()
+    c.wait_leader()
+    for i in range(5):
+        c.ctl("project", "add", f"proj{i}", check=0)
+    c.wait_converged()
+    survivor, returner, gone = c[1], c[2], c[3]
+    returner.kill()
+    gone.kill()
+    shutil.rmtree(gone.dir)
+    survivor.stop(timeout=30)
+    survivor.start(FORCE)
+    assert c.wait_leader(among=[survivor], timeout=30) == 1
+    before = c.projects_on(survivor)
+    c.ctl("project", "add", "after_recovery", endpoints=survivor.api_addr, check=0)
+
+    returner.start()  # old data, old configuration {1, 2, 3}
+    assert exited(returner, 60) == 3
+    assert "REMOVED: member 2 was removed from the cluster" in returner.log()
+    assert c.leader_id(among=[survivor]) == 1
+    after = c.projects_on(survivor)
+    assert set(before) | {"after_recovery"} == set(after)
+
+
 def test_force_new_cluster_refuses_empty_data_dir(make_cluster):
     c = make_cluster(1)
     n = c[1]
