@@ -354,8 +354,9 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     n->last_state = -1;
     snprintf(n->datadir_raft, sizeof n->datadir_raft, "%s/raft", cfg->data_dir);
     snprintf(n->db_path, sizeof n->db_path, "%s/state.db", cfg->data_dir);
-    if (removal_refuse_start(cfg->node_id, cfg->data_dir) != 0) {
-        n->exit_status = REMOVAL_EXIT_STATUS;
+    rv = removal_refuse_start(cfg->node_id, cfg->data_dir);
+    if (rv != 0) {
+        n->exit_status = rv > 0 ? REMOVAL_EXIT_STATUS : 1;
         return -1;
     }
     if (cfg->force_new_cluster && raft_dir_is_pristine(n->datadir_raft)) {

@@ -33,7 +33,7 @@ int removal_refuse_start(uint64_t id, const char *data_dir)
               "(%s/%s: %s). To bring this host back: wipe %s, then start it with raft.join=<API address of "
               "a member> (or have it added with raftctl member add)", (unsigned long long)id, data_dir,
               REMOVAL_MARKER, text, data_dir);
-    return -1;
+    return 1;
 }
 
 static void stop_removed(struct node *n, const char *why)

@@ -44,7 +44,8 @@ struct removal {
     unsigned next_endpoint;        /* private: round robin over the configuration */
 };
 
-/* At start: -1 (logged) when DATA_DIR records that this member was removed. */
+/* At start: 1 (logged) when DATA_DIR records that this member was removed, -1 (logged) when
+ * that record cannot be read, else 0. */
 int removal_refuse_start(uint64_t id, const char *data_dir);
 
 /* Called every tick while running: may stop the member (exit status 3). */
