@@ -55,6 +55,7 @@ struct config {
     char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
     char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
+    bool force_new_cluster;                 /* --force-new-cluster (command line only; recover.h) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

@@ -19,6 +19,7 @@ const struct handler_method handler_methods[] = {
     {"member.remove", handle_member_remove, HANDLER_CHANGE},
     {"member.assign", handle_member_assign, HANDLER_CHANGE},
     {"member.register", handle_member_register, HANDLER_WRITE},
+    {"member.check", handle_member_check, HANDLER_READ_LEADER},
     {"leader.transfer", handle_leader_transfer, HANDLER_CHANGE},
     {"engine.heartbeat", handle_engine_heartbeat, HANDLER_WRITE},
     {"engine.list", handle_engine_list, HANDLER_READ},

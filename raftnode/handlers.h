@@ -5,6 +5,7 @@
  *   handlers_engine.c     engine.heartbeat|list|drain
  *   handlers_ownership.c  rebalance, maintenance, history
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
+ *   handlers_check.c      member.check (a member asking whether it was removed, removal.h)
  *   handlers_metastore.c  metastore.status
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
@@ -79,6 +80,7 @@ void handle_member_remove(struct api_req *req);
 void handle_member_assign(struct api_req *req);
 void handle_member_register(struct api_req *req);
 void handle_leader_transfer(struct api_req *req);
+void handle_member_check(struct api_req *req); /* handlers_check.c (removal.h) */
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
 void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */

@@ -1,6 +1,7 @@
 /* raftnode: one member of the Raft quorum that replaces Kylin's database leader race.
  * Usage: raftnode -c FILE [-D key=value]... ; raftnode --help-config */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,16 @@ static void warn_password_in_argv(char *const overrides[], int n)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: raftnode -c FILE [-D key=value]...\n"
+    fprintf(out, "usage: raftnode -c FILE [-D key=value]... [--force-new-cluster]\n"
+                 "       --force-new-cluster: on the survivor of a lost quorum, make this member the only\n"
+                 "         voter, keeping its data (docs/operations-force.md)\n"
                  "       raftnode --help-config   (every configuration key, default and meaning)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *file = NULL;
+    bool force_new_cluster = false;
     char *overrides[MAX_OVERRIDES];
     int n_overrides = 0;
     static struct config cfg;
@@ -85,6 +89,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             overrides[n_overrides++] = argv[i] + 2;
+        } else if (strcmp(argv[i], "--force-new-cluster") == 0) {
+            force_new_cluster = true;
         } else if (strcmp(argv[i], "--help-config") == 0) {
             config_print_reference(stdout);
             return 0;
@@ -105,6 +111,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "raftnode: %s\n", err);
         return 2;
     }
+    cfg.force_new_cluster = force_new_cluster;
     log_setup(cfg.node_id, cfg.log_level);
     warn_password_in_argv(overrides, n_overrides);
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
@@ -117,7 +124,7 @@ int main(int argc, char **argv)
     if (node_start(&node, &loop, &cfg) != 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
-        return 1;
+        return node.exit_status != 0 ? node.exit_status : 1; /* 2, 3: refused (node.h) */
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0) {

@@ -13,6 +13,7 @@
 #include "membership.h"
 #include "metrics.h"
 #include "peer_transport.h"
+#include "recover.h"
 
 #define NODE_TICK_MS 50
 
@@ -302,8 +303,9 @@ static void tick_cb(uv_timer_t *t)
         n->last_state = state;
     }
     membership_tick(n);
+    removal_tick(n);
     if (n->phase != NODE_RUNNING) {
-        return; /* membership_tick gave up joining (raft.join-timeout-ms) and stopped the member */
+        return; /* gave up joining (raft.join-timeout-ms), or removed: the member is stopping */
     }
     scheduler_tick(&n->scheduler);
     struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
@@ -352,6 +354,16 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     n->last_state = -1;
     snprintf(n->datadir_raft, sizeof n->datadir_raft, "%s/raft", cfg->data_dir);
     snprintf(n->db_path, sizeof n->db_path, "%s/state.db", cfg->data_dir);
+    rv = removal_refuse_start(cfg->node_id, cfg->data_dir);
+    if (rv != 0) {
+        n->exit_status = rv > 0 ? REMOVAL_EXIT_STATUS : 1;
+        return -1;
+    }
+    if (cfg->force_new_cluster && raft_dir_is_pristine(n->datadir_raft)) {
+        recover_refuse_empty(cfg->node_id, cfg->data_dir);
+        n->exit_status = 2;
+        return -1;
+    }
     if (ensure_dir(cfg->data_dir) != 0 || ensure_dir(n->datadir_raft) != 0) {
         return -1;
     }
@@ -415,6 +427,11 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
+    if (cfg->force_new_cluster &&
+        recover_force_new_cluster(&n->raft, &n->io, cfg->node_id, cfg->node_address, cfg->data_dir) != 0) {
+        n->exit_status = 2;
+        goto err_raft;
+    }
     if (bootstrap_if_needed(n) != 0) {
         goto err_raft;
     }

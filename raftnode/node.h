@@ -24,6 +24,7 @@
 #include "fsm_glue.h"
 #include "kylin_link.h"
 #include "raft_fix.h"
+#include "removal.h"
 #include "peer.h"
 #include "proposal.h"
 #include "scheduler.h"
@@ -50,13 +51,15 @@ struct node {
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
     struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
     struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
+    struct removal removal;             /* private: learning that this member was removed */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */
     uv_timer_t close_timer;             /* private: defers raft_close out of raft callbacks */
     struct raft_transfer shutdown_transfer; /* private */
     int phase;                          /* read-only: enum node_phase */
-    int exit_status;                    /* read-only: what main returns */
+    int exit_status;                    /* read-only: what main returns (2: refused to start,
+                                         * e.g. --force-new-cluster; 3: removed, removal.h) */
     bool bootstrapped;                  /* read-only: this start bootstrapped a new cluster */
     raft_id last_leader_id;             /* private: for leader-change logging */
     int last_state;                     /* private */
