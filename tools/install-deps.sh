@@ -35,6 +35,7 @@ PKGS=(
   iptables libfaketime faketime python3-msgpack
   debhelper lintian systemd
   openjdk-17-jdk-headless libpostgresql-jdbc-java libmariadb-java
+  prometheus influxdb
 )
 BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
