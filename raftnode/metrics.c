@@ -312,7 +312,7 @@ void metrics_write_hist(struct metrics_buf *b, const char *name, const struct me
     metrics_buf_printf(b, " %llu\n", (unsigned long long)h->count);
 }
 
-static void write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v)
+void metrics_write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v)
 {
     metrics_write_header(b, name, "counter", help);
     metrics_write_sample(b, name, NULL, 0, (double)v);
@@ -323,11 +323,11 @@ static void write_influx(struct metrics_buf *b, const struct metrics *m)
 {
     metrics_write_header(b, "raftnode_influxdb_enabled", "gauge", "1 when raft.influxdb.url is set.");
     metrics_write_sample(b, "raftnode_influxdb_enabled", NULL, 0, m->influx_enabled);
-    write_counter(b, "raftnode_influxdb_pushes_total", "POSTs to InfluxDB's /write that succeeded.", m->influx_pushes);
-    write_counter(b, "raftnode_influxdb_push_errors_total",
+    metrics_write_counter(b, "raftnode_influxdb_pushes_total", "POSTs to InfluxDB's /write that succeeded.", m->influx_pushes);
+    metrics_write_counter(b, "raftnode_influxdb_push_errors_total",
                   "POSTs to InfluxDB that failed (transport error, timeout, HTTP 4xx/5xx).", m->influx_push_errors);
-    write_counter(b, "raftnode_influxdb_points_pushed_total", "Points InfluxDB accepted.", m->influx_points_pushed);
-    write_counter(b, "raftnode_influxdb_dropped_points_total",
+    metrics_write_counter(b, "raftnode_influxdb_points_pushed_total", "Points InfluxDB accepted.", m->influx_points_pushed);
+    metrics_write_counter(b, "raftnode_influxdb_dropped_points_total",
                   "Points dropped: the queue was full (raft.influxdb.max-buffered-points) or InfluxDB refused them.",
                   m->influx_points_dropped);
     metrics_write_header(b, "raftnode_influxdb_queued_points", "gauge", "Points waiting to be pushed.");

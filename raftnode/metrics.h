@@ -118,6 +118,8 @@ void metrics_write_sample(struct metrics_buf *b, const char *name, const struct 
 /* NAME_bucket{labels,le="B"} (cumulative, ending with le="+Inf" = count), NAME_sum, NAME_count. */
 void metrics_write_hist(struct metrics_buf *b, const char *name, const struct metrics_label *labels,
                         unsigned n_labels, const struct metrics_hist *h);
+/* A counter without labels, with its header. */
+void metrics_write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v);
 /* Writes V escaped as a label value (no quotes). */
 void metrics_write_label_value(struct metrics_buf *b, const char *v);
 
