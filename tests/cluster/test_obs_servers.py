@@ -5,12 +5,13 @@ nor loses more than the bounded queue, with drops and errors counted. A server t
 start fails the test with its log (obsservers.py); nothing is skipped."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
 from harness import free_ports, wait_for
-from obsservers import InfluxDB, Prometheus, promtool_check
+from obsservers import PROMTOOL, InfluxDB, Prometheus, promtool_check
 from test_http import get, parse_prom, value
 
 DB = "raft_metrics"
@@ -197,3 +198,25 @@ def test_influxdb_outage_is_survived(make_cluster, servers, tmp_path):
                                 f"AND time < {restarted_ms}ms", DB)
     assert rows and rows[0]["count"] >= 1
     assert "influxdb: pushes to" in x.log() and "succeed again" in x.log()
+
+
+def doc_block(section):
+    """The first ```yaml block after SECTION's heading in docs/observability.md."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "observability.md")
+    with open(path) as f:
+        text = f.read()
+    rest = text[text.index(section):]
+    start = rest.index("```yaml\n") + len("```yaml\n")
+    return rest[start:rest.index("```", start)]
+
+
+def test_documented_rules_and_config_pass_promtool(tmp_path):
+    rules, config = tmp_path / "rules.yml", tmp_path / "prometheus.yml"
+    rules.write_text(doc_block("## Alerts worth setting"))
+    config.write_text(doc_block("## Scrape configuration"))
+    outputs = []
+    for args in (["check", "rules", str(rules)], ["check", "config", str(config)]):
+        p = subprocess.run([PROMTOOL] + args, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"promtool {' '.join(args)}:\n{p.stdout}{p.stderr}"
+        outputs.append(p.stdout)
+    assert "SUCCESS: 10 rules found" in outputs[0], outputs[0]
