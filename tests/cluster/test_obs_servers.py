@@ -95,12 +95,14 @@ def test_prometheus_scrapes_leader_failover(make_cluster, servers, tmp_path):
     print("scrape result (raftnode_is_leader after the kill):", prom.query_raw("raftnode_is_leader"))
 
 
-def influx_cluster(make_cluster, influx, interval_ms=300, max_points=100000, n=3):
+def influx_cluster(make_cluster, influx, interval_ms=300, max_points=100000, n=3, without_http=()):
+    """Members pushing to INFLUX; those in WITHOUT_HTTP have no raft.http.address (the push
+    renders the figures without an HTTP port)."""
     ports = free_ports(n)
     extra = {"raft.influxdb.url": influx.url, "raft.influxdb.database": DB,
              "raft.influxdb.interval-ms": interval_ms, "raft.influxdb.max-buffered-points": max_points}
-    c = make_cluster(n, extra=extra,
-                     node_extra={i + 1: {"raft.http.address": f"127.0.0.1:{ports[i]}"} for i in range(n)})
+    c = make_cluster(n, extra=extra, node_extra={i + 1: {"raft.http.address": f"127.0.0.1:{ports[i]}"}
+                                                 for i in range(n) if i + 1 not in without_http})
     for i, x in enumerate(c.nodes.values()):
         x.http_port = ports[i]
     return c.start()
@@ -110,7 +112,7 @@ def test_influxdb_receives_the_push(make_cluster, servers, tmp_path):
     influx = InfluxDB(tmp_path / "influxdb")
     servers.append(influx.start())
     influx.query(f"CREATE DATABASE {DB}")
-    c = influx_cluster(make_cluster, influx)
+    c = influx_cluster(make_cluster, influx, without_http=(3,))
     leader = c.wait_leader()
     c.ctl("project", "add", "alpha", check=0)
 
