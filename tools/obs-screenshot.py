@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Makes docs/observability-failover.png: Prometheus's graph page (Debian's prometheus 2.42,
 classic UI) during a kill -9 run of a 3-member cluster, taken with headless Chromium (Debian's
-chromium). Run by hand after `make`: /usr/bin/python3 tools/obs-screenshot.py [OUT.png]
+chromium). Run by hand after `make` and `WITH_SCREENSHOT=1 tools/install-deps.sh`:
+/usr/bin/python3 tools/obs-screenshot.py [OUT.png]
 
 Timeline: 9 projects placed; every ~25 s the current leader is killed with SIGKILL, its projects
 fail over after the heartbeat timeout (3 s here), and it is started again 15 s later. Two
@@ -34,7 +35,7 @@ def owners(c):
 def main():
     out_png = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "docs",
                                                                                  "observability-failover.png"))
-    assert os.access(CHROMIUM, os.X_OK), "chromium is not installed (apt-get install chromium)"
+    assert os.access(CHROMIUM, os.X_OK), "chromium is not installed (WITH_SCREENSHOT=1 tools/install-deps.sh)"
     root = tempfile.mkdtemp(prefix="raftnode-shot-")
     ports = free_ports(3)
     c = Cluster(os.path.join(root, "c"), 3,
