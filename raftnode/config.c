@@ -1001,6 +1001,11 @@ static int check_influxdb(struct loader *ld, const struct config *c)
         return fail_key(ld, K_INFLUX_URL, "'%s' is not an http:// or https:// URL without a query (expected e.g. "
                         "http://127.0.0.1:8086)", shown(u, shown_url));
     }
+    const char *authority = strstr(u, "//") + 2;
+    if (memchr(authority, '@', strcspn(authority, "/")) != NULL) {
+        return fail_key(ld, K_INFLUX_URL, "user and password in the URL are not supported (they would show in logs "
+                        "and error messages); give InfluxDB's address only");
+    }
     if (db[0] == '\0') {
         return fail_key(ld, K_INFLUX_URL, "set without raft.influxdb.database (name the database to write to)");
     }

@@ -353,6 +353,10 @@ static void test_influxdb_keys(void **state)
     expect_error(BASE "raft.influxdb.url=http://\nraft.influxdb.database=raft\n", NULL, 0,
                  "@:6: raft.influxdb.url: 'http://' is not an http:// or https:// URL without a query "
                  "(expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://u:secret@h:8086\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: user and password in the URL are not supported (they would show in logs "
+                 "and error messages); give InfluxDB's address only");
+    expect_ok(BASE "raft.influxdb.url=http://h:8086/a@b\nraft.influxdb.database=raft\n", NULL, 0);
     expect_error(BASE "raft.influxdb.url=http://h:8086\nraft.influxdb.database=a&b\n", NULL, 0,
                  "@:7: raft.influxdb.database: 'a&b' has a character other than letters, digits, '_', '.' and '-'");
     expect_error(BASE "raft.influxdb.interval-ms=99\n", NULL, 0,
