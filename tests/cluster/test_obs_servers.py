@@ -121,7 +121,8 @@ def test_influxdb_receives_the_push(make_cluster, servers, tmp_path):
         got = {int(r["member"]): r["last"] for r in rows}
         return got if set(got) == {1, 2, 3} and got[leader] == 1 and sum(got.values()) == 1 else None
     got = wait_for(leaders_in_influx, 60, "every member's raftnode_is_leader in InfluxDB, one leader", 0.3)
-    print("InfluxDB query result (last raftnode_is_leader by member):", got)
+    print("InfluxDB query result (last raftnode_is_leader by member):", got,
+          influx.query("SELECT last(value) FROM raftnode_is_leader GROUP BY member", DB))
 
     # the same figures as /metrics: labels become tags, the term agrees once stable
     term = value(parse_prom(metrics(c[1])), "raftnode_term")
