@@ -62,7 +62,7 @@ enum key_index {
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
     K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
     /* raft.http.* (observability; docs/observability.md) */
-    K_HTTP_ADDRESS,
+    K_HTTP_ADDRESS, K_INFLUX_URL, K_INFLUX_DB, K_INFLUX_INTERVAL_MS, K_INFLUX_MAX_POINTS,
     K_COUNT
 };
 
@@ -211,6 +211,21 @@ static const struct key_def config_keys[K_COUNT] = {
         "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"
         "read-only JSON /v1/status, /v1/engines, /v1/projects, /v1/projects/NAME. Empty: off.\n"
         "Plaintext and unauthenticated: bind it to a monitoring network. Example: 127.0.0.1:7281"},
+    [K_INFLUX_URL] = {"raft.influxdb.url", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(influxdb_url),
+        "InfluxDB 1.x to push the /metrics figures to, in line protocol (POST /write), e.g.\n"
+        "http://127.0.0.1:8086. Needs raft.influxdb.database. Empty: no push. Pushes never\n"
+        "block the member; while InfluxDB is down points queue up to\n"
+        "raft.influxdb.max-buffered-points. See docs/observability.md."},
+    [K_INFLUX_DB] = {"raft.influxdb.database", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(influxdb_database),
+        "InfluxDB database the points go to (letters, digits, '_', '.', '-'); it must exist\n"
+        "(CREATE DATABASE). Required when raft.influxdb.url is set."},
+    [K_INFLUX_INTERVAL_MS] = {"raft.influxdb.interval-ms", KT_UINT, 0, "10000", 100, 3600000, NULL,
+        FIELD(influxdb_interval_ms),
+        "Milliseconds between two samples of the figures pushed to InfluxDB (one batch each)."},
+    [K_INFLUX_MAX_POINTS] = {"raft.influxdb.max-buffered-points", KT_UINT, 0, "100000", 100, 10000000, NULL,
+        FIELD(influxdb_max_points),
+        "Points kept while InfluxDB cannot take them; past it the oldest batches are dropped\n"
+        "and counted in raftnode_influxdb_dropped_points_total."},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */
@@ -971,6 +986,39 @@ static int check_peer_tls(struct loader *ld)
     return 0;
 }
 
+/* raft.influxdb.url and raft.influxdb.database: both or neither; an http(s) URL with no query
+ * (influx.c appends /write?db=...); a database name that needs no URL escaping. */
+static int check_influxdb(struct loader *ld, const struct config *c)
+{
+    const char *u = c->influxdb_url, *db = c->influxdb_database;
+    char shown_url[72];
+
+    if (u[0] == '\0') {
+        return fail_key(ld, K_INFLUX_DB, "set without raft.influxdb.url (set both, or neither)");
+    }
+    if ((strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) ||
+        u[strcspn(u, "?#")] != '\0' || u[strcspn(u, " \t")] != '\0' || u[strncasecmp(u, "https", 5) == 0 ? 8 : 7] == '\0') {
+        return fail_key(ld, K_INFLUX_URL, "'%s' is not an http:// or https:// URL without a query (expected e.g. "
+                        "http://127.0.0.1:8086)", shown(u, shown_url));
+    }
+    const char *authority = strstr(u, "//") + 2;
+    if (memchr(authority, '@', strcspn(authority, "/")) != NULL) {
+        return fail_key(ld, K_INFLUX_URL, "user and password in the URL are not supported (they would show in logs "
+                        "and error messages); give InfluxDB's address only");
+    }
+    if (db[0] == '\0') {
+        return fail_key(ld, K_INFLUX_URL, "set without raft.influxdb.database (name the database to write to)");
+    }
+    for (const char *p = db; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '.' || *p == '-')) {
+            return fail_key(ld, K_INFLUX_DB, "'%s' has a character other than letters, digits, '_', '.' and '-'",
+                            shown(db, shown_url));
+        }
+    }
+    return 0;
+}
+
 static int check_cross(struct loader *ld)
 {
     const struct config *c = ld->c;
@@ -1003,6 +1051,12 @@ static int check_cross(struct loader *ld)
         char kerr[256];
         if (kylin_api_base_check(c->kylin_url, kerr, sizeof kerr) != KYLIN_OK) {
             return fail_key(ld, K_KYLIN_URL, "%s (expected none or e.g. http://127.0.0.1:7070/kylin)", kerr);
+        }
+    }
+    if (c->influxdb_url[0] != '\0' || c->influxdb_database[0] != '\0') {
+        int rv = check_influxdb(ld, c);
+        if (rv != 0) {
+            return rv;
         }
     }
     if (c->n_peers > 0 && c->join[0] != '\0') {

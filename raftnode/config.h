@@ -56,6 +56,10 @@ struct config {
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
     char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
     bool force_new_cluster;                 /* --force-new-cluster (command line only; recover.h) */
+    char influxdb_url[CONFIG_URL_MAX];      /* raft.influxdb.url (influx.h), "" = off */
+    char influxdb_database[128];            /* raft.influxdb.database ([A-Za-z0-9_.-]) */
+    unsigned influxdb_interval_ms;          /* raft.influxdb.interval-ms (default 10000) */
+    unsigned influxdb_max_points;           /* raft.influxdb.max-buffered-points (default 100000) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "handlers.h"
 #include "http.h"
+#include "kylin_link.h"
 #include "metastore/mirror.h"
 #include "metrics.h"
 #include "proposal.h"
@@ -222,6 +223,39 @@ static void mirror_figures(struct http *h, struct metrics_buf *b)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The link to the local Kylin (raft.kylin.url; kylin_link.c); all 0 without one. */
+static void kylin_figures(struct http *h, struct metrics_buf *b)
+{
+    const struct kylin_link *k = h->ctx.kylin;
+    struct metrics_label l = {"result", "ok"};
+
+    gauge(b, "raftnode_kylin_enabled", "1 when raft.kylin.url names a Kylin node.", k->enabled);
+    gauge(b, "raftnode_kylin_health_up", "1 while the local Kylin's last health answer was UP.",
+          k->health_known && k->health == KYLIN_HEALTH_UP);
+    metrics_write_counter(b, "raftnode_kylin_health_probes_total", "Health probes of the local Kylin answered (or failed).",
+            k->probes);
+    metrics_write_counter(b, "raftnode_kylin_health_failures_total",
+            "Health probes whose answer was not UP (DOWN, metastore unhealthy, no answer in time).", k->health_failures);
+    metrics_write_header(b, "raftnode_kylin_claims_total", "counter",
+                         "Projects claimed through the local Kylin's REST API, by the call's result.");
+    metrics_write_sample(b, "raftnode_kylin_claims_total", &l, 1, (double)k->claims_ok);
+    l.value = "failed";
+    metrics_write_sample(b, "raftnode_kylin_claims_total", &l, 1, (double)k->claims_failed);
+    metrics_write_counter(b, "raftnode_kylin_claim_calls_total", "Claim calls (POST /api/epoch) sent to the local Kylin.",
+            k->claim_calls);
+    metrics_write_counter(b, "raftnode_kylin_repairs_total",
+            "Projects claimed again after this engine had verified them: their epoch row drifted, or Kylin "
+            "restarted.", k->repairs);
+    metrics_write_counter(b, "raftnode_kylin_releases_total", "Projects the local Kylin was told to release (another owner).",
+            k->releases);
+    metrics_write_counter(b, "raftnode_kylin_pokes_total", "Pokes (POST /api/broadcast) sent to the local Kylin.", k->pokes);
+    metrics_write_counter(b, "raftnode_kylin_rounds_total", "Reconcile rounds (epoch table read, claims, pokes) finished.",
+            k->rounds);
+    gauge(b, "raftnode_kylin_unverified_claims",
+          "Claimed projects the last epoch table read did not show as this engine's (row drift while > 0 for long).",
+          (double)k->unverified);
+}
+
 static void proposal_figures(struct http *h, struct metrics_buf *b)
 {
     static const double bounds[PROPOSAL_SIZE_BUCKETS - 1] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
@@ -306,6 +340,7 @@ void http_metrics_render(struct http *h, struct metrics_buf *b)
     engine_figures(h, b);
     ownership_figures(h, b);
     mirror_figures(h, b);
+    kylin_figures(h, b);
     proposal_figures(h, b);
     metrics_write_own(b);
     process_figures(b);

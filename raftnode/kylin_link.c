@@ -111,6 +111,7 @@ static void health_reply(struct kylin_http_req *req, const struct kylin_http_rep
     }
     k->health = h;
     k->health_known = true;
+    k->health_failures += h != KYLIN_HEALTH_UP;
     if (h == KYLIN_HEALTH_UP) {
         k->last_up_ms = now_ms(k);
         if (!was_up) {
@@ -227,7 +228,10 @@ static void claim_reply(struct kylin_http_req *req, const struct kylin_http_repl
         }
     }
     k->claim_off += taken;
-    if (reply->error != NULL || reply->status != 200) {
+    bool failed = reply->error != NULL || reply->status != 200;
+    k->claims_failed += failed ? taken : 0;
+    k->claims_ok += failed ? 0 : taken;
+    if (failed) {
         set_error(k, "claim (POST /api/epoch of %zu project(s)) failed: %s (HTTP %ld); retried with backoff", taken,
                   reply->error != NULL ? reply->error : "", reply->status);
         backoff(k);
@@ -396,6 +400,11 @@ static void decide(struct kylin_link *k)
         log_info("kylin: project %s claimed by %s (epoch_id %" PRId64 ")", out.record[i].project,
                  out.record[i].identity, out.record[i].epoch_id);
         poke = true;
+    }
+    k->releases += out.n_release;
+    k->unverified = out.n_unverified;
+    for (size_t i = 0; i < out.n_claim; i++) {
+        k->repairs += rec_find(k, out.claim[i]) != NULL; /* verified before: its row drifted */
     }
     for (size_t i = 0; i < out.n_release; i++) {
         log_info("kylin: project %s now held by %s (epoch_id %" PRId64 "): telling %s to release it",

@@ -77,6 +77,11 @@ struct kylin_link {
     char last_error[512];           /* read-only: last read/claim/poke failure, "" if none */
     /* counters (read-only) */
     uint64_t rounds, claims_sent, claim_calls, pokes, probes;
+    /* counters for /metrics (read-only): claimed projects whose call succeeded or failed,
+     * re-claims of verified projects whose row drifted, releases, health probes not UP;
+     * unverified: claimed projects the last read did not show as this engine's */
+    uint64_t claims_ok, claims_failed, repairs, releases, health_failures;
+    size_t unverified;
     /* handles */
     struct kylin_http http;         /* private */
     bool http_open;                 /* private */

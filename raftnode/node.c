@@ -473,7 +473,9 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
                                      .max_pending = cfg->api_max_pending_bytes};
     if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
         engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
-        (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
+        ((cfg->http_address[0] != '\0' || cfg->influxdb_url[0] != '\0') &&
+         http_start(&n->http, &api_ctx, cfg->http_address[0] != '\0' ? cfg->http_address : NULL) != 0) ||
+        influx_start(&n->influx, loop, cfg, &n->http) != 0) {
         node_stop(n, 1);
         return -1;
     }
@@ -522,6 +524,7 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    influx_close(&n->influx); /* before http: it renders through it */
     http_close(&n->http);
     engine_close(&n->engine);
     kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */

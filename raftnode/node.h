@@ -18,6 +18,7 @@
 #include "../storage/store.h"
 #include "api.h"
 #include "http.h"
+#include "influx.h"
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
@@ -43,6 +44,7 @@ struct node {
                                          * no further applies) */
     struct api api;                     /* private: API listener and connections */
     struct http http;                   /* private: raft.http.address (http.h); off when unset */
+    struct influx influx;               /* private: raft.influxdb.* push (influx.h); off when unset */
     struct proposals proposals;         /* private: write batching */
     uv_check_t proposals_flush;         /* private: runs proposals_flush once per loop iteration */
     struct peer peer;                   /* private: requests this node sends to the leader */

@@ -28,6 +28,8 @@ int raftctl_main(int argc, char **argv, const char *env_endpoints)
     if (ctx.args.help) {
         raftctl_usage(stdout, NULL);
         rc = RAFTCTL_EXIT_OK;
+    } else if (ctx.args.watch_s > 0) {
+        rc = raftctl_watch(&ctx);
     } else {
         rc = ctx.args.cmd->run(&ctx);
     }

@@ -5,6 +5,7 @@ runs there and nowhere else."""
 import time
 
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
+from test_http import value  # noqa: E402
 
 PROJECTS = ["Sales", "Ops", "Finance", "Hr", "Web", "Mobile"]
 
@@ -161,6 +162,8 @@ def test_hung_kylin_fails_over_and_releases(kylin_cluster):
     finally:
         os.kill(pid, signal.SIGCONT)
     wait_agreement(kc, 20, "after SIGCONT the resumed Kylin holds and runs none of what it lost")
+    m = kc.metrics(victim)
+    assert value(m, "raftnode_kylin_health_failures_total") >= 1  # the probes that timed out
 
 
 def test_move_and_drift_repair(kylin_cluster):
@@ -177,10 +180,16 @@ def test_move_and_drift_repair(kylin_cluster):
     other = kc.emus[src].identity
     kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = %s WHERE epoch_target = 'Ops'", (other,))
     owner_ops = owners(kc)["Ops"]
+    m = kc.metrics(owner_ops)
+    repairs = value(m, "raftnode_kylin_repairs_total")
+    assert value(m, "raftnode_kylin_claims_total", result="ok") >= 1  # Ops at least
+    assert value(m, "raftnode_kylin_health_up") == 1
     def repaired():
         r = epoch_row(kc, "Ops")
         return r is not None and r[0] == kc.emus[owner_ops].identity
     wait_for(repaired, 5, "the drifted Ops row repaired within the repair period")
+    wait_for(lambda: value(kc.metrics(owner_ops), "raftnode_kylin_repairs_total") > repairs, 10,
+             "the repair counted in raftnode_kylin_repairs_total")
     wait_agreement(kc, 15, "agreement after the repair")
 
 

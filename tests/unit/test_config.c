@@ -36,7 +36,8 @@ static const char *const all_keys[] = {
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
-    "raft.http.address",
+    "raft.http.address", "raft.influxdb.url", "raft.influxdb.database", "raft.influxdb.interval-ms",
+    "raft.influxdb.max-buffered-points",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -321,6 +322,45 @@ static void test_api_limits(void **state)
                  "@:6: raft.api.max-connections: 0 is out of range (expected 1..1000000)");
     expect_error(BASE, bad, 1, "-D raft.api.max-pending-bytes=65535: raft.api.max-pending-bytes: 65535 is out "
                  "of range (expected 65536..1073741824)");
+}
+
+/* raft.influxdb.*: defaults, both url and database or neither, URL and name checks. */
+static void test_influxdb_keys(void **state)
+{
+    char *ov[] = {"raft.influxdb.url=http://127.0.0.1:8086/", "raft.influxdb.database=kylin_metrics-1.x",
+                  "raft.influxdb.interval-ms=250", "raft.influxdb.max-buffered-points=100"};
+
+    (void)state;
+    expect_ok(BASE, NULL, 0);
+    assert_string_equal(cfg.influxdb_url, "");
+    assert_int_equal(cfg.influxdb_interval_ms, 10000);
+    assert_int_equal(cfg.influxdb_max_points, 100000);
+    expect_ok(BASE, ov, 4);
+    assert_string_equal(cfg.influxdb_url, "http://127.0.0.1:8086/");
+    assert_string_equal(cfg.influxdb_database, "kylin_metrics-1.x");
+    assert_int_equal(cfg.influxdb_interval_ms, 250);
+    assert_int_equal(cfg.influxdb_max_points, 100);
+    expect_error(BASE "raft.influxdb.url=http://127.0.0.1:8086\n", NULL, 0,
+                 "@:6: raft.influxdb.url: set without raft.influxdb.database (name the database to write to)");
+    expect_error(BASE "raft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.database: set without raft.influxdb.url (set both, or neither)");
+    expect_error(BASE "raft.influxdb.url=127.0.0.1:8086\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: '127.0.0.1:8086' is not an http:// or https:// URL without a query "
+                 "(expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://h:8086/write?db=x\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: 'http://h:8086/write?db=x' is not an http:// or https:// URL without a "
+                 "query (expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: 'http://' is not an http:// or https:// URL without a query "
+                 "(expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://u:secret@h:8086\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: user and password in the URL are not supported (they would show in logs "
+                 "and error messages); give InfluxDB's address only");
+    expect_ok(BASE "raft.influxdb.url=http://h:8086/a@b\nraft.influxdb.database=raft\n", NULL, 0);
+    expect_error(BASE "raft.influxdb.url=http://h:8086\nraft.influxdb.database=a&b\n", NULL, 0,
+                 "@:7: raft.influxdb.database: 'a&b' has a character other than letters, digits, '_', '.' and '-'");
+    expect_error(BASE "raft.influxdb.interval-ms=99\n", NULL, 0,
+                 "@:6: raft.influxdb.interval-ms: 99 is out of range (expected 100..3600000)");
 }
 
 static void test_bad_address(void **state)
@@ -848,6 +888,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_api_limits),
+        cmocka_unit_test(test_influxdb_keys),
         cmocka_unit_test(test_minimal_file_gets_defaults),
         cmocka_unit_test(test_good_full_file),
         cmocka_unit_test(test_join_instead_of_initial_cluster),
