@@ -510,6 +510,9 @@ static int conn_tls_read(struct api_conn *c, const char *data, size_t nread)
         if (hs == 0 || c->closing) {
             return c->closing ? -1 : 0;
         }
+        for (char *q = c->who; *q != '\0'; q++) { /* printable ASCII in logs and the audit */
+            *q = *q < 0x20 || *q >= 0x7f ? '?' : *q;
+        }
         conn_set_role(c);
         log_debug("api: %s authenticated as %s (%s)", c->peer, c->who,
                   c->role == API_ROLE_ADMIN ? "admin" : c->role == API_ROLE_MEMBER ? "member" : "read-only");

@@ -4,11 +4,14 @@
 #include <raft.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/mp.h"
 #include "common/proto.h"
 #include "config.h"
+#include "proposal.h"
+#include "storage/command.h"
 #include "metrics.h"
 
 /* Every method: its handler, how it touches the state, and who may call it with API TLS
@@ -34,6 +37,7 @@ const struct handler_method handler_methods[] = {
     {"rebalance", handle_rebalance, HANDLER_WRITE, PERM_ADMIN},
     {"maintenance", handle_maintenance, HANDLER_WRITE, PERM_ADMIN},
     {"history", handle_history, HANDLER_READ, PERM_READ},
+    {"audit", handle_audit, HANDLER_READ, PERM_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ, PERM_READ},
     {"kylin.status", handle_kylin_status, HANDLER_READ, PERM_READ},
     {NULL, NULL, HANDLER_READ, PERM_READ},
@@ -74,6 +78,35 @@ int handlers_permit(const struct handler_method *m, bool tls, enum api_role role
     return -1;
 }
 
+/* Records an admin write request in the replicated audit table (who, method, arguments),
+ * proposed just before the handler's own commands. Only the leader proposes; a follower
+ * redirects the request and the leader records it. */
+static void audit_request(const struct api_req *req, const struct handler_method *m)
+{
+    char detail[COMMAND_DETAIL_MAX + 1] = "{}";
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int n;
+
+    if ((m->access != HANDLER_WRITE && m->access != HANDLER_CHANGE) || m->perm == PERM_SELF ||
+        m->perm == PERM_READ || raft_state(req->ctx->raft) != RAFT_LEADER || !req->ctx->host.running(req->ctx->host.node)) {
+        return;
+    }
+    n = msgpack_object_print_buffer(detail, sizeof detail, *req->args);
+    for (int i = 0; i < n && (size_t)i < sizeof detail - 1; i++) {
+        if ((unsigned char)detail[i] < 0x20 || (unsigned char)detail[i] >= 0x7f) {
+            detail[i] = '?'; /* printable ASCII only: the audit text is for people */
+        }
+    }
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (command_pack_audit(&pk, req->conn->who, m->name, detail, (uint64_t)time(NULL) * 1000) != 0 ||
+        sb.data == NULL || proposals_submit(req->ctx->proposals, sb.data, sb.size, NULL, NULL) != 0) {
+        log_warn("api: cannot record %s by %s in the audit log (out of memory)", m->name, req->conn->who);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
 void handlers_dispatch(struct api_req *req)
 {
     char why[512];
@@ -87,6 +120,7 @@ void handlers_dispatch(struct api_req *req)
                 api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_PERMISSION_DENIED, "%s", why);
                 return;
             }
+            audit_request(req, m);
             req->method_name = m->name;
             req->start_ns = uv_hrtime();
             metrics_api_dispatch_begin();

@@ -88,6 +88,7 @@ void handle_engine_drain(struct api_req *req);
 void handle_rebalance(struct api_req *req);
 void handle_maintenance(struct api_req *req);
 void handle_history(struct api_req *req);
+void handle_audit(struct api_req *req);
 /* handlers_member.c */
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);

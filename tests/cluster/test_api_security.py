@@ -109,13 +109,29 @@ def test_api_tls_roles(make_cluster, tmp_path):
     # admin: writes, and the ownership history names who asked
     c.ctl("project", "add", "p_admin", check=0)
     c.ctl("project", "add", "p_two", check=0)
-    projects = c.ctl("project", "list", check=0)[1]
-    owner = {p["name"]: p["owner"] for p in projects}["p_admin"]
+
+    def placed():
+        owners = {p["name"]: p["owner"] for p in c.ctl("project", "list", "--consistent", check=0)[1]}
+        return owners.get("p_admin")
+    owner = wait_for(placed, 30, "p_admin placed on an engine")
     target = next(i for i in c.nodes if i != owner)
     c.ctl("project", "move", "p_admin", target, check=0)
-    rc, hist, _ = c.ctl("history", "--project", "p_admin", check=0)
+    c.wait_converged(timeout=30)  # every member applied the move: any of them answers below
+    hist = c.ctl("history", "--project", "p_admin", check=0)[1]
     moves = [h for h in hist if h["reason"] == "move"]
     assert moves and moves[-1]["by"] == "admin", hist
+    assert [h["by"] for h in hist if h["reason"] == "new"] == [None], hist  # placed automatically
+    rc, text, _ = c.ctl("history", "--project", "p_admin", json_out=False, check=0)
+    assert text.splitlines()[0].split()[-1] == "BY" and text.splitlines()[-1].split()[-1] == "admin", text
+    # every admin write is in the audit log with who made it, on every member alike
+    audit = c.ctl("audit", "--limit", "0", check=0)[1]
+    asked = [(a["by"], a["method"]) for a in audit]
+    for method in ("project.add", "project.move"):
+        assert ("admin", method) in asked, audit
+    assert not any(a["by"] == "reader" for a in audit), audit  # refused requests are not writes
+    assert any(a["method"] == "project.add" and "p_admin" in a["detail"] for a in audit), audit
+    rc, text, _ = c.ctl("audit", json_out=False, check=0)
+    assert text.splitlines()[0].split() == ["INDEX", "TIME", "BY", "METHOD", "DETAIL"], text
 
     names = {p["name"] for p in c.ctl("project", "list", check=0)[1]}
     assert "p_reader" not in names and "plain" not in names

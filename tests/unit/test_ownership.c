@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "common/mp.h"
+#include "storage/schema.h"
 #include "store_helpers.h"
 
 static struct batch batch;
@@ -476,7 +477,9 @@ static void test_history_rows(void **state)
     };
     for (unsigned i = 0; i < 3; i++) {
         const msgpack_object *row = &a->via.array.ptr[i];
-        assert_int_equal(row->via.map.size, 8);
+        assert_int_equal(row->via.map.size, 9);
+        assert_non_null(mp_get(row, "by")); /* nil: automatic, from an assign without "by" */
+        assert_int_equal(mp_get(row, "by")->type, MSGPACK_OBJECT_NIL);
         uint64_t v;
         char text[64];
         assert_int_equal(mp_get_u64(row, "index", &v), 0);
@@ -1072,7 +1075,8 @@ static void test_migration_v1_to_v2(void **state)
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
     assert_int_equal(s.applied_index, 12);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(object_exists(&s, "table", "engines"), 1);
     assert_int_equal(object_exists(&s, "table", "settings"), 1);
     assert_int_equal(object_exists(&s, "index", "projects_by_owner"), 1);
@@ -1094,7 +1098,8 @@ static void test_migration_v1_to_v2(void **state)
 
     /* Reopening is a no-op; a store created at v2 with the same commands hashes equal. */
     assert_int_equal(store_open(&s, path), 0);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(engine(&s, 2).projects, 1);
     assert_true(hash_of(&s) == migrated);
     store_close(&s);
