@@ -443,6 +443,56 @@ static void test_epoch_follows_owner(void **state)
     assert_int_equal(q_int(&f->s, "SELECT count(*) FROM projects WHERE owner = 0"), 0);
 }
 
+/* "by" of an assign lands in its history row ("by" nil without it); an audit command adds a
+ * row to the audit table with who, method and detail. */
+static void test_history_by_and_audit(void **state)
+{
+    struct fixture *f = *state;
+    msgpack_packer pk;
+    standard_cluster(f);
+    command_pack_audit(batch_next(&batch, &pk), "admin", "project.move", "{\"name\"=>\"p1\"}", 1700000000000);
+    command_pack_assign_by(batch_next(&batch, &pk), "p1", 2, 0, 1, "move", 1700000000001, "admin");
+    batch_assign(&batch, "p1", 1, 2, "failover", 1700000000002);
+    struct store_results r;
+    assert_int_equal(batch_apply_term(&f->s, &batch, 7, 3, &r), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
+    }
+    store_results_free(&r);
+
+    msgpack_sbuffer sb;
+    msgpack_unpacked u;
+    const msgpack_object *a, *v;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_history(&f->s, "p1", 2, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 2);
+    v = mp_get(&a->via.array.ptr[0], "by");
+    assert_true(v != NULL && mp_str_eq(v, "admin"));
+    v = mp_get(&a->via.array.ptr[1], "by");
+    assert_true(v != NULL && v->type == MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_audit(&f->s, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 1);
+    const msgpack_object *row = &a->via.array.ptr[0];
+    uint64_t n;
+    assert_int_equal(mp_get_u64(row, "index", &n), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(mp_get_u64(row, "time_ms", &n), 0);
+    assert_true(n == 1700000000000);
+    assert_true(mp_str_eq(mp_get(row, "by"), "admin"));
+    assert_true(mp_str_eq(mp_get(row, "method"), "project.move"));
+    assert_true(mp_str_eq(mp_get(row, "detail"), "{\"name\"=>\"p1\"}"));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_history_rows(void **state)
 {
     struct fixture *f = *state;
@@ -1157,6 +1207,7 @@ int main(void)
         T(test_maintenance_freezes),
         T(test_epoch_follows_owner),
         T(test_history_rows),
+        T(test_history_by_and_audit),
         T(test_pack_history_limit_and_filter),
         T(test_pin_and_drain),
         T(test_load_engines_counts),
