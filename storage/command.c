@@ -157,15 +157,11 @@ static int fixed_write(void *data, const char *buf, size_t len)
 int command_pack_audit(msgpack_packer *pk, const char *by, const char *method, const char *detail,
                        uint64_t time_ms)
 {
+    const char *const keys[3] = {"by", "method", "detail"};
+    const char *const values[3] = {by, method, detail};
     int rc = pack_type(pk, 4, "audit");
-    if (rc == 0) {
-        rc = mp_pack_kv_str(pk, "by", by);
-    }
-    if (rc == 0) {
-        rc = mp_pack_kv_str(pk, "method", method);
-    }
-    if (rc == 0) {
-        rc = mp_pack_kv_str(pk, "detail", detail);
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = mp_pack_kv_str(pk, keys[i], values[i]);
     }
     return rc != 0 ? rc : mp_pack_kv_u64(pk, "time_ms", time_ms);
 }
