@@ -27,6 +27,11 @@
 
 static struct ssl_ctx_st *client_tls_default; /* client_set_tls */
 
+bool client_tls_enabled(void)
+{
+    return client_tls_default != NULL;
+}
+
 void client_set_tls(struct ssl_ctx_st *ctx)
 {
     if (ctx != NULL) {
@@ -568,8 +573,9 @@ static int conn_tls_read(struct client_conn *c, const char *data, size_t nread)
             return 0;
         }
         if (n < 0) {
-            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, UV_EOF, "%s closed the connection%s%s",
-                      c->endpoint, err[0] != '\0' ? ": TLS: " : "", err);
+            /* a TLS alert (e.g. "certificate required") is the member's reason: keep it */
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, err[0] != '\0' ? 0 : UV_EOF,
+                      "%s closed the connection%s%s", c->endpoint, err[0] != '\0' ? ": TLS: " : "", err);
             return -1;
         }
         frame_reader_commit(&c->reader, (size_t)n);

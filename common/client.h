@@ -176,6 +176,8 @@ struct client_conn {
  * handshake fails them as status 3 "unreachable" naming OpenSSL's reason. Not thread-safe:
  * call it before the conns are made. */
 void client_set_tls(struct ssl_ctx_st *ctx);
+/* Whether client_set_tls set a context. */
+bool client_tls_enabled(void);
 
 /* Prepares CONN for ENDPOINT ("IPv4:port") on LOOP. CONN is caller memory and must stay put
  * until the close callback; init zeroes it, so set data / error_cb / max_request_bytes after. Returns 0, or -1 with conn->errmsg set and nothing to free

@@ -173,3 +173,27 @@ def test_forged_heartbeats_refused(make_cluster, tmp_path):
     after = c.ctl("history", "--project", "p_hb", check=0)[1]
     assert [h for h in after if h["reason"] == "failover"] == [h for h in before if h["reason"] == "failover"]
     assert all(x.alive() for x in c.nodes.values())
+
+
+def test_join_and_register_with_api_tls(make_cluster, tmp_path):
+    """A member joining with raft.join calls the leader's API with its own member-4 certificate:
+    member.join and member.register as itself are allowed, and its engine heartbeats."""
+    c, certs = tls_cluster(make_cluster, tmp_path)
+    subprocess.run(["bash", MAKE_CERTS, str(certs), "4", "admin", "reader"], check=True, capture_output=True)
+    c.start()
+    c.wait_leader(timeout=60)
+    c.wait_engines_alive(timeout=60)
+    n4 = c.add_joiner(4, extra={"raft.api.cert-file": certs / "member-4.crt",
+                                "raft.api.key-file": certs / "member-4.key",
+                                "raft.api.trusted-ca-file": certs / "ca.crt",
+                                "raft.api.admins": "admin"}).start()
+
+    def joined():
+        rc, members, _ = c.ctl("member", "list")
+        m = {x["id"]: x for x in members}.get(4) if rc == 0 else None
+        return m if m and m["api_address"] == n4.api_addr else None
+    wait_for(joined, 60, "member 4 to join and register its API address over TLS")
+    c.wait_engines_alive(timeout=60, ids=[1, 2, 3, 4])
+    audit = c.ctl("audit", "--limit", "0", check=0)[1]
+    assert ("member-4", "member.join") in [(a["by"], a["method"]) for a in audit], audit
+    assert "permission denied" not in n4.log()
