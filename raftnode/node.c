@@ -512,6 +512,7 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    client_set_tls(NULL); /* connections still open keep their own reference */
     http_close(&n->http);
     engine_close(&n->engine);
     kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */
