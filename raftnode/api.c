@@ -462,12 +462,16 @@ static void conn_set_role(struct api_conn *c)
     unsigned long long id;
 
     for (const char *p = admins; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        while (n > 0 && (*p == ' ' || *p == '\t')) { /* "a, b" lists */
-            p++;
-            n--;
+        size_t n = strcspn(p, ","), len = n;
+        const char *name = p;
+        while (len > 0 && (*name == ' ' || *name == '\t')) { /* "a, b" lists */
+            name++;
+            len--;
         }
-        if (n == cn_len && memcmp(p, c->who, n) == 0) {
+        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t')) {
+            len--;
+        }
+        if (len == cn_len && memcmp(name, c->who, len) == 0) {
             c->role = API_ROLE_ADMIN;
             return;
         }
