@@ -159,6 +159,15 @@ def test_forged_heartbeats_refused(make_cluster, tmp_path):
     for name in ("reader", "admin", f"member-{other}"):
         r = api_call(leader, certs, name, "engine.heartbeat", fake)
         assert r["status"] == 1 and r["code"] == "permission_denied", (name, r)
+    # issue 12's other writes: a member's API address overwritten, a member demoted, maintenance
+    r = api_call(leader, certs, f"member-{other}", "member.register", {"id": lid, "api_address": "127.0.0.1:1"})
+    assert r["status"] == 1 and r["code"] == "permission_denied", r
+    for method, args in (("member.register", {"id": lid, "api_address": "127.0.0.1:1"}),
+                         ("member.assign", {"id": other, "role": "standby"}),
+                         ("maintenance", {"on": True, "reason": "x"}),
+                         ("project.pin", {"name": "p_hb", "engine": other})):
+        r = api_call(leader, certs, "reader", method, args)
+        assert r["status"] == 1 and r["code"] == "permission_denied", (method, r)
     # the engine's own member may (what its engine does every second anyway)
     own = c.ctl("engine", "list", check=0)[1]
     mine = next(e for e in own if e["id"] == other)
@@ -197,3 +206,23 @@ def test_join_and_register_with_api_tls(make_cluster, tmp_path):
     audit = c.ctl("audit", "--limit", "0", check=0)[1]
     assert ("member-4", "member.join") in [(a["by"], a["method"]) for a in audit], audit
     assert "permission denied" not in n4.log()
+
+
+def test_plaintext_audit_names_the_peer(make_cluster):
+    """Without API TLS anyone may write, and the audit and history say from which address."""
+    c = make_cluster(3).start()
+    c.wait_leader(timeout=60)
+    c.wait_engines_alive(timeout=60)
+    c.ctl("project", "add", "p_plain", check=0)
+
+    def placed():
+        owners = {p["name"]: p["owner"] for p in c.ctl("project", "list", "--consistent", check=0)[1]}
+        return owners.get("p_plain")
+    owner = wait_for(placed, 30, "p_plain placed on an engine")
+    c.ctl("project", "move", "p_plain", next(i for i in c.nodes if i != owner), check=0)
+    c.wait_converged(timeout=30)
+    moves = [h for h in c.ctl("history", "--project", "p_plain", check=0)[1] if h["reason"] == "move"]
+    assert moves and moves[-1]["by"].startswith("peer 127.0.0.1:"), moves
+    audit = c.ctl("audit", "--limit", "0", check=0)[1]
+    assert any(a["method"] == "project.add" and a["by"].startswith("peer 127.0.0.1:") for a in audit), audit
+    assert "api: plaintext, no client authentication" in c[1].log()
