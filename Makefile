@@ -50,7 +50,7 @@ endif
 else
 # ---- second pass: the packages are there ----------------------------------------------
 PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb libssl libcrypto jansson libcurl zlib libmicrohttpd
-PKGS_CTL  := libuv msgpack jansson
+PKGS_CTL  := libuv msgpack jansson libssl libcrypto
 PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib libssl libcrypto libmicrohttpd
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
 ifneq ($(PKG_ERR),)
@@ -173,7 +173,7 @@ $(B)/sim/sim: $(call obj,$(SIM_SRC))
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
 FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC  := common/mp.c common/client.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
+FUZZ_LIB_SRC  := common/mp.c common/client.c common/tls.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
                  raftnode/peer_msg.c kylin/api.c kylin/error.c
 FUZZ_SECONDS  ?= 60
 FUZZ_B        ?= build-fuzz

@@ -60,6 +60,7 @@ enum key_index {
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
+    K_API_CERT, K_API_ADMINS, K_API_KEY, K_API_CA,
     K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
     /* raft.http.* (observability; docs/observability.md) */
     K_HTTP_ADDRESS, K_INFLUX_URL, K_INFLUX_DB, K_INFLUX_INTERVAL_MS, K_INFLUX_MAX_POINTS,
@@ -189,6 +190,23 @@ static const struct key_def config_keys[K_COUNT] = {
     [K_PEER_CA] = {"raft.peer.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_ca_file),
         "PEM certificate of the CA that signs every member's certificate; a peer must present\n"
         "one signed by it with CN member-<the id it claims>."},
+    [K_API_CERT] = {"raft.api.cert-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_cert_file),
+        "PEM certificate of this member's API (raft.api.address): set the three raft.api.*-file\n"
+        "keys and the API speaks TLS 1.2+ and requires a client certificate signed by\n"
+        "raft.api.trusted-ca-file. This member also presents it when it calls another member's\n"
+        "API (joining, heartbeats), so use its member-<raft.node.id> certificate. See\n"
+        "docs/security.md."},
+    [K_API_ADMINS] = {"raft.api.admins", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_admins),
+        "Comma-separated certificate CNs (with API TLS) allowed to change anything through the\n"
+        "API; other valid certificates may only read (a write gets \"permission denied\").\n"
+        "Member certificates (CN member-<id>) may make the calls members make to each other."},
+    [K_API_KEY] = {"raft.api.key-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_key_file),
+        "PEM private key of raft.api.cert-file; keep it 0600, readable by the raftnode user\n"
+        "only."},
+    [K_API_CA] = {"raft.api.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_ca_file),
+        "PEM certificate of the CA that signs the API's client certificates (admins', readers'\n"
+        "and the members' own, which they present when calling each other), e.g. ca.crt of\n"
+        "tools/make-certs.sh."},
     [K_KYLIN_URL] = {"raft.kylin.url", KT_STRING, 0, "none", 0, 0, NULL, FIELD(kylin_url),
         "The Kylin node on this member's host, with its servlet context, e.g.\n"
         "http://127.0.0.1:7070/kylin. Set: that Kylin is this member's engine (heartbeats only\n"
@@ -955,12 +973,9 @@ static int check_required(struct loader *ld)
     return 0;
 }
 
-/* raft.peer.cert-file, key-file and trusted-ca-file: all three or none, each readable. */
-static int check_peer_tls(struct loader *ld)
+/* A TLS triple (cert-file, key-file, trusted-ca-file): all three or none, each readable. */
+static int check_tls_files(struct loader *ld, const int keys[3], const char *const files[3])
 {
-    static const int keys[3] = {K_PEER_CERT, K_PEER_KEY, K_PEER_CA};
-    const struct config *c = ld->c;
-    const char *files[3] = {c->peer_cert_file, c->peer_key_file, c->peer_ca_file};
     int set = 0, first_set = -1, first_unset = -1;
 
     for (int i = 0; i < 3; i++) {
@@ -972,9 +987,9 @@ static int check_peer_tls(struct loader *ld)
         }
     }
     if (set != 0 && set != 3) {
-        return fail_key(ld, keys[first_set], "set without %s (set raft.peer.cert-file, "
-                        "raft.peer.key-file and raft.peer.trusted-ca-file together, or none)",
-                        config_keys[keys[first_unset]].name);
+        return fail_key(ld, keys[first_set], "set without %s (set %s, %s and %s together, or none)",
+                        config_keys[keys[first_unset]].name, config_keys[keys[0]].name,
+                        config_keys[keys[1]].name, config_keys[keys[2]].name);
     }
     for (int i = 0; i < set; i++) {
         FILE *f = fopen(files[i], "r");
@@ -1015,6 +1030,25 @@ static int check_influxdb(struct loader *ld, const struct config *c)
             return fail_key(ld, K_INFLUX_DB, "'%s' has a character other than letters, digits, '_', '.' and '-'",
                             shown(db, shown_url));
         }
+    }
+    return 0;
+}
+
+/* raft.peer.* and raft.api.* TLS files; raft.api.admins only with API TLS. */
+static int check_tls(struct loader *ld)
+{
+    static const int peer_keys[3] = {K_PEER_CERT, K_PEER_KEY, K_PEER_CA};
+    static const int api_keys[3] = {K_API_CERT, K_API_KEY, K_API_CA};
+    const struct config *c = ld->c;
+    const char *const peer_files[3] = {c->peer_cert_file, c->peer_key_file, c->peer_ca_file};
+    const char *const api_files[3] = {c->api_cert_file, c->api_key_file, c->api_ca_file};
+
+    if (check_tls_files(ld, peer_keys, peer_files) != 0 || check_tls_files(ld, api_keys, api_files) != 0) {
+        return -1;
+    }
+    if (c->api_admins[0] != '\0' && c->api_cert_file[0] == '\0') {
+        return fail_key(ld, K_API_ADMINS, "set without raft.api.cert-file: admins are certificate "
+                        "names, so they need API TLS (set the three raft.api.*-file keys)");
     }
     return 0;
 }
@@ -1085,7 +1119,7 @@ static int check_cross(struct loader *ld)
                         "(expected the same address)", c->node_id, self->address,
                         c->node_address);
     }
-    if (check_peer_tls(ld) != 0) {
+    if (check_tls(ld) != 0) {
         return -1;
     }
     if (strcmp(c->join, c->api_address) == 0) {

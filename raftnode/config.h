@@ -54,6 +54,10 @@ struct config {
     char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */
     char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
+    char api_cert_file[CONFIG_PATH_MAX];    /* raft.api.cert-file, "" if unset (then all three are) */
+    char api_key_file[CONFIG_PATH_MAX];     /* raft.api.key-file */
+    char api_ca_file[CONFIG_PATH_MAX];      /* raft.api.trusted-ca-file */
+    char api_admins[CONFIG_URL_MAX];        /* raft.api.admins: certificate CNs allowed to write */
     char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
     bool force_new_cluster;                 /* --force-new-cluster (command line only; recover.h) */
     char influxdb_url[CONFIG_URL_MAX];      /* raft.influxdb.url (influx.h), "" = off */

@@ -30,12 +30,28 @@ enum handler_access {
     HANDLER_CHANGE,     /* the leader changes the raft configuration or leadership */
 };
 
+/* Who may call a method when the API speaks TLS (docs/security.md; without TLS anyone who
+ * reaches the port may call anything). */
+enum handler_perm {
+    PERM_READ,  /* any certificate signed by the CA */
+    PERM_ADMIN, /* a CN listed in raft.api.admins */
+    PERM_SELF,  /* only member N's certificate (CN member-N) for args "id" N: the calls a member
+                 * makes about itself (its engine's heartbeat) */
+    PERM_ADMIN_OR_SELF, /* an admin, or member N for args "id" N (joining, registering) */
+};
+
 /* One row of the method table. */
 struct handler_method {
     const char *name;
     void (*fn)(struct api_req *req);
     enum handler_access access;
+    enum handler_perm perm;
 };
+
+/* 0 when a connection of ROLE (member MEMBER_ID for API_ROLE_MEMBER) may call M with ARGS;
+ * TLS false: always 0. Otherwise -1 with the reason in WHY, starting "permission denied". */
+int handlers_permit(const struct handler_method *m, bool tls, enum api_role role, uint64_t member_id,
+                    const char *who, const msgpack_object *args, char *why, size_t why_len);
 
 /* The table (ends with a NULL name) and its dispatcher: unknown methods get unknown_method. */
 extern const struct handler_method handler_methods[];
@@ -73,6 +89,7 @@ void handle_engine_drain(struct api_req *req);
 void handle_rebalance(struct api_req *req);
 void handle_maintenance(struct api_req *req);
 void handle_history(struct api_req *req);
+void handle_audit(struct api_req *req);
 /* handlers_member.c */
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);

@@ -353,7 +353,8 @@ void handle_project_move(struct api_req *req)
     snprintf(namebuf, sizeof namebuf, "%s", p.name);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    command_pack_assign(&pk, p.name, strlen(p.name), p.owner, to, "move", (uint64_t)time(NULL) * 1000);
+    command_pack_assign_by(&pk, p.name, strlen(p.name), p.owner, to, "move", (uint64_t)time(NULL) * 1000,
+                           req->conn->who);
     free(p.name);
     submit_packed(req, &sb, namebuf);
 }
@@ -393,7 +394,8 @@ void handle_project_pin(struct api_req *req)
             return;
         }
         msgpack_sbuffer_clear(&sb);
-        command_pack_assign(&pk, p.name, strlen(p.name), p.owner, engine, "move", (uint64_t)time(NULL) * 1000);
+        command_pack_assign_by(&pk, p.name, strlen(p.name), p.owner, engine, "move", (uint64_t)time(NULL) * 1000,
+                               req->conn->who);
         submit_packed(req, &sb, namebuf);
     }
     free(p.name);

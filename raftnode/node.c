@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fsm_glue.h"
+#include "common/client.h"
 #include "common/log.h"
 #include "membership.h"
 #include "metrics.h"
@@ -471,8 +472,14 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
                                      .idle_timeout_ms = cfg->api_idle_timeout_ms,
                                      .slow_timeout_ms = cfg->api_slow_client_timeout_ms,
                                      .max_pending = cfg->api_max_pending_bytes};
-    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
-        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
+    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0) {
+        node_stop(n, 1);
+        return -1;
+    }
+    /* With API TLS this member calls other members' APIs (joining, registering, its engine's
+     * heartbeats) with its own certificate (member-<id>). */
+    client_set_tls(n->api.tls);
+    if (engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
         ((cfg->http_address[0] != '\0' || cfg->influxdb_url[0] != '\0') &&
          http_start(&n->http, &api_ctx, cfg->http_address[0] != '\0' ? cfg->http_address : NULL) != 0) ||
         influx_start(&n->influx, loop, cfg, &n->http) != 0) {
@@ -525,6 +532,7 @@ static void node_close(struct node *n)
     n->phase = NODE_CLOSING;
     api_close(&n->api);
     influx_close(&n->influx); /* before http: it renders through it */
+    client_set_tls(NULL); /* connections still open keep their own reference */
     http_close(&n->http);
     engine_close(&n->engine);
     kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */

@@ -466,11 +466,43 @@ static int decode_engine_dead(const msgpack_object *o, const char *what, struct 
     return field_id(o, what, "id", &c->u.engine.id, err, cap);
 }
 
+/* String field KEY of 1..MAX printable ASCII bytes (spaces allowed). OPTIONAL: absent or nil
+ * leaves *P NULL. */
+static int field_printable(const msgpack_object *o, const char *what, const char *key, size_t max,
+                           bool optional, const char **p, size_t *n, char *err, size_t cap)
+{
+    const msgpack_object *v = mp_get(o, key);
+    bool ok;
+
+    *p = NULL;
+    *n = 0;
+    if (optional && (v == NULL || v->type == MSGPACK_OBJECT_NIL)) {
+        return 0;
+    }
+    if (field_str(o, what, key, p, n, err, cap) != 0) {
+        return 1;
+    }
+    ok = *n > 0 && *n <= max;
+    for (size_t i = 0; i < *n && ok; i++) {
+        ok = (*p)[i] >= 0x20 && (*p)[i] < 0x7f;
+    }
+    if (!ok) {
+        char quoted[96];
+        command_quote(quoted, sizeof quoted, *p, *n);
+        snprintf(err, cap, "%s: field '%s' must have 1..%zu printable ASCII bytes, got '%s' (%zu bytes)",
+                 what, key, max, quoted, *n);
+        return 1;
+    }
+    return 0;
+}
+
 static int decode_assign(const msgpack_object *o, const char *what, struct command *c,
                          char *err, size_t cap)
 {
     /* || stops at the first bad field, whose message stays in ERR. */
-    return field_str(o, what, "project", &c->u.assign.project, &c->u.assign.len, err, cap) != 0 ||
+    return field_printable(o, what, "by", COMMAND_WHO_MAX, true, &c->u.assign.by, &c->u.assign.by_len, err,
+                           cap) != 0 ||
+           field_str(o, what, "project", &c->u.assign.project, &c->u.assign.len, err, cap) != 0 ||
            field_id_or_none(o, what, "from", &c->u.assign.from, err, cap) != 0 ||
            field_id_or_none(o, what, "to", &c->u.assign.to, err, cap) != 0 ||
            field_enum(o, what, "reason", assign_reasons,
@@ -519,6 +551,24 @@ static int decode_maintenance(const msgpack_object *o, const char *what, struct 
     return 0;
 }
 
+static int decode_audit(const msgpack_object *o, const char *what, struct command *c, char *err,
+                        size_t cap)
+{
+    if (field_printable(o, what, "by", COMMAND_WHO_MAX, false, &c->u.audit.by, &c->u.audit.by_len, err, cap) != 0 ||
+        field_printable(o, what, "method", COMMAND_METHOD_MAX, false, &c->u.audit.method, &c->u.audit.method_len,
+                        err, cap) != 0 ||
+        field_str(o, what, "detail", &c->u.audit.detail, &c->u.audit.detail_len, err, cap) != 0 ||
+        field_int(o, what, "time_ms", 0, INT64_MAX, &c->u.audit.time_ms, err, cap) != 0) {
+        return 1;
+    }
+    if (c->u.audit.detail_len > COMMAND_DETAIL_MAX || !is_utf8_text(c->u.audit.detail, c->u.audit.detail_len)) {
+        snprintf(err, cap, "%s: field 'detail' must be UTF-8 text without NUL bytes of at most %d bytes (%zu)",
+                 what, COMMAND_DETAIL_MAX, c->u.audit.detail_len);
+        return 1;
+    }
+    return 0;
+}
+
 static const struct {
     const char *name;
     enum command_type type;
@@ -536,6 +586,7 @@ static const struct {
     {"drain", COMMAND_DRAIN, decode_drain},
     {"pin", COMMAND_PIN, decode_pin},
     {"maintenance", COMMAND_MAINTENANCE, decode_maintenance},
+    {"audit", COMMAND_AUDIT, decode_audit},
 };
 
 int command_decode(const struct command_entry *e, uint32_t i, struct command *c, char *err,

@@ -85,13 +85,13 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
                        " (SELECT count(*) FROM projects p WHERE p.owner = e.id)"
                        " FROM engines e WHERE e.id = ?1"),
     [DB_HISTORY_INSERT] = ("INSERT INTO history (raft_index, term, time_ms, project, from_owner,"
-                           " to_owner, epoch, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                           " to_owner, epoch, reason, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
     /* Newest LIMIT rows, returned oldest first (columns in enum db_history_col order). */
     [DB_HISTORY_TAIL] = ("SELECT raft_index, term, time_ms, project, from_owner, to_owner,"
-                         " epoch, reason FROM (SELECT * FROM history ORDER BY seq DESC"
+                         " epoch, reason, actor FROM (SELECT * FROM history ORDER BY seq DESC"
                          " LIMIT ?1) ORDER BY seq"),
     [DB_HISTORY_TAIL_PROJECT] = ("SELECT raft_index, term, time_ms, project, from_owner,"
-                                 " to_owner, epoch, reason FROM (SELECT * FROM history"
+                                 " to_owner, epoch, reason, actor FROM (SELECT * FROM history"
                                  " WHERE project = ?2 ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
     /* Newest first through the rowid, so reading one entry's rows costs those rows only.
      * taken_from_live: the old owner is an engine not recorded dead (a voluntary move: it may
@@ -105,6 +105,10 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_SETTING_SET] = ("INSERT INTO settings (key, value) VALUES (?1, ?2)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
                         " WHERE value IS NOT excluded.value"),
+    [DB_AUDIT_INSERT] = ("INSERT INTO audit (raft_index, term, time_ms, actor, method, detail)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+    [DB_AUDIT_TAIL] = ("SELECT raft_index, term, time_ms, actor, method, detail FROM (SELECT * FROM audit"
+                       " ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
 };
 
 void db_error(struct store *s, const char *fmt, ...)

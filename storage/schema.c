@@ -23,6 +23,12 @@
  *                                     a store migrated from v2 starts at its applied index
  *                                     (unknown, so "everything may have changed": the mirror
  *                                     compares before it writes, so this costs no writes)
+ * Version 4 (audit, issue 12) adds:
+ *   history.actor                     who asked for the change (certificate CN, or "peer
+ *                                     IP:PORT" without API TLS); NULL = automatic or unknown
+ *                                     (every row from before version 4)
+ *   audit(seq INTEGER PK, raft_index, term, time_ms, actor, method, detail)
+ *                                     one row per admin write request the leader accepted
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -83,6 +89,17 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 2 -> 3: the decision index the metastore mirror follows. */
     "INSERT INTO meta (key, value) SELECT '" SCHEMA_META_DECISION_INDEX "', value FROM meta"
     "  WHERE key = '" SCHEMA_META_APPLIED_INDEX "';",
+    /* 3 -> 4: who made each change. */
+    "ALTER TABLE history ADD COLUMN actor TEXT NULL;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  raft_index INTEGER NOT NULL,"
+    "  term INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ");",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

@@ -147,9 +147,13 @@ int store_engine_get(struct store *s, uint64_t id, struct store_engine *out);
  * "identity","race_enabled","heartbeats","last_heartbeat_index"} ordered by id. */
 int store_pack_engines(struct store *s, msgpack_packer *pk);
 /* msgpack array of the newest LIMIT history rows (of PROJECT when not NULL), oldest first:
- * {"index","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none). */
+ * {"index","by","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none;
+ * by nil = automatic or unknown). */
 int store_pack_history(struct store *s, const char *project, size_t len, unsigned limit,
                        msgpack_packer *pk);
+/* msgpack array of the newest LIMIT audit rows (0 = all), oldest first:
+ * {"index","term","time_ms","by","method","detail"}. 0 or -1 (errmsg). */
+int store_pack_audit(struct store *s, unsigned limit, msgpack_packer *pk);
 /* Calls FN for every project whose owner changed in the entry at INDEX (the entry just
  * applied) while the engine it was taken from was not recorded dead: such an engine may
  * still act for it until its lease runs out (engine.c's hand-over grace). Reads the newest

@@ -50,7 +50,9 @@ const struct raftctl_command raftctl_commands[] = {
      raftctl_cmd_maintenance_on, "freeze ownership: no failover, placement or moves"},
     {"maintenance off", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_maintenance_off, "end maintenance mode"},
     {"history", "", {{"project", "NAME", NULL, 0}, {"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_history,
-     "ownership changes, oldest first (the last N, default 20; 0 = all)"},
+     "ownership changes, oldest first (the last N, default 20; 0 = all), BY whom"},
+    {"audit", "", {{"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_audit,
+     "admin write requests with who made them, oldest first (the last N, default 20; 0 = all)"},
     {"metastore status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_metastore_status,
      "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
     {"kylin status", "", {WATCH_OPTS}, raftctl_cmd_kylin_status,
@@ -495,6 +497,12 @@ int raftctl_args_parse(int argc, char **argv, const char *env_endpoints, struct 
                 if ((rc = set_timeout(a, v, err, errcap)) != 0) {
                     return rc;
                 }
+            } else if (name_len == 6 && memcmp(name, "cacert", 6) == 0) {
+                a->cacert = v;
+            } else if (name_len == 4 && memcmp(name, "cert", 4) == 0) {
+                a->cert = v;
+            } else if (name_len == 3 && memcmp(name, "key", 3) == 0) {
+                a->key = v;
             } else if (n_given == RAFTCTL_MAX_GIVEN_OPTS) {
                 snprintf(err, errcap, "too many options (more than %d)", RAFTCTL_MAX_GIVEN_OPTS);
                 return RAFTCTL_EXIT_USAGE;
@@ -607,6 +615,10 @@ void raftctl_usage(FILE *f, const struct raftctl_command *cmd)
             "  -w, --write-out FMT    table (default) or json: one JSON document with stable field names\n"
             "  --timeout MS           per-request timeout in milliseconds (default %u)\n"
             "  --consistent           reads are answered by the leader after a raft barrier\n"
+            "  --cacert FILE          TLS to the API: the CA that signed the members' API certificates\n"
+            "                         (default $RAFTCTL_CACERT; unset: plaintext)\n"
+            "  --cert FILE, --key FILE  this client's certificate and key, signed by that CA (default\n"
+            "                         $RAFTCTL_CERT, $RAFTCTL_KEY); an admin's CN may write, others only read\n"
             "  -h, --help             this text\n"
             "\nexit status: 0 done; 1 refused or failed; 2 usage; 3 no quorum or no member reachable\n",
             RAFTCTL_DEFAULT_ENDPOINTS, RAFTCTL_DEFAULT_TIMEOUT_MS);

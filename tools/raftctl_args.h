@@ -72,6 +72,7 @@ struct raftctl_args {
     size_t n_endpoints;
     enum raftctl_format format;
     unsigned timeout_ms;
+    const char *cacert, *cert, *key;    /* --cacert/--cert/--key (TLS to the API), or NULL */
     bool consistent;
     bool help;                          /* -h/--help: print the usage, exit 0 */
     const struct raftctl_command *cmd;  /* NULL only with help */

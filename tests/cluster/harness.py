@@ -143,6 +143,7 @@ class Cluster:
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.extra = dict(extra or {})
+        self.ctl_env = {}  # extra environment for raftctl (RAFTCTL_CACERT/CERT/KEY with API TLS)
         self.pids = set()
         self.nodes = {}
         for i in range(1, n + 1):
@@ -180,7 +181,7 @@ class Cluster:
         if json_out:
             cmd += ["-w", "json"]
         cmd += [str(a) for a in args]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **self.ctl_env})
         out = p.stdout
         if json_out and p.returncode == 0 and out.strip():
             out = json.loads(out)

@@ -47,7 +47,7 @@ static void check_decode(const uint8_t *data, size_t size)
  * (owned by 1), p2 (owned and pinned by 2), p3 (no owner); member 1's API address. */
 static void build_setup(void **buf, size_t *len)
 {
-    enum { N = 10 };
+    enum { N = 12 };
     msgpack_sbuffer sb[N];
     msgpack_packer pk[N];
     const void *cmds[N];
@@ -68,6 +68,8 @@ static void build_setup(void **buf, size_t *len)
     rc |= command_pack_assign(&pk[7], "p2", 2, 0, 2, "new", 1000);
     rc |= command_pack_pin(&pk[8], "p2", 2, 2);
     rc |= command_pack_member_set(&pk[9], 1, "127.0.0.1:7201");
+    rc |= command_pack_audit(&pk[10], "admin", "project.move", "{\"name\"=>\"p3\"}", 1000);
+    rc |= command_pack_assign_by(&pk[11], "p3", 2, 0, 2, "move", 1000, "admin");
     FUZZ_CHECK(rc == 0);
     for (int i = 0; i < N; i++) {
         cmds[i] = sb[i].data;

@@ -122,6 +122,11 @@ ENTRY = {
                                  {"t": "project_add", "name": "N" * 255},
                                  {"t": "project_remove", "name": "p-1"}]),
     "bad_utf8_reason": entry([{"t": "maintenance", "on": True, "reason": Raw(b"\xa3\xed\xa0\x80")}]),
+    "audit_and_move_by": entry([{"t": "audit", "by": "admin", "method": "project.move",
+                                 "detail": "{\"name\"=>\"p3\"}", "time_ms": 5},
+                                dict(assign("p3", 0, 1, "move"), by="admin"),
+                                dict(assign("p1", 1, 2, "move"), by=None),
+                                dict(assign("p2", 2, 1, "move"), by="a\x01")]),
     "empty_cmds": entry([]),
     "version_2": entry([{"t": "project_add", "name": "x"}], v=2),
     "no_cmds": mp({"v": 1, "term": 1}),
@@ -146,7 +151,7 @@ ENTRY_DICT = ["v", "term", "cmds", "t", "name", "id", "api_address", "mode", "we
               "project_add", "project_remove", "member_set", "member_forget", "engine_set",
               "heartbeat", "engine_dead", "assign", "drain", "pin", "maintenance", "all", "job",
               "query", "new", "failover", "rebalance", "move", "restore", "p1", "p2", "p3",
-              "_global"]
+              "_global", "by", "audit", "method", "detail"]
 
 # ---- fuzz_api_frame: request frames ----------------------------------------------------
 

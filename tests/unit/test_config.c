@@ -35,6 +35,7 @@ static const char *const all_keys[] = {
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
+    "raft.api.cert-file", "raft.api.admins", "raft.api.key-file", "raft.api.trusted-ca-file",
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
     "raft.http.address", "raft.influxdb.url", "raft.influxdb.database", "raft.influxdb.interval-ms",
     "raft.influxdb.max-buffered-points",

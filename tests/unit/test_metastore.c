@@ -228,6 +228,7 @@ static void test_migration_v2_to_v3(void **state)
     batch_heartbeat(&batch, ids, 1);
     apply_ok(f); /* 2 */
     assert_int_equal(sqlite3_exec(f->s.db, "DELETE FROM meta WHERE key = 'decision_index';"
+                                           " ALTER TABLE history DROP COLUMN actor; DROP TABLE audit;"
                                            " UPDATE meta SET value = 2 WHERE key = 'schema_version'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "common/mp.h"
+#include "storage/schema.h"
 #include "store_helpers.h"
 
 static struct batch batch;
@@ -442,6 +443,56 @@ static void test_epoch_follows_owner(void **state)
     assert_int_equal(q_int(&f->s, "SELECT count(*) FROM projects WHERE owner = 0"), 0);
 }
 
+/* "by" of an assign lands in its history row ("by" nil without it); an audit command adds a
+ * row to the audit table with who, method and detail. */
+static void test_history_by_and_audit(void **state)
+{
+    struct fixture *f = *state;
+    msgpack_packer pk;
+    standard_cluster(f);
+    command_pack_audit(batch_next(&batch, &pk), "admin", "project.move", "{\"name\"=>\"p1\"}", 1700000000000);
+    command_pack_assign_by(batch_next(&batch, &pk), "p1", 2, 0, 1, "move", 1700000000001, "admin");
+    batch_assign(&batch, "p1", 1, 2, "failover", 1700000000002);
+    struct store_results r;
+    assert_int_equal(batch_apply_term(&f->s, &batch, 7, 3, &r), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
+    }
+    store_results_free(&r);
+
+    msgpack_sbuffer sb;
+    msgpack_unpacked u;
+    const msgpack_object *a, *v;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_history(&f->s, "p1", 2, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 2);
+    v = mp_get(&a->via.array.ptr[0], "by");
+    assert_true(v != NULL && mp_str_eq(v, "admin"));
+    v = mp_get(&a->via.array.ptr[1], "by");
+    assert_true(v != NULL && v->type == MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_audit(&f->s, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 1);
+    const msgpack_object *row = &a->via.array.ptr[0];
+    uint64_t n;
+    assert_int_equal(mp_get_u64(row, "index", &n), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(mp_get_u64(row, "time_ms", &n), 0);
+    assert_true(n == 1700000000000);
+    assert_true(mp_str_eq(mp_get(row, "by"), "admin"));
+    assert_true(mp_str_eq(mp_get(row, "method"), "project.move"));
+    assert_true(mp_str_eq(mp_get(row, "detail"), "{\"name\"=>\"p1\"}"));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_history_rows(void **state)
 {
     struct fixture *f = *state;
@@ -476,7 +527,9 @@ static void test_history_rows(void **state)
     };
     for (unsigned i = 0; i < 3; i++) {
         const msgpack_object *row = &a->via.array.ptr[i];
-        assert_int_equal(row->via.map.size, 8);
+        assert_int_equal(row->via.map.size, 9);
+        assert_non_null(mp_get(row, "by")); /* nil: automatic, from an assign without "by" */
+        assert_int_equal(mp_get(row, "by")->type, MSGPACK_OBJECT_NIL);
         uint64_t v;
         char text[64];
         assert_int_equal(mp_get_u64(row, "index", &v), 0);
@@ -1072,7 +1125,8 @@ static void test_migration_v1_to_v2(void **state)
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
     assert_int_equal(s.applied_index, 12);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(object_exists(&s, "table", "engines"), 1);
     assert_int_equal(object_exists(&s, "table", "settings"), 1);
     assert_int_equal(object_exists(&s, "index", "projects_by_owner"), 1);
@@ -1094,7 +1148,8 @@ static void test_migration_v1_to_v2(void **state)
 
     /* Reopening is a no-op; a store created at v2 with the same commands hashes equal. */
     assert_int_equal(store_open(&s, path), 0);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(engine(&s, 2).projects, 1);
     assert_true(hash_of(&s) == migrated);
     store_close(&s);
@@ -1152,6 +1207,7 @@ int main(void)
         T(test_maintenance_freezes),
         T(test_epoch_follows_owner),
         T(test_history_rows),
+        T(test_history_by_and_audit),
         T(test_pack_history_limit_and_filter),
         T(test_pin_and_drain),
         T(test_load_engines_counts),

@@ -167,6 +167,29 @@ static void test_watch(void **state)
     }
 }
 
+/* --cacert/--cert/--key are global options, anywhere on the line, in both spellings. */
+static void test_tls_options(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE(NULL, "--cacert", "ca.crt", "project", "add", "p1", "--cert=ops.crt", "--key", "ops.key"), 0);
+    assert_string_equal(args.cacert, "ca.crt");
+    assert_string_equal(args.cert, "ops.crt");
+    assert_string_equal(args.key, "ops.key");
+    assert_string_equal(args.cmd->words, "project add");
+    assert_int_equal(args.n_pos, 1);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "status"), 0);
+    assert_null(args.cacert);
+    assert_null(args.cert);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "status", "--cacert"), RAFTCTL_EXIT_USAGE);
+    assert_non_null(strstr(err, "--cacert needs a value"));
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "audit", "--limit", "5"), 0);
+    assert_string_equal(args.cmd->words, "audit");
+    assert_string_equal(raftctl_args_opt(&args, "limit"), "5");
+}
+
 static void test_commands(void **state)
 {
     (void)state;
@@ -538,6 +561,7 @@ int main(void)
         cmocka_unit_test_teardown(test_endpoints_env_and_flag, teardown),
         cmocka_unit_test_teardown(test_write_out, teardown),
         cmocka_unit_test_teardown(test_timeout_and_consistent, teardown),
+        cmocka_unit_test_teardown(test_tls_options, teardown),
         cmocka_unit_test_teardown(test_commands, teardown),
         cmocka_unit_test_teardown(test_watch, teardown),
         cmocka_unit_test_teardown(test_usage_errors, teardown),
