@@ -82,7 +82,12 @@ def test_two_disks_lost_survivor_forces_new_cluster(make_cluster):
     joiners = [c.add_joiner(4).start(), c.add_joiner(5).start()]
     for x in joiners:
         wait_for(lambda: (member(c, x.id, survivor) or {}).get("role") == "standby", 30, f"node {x.id} to join")
-        c.ctl("member", "promote", x.id, endpoints=survivor.api_addr, check=0)
+        # the other joiner's configuration change may still be in flight: 'busy' is retried
+        def promoted(x=x):
+            rc, out, err = c.ctl("member", "promote", x.id, endpoints=survivor.api_addr)
+            assert rc == 0 or "(busy)" in err, err
+            return rc == 0
+        wait_for(promoted, 30, f"node {x.id}'s promotion to be accepted")
         wait_for(lambda: (member(c, x.id, survivor) or {}).get("role") == "voter", 30, f"node {x.id} to be a voter")
     everyone = [survivor] + joiners
     rows = c.wait_converged(timeout=30, nodes=everyone)
