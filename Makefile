@@ -50,7 +50,7 @@ endif
 else
 # ---- second pass: the packages are there ----------------------------------------------
 PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb libssl libcrypto jansson libcurl zlib libmicrohttpd
-PKGS_CTL  := libuv msgpack jansson
+PKGS_CTL  := libuv msgpack jansson libcrypto
 PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib libssl libcrypto libmicrohttpd
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
 ifneq ($(PKG_ERR),)
