@@ -31,6 +31,8 @@ const struct handler_method handler_methods[] = {
     {"history", handle_history, HANDLER_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ},
     {"kylin.status", handle_kylin_status, HANDLER_READ},
+    {"snapshot.begin", handle_snapshot_begin, HANDLER_READ_LEADER},
+    {"snapshot.chunk", handle_snapshot_chunk, HANDLER_READ},
     {NULL, NULL, HANDLER_READ},
 };
 

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "metastore/url.h"
 #include "node.h"
+#include "restore.h"
 
 #define MAX_OVERRIDES 128
 
@@ -56,13 +57,14 @@ static void warn_password_in_argv(char *const overrides[], int n)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: raftnode -c FILE [-D key=value]...\n"
+    fprintf(out, "usage: raftnode -c FILE [-D key=value]... [--restore SNAPSHOT]\n"
                  "       raftnode --help-config   (every configuration key, default and meaning)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *file = NULL;
+    const char *restore = NULL; /* --restore SNAPSHOT: first start of a new cluster (restore.h) */
     char *overrides[MAX_OVERRIDES];
     int n_overrides = 0;
     static struct config cfg;
@@ -85,6 +87,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             overrides[n_overrides++] = argv[i] + 2;
+        } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+            restore = argv[++i];
         } else if (strcmp(argv[i], "--help-config") == 0) {
             config_print_reference(stdout);
             return 0;
@@ -107,6 +111,9 @@ int main(int argc, char **argv)
     }
     log_setup(cfg.node_id, cfg.log_level);
     warn_password_in_argv(overrides, n_overrides);
+    if (restore != NULL && restore_prepare(&cfg, restore) != 0) {
+        return 1;
+    }
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
      * EPIPE on that connection, not kill the whole member. */
     signal(SIGPIPE, SIG_IGN);
