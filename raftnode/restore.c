@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/snapfile.h"
 #include "config.h"
+#include "metastore/forget.h"
 #include "storage/store.h"
 
 #define RESTORE_FILE_MAX ((size_t)4 << 30) /* as raftctl snapshot status reads */
@@ -83,6 +84,23 @@ static int fenced_image(const char *snapshot, const struct snapfile_meta *m, con
     return 0;
 }
 
+/* The old cluster's sync row would fence the new cluster's mirror out (metastore/forget.h).
+ * Not reaching the metastore does not stop a restore: the operator is told what to delete. */
+static void forget_old_cluster(const struct config *cfg)
+{
+    char err[1024], where[512];
+    int done = 0;
+    if (ms_forget_cluster(cfg->metastore_url, cfg->metadata_url, cfg->metastore_password_file, cfg->node_id, &done,
+                          where, sizeof where, err, sizeof err) != 0) {
+        log_warn("--restore: metastore: %s; until the old cluster's sync row is gone the new cluster's mirror "
+                 "writes nothing: delete it by hand (DELETE FROM <prefix>_raft_sync) in %s",
+                 err, where[0] != '\0' ? where : "the metastore");
+    } else if (done) {
+        log_info("--restore: metastore: deleted the old cluster's row of %s; the new leader's mirror brings the "
+                 "tables in line with the restored state", where);
+    }
+}
+
 int restore_prepare(const struct config *cfg, const char *snapshot)
 {
     unsigned char *file = NULL, *db = NULL;
@@ -130,6 +148,7 @@ int restore_prepare(const struct config *cfg, const char *snapshot)
         return -1;
     }
     free(db);
+    forget_old_cluster(cfg);
     char hex[2 * SNAPFILE_DIGEST_BYTES + 1];
     snapfile_hex(m.sha256, hex);
     log_warn("RESTORED from %s (index %" PRIu64 ", term %" PRIu64 ", %" PRIu64 " projects, sha256 %s) into %s: every "

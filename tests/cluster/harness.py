@@ -88,10 +88,11 @@ class Node:
             for k, v in conf.items():
                 f.write(f"{k}={v}\n")
 
-    def start(self):
+    def start(self, *args):
+        """Starts raftnode -c CONF ARGS... (e.g. "--restore", FILE)."""
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path], stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path, *args], stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         log.close()
         self.cluster.pids.add(self.proc.pid)

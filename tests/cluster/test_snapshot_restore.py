@@ -11,15 +11,6 @@ from harness import RAFTNODE, wait_for
 MARGIN = 1000000  # STORE_RESTORE_EPOCH_MARGIN (storage/store.h)
 
 
-def start_restoring(node, snapshot):
-    """Starts NODE as `raftnode -c CONF --restore SNAPSHOT` (it keeps running as a member)."""
-    log = open(node.log_path, "ab")
-    node.proc = subprocess.Popen([RAFTNODE, "-c", node.conf_path, "--restore", snapshot], stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
-    node.cluster.pids.add(node.proc.pid)
-
-
 def restore_refused(node, snapshot):
     """Runs a restore that must be refused; returns its stderr."""
     p = subprocess.run([RAFTNODE, "-c", node.conf_path, "--restore", snapshot], capture_output=True, text=True,
@@ -66,7 +57,7 @@ def test_save_status_restore_round_trip(make_cluster, tmp_path):
 
     new = make_cluster(3)  # fresh data dirs, fresh ports, the same member ids
     for x in new.nodes.values():
-        start_restoring(x, snap)
+        x.start("--restore", snap)
     new.wait_leader(timeout=30)
     rows = new.wait_converged(timeout=30)
     assert len({r["hash"] for r in rows}) == 1
