@@ -4,6 +4,7 @@
 #include "restore.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -18,6 +19,7 @@
 #include "common/snapfile.h"
 #include "config.h"
 #include "metastore/forget.h"
+#include "restore_raft.h"
 #include "storage/store.h"
 
 #define RESTORE_FILE_MAX ((size_t)4 << 30) /* as raftctl snapshot status reads */
@@ -52,6 +54,29 @@ static int data_dir_state(const char *path)
         return -1;
     }
     return 0;
+}
+
+/* Undoes a failed write: the files in RAFT_DIR, RAFT_DIR, and DATA_DIR when this run made it
+ * (both were empty before; best effort: a failure here leaves a directory the next try refuses,
+ * and the message above said why). */
+static void remove_created(const char *raft_dir, const char *data_dir, bool made_data_dir)
+{
+    DIR *d = opendir(raft_dir);
+    const struct dirent *e;
+    char path[CONFIG_PATH_MAX + 300];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", raft_dir, e->d_name);
+            (void)unlink(path);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    (void)rmdir(raft_dir);
+    if (made_data_dir) {
+        (void)rmdir(data_dir);
+    }
 }
 
 /* The fenced state.db image of the backup IMAGE: malloc'd into *OUT. 0 or -1 (printed). */
@@ -132,19 +157,19 @@ int restore_prepare(const struct config *cfg, const char *snapshot)
     if (rc != 0) {
         return -1;
     }
-    snprintf(path, sizeof path, "%s/state.db", cfg->data_dir);
-    if (dir == 1 && mkdir(cfg->data_dir, 0700) != 0) {
-        fprintf(stderr, "raftnode: --restore: cannot create data dir %s: %s; nothing written\n", cfg->data_dir,
-                strerror(errno));
+    /* node.c's layout: DATA_DIR/raft holds libraft's files; state.db is made by the member
+     * at start, when raft restores the snapshot into it (fsm_glue.c) */
+    snprintf(path, sizeof path, "%s/raft", cfg->data_dir);
+    if ((dir == 1 && mkdir(cfg->data_dir, 0700) != 0) || mkdir(path, 0700) != 0) {
+        fprintf(stderr, "raftnode: --restore: cannot create %s: %s; nothing written\n", path, strerror(errno));
         free(db);
+        remove_created(path, cfg->data_dir, dir == 1);
         return -1;
     }
-    if (file_write_atomic(path, db, db_len, 0600, err, sizeof err) != 0) {
-        fprintf(stderr, "raftnode: --restore: %s\n", err);
+    if (restore_raft_write(cfg, path, db, db_len, err, sizeof err) != 0) {
+        fprintf(stderr, "raftnode: --restore: %s; what was written is removed again\n", err);
         free(db);
-        if (dir == 1) {
-            (void)rmdir(cfg->data_dir);
-        }
+        remove_created(path, cfg->data_dir, dir == 1);
         return -1;
     }
     free(db);
@@ -153,7 +178,7 @@ int restore_prepare(const struct config *cfg, const char *snapshot)
     snapfile_hex(m.sha256, hex);
     log_warn("RESTORED from %s (index %" PRIu64 ", term %" PRIu64 ", %" PRIu64 " projects, sha256 %s) into %s: every "
              "project's epoch raised by %d (history reason 'restore'); starting a NEW cluster from "
-             "raft.initial-cluster; every initial member must be restored from this same file",
-             snapshot, m.index, m.term, m.projects, hex, cfg->data_dir, STORE_RESTORE_EPOCH_MARGIN);
+             "raft.initial-cluster (the state is raft's snapshot at index %d)",
+             snapshot, m.index, m.term, m.projects, hex, cfg->data_dir, STORE_RESTORE_EPOCH_MARGIN, RESTORE_RAFT_INDEX);
     return 0;
 }

@@ -76,7 +76,8 @@ int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms)
                    " SELECT " STORE_RESTORE_INDEX_SQL ", ?1, ?2, name, owner, owner, epoch, 'restore'"
                    " FROM projects ORDER BY name",
                    term, time_ms, 0) != 0 ||
-        exec_bound(s, "UPDATE meta SET value = 0 WHERE key = '" SCHEMA_META_APPLIED_INDEX "'", 0, 0, 0) != 0 ||
+        exec_bound(s, "UPDATE meta SET value = " STORE_RESTORE_INDEX_SQL " WHERE key = '" SCHEMA_META_APPLIED_INDEX "'",
+                   0, 0, 0) != 0 ||
         exec_bound(s,
                    "INSERT INTO meta (key, value) VALUES ('" SCHEMA_META_DECISION_INDEX "', " STORE_RESTORE_INDEX_SQL
                    ") ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -85,7 +86,7 @@ int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms)
         (void)db_rollback(s);
         return -1;
     }
-    s->applied_index = 0;
+    s->applied_index = STORE_RESTORE_INDEX;
     s->decision_index = STORE_RESTORE_INDEX;
     s->ownership_version++;
     return 0;

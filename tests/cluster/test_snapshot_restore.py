@@ -120,3 +120,55 @@ def test_restore_refuses_bad_images_and_a_used_data_dir(make_cluster, tmp_path):
     err = restore_refused(x, snap)
     assert "raft.initial-cluster" in err, err
     assert not os.path.exists(x.dir)
+
+
+def backup_of_small_cluster(make_cluster, path):
+    """A backup of a one-member cluster with two owned projects; returns their (owner, epoch)."""
+    old = make_cluster(1).start()
+    old.wait_leader(timeout=30)
+    wait_for(lambda: len(old.engines()) == 1, 30, "the engine registered")
+    names = {"_global", "p_a", "p_b"}
+    old.ctl("project", "add", "p_a", "p_b", check=0)
+    before = wait_for(lambda: owned(old, names), 30, "both projects owned")
+    old.ctl("snapshot", "save", path, check=0)
+    old[1].stop()
+    return before
+
+
+def test_restored_state_reaches_members_that_start_empty_or_join(make_cluster, tmp_path):
+    """The restored state is raft's snapshot at index 2: a member of raft.initial-cluster started
+    without --restore, and members that join later, get it from the leader (docs/operations.md)."""
+    snap = str(tmp_path / "small.snap")
+    before = backup_of_small_cluster(make_cluster, snap)
+    names = set(before)
+
+    # two of three restored, the third started empty with the same raft.initial-cluster
+    c = make_cluster(3)
+    c[1].start("--restore", snap)
+    c[2].start("--restore", snap)
+    c[3].start()
+    c.wait_leader(timeout=30)
+    rows = c.wait_converged(timeout=60)
+    assert len({r["hash"] for r in rows}) == 1 and len(rows) == 3, rows
+    got = wait_for(lambda: (lambda p: p if p is not None and set(p) == names else None)(c.projects_on(c[3])), 30,
+                   "member 3's projects")
+    for name, (owner, epoch) in before.items():
+        assert got[name] == (owner, epoch + MARGIN), (name, before[name], got[name])
+    assert "state restored from snapshot" in c[3].log()
+    for x in c.nodes.values():
+        x.stop()
+
+    # one member restored alone (raft.initial-cluster: itself), two more join with raft.join
+    solo = make_cluster(1)
+    solo[1].start("--restore", snap)
+    solo.wait_leader(timeout=30)
+    for i in (2, 3):
+        solo.add_joiner(i).start()
+    wait_for(lambda: (lambda s: s if s and len(s["members"]) == 3 else None)(solo.status()), 60,
+             "both joiners in the configuration")
+    rows = solo.wait_converged(timeout=60)
+    assert len({r["hash"] for r in rows}) == 1 and len(rows) == 3, rows
+    for i in (2, 3):
+        got = solo.projects_on(solo[i])
+        assert {n: e for n, (_, e) in got.items()} == {n: e + MARGIN for n, (_, e) in before.items()}, got
+        assert "state restored from snapshot" in solo[i].log()

@@ -115,20 +115,20 @@ static void test_fenced_state_is_the_same_everywhere(void **state)
     assert_int_equal(count(&f->a, "SELECT count(*) FROM projects WHERE name = 'sales' AND owner = 2"), 1);
     assert_int_equal(count(&f->a, "SELECT count(*) FROM history"), history_before + 4);
     assert_int_equal(count(&f->a, "SELECT count(*) FROM history h JOIN projects p ON p.name = h.project"
-                                  " WHERE h.reason = 'restore' AND h.epoch = p.epoch AND h.raft_index = 1"
+                                  " WHERE h.reason = 'restore' AND h.epoch = p.epoch AND h.raft_index = 2"
                                   " AND h.term = 7 AND h.time_ms = 123456"
                                   " AND h.from_owner IS p.owner AND h.to_owner IS p.owner"),
                      4);
-    /* the new cluster's log starts at 1: nothing of it may be skipped as a replay */
-    assert_int_equal(f->a.applied_index, 0);
+    /* the state is the new cluster's raft snapshot at index 2; its entries start at 3 */
+    assert_int_equal(f->a.applied_index, STORE_RESTORE_INDEX);
     assert_int_equal(f->a.decision_index, STORE_RESTORE_INDEX);
-    assert_int_equal(count(&f->a, "SELECT value FROM meta WHERE key = 'applied_index'"), 0);
+    assert_int_equal(count(&f->a, "SELECT value FROM meta WHERE key = 'applied_index'"), STORE_RESTORE_INDEX);
     assert_int_equal(count(&f->a, "SELECT value FROM meta WHERE key = 'decision_index'"), STORE_RESTORE_INDEX);
 
-    /* a later entry of the new cluster applies on top (index 2: after the bootstrap entry) */
+    /* the new cluster's first entry applies on top */
     struct store_results r;
     batch_assign(&batch, "learn_kylin", 0, 1, "new", 3000);
-    assert_int_equal(batch_apply(&f->a, &batch, 2, &r), 0);
+    assert_int_equal(batch_apply(&f->a, &batch, STORE_RESTORE_INDEX + 1, &r), 0);
     assert_int_equal(r.n, 1);
     store_results_free(&r);
     assert_int_equal(epoch_of(&f->a, "learn_kylin"), learn + STORE_RESTORE_EPOCH_MARGIN + 1);
