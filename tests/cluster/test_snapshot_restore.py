@@ -107,6 +107,12 @@ def test_restore_refuses_bad_images_and_a_used_data_dir(make_cluster, tmp_path):
         rc, _, err = fresh.ctl("snapshot", "status", bad)
         assert rc == 1 and message in err, (kind, err)
 
+    # a file whose checksum holds but whose image is no state database (the fuzz seed corpus has one)
+    garbage = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "fuzz_snapfile", "valid")
+    err = restore_refused(x, garbage)
+    assert "not a sound SQLite image" in err and "nothing written" in err, err
+    assert not os.path.exists(x.dir)
+
     # a data dir holding anything is never overwritten, even by a good image
     os.makedirs(x.dir)
     with open(os.path.join(x.dir, "keep.txt"), "w") as f:
