@@ -4,6 +4,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -29,9 +30,11 @@ static void put_cb(struct raft_io_snapshot_put *req, int status)
     w->put_status = status;
 }
 
+/* io->data stays NULL: libraft's uv raft_io takes a set one for a struct raft (its legacy request
+ * queue), so the writer is found from the embedded io instead. */
 static void closed_cb(struct raft_io *io)
 {
-    struct writer *w = io->data;
+    struct writer *w = (struct writer *)(void *)((char *)io - offsetof(struct writer, io));
     w->closed = true;
 }
 
@@ -126,7 +129,6 @@ int restore_raft_write(const struct config *cfg, const char *dir, void *image, s
         snprintf(err, cap, "raft disk I/O init on %s: %s", dir, w.io.errmsg);
         goto out_transport;
     }
-    w.io.data = &w;
     rc = write_log(&w, cfg, &conf, image, len, err, cap);
     w.io.close(&w.io, closed_cb); /* closes the transport too */
     run_until(&w, &w.closed);
