@@ -173,7 +173,7 @@ $(B)/sim/sim: $(call obj,$(SIM_SRC))
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
 FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC  := common/mp.c common/client.c common/tls.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
+FUZZ_LIB_SRC  := common/mp.c common/client.c common/tls.c common/snapfile.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
                  raftnode/peer_msg.c kylin/api.c kylin/error.c
 FUZZ_SECONDS  ?= 60
 FUZZ_B        ?= build-fuzz

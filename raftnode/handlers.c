@@ -41,6 +41,8 @@ const struct handler_method handler_methods[] = {
     {"audit", handle_audit, HANDLER_READ, PERM_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ, PERM_READ},
     {"kylin.status", handle_kylin_status, HANDLER_READ, PERM_READ},
+    {"snapshot.begin", handle_snapshot_begin, HANDLER_READ_LEADER, PERM_READ}, /* what reads show, in one file */
+    {"snapshot.chunk", handle_snapshot_chunk, HANDLER_READ, PERM_READ},
     {NULL, NULL, HANDLER_READ, PERM_READ},
 };
 

@@ -7,6 +7,7 @@
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
  *   handlers_check.c      member.check (a member asking whether it was removed, removal.h)
  *   handlers_metastore.c  metastore.status
+ *   handlers_snapshot.c   snapshot.begin|chunk (raftctl snapshot save)
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -101,5 +102,8 @@ void handle_member_check(struct api_req *req); /* handlers_check.c (removal.h) *
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
 void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
+/* handlers_snapshot.c */
+void handle_snapshot_begin(struct api_req *req);
+void handle_snapshot_chunk(struct api_req *req);
 
 #endif

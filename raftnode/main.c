@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "metastore/url.h"
 #include "node.h"
+#include "restore.h"
 
 #define MAX_OVERRIDES 128
 
@@ -57,9 +58,11 @@ static void warn_password_in_argv(char *const overrides[], int n)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: raftnode -c FILE [-D key=value]... [--force-new-cluster]\n"
+    fprintf(out, "usage: raftnode -c FILE [-D key=value]... [--force-new-cluster | --restore SNAPSHOT]\n"
                  "       --force-new-cluster: on the survivor of a lost quorum, make this member the only\n"
                  "         voter, keeping its data (docs/operations-force.md)\n"
+                 "       --restore SNAPSHOT: first start of a member of a new cluster from a backup made\n"
+                 "         with raftctl snapshot save (docs/operations.md)\n"
                  "       raftnode --help-config   (every configuration key, default and meaning)\n");
 }
 
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
 {
     const char *file = NULL;
     bool force_new_cluster = false;
+    const char *restore = NULL; /* --restore SNAPSHOT: first start of a new cluster (restore.h) */
     char *overrides[MAX_OVERRIDES];
     int n_overrides = 0;
     static struct config cfg;
@@ -91,6 +95,8 @@ int main(int argc, char **argv)
             overrides[n_overrides++] = argv[i] + 2;
         } else if (strcmp(argv[i], "--force-new-cluster") == 0) {
             force_new_cluster = true;
+        } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+            restore = argv[++i];
         } else if (strcmp(argv[i], "--help-config") == 0) {
             config_print_reference(stdout);
             return 0;
@@ -103,6 +109,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (force_new_cluster && restore != NULL) {
+        fprintf(stderr, "raftnode: --force-new-cluster and --restore exclude each other: --restore starts a new "
+                        "cluster from a backup on an empty data dir, --force-new-cluster keeps a survivor's data "
+                        "(give one of them)\n");
+        return 2;
+    }
     if (file == NULL && n_overrides == 0) {
         usage(stderr);
         return 2;
@@ -114,6 +126,9 @@ int main(int argc, char **argv)
     cfg.force_new_cluster = force_new_cluster;
     log_setup(cfg.node_id, cfg.log_level);
     warn_password_in_argv(overrides, n_overrides);
+    if (restore != NULL && restore_prepare(&cfg, restore) != 0) {
+        return 1;
+    }
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
      * EPIPE on that connection, not kill the whole member. */
     signal(SIGPIPE, SIG_IGN);

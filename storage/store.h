@@ -93,6 +93,27 @@ int store_snapshot(struct store *s, void **buf, size_t *len);
  * on failure the old state is intact. */
 int store_restore(struct store *s, const void *buf, size_t len);
 
+/* ---- restore (restore_fence.c; docs/operations.md "Back up and restore") ---- */
+
+/* Kylin keeps the epoch in an int column (`<prefix>_epoch.epoch_id`): no epoch may pass it. */
+#define STORE_EPOCH_MAX 2147483647
+/* What a restore adds to every project's epoch: more owner changes of one project than the
+ * old cluster can have made after the backup (one a minute for almost two years). */
+#define STORE_RESTORE_EPOCH_MARGIN 1000000
+/* A restored store starts a new cluster whose raft log holds its bootstrap configuration at
+ * index 1 and the restored state as a snapshot at index 2 (raftnode/restore_raft.h): the
+ * restore is recorded as the decision at that index, and the state's applied index is it. */
+#define STORE_RESTORE_INDEX 2
+#define STORE_RESTORE_INDEX_SQL "2"
+
+/* Makes the image just installed into S (store_restore) the first state of a new cluster,
+ * in one transaction: every project's epoch + STORE_RESTORE_EPOCH_MARGIN, one history row per
+ * project (reason 'restore', raft index STORE_RESTORE_INDEX, TERM and TIME_MS from the
+ * backup file's header, owner unchanged), applied and decision index STORE_RESTORE_INDEX.
+ * Deterministic: the same image gives the same state on every member.
+ * 0, or -1 (errmsg; nothing changed), also when an epoch would pass STORE_EPOCH_MAX. */
+int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms);
+
 /* 64-bit digest of the logical replicated state (all tables except the applied index, rows
  * in primary-key order), equal on members that applied the same entries. 0 or -1. */
 int store_hash(struct store *s, uint64_t *hash);

@@ -59,6 +59,10 @@ const struct raftctl_command raftctl_commands[] = {
      "per project: the quorum's owner, the Kylin identity and epoch_id in the epoch table, agreement"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
+    {"snapshot save", "FILE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_snapshot_save,
+     "write an image of the replicated state at a committed index to FILE (from the leader)"},
+    {"snapshot status", "FILE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_snapshot_status,
+     "verify a snapshot file and print its index, term, size, checksum and counts"},
     {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},
 };
 

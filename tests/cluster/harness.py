@@ -100,7 +100,7 @@ class Node:
                 f.write(f"{k}={v}\n")
 
     def start(self, *args):
-        """Starts the member; ARGS are extra command-line arguments (e.g. --force-new-cluster)."""
+        """Starts raftnode -c CONF ARGS... (e.g. "--force-new-cluster", or "--restore", FILE)."""
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path, *args], stdout=log, stderr=subprocess.STDOUT,
