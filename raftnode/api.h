@@ -20,6 +20,7 @@
 
 #include "common/frame.h"
 
+struct autopilot;
 struct config;
 struct engine;
 struct kylin_link;
@@ -50,6 +51,7 @@ struct api_ctx {
     struct engine *engine;          /* this member's lease (project.show) */
     struct mirror *mirror;          /* metastore.status */
     struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
+    struct autopilot *autopilot;    /* autopilot.status */
     struct api_host host;
 };
 

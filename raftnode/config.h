@@ -55,6 +55,10 @@ struct config {
     char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
     char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
+    unsigned autopilot_voters;              /* raft.autopilot.voters (default 0: raft.initial-cluster's voters) */
+    unsigned autopilot_dead_ms;             /* raft.autopilot.dead-member-timeout-ms (default 10000) */
+    bool autopilot_cleanup;                 /* raft.autopilot.cleanup-dead-members (default false) */
+    unsigned autopilot_cleanup_ms;          /* raft.autopilot.cleanup-after-ms (default 600000) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

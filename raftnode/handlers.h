@@ -6,6 +6,7 @@
  *   handlers_ownership.c  rebalance, maintenance, history
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
  *   handlers_metastore.c  metastore.status
+ *   handlers_autopilot.c  autopilot.status (the leader's autopilot view)
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -17,6 +18,8 @@
 #define RAFTNODE_HANDLERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -54,6 +57,9 @@ int handlers_pack_engines(const struct api_ctx *ctx, msgpack_packer *pk);
 int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size_t len, msgpack_packer *pk,
                                const char **code, char *err, size_t cap);
 
+/* The API address member ID registered ("" when unknown; this member's own from its config). */
+void handlers_member_api(const struct api_ctx *ctx, uint64_t id, char *api, size_t cap);
+
 /* handlers_cluster.c */
 void handle_status(struct api_req *req);
 void handle_hash(struct api_req *req);
@@ -82,5 +88,6 @@ void handle_leader_transfer(struct api_req *req);
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
 void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
+void handle_autopilot_status(struct api_req *req); /* handlers_autopilot.c */
 
 #endif

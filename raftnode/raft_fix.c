@@ -179,6 +179,9 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
 {
     struct raft_fix *f = fix_of(io);
     int rewritten;
+    if (f->on_recv != NULL) {
+        f->on_recv(f->on_recv_data, m->server_id);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT && f->put_req != NULL && !f->no_hold) {
         /* the message's conf and data now belong to us until delivered (see the header) */
         drop_held(f);

@@ -116,6 +116,10 @@ struct raft_fix {
     uint64_t dropped;      /* read-only: entries dropped from them */
     uint64_t reported;     /* the owner's: rewrites already logged */
     uint64_t terms_reported; /* the owner's: term corrections already logged */
+    /* the owner's: told of every message received, before any guard (the autopilot's
+     * last-contact tracking, autopilot.h); NULL = off */
+    void (*on_recv)(void *data, raft_id from);
+    void *on_recv_data;
 };
 
 /* 0, or -1 when RAFT_FIX_MAX ios are wrapped already. */

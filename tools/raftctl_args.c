@@ -51,6 +51,8 @@ const struct raftctl_command raftctl_commands[] = {
      "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
     {"kylin status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_kylin_status,
      "per project: the quorum's owner, the Kylin identity and epoch_id in the epoch table, agreement"},
+    {"autopilot status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_autopilot_status,
+     "the leader's autopilot: health, failure tolerance, per member last contact, lag, stability"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
     {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},
