@@ -139,17 +139,23 @@ struct autopilot_action autopilot_decide(const struct autopilot_params *p, const
     }
     target = p->voters != 0 ? p->voters : s.voters;
 
-    /* 1. Replace: a new voter adds itself to the healthy ones, so the quorum holds. */
+    /* 1. Demote a dead voter first, when a stable standby is there to replace it (or the voters
+     * stay at the target without it). First, because libraft's non-voters deny every vote: had
+     * the standby been promoted first and gone away before the new configuration reached it,
+     * the voters would need its vote, which it would never give (it still believes it is a
+     * standby), and no leader could ever be elected again. Demoted first, the dead voter's
+     * place is free and the live voters are a quorum of every configuration on the way. */
     standby = best_standby(p, v);
-    if (standby != NULL && s.voters - n_dead_voters < target &&
-        s.healthy_voters + 1 >= quorum(s.voters + 1)) {
+    if (dead_voter != NULL && s.voters - 1 >= 1 && s.healthy_voters >= quorum(s.voters - 1) &&
+        (standby != NULL || s.voters - 1 >= target)) {
+        return (struct autopilot_action){AUTOPILOT_DEMOTE, dead_voter->id,
+                                         standby != NULL ? "dead voter, a standby replaces it" : "dead voter"};
+    }
+    /* 2. Promote while fewer voters than the target are alive; the new voter adds itself to the
+     * healthy ones, so the quorum holds. */
+    if (standby != NULL && s.voters - n_dead_voters < target && s.healthy_voters + 1 >= quorum(s.voters + 1)) {
         return (struct autopilot_action){AUTOPILOT_PROMOTE, standby->id,
                                          n_dead_voters > 0 ? "replaces a dead voter" : "fewer voters than raft.autopilot.voters"};
-    }
-    /* 2. Demote a dead voter once the voters stay at the target without it. */
-    if (dead_voter != NULL && s.voters - 1 >= target && s.voters - 1 >= 1 &&
-        s.healthy_voters >= quorum(s.voters - 1)) {
-        return (struct autopilot_action){AUTOPILOT_DEMOTE, dead_voter->id, "dead voter replaced"};
     }
     /* 3. Cleanup: the longest dead tracked member past cleanup_ms. */
     if (p->cleanup) {

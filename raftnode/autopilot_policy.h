@@ -15,9 +15,11 @@
  *     make it worse);
  *   - every action keeps the healthy voters a quorum of the voters after it.
  * Actions, first applicable wins:
- *   1. promote the most caught-up stable standby when fewer than `voters` voters are alive
- *      (not dead): a dead voter is replaced;
- *   2. demote a dead voter to spare when the voters stay at least `voters` without it;
+ *   1. demote a dead voter to spare when a stable standby can take its place (or the voters
+ *      stay at least `voters` without it); demotion comes first (see autopilot_policy.c: libraft's
+ *      non-voters never vote, so a promotee must not be needed for a quorum before it knows);
+ *   2. promote the most caught-up stable standby when fewer than `voters` voters are alive
+ *      (not dead): the dead voter is replaced;
  *   3. with cleanup, remove a tracked member dead for cleanup_ms (a voter only if quorum-safe).
  *
  * Owns: nothing. Calls: nothing (raft.h for the RAFT_VOTER/STANDBY/SPARE role values). */

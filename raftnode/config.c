@@ -221,10 +221,9 @@ static const struct key_def config_keys[K_COUNT] = {
         "joined, the voters in the configuration when it became leader)."},
     [K_AUTOPILOT_DEAD_MS] = {"raft.autopilot.dead-member-timeout-ms", KT_UINT, 0, "10000", 100, 86400000,
         NULL, FIELD(autopilot_dead_ms),
-        "A voter the leader has not heard from for this many ms is dead: the leader promotes a\n"
-        "standby that was healthy and caught up for as long, then demotes the dead voter to\n"
-        "spare, never leaving the healthy voters short of a quorum. A new leader counts from\n"
-        "its election."},
+        "A voter the leader has not heard from for this many ms is dead: the leader demotes it\n"
+        "to spare and promotes a standby that was healthy and caught up for as long, never\n"
+        "leaving the healthy voters short of a quorum. A new leader counts from its election."},
     [K_AUTOPILOT_CLEANUP] = {"raft.autopilot.cleanup-dead-members", KT_BOOL, 0, "false", 0, 0, NULL,
         FIELD(autopilot_cleanup),
         "When true, the leader removes a member it has not heard from for\n"

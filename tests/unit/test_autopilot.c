@@ -78,14 +78,21 @@ static void test_healthy_cluster_does_nothing(void **state)
     assert_int_equal(s.failure_tolerance, 1);
 }
 
-static void test_dead_voter_and_caught_up_standby_promotes(void **state)
+/* Demotion first (autopilot_policy.c says why), then the promotion. */
+static void test_dead_voter_and_caught_up_standby_demote_then_promote(void **state)
 {
     (void)state;
     three_and_standby(10000, LAST - 3, 20000);
     struct autopilot_action a = decide();
+    assert_int_equal(a.kind, AUTOPILOT_DEMOTE);
+    assert_int_equal(a.id, 3);
+    assert_non_null(a.reason);
+    M[2].role = RAFT_SPARE; /* the demotion committed: 2 voters, both healthy */
+    a = decide();
     assert_int_equal(a.kind, AUTOPILOT_PROMOTE);
     assert_int_equal(a.id, 4);
-    assert_non_null(a.reason);
+    M[3].role = RAFT_VOTER;
+    assert_int_equal(decide().kind, AUTOPILOT_NONE); /* done: the dead spare stays (cleanup off) */
 }
 
 static void test_voter_not_dead_yet_does_nothing(void **state)
@@ -107,8 +114,10 @@ static void test_standby_not_stable_long_enough_waits(void **state)
 {
     (void)state;
     three_and_standby(20000, LAST, 9999);
-    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    assert_int_equal(decide().kind, AUTOPILOT_NONE); /* not even the demotion: nothing replaces it yet */
     M[3].stable_since_ms = NOW - 10000;
+    assert_int_equal(decide().kind, AUTOPILOT_DEMOTE);
+    M[2].role = RAFT_SPARE;
     assert_int_equal(decide().kind, AUTOPILOT_PROMOTE);
 }
 
@@ -145,17 +154,44 @@ static void test_one_change_at_a_time(void **state)
     assert_int_equal(autopilot_decide(&P, &v).kind, AUTOPILOT_NONE);
 }
 
-static void test_after_promotion_the_dead_voter_is_demoted(void **state)
+static void test_dead_voter_beyond_the_target_is_demoted(void **state)
 {
     (void)state;
     three_and_standby(20000, LAST, 20000);
-    M[3].role = RAFT_VOTER; /* the promotion committed: 4 voters, 3 healthy */
+    M[3].role = RAFT_VOTER; /* 4 voters (an operator promoted the standby), 3 healthy */
     struct autopilot_action a = decide();
     assert_int_equal(a.kind, AUTOPILOT_DEMOTE);
     assert_int_equal(a.id, 3);
-    /* then nothing more: the dead spare stays (cleanup is off) */
     M[2].role = RAFT_SPARE;
     assert_int_equal(decide().kind, AUTOPILOT_NONE);
+}
+
+/* 5 voters, two dead, one standby: both dead voters are demoted (a standby is there), then the
+ * standby promoted: 4 healthy voters, one failure tolerated again. */
+static void test_two_dead_of_five_with_one_standby(void **state)
+{
+    (void)state;
+    add(1, RAFT_VOTER, 0, LAST, 50000);
+    add(2, RAFT_VOTER, 50, LAST, 50000);
+    add(3, RAFT_VOTER, 30000, LAST - 10, 0);
+    add(4, RAFT_VOTER, 20000, LAST - 10, 0);
+    add(5, RAFT_VOTER, 50, LAST, 50000);
+    add(6, RAFT_STANDBY, 50, LAST, 50000);
+    struct autopilot_params p = P;
+    p.voters = 5;
+    struct autopilot_action a = decide_with(&p);
+    assert_int_equal(a.kind, AUTOPILOT_DEMOTE);
+    assert_int_equal(a.id, 3); /* the longest dead first */
+    M[2].role = RAFT_SPARE;
+    a = decide_with(&p);
+    assert_int_equal(a.kind, AUTOPILOT_DEMOTE);
+    assert_int_equal(a.id, 4);
+    M[3].role = RAFT_SPARE;
+    a = decide_with(&p);
+    assert_int_equal(a.kind, AUTOPILOT_PROMOTE);
+    assert_int_equal(a.id, 6);
+    M[5].role = RAFT_VOTER;
+    assert_int_equal(decide_with(&p).kind, AUTOPILOT_NONE);
 }
 
 static void test_dead_voter_without_standby_is_kept(void **state)
@@ -235,6 +271,8 @@ static void test_most_caught_up_standby_wins(void **state)
     three_and_standby(20000, LAST - 10, 20000);
     add(5, RAFT_STANDBY, 40, LAST - 2, 20000);
     add(6, RAFT_STANDBY, 40, LAST - 2, 20000);
+    assert_int_equal(decide().kind, AUTOPILOT_DEMOTE);
+    M[2].role = RAFT_SPARE;
     struct autopilot_action a = decide();
     assert_int_equal(a.kind, AUTOPILOT_PROMOTE);
     assert_int_equal(a.id, 5);
@@ -301,14 +339,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_healthy_cluster_does_nothing, setup),
-        cmocka_unit_test_setup(test_dead_voter_and_caught_up_standby_promotes, setup),
+        cmocka_unit_test_setup(test_dead_voter_and_caught_up_standby_demote_then_promote, setup),
         cmocka_unit_test_setup(test_voter_not_dead_yet_does_nothing, setup),
         cmocka_unit_test_setup(test_lagging_standby_is_not_promoted, setup),
         cmocka_unit_test_setup(test_standby_not_stable_long_enough_waits, setup),
         cmocka_unit_test_setup(test_unreachable_standby_is_not_promoted, setup),
         cmocka_unit_test_setup(test_two_dead_of_three_does_nothing, setup),
         cmocka_unit_test_setup(test_one_change_at_a_time, setup),
-        cmocka_unit_test_setup(test_after_promotion_the_dead_voter_is_demoted, setup),
+        cmocka_unit_test_setup(test_dead_voter_beyond_the_target_is_demoted, setup),
+        cmocka_unit_test_setup(test_two_dead_of_five_with_one_standby, setup),
         cmocka_unit_test_setup(test_dead_voter_without_standby_is_kept, setup),
         cmocka_unit_test_setup(test_the_leader_is_never_dead, setup),
         cmocka_unit_test_setup(test_cleanup_after_timeout, setup),
