@@ -1,7 +1,9 @@
 """Autopilot (docs/operations-autopilot.md): a voter killed for good is replaced by a caught-up
 standby and demoted to spare; with cleanup it is removed; without a standby nothing changes;
 `raftctl autopilot status` shows it all from the leader."""
-from harness import wait_for
+import urllib.request
+
+from harness import free_ports, wait_for
 
 # Short timers so a test takes seconds; the rules are the same at the defaults.
 FAST = {"raft.autopilot.dead-member-timeout-ms": 3000}
@@ -25,8 +27,22 @@ def follower_voter(c, leader):
     return next(x for x in c.nodes.values() if x.id != leader and x.role == "voter")
 
 
+def metrics(port):
+    """{name: value} of the unlabelled samples of GET /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if line and not line.startswith("#") and "{" not in parts[0] and len(parts) == 2:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
 def test_dead_voter_replaced_by_standby(make_cluster):
-    c = make_cluster(4, standby=(4,), extra=FAST).start()
+    ports = free_ports(4)
+    c = make_cluster(4, standby=(4,), extra=FAST,
+                     node_extra={i: {"raft.http.address": f"127.0.0.1:{ports[i - 1]}"} for i in range(1, 5)}).start()
     leader = c.wait_leader()
     c.ctl("project", "add", "before", check=0)
     # healthy at first: 3 voters, 1 failure tolerated, the standby caught up and stable
@@ -56,6 +72,13 @@ def test_dead_voter_replaced_by_standby(make_cluster):
     demoted = lead_log.find(f"autopilot: demote to spare member {victim.id}")
     promoted = lead_log.find("autopilot: promote to voter member 4")
     assert 0 <= demoted < promoted, lead_log[-3000:]
+
+    # the leader's metrics (docs/observability.md); a follower has none of them
+    m = metrics(ports[ap["leader_id"] - 1])
+    assert m["raftnode_autopilot_healthy"] == 1 and m["raftnode_autopilot_failure_tolerance"] == 1
+    assert m["raftnode_autopilot_healthy_voters"] == 3 and m["raftnode_autopilot_actions_total"] >= 2
+    follower = next(x for x in c.nodes.values() if x.alive() and x.id != ap["leader_id"])
+    assert not any(k.startswith("raftnode_autopilot_") for k in metrics(ports[follower.id - 1]))
 
     # the text form, asked of a follower (redirected to the leader)
     other = next(x for x in c.nodes.values() if x.alive() and x.id != ap["leader_id"])
