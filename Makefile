@@ -101,9 +101,13 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # network).
 SIM_SRC  := common/mp.c common/log.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c \
             raftnode/scheduler.c raftnode/raft_fix.c raftnode/lease.c raftnode/fsm_glue.c raftnode/proposal.c raftnode/wire_err.c \
+            raftnode/autopilot.c raftnode/autopilot_policy.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300
+# The autopilot scenario (tests/sim/autopilot.c): 3 voters + standbys, a voter killed for good.
+SIM_AUTOPILOT_SEEDS ?= 200
+SIM_AUTOPILOT_REPLAY_SEEDS := 349
 # Seeds that failed in a soak once (docs/reliability.md); make sim and sim-san replay them.
 SIM_REPLAY_SEEDS := 204214,344856,356260
 SIM_IO_REPLAY_SEEDS := 2000400855,2000401236,2000408478
@@ -234,7 +238,8 @@ soak-faults: san
 
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
 sim: $(B)/sim/sim
-	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT)
+	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT) \
+	  -- --autopilot --seeds $(SIM_AUTOPILOT_SEEDS) --first 3000000 --and-seeds $(SIM_AUTOPILOT_REPLAY_SEEDS)
 
 sim-san:
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim

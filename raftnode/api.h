@@ -21,6 +21,7 @@
 #include "common/frame.h"
 #include "common/tls.h"
 
+struct autopilot;
 struct config;
 struct engine;
 struct kylin_link;
@@ -51,6 +52,7 @@ struct api_ctx {
     struct engine *engine;          /* this member's lease (project.show) */
     struct mirror *mirror;          /* metastore.status */
     struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
+    struct autopilot *autopilot;    /* autopilot.status */
     struct api_host host;
 };
 

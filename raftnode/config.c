@@ -64,6 +64,8 @@ enum key_index {
     K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS,
     /* raft.http.* (observability; docs/observability.md) */
     K_HTTP_ADDRESS, K_INFLUX_URL, K_INFLUX_DB, K_INFLUX_INTERVAL_MS, K_INFLUX_MAX_POINTS,
+    /* raft.autopilot.* (dead voters replaced by standbys; docs/operations-autopilot.md) */
+    K_AUTOPILOT_VOTERS, K_AUTOPILOT_DEAD_MS, K_AUTOPILOT_CLEANUP, K_AUTOPILOT_CLEANUP_MS,
     K_COUNT
 };
 
@@ -244,6 +246,25 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(influxdb_max_points),
         "Points kept while InfluxDB cannot take them; past it the oldest batches are dropped\n"
         "and counted in raftnode_influxdb_dropped_points_total."},
+    /* raft.autopilot.* (docs/operations-autopilot.md) */
+    [K_AUTOPILOT_VOTERS] = {"raft.autopilot.voters", KT_UINT, 0, "0", 0, CONFIG_MAX_PEERS, NULL,
+        FIELD(autopilot_voters),
+        "Voters the leader's autopilot keeps: when fewer are alive, it promotes a caught-up,\n"
+        "stable standby. 0: the number of voters in raft.initial-cluster (for a member that\n"
+        "joined, the voters in the configuration when it became leader)."},
+    [K_AUTOPILOT_DEAD_MS] = {"raft.autopilot.dead-member-timeout-ms", KT_UINT, 0, "10000", 100, 86400000,
+        NULL, FIELD(autopilot_dead_ms),
+        "A voter the leader has not heard from for this many ms is dead: the leader demotes it\n"
+        "to spare and promotes a standby that was healthy and caught up for as long, never\n"
+        "leaving the healthy voters short of a quorum. A new leader counts from its election."},
+    [K_AUTOPILOT_CLEANUP] = {"raft.autopilot.cleanup-dead-members", KT_BOOL, 0, "false", 0, 0, NULL,
+        FIELD(autopilot_cleanup),
+        "When true, the leader removes a member it has not heard from for\n"
+        "raft.autopilot.cleanup-after-ms (a voter only when the healthy voters stay a quorum)."},
+    [K_AUTOPILOT_CLEANUP_MS] = {"raft.autopilot.cleanup-after-ms", KT_UINT, 0, "600000", 1000, 604800000,
+        NULL, FIELD(autopilot_cleanup_ms),
+        "How long a member must be dead before raft.autopilot.cleanup-dead-members removes it,\n"
+        "in ms. At least raft.autopilot.dead-member-timeout-ms."},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */
@@ -1080,6 +1101,10 @@ static int check_cross(struct loader *ld)
             : fail_key(ld, k, "%u is not greater than "
                        "kylin.server.leader-race.heart-beat-interval (%u)",
                        c->heartbeat_timeout_s, c->heartbeat_interval_s);
+    }
+    if (c->autopilot_cleanup_ms < c->autopilot_dead_ms) {
+        return fail_key(ld, K_AUTOPILOT_CLEANUP_MS, "%u is less than raft.autopilot.dead-member-timeout-ms "
+                        "(%u); raise it", c->autopilot_cleanup_ms, c->autopilot_dead_ms);
     }
     if (config_kylin_attached(c)) {
         char kerr[256];

@@ -64,6 +64,10 @@ struct config {
     char influxdb_database[128];            /* raft.influxdb.database ([A-Za-z0-9_.-]) */
     unsigned influxdb_interval_ms;          /* raft.influxdb.interval-ms (default 10000) */
     unsigned influxdb_max_points;           /* raft.influxdb.max-buffered-points (default 100000) */
+    unsigned autopilot_voters;              /* raft.autopilot.voters (default 0: raft.initial-cluster's voters) */
+    unsigned autopilot_dead_ms;             /* raft.autopilot.dead-member-timeout-ms (default 10000) */
+    bool autopilot_cleanup;                 /* raft.autopilot.cleanup-dead-members (default false) */
+    unsigned autopilot_cleanup_ms;          /* raft.autopilot.cleanup-after-ms (default 600000) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

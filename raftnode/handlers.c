@@ -43,6 +43,7 @@ const struct handler_method handler_methods[] = {
     {"kylin.status", handle_kylin_status, HANDLER_READ, PERM_READ},
     {"snapshot.begin", handle_snapshot_begin, HANDLER_READ_LEADER, PERM_READ}, /* what reads show, in one file */
     {"snapshot.chunk", handle_snapshot_chunk, HANDLER_READ, PERM_READ},
+    {"autopilot.status", handle_autopilot_status, HANDLER_READ_LEADER, PERM_READ}, /* the leader only: redirects */
     {NULL, NULL, HANDLER_READ, PERM_READ},
 };
 

@@ -8,6 +8,7 @@
  *   handlers_check.c      member.check (a member asking whether it was removed, removal.h)
  *   handlers_metastore.c  metastore.status
  *   handlers_snapshot.c   snapshot.begin|chunk (raftctl snapshot save)
+ *   handlers_autopilot.c  autopilot.status (the leader's autopilot view)
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -19,6 +20,8 @@
 #define RAFTNODE_HANDLERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -72,6 +75,9 @@ int handlers_pack_engines(const struct api_ctx *ctx, msgpack_packer *pk);
 int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size_t len, msgpack_packer *pk,
                                const char **code, char *err, size_t cap);
 
+/* The API address member ID registered ("" when unknown; this member's own from its config). */
+void handlers_member_api(const struct api_ctx *ctx, uint64_t id, char *api, size_t cap);
+
 /* handlers_cluster.c */
 void handle_status(struct api_req *req);
 void handle_hash(struct api_req *req);
@@ -105,5 +111,6 @@ void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
 /* handlers_snapshot.c */
 void handle_snapshot_begin(struct api_req *req);
 void handle_snapshot_chunk(struct api_req *req);
+void handle_autopilot_status(struct api_req *req); /* handlers_autopilot.c */
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autopilot.h"
 #include "common/mp.h"
 #include "config.h"
 #include "engine.h"
@@ -102,6 +103,30 @@ static void raft_figures(struct http *h, struct metrics_buf *b)
     metrics_write_header(b, "raftnode_leader_changes_total", "counter",
                          "Times the leader this member knows changed (including to none), since start.");
     metrics_write_sample(b, "raftnode_leader_changes_total", NULL, 0, (double)metrics_global.leader_changes);
+}
+
+/* The leader's autopilot (autopilot.h), on the leader only: the figures are its own view. */
+static void autopilot_figures(struct http *h, struct metrics_buf *b)
+{
+    struct autopilot *ap = h->ctx.autopilot;
+    struct autopilot_view v;
+    struct autopilot_summary s;
+    uint64_t now = uv_now(h->ctx.loop);
+
+    if (ap == NULL || !autopilot_refresh(ap, now)) {
+        return;
+    }
+    autopilot_view(ap, now, &v);
+    autopilot_summarise(&ap->params, &v, &s);
+    gauge(b, "raftnode_autopilot_healthy", "Leader only: 1 when every voter and standby is healthy (autopilot).",
+          s.healthy);
+    gauge(b, "raftnode_autopilot_failure_tolerance", "Leader only: voters that may fail with a quorum left.",
+          s.failure_tolerance);
+    gauge(b, "raftnode_autopilot_healthy_voters", "Leader only: voters heard from recently and caught up.",
+          s.healthy_voters);
+    metrics_write_header(b, "raftnode_autopilot_actions_total", "counter",
+                         "Leader only: configuration changes the autopilot started in this process.");
+    metrics_write_sample(b, "raftnode_autopilot_actions_total", NULL, 0, (double)ap->actions);
 }
 
 static void engine_figures(struct http *h, struct metrics_buf *b)
@@ -337,6 +362,7 @@ static void process_figures(struct metrics_buf *b)
 void http_metrics_render(struct http *h, struct metrics_buf *b)
 {
     raft_figures(h, b);
+    autopilot_figures(h, b);
     engine_figures(h, b);
     ownership_figures(h, b);
     mirror_figures(h, b);

@@ -127,6 +127,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .engine = &n->engine,
         .mirror = &n->mirror,
         .kylin = &n->kylin,
+        .autopilot = &n->autopilot,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
                  .state_name = host_state_name, .running = host_running},
     };
@@ -256,6 +257,23 @@ static int mirror_setup(struct node *n)
     return mirror_init(&n->mirror, &mc, &host);
 }
 
+static void autopilot_heard(void *data, raft_id from)
+{
+    struct node *n = data;
+    autopilot_contact(&n->autopilot, from, uv_now(n->loop));
+}
+
+/* The autopilot (autopilot.h) and its last-contact hook in the raft I/O guard. */
+static void autopilot_setup(struct node *n)
+{
+    struct autopilot_params p;
+    unsigned initial_voters;
+    autopilot_params_from_config(n->cfg, &p, &initial_voters);
+    autopilot_init(&n->autopilot, &n->raft, &p, initial_voters);
+    n->raft_fix.on_recv = autopilot_heard;
+    n->raft_fix.on_recv_data = n;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -309,6 +327,7 @@ static void tick_cb(uv_timer_t *t)
         return; /* gave up joining (raft.join-timeout-ms), or removed: the member is stopping */
     }
     scheduler_tick(&n->scheduler);
+    autopilot_tick(&n->autopilot, uv_now(n->loop));
     struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
                                    .term = raft_current_term(&n->raft),
                                    .leader_id = leader,
@@ -408,6 +427,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
         n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
+        autopilot_setup(n);
     }
     if (rv != 0) {
         log_error("raft init (id %llu, address %s): %s (%s)", (unsigned long long)cfg->node_id,

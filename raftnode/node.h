@@ -17,6 +17,7 @@
 #include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "autopilot.h"
 #include "http.h"
 #include "influx.h"
 #include "checkpointer.h"
@@ -54,6 +55,7 @@ struct node {
     struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
     struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
     struct removal removal;             /* private: learning that this member was removed */
+    struct autopilot autopilot;         /* read-only: the leader's dead-voter replacement */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */

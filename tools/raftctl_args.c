@@ -57,6 +57,8 @@ const struct raftctl_command raftctl_commands[] = {
      "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
     {"kylin status", "", {WATCH_OPTS}, raftctl_cmd_kylin_status,
      "per project: the quorum's owner, the Kylin identity and epoch_id in the epoch table, agreement"},
+    {"autopilot status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_autopilot_status,
+     "the leader's autopilot: health, failure tolerance, per member last contact, lag, stability"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
     {"snapshot save", "FILE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_snapshot_save,

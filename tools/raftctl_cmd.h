@@ -8,6 +8,7 @@
  *   raftctl_cmd_metastore.c metastore status
  *   raftctl_cmd_kylin.c    kylin status
  *   raftctl_cmd_snapshot.c snapshot save|status
+ *   raftctl_cmd_autopilot.c autopilot status
  * (the server's side of each family: raftnode/handlers_<family>.c; what they share in
  * decoding and reporting: raftctl_reply.h).
  *
@@ -49,5 +50,6 @@ int raftctl_cmd_metastore_status(struct raftctl_ctx *ctx); /* raftctl_cmd_metast
 int raftctl_cmd_kylin_status(struct raftctl_ctx *ctx);     /* raftctl_cmd_kylin.c */
 int raftctl_cmd_snapshot_save(struct raftctl_ctx *ctx);    /* raftctl_cmd_snapshot.c */
 int raftctl_cmd_snapshot_status(struct raftctl_ctx *ctx);
+int raftctl_cmd_autopilot_status(struct raftctl_ctx *ctx); /* raftctl_cmd_autopilot.c */
 
 #endif

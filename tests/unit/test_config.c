@@ -39,6 +39,8 @@ static const char *const all_keys[] = {
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
     "raft.http.address", "raft.influxdb.url", "raft.influxdb.database", "raft.influxdb.interval-ms",
     "raft.influxdb.max-buffered-points",
+    "raft.autopilot.voters", "raft.autopilot.dead-member-timeout-ms", "raft.autopilot.cleanup-dead-members",
+    "raft.autopilot.cleanup-after-ms",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -704,6 +706,29 @@ static void test_kylin_url(void **state)
     assert_non_null(strstr(err, "raft.kylin.timeout-ms"));
 }
 
+static void test_autopilot_keys(void **state)
+{
+    (void)state;
+    expect_ok(BASE, NULL, 0);
+    assert_int_equal(cfg.autopilot_voters, 0);
+    assert_int_equal(cfg.autopilot_dead_ms, 10000);
+    assert_false(cfg.autopilot_cleanup);
+    assert_int_equal(cfg.autopilot_cleanup_ms, 600000);
+    expect_ok(BASE "raft.autopilot.voters=5\nraft.autopilot.dead-member-timeout-ms=3000\n"
+                   "raft.autopilot.cleanup-dead-members=true\nraft.autopilot.cleanup-after-ms=3000\n", NULL, 0);
+    assert_int_equal(cfg.autopilot_voters, 5);
+    assert_int_equal(cfg.autopilot_dead_ms, 3000);
+    assert_true(cfg.autopilot_cleanup);
+    assert_int_equal(cfg.autopilot_cleanup_ms, 3000);
+    expect_error(BASE "raft.autopilot.cleanup-after-ms=5000\n", NULL, 0,
+                 "@:6: raft.autopilot.cleanup-after-ms: 5000 is less than raft.autopilot.dead-member-timeout-ms "
+                 "(10000); raise it");
+    assert_int_equal(load(BASE "raft.autopilot.voters=65\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.autopilot.voters"));
+    assert_int_equal(load(BASE "raft.autopilot.dead-member-timeout-ms=99\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.autopilot.dead-member-timeout-ms"));
+}
+
 static void test_cross_membership(void **state)
 {
     (void)state;
@@ -920,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_example_matches_reference),
         cmocka_unit_test(test_local_configs),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_autopilot_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
