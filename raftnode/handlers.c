@@ -31,6 +31,7 @@ const struct handler_method handler_methods[] = {
     {"history", handle_history, HANDLER_READ},
     {"metastore.status", handle_metastore_status, HANDLER_READ},
     {"kylin.status", handle_kylin_status, HANDLER_READ},
+    {"kylin.claimed", handle_kylin_claimed, HANDLER_WRITE},
     {NULL, NULL, HANDLER_READ},
 };
 

@@ -6,6 +6,8 @@
  *   handlers_ownership.c  rebalance, maintenance, history
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
  *   handlers_metastore.c  metastore.status
+ *   handlers_kylin.c      kylin.status
+ *   handlers_claims.c     kylin.claimed
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -82,5 +84,6 @@ void handle_leader_transfer(struct api_req *req);
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
 void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
+void handle_kylin_claimed(struct api_req *req); /* handlers_claims.c */
 
 #endif

@@ -34,6 +34,7 @@
 #include "../kylin/health.h"
 #include "../kylin/http.h"
 #include "../metastore/epoch_reader.h"
+#include "kylin_claims.h"
 
 struct node;
 
@@ -83,6 +84,7 @@ struct kylin_link {
     uv_timer_t timer;               /* private: health + round tick */
     bool timer_open;                /* private */
     struct epoch_reader reader;     /* private */
+    struct kylin_claims claims;     /* read-only: recording claims in the replicated state */
     uint64_t next_probe_ms;         /* private */
 };
 

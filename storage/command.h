@@ -31,6 +31,13 @@ int command_pack_drain(msgpack_packer *pk, uint64_t id, bool on);
 int command_pack_pin(msgpack_packer *pk, const char *project, size_t len, uint64_t engine);
 int command_pack_maintenance(msgpack_packer *pk, bool on, const char *reason);
 
+/* The claim OWNER's Kylin wrote for PROJECT while the quorum's epoch was EPOCH: its epoch
+ * row read back as IDENTITY (current_epoch_owner) and EPOCH_ID (docs/kylin.md, "Recorded
+ * claims"). Applied only while PROJECT's owner and epoch are still OWNER and EPOCH.
+ * In command_kylin.c. */
+int command_pack_kylin_claimed(msgpack_packer *pk, const char *project, size_t len, uint64_t owner,
+                               uint64_t epoch, const char *identity, int64_t epoch_id);
+
 /* Builds the entry for TERM from N packed commands (cmds[i], lens[i]). On success *BUF is
  * allocated with raft_malloc (ownership passes to raft_apply on its success; otherwise the
  * caller raft_free's it) and 0 is returned; -1 on allocation failure. */

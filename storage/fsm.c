@@ -188,6 +188,7 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     case COMMAND_PROJECT_REMOVE: rc = apply_project_remove(a, &c, r); break;
     case COMMAND_MEMBER_SET: rc = apply_member_set(a, &c, r); break;
     case COMMAND_MEMBER_FORGET: rc = apply_member_forget(a, &c, r); break;
+    case COMMAND_KYLIN_CLAIMED: rc = claims_apply(a, &c, r); break;
     default: rc = ownership_apply(a, &c, r); break;
     }
     if (rc != 0) {

@@ -23,6 +23,14 @@
  *                                     a store migrated from v2 starts at its applied index
  *                                     (unknown, so "everything may have changed": the mirror
  *                                     compares before it writes, so this costs no writes)
+ * Version 4 (recorded Kylin claims, docs/kylin.md) adds to projects:
+ *   kylin_identity, kylin_epoch_id    the identity and epoch_id the owner's Kylin wrote in
+ *                                     its epoch row, as its member read them back (command
+ *                                     kylin_claimed); NULL until recorded, cleared by every
+ *                                     change of owner. Replicated and hashed like the rest:
+ *                                     every member gets them from the log alone. A store
+ *                                     migrated from v3 has them NULL, as a replay of its log
+ *                                     (which holds no kylin_claimed) would
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -83,6 +91,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 2 -> 3: the decision index the metastore mirror follows. */
     "INSERT INTO meta (key, value) SELECT '" SCHEMA_META_DECISION_INDEX "', value FROM meta"
     "  WHERE key = '" SCHEMA_META_APPLIED_INDEX "';",
+    /* 3 -> 4: the claim the owner's Kylin wrote, recorded through the log. */
+    "ALTER TABLE projects ADD COLUMN kylin_identity TEXT NULL;"
+    "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */
