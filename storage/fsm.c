@@ -1,6 +1,6 @@
 /* fsm: applying committed entries to the store (store_apply): the entry skeleton and the
  * project and member commands; the engine and ownership commands are in ownership.c, the
- * reads the API serves in query.c.
+ * recorded Kylin claims in claims.c, the reads the API serves in query.c.
  *
  * One entry = one transaction that also records the applied index, so a restart resumes
  * exactly (entries at or below meta.applied_index are skipped). Inside it each command runs
