@@ -4,6 +4,7 @@
  * owner's Kylin wrote, as its member read them back), next to the epoch row as this member last
  * read it. Any member answers: the recorded claims are the same everywhere; a member without
  * raft.kylin.url has no row to show (health "NONE", row fields nil). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,10 +62,9 @@ static int pack_opt_str(msgpack_packer *pk, const char *key, const char *v)
 /* One project of kylin.status: the recorded claim (replicated state) next to the row as this
  * member last read it. */
 static int pack_project(msgpack_packer *pk, const struct store_claim *c, const struct store_engine *engines,
-                        size_t n_engines, struct kylin_link *k)
+                        size_t n_engines, bool row_known, const struct kylin_rows_index *idx)
 {
-    bool row_known = k != NULL && k->rows_known;
-    const struct epoch_row *row = row_known ? kylin_link_row(k, c->name, strlen(c->name)) : NULL;
+    const struct epoch_row *row = row_known ? kylin_rows_index_find(idx, c->name) : NULL;
     int rc = msgpack_pack_map(pk, 7);
     rc = rc ? rc : mp_pack_kv_str(pk, "project", c->name);
     rc = rc ? rc : (c->owner != 0 ? mp_pack_kv_u64(pk, "owner", c->owner) : mp_pack_kv_nil(pk, "owner"));
@@ -82,12 +82,21 @@ static int pack_status(const struct api_ctx *ctx, struct kylin_link *k, msgpack_
 {
     struct store_claim *claims = NULL;
     struct store_engine *engines = NULL;
+    struct kylin_rows_index idx;
     size_t n_claims = 0, n_engines = 0;
+    bool row_known = k != NULL && k->rows_known;
     int rc;
 
+    /* rows matched to projects as the claims were (kylin_claims.h: MySQL folds case) */
+    if (kylin_rows_index_build(&idx, row_known ? &k->rows : &(struct epoch_rows){0},
+                               row_known && k->reader.url.kind == MS_KIND_MYSQL) != 0) {
+        snprintf(ctx->store->errmsg, sizeof ctx->store->errmsg, "out of memory indexing the epoch rows");
+        return -1;
+    }
     if (store_load_claims(ctx->store, 0, &claims, &n_claims) != 0 ||
         store_load_engines(ctx->store, &engines, &n_engines) != 0) {
         store_free_claims(claims, n_claims);
+        kylin_rows_index_free(&idx);
         return -1;
     }
     rc = msgpack_pack_map(pk, 15);
@@ -108,8 +117,9 @@ static int pack_status(const struct api_ctx *ctx, struct kylin_link *k, msgpack_
     rc = rc ? rc : mp_pack_cstr(pk, "projects");
     rc = rc ? rc : msgpack_pack_array(pk, n_claims);
     for (size_t i = 0; rc == 0 && i < n_claims; i++) {
-        rc = pack_project(pk, &claims[i], engines, n_engines, k);
+        rc = pack_project(pk, &claims[i], engines, n_engines, row_known, &idx);
     }
+    kylin_rows_index_free(&idx);
     store_free_claims(claims, n_claims);
     free(engines);
     return rc;

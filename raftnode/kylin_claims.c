@@ -46,23 +46,59 @@ void kylin_claims_close(struct kylin_claims *c)
     sent_free(c);
 }
 
-/* The row of PROJECT: the exact target, else (FOLD_CASE) one equal ignoring ASCII case. */
-static const struct epoch_row *row_of(const struct epoch_rows *rows, const char *project, bool fold_case)
+static int by_target(const void *a, const void *b)
 {
-    const struct epoch_row *folded = NULL;
+    return strcmp((*(const struct epoch_row *const *)a)->target, (*(const struct epoch_row *const *)b)->target);
+}
+
+static int by_target_folded(const void *a, const void *b)
+{
+    return strcasecmp((*(const struct epoch_row *const *)a)->target, (*(const struct epoch_row *const *)b)->target);
+}
+
+int kylin_rows_index_build(struct kylin_rows_index *idx, const struct epoch_rows *rows, bool fold_case)
+{
+    memset(idx, 0, sizeof *idx);
+    size_t n = 0;
+    idx->exact = malloc((rows->n + 1) * sizeof *idx->exact);
+    idx->folded = fold_case ? malloc((rows->n + 1) * sizeof *idx->folded) : NULL;
+    if (idx->exact == NULL || (fold_case && idx->folded == NULL)) {
+        kylin_rows_index_free(idx);
+        return -1;
+    }
     for (size_t i = 0; i < rows->n; i++) {
-        const char *t = rows->rows[i].target;
-        if (t == NULL) {
-            continue;
-        }
-        if (strcmp(t, project) == 0) {
-            return &rows->rows[i];
-        }
-        if (fold_case && folded == NULL && strcasecmp(t, project) == 0) {
-            folded = &rows->rows[i];
+        if (rows->rows[i].target != NULL) {
+            idx->exact[n++] = &rows->rows[i];
         }
     }
-    return folded;
+    idx->n = n;
+    qsort(idx->exact, n, sizeof *idx->exact, by_target);
+    if (fold_case) {
+        memcpy(idx->folded, idx->exact, n * sizeof *idx->folded);
+        qsort(idx->folded, n, sizeof *idx->folded, by_target_folded);
+    }
+    return 0;
+}
+
+const struct epoch_row *kylin_rows_index_find(const struct kylin_rows_index *idx, const char *project)
+{
+    struct epoch_row key = {.target = (char *)project};
+    const struct epoch_row *kp = &key, **hit = NULL;
+    if (idx->n == 0) {
+        return NULL;
+    }
+    hit = bsearch(&kp, idx->exact, idx->n, sizeof *idx->exact, by_target);
+    if (hit == NULL && idx->folded != NULL) {
+        hit = bsearch(&kp, idx->folded, idx->n, sizeof *idx->folded, by_target_folded);
+    }
+    return hit != NULL ? *hit : NULL;
+}
+
+void kylin_rows_index_free(struct kylin_rows_index *idx)
+{
+    free(idx->exact);
+    free(idx->folded);
+    memset(idx, 0, sizeof *idx);
 }
 
 /* Whether the record was sent within KYLIN_CLAIMS_RESEND_MS (its outcome is on its way). */
@@ -176,13 +212,18 @@ void kylin_claims_sync(struct kylin_claims *c, const char *identity, const struc
     if (node_leader(n, leader_api, sizeof leader_api) == 0 || leader_api[0] == '\0') {
         return; /* no leader known here yet: the next round tries again */
     }
+    struct kylin_rows_index idx;
     if (store_load_claims(&n->store, self, &claims, &n_claims) != 0) {
         log_warn("kylin: reading the recorded claims: %s", n->store.errmsg);
         return;
     }
+    if (kylin_rows_index_build(&idx, rows, fold_case) != 0) {
+        store_free_claims(claims, n_claims);
+        return; /* out of memory: the next read tries again */
+    }
     for (size_t i = 0; i < n_claims; i++) {
         const struct store_claim *p = &claims[i];
-        const struct epoch_row *row = row_of(rows, p->name, fold_case);
+        const struct epoch_row *row = kylin_rows_index_find(&idx, p->name);
         if (row == NULL || row->owner == NULL || strcmp(row->owner, identity) != 0 || !identity_ok(row->owner)) {
             continue; /* not (yet) this Kylin's: reconcile claims it, the next read records it */
         }
@@ -198,6 +239,7 @@ void kylin_claims_sync(struct kylin_claims *c, const char *identity, const struc
         }
     }
     store_free_claims(claims, n_claims);
+    kylin_rows_index_free(&idx);
     if (n_batch == 0) {
         free(batch);
         return;
