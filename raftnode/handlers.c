@@ -44,6 +44,7 @@ const struct handler_method handler_methods[] = {
     {"snapshot.begin", handle_snapshot_begin, HANDLER_READ_LEADER, PERM_READ}, /* what reads show, in one file */
     {"snapshot.chunk", handle_snapshot_chunk, HANDLER_READ, PERM_READ},
     {"autopilot.status", handle_autopilot_status, HANDLER_READ_LEADER, PERM_READ}, /* the leader only: redirects */
+    {"kylin.claimed", handle_kylin_claimed, HANDLER_WRITE, PERM_SELF}, /* "id": the sending member */
     {NULL, NULL, HANDLER_READ, PERM_READ},
 };
 

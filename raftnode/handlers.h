@@ -9,6 +9,8 @@
  *   handlers_metastore.c  metastore.status
  *   handlers_snapshot.c   snapshot.begin|chunk (raftctl snapshot save)
  *   handlers_autopilot.c  autopilot.status (the leader's autopilot view)
+ *   handlers_kylin.c      kylin.status
+ *   handlers_claims.c     kylin.claimed
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -112,5 +114,6 @@ void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
 void handle_snapshot_begin(struct api_req *req);
 void handle_snapshot_chunk(struct api_req *req);
 void handle_autopilot_status(struct api_req *req); /* handlers_autopilot.c */
+void handle_kylin_claimed(struct api_req *req); /* handlers_claims.c */
 
 #endif

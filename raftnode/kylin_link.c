@@ -392,6 +392,8 @@ static void decide(struct kylin_link *k)
                  out.restarted ? " (a newer incarnation: every project is claimed again)" : "");
         set_identity(k, out.identity);
     }
+    /* the rows read back, recorded in the replicated state where they differ (kylin_claims.h) */
+    kylin_claims_sync(&k->claims, k->identity, &k->rows, in.targets_fold_case);
     for (size_t i = 0; i < out.n_record; i++) {
         if (rec_set(k, out.record[i].project, out.record[i].identity, out.record[i].epoch_id) != 0) {
             set_error(k, "out of memory recording a claim");
@@ -553,6 +555,7 @@ int kylin_link_start(struct kylin_link *k, struct node *n)
     }
     k->http_open = true;
     k->enabled = true;
+    kylin_claims_init(&k->claims, n);
     k->reader.data = k;
     if (epoch_reader_start(&k->reader, n->loop, &url, c->node_id, rows_read, err, sizeof err) != 0) {
         log_error("kylin: epoch table reader: %s", err);
@@ -592,6 +595,7 @@ void kylin_link_close(struct kylin_link *k)
         k->http_open = false;
     }
     epoch_reader_close(&k->reader);
+    kylin_claims_close(&k->claims);
     epoch_rows_free(&k->rows);
     free_names(&k->just_claimed, &k->n_just_claimed);
     free_names(&k->to_claim, &k->n_to_claim);

@@ -13,9 +13,10 @@
  *            that did not show up in the table are retried with a capped exponential backoff.
  *            Each member acts only for its own engine, from its own applied state, so a leader
  *            change changes nothing here.
- *   records  the claims verified in the table (project, identity, epoch_id) are kept in this
- *            member's memory (not yet in the replicated state: docs/kylin.md, "Status"); they
- *            drive reconcile's record/release/poke edges.
+ *   records  the claims verified in the table (project, identity, epoch_id) are recorded in
+ *            the replicated state through the leader (kylin_claims.h; docs/kylin.md,
+ *            "Recorded claims"); a copy in this member's memory drives reconcile's
+ *            record/release/poke edges (a poke must fire once, not until the entry applied).
  *
  * Idle with a quiet Kylin: a round is one SELECT; reconcile returns nothing, so no request
  * writes the table.
@@ -34,6 +35,7 @@
 #include "../kylin/health.h"
 #include "../kylin/http.h"
 #include "../metastore/epoch_reader.h"
+#include "kylin_claims.h"
 
 struct node;
 
@@ -88,6 +90,7 @@ struct kylin_link {
     uv_timer_t timer;               /* private: health + round tick */
     bool timer_open;                /* private */
     struct epoch_reader reader;     /* private */
+    struct kylin_claims claims;     /* read-only: recording claims in the replicated state */
     uint64_t next_probe_ms;         /* private */
 };
 

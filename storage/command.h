@@ -43,6 +43,12 @@ int command_pack_assign_by(msgpack_packer *pk, const char *project, size_t len, 
  * arguments as text, cut to COMMAND_DETAIL_MAX bytes), at the leader's wall clock TIME_MS. */
 int command_pack_audit(msgpack_packer *pk, const char *by, const char *method, const char *detail,
                        uint64_t time_ms);
+/* The claim OWNER's Kylin wrote for PROJECT while the quorum's epoch was EPOCH: its epoch
+ * row read back as IDENTITY (current_epoch_owner) and EPOCH_ID (docs/kylin.md, "Recorded
+ * claims"). Applied only while PROJECT's owner and epoch are still OWNER and EPOCH.
+ * In command_kylin.c. */
+int command_pack_kylin_claimed(msgpack_packer *pk, const char *project, size_t len, uint64_t owner,
+                               uint64_t epoch, const char *identity, int64_t epoch_id);
 
 /* Builds the entry for TERM from N packed commands (cmds[i], lens[i]). On success *BUF is
  * allocated with raft_malloc (ownership passes to raft_apply on its success; otherwise the

@@ -392,22 +392,10 @@ static const char *const engine_modes[] = {"all", "job", "query", NULL};
 static const char *const assign_reasons[] = {"new",   "failover", "rebalance", "move",
                                              "drain", "restore",  NULL};
 
-static int decode_engine_set(const msgpack_object *o, const char *what, struct command *c,
-                             char *err, size_t cap)
+/* An identity ("host:port|startMillis") field already read into P/N: 1..COMMAND_IDENTITY_MAX
+ * printable ASCII bytes (space allowed). 0 or 1 (ERR set). */
+static int check_identity(const char *what, const char *p, size_t n, char *err, size_t cap)
 {
-    uint64_t weight;
-    if (field_id(o, what, "id", &c->u.engine.id, err, cap) != 0 ||
-        field_enum(o, what, "mode", engine_modes, "all, job, query", &c->u.engine.mode, err,
-                   cap) != 0 ||
-        field_int(o, what, "weight", 1, COMMAND_WEIGHT_MAX, &weight, err, cap) != 0 ||
-        field_str(o, what, "identity", &c->u.engine.identity, &c->u.engine.identity_len, err,
-                  cap) != 0 ||
-        field_bool(o, what, "race_enabled", &c->u.engine.race_enabled, err, cap) != 0) {
-        return 1;
-    }
-    c->u.engine.weight = (unsigned)weight;
-    const char *p = c->u.engine.identity;
-    size_t n = c->u.engine.identity_len;
     bool printable = true;
     for (size_t i = 0; i < n && printable; i++) {
         printable = p[i] >= 0x20 && p[i] < 0x7f;
@@ -422,6 +410,23 @@ static int decode_engine_set(const msgpack_object *o, const char *what, struct c
         return 1;
     }
     return 0;
+}
+
+static int decode_engine_set(const msgpack_object *o, const char *what, struct command *c,
+                             char *err, size_t cap)
+{
+    uint64_t weight;
+    if (field_id(o, what, "id", &c->u.engine.id, err, cap) != 0 ||
+        field_enum(o, what, "mode", engine_modes, "all, job, query", &c->u.engine.mode, err,
+                   cap) != 0 ||
+        field_int(o, what, "weight", 1, COMMAND_WEIGHT_MAX, &weight, err, cap) != 0 ||
+        field_str(o, what, "identity", &c->u.engine.identity, &c->u.engine.identity_len, err,
+                  cap) != 0 ||
+        field_bool(o, what, "race_enabled", &c->u.engine.race_enabled, err, cap) != 0) {
+        return 1;
+    }
+    c->u.engine.weight = (unsigned)weight;
+    return check_identity(what, c->u.engine.identity, c->u.engine.identity_len, err, cap);
 }
 
 /* Every id is checked here, so fsm.c can apply the batch without looking at types. */
@@ -569,6 +574,46 @@ static int decode_audit(const msgpack_object *o, const char *what, struct comman
     return 0;
 }
 
+/* Signed integer field KEY (msgpack packs non-negative values as unsigned): INT64_MIN..MAX. */
+static int field_i64(const msgpack_object *obj, const char *what, const char *key, int64_t *out,
+                     char *err, size_t cap)
+{
+    const msgpack_object *v = mp_get(obj, key);
+    if (v == NULL) {
+        snprintf(err, cap, "%s: field '%s' is missing", what, key);
+        return 1;
+    }
+    if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = v->via.i64;
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        snprintf(err, cap, "%s: field '%s' must be an integer, got %s", what, key, type_name(v));
+        return 1;
+    }
+    if (v->via.u64 > INT64_MAX) {
+        snprintf(err, cap, "%s: field '%s' must be at most %" PRId64 ", got %" PRIu64, what, key,
+                 (int64_t)INT64_MAX, v->via.u64);
+        return 1;
+    }
+    *out = (int64_t)v->via.u64;
+    return 0;
+}
+
+static int decode_kylin_claimed(const msgpack_object *o, const char *what, struct command *c,
+                                char *err, size_t cap)
+{
+    if (field_str(o, what, "project", &c->u.claimed.project, &c->u.claimed.len, err, cap) != 0 ||
+        field_id(o, what, "owner", &c->u.claimed.owner, err, cap) != 0 ||
+        field_int(o, what, "epoch", 0, INT64_MAX, &c->u.claimed.epoch, err, cap) != 0 ||
+        field_str(o, what, "identity", &c->u.claimed.identity, &c->u.claimed.identity_len, err,
+                  cap) != 0 ||
+        field_i64(o, what, "epoch_id", &c->u.claimed.epoch_id, err, cap) != 0) {
+        return 1;
+    }
+    return check_identity(what, c->u.claimed.identity, c->u.claimed.identity_len, err, cap);
+}
+
 static const struct {
     const char *name;
     enum command_type type;
@@ -587,6 +632,7 @@ static const struct {
     {"pin", COMMAND_PIN, decode_pin},
     {"maintenance", COMMAND_MAINTENANCE, decode_maintenance},
     {"audit", COMMAND_AUDIT, decode_audit},
+    {"kylin_claimed", COMMAND_KYLIN_CLAIMED, decode_kylin_claimed},
 };
 
 int command_decode(const struct command_entry *e, uint32_t i, struct command *c, char *err,

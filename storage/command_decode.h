@@ -44,6 +44,7 @@ enum command_type {
     COMMAND_PIN,
     COMMAND_MAINTENANCE,
     COMMAND_AUDIT,
+    COMMAND_KYLIN_CLAIMED,
 };
 
 struct command {
@@ -110,6 +111,16 @@ struct command {
             size_t detail_len;
             uint64_t time_ms;   /* 0..INT64_MAX */
         } audit;
+        struct {                  /* KYLIN_CLAIMED (claims.c) */
+            const char *project;  /* not NUL-terminated */
+            size_t len;
+            uint64_t owner;       /* 1..INT64_MAX: the engine whose Kylin claimed */
+            uint64_t epoch;       /* 0..INT64_MAX: the quorum epoch the claim answers */
+            const char *identity; /* 1..COMMAND_IDENTITY_MAX printable ASCII bytes, not
+                                   * NUL-terminated: the row's current_epoch_owner */
+            size_t identity_len;
+            int64_t epoch_id;     /* the row's epoch_id */
+        } claimed;
     } u;
 };
 

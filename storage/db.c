@@ -50,7 +50,16 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_LIST_IDENTITY] = ("SELECT p.name, p.owner, e.identity, p.epoch FROM projects p"
                                   " LEFT JOIN engines e ON e.id = p.owner ORDER BY p.name"),
     [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch FROM projects WHERE name = ?1",
-    [DB_PROJECT_ASSIGN] = "UPDATE projects SET owner = ?2, epoch = epoch + 1 WHERE name = ?1",
+    [DB_PROJECT_ASSIGN] = ("UPDATE projects SET owner = ?2, epoch = epoch + 1,"
+                           " kylin_identity = NULL, kylin_epoch_id = NULL WHERE name = ?1"),
+    [DB_PROJECT_CLAIM_GET] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                              " FROM projects WHERE name = ?1"),
+    [DB_PROJECT_CLAIM_SET] = ("UPDATE projects SET kylin_identity = ?2, kylin_epoch_id = ?3"
+                              " WHERE name = ?1"),
+    [DB_PROJECT_CLAIMS] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                           " FROM projects ORDER BY name"),
+    [DB_PROJECT_CLAIMS_OF] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                              " FROM projects WHERE owner = ?1 ORDER BY name"),
     [DB_PROJECT_PIN] = ("UPDATE projects SET pinned = ?2 WHERE name = ?1"
                         " AND pinned IS NOT ?2"),
     [DB_MEMBER_UPSERT] = ("INSERT INTO members (id, api_address) VALUES (?1, ?2)"

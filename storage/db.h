@@ -29,7 +29,12 @@ enum db_stmt {
     DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch ordered by name */
     DB_PROJECT_LIST_IDENTITY, /* -> name, owner, owner's identity (NULL), epoch by name */
     DB_PROJECT_GET,        /* ?1 = name -> name, owner, pinned, epoch */
-    DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1 */
+    DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1, recorded Kylin
+                            * claim cleared */
+    DB_PROJECT_CLAIM_GET,  /* ?1 = name -> DB_CLAIM_COLUMNS (claims.c) */
+    DB_PROJECT_CLAIM_SET,  /* ?1 = name, ?2 = kylin_identity, ?3 = kylin_epoch_id */
+    DB_PROJECT_CLAIMS,     /* -> DB_CLAIM_COLUMNS of every project, by name */
+    DB_PROJECT_CLAIMS_OF,  /* ?1 = owner -> DB_CLAIM_COLUMNS of its projects, by name */
     DB_PROJECT_PIN,        /* ?1 = name, ?2 = pinned engine (NULL = none) */
     DB_MEMBER_UPSERT,      /* ?1 = id, ?2 = api_address */
     DB_MEMBER_DELETE,      /* ?1 = id */
@@ -70,6 +75,15 @@ enum db_engine_col {
     DB_ENGINE_COL_HEARTBEATS,
     DB_ENGINE_COL_LAST_HEARTBEAT_INDEX,
     DB_ENGINE_COL_PROJECTS,
+};
+
+/* Column order of DB_PROJECT_CLAIM_GET / DB_PROJECT_CLAIMS* rows. */
+enum db_claim_col {
+    DB_CLAIM_COL_NAME,
+    DB_CLAIM_COL_OWNER,
+    DB_CLAIM_COL_EPOCH,
+    DB_CLAIM_COL_IDENTITY,
+    DB_CLAIM_COL_EPOCH_ID,
 };
 
 /* Column order of DB_HISTORY_TAIL* rows. */

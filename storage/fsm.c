@@ -1,6 +1,6 @@
 /* fsm: applying committed entries to the store (store_apply): the entry skeleton and the
  * project and member commands; the engine and ownership commands are in ownership.c, the
- * reads the API serves in query.c.
+ * recorded Kylin claims in claims.c, the reads the API serves in query.c.
  *
  * One entry = one transaction that also records the applied index, so a restart resumes
  * exactly (entries at or below meta.applied_index are skipped). Inside it each command runs
@@ -215,6 +215,7 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     case COMMAND_MEMBER_SET: rc = apply_member_set(a, &c, r); break;
     case COMMAND_MEMBER_FORGET: rc = apply_member_forget(a, &c, r); break;
     case COMMAND_AUDIT: rc = apply_audit(a, &c, r); break;
+    case COMMAND_KYLIN_CLAIMED: rc = claims_apply(a, &c, r); break;
     default: rc = ownership_apply(a, &c, r); break;
     }
     if (rc != 0) {

@@ -29,6 +29,14 @@
  *                                     (every row from before version 4)
  *   audit(seq INTEGER PK, raft_index, term, time_ms, actor, method, detail)
  *                                     one row per admin write request the leader accepted
+ * Version 5 (recorded Kylin claims, docs/kylin.md) adds to projects:
+ *   kylin_identity, kylin_epoch_id    the identity and epoch_id the owner's Kylin wrote in
+ *                                     its epoch row, as its member read them back (command
+ *                                     kylin_claimed); NULL until recorded, cleared by every
+ *                                     change of owner. Replicated and hashed like the rest:
+ *                                     every member gets them from the log alone. A store
+ *                                     migrated from v4 has them NULL, as a replay of its log
+ *                                     (which holds no kylin_claimed) would
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -100,6 +108,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  method TEXT NOT NULL,"
     "  detail TEXT NOT NULL"
     ");",
+    /* 4 -> 5: the claim the owner's Kylin wrote, recorded through the log. */
+    "ALTER TABLE projects ADD COLUMN kylin_identity TEXT NULL;"
+    "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

@@ -184,6 +184,27 @@ int store_each_handover(struct store *s, uint64_t index, store_handover_fn fn, v
 /* Maintenance mode: *ON and its REASON (NUL-terminated, cut to CAP). 0 or -1. */
 int store_maintenance(struct store *s, bool *on, char *reason, size_t cap);
 
+/* ---- recorded Kylin claims (claims.c; docs/kylin.md, "Recorded claims") ---- */
+
+/* One project's recorded claim: what its owner's Kylin wrote in the epoch row, as recorded
+ * through the log (command kylin_claimed). */
+struct store_claim {
+    char *name;       /* malloc'd */
+    uint64_t owner;   /* 0 = none */
+    uint64_t epoch;   /* the quorum's epoch */
+    char *identity;   /* malloc'd current_epoch_owner, or NULL: nothing recorded since the
+                       * last change of owner */
+    int64_t epoch_id; /* the row's epoch_id (when identity != NULL) */
+};
+
+/* Every project (OWNER 0) or OWNER's projects, by name, into a malloc'd array
+ * (store_free_claims). 0 or -1 (errmsg). */
+int store_load_claims(struct store *s, uint64_t owner, struct store_claim **out, size_t *n);
+/* One project: 1 found (free with store_claim_clear), 0 not found, -1 error. */
+int store_claim_get(struct store *s, const char *name, size_t len, struct store_claim *out);
+void store_claim_clear(struct store_claim *c);
+void store_free_claims(struct store_claim *rows, size_t n);
+
 /* Kylin's project-name rule: 1..255 bytes of [A-Za-z0-9_], not starting with '_'.
  * Returns NULL when valid, else a static reason. */
 const char *store_check_project_name(const char *name, size_t len);

@@ -22,75 +22,7 @@
 
 static struct batch batch;
 
-struct fixture {
-    struct store s;
-    uint64_t index; /* next index to apply */
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || store_open(&f->s, ":memory:") != 0) {
-        free(f);
-        return -1;
-    }
-    f->index = 1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    store_close(&f->s);
-    free(f);
-    return 0;
-}
-
-/* --- helpers --- */
-
-/* Applies the commands in `batch` as one entry and checks each result against the
- * NULL-terminated list of "code" or "code:message part" expectations. */
-static void expect(struct fixture *f, ...)
-{
-    struct store_results r;
-    unsigned n = batch.n;
-    assert_int_equal(batch_apply(&f->s, &batch, f->index, &r), 0);
-    assert_int_equal(r.entry_status, 0);
-    assert_int_equal(r.n, n);
-    va_list ap;
-    va_start(ap, f);
-    for (unsigned i = 0; i < n; i++) {
-        const char *want = va_arg(ap, const char *);
-        assert_non_null(want);
-        const char *colon = strchr(want, ':');
-        size_t code_len = colon != NULL ? (size_t)(colon - want) : strlen(want);
-        int ok = strlen(store_err_name(r.cmds[i].err)) == code_len &&
-                 memcmp(store_err_name(r.cmds[i].err), want, code_len) == 0 &&
-                 (colon == NULL || strstr(r.cmds[i].message, colon + 1) != NULL) &&
-                 (store_result_refused(&r.cmds[i]) == 0) == (code_len == 2 && memcmp(want, "ok", 2) == 0);
-        if (!ok) {
-            print_error("command %u: got %d %s '%s', want '%s'\n", i, store_result_refused(&r.cmds[i]),
-                        store_err_name(r.cmds[i].err), r.cmds[i].message, want);
-        }
-        assert_true(ok);
-    }
-    assert_null(va_arg(ap, const char *));
-    va_end(ap);
-    store_results_free(&r);
-    assert_true(f->s.applied_index == f->index);
-    f->index++;
-}
-
-static sqlite3_int64 q_int(struct store *s, const char *sql)
-{
-    sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    sqlite3_int64 v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return v;
-}
+#include "store_fixture.h"
 
 static struct store_engine engine(struct store *s, uint64_t id)
 {
@@ -106,13 +38,6 @@ static struct store_project_row project(struct store *s, const char *name)
     free(p.name);
     p.name = NULL;
     return p;
-}
-
-static uint64_t hash_of(struct store *s)
-{
-    uint64_t h = 0;
-    assert_int_equal(store_hash(s, &h), 0);
-    return h;
 }
 
 /* Engines 1 (all), 2 (job), 3 (query), all alive and racing; projects p1, p2, p3. */
@@ -1080,16 +1005,7 @@ static void test_hash_covers_new_tables(void **state)
 
 /* The version 1 DDL exactly as released (schema.c, migration 0 -> 1). */
 static const char v1_ddl[] =
-    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE members (id INTEGER PRIMARY KEY CHECK (id > 0), api_address TEXT NOT NULL);"
-    "CREATE TABLE projects (name TEXT PRIMARY KEY NOT NULL, owner INTEGER NULL,"
-    "  epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0), pinned INTEGER NULL) WITHOUT ROWID;"
-    "CREATE TABLE history (seq INTEGER PRIMARY KEY, raft_index INTEGER NOT NULL,"
-    "  term INTEGER NOT NULL, time_ms INTEGER NOT NULL, project TEXT NOT NULL,"
-    "  from_owner INTEGER NULL, to_owner INTEGER NULL, epoch INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL"
-    "    CHECK (reason IN ('new','failover','rebalance','move','drain','restore')));"
-    "CREATE INDEX history_by_project ON history (project, seq);"
+    STORE_V1_TABLES_DDL
     "INSERT INTO meta (key, value) VALUES ('applied_index', 12), ('schema_version', 1);"
     "INSERT INTO projects (name) VALUES ('_global'), ('old_project');"
     "INSERT INTO members (id, api_address) VALUES (2, '10.0.0.2:7201');";
@@ -1106,21 +1022,8 @@ static void test_migration_v1_to_v2(void **state)
 {
     (void)state;
     char dir[] = "/tmp/test_ownership.XXXXXX";
-    assert_non_null(mkdtemp(dir));
     char path[256];
-    snprintf(path, sizeof path, "%s/state.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
-    char *err = NULL;
-    int rc = sqlite3_exec(db, v1_ddl, NULL, NULL, &err);
-    if (rc != SQLITE_OK) {
-        print_error("%s\n", err);
-    }
-    assert_int_equal(rc, SQLITE_OK);
-    sqlite3_close(db);
+    db_file_from_ddl(dir, path, sizeof path, v1_ddl);
 
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
@@ -1164,26 +1067,14 @@ static void test_migration_v1_to_v2(void **state)
     store_results_free(&r);
     assert_true(hash_of(&fresh) == migrated);
     store_close(&fresh);
-
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* A v1 image restored into a v2 store is migrated on the way in. */
 static void test_restore_v1_image(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size=4096", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, v1_ddl, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_int64 len;
-    unsigned char *image = sqlite3_serialize(db, "main", &len, 0);
-    assert_non_null(image);
-    assert_int_equal(store_restore(&f->s, image, (size_t)len), 0);
-    sqlite3_free(image);
-    sqlite3_close(db);
+    restore_from_ddl(&f->s, v1_ddl);
     assert_int_equal(f->s.applied_index, 12);
     assert_int_equal(store_project_exists(&f->s, "old_project", 11), 1);
     batch_engine_set(&batch, 2, "all", 1, "h:1|1", true);
