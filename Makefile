@@ -50,7 +50,7 @@ endif
 else
 # ---- second pass: the packages are there ----------------------------------------------
 PKGS_NODE := raft libuv sqlite3 msgpack libpq libmariadb libssl libcrypto jansson libcurl zlib libmicrohttpd
-PKGS_CTL  := libuv msgpack jansson
+PKGS_CTL  := libuv msgpack jansson libssl libcrypto
 PKGS_ALL  := raft libuv sqlite3 msgpack jansson libpq libmariadb libcurl zlib libssl libcrypto libmicrohttpd
 PKG_ERR   := $(shell pkg-config --exists --print-errors $(PKGS_ALL) cmocka 2>&1)
 ifneq ($(PKG_ERR),)
@@ -101,9 +101,13 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # network).
 SIM_SRC  := common/mp.c common/log.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c \
             raftnode/scheduler.c raftnode/raft_fix.c raftnode/lease.c raftnode/fsm_glue.c raftnode/proposal.c raftnode/wire_err.c \
+            raftnode/autopilot.c raftnode/autopilot_policy.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500
 SIM_IO_SEEDS ?= 300
+# The autopilot scenario (tests/sim/autopilot.c): 3 voters + standbys, a voter killed for good.
+SIM_AUTOPILOT_SEEDS ?= 200
+SIM_AUTOPILOT_REPLAY_SEEDS := 349
 # Seeds that failed in a soak once (docs/reliability.md); make sim and sim-san replay them.
 SIM_REPLAY_SEEDS := 204214,344856,356260
 SIM_IO_REPLAY_SEEDS := 2000400855,2000401236,2000408478
@@ -173,7 +177,7 @@ $(B)/sim/sim: $(call obj,$(SIM_SRC))
 # Fuzz targets (tests/fuzz/): each links the few sources it exercises, either with libFuzzer
 # (make fuzz, clang) or with the replay driver (make test-fuzz-replay, any cc).
 FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC  := common/mp.c common/client.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
+FUZZ_LIB_SRC  := common/mp.c common/client.c common/tls.c common/snapfile.c common/frame.c $(STORAGE_SRC) raftnode/config.c raftnode/api_frame.c \
                  raftnode/peer_msg.c kylin/api.c kylin/error.c
 FUZZ_SECONDS  ?= 60
 FUZZ_B        ?= build-fuzz
@@ -234,7 +238,8 @@ soak-faults: san
 
 # Deterministic simulation on raft/fixture.h: SIM_SEEDS seeds (a failing seed prints its replay command).
 sim: $(B)/sim/sim
-	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT)
+	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT) \
+	  -- --autopilot --seeds $(SIM_AUTOPILOT_SEEDS) --first 3000000 --and-seeds $(SIM_AUTOPILOT_REPLAY_SEEDS)
 
 sim-san:
 	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim

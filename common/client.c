@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,23 @@
 #define CLIENT_SLOTS_INITIAL 16u
 #define CLIENT_SLOTS_MAX (1u << 30)
 #define CLIENT_DETAIL_MAX 256 /* a lower layer's message, before the endpoint is prefixed */
+#define CLIENT_TLS_READ (64u * 1024)
+
+static struct ssl_ctx_st *client_tls_default; /* client_set_tls */
+
+bool client_tls_enabled(void)
+{
+    return client_tls_default != NULL;
+}
+
+void client_set_tls(struct ssl_ctx_st *ctx)
+{
+    if (ctx != NULL) {
+        SSL_CTX_up_ref(ctx);
+    }
+    SSL_CTX_free(client_tls_default);
+    client_tls_default = ctx;
+}
 
 /* A pending call. Its id is (seq << 32) | index in the slot table: the index finds the slot
  * in O(1), the sequence number (never 0) makes ids unique, so a stale or foreign id never
@@ -344,13 +362,83 @@ void client_conn_abort(struct client_conn *c, const char *code, const char *fmt,
 
 static void on_write(uv_write_t *req, int status);
 
-/* Hands every queued frame to one uv_write. Only called from loop callbacks. */
+struct tls_write {
+    uv_write_t req;
+    struct client_conn *conn;
+    char *data;
+};
+
+static void on_tls_write(uv_write_t *req, int status)
+{
+    struct tls_write *w = req->data;
+    struct client_conn *c = w->conn;
+
+    free(w->data);
+    free(w);
+    if (status < 0 && c->state == CLIENT_CONN_CONNECTED) {
+        conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, status, "cannot send to %s: %s", c->endpoint,
+                  uv_strerror(status));
+    }
+}
+
+/* Sends the ciphertext OpenSSL produced (handshake records, encrypted frames), each batch
+ * with its own write request. */
+static void conn_send_tls(struct client_conn *c)
+{
+    struct tls_write *w;
+    char *data;
+    size_t len;
+    uv_buf_t buf;
+    int rc;
+
+    if (tls_session_take(&c->tls, &data, &len) != 0) {
+        conn_fail(c, PROTO_REFUSED, CLIENT_CODE_FAILED, UV_ENOMEM, "out of memory encrypting for %s", c->endpoint);
+        return;
+    }
+    if (len == 0) {
+        return;
+    }
+    w = malloc(sizeof *w);
+    if (w == NULL) {
+        free(data);
+        conn_fail(c, PROTO_REFUSED, CLIENT_CODE_FAILED, UV_ENOMEM, "out of memory sending to %s", c->endpoint);
+        return;
+    }
+    w->conn = c;
+    w->data = data;
+    w->req.data = w;
+    buf = uv_buf_init(data, (unsigned)len);
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_tls_write);
+    if (rc != 0) {
+        free(data);
+        free(w);
+        conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, rc, "cannot send to %s: %s", c->endpoint,
+                  uv_strerror(rc));
+    }
+}
+
+/* Hands every queued frame to one uv_write (with TLS: encrypts them, once the handshake is
+ * done). Only called from loop callbacks. */
 static void conn_flush(struct client_conn *c)
 {
     msgpack_sbuffer swap = c->out_writing;
     uv_buf_t buf;
     int rc;
 
+    if (c->tls_ctx != NULL) {
+        char err[CLIENT_DETAIL_MAX];
+        if (!c->tls.established) {
+            return; /* sent when the handshake completes */
+        }
+        rc = tls_session_write(&c->tls, c->out_queued.data, c->out_queued.size, err, sizeof err);
+        c->out_queued.size = 0;
+        if (rc != 0) {
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, 0, "TLS to %s: %s", c->endpoint, err);
+            return;
+        }
+        conn_send_tls(c);
+        return;
+    }
     c->out_writing = c->out_queued;
     c->out_queued = swap;
     c->out_queued.size = 0;
@@ -432,6 +520,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     size_t n;
 
     (void)suggested; /* the reader sizes its own buffer */
+    if (c->tls_ctx != NULL) {
+        buf->base = c->tls_in; /* ciphertext, decrypted into the reader by on_read */
+        buf->len = CLIENT_TLS_READ;
+        return;
+    }
     if (frame_reader_space(&c->reader, &p, &n) != 0) {
         buf->base = NULL;
         buf->len = 0; /* libuv reports UV_ENOBUFS to on_read */
@@ -439,6 +532,55 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     }
     buf->base = p;
     buf->len = n;
+}
+
+/* TLS: feeds NREAD bytes of ciphertext, completes the handshake (then sends the calls queued
+ * meanwhile) and decrypts what it can into the reader. 0, or -1 after failing the conn. */
+static int conn_tls_read(struct client_conn *c, const char *data, size_t nread)
+{
+    char err[CLIENT_DETAIL_MAX], *p;
+    size_t space;
+    ssize_t n;
+
+    if (tls_session_feed(&c->tls, data, nread) != 0) {
+        conn_fail(c, PROTO_REFUSED, CLIENT_CODE_FAILED, UV_ENOMEM, "out of memory reading from %s", c->endpoint);
+        return -1;
+    }
+    if (!c->tls.established) {
+        int hs = tls_session_handshake(&c->tls, err, sizeof err);
+        conn_send_tls(c);
+        if (hs < 0) {
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, 0,
+                      "TLS handshake with %s failed: %s (the member's API wants a client certificate "
+                      "signed by its raft.api.trusted-ca-file: --cacert, --cert, --key)", c->endpoint, err);
+            return -1;
+        }
+        if (hs == 0 || c->state != CLIENT_CONN_CONNECTED) {
+            return c->state == CLIENT_CONN_CONNECTED ? 0 : -1;
+        }
+        if (c->out_queued.size > 0) {
+            conn_flush(c);
+        }
+    }
+    while (c->state == CLIENT_CONN_CONNECTED) {
+        if (frame_reader_space(&c->reader, &p, &space) != 0) {
+            conn_fail(c, PROTO_REFUSED, CLIENT_CODE_FAILED, UV_ENOBUFS,
+                      "out of memory growing the receive buffer for %s", c->endpoint);
+            return -1;
+        }
+        n = tls_session_read(&c->tls, p, space, err, sizeof err);
+        if (n == 0) {
+            return 0;
+        }
+        if (n < 0) {
+            /* a TLS alert (e.g. "certificate required") is the member's reason: keep it */
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, err[0] != '\0' ? 0 : UV_EOF,
+                      "%s closed the connection%s%s", c->endpoint, err[0] != '\0' ? ": TLS: " : "", err);
+            return -1;
+        }
+        frame_reader_commit(&c->reader, (size_t)n);
+    }
+    return -1;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -464,7 +606,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                   c->endpoint, uv_strerror((int)nread));
         return;
     }
-    frame_reader_commit(&c->reader, (size_t)nread);
+    if (c->tls_ctx != NULL) {
+        if (conn_tls_read(c, buf->base, (size_t)nread) != 0) {
+            return;
+        }
+    } else {
+        frame_reader_commit(&c->reader, (size_t)nread);
+    }
     while (c->state == CLIENT_CONN_CONNECTED) {
         struct client_reply reply;
         rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
@@ -510,6 +658,19 @@ static void on_connect(uv_connect_t *req, int status)
                   uv_strerror(rc));
         return;
     }
+    if (c->tls_ctx != NULL) {
+        char err[CLIENT_DETAIL_MAX];
+        if (tls_session_init(&c->tls, c->tls_ctx, false) != 0) {
+            conn_fail(c, PROTO_REFUSED, CLIENT_CODE_FAILED, UV_ENOMEM, "out of memory for TLS to %s", c->endpoint);
+            return;
+        }
+        if (tls_session_handshake(&c->tls, err, sizeof err) < 0) { /* queues the ClientHello */
+            conn_fail(c, PROTO_UNAVAILABLE, CLIENT_CODE_UNREACHABLE, 0, "TLS to %s: %s", c->endpoint, err);
+            return;
+        }
+        conn_send_tls(c);
+        return; /* calls queued meanwhile go out once the handshake completes */
+    }
     if (c->out_queued.size > 0) {
         conn_flush(c);
     }
@@ -535,9 +696,21 @@ int client_conn_init(struct client_conn *c, uv_loop_t *loop, const char *endpoin
     msgpack_sbuffer_init(&c->out_queued);
     msgpack_sbuffer_init(&c->out_writing);
     msgpack_unpacked_init(&c->unpacked);
+    if (client_tls_default != NULL) {
+        c->tls_in = malloc(CLIENT_TLS_READ);
+        if (c->tls_in == NULL) {
+            frame_reader_free(&c->reader);
+            snprintf(c->errmsg, sizeof c->errmsg, "out of memory allocating a TLS buffer for %s", endpoint);
+            return -1;
+        }
+        SSL_CTX_up_ref(client_tls_default);
+        c->tls_ctx = client_tls_default;
+    }
     rc = uv_tcp_init(loop, &c->tcp);
     if (rc != 0) {
         frame_reader_free(&c->reader);
+        free(c->tls_in);
+        SSL_CTX_free(c->tls_ctx);
         snprintf(c->errmsg, sizeof c->errmsg, "cannot create a TCP handle for %s: %s", endpoint, uv_strerror(rc));
         return -1;
     }
@@ -672,6 +845,11 @@ static void on_handle_closed(uv_handle_t *h)
     free(c->slots);
     c->slots = NULL;
     c->n_slots = 0;
+    tls_session_free(&c->tls);
+    SSL_CTX_free(c->tls_ctx);
+    c->tls_ctx = NULL;
+    free(c->tls_in);
+    c->tls_in = NULL;
     c->state = CLIENT_CONN_CLOSED;
     if (c->close_cb != NULL) {
         c->close_cb(c);

@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "frame.h"
+#include "tls.h"
 
 #define CLIENT_ENDPOINT_MAX 64   /* "IPv4:port" plus slack; longer endpoints are refused */
 #define CLIENT_CODE_MAX 32       /* longer codes are truncated */
@@ -164,7 +165,19 @@ struct client_conn {
     uint32_t free_slot;                 /* head of the free list, n_slots = none */
     uint32_t next_seq;                  /* high half of the next id */
     client_close_fn close_cb;
+    struct ssl_ctx_st *tls_ctx;         /* client_set_tls's context when init ran, or NULL */
+    struct tls_session tls;             /* after connect, with tls_ctx */
+    char *tls_in;                       /* ciphertext read buffer */
 };
+
+/* TLS for every conn initialised from now on in this process (raftctl --cacert/--cert/--key;
+ * a member's raft.api.* files): CTX's reference is taken (the caller keeps its own), NULL
+ * turns TLS off. Calls queued before the handshake completes are sent after it; a failed
+ * handshake fails them as status 3 "unreachable" naming OpenSSL's reason. Not thread-safe:
+ * call it before the conns are made. */
+void client_set_tls(struct ssl_ctx_st *ctx);
+/* Whether client_set_tls set a context. */
+bool client_tls_enabled(void);
 
 /* Prepares CONN for ENDPOINT ("IPv4:port") on LOOP. CONN is caller memory and must stay put
  * until the close callback; init zeroes it, so set data / error_cb / max_request_bytes after. Returns 0, or -1 with conn->errmsg set and nothing to free

@@ -41,6 +41,8 @@ enum proto_status {
 #define PROTO_CODE_INVALID "invalid"               /* status 1: argument fails validation */
 #define PROTO_CODE_BUSY "busy"                     /* status 1: a change is already in progress */
 #define PROTO_CODE_FAILED "failed"                 /* status 1: anything else */
+#define PROTO_CODE_REMOVED "removed"               /* status 1: member.check: the asker is no member */
+#define PROTO_CODE_PERMISSION_DENIED "permission_denied" /* status 1: the client's certificate may not */
 
 static inline uint32_t proto_get_len(const unsigned char *p)
 {

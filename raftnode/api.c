@@ -51,6 +51,7 @@ static void conn_free_if_done(struct api_conn *c)
 {
     if (c->refs == 0 && c->closing && c->tcp.data == NULL) {
         frame_reader_free(&c->reader);
+        tls_session_free(&c->tls);
         free(c);
     }
 }
@@ -104,8 +105,9 @@ static void write_cb(uv_write_t *req, int status)
     free(w);
 }
 
-/* Writes DATA (LEN bytes), trying a synchronous write first; only the remainder is copied. */
-static void conn_write(struct api_conn *c, const char *data, size_t len)
+/* Writes DATA (LEN bytes) to the socket, trying a synchronous write first; only the remainder
+ * is copied. */
+static void conn_write_raw(struct api_conn *c, const char *data, size_t len)
 {
     uv_buf_t b;
     int n;
@@ -147,6 +149,40 @@ static void conn_write(struct api_conn *c, const char *data, size_t len)
         free(w);
         conn_close(c);
     }
+}
+
+/* Sends what OpenSSL has for the socket (handshake records, encrypted replies). */
+static void conn_flush_tls(struct api_conn *c)
+{
+    char *out;
+    size_t n;
+
+    if (tls_session_take(&c->tls, &out, &n) != 0) {
+        log_error("api: out of memory for TLS output to %s; closing it", c->peer);
+        conn_close(c);
+        return;
+    }
+    if (n > 0) {
+        conn_write_raw(c, out, n);
+        free(out);
+    }
+}
+
+/* Writes DATA (LEN bytes) to the client, through TLS when the API speaks it. */
+static void conn_write(struct api_conn *c, const char *data, size_t len)
+{
+    char err[256];
+
+    if (c->tls.ssl == NULL || c->closing) {
+        conn_write_raw(c, data, len);
+        return;
+    }
+    if (tls_session_write(&c->tls, data, len, err, sizeof err) != 0) {
+        log_warn("api: TLS write to %s (%s): %s; closing it", c->peer, c->who, err);
+        conn_close(c);
+        return;
+    }
+    conn_flush_tls(c);
 }
 
 void api_reply_begin(struct api_reply *r, const struct api_ctx *ctx, uint64_t id, int status, const char *code,
@@ -265,6 +301,10 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     size_t n;
 
     (void)suggested; /* the reader sizes its own buffer */
+    if (c->tls.ssl != NULL) { /* ciphertext: decrypted into the reader by read_cb */
+        *buf = uv_buf_init(c->api->tls_in, API_READ_CHUNK);
+        return;
+    }
     if (frame_reader_space(&c->reader, &p, &n) != 0) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to read_cb, which closes */
         return;
@@ -412,10 +452,100 @@ static void pump_cb(uv_idle_t *h)
     }
 }
 
+/* The connection's role from its verified certificate CN (c->who): listed in raft.api.admins,
+ * member-<id>, or a reader. */
+static void conn_set_role(struct api_conn *c)
+{
+    const char *admins = c->api->ctx.cfg->api_admins;
+    size_t cn_len = strlen(c->who);
+    char *end;
+    unsigned long long id;
+
+    for (const char *p = admins; *p != '\0';) {
+        size_t n = strcspn(p, ","), len = n;
+        const char *name = p;
+        while (len > 0 && (*name == ' ' || *name == '\t')) { /* "a, b" lists */
+            name++;
+            len--;
+        }
+        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t')) {
+            len--;
+        }
+        if (len == cn_len && memcmp(name, c->who, len) == 0) {
+            c->role = API_ROLE_ADMIN;
+            return;
+        }
+        p += n + (p[n] == ',');
+    }
+    c->role = API_ROLE_READER;
+    if (strncmp(c->who, "member-", 7) == 0 && c->who[7] >= '1' && c->who[7] <= '9') {
+        id = strtoull(c->who + 7, &end, 10);
+        if (*end == '\0' && id <= INT64_MAX) {
+            c->role = API_ROLE_MEMBER;
+            c->member_id = id;
+        }
+    }
+}
+
+/* TLS: feeds NREAD bytes of ciphertext, completes the handshake (then the client's CN decides
+ * its role) and decrypts what it can into the frame reader. -1 when the connection closed. */
+static int conn_tls_read(struct api_conn *c, const char *data, size_t nread)
+{
+    char err[256], *p;
+    size_t space;
+    ssize_t n;
+    int hs;
+
+    if (tls_session_feed(&c->tls, data, nread) != 0) {
+        log_error("api: out of memory buffering TLS input from %s; closing it", c->peer);
+        conn_close(c);
+        return -1;
+    }
+    if (!c->tls.established) {
+        hs = tls_session_handshake(&c->tls, err, sizeof err);
+        conn_flush_tls(c);
+        if (hs < 0 || (hs == 1 && tls_peer_cn(c->tls.ssl, c->who, sizeof c->who) != 0)) {
+            log_warn("api: TLS handshake with %s failed: %s (a client needs a certificate signed by "
+                     "raft.api.trusted-ca-file: raftctl --cacert, --cert, --key): closing it",
+                     c->peer, hs < 0 ? err : c->who);
+            conn_close(c);
+            return -1;
+        }
+        if (hs == 0 || c->closing) {
+            return c->closing ? -1 : 0;
+        }
+        for (char *q = c->who; *q != '\0'; q++) { /* printable ASCII in logs and the audit */
+            *q = *q < 0x20 || *q >= 0x7f ? '?' : *q;
+        }
+        conn_set_role(c);
+        log_debug("api: %s authenticated as %s (%s)", c->peer, c->who,
+                  c->role == API_ROLE_ADMIN ? "admin" : c->role == API_ROLE_MEMBER ? "member" : "read-only");
+    }
+    for (;;) {
+        if (frame_reader_space(&c->reader, &p, &space) != 0) {
+            log_error("api: out of memory reading from %s; closing it", c->peer);
+            conn_close(c);
+            return -1;
+        }
+        n = tls_session_read(&c->tls, p, space, err, sizeof err);
+        if (n == 0) {
+            conn_flush_tls(c); /* key updates and the like */
+            return c->closing ? -1 : 0;
+        }
+        if (n < 0) {
+            if (err[0] != '\0') {
+                log_warn("api: TLS read from %s (%s): %s; closing it", c->peer, c->who, err);
+            }
+            conn_close(c);
+            return -1;
+        }
+        frame_reader_commit(&c->reader, (size_t)n);
+    }
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct api_conn *c = s->data;
-    (void)buf;
 
     if (nread < 0) {
         if (nread != UV_EOF) {
@@ -424,7 +554,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    frame_reader_commit(&c->reader, (size_t)nread);
+    if (c->tls.ssl != NULL) {
+        if (conn_tls_read(c, buf->base, (size_t)nread) != 0) {
+            return;
+        }
+    } else {
+        frame_reader_commit(&c->reader, (size_t)nread);
+    }
     conn_pump(c);
 }
 
@@ -528,6 +664,17 @@ static void accept_cb(uv_stream_t *server, int status)
         conn_refuse(a, c);
         return;
     }
+    c->role = API_ROLE_ADMIN; /* without TLS: whoever reaches the port (docs/security.md) */
+    snprintf(c->who, sizeof c->who, "peer %s", c->peer);
+    if (a->tls != NULL) {
+        c->role = API_ROLE_READER; /* until the handshake names it */
+        snprintf(c->who, sizeof c->who, "?");
+        if (tls_session_init(&c->tls, a->tls, true) != 0) {
+            log_error("api: out of memory for TLS with %s; closing it", c->peer);
+            conn_close(c);
+            return;
+        }
+    }
     (void)uv_tcp_nodelay(&c->tcp, 1); /* latency only: a failure changes nothing else */
     conn_set_reading(c, true);
 }
@@ -568,6 +715,17 @@ int api_start(struct api *a, const struct api_ctx *ctx, const char *address, con
     }
     a->sweep.data = a;
     a->pump.data = a;
+    if (ctx->cfg->api_cert_file[0] != '\0') {
+        const struct tls_files f = {ctx->cfg->api_cert_file, ctx->cfg->api_key_file, ctx->cfg->api_ca_file,
+                                    "raft.api.cert-file", "raft.api.key-file", "raft.api.trusted-ca-file"};
+        char err[512];
+        a->tls = tls_ctx_new(&f, true, err, sizeof err);
+        a->tls_in = malloc(API_READ_CHUNK);
+        if (a->tls == NULL || a->tls_in == NULL) {
+            log_error("api: cannot set up TLS: %s", a->tls == NULL ? err : "out of memory");
+            return -1;
+        }
+    }
     rv = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sin, 0);
     if (rv == 0) {
         rv = uv_listen((uv_stream_t *)&a->listener, 511, accept_cb);
@@ -597,6 +755,14 @@ int api_start(struct api *a, const struct api_ctx *ctx, const char *address, con
     }
     log_info("api listening on %s (at most %u connections, %zu pending bytes each)", address,
              limits->max_connections, limits->max_pending);
+    if (a->tls != NULL) {
+        log_info("api: TLS with client certificates signed by %s; admins (may write): %s; other "
+                 "certificates may only read", ctx->cfg->api_ca_file,
+                 ctx->cfg->api_admins[0] != '\0' ? ctx->cfg->api_admins : "none");
+    } else {
+        log_info("api: plaintext, no client authentication: whoever reaches %s may change anything "
+                 "(set raft.api.cert-file, key-file, trusted-ca-file; docs/security.md)", address);
+    }
     return 0;
 }
 
@@ -618,4 +784,8 @@ void api_close(struct api *a)
         queue *q = QUEUE_HEAD(&a->conns);
         conn_close(QUEUE_DATA(q, struct api_conn, queue));
     }
+    tls_ctx_free(a->tls); /* sessions keep their own reference */
+    a->tls = NULL;
+    free(a->tls_in);
+    a->tls_in = NULL;
 }

@@ -19,7 +19,9 @@
 #include <uv.h>
 
 #include "common/frame.h"
+#include "common/tls.h"
 
+struct autopilot;
 struct config;
 struct engine;
 struct kylin_link;
@@ -50,6 +52,7 @@ struct api_ctx {
     struct engine *engine;          /* this member's lease (project.show) */
     struct mirror *mirror;          /* metastore.status */
     struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
+    struct autopilot *autopilot;    /* autopilot.status */
     struct api_host host;
 };
 
@@ -62,8 +65,17 @@ struct api_limits {
     size_t max_pending;          /* raft.api.max-pending-bytes: parked requests + unsent replies */
 };
 
+/* What a connection may do (docs/security.md). Without API TLS every client is an admin. */
+enum api_role {
+    API_ROLE_ADMIN,  /* any method: no TLS, or a certificate CN listed in raft.api.admins */
+    API_ROLE_MEMBER, /* CN member-<id>: reads and the calls members make to each other */
+    API_ROLE_READER, /* any other certificate signed by the CA: reads only */
+};
+
 struct api {
     uv_tcp_t listener;       /* private */
+    struct ssl_ctx_st *tls;  /* read-only: raft.api.*-file, NULL = plaintext */
+    char *tls_in;            /* private: ciphertext read buffer (one read at a time) */
     uv_timer_t sweep;        /* private: idle and slow-client checks */
     uv_idle_t pump;          /* private: runs connections with buffered requests, a batch each */
     struct api_ctx ctx;      /* read-only: copied at api_start */
@@ -92,6 +104,10 @@ struct api_conn {
     void *queue[2];          /* private */
     void *ready_link[2];     /* private: in api->ready */
     char peer[64];           /* read-only: "ip:port" of the client, for logs */
+    struct tls_session tls;  /* private: tls.ssl NULL without API TLS */
+    enum api_role role;      /* read-only: valid once a request is handled */
+    uint64_t member_id;      /* read-only: API_ROLE_MEMBER's id */
+    char who[80];            /* read-only: the certificate CN, or "peer ip:port" without TLS */
 };
 
 /* One decoded request, valid during its handler call only (args points into the frame). */
@@ -113,8 +129,9 @@ struct api_reply {
     msgpack_packer pk;
 };
 
-/* Copies CTX and LIMITS and listens on ADDRESS. 0, or -1 after logging why (an address in
- * use is named as such). */
+/* Copies CTX and LIMITS and listens on ADDRESS; with raft.api.cert-file (ctx->cfg) set, TLS
+ * with required client certificates (a->tls, which the member also uses as its client
+ * identity). 0, or -1 after logging why (an address in use is named as such). */
 int api_start(struct api *a, const struct api_ctx *ctx, const char *address,
               const struct api_limits *limits);
 /* Stops listening and closes every connection; their pending replies are dropped. */

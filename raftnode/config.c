@@ -60,9 +60,12 @@ enum key_index {
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
+    K_API_CERT, K_API_ADMINS, K_API_KEY, K_API_CA,
     K_KYLIN_URL, K_KYLIN_HEALTH_MS, K_KYLIN_REPAIR_MS, K_KYLIN_TIMEOUT_MS, K_KYLIN_FOLLOW,
     /* raft.http.* (observability; docs/observability.md) */
-    K_HTTP_ADDRESS,
+    K_HTTP_ADDRESS, K_INFLUX_URL, K_INFLUX_DB, K_INFLUX_INTERVAL_MS, K_INFLUX_MAX_POINTS,
+    /* raft.autopilot.* (dead voters replaced by standbys; docs/operations-autopilot.md) */
+    K_AUTOPILOT_VOTERS, K_AUTOPILOT_DEAD_MS, K_AUTOPILOT_CLEANUP, K_AUTOPILOT_CLEANUP_MS,
     K_COUNT
 };
 
@@ -189,6 +192,23 @@ static const struct key_def config_keys[K_COUNT] = {
     [K_PEER_CA] = {"raft.peer.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(peer_ca_file),
         "PEM certificate of the CA that signs every member's certificate; a peer must present\n"
         "one signed by it with CN member-<the id it claims>."},
+    [K_API_CERT] = {"raft.api.cert-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_cert_file),
+        "PEM certificate of this member's API (raft.api.address): set the three raft.api.*-file\n"
+        "keys and the API speaks TLS 1.2+ and requires a client certificate signed by\n"
+        "raft.api.trusted-ca-file. This member also presents it when it calls another member's\n"
+        "API (joining, heartbeats), so use its member-<raft.node.id> certificate. See\n"
+        "docs/security.md."},
+    [K_API_ADMINS] = {"raft.api.admins", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_admins),
+        "Comma-separated certificate CNs (with API TLS) allowed to change anything through the\n"
+        "API; other valid certificates may only read (a write gets \"permission denied\").\n"
+        "Member certificates (CN member-<id>) may make the calls members make to each other."},
+    [K_API_KEY] = {"raft.api.key-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_key_file),
+        "PEM private key of raft.api.cert-file; keep it 0600, readable by the raftnode user\n"
+        "only."},
+    [K_API_CA] = {"raft.api.trusted-ca-file", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(api_ca_file),
+        "PEM certificate of the CA that signs the API's client certificates (admins', readers'\n"
+        "and the members' own, which they present when calling each other), e.g. ca.crt of\n"
+        "tools/make-certs.sh."},
     [K_KYLIN_URL] = {"raft.kylin.url", KT_STRING, 0, "none", 0, 0, NULL, FIELD(kylin_url),
         "The Kylin node on this member's host, with its servlet context, e.g.\n"
         "http://127.0.0.1:7070/kylin. Set: that Kylin is this member's engine (heartbeats only\n"
@@ -217,6 +237,40 @@ static const struct key_def config_keys[K_COUNT] = {
         "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"
         "read-only JSON /v1/status, /v1/engines, /v1/projects, /v1/projects/NAME. Empty: off.\n"
         "Plaintext and unauthenticated: bind it to a monitoring network. Example: 127.0.0.1:7281"},
+    [K_INFLUX_URL] = {"raft.influxdb.url", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(influxdb_url),
+        "InfluxDB 1.x to push the /metrics figures to, in line protocol (POST /write), e.g.\n"
+        "http://127.0.0.1:8086. Needs raft.influxdb.database. Empty: no push. Pushes never\n"
+        "block the member; while InfluxDB is down points queue up to\n"
+        "raft.influxdb.max-buffered-points. See docs/observability.md."},
+    [K_INFLUX_DB] = {"raft.influxdb.database", KT_STRING, 0, NULL, 0, 0, NULL, FIELD(influxdb_database),
+        "InfluxDB database the points go to (letters, digits, '_', '.', '-'); it must exist\n"
+        "(CREATE DATABASE). Required when raft.influxdb.url is set."},
+    [K_INFLUX_INTERVAL_MS] = {"raft.influxdb.interval-ms", KT_UINT, 0, "10000", 100, 3600000, NULL,
+        FIELD(influxdb_interval_ms),
+        "Milliseconds between two samples of the figures pushed to InfluxDB (one batch each)."},
+    [K_INFLUX_MAX_POINTS] = {"raft.influxdb.max-buffered-points", KT_UINT, 0, "100000", 100, 10000000, NULL,
+        FIELD(influxdb_max_points),
+        "Points kept while InfluxDB cannot take them; past it the oldest batches are dropped\n"
+        "and counted in raftnode_influxdb_dropped_points_total."},
+    /* raft.autopilot.* (docs/operations-autopilot.md) */
+    [K_AUTOPILOT_VOTERS] = {"raft.autopilot.voters", KT_UINT, 0, "0", 0, CONFIG_MAX_PEERS, NULL,
+        FIELD(autopilot_voters),
+        "Voters the leader's autopilot keeps: when fewer are alive, it promotes a caught-up,\n"
+        "stable standby. 0: the number of voters in raft.initial-cluster (for a member that\n"
+        "joined, the voters in the configuration when it became leader)."},
+    [K_AUTOPILOT_DEAD_MS] = {"raft.autopilot.dead-member-timeout-ms", KT_UINT, 0, "10000", 100, 86400000,
+        NULL, FIELD(autopilot_dead_ms),
+        "A voter the leader has not heard from for this many ms is dead: the leader demotes it\n"
+        "to spare and promotes a standby that was healthy and caught up for as long, never\n"
+        "leaving the healthy voters short of a quorum. A new leader counts from its election."},
+    [K_AUTOPILOT_CLEANUP] = {"raft.autopilot.cleanup-dead-members", KT_BOOL, 0, "false", 0, 0, NULL,
+        FIELD(autopilot_cleanup),
+        "When true, the leader removes a member it has not heard from for\n"
+        "raft.autopilot.cleanup-after-ms (a voter only when the healthy voters stay a quorum)."},
+    [K_AUTOPILOT_CLEANUP_MS] = {"raft.autopilot.cleanup-after-ms", KT_UINT, 0, "600000", 1000, 604800000,
+        NULL, FIELD(autopilot_cleanup_ms),
+        "How long a member must be dead before raft.autopilot.cleanup-dead-members removes it,\n"
+        "in ms. At least raft.autopilot.dead-member-timeout-ms."},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */
@@ -946,12 +1000,9 @@ static int check_required(struct loader *ld)
     return 0;
 }
 
-/* raft.peer.cert-file, key-file and trusted-ca-file: all three or none, each readable. */
-static int check_peer_tls(struct loader *ld)
+/* A TLS triple (cert-file, key-file, trusted-ca-file): all three or none, each readable. */
+static int check_tls_files(struct loader *ld, const int keys[3], const char *const files[3])
 {
-    static const int keys[3] = {K_PEER_CERT, K_PEER_KEY, K_PEER_CA};
-    const struct config *c = ld->c;
-    const char *files[3] = {c->peer_cert_file, c->peer_key_file, c->peer_ca_file};
     int set = 0, first_set = -1, first_unset = -1;
 
     for (int i = 0; i < 3; i++) {
@@ -963,9 +1014,9 @@ static int check_peer_tls(struct loader *ld)
         }
     }
     if (set != 0 && set != 3) {
-        return fail_key(ld, keys[first_set], "set without %s (set raft.peer.cert-file, "
-                        "raft.peer.key-file and raft.peer.trusted-ca-file together, or none)",
-                        config_keys[keys[first_unset]].name);
+        return fail_key(ld, keys[first_set], "set without %s (set %s, %s and %s together, or none)",
+                        config_keys[keys[first_unset]].name, config_keys[keys[0]].name,
+                        config_keys[keys[1]].name, config_keys[keys[2]].name);
     }
     for (int i = 0; i < set; i++) {
         FILE *f = fopen(files[i], "r");
@@ -973,6 +1024,58 @@ static int check_peer_tls(struct loader *ld)
             return fail_key(ld, keys[i], "cannot read %s: %s", files[i], strerror(errno));
         }
         fclose(f);
+    }
+    return 0;
+}
+
+/* raft.influxdb.url and raft.influxdb.database: both or neither; an http(s) URL with no query
+ * (influx.c appends /write?db=...); a database name that needs no URL escaping. */
+static int check_influxdb(struct loader *ld, const struct config *c)
+{
+    const char *u = c->influxdb_url, *db = c->influxdb_database;
+    char shown_url[72];
+
+    if (u[0] == '\0') {
+        return fail_key(ld, K_INFLUX_DB, "set without raft.influxdb.url (set both, or neither)");
+    }
+    if ((strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) ||
+        u[strcspn(u, "?#")] != '\0' || u[strcspn(u, " \t")] != '\0' || u[strncasecmp(u, "https", 5) == 0 ? 8 : 7] == '\0') {
+        return fail_key(ld, K_INFLUX_URL, "'%s' is not an http:// or https:// URL without a query (expected e.g. "
+                        "http://127.0.0.1:8086)", shown(u, shown_url));
+    }
+    const char *authority = strstr(u, "//") + 2;
+    if (memchr(authority, '@', strcspn(authority, "/")) != NULL) {
+        return fail_key(ld, K_INFLUX_URL, "user and password in the URL are not supported (they would show in logs "
+                        "and error messages); give InfluxDB's address only");
+    }
+    if (db[0] == '\0') {
+        return fail_key(ld, K_INFLUX_URL, "set without raft.influxdb.database (name the database to write to)");
+    }
+    for (const char *p = db; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '.' || *p == '-')) {
+            return fail_key(ld, K_INFLUX_DB, "'%s' has a character other than letters, digits, '_', '.' and '-'",
+                            shown(db, shown_url));
+        }
+    }
+    return 0;
+}
+
+/* raft.peer.* and raft.api.* TLS files; raft.api.admins only with API TLS. */
+static int check_tls(struct loader *ld)
+{
+    static const int peer_keys[3] = {K_PEER_CERT, K_PEER_KEY, K_PEER_CA};
+    static const int api_keys[3] = {K_API_CERT, K_API_KEY, K_API_CA};
+    const struct config *c = ld->c;
+    const char *const peer_files[3] = {c->peer_cert_file, c->peer_key_file, c->peer_ca_file};
+    const char *const api_files[3] = {c->api_cert_file, c->api_key_file, c->api_ca_file};
+
+    if (check_tls_files(ld, peer_keys, peer_files) != 0 || check_tls_files(ld, api_keys, api_files) != 0) {
+        return -1;
+    }
+    if (c->api_admins[0] != '\0' && c->api_cert_file[0] == '\0') {
+        return fail_key(ld, K_API_ADMINS, "set without raft.api.cert-file: admins are certificate "
+                        "names, so they need API TLS (set the three raft.api.*-file keys)");
     }
     return 0;
 }
@@ -1005,10 +1108,20 @@ static int check_cross(struct loader *ld)
                        "kylin.server.leader-race.heart-beat-interval (%u)",
                        c->heartbeat_timeout_s, c->heartbeat_interval_s);
     }
+    if (c->autopilot_cleanup_ms < c->autopilot_dead_ms) {
+        return fail_key(ld, K_AUTOPILOT_CLEANUP_MS, "%u is less than raft.autopilot.dead-member-timeout-ms "
+                        "(%u); raise it", c->autopilot_cleanup_ms, c->autopilot_dead_ms);
+    }
     if (config_kylin_attached(c)) {
         char kerr[256];
         if (kylin_api_base_check(c->kylin_url, kerr, sizeof kerr) != KYLIN_OK) {
             return fail_key(ld, K_KYLIN_URL, "%s (expected none or e.g. http://127.0.0.1:7070/kylin)", kerr);
+        }
+    }
+    if (c->influxdb_url[0] != '\0' || c->influxdb_database[0] != '\0') {
+        int rv = check_influxdb(ld, c);
+        if (rv != 0) {
+            return rv;
         }
     }
     if (c->n_peers > 0 && c->join[0] != '\0') {
@@ -1037,7 +1150,7 @@ static int check_cross(struct loader *ld)
                         "(expected the same address)", c->node_id, self->address,
                         c->node_address);
     }
-    if (check_peer_tls(ld) != 0) {
+    if (check_tls(ld) != 0) {
         return -1;
     }
     if (strcmp(c->join, c->api_address) == 0) {

@@ -54,7 +54,20 @@ struct config {
     char peer_cert_file[CONFIG_PATH_MAX];   /* raft.peer.cert-file, "" if unset (then all three are) */
     char peer_key_file[CONFIG_PATH_MAX];    /* raft.peer.key-file */
     char peer_ca_file[CONFIG_PATH_MAX];     /* raft.peer.trusted-ca-file */
+    char api_cert_file[CONFIG_PATH_MAX];    /* raft.api.cert-file, "" if unset (then all three are) */
+    char api_key_file[CONFIG_PATH_MAX];     /* raft.api.key-file */
+    char api_ca_file[CONFIG_PATH_MAX];      /* raft.api.trusted-ca-file */
+    char api_admins[CONFIG_URL_MAX];        /* raft.api.admins: certificate CNs allowed to write */
     char http_address[CONFIG_ADDR_MAX];     /* raft.http.address (HTTP port, http.h), "" = off */
+    bool force_new_cluster;                 /* --force-new-cluster (command line only; recover.h) */
+    char influxdb_url[CONFIG_URL_MAX];      /* raft.influxdb.url (influx.h), "" = off */
+    char influxdb_database[128];            /* raft.influxdb.database ([A-Za-z0-9_.-]) */
+    unsigned influxdb_interval_ms;          /* raft.influxdb.interval-ms (default 10000) */
+    unsigned influxdb_max_points;           /* raft.influxdb.max-buffered-points (default 100000) */
+    unsigned autopilot_voters;              /* raft.autopilot.voters (default 0: raft.initial-cluster's voters) */
+    unsigned autopilot_dead_ms;             /* raft.autopilot.dead-member-timeout-ms (default 10000) */
+    bool autopilot_cleanup;                 /* raft.autopilot.cleanup-dead-members (default false) */
+    unsigned autopilot_cleanup_ms;          /* raft.autopilot.cleanup-after-ms (default 600000) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

@@ -5,7 +5,12 @@
  *   handlers_engine.c     engine.heartbeat|list|drain
  *   handlers_ownership.c  rebalance, maintenance, history
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
+ *   handlers_check.c      member.check (a member asking whether it was removed, removal.h)
  *   handlers_metastore.c  metastore.status
+ *   handlers_snapshot.c   snapshot.begin|chunk (raftctl snapshot save)
+ *   handlers_autopilot.c  autopilot.status (the leader's autopilot view)
+ *   handlers_kylin.c      kylin.status
+ *   handlers_claims.c     kylin.claimed
  * A handler gets the request (req->ctx is the narrow struct api_ctx of api.h; handlers never
  * see struct node), validates its arguments first (so a malformed request is answered
  * bad_request by any member), then checks leadership when it needs it, and replies exactly
@@ -17,6 +22,8 @@
 #define RAFTNODE_HANDLERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "api.h"
 
@@ -29,12 +36,28 @@ enum handler_access {
     HANDLER_CHANGE,     /* the leader changes the raft configuration or leadership */
 };
 
+/* Who may call a method when the API speaks TLS (docs/security.md; without TLS anyone who
+ * reaches the port may call anything). */
+enum handler_perm {
+    PERM_READ,  /* any certificate signed by the CA */
+    PERM_ADMIN, /* a CN listed in raft.api.admins */
+    PERM_SELF,  /* only member N's certificate (CN member-N) for args "id" N: the calls a member
+                 * makes about itself (its engine's heartbeat) */
+    PERM_ADMIN_OR_SELF, /* an admin, or member N for args "id" N (joining, registering) */
+};
+
 /* One row of the method table. */
 struct handler_method {
     const char *name;
     void (*fn)(struct api_req *req);
     enum handler_access access;
+    enum handler_perm perm;
 };
+
+/* 0 when a connection of ROLE (member MEMBER_ID for API_ROLE_MEMBER) may call M with ARGS;
+ * TLS false: always 0. Otherwise -1 with the reason in WHY, starting "permission denied". */
+int handlers_permit(const struct handler_method *m, bool tls, enum api_role role, uint64_t member_id,
+                    const char *who, const msgpack_object *args, char *why, size_t why_len);
 
 /* The table (ends with a NULL name) and its dispatcher: unknown methods get unknown_method. */
 extern const struct handler_method handler_methods[];
@@ -54,6 +77,9 @@ int handlers_pack_engines(const struct api_ctx *ctx, msgpack_packer *pk);
 int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size_t len, msgpack_packer *pk,
                                const char **code, char *err, size_t cap);
 
+/* The API address member ID registered ("" when unknown; this member's own from its config). */
+void handlers_member_api(const struct api_ctx *ctx, uint64_t id, char *api, size_t cap);
+
 /* handlers_cluster.c */
 void handle_status(struct api_req *req);
 void handle_hash(struct api_req *req);
@@ -72,6 +98,7 @@ void handle_engine_drain(struct api_req *req);
 void handle_rebalance(struct api_req *req);
 void handle_maintenance(struct api_req *req);
 void handle_history(struct api_req *req);
+void handle_audit(struct api_req *req);
 /* handlers_member.c */
 void handle_member_add(struct api_req *req);
 void handle_member_join(struct api_req *req);
@@ -79,8 +106,14 @@ void handle_member_remove(struct api_req *req);
 void handle_member_assign(struct api_req *req);
 void handle_member_register(struct api_req *req);
 void handle_leader_transfer(struct api_req *req);
+void handle_member_check(struct api_req *req); /* handlers_check.c (removal.h) */
 /* handlers_metastore.c */
 void handle_metastore_status(struct api_req *req);
 void handle_kylin_status(struct api_req *req); /* handlers_kylin.c */
+/* handlers_snapshot.c */
+void handle_snapshot_begin(struct api_req *req);
+void handle_snapshot_chunk(struct api_req *req);
+void handle_autopilot_status(struct api_req *req); /* handlers_autopilot.c */
+void handle_kylin_claimed(struct api_req *req); /* handlers_claims.c */
 
 #endif

@@ -11,6 +11,15 @@
 #include "membership.h"
 #include "storage/store.h"
 
+void handlers_member_api(const struct api_ctx *ctx, uint64_t id, char *api, size_t cap)
+{
+    if (id == ctx->cfg->node_id) {
+        snprintf(api, cap, "%s", ctx->cfg->api_address);
+    } else if (store_member_api(ctx->store, id, api, cap) != 1) {
+        api[0] = '\0';
+    }
+}
+
 static void pack_members(const struct api_ctx *ctx, msgpack_packer *pk)
 {
     const struct raft_configuration *conf = &ctx->raft->configuration;
@@ -18,11 +27,7 @@ static void pack_members(const struct api_ctx *ctx, msgpack_packer *pk)
     for (unsigned i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
         char api[CONFIG_ADDR_MAX];
-        if (s->id == ctx->cfg->node_id) {
-            snprintf(api, sizeof api, "%s", ctx->cfg->api_address);
-        } else if (store_member_api(ctx->store, s->id, api, sizeof api) != 1) {
-            api[0] = '\0';
-        }
+        handlers_member_api(ctx, s->id, api, sizeof api);
         msgpack_pack_map(pk, 4);
         mp_pack_kv_u64(pk, "id", s->id);
         mp_pack_kv_str(pk, "address", s->address);

@@ -1,7 +1,11 @@
 /* handlers_kylin: the `kylin.status` API method (docs/protocol.md, docs/kylin.md): this
  * member's view of its Kylin node (health, learned identity, counters) and, per project, the
- * quorum's owner next to the epoch row as this member last read it. Any member with
- * raft.kylin.url answers from its own last read of the table. */
+ * quorum's owner and the claim recorded in the replicated state (the identity and epoch_id the
+ * owner's Kylin wrote, as its member read them back), next to the epoch row as this member last
+ * read it. Any member answers: the recorded claims are the same everywhere; a member without
+ * raft.kylin.url has no row to show (health "NONE", row fields nil). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../kylin/reconcile.h"
@@ -23,58 +27,100 @@ static void prefix_of(const char *identity, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-/* The kylin.status result (docs/protocol.md). 0, or -1 (store read or packing failed). */
+/* Whether project P's Kylin side agrees with the quorum: the recorded claim (C) is an identity
+ * of the owner engine's Kylin (its kylin.server.identity prefix) and, when this member has
+ * read the table (ROW_KNOWN), the row equals the recorded claim. Without an owner: nothing is
+ * recorded and the row (if read) is blank or missing. */
+static bool claim_agrees(const struct store_claim *c, const struct store_engine *engines, size_t n_engines,
+                         bool row_known, const struct epoch_row *row)
+{
+    const char *row_owner = row != NULL && row->owner != NULL ? row->owner : "";
+    if (c->owner == 0) {
+        return c->identity == NULL && (!row_known || row_owner[0] == '\0');
+    }
+    if (c->identity == NULL) {
+        return false;
+    }
+    if (row_known && (row == NULL || strcmp(row_owner, c->identity) != 0 || row->epoch_id != c->epoch_id)) {
+        return false;
+    }
+    for (size_t e = 0; e < n_engines; e++) {
+        if (engines[e].id == c->owner) {
+            char prefix[STORE_IDENTITY_MAX];
+            prefix_of(engines[e].identity, prefix, sizeof prefix);
+            return kylin_identity_has_prefix(c->identity, prefix);
+        }
+    }
+    return false;
+}
+
+static int pack_opt_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    return v != NULL ? mp_pack_kv_str(pk, key, v) : mp_pack_kv_nil(pk, key);
+}
+
+/* One project of kylin.status: the recorded claim (replicated state) next to the row as this
+ * member last read it. */
+static int pack_project(msgpack_packer *pk, const struct store_claim *c, const struct store_engine *engines,
+                        size_t n_engines, bool row_known, const struct kylin_rows_index *idx)
+{
+    const struct epoch_row *row = row_known ? kylin_rows_index_find(idx, c->name) : NULL;
+    int rc = msgpack_pack_map(pk, 7);
+    rc = rc ? rc : mp_pack_kv_str(pk, "project", c->name);
+    rc = rc ? rc : (c->owner != 0 ? mp_pack_kv_u64(pk, "owner", c->owner) : mp_pack_kv_nil(pk, "owner"));
+    rc = rc ? rc : pack_opt_str(pk, "kylin_identity", c->identity);
+    rc = rc ? rc : (c->identity != NULL ? mp_pack_kv_i64(pk, "epoch_id", c->epoch_id) : mp_pack_kv_nil(pk, "epoch_id"));
+    rc = rc ? rc : pack_opt_str(pk, "row_identity", row != NULL ? (row->owner != NULL ? row->owner : "") : NULL);
+    rc = rc ? rc : (row != NULL ? mp_pack_kv_i64(pk, "row_epoch_id", row->epoch_id) : mp_pack_kv_nil(pk, "row_epoch_id"));
+    rc = rc ? rc : mp_pack_kv_bool(pk, "agrees", claim_agrees(c, engines, n_engines, row_known, row));
+    return rc;
+}
+
+/* The kylin.status result (docs/protocol.md). K is NULL on a member without a Kylin. 0, or -1
+ * (store read or packing failed). */
 static int pack_status(const struct api_ctx *ctx, struct kylin_link *k, msgpack_packer *pk)
 {
-    struct store_project_row *projects = NULL;
+    struct store_claim *claims = NULL;
     struct store_engine *engines = NULL;
-    size_t n_projects = 0, n_engines = 0;
+    struct kylin_rows_index idx;
+    size_t n_claims = 0, n_engines = 0;
+    bool row_known = k != NULL && k->rows_known;
     int rc;
 
-    if (store_load_projects(ctx->store, &projects, &n_projects) != 0 ||
-        store_load_engines(ctx->store, &engines, &n_engines) != 0) {
-        store_free_projects(projects, n_projects);
+    /* rows matched to projects as the claims were (kylin_claims.h: MySQL folds case) */
+    if (kylin_rows_index_build(&idx, row_known ? &k->rows : &(struct epoch_rows){0},
+                               row_known && k->reader.url.kind == MS_KIND_MYSQL) != 0) {
+        snprintf(ctx->store->errmsg, sizeof ctx->store->errmsg, "out of memory indexing the epoch rows");
         return -1;
     }
-    rc = msgpack_pack_map(pk, 12);
-    rc = rc ? rc : mp_pack_kv_str(pk, "url", ctx->cfg->kylin_url);
-    rc = rc ? rc : mp_pack_kv_str(pk, "health", kylin_health_name(k->health));
-    rc = rc ? rc : mp_pack_kv_bool(pk, "engine_ok", kylin_link_engine_ok(k));
-    rc = rc ? rc : (k->identity != NULL ? mp_pack_kv_str(pk, "identity", k->identity) : mp_pack_kv_nil(pk, "identity"));
-    rc = rc ? rc : mp_pack_kv_bool(pk, "rows_known", k->rows_known);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "rounds", k->rounds);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "reads", k->reader.reads);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "claims", k->claims_sent);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "claim_calls", k->claim_calls);
-    rc = rc ? rc : mp_pack_kv_u64(pk, "pokes", k->pokes);
-    rc = rc ? rc : mp_pack_kv_str(pk, "last_error", k->last_error);
-    rc = rc ? rc : mp_pack_cstr(pk, "projects");
-    rc = rc ? rc : msgpack_pack_array(pk, n_projects);
-    for (size_t i = 0; rc == 0 && i < n_projects; i++) {
-        const struct store_project_row *p = &projects[i];
-        const struct epoch_row *row = kylin_link_row(k, p->name, strlen(p->name));
-        const char *owner_id = row != NULL && row->owner != NULL ? row->owner : "";
-        bool agrees = false;
-        if (p->owner == 0) {
-            agrees = owner_id[0] == '\0';
-        } else {
-            for (size_t e = 0; e < n_engines; e++) {
-                if (engines[e].id == p->owner) {
-                    char prefix[STORE_IDENTITY_MAX];
-                    prefix_of(engines[e].identity, prefix, sizeof prefix);
-                    agrees = kylin_identity_has_prefix(owner_id, prefix);
-                }
-            }
-        }
-        rc = msgpack_pack_map(pk, 5);
-        rc = rc ? rc : mp_pack_kv_str(pk, "project", p->name);
-        rc = rc ? rc : (p->owner != 0 ? mp_pack_kv_u64(pk, "owner", p->owner) : mp_pack_kv_nil(pk, "owner"));
-        rc = rc ? rc
-                : (row != NULL ? mp_pack_kv_str(pk, "kylin_identity", owner_id) : mp_pack_kv_nil(pk, "kylin_identity"));
-        rc = rc ? rc : (row != NULL ? mp_pack_kv_i64(pk, "epoch_id", row->epoch_id) : mp_pack_kv_nil(pk, "epoch_id"));
-        rc = rc ? rc : mp_pack_kv_bool(pk, "agrees", agrees);
+    if (store_load_claims(ctx->store, 0, &claims, &n_claims) != 0 ||
+        store_load_engines(ctx->store, &engines, &n_engines) != 0) {
+        store_free_claims(claims, n_claims);
+        kylin_rows_index_free(&idx);
+        return -1;
     }
-    store_free_projects(projects, n_projects);
+    rc = msgpack_pack_map(pk, 15);
+    rc = rc ? rc : mp_pack_kv_str(pk, "url", ctx->cfg->kylin_url);
+    rc = rc ? rc : mp_pack_kv_str(pk, "health", k != NULL ? kylin_health_name(k->health) : "NONE");
+    rc = rc ? rc : mp_pack_kv_bool(pk, "engine_ok", k == NULL || kylin_link_engine_ok(k));
+    rc = rc ? rc : pack_opt_str(pk, "identity", k != NULL ? k->identity : NULL);
+    rc = rc ? rc : mp_pack_kv_bool(pk, "rows_known", k != NULL && k->rows_known);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "rounds", k != NULL ? k->rounds : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "reads", k != NULL ? k->reader.reads : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "claims", k != NULL ? k->claims_sent : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "claim_calls", k != NULL ? k->claim_calls : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "pokes", k != NULL ? k->pokes : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "record_calls", k != NULL ? k->claims.calls : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "records_sent", k != NULL ? k->claims.records_sent : 0);
+    rc = rc ? rc : mp_pack_kv_u64(pk, "record_failures", k != NULL ? k->claims.failures : 0);
+    rc = rc ? rc : mp_pack_kv_str(pk, "last_error", k != NULL ? k->last_error : "");
+    rc = rc ? rc : mp_pack_cstr(pk, "projects");
+    rc = rc ? rc : msgpack_pack_array(pk, n_claims);
+    for (size_t i = 0; rc == 0 && i < n_claims; i++) {
+        rc = pack_project(pk, &claims[i], engines, n_engines, row_known, &idx);
+    }
+    kylin_rows_index_free(&idx);
+    store_free_claims(claims, n_claims);
     free(engines);
     return rc;
 }
@@ -83,14 +129,10 @@ void handle_kylin_status(struct api_req *req)
 {
     const struct api_ctx *ctx = req->ctx;
     struct api_reply r;
-    if (ctx->kylin == NULL || !ctx->kylin->enabled) {
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_INVALID,
-                        "member %llu has no Kylin attached (raft.kylin.url=none); ask a member that has one",
-                        (unsigned long long)ctx->cfg->node_id);
-        return;
-    }
+    struct kylin_link *k = ctx->kylin != NULL && ctx->kylin->enabled ? ctx->kylin : NULL;
+
     api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
-    if (pack_status(ctx, ctx->kylin, &r.pk) != 0) {
+    if (pack_status(ctx, k, &r.pk) != 0) {
         msgpack_sbuffer_destroy(&r.sbuf);
         api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "kylin status: %s",
                         ctx->store->errmsg);

@@ -36,6 +36,25 @@ void handle_history(struct api_req *req)
     api_reply_send(req->conn, &r);
 }
 
+void handle_audit(struct api_req *req)
+{
+    const struct api_ctx *ctx = req->ctx;
+    uint64_t limit = 20;
+    struct api_reply r;
+
+    if (mp_get_u64(req->args, "limit", &limit) == -2) {
+        api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "audit takes \"limit\" (uint)");
+        return;
+    }
+    api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
+    if (store_pack_audit(ctx->store, limit > 1000000 ? 1000000 : (unsigned)limit, &r.pk) != 0) {
+        msgpack_sbuffer_destroy(&r.sbuf);
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "audit: %s", ctx->store->errmsg);
+        return;
+    }
+    api_reply_send(req->conn, &r);
+}
+
 void handle_maintenance(struct api_req *req)
 {
     bool on;
@@ -155,7 +174,9 @@ void handle_rebalance(struct api_req *req)
         return;
     }
     w->pending = w->plan.n + 1; /* +1 until every move is submitted */
+    w->plan.by = req->conn->who;
     size_t k = scheduler_submit_moves(ctx->scheduler, &w->plan, rebalance_done, w);
+    w->plan.by = NULL;
     w->failed += w->plan.n - k;
     if (w->failed > 0) {
         snprintf(w->first_error, sizeof w->first_error, "out of memory submitting moves");

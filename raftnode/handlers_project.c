@@ -14,7 +14,6 @@
 #include "config.h"
 #include "engine.h"
 #include "handlers.h"
-#include "kylin_link.h"
 #include "proposal.h"
 #include "storage/command.h"
 #include "storage/store.h"
@@ -199,19 +198,20 @@ int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size
     bool mine = p.owner == ctx->cfg->node_id;
     msgpack_pack_map(pk, 11);
     mp_pack_kv_str(pk, "name", p.name);
-    /* Kylin's side (raft.kylin.url): the epoch row as this member last read it */
-    const struct epoch_row *krow =
-        ctx->kylin != NULL && ctx->kylin->enabled ? kylin_link_row(ctx->kylin, p.name, strlen(p.name)) : NULL;
-    if (krow != NULL && krow->owner != NULL) {
-        mp_pack_kv_str(pk, "kylin_identity", krow->owner);
+    /* Kylin's side: the claim recorded in the replicated state (the identity and epoch_id the
+     * owner's Kylin wrote, read back by its member): the same on every member */
+    struct store_claim claim;
+    if (store_claim_get(ctx->store, name, len, &claim) != 1) {
+        memset(&claim, 0, sizeof claim); /* a failed read shows no claim */
+    }
+    if (claim.identity != NULL) {
+        mp_pack_kv_str(pk, "kylin_identity", claim.identity);
+        mp_pack_kv_i64(pk, "kylin_epoch_id", claim.epoch_id);
     } else {
         mp_pack_kv_nil(pk, "kylin_identity");
-    }
-    if (krow != NULL) {
-        mp_pack_kv_i64(pk, "kylin_epoch_id", krow->epoch_id);
-    } else {
         mp_pack_kv_nil(pk, "kylin_epoch_id");
     }
+    store_claim_clear(&claim);
     mp_pack_kv_u64(pk, "owner", p.owner);
     mp_pack_kv_str(pk, "owner_identity", owner.identity);
     mp_pack_kv_u64(pk, "epoch", p.epoch);
@@ -353,7 +353,8 @@ void handle_project_move(struct api_req *req)
     snprintf(namebuf, sizeof namebuf, "%s", p.name);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    command_pack_assign(&pk, p.name, strlen(p.name), p.owner, to, "move", (uint64_t)time(NULL) * 1000);
+    command_pack_assign_by(&pk, p.name, strlen(p.name), p.owner, to, "move", (uint64_t)time(NULL) * 1000,
+                           req->conn->who);
     free(p.name);
     submit_packed(req, &sb, namebuf);
 }
@@ -393,7 +394,8 @@ void handle_project_pin(struct api_req *req)
             return;
         }
         msgpack_sbuffer_clear(&sb);
-        command_pack_assign(&pk, p.name, strlen(p.name), p.owner, engine, "move", (uint64_t)time(NULL) * 1000);
+        command_pack_assign_by(&pk, p.name, strlen(p.name), p.owner, engine, "move", (uint64_t)time(NULL) * 1000,
+                               req->conn->who);
         submit_packed(req, &sb, namebuf);
     }
     free(p.name);

@@ -239,16 +239,40 @@ static void handle_closed(uv_handle_t *handle)
     (void)handle; /* embedded in struct http, which outlives the loop */
 }
 
+/* No HTTP port, only the figures for the InfluxDB push: the lag timer (loop lag, leader
+ * changes) runs, libmicrohttpd does not. */
+static int start_metrics_only(struct http *h)
+{
+    int rv = uv_timer_init(h->ctx.loop, &h->lag_timer);
+    if (rv != 0) {
+        log_error("http: uv_timer_init: %s", uv_strerror(rv));
+        return -1;
+    }
+    h->lag_timer.data = h;
+    h->lag_last_ns = uv_hrtime();
+    rv = uv_timer_start(&h->lag_timer, lag_cb, HTTP_LAG_TICK_MS, HTTP_LAG_TICK_MS);
+    if (rv != 0) {
+        log_error("http: uv_timer_start: %s", uv_strerror(rv));
+        uv_close((uv_handle_t *)&h->lag_timer, handle_closed);
+        return -1;
+    }
+    h->started = true;
+    return 0;
+}
+
 int http_start(struct http *h, const struct api_ctx *ctx, const char *address)
 {
     char host[64];
-    const char *colon = strrchr(address, ':');
+    const char *colon = address != NULL ? strrchr(address, ':') : NULL;
     struct sockaddr_in sa;
     int rv;
 
     memset(h, 0, sizeof *h);
     h->ctx = *ctx;
     QUEUE_INIT(&h->queue);
+    if (address == NULL) {
+        return start_metrics_only(h);
+    }
     if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
         log_error("http: bad address %s (want IPv4:port)", address);
         return -1;
@@ -315,6 +339,12 @@ void http_close(struct http *h)
         return;
     }
     h->started = false;
+    if (h->daemon == NULL) { /* metrics only */
+        free(h->reasons_text);
+        h->reasons_text = NULL;
+        uv_close((uv_handle_t *)&h->lag_timer, handle_closed);
+        return;
+    }
     /* Nothing new is queued once closing is set; everything already queued is answered 503
      * and resumed, so libmicrohttpd holds no suspended connection when it stops. */
     uv_mutex_lock(&h->lock);

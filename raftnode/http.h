@@ -69,7 +69,8 @@ struct http {
     char *reasons_text;          /* rendered samples, malloc'd */
 };
 
-/* Copies CTX and serves on ADDRESS (IPv4:port). 0, or -1 after logging why. */
+/* Copies CTX and serves on ADDRESS (IPv4:port). ADDRESS NULL: no HTTP port, only the
+ * figures http_metrics_render needs (for the InfluxDB push). 0, or -1 after logging why. */
 int http_start(struct http *h, const struct api_ctx *ctx, const char *address);
 /* Answers every queued request 503, stops the daemon (joins its thread) and closes the
  * handles; safe when never started and when called twice. */

@@ -11,11 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autopilot.h"
 #include "common/mp.h"
 #include "config.h"
 #include "engine.h"
 #include "handlers.h"
 #include "http.h"
+#include "kylin_link.h"
 #include "metastore/mirror.h"
 #include "metrics.h"
 #include "proposal.h"
@@ -101,6 +103,30 @@ static void raft_figures(struct http *h, struct metrics_buf *b)
     metrics_write_header(b, "raftnode_leader_changes_total", "counter",
                          "Times the leader this member knows changed (including to none), since start.");
     metrics_write_sample(b, "raftnode_leader_changes_total", NULL, 0, (double)metrics_global.leader_changes);
+}
+
+/* The leader's autopilot (autopilot.h), on the leader only: the figures are its own view. */
+static void autopilot_figures(struct http *h, struct metrics_buf *b)
+{
+    struct autopilot *ap = h->ctx.autopilot;
+    struct autopilot_view v;
+    struct autopilot_summary s;
+    uint64_t now = uv_now(h->ctx.loop);
+
+    if (ap == NULL || !autopilot_refresh(ap, now)) {
+        return;
+    }
+    autopilot_view(ap, now, &v);
+    autopilot_summarise(&ap->params, &v, &s);
+    gauge(b, "raftnode_autopilot_healthy", "Leader only: 1 when every voter and standby is healthy (autopilot).",
+          s.healthy);
+    gauge(b, "raftnode_autopilot_failure_tolerance", "Leader only: voters that may fail with a quorum left.",
+          s.failure_tolerance);
+    gauge(b, "raftnode_autopilot_healthy_voters", "Leader only: voters heard from recently and caught up.",
+          s.healthy_voters);
+    metrics_write_header(b, "raftnode_autopilot_actions_total", "counter",
+                         "Leader only: configuration changes the autopilot started in this process.");
+    metrics_write_sample(b, "raftnode_autopilot_actions_total", NULL, 0, (double)ap->actions);
 }
 
 static void engine_figures(struct http *h, struct metrics_buf *b)
@@ -222,6 +248,39 @@ static void mirror_figures(struct http *h, struct metrics_buf *b)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The link to the local Kylin (raft.kylin.url; kylin_link.c); all 0 without one. */
+static void kylin_figures(struct http *h, struct metrics_buf *b)
+{
+    const struct kylin_link *k = h->ctx.kylin;
+    struct metrics_label l = {"result", "ok"};
+
+    gauge(b, "raftnode_kylin_enabled", "1 when raft.kylin.url names a Kylin node.", k->enabled);
+    gauge(b, "raftnode_kylin_health_up", "1 while the local Kylin's last health answer was UP.",
+          k->health_known && k->health == KYLIN_HEALTH_UP);
+    metrics_write_counter(b, "raftnode_kylin_health_probes_total", "Health probes of the local Kylin answered (or failed).",
+            k->probes);
+    metrics_write_counter(b, "raftnode_kylin_health_failures_total",
+            "Health probes whose answer was not UP (DOWN, metastore unhealthy, no answer in time).", k->health_failures);
+    metrics_write_header(b, "raftnode_kylin_claims_total", "counter",
+                         "Projects claimed through the local Kylin's REST API, by the call's result.");
+    metrics_write_sample(b, "raftnode_kylin_claims_total", &l, 1, (double)k->claims_ok);
+    l.value = "failed";
+    metrics_write_sample(b, "raftnode_kylin_claims_total", &l, 1, (double)k->claims_failed);
+    metrics_write_counter(b, "raftnode_kylin_claim_calls_total", "Claim calls (POST /api/epoch) sent to the local Kylin.",
+            k->claim_calls);
+    metrics_write_counter(b, "raftnode_kylin_repairs_total",
+            "Projects claimed again after this engine had verified them: their epoch row drifted, or Kylin "
+            "restarted.", k->repairs);
+    metrics_write_counter(b, "raftnode_kylin_releases_total", "Projects the local Kylin was told to release (another owner).",
+            k->releases);
+    metrics_write_counter(b, "raftnode_kylin_pokes_total", "Pokes (POST /api/broadcast) sent to the local Kylin.", k->pokes);
+    metrics_write_counter(b, "raftnode_kylin_rounds_total", "Reconcile rounds (epoch table read, claims, pokes) finished.",
+            k->rounds);
+    gauge(b, "raftnode_kylin_unverified_claims",
+          "Claimed projects the last epoch table read did not show as this engine's (row drift while > 0 for long).",
+          (double)k->unverified);
+}
+
 static void proposal_figures(struct http *h, struct metrics_buf *b)
 {
     static const double bounds[PROPOSAL_SIZE_BUCKETS - 1] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
@@ -303,9 +362,11 @@ static void process_figures(struct metrics_buf *b)
 void http_metrics_render(struct http *h, struct metrics_buf *b)
 {
     raft_figures(h, b);
+    autopilot_figures(h, b);
     engine_figures(h, b);
     ownership_figures(h, b);
     mirror_figures(h, b);
+    kylin_figures(h, b);
     proposal_figures(h, b);
     metrics_write_own(b);
     process_figures(b);

@@ -112,6 +112,7 @@ static void health_reply(struct kylin_http_req *req, const struct kylin_http_rep
     }
     k->health = h;
     k->health_known = true;
+    k->health_failures += h != KYLIN_HEALTH_UP;
     if (h == KYLIN_HEALTH_UP) {
         k->last_up_ms = now_ms(k);
         if (!was_up) {
@@ -228,7 +229,10 @@ static void claim_reply(struct kylin_http_req *req, const struct kylin_http_repl
         }
     }
     k->claim_off += taken;
-    if (reply->error != NULL || reply->status != 200) {
+    bool failed = reply->error != NULL || reply->status != 200;
+    k->claims_failed += failed ? taken : 0;
+    k->claims_ok += failed ? 0 : taken;
+    if (failed) {
         set_error(k, "claim (POST /api/epoch of %zu project(s)) failed: %s (HTTP %ld); retried with backoff", taken,
                   reply->error != NULL ? reply->error : "", reply->status);
         backoff(k);
@@ -394,6 +398,8 @@ static void decide(struct kylin_link *k)
                  out.restarted ? " (a newer incarnation: every project is claimed again)" : "");
         set_identity(k, out.identity);
     }
+    /* the rows read back, recorded in the replicated state where they differ (kylin_claims.h) */
+    kylin_claims_sync(&k->claims, k->identity, &k->rows, in.targets_fold_case);
     for (size_t i = 0; i < out.n_record; i++) {
         if (rec_set(k, out.record[i].project, out.record[i].identity, out.record[i].epoch_id) != 0) {
             set_error(k, "out of memory recording a claim");
@@ -402,6 +408,11 @@ static void decide(struct kylin_link *k)
         log_info("kylin: project %s claimed by %s (epoch_id %" PRId64 ")", out.record[i].project,
                  out.record[i].identity, out.record[i].epoch_id);
         poke = true;
+    }
+    k->releases += out.n_release;
+    k->unverified = out.n_unverified;
+    for (size_t i = 0; i < out.n_claim; i++) {
+        k->repairs += rec_find(k, out.claim[i]) != NULL; /* verified before: its row drifted */
     }
     for (size_t i = 0; i < out.n_release; i++) {
         log_info("kylin: project %s now held by %s (epoch_id %" PRId64 "): telling %s to release it",
@@ -554,6 +565,7 @@ int kylin_link_start(struct kylin_link *k, struct node *n)
     }
     k->http_open = true;
     k->enabled = true;
+    kylin_claims_init(&k->claims, n);
     k->reader.data = k;
     if (epoch_reader_start(&k->reader, n->loop, &url, c->node_id, rows_read, err, sizeof err) != 0) {
         log_error("kylin: epoch table reader: %s", err);
@@ -594,6 +606,7 @@ void kylin_link_close(struct kylin_link *k)
         k->http_open = false;
     }
     epoch_reader_close(&k->reader);
+    kylin_claims_close(&k->claims);
     kylin_follow_close(k);
     epoch_rows_free(&k->rows);
     free_names(&k->just_claimed, &k->n_just_claimed);

@@ -13,9 +13,10 @@
  *            that did not show up in the table are retried with a capped exponential backoff.
  *            Each member acts only for its own engine, from its own applied state, so a leader
  *            change changes nothing here.
- *   records  the claims verified in the table (project, identity, epoch_id) are kept in this
- *            member's memory (not yet in the replicated state: docs/kylin.md, "Status"); they
- *            drive reconcile's record/release/poke edges.
+ *   records  the claims verified in the table (project, identity, epoch_id) are recorded in
+ *            the replicated state through the leader (kylin_claims.h; docs/kylin.md,
+ *            "Recorded claims"); a copy in this member's memory drives reconcile's
+ *            record/release/poke edges (a poke must fire once, not until the entry applied).
  *
  * Idle with a quiet Kylin: a round is one SELECT; reconcile returns nothing, so no request
  * writes the table.
@@ -34,6 +35,7 @@
 #include "../kylin/health.h"
 #include "../kylin/http.h"
 #include "../metastore/epoch_reader.h"
+#include "kylin_claims.h"
 
 struct node;
 
@@ -77,12 +79,18 @@ struct kylin_link {
     char last_error[512];           /* read-only: last read/claim/poke failure, "" if none */
     /* counters (read-only) */
     uint64_t rounds, claims_sent, claim_calls, pokes, probes;
+    /* counters for /metrics (read-only): claimed projects whose call succeeded or failed,
+     * re-claims of verified projects whose row drifted, releases, health probes not UP;
+     * unverified: claimed projects the last read did not show as this engine's */
+    uint64_t claims_ok, claims_failed, repairs, releases, health_failures;
+    size_t unverified;
     /* handles */
     struct kylin_http http;         /* private */
     bool http_open;                 /* private */
     uv_timer_t timer;               /* private: health + round tick */
     bool timer_open;                /* private */
     struct epoch_reader reader;     /* private */
+    struct kylin_claims claims;     /* read-only: recording claims in the replicated state */
     uint64_t next_probe_ms;         /* private */
     /* projects follow Kylin (kylin_follow.c; raft.kylin.follow-projects) */
     bool follow;                    /* read-only: following is on */

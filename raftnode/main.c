@@ -1,6 +1,7 @@
 /* raftnode: one member of the Raft quorum that replaces Kylin's database leader race.
  * Usage: raftnode -c FILE [-D key=value]... ; raftnode --help-config */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "common/log.h"
 #include "metastore/url.h"
 #include "node.h"
+#include "restore.h"
 
 #define MAX_OVERRIDES 128
 
@@ -56,13 +58,19 @@ static void warn_password_in_argv(char *const overrides[], int n)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: raftnode -c FILE [-D key=value]...\n"
+    fprintf(out, "usage: raftnode -c FILE [-D key=value]... [--force-new-cluster | --restore SNAPSHOT]\n"
+                 "       --force-new-cluster: on the survivor of a lost quorum, make this member the only\n"
+                 "         voter, keeping its data (docs/operations-force.md)\n"
+                 "       --restore SNAPSHOT: first start of a member of a new cluster from a backup made\n"
+                 "         with raftctl snapshot save (docs/operations.md)\n"
                  "       raftnode --help-config   (every configuration key, default and meaning)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *file = NULL;
+    bool force_new_cluster = false;
+    const char *restore = NULL; /* --restore SNAPSHOT: first start of a new cluster (restore.h) */
     char *overrides[MAX_OVERRIDES];
     int n_overrides = 0;
     static struct config cfg;
@@ -85,6 +93,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             overrides[n_overrides++] = argv[i] + 2;
+        } else if (strcmp(argv[i], "--force-new-cluster") == 0) {
+            force_new_cluster = true;
+        } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+            restore = argv[++i];
         } else if (strcmp(argv[i], "--help-config") == 0) {
             config_print_reference(stdout);
             return 0;
@@ -97,6 +109,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (force_new_cluster && restore != NULL) {
+        fprintf(stderr, "raftnode: --force-new-cluster and --restore exclude each other: --restore starts a new "
+                        "cluster from a backup on an empty data dir, --force-new-cluster keeps a survivor's data "
+                        "(give one of them)\n");
+        return 2;
+    }
     if (file == NULL && n_overrides == 0) {
         usage(stderr);
         return 2;
@@ -105,8 +123,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "raftnode: %s\n", err);
         return 2;
     }
+    cfg.force_new_cluster = force_new_cluster;
     log_setup(cfg.node_id, cfg.log_level);
     warn_password_in_argv(overrides, n_overrides);
+    if (restore != NULL && restore_prepare(&cfg, restore) != 0) {
+        return 1;
+    }
     /* libuv and libraft write to sockets with write(2): a peer that went away must give
      * EPIPE on that connection, not kill the whole member. */
     signal(SIGPIPE, SIG_IGN);
@@ -117,7 +139,7 @@ int main(int argc, char **argv)
     if (node_start(&node, &loop, &cfg) != 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
-        return 1;
+        return node.exit_status != 0 ? node.exit_status : 1; /* 2, 3: refused (node.h) */
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0) {

@@ -312,6 +312,28 @@ void metrics_write_hist(struct metrics_buf *b, const char *name, const struct me
     metrics_buf_printf(b, " %llu\n", (unsigned long long)h->count);
 }
 
+void metrics_write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v)
+{
+    metrics_write_header(b, name, "counter", help);
+    metrics_write_sample(b, name, NULL, 0, (double)v);
+}
+
+/* The InfluxDB push's own figures (influx.c; all 0 when raft.influxdb.url is unset). */
+static void write_influx(struct metrics_buf *b, const struct metrics *m)
+{
+    metrics_write_header(b, "raftnode_influxdb_enabled", "gauge", "1 when raft.influxdb.url is set.");
+    metrics_write_sample(b, "raftnode_influxdb_enabled", NULL, 0, m->influx_enabled);
+    metrics_write_counter(b, "raftnode_influxdb_pushes_total", "POSTs to InfluxDB's /write that succeeded.", m->influx_pushes);
+    metrics_write_counter(b, "raftnode_influxdb_push_errors_total",
+                  "POSTs to InfluxDB that failed (transport error, timeout, HTTP 4xx/5xx).", m->influx_push_errors);
+    metrics_write_counter(b, "raftnode_influxdb_points_pushed_total", "Points InfluxDB accepted.", m->influx_points_pushed);
+    metrics_write_counter(b, "raftnode_influxdb_dropped_points_total",
+                  "Points dropped: the queue was full (raft.influxdb.max-buffered-points) or InfluxDB refused them.",
+                  m->influx_points_dropped);
+    metrics_write_header(b, "raftnode_influxdb_queued_points", "gauge", "Points waiting to be pushed.");
+    metrics_write_sample(b, "raftnode_influxdb_queued_points", NULL, 0, (double)m->influx_points_queued);
+}
+
 void metrics_write_own(struct metrics_buf *b)
 {
     const struct metrics *m = &metrics_global;
@@ -339,4 +361,5 @@ void metrics_write_own(struct metrics_buf *b)
     metrics_write_hist(b, "raftnode_loop_lag_seconds", NULL, 0, &m->loop_lag);
     metrics_write_header(b, "raftnode_loop_lag_max_seconds", "gauge", "Largest loop lag seen since start.");
     metrics_write_sample(b, "raftnode_loop_lag_max_seconds", NULL, 0, m->loop_lag_max_s);
+    write_influx(b, m);
 }

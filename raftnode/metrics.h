@@ -54,6 +54,10 @@ struct metrics {
     struct metrics_hist loop_lag;          /* seconds a 100 ms loop timer fired late */
     double loop_lag_max_s;                 /* read-only: largest lag since start */
     uint64_t leader_changes;               /* read-only: leader id changes seen by this member */
+    /* read-only: the InfluxDB push (influx.c) */
+    bool influx_enabled;
+    uint64_t influx_pushes, influx_push_errors, influx_points_pushed, influx_points_dropped;
+    uint64_t influx_points_queued;
     /* private: the reply code of the request being handled (api_reply_begin notes it) */
     char last_code[METRICS_LABEL_MAX];
     bool have_code;
@@ -114,6 +118,8 @@ void metrics_write_sample(struct metrics_buf *b, const char *name, const struct 
 /* NAME_bucket{labels,le="B"} (cumulative, ending with le="+Inf" = count), NAME_sum, NAME_count. */
 void metrics_write_hist(struct metrics_buf *b, const char *name, const struct metrics_label *labels,
                         unsigned n_labels, const struct metrics_hist *h);
+/* A counter without labels, with its header. */
+void metrics_write_counter(struct metrics_buf *b, const char *name, const char *help, uint64_t v);
 /* Writes V escaped as a label value (no quotes). */
 void metrics_write_label_value(struct metrics_buf *b, const char *v);
 

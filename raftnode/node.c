@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "fsm_glue.h"
+#include "common/client.h"
 #include "common/log.h"
 #include "membership.h"
 #include "metrics.h"
 #include "peer_transport.h"
+#include "recover.h"
 
 #define NODE_TICK_MS 50
 
@@ -125,6 +127,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .engine = &n->engine,
         .mirror = &n->mirror,
         .kylin = &n->kylin,
+        .autopilot = &n->autopilot,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
                  .state_name = host_state_name, .running = host_running},
     };
@@ -254,6 +257,23 @@ static int mirror_setup(struct node *n)
     return mirror_init(&n->mirror, &mc, &host);
 }
 
+static void autopilot_heard(void *data, raft_id from)
+{
+    struct node *n = data;
+    autopilot_contact(&n->autopilot, from, uv_now(n->loop));
+}
+
+/* The autopilot (autopilot.h) and its last-contact hook in the raft I/O guard. */
+static void autopilot_setup(struct node *n)
+{
+    struct autopilot_params p;
+    unsigned initial_voters;
+    autopilot_params_from_config(n->cfg, &p, &initial_voters);
+    autopilot_init(&n->autopilot, &n->raft, &p, initial_voters);
+    n->raft_fix.on_recv = autopilot_heard;
+    n->raft_fix.on_recv_data = n;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -302,10 +322,12 @@ static void tick_cb(uv_timer_t *t)
         n->last_state = state;
     }
     membership_tick(n);
+    removal_tick(n);
     if (n->phase != NODE_RUNNING) {
-        return; /* membership_tick gave up joining (raft.join-timeout-ms) and stopped the member */
+        return; /* gave up joining (raft.join-timeout-ms), or removed: the member is stopping */
     }
     scheduler_tick(&n->scheduler);
+    autopilot_tick(&n->autopilot, uv_now(n->loop));
     struct mirror_raft_state ms = {.leader = state == RAFT_LEADER,
                                    .term = raft_current_term(&n->raft),
                                    .leader_id = leader,
@@ -352,6 +374,16 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     n->last_state = -1;
     snprintf(n->datadir_raft, sizeof n->datadir_raft, "%s/raft", cfg->data_dir);
     snprintf(n->db_path, sizeof n->db_path, "%s/state.db", cfg->data_dir);
+    rv = removal_refuse_start(cfg->node_id, cfg->data_dir);
+    if (rv != 0) {
+        n->exit_status = rv > 0 ? REMOVAL_EXIT_STATUS : 1;
+        return -1;
+    }
+    if (cfg->force_new_cluster && raft_dir_is_pristine(n->datadir_raft)) {
+        recover_refuse_empty(cfg->node_id, cfg->data_dir);
+        n->exit_status = 2;
+        return -1;
+    }
     if (ensure_dir(cfg->data_dir) != 0 || ensure_dir(n->datadir_raft) != 0) {
         return -1;
     }
@@ -395,6 +427,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
         n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
+        autopilot_setup(n);
     }
     if (rv != 0) {
         log_error("raft init (id %llu, address %s): %s (%s)", (unsigned long long)cfg->node_id,
@@ -415,6 +448,11 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
+    if (cfg->force_new_cluster &&
+        recover_force_new_cluster(&n->raft, &n->io, cfg->node_id, cfg->node_address, cfg->data_dir) != 0) {
+        n->exit_status = 2;
+        goto err_raft;
+    }
     if (bootstrap_if_needed(n) != 0) {
         goto err_raft;
     }
@@ -454,9 +492,17 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
                                      .idle_timeout_ms = cfg->api_idle_timeout_ms,
                                      .slow_timeout_ms = cfg->api_slow_client_timeout_ms,
                                      .max_pending = cfg->api_max_pending_bytes};
-    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0 ||
-        engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
-        (cfg->http_address[0] != '\0' && http_start(&n->http, &api_ctx, cfg->http_address) != 0)) {
+    if (api_start(&n->api, &api_ctx, cfg->api_address, &api_limits) != 0) {
+        node_stop(n, 1);
+        return -1;
+    }
+    /* With API TLS this member calls other members' APIs (joining, registering, its engine's
+     * heartbeats) with its own certificate (member-<id>). */
+    client_set_tls(n->api.tls);
+    if (engine_start(&n->engine, n) != 0 || kylin_link_start(&n->kylin, n) != 0 ||
+        ((cfg->http_address[0] != '\0' || cfg->influxdb_url[0] != '\0') &&
+         http_start(&n->http, &api_ctx, cfg->http_address[0] != '\0' ? cfg->http_address : NULL) != 0) ||
+        influx_start(&n->influx, loop, cfg, &n->http) != 0) {
         node_stop(n, 1);
         return -1;
     }
@@ -505,6 +551,8 @@ static void node_close(struct node *n)
     }
     n->phase = NODE_CLOSING;
     api_close(&n->api);
+    influx_close(&n->influx); /* before http: it renders through it */
+    client_set_tls(NULL); /* connections still open keep their own reference */
     http_close(&n->http);
     engine_close(&n->engine);
     kylin_link_close(&n->kylin); /* before the mirror: it may end the client library */

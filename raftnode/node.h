@@ -17,13 +17,16 @@
 #include "../metastore/mirror.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "autopilot.h"
 #include "http.h"
+#include "influx.h"
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
 #include "fsm_glue.h"
 #include "kylin_link.h"
 #include "raft_fix.h"
+#include "removal.h"
 #include "peer.h"
 #include "proposal.h"
 #include "scheduler.h"
@@ -42,6 +45,7 @@ struct node {
                                          * no further applies) */
     struct api api;                     /* private: API listener and connections */
     struct http http;                   /* private: raft.http.address (http.h); off when unset */
+    struct influx influx;               /* private: raft.influxdb.* push (influx.h); off when unset */
     struct proposals proposals;         /* private: write batching */
     uv_check_t proposals_flush;         /* private: runs proposals_flush once per loop iteration */
     struct peer peer;                   /* private: requests this node sends to the leader */
@@ -50,13 +54,16 @@ struct node {
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
     struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
     struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
+    struct removal removal;             /* private: learning that this member was removed */
+    struct autopilot autopilot;         /* read-only: the leader's dead-voter replacement */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
     uv_timer_t tick;                    /* private: leader-change watch, registration */
     uv_timer_t close_timer;             /* private: defers raft_close out of raft callbacks */
     struct raft_transfer shutdown_transfer; /* private */
     int phase;                          /* read-only: enum node_phase */
-    int exit_status;                    /* read-only: what main returns */
+    int exit_status;                    /* read-only: what main returns (2: refused to start,
+                                         * e.g. --force-new-cluster; 3: removed, removal.h) */
     bool bootstrapped;                  /* read-only: this start bootstrapped a new cluster */
     raft_id last_leader_id;             /* private: for leader-change logging */
     int last_state;                     /* private */

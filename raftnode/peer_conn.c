@@ -33,9 +33,7 @@ static void conn_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     }
     free(c->in);
-    if (c->ssl != NULL) {
-        SSL_free(c->ssl);
-    }
+    tls_session_free(&c->tls);
     if (req != NULL) {
         raft_uv_connect_cb cb = c->cb;
         int status = p->closing ? RAFT_CANCELED : (c->status != 0 ? c->status : RAFT_NOCONNECTION);
@@ -91,21 +89,9 @@ struct peer_conn *peer_conn_new(struct peer_transport_impl *p, int dir)
     }
     p->conns = c;
     if (p->ctx != NULL) {
-        c->ssl = SSL_new(p->ctx);
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
-        if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
-            BIO_free(c->rbio);
-            BIO_free(c->wbio);
-            c->rbio = c->wbio = NULL;
+        if (tls_session_init(&c->tls, p->ctx, dir == CONN_IN) != 0) {
             peer_conn_close(c, "out of memory for TLS");
             return NULL;
-        }
-        SSL_set_bio(c->ssl, c->rbio, c->wbio);
-        if (dir == CONN_IN) {
-            SSL_set_accept_state(c->ssl);
-        } else {
-            SSL_set_connect_state(c->ssl);
         }
     }
     c->state = p->ctx != NULL ? ST_TLS : (dir == CONN_IN ? ST_HANDSHAKE : ST_MESSAGES);
@@ -201,39 +187,22 @@ static int write_to(struct peer_conn *c, bool to_peer, char *base, size_t len)
 /* Sends what OpenSSL produced for the socket. */
 static int flush_tls(struct peer_conn *c)
 {
-    size_t pending;
-    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
-        char *buf = malloc(pending);
-        int n;
-        if (buf == NULL) {
-            peer_conn_close(c, "out of memory");
-            return -1;
-        }
-        n = BIO_read(c->wbio, buf, (int)pending);
-        if (n <= 0) {
-            free(buf);
-            peer_conn_close(c, "TLS: cannot read the outgoing buffer");
-            return -1;
-        }
-        if (write_to(c, true, buf, (size_t)n) != 0) {
-            return -1;
-        }
+    char *buf;
+    size_t n;
+    if (tls_session_take(&c->tls, &buf, &n) != 0) {
+        peer_conn_close(c, "out of memory for the TLS output");
+        return -1;
     }
-    return 0;
+    return n == 0 ? 0 : write_to(c, true, buf, n);
 }
 
 /* Sends LEN bytes at BASE (not taken) through TLS to the peer. */
 static int tls_send(struct peer_conn *c, const char *base, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        int n = SSL_write(c->ssl, base + done, (int)(len - done));
-        if (n <= 0) {
-            char e[256];
-            peer_conn_close(c, "TLS write: %s", peer_tls_error(e, sizeof e));
-            return -1;
-        }
-        done += (size_t)n;
+    char e[256];
+    if (tls_session_write(&c->tls, base, len, e, sizeof e) != 0) {
+        peer_conn_close(c, "TLS write: %s", e);
+        return -1;
     }
     return flush_tls(c);
 }
@@ -361,7 +330,7 @@ static int accept_handshake(struct peer_conn *c)
         peer_conn_close(c, "%s", why);
         return -1;
     }
-    if (c->ssl != NULL && peer_tls_check_member(c->ssl, id, why, sizeof why) != 0) {
+    if (c->tls.ssl != NULL && peer_tls_check_member(c->tls.ssl, id, why, sizeof why) != 0) {
         peer_conn_close(c, "handshake claims id %" PRIu64 " but %s", id, why);
         return -1;
     }
@@ -426,7 +395,7 @@ static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct peer_conn *c = h->data;
     (void)suggested;
-    if (c->ssl != NULL) {
+    if (c->tls.ssl != NULL) {
         *buf = uv_buf_init(c->p->scratch, sizeof c->p->scratch);
         return;
     }
@@ -450,12 +419,12 @@ static void tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         peer_conn_close(c, NULL);
         return;
     }
-    if (c->ssl == NULL) {
+    if (c->tls.ssl == NULL) {
         c->in_used += (size_t)nread;
         (void)process_in(c);
         return;
     }
-    if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+    if (tls_session_feed(&c->tls, buf->base, (size_t)nread) != 0) {
         peer_conn_close(c, "TLS: cannot buffer %zd bytes", nread);
         return;
     }
@@ -471,19 +440,18 @@ static void tls_pump(struct peer_conn *c)
     int n;
 
     if (c->state == ST_TLS) {
-        n = SSL_do_handshake(c->ssl);
+        n = tls_session_handshake(&c->tls, e, sizeof e);
         if (flush_tls(c) != 0) {
             return;
         }
         if (n != 1) {
-            int err = SSL_get_error(c->ssl, n);
-            if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-                peer_conn_close(c, "TLS handshake: %s", peer_tls_error(e, sizeof e));
+            if (n < 0) {
+                peer_conn_close(c, "TLS handshake: %s", e);
             }
             return;
         }
         if (c->dir == CONN_OUT) {
-            if (peer_tls_check_member(c->ssl, c->peer_id, e, sizeof e) != 0) {
+            if (peer_tls_check_member(c->tls.ssl, c->peer_id, e, sizeof e) != 0) {
                 c->status = RAFT_NOCONNECTION;
                 peer_conn_close(c, "dialed id %" PRIu64 " but %s", (uint64_t)c->peer_id, e);
                 return;
@@ -501,7 +469,7 @@ static void tls_pump(struct peer_conn *c)
         if (ensure_in(c) != 0) {
             return;
         }
-        n = SSL_read(c->ssl, c->in + c->in_used, (int)(c->in_cap - c->in_used));
+        n = SSL_read(c->tls.ssl, c->in + c->in_used, (int)(c->in_cap - c->in_used));
         if (n <= 0) {
             break;
         }
@@ -510,11 +478,11 @@ static void tls_pump(struct peer_conn *c)
             return;
         }
     }
-    n = SSL_get_error(c->ssl, n);
+    n = SSL_get_error(c->tls.ssl, n);
     if (n == SSL_ERROR_ZERO_RETURN) {
         peer_conn_close(c, NULL);
     } else if (n != SSL_ERROR_WANT_READ && n != SSL_ERROR_WANT_WRITE) {
-        peer_conn_close(c, "TLS read: %s", peer_tls_error(e, sizeof e));
+        peer_conn_close(c, "TLS read: %s", tls_error(e, sizeof e));
     } else {
         (void)flush_tls(c);
     }
@@ -527,7 +495,7 @@ static void pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct peer_conn *c = h->data;
     char *base;
     (void)suggested;
-    if (c->ssl != NULL) {
+    if (c->tls.ssl != NULL) {
         *buf = uv_buf_init(c->p->scratch, sizeof c->p->scratch);
         return;
     }
@@ -538,7 +506,7 @@ static void pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct peer_conn *c = s->data;
-    char *base = c->ssl != NULL ? NULL : buf->base; /* ours (plaintext) until passed on */
+    char *base = c->tls.ssl != NULL ? NULL : buf->base; /* ours (plaintext) until passed on */
 
     if (nread <= 0 || c->closing || c->dir == CONN_IN) {
         free(base);
@@ -547,7 +515,7 @@ static void pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    if (c->ssl != NULL) {
+    if (c->tls.ssl != NULL) {
         (void)tls_send(c, buf->base, (size_t)nread);
     } else {
         (void)write_to(c, true, base, (size_t)nread);
@@ -578,7 +546,7 @@ static void tls_out_ready(struct peer_conn *c)
         }
     }
     memcpy(hs + PEER_HS_PREAMBLE, p->address, alen);
-    if (c->ssl != NULL) {
+    if (c->tls.ssl != NULL) {
         rv = tls_send(c, hs, len);
         free(hs);
     } else {
@@ -609,7 +577,7 @@ void peer_conn_connected(uv_connect_t *creq, int status)
     }
     (void)uv_tcp_nodelay(&c->tcp, 1);
     set_reading(c, true, true);
-    if (c->ssl != NULL) {
+    if (c->tls.ssl != NULL) {
         tls_pump(c); /* sends the ClientHello */
     } else {
         tls_out_ready(c);

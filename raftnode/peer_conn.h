@@ -16,6 +16,8 @@
 #define RAFTNODE_PEER_CONN_H
 
 #include <openssl/ssl.h>
+
+#include "common/tls.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,8 +74,7 @@ struct peer_conn {
     struct raft_uv_connect *req; /* outgoing: until answered */
     raft_uv_connect_cb cb;
     int status;                  /* given to a pending connect callback */
-    SSL *ssl;
-    BIO *rbio, *wbio;            /* owned by ssl */
+    struct tls_session tls;      /* tls.ssl NULL: plaintext */
     char *in;                    /* bytes from the peer not yet passed on */
     size_t in_cap, in_used, in_need;
     size_t to_pipe, to_tcp;      /* bytes queued for writing each way */

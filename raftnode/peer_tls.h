@@ -3,7 +3,7 @@
  * required and verified against the CA, and the member-<id> common-name rule (DESIGN.md,
  * "Operator interface, part two"). The byte pumping (memory BIOs driven by libuv reads and
  * writes) is peer_transport.c's.
- * Owns: the SSL_CTX. Calls: OpenSSL only. */
+ * Owns: the SSL_CTX. Calls: common/tls.h. */
 #ifndef RAFTNODE_PEER_TLS_H
 #define RAFTNODE_PEER_TLS_H
 
@@ -22,8 +22,5 @@ void peer_tls_ctx_free(struct ssl_ctx_st *ctx);
 /* 0 when the verified peer certificate of SSL has CN "member-ID"; else -1 with what it
  * presented in WHY. */
 int peer_tls_check_member(struct ssl_st *ssl, uint64_t id, char *why, size_t why_len);
-
-/* The first queued OpenSSL error as text ("" when none), clearing the queue. */
-const char *peer_tls_error(char *buf, size_t len);
 
 #endif

@@ -88,6 +88,23 @@ unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_te
     return drop;
 }
 
+unsigned raft_fix_split_change(struct raft_message *m)
+{
+    struct raft_append_entries *ae = &m->append_entries;
+    if (m->type != RAFT_APPEND_ENTRIES) {
+        return 0;
+    }
+    for (unsigned i = 1; i < ae->n_entries; i++) {
+        if (ae->entries[i].type == RAFT_CHANGE) {
+            /* entries[0] keeps the batch that libraft frees; the array stays as allocated */
+            unsigned cut = ae->n_entries - i;
+            ae->n_entries = i;
+            return cut;
+        }
+    }
+    return 0;
+}
+
 static void note_append_failure(struct raft_fix *f, int status)
 {
     if (f->append_failures++ == 0) {
@@ -179,6 +196,9 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
 {
     struct raft_fix *f = fix_of(io);
     int rewritten;
+    if (f->on_recv != NULL) {
+        f->on_recv(f->on_recv_data, m->server_id);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT && f->put_req != NULL && !f->no_hold) {
         /* the message's conf and data now belong to us until delivered (see the header) */
         drop_held(f);
@@ -198,6 +218,9 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
     if (rewritten) {
         f->rewritten++;
         f->dropped += dropped;
+    }
+    if (!f->no_change_split && raft_fix_split_change(m) > 0) {
+        f->changes_split++; /* seventh bug (raft_fix.h) */
     }
     f->orig_recv(io, m);
 }

@@ -63,6 +63,21 @@
  * follower never adopts a term from them. Needs RAFT. A leader's byte there is a byte of
  * leader_state.promotee_id (deterministic) and a candidate's is the real flag: both pass.
  *
+ * Seventh (found by the simulation's autopilot scenario, `sim --autopilot --seeds 1 --first 349
+ * --no-change-split` fails without it): a follower
+ * receiving an AppendEntries whose new entries hold a configuration change that is not the
+ * first of them records the index of the first new entry as its uncommitted configuration
+ * (replication.c calls membershipUncommittedChange(r, index, entry) with the first entry's
+ * index for every entry; client.c passes index + i). When the change commits, its index does not
+ * match, so the member keeps a stale "uncommitted" configuration for good: as leader it refuses
+ * every configuration change (RAFT_CANTCHANGE: no member add, remove, promotion, no autopilot),
+ * and its snapshots carry the configuration committed before, which a member that restarts from
+ * or installs one of them takes for the current one. Two changes in a row (the autopilot's
+ * demotion then promotion) make it likely. The guard cuts such a message before its first
+ * configuration change past the first entry, so a change is always first in its message: the
+ * follower acknowledges the entries before it and the leader sends the change again as the first
+ * entry of its next message (one more round trip per change). Counted in CHANGES_SPLIT.
+ *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
@@ -110,12 +125,18 @@ struct raft_fix {
     int no_prevote_fix;     /* tests only (sim --no-prevote-fix): pre-vote rejections as libraft builds them */
     int no_vote_result_fix; /* tests only (sim --no-vote-result-fix): vote results reach a follower */
     uint64_t vote_results_dropped; /* read-only: RequestVote results dropped at a follower (sixth) */
+    int no_change_split;    /* tests only (sim --no-change-split): AppendEntries as libraft gets them */
+    uint64_t changes_split; /* read-only: AppendEntries cut before a configuration change (seventh) */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */
     uint64_t dropped;      /* read-only: entries dropped from them */
     uint64_t reported;     /* the owner's: rewrites already logged */
     uint64_t terms_reported; /* the owner's: term corrections already logged */
+    /* the owner's: told of every message received, before any guard (the autopilot's
+     * last-contact tracking, autopilot.h); NULL = off */
+    void (*on_recv)(void *data, raft_id from);
+    void *on_recv_data;
 };
 
 /* 0, or -1 when RAFT_FIX_MAX ios are wrapped already. */
@@ -127,5 +148,10 @@ void raft_fix_unwrap(struct raft_fix *f);
  * snapshot (SNAP_INDEX, SNAP_TERM). Returns the number of entries dropped, and sets
  * *REWRITTEN when prev changed. */
 unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_term snap_term, int *rewritten);
+
+/* The seventh rule (exposed for unit tests): cuts an AppendEntries M before its first
+ * RAFT_CHANGE entry that is not its first entry. Returns the number of entries cut (0: M is
+ * untouched). The entries kept still own the message's batch. */
+unsigned raft_fix_split_change(struct raft_message *m);
 
 #endif

@@ -269,7 +269,7 @@ size_t scheduler_submit_moves(struct scheduler *s, const struct sched_plan *p, p
         *w = (struct move_wait){.s = s, .cb = cb, .data = data, .own = true};
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        if (command_pack_assign(&pk, m->project, strlen(m->project), m->from, m->to, m->reason, now) == 0 &&
+        if (command_pack_assign_by(&pk, m->project, strlen(m->project), m->from, m->to, m->reason, now, p->by) == 0 &&
             sb.data != NULL) {
             rc = proposals_submit(s->host.proposals, sb.data, sb.size, move_done, w);
         }

@@ -68,6 +68,8 @@ struct sched_plan {
     struct sched_move *moves;
     size_t n;
     size_t lower_bound; /* REBALANCE: the minimum number of moves */
+    const char *by;     /* who asked (history "by"), borrowed for scheduler_submit_moves;
+                         * NULL for the scheduler's own plans */
 };
 
 void sched_core_init(struct sched_core *c);

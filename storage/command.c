@@ -86,7 +86,17 @@ int command_pack_engine_dead(msgpack_packer *pk, uint64_t id)
 int command_pack_assign(msgpack_packer *pk, const char *project, size_t len, uint64_t from,
                         uint64_t to, const char *reason, uint64_t time_ms)
 {
-    int rc = pack_type(pk, 5, "assign");
+    return command_pack_assign_by(pk, project, len, from, to, reason, time_ms, NULL);
+}
+
+int command_pack_assign_by(msgpack_packer *pk, const char *project, size_t len, uint64_t from,
+                           uint64_t to, const char *reason, uint64_t time_ms, const char *by)
+{
+    bool has_by = by != NULL && by[0] != '\0';
+    int rc = pack_type(pk, has_by ? 6 : 5, "assign");
+    if (rc == 0 && has_by) {
+        rc = mp_pack_kv_str(pk, "by", by);
+    }
     if (rc == 0) {
         rc = mp_pack_kv_strn(pk, "project", project, len);
     }
@@ -145,6 +155,18 @@ static int fixed_write(void *data, const char *buf, size_t len)
     memcpy(fb->data + fb->len, buf, len);
     fb->len += len;
     return 0;
+}
+
+int command_pack_audit(msgpack_packer *pk, const char *by, const char *method, const char *detail,
+                       uint64_t time_ms)
+{
+    const char *const keys[3] = {"by", "method", "detail"};
+    const char *const values[3] = {by, method, detail};
+    int rc = pack_type(pk, 4, "audit");
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = mp_pack_kv_str(pk, keys[i], values[i]);
+    }
+    return rc != 0 ? rc : mp_pack_kv_u64(pk, "time_ms", time_ms);
 }
 
 int command_entry_build(uint64_t term, const void *const cmds[], const size_t lens[], unsigned n,

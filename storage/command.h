@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define COMMAND_FORMAT_VERSION 1
+#define COMMAND_WHO_MAX 128     /* who made a change: printable ASCII bytes */
+#define COMMAND_METHOD_MAX 64   /* audit: API method name */
+#define COMMAND_DETAIL_MAX 1024 /* audit: the request's arguments as UTF-8 text */
 
 /* project_add carries "nocase": true: the state machine refuses a name equal ignoring ASCII
  * case to a stored one (`Sales` while `sales` exists). Entries written before that rule have
@@ -34,6 +37,22 @@ int command_pack_assign(msgpack_packer *pk, const char *project, size_t len, uin
 int command_pack_drain(msgpack_packer *pk, uint64_t id, bool on);
 int command_pack_pin(msgpack_packer *pk, const char *project, size_t len, uint64_t engine);
 int command_pack_maintenance(msgpack_packer *pk, bool on, const char *reason);
+
+/* Who asked (docs/security.md, "Audit"): BY is the client certificate's CN, or "peer IP:PORT"
+ * without API TLS; NULL or "" leaves the field out (an automatic change; old entries decode
+ * the same way, as unknown). At most COMMAND_WHO_MAX printable ASCII bytes. */
+int command_pack_assign_by(msgpack_packer *pk, const char *project, size_t len, uint64_t from,
+                           uint64_t to, const char *reason, uint64_t time_ms, const char *by);
+/* One admin write request as the leader accepted it: BY, the API METHOD and DETAIL (its
+ * arguments as text, cut to COMMAND_DETAIL_MAX bytes), at the leader's wall clock TIME_MS. */
+int command_pack_audit(msgpack_packer *pk, const char *by, const char *method, const char *detail,
+                       uint64_t time_ms);
+/* The claim OWNER's Kylin wrote for PROJECT while the quorum's epoch was EPOCH: its epoch
+ * row read back as IDENTITY (current_epoch_owner) and EPOCH_ID (docs/kylin.md, "Recorded
+ * claims"). Applied only while PROJECT's owner and epoch are still OWNER and EPOCH.
+ * In command_kylin.c. */
+int command_pack_kylin_claimed(msgpack_packer *pk, const char *project, size_t len, uint64_t owner,
+                               uint64_t epoch, const char *identity, int64_t epoch_id);
 
 /* Builds the entry for TERM from N packed commands (cmds[i], lens[i]). On success *BUF is
  * allocated with raft_malloc (ownership passes to raft_apply on its success; otherwise the

@@ -404,22 +404,10 @@ static const char *const engine_modes[] = {"all", "job", "query", NULL};
 static const char *const assign_reasons[] = {"new",   "failover", "rebalance", "move",
                                              "drain", "restore",  NULL};
 
-static int decode_engine_set(const msgpack_object *o, const char *what, struct command *c,
-                             char *err, size_t cap)
+/* An identity ("host:port|startMillis") field already read into P/N: 1..COMMAND_IDENTITY_MAX
+ * printable ASCII bytes (space allowed). 0 or 1 (ERR set). */
+static int check_identity(const char *what, const char *p, size_t n, char *err, size_t cap)
 {
-    uint64_t weight;
-    if (field_id(o, what, "id", &c->u.engine.id, err, cap) != 0 ||
-        field_enum(o, what, "mode", engine_modes, "all, job, query", &c->u.engine.mode, err,
-                   cap) != 0 ||
-        field_int(o, what, "weight", 1, COMMAND_WEIGHT_MAX, &weight, err, cap) != 0 ||
-        field_str(o, what, "identity", &c->u.engine.identity, &c->u.engine.identity_len, err,
-                  cap) != 0 ||
-        field_bool(o, what, "race_enabled", &c->u.engine.race_enabled, err, cap) != 0) {
-        return 1;
-    }
-    c->u.engine.weight = (unsigned)weight;
-    const char *p = c->u.engine.identity;
-    size_t n = c->u.engine.identity_len;
     bool printable = true;
     for (size_t i = 0; i < n && printable; i++) {
         printable = p[i] >= 0x20 && p[i] < 0x7f;
@@ -434,6 +422,23 @@ static int decode_engine_set(const msgpack_object *o, const char *what, struct c
         return 1;
     }
     return 0;
+}
+
+static int decode_engine_set(const msgpack_object *o, const char *what, struct command *c,
+                             char *err, size_t cap)
+{
+    uint64_t weight;
+    if (field_id(o, what, "id", &c->u.engine.id, err, cap) != 0 ||
+        field_enum(o, what, "mode", engine_modes, "all, job, query", &c->u.engine.mode, err,
+                   cap) != 0 ||
+        field_int(o, what, "weight", 1, COMMAND_WEIGHT_MAX, &weight, err, cap) != 0 ||
+        field_str(o, what, "identity", &c->u.engine.identity, &c->u.engine.identity_len, err,
+                  cap) != 0 ||
+        field_bool(o, what, "race_enabled", &c->u.engine.race_enabled, err, cap) != 0) {
+        return 1;
+    }
+    c->u.engine.weight = (unsigned)weight;
+    return check_identity(what, c->u.engine.identity, c->u.engine.identity_len, err, cap);
 }
 
 /* Every id is checked here, so fsm.c can apply the batch without looking at types. */
@@ -478,11 +483,43 @@ static int decode_engine_dead(const msgpack_object *o, const char *what, struct 
     return field_id(o, what, "id", &c->u.engine.id, err, cap);
 }
 
+/* String field KEY of 1..MAX printable ASCII bytes (spaces allowed). OPTIONAL: absent or nil
+ * leaves *P NULL. */
+static int field_printable(const msgpack_object *o, const char *what, const char *key, size_t max,
+                           bool optional, const char **p, size_t *n, char *err, size_t cap)
+{
+    const msgpack_object *v = mp_get(o, key);
+    bool ok;
+
+    *p = NULL;
+    *n = 0;
+    if (optional && (v == NULL || v->type == MSGPACK_OBJECT_NIL)) {
+        return 0;
+    }
+    if (field_str(o, what, key, p, n, err, cap) != 0) {
+        return 1;
+    }
+    ok = *n > 0 && *n <= max;
+    for (size_t i = 0; i < *n && ok; i++) {
+        ok = (*p)[i] >= 0x20 && (*p)[i] < 0x7f;
+    }
+    if (!ok) {
+        char quoted[96];
+        command_quote(quoted, sizeof quoted, *p, *n);
+        snprintf(err, cap, "%s: field '%s' must have 1..%zu printable ASCII bytes, got '%s' (%zu bytes)",
+                 what, key, max, quoted, *n);
+        return 1;
+    }
+    return 0;
+}
+
 static int decode_assign(const msgpack_object *o, const char *what, struct command *c,
                          char *err, size_t cap)
 {
     /* || stops at the first bad field, whose message stays in ERR. */
-    return field_str(o, what, "project", &c->u.assign.project, &c->u.assign.len, err, cap) != 0 ||
+    return field_printable(o, what, "by", COMMAND_WHO_MAX, true, &c->u.assign.by, &c->u.assign.by_len, err,
+                           cap) != 0 ||
+           field_str(o, what, "project", &c->u.assign.project, &c->u.assign.len, err, cap) != 0 ||
            field_id_or_none(o, what, "from", &c->u.assign.from, err, cap) != 0 ||
            field_id_or_none(o, what, "to", &c->u.assign.to, err, cap) != 0 ||
            field_enum(o, what, "reason", assign_reasons,
@@ -531,6 +568,64 @@ static int decode_maintenance(const msgpack_object *o, const char *what, struct 
     return 0;
 }
 
+static int decode_audit(const msgpack_object *o, const char *what, struct command *c, char *err,
+                        size_t cap)
+{
+    if (field_printable(o, what, "by", COMMAND_WHO_MAX, false, &c->u.audit.by, &c->u.audit.by_len, err, cap) != 0 ||
+        field_printable(o, what, "method", COMMAND_METHOD_MAX, false, &c->u.audit.method, &c->u.audit.method_len,
+                        err, cap) != 0 ||
+        field_str(o, what, "detail", &c->u.audit.detail, &c->u.audit.detail_len, err, cap) != 0 ||
+        field_int(o, what, "time_ms", 0, INT64_MAX, &c->u.audit.time_ms, err, cap) != 0) {
+        return 1;
+    }
+    if (c->u.audit.detail_len > COMMAND_DETAIL_MAX || !is_utf8_text(c->u.audit.detail, c->u.audit.detail_len)) {
+        snprintf(err, cap, "%s: field 'detail' must be UTF-8 text without NUL bytes of at most %d bytes (%zu)",
+                 what, COMMAND_DETAIL_MAX, c->u.audit.detail_len);
+        return 1;
+    }
+    return 0;
+}
+
+/* Signed integer field KEY (msgpack packs non-negative values as unsigned): INT64_MIN..MAX. */
+static int field_i64(const msgpack_object *obj, const char *what, const char *key, int64_t *out,
+                     char *err, size_t cap)
+{
+    const msgpack_object *v = mp_get(obj, key);
+    if (v == NULL) {
+        snprintf(err, cap, "%s: field '%s' is missing", what, key);
+        return 1;
+    }
+    if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = v->via.i64;
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        snprintf(err, cap, "%s: field '%s' must be an integer, got %s", what, key, type_name(v));
+        return 1;
+    }
+    if (v->via.u64 > INT64_MAX) {
+        snprintf(err, cap, "%s: field '%s' must be at most %" PRId64 ", got %" PRIu64, what, key,
+                 (int64_t)INT64_MAX, v->via.u64);
+        return 1;
+    }
+    *out = (int64_t)v->via.u64;
+    return 0;
+}
+
+static int decode_kylin_claimed(const msgpack_object *o, const char *what, struct command *c,
+                                char *err, size_t cap)
+{
+    if (field_str(o, what, "project", &c->u.claimed.project, &c->u.claimed.len, err, cap) != 0 ||
+        field_id(o, what, "owner", &c->u.claimed.owner, err, cap) != 0 ||
+        field_int(o, what, "epoch", 0, INT64_MAX, &c->u.claimed.epoch, err, cap) != 0 ||
+        field_str(o, what, "identity", &c->u.claimed.identity, &c->u.claimed.identity_len, err,
+                  cap) != 0 ||
+        field_i64(o, what, "epoch_id", &c->u.claimed.epoch_id, err, cap) != 0) {
+        return 1;
+    }
+    return check_identity(what, c->u.claimed.identity, c->u.claimed.identity_len, err, cap);
+}
+
 static const struct {
     const char *name;
     enum command_type type;
@@ -548,6 +643,8 @@ static const struct {
     {"drain", COMMAND_DRAIN, decode_drain},
     {"pin", COMMAND_PIN, decode_pin},
     {"maintenance", COMMAND_MAINTENANCE, decode_maintenance},
+    {"audit", COMMAND_AUDIT, decode_audit},
+    {"kylin_claimed", COMMAND_KYLIN_CLAIMED, decode_kylin_claimed},
 };
 
 int command_decode(const struct command_entry *e, uint32_t i, struct command *c, char *err,

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/command.h"
+
 #define COMMAND_ADDRESS_MAX 255          /* api_address, bytes ("host:port") */
 #define COMMAND_IDENTITY_MAX 255         /* engine identity, bytes ("host:port|startMillis") */
 #define COMMAND_WEIGHT_MAX 1000000       /* engine weight */
@@ -41,6 +43,8 @@ enum command_type {
     COMMAND_DRAIN,
     COMMAND_PIN,
     COMMAND_MAINTENANCE,
+    COMMAND_AUDIT,
+    COMMAND_KYLIN_CLAIMED,
 };
 
 struct command {
@@ -80,6 +84,10 @@ struct command {
             const char *reason;  /* static "new" | "failover" | "rebalance" | "move" |
                                   * "drain" | "restore" */
             uint64_t time_ms;    /* 0..INT64_MAX */
+            const char *by;      /* who asked: 1..COMMAND_WHO_MAX printable ASCII bytes, not
+                                  * NUL-terminated; NULL when absent (automatic, or an entry
+                                  * from before the field existed: unknown) */
+            size_t by_len;
         } assign;
         struct {
             uint64_t id; /* 1..INT64_MAX */
@@ -96,6 +104,25 @@ struct command {
                                  * NUL-terminated */
             size_t reason_len;
         } maintenance;
+        struct {
+            const char *by;     /* 1..COMMAND_WHO_MAX printable ASCII bytes */
+            size_t by_len;
+            const char *method; /* 1..COMMAND_METHOD_MAX printable ASCII bytes */
+            size_t method_len;
+            const char *detail; /* 0..COMMAND_DETAIL_MAX bytes of UTF-8 text without NUL */
+            size_t detail_len;
+            uint64_t time_ms;   /* 0..INT64_MAX */
+        } audit;
+        struct {                  /* KYLIN_CLAIMED (claims.c) */
+            const char *project;  /* not NUL-terminated */
+            size_t len;
+            uint64_t owner;       /* 1..INT64_MAX: the engine whose Kylin claimed */
+            uint64_t epoch;       /* 0..INT64_MAX: the quorum epoch the claim answers */
+            const char *identity; /* 1..COMMAND_IDENTITY_MAX printable ASCII bytes, not
+                                   * NUL-terminated: the row's current_epoch_owner */
+            size_t identity_len;
+            int64_t epoch_id;     /* the row's epoch_id */
+        } claimed;
     } u;
 };
 

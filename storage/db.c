@@ -54,7 +54,16 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_LIST_IDENTITY] = ("SELECT p.name, p.owner, e.identity, p.epoch FROM projects p"
                                   " LEFT JOIN engines e ON e.id = p.owner ORDER BY p.name"),
     [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch FROM projects WHERE name = ?1",
-    [DB_PROJECT_ASSIGN] = "UPDATE projects SET owner = ?2, epoch = epoch + 1 WHERE name = ?1",
+    [DB_PROJECT_ASSIGN] = ("UPDATE projects SET owner = ?2, epoch = epoch + 1,"
+                           " kylin_identity = NULL, kylin_epoch_id = NULL WHERE name = ?1"),
+    [DB_PROJECT_CLAIM_GET] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                              " FROM projects WHERE name = ?1"),
+    [DB_PROJECT_CLAIM_SET] = ("UPDATE projects SET kylin_identity = ?2, kylin_epoch_id = ?3"
+                              " WHERE name = ?1"),
+    [DB_PROJECT_CLAIMS] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                           " FROM projects ORDER BY name"),
+    [DB_PROJECT_CLAIMS_OF] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
+                              " FROM projects WHERE owner = ?1 ORDER BY name"),
     [DB_PROJECT_PIN] = ("UPDATE projects SET pinned = ?2 WHERE name = ?1"
                         " AND pinned IS NOT ?2"),
     [DB_MEMBER_UPSERT] = ("INSERT INTO members (id, api_address) VALUES (?1, ?2)"
@@ -89,13 +98,13 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
                        " (SELECT count(*) FROM projects p WHERE p.owner = e.id)"
                        " FROM engines e WHERE e.id = ?1"),
     [DB_HISTORY_INSERT] = ("INSERT INTO history (raft_index, term, time_ms, project, from_owner,"
-                           " to_owner, epoch, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                           " to_owner, epoch, reason, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
     /* Newest LIMIT rows, returned oldest first (columns in enum db_history_col order). */
     [DB_HISTORY_TAIL] = ("SELECT raft_index, term, time_ms, project, from_owner, to_owner,"
-                         " epoch, reason FROM (SELECT * FROM history ORDER BY seq DESC"
+                         " epoch, reason, actor FROM (SELECT * FROM history ORDER BY seq DESC"
                          " LIMIT ?1) ORDER BY seq"),
     [DB_HISTORY_TAIL_PROJECT] = ("SELECT raft_index, term, time_ms, project, from_owner,"
-                                 " to_owner, epoch, reason FROM (SELECT * FROM history"
+                                 " to_owner, epoch, reason, actor FROM (SELECT * FROM history"
                                  " WHERE project = ?2 ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
     /* Newest first through the rowid, so reading one entry's rows costs those rows only.
      * taken_from_live: the old owner is an engine not recorded dead (a voluntary move: it may
@@ -109,6 +118,10 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_SETTING_SET] = ("INSERT INTO settings (key, value) VALUES (?1, ?2)"
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
                         " WHERE value IS NOT excluded.value"),
+    [DB_AUDIT_INSERT] = ("INSERT INTO audit (raft_index, term, time_ms, actor, method, detail)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+    [DB_AUDIT_TAIL] = ("SELECT raft_index, term, time_ms, actor, method, detail FROM (SELECT * FROM audit"
+                       " ORDER BY seq DESC LIMIT ?1) ORDER BY seq"),
 };
 
 void db_error(struct store *s, const char *fmt, ...)

@@ -31,7 +31,12 @@ enum db_stmt {
     DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch ordered by name */
     DB_PROJECT_LIST_IDENTITY, /* -> name, owner, owner's identity (NULL), epoch by name */
     DB_PROJECT_GET,        /* ?1 = name -> name, owner, pinned, epoch */
-    DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1 */
+    DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1, recorded Kylin
+                            * claim cleared */
+    DB_PROJECT_CLAIM_GET,  /* ?1 = name -> DB_CLAIM_COLUMNS (claims.c) */
+    DB_PROJECT_CLAIM_SET,  /* ?1 = name, ?2 = kylin_identity, ?3 = kylin_epoch_id */
+    DB_PROJECT_CLAIMS,     /* -> DB_CLAIM_COLUMNS of every project, by name */
+    DB_PROJECT_CLAIMS_OF,  /* ?1 = owner -> DB_CLAIM_COLUMNS of its projects, by name */
     DB_PROJECT_PIN,        /* ?1 = name, ?2 = pinned engine (NULL = none) */
     DB_MEMBER_UPSERT,      /* ?1 = id, ?2 = api_address */
     DB_MEMBER_DELETE,      /* ?1 = id */
@@ -48,13 +53,15 @@ enum db_stmt {
     DB_ENGINE_LIST,        /* -> DB_ENGINE_COLUMNS, projects owned; ordered by id */
     DB_ENGINE_GET,         /* ?1 = id -> same columns */
     DB_HISTORY_INSERT,     /* ?1 raft_index, ?2 term, ?3 time_ms, ?4 project, ?5 from_owner,
-                            * ?6 to_owner, ?7 epoch, ?8 reason */
+                            * ?6 to_owner, ?7 epoch, ?8 reason, ?9 actor (NULL = unknown) */
     DB_HISTORY_TAIL,       /* ?1 = limit (-1 = all) -> newest rows, oldest first */
     DB_HISTORY_TAIL_PROJECT, /* ?1 = limit, ?2 = project -> same, of one project */
     DB_HISTORY_HANDOVERS,  /* -> raft_index, project, taken_from_live of the newest rows, newest
                             * first (the caller stops below the index it wants) */
     DB_SETTING_GET,        /* ?1 = key -> value */
     DB_SETTING_SET,        /* ?1 = key, ?2 = value; changes() == 0 when unchanged */
+    DB_AUDIT_INSERT,       /* ?1 raft_index, ?2 term, ?3 time_ms, ?4 actor, ?5 method, ?6 detail */
+    DB_AUDIT_TAIL,         /* ?1 = limit (-1 = all) -> DB_AUDIT_COL_* of the newest rows, oldest first */
     DB_STMT_COUNT
 };
 
@@ -72,6 +79,15 @@ enum db_engine_col {
     DB_ENGINE_COL_PROJECTS,
 };
 
+/* Column order of DB_PROJECT_CLAIM_GET / DB_PROJECT_CLAIMS* rows. */
+enum db_claim_col {
+    DB_CLAIM_COL_NAME,
+    DB_CLAIM_COL_OWNER,
+    DB_CLAIM_COL_EPOCH,
+    DB_CLAIM_COL_IDENTITY,
+    DB_CLAIM_COL_EPOCH_ID,
+};
+
 /* Column order of DB_HISTORY_TAIL* rows. */
 enum db_history_col {
     DB_HISTORY_COL_INDEX,
@@ -82,6 +98,17 @@ enum db_history_col {
     DB_HISTORY_COL_TO,
     DB_HISTORY_COL_EPOCH,
     DB_HISTORY_COL_REASON,
+    DB_HISTORY_COL_ACTOR,
+};
+
+/* Column order of DB_AUDIT_TAIL rows. */
+enum db_audit_col {
+    DB_AUDIT_COL_INDEX,
+    DB_AUDIT_COL_TERM,
+    DB_AUDIT_COL_TIME_MS,
+    DB_AUDIT_COL_ACTOR,
+    DB_AUDIT_COL_METHOD,
+    DB_AUDIT_COL_DETAIL,
 };
 
 struct store_stmts {

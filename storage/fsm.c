@@ -1,6 +1,6 @@
 /* fsm: applying committed entries to the store (store_apply): the entry skeleton and the
  * project and member commands; the engine and ownership commands are in ownership.c, the
- * reads the API serves in query.c.
+ * recorded Kylin claims in claims.c, the reads the API serves in query.c.
  *
  * One entry = one transaction that also records the applied index, so a restart resumes
  * exactly (entries at or below meta.applied_index are skipped). Inside it each command runs
@@ -201,6 +201,32 @@ static int apply_member_forget(struct apply *a, const struct command *c,
     return rc == SQLITE_DONE ? 0 : fsm_sqlite_failure(a, rc, "member_forget", quoted, r);
 }
 
+/* An admin write request, recorded with who made it (the table is replicated like the rest). */
+static int apply_audit(struct apply *a, const struct command *c, struct store_cmd_result *r)
+{
+    sqlite3_stmt *stmt = db_stmt(a->s, DB_AUDIT_INSERT);
+    int rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)a->index);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(stmt, 2, (sqlite3_int64)(a->term > INT64_MAX ? INT64_MAX : a->term));
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(stmt, 3, (sqlite3_int64)c->u.audit.time_ms);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_text(stmt, 4, c->u.audit.by, (int)c->u.audit.by_len, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_text(stmt, 5, c->u.audit.method, (int)c->u.audit.method_len, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_text(stmt, 6, c->u.audit.detail, (int)c->u.audit.detail_len, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
+        rc = db_step_done(a->s, stmt);
+    }
+    return rc == SQLITE_DONE ? 0 : fsm_sqlite_failure(a, rc, "audit", "", r);
+}
+
 /* Steps one of the no-row statements of the entry's skeleton (BEGIN, SAVEPOINT, ...). */
 static int step_fixed(struct apply *a, enum db_stmt id, const char *what)
 {
@@ -233,6 +259,8 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     case COMMAND_PROJECT_REMOVE: rc = apply_project_remove(a, &c, r); break;
     case COMMAND_MEMBER_SET: rc = apply_member_set(a, &c, r); break;
     case COMMAND_MEMBER_FORGET: rc = apply_member_forget(a, &c, r); break;
+    case COMMAND_AUDIT: rc = apply_audit(a, &c, r); break;
+    case COMMAND_KYLIN_CLAIMED: rc = claims_apply(a, &c, r); break;
     default: rc = ownership_apply(a, &c, r); break;
     }
     if (rc != 0) {

@@ -39,4 +39,7 @@ int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *qu
  * R->err != STORE_OK and fsm.c rolls the savepoint back), or -1 when SQLite failed (fatal). */
 int ownership_apply(struct apply *a, const struct command *c, struct store_cmd_result *r);
 
+/* Applies COMMAND_KYLIN_CLAIMED (claims.c), same contract as ownership_apply. */
+int claims_apply(struct apply *a, const struct command *c, struct store_cmd_result *r);
+
 #endif

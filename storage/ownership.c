@@ -383,6 +383,10 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
     if (rc == SQLITE_OK) {
         rc = sqlite3_bind_text(stmt, 8, c->u.assign.reason, -1, SQLITE_STATIC);
     }
+    if (rc == SQLITE_OK) {
+        rc = c->u.assign.by == NULL ? sqlite3_bind_null(stmt, 9)
+                                    : sqlite3_bind_text(stmt, 9, c->u.assign.by, (int)c->u.assign.by_len, SQLITE_STATIC);
+    }
     rc = step(a, stmt, rc, "assign", quoted, r);
     a->cmd_changed = rc == 0;
     return outcome(rc);

@@ -383,9 +383,14 @@ static int pack_history_row(msgpack_packer *pk, sqlite3_stmt *stmt)
     if (project == NULL || reason == NULL) {
         return -1;
     }
-    int rc = msgpack_pack_map(pk, 8);
+    const char *actor = (const char *)sqlite3_column_text(stmt, DB_HISTORY_COL_ACTOR);
+    int rc = msgpack_pack_map(pk, 9);
     if (rc == 0) {
         rc = mp_pack_kv_u64(pk, "index", (uint64_t)sqlite3_column_int64(stmt, DB_HISTORY_COL_INDEX));
+    }
+    if (rc == 0) { /* who asked; nil = automatic, or before the field existed */
+        rc = actor != NULL ? mp_pack_kv_strn(pk, "by", actor, (size_t)sqlite3_column_bytes(stmt, DB_HISTORY_COL_ACTOR))
+                           : mp_pack_kv_nil(pk, "by");
     }
     if (rc == 0) {
         rc = mp_pack_kv_u64(pk, "term", (uint64_t)sqlite3_column_int64(stmt, DB_HISTORY_COL_TERM));
@@ -414,8 +419,71 @@ static int pack_history_row(msgpack_packer *pk, sqlite3_stmt *stmt)
     return rc;
 }
 
-/* The rows are packed into a side buffer first: a msgpack array needs its length up front,
- * and counting the newest LIMIT rows of a long history would cost a second scan. */
+static int pack_audit_row(msgpack_packer *pk, sqlite3_stmt *stmt)
+{
+    static const struct {
+        const char *key;
+        int col;
+    } texts[] = {{"by", DB_AUDIT_COL_ACTOR}, {"method", DB_AUDIT_COL_METHOD}, {"detail", DB_AUDIT_COL_DETAIL}};
+    int rc = msgpack_pack_map(pk, 6);
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "index", (uint64_t)sqlite3_column_int64(stmt, DB_AUDIT_COL_INDEX));
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "term", (uint64_t)sqlite3_column_int64(stmt, DB_AUDIT_COL_TERM));
+    }
+    if (rc == 0) {
+        rc = mp_pack_kv_u64(pk, "time_ms", (uint64_t)sqlite3_column_int64(stmt, DB_AUDIT_COL_TIME_MS));
+    }
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0] && rc == 0; i++) {
+        const char *v = (const char *)sqlite3_column_text(stmt, texts[i].col);
+        rc = v != NULL ? mp_pack_kv_strn(pk, texts[i].key, v, (size_t)sqlite3_column_bytes(stmt, texts[i].col))
+                       : -1;
+    }
+    return rc;
+}
+
+/* Packs an array of every row STMT (bound) yields with PACK_ROW, then resets STMT. The rows
+ * are packed into a side buffer first: a msgpack array needs its length up front, and
+ * counting the newest LIMIT rows of a long table would cost a second scan. */
+static int pack_rows(struct store *s, sqlite3_stmt *stmt, int rc, const char *what,
+                     int (*pack_row)(msgpack_packer *, sqlite3_stmt *), msgpack_packer *pk)
+{
+    msgpack_sbuffer rows;
+    msgpack_packer rows_pk;
+    msgpack_sbuffer_init(&rows);
+    msgpack_packer_init(&rows_pk, &rows, msgpack_sbuffer_write);
+    size_t count = 0;
+    int prc = 0;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            prc = pack_row(&rows_pk, stmt);
+            if (prc != 0) {
+                break;
+            }
+            count++;
+        }
+    }
+    sqlite3_reset(stmt);
+    if (prc != 0 || rc != SQLITE_DONE) {
+        db_error(s, "store: %s: %s", what,
+                 prc != 0 ? "packing failed (out of memory?)" : sqlite3_errmsg(s->db));
+        msgpack_sbuffer_destroy(&rows);
+        return -1;
+    }
+    prc = msgpack_pack_array(pk, count);
+    if (prc == 0 && rows.size > 0) {
+        prc = pk->callback(pk->data, rows.data, rows.size);
+    }
+    msgpack_sbuffer_destroy(&rows);
+    if (prc != 0) {
+        db_error(s, "store: %s: packing %zu rows failed", what, count);
+        return -1;
+    }
+    return 0;
+}
+
 int store_pack_history(struct store *s, const char *project, size_t len, unsigned limit,
                        msgpack_packer *pk)
 {
@@ -427,39 +495,14 @@ int store_pack_history(struct store *s, const char *project, size_t len, unsigne
     if (rc == SQLITE_OK && project != NULL) {
         rc = sqlite3_bind_text(stmt, 2, project, (int)len, SQLITE_STATIC);
     }
-    msgpack_sbuffer rows;
-    msgpack_packer rows_pk;
-    msgpack_sbuffer_init(&rows);
-    msgpack_packer_init(&rows_pk, &rows, msgpack_sbuffer_write);
-    size_t count = 0;
-    int prc = 0;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) {
-            prc = pack_history_row(&rows_pk, stmt);
-            if (prc != 0) {
-                break;
-            }
-            count++;
-        }
-    }
-    sqlite3_reset(stmt);
-    if (prc != 0 || rc != SQLITE_DONE) {
-        db_error(s, "store: history: %s",
-                 prc != 0 ? "packing failed (out of memory?)" : sqlite3_errmsg(s->db));
-        msgpack_sbuffer_destroy(&rows);
-        return -1;
-    }
-    prc = msgpack_pack_array(pk, count);
-    if (prc == 0 && rows.size > 0) {
-        prc = pk->callback(pk->data, rows.data, rows.size);
-    }
-    msgpack_sbuffer_destroy(&rows);
-    if (prc != 0) {
-        db_error(s, "store: history: packing %zu rows failed", count);
-        return -1;
-    }
-    return 0;
+    return pack_rows(s, stmt, rc, "history", pack_history_row, pk);
+}
+
+int store_pack_audit(struct store *s, unsigned limit, msgpack_packer *pk)
+{
+    sqlite3_stmt *stmt = db_stmt(s, DB_AUDIT_TAIL);
+    int rc = sqlite3_bind_int64(stmt, 1, limit == 0 ? -1 : (sqlite3_int64)limit);
+    return pack_rows(s, stmt, rc, "audit", pack_audit_row, pk);
 }
 
 int store_each_handover(struct store *s, uint64_t index, store_handover_fn fn, void *data)

@@ -23,7 +23,21 @@
  *                                     a store migrated from v2 starts at its applied index
  *                                     (unknown, so "everything may have changed": the mirror
  *                                     compares before it writes, so this costs no writes)
- * Version 4 (names unique ignoring case) adds:
+ * Version 4 (audit, issue 12) adds:
+ *   history.actor                     who asked for the change (certificate CN, or "peer
+ *                                     IP:PORT" without API TLS); NULL = automatic or unknown
+ *                                     (every row from before version 4)
+ *   audit(seq INTEGER PK, raft_index, term, time_ms, actor, method, detail)
+ *                                     one row per admin write request the leader accepted
+ * Version 5 (recorded Kylin claims, docs/kylin.md) adds to projects:
+ *   kylin_identity, kylin_epoch_id    the identity and epoch_id the owner's Kylin wrote in
+ *                                     its epoch row, as its member read them back (command
+ *                                     kylin_claimed); NULL until recorded, cleared by every
+ *                                     change of owner. Replicated and hashed like the rest:
+ *                                     every member gets them from the log alone. A store
+ *                                     migrated from v4 has them NULL, as a replay of its log
+ *                                     (which holds no kylin_claimed) would
+ * Version 6 (names unique ignoring case) adds:
  *   index projects_by_name_nocase     project_add's case-twin lookup (fsm.c) without a scan
  *                                     of every project per add (10,000 adds in one entry
  *                                     would otherwise hold the loop for seconds)
@@ -87,7 +101,21 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 2 -> 3: the decision index the metastore mirror follows. */
     "INSERT INTO meta (key, value) SELECT '" SCHEMA_META_DECISION_INDEX "', value FROM meta"
     "  WHERE key = '" SCHEMA_META_APPLIED_INDEX "';",
-    /* 3 -> 4: the case-twin lookup of project_add. An index is not hashed (only tables are). */
+    /* 3 -> 4: who made each change. */
+    "ALTER TABLE history ADD COLUMN actor TEXT NULL;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  raft_index INTEGER NOT NULL,"
+    "  term INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ");",
+    /* 4 -> 5: the claim the owner's Kylin wrote, recorded through the log. */
+    "ALTER TABLE projects ADD COLUMN kylin_identity TEXT NULL;"
+    "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;",
+    /* 5 -> 6: the case-twin lookup of project_add. An index is not hashed (only tables are). */
     "CREATE INDEX IF NOT EXISTS projects_by_name_nocase ON projects (name COLLATE NOCASE);",
 };
 

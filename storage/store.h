@@ -93,6 +93,27 @@ int store_snapshot(struct store *s, void **buf, size_t *len);
  * on failure the old state is intact. */
 int store_restore(struct store *s, const void *buf, size_t len);
 
+/* ---- restore (restore_fence.c; docs/operations.md "Back up and restore") ---- */
+
+/* Kylin keeps the epoch in an int column (`<prefix>_epoch.epoch_id`): no epoch may pass it. */
+#define STORE_EPOCH_MAX 2147483647
+/* What a restore adds to every project's epoch: more owner changes of one project than the
+ * old cluster can have made after the backup (one a minute for almost two years). */
+#define STORE_RESTORE_EPOCH_MARGIN 1000000
+/* A restored store starts a new cluster whose raft log holds its bootstrap configuration at
+ * index 1 and the restored state as a snapshot at index 2 (raftnode/restore_raft.h): the
+ * restore is recorded as the decision at that index, and the state's applied index is it. */
+#define STORE_RESTORE_INDEX 2
+#define STORE_RESTORE_INDEX_SQL "2"
+
+/* Makes the image just installed into S (store_restore) the first state of a new cluster,
+ * in one transaction: every project's epoch + STORE_RESTORE_EPOCH_MARGIN, one history row per
+ * project (reason 'restore', raft index STORE_RESTORE_INDEX, TERM and TIME_MS from the
+ * backup file's header, owner unchanged), applied and decision index STORE_RESTORE_INDEX.
+ * Deterministic: the same image gives the same state on every member.
+ * 0, or -1 (errmsg; nothing changed), also when an epoch would pass STORE_EPOCH_MAX. */
+int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms);
+
 /* 64-bit digest of the logical replicated state (all tables except the applied index, rows
  * in primary-key order), equal on members that applied the same entries. 0 or -1. */
 int store_hash(struct store *s, uint64_t *hash);
@@ -147,9 +168,13 @@ int store_engine_get(struct store *s, uint64_t id, struct store_engine *out);
  * "identity","race_enabled","heartbeats","last_heartbeat_index"} ordered by id. */
 int store_pack_engines(struct store *s, msgpack_packer *pk);
 /* msgpack array of the newest LIMIT history rows (of PROJECT when not NULL), oldest first:
- * {"index","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none). */
+ * {"index","by","term","time_ms","project","from","to","epoch","reason"} (from/to nil = none;
+ * by nil = automatic or unknown). */
 int store_pack_history(struct store *s, const char *project, size_t len, unsigned limit,
                        msgpack_packer *pk);
+/* msgpack array of the newest LIMIT audit rows (0 = all), oldest first:
+ * {"index","term","time_ms","by","method","detail"}. 0 or -1 (errmsg). */
+int store_pack_audit(struct store *s, unsigned limit, msgpack_packer *pk);
 /* Calls FN for every project whose owner changed in the entry at INDEX (the entry just
  * applied) while the engine it was taken from was not recorded dead: such an engine may
  * still act for it until its lease runs out (engine.c's hand-over grace). Reads the newest
@@ -158,6 +183,27 @@ typedef void (*store_handover_fn)(void *data, const char *project, size_t len);
 int store_each_handover(struct store *s, uint64_t index, store_handover_fn fn, void *data);
 /* Maintenance mode: *ON and its REASON (NUL-terminated, cut to CAP). 0 or -1. */
 int store_maintenance(struct store *s, bool *on, char *reason, size_t cap);
+
+/* ---- recorded Kylin claims (claims.c; docs/kylin.md, "Recorded claims") ---- */
+
+/* One project's recorded claim: what its owner's Kylin wrote in the epoch row, as recorded
+ * through the log (command kylin_claimed). */
+struct store_claim {
+    char *name;       /* malloc'd */
+    uint64_t owner;   /* 0 = none */
+    uint64_t epoch;   /* the quorum's epoch */
+    char *identity;   /* malloc'd current_epoch_owner, or NULL: nothing recorded since the
+                       * last change of owner */
+    int64_t epoch_id; /* the row's epoch_id (when identity != NULL) */
+};
+
+/* Every project (OWNER 0) or OWNER's projects, by name, into a malloc'd array
+ * (store_free_claims). 0 or -1 (errmsg). */
+int store_load_claims(struct store *s, uint64_t owner, struct store_claim **out, size_t *n);
+/* One project: 1 found (free with store_claim_clear), 0 not found, -1 error. */
+int store_claim_get(struct store *s, const char *name, size_t len, struct store_claim *out);
+void store_claim_clear(struct store_claim *c);
+void store_free_claims(struct store_claim *rows, size_t n);
 
 /* Kylin's project-name rule: 1..255 bytes of [A-Za-z0-9_], not starting with '_'.
  * Returns NULL when valid, else a static reason. */

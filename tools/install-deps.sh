@@ -35,11 +35,14 @@ PKGS=(
   iptables libfaketime faketime python3-msgpack
   debhelper lintian systemd
   openjdk-17-jdk-headless libpostgresql-jdbc-java libmariadb-java
+  prometheus influxdb
 )
 BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
 # only recommend libclang-rt-dev, and recommends are not installed here).
 FUZZ_PKGS=(clang libclang-rt-dev)
+# WITH_SCREENSHOT=1 (tools/obs-screenshot.py, by hand): headless Chromium for docs/observability-failover.png.
+SHOT_PKGS=(chromium)
 
 has_backports() {
   grep -rqsE "(^|[[:space:]])${codename}-backports([[:space:]]|$)" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
@@ -50,7 +53,7 @@ apt_update() { [ "$updated" = 1 ] && return 0; say "apt-get update"; $SUDO apt-g
 
 
 # One dpkg-query for every package: a package it does not list as installed is missing.
-wanted=("${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"} ${WITH_FUZZ:+"${FUZZ_PKGS[@]}"})
+wanted=("${PKGS[@]}" ${WITH_BENCH:+"${BENCH_PKGS[@]}"} ${WITH_FUZZ:+"${FUZZ_PKGS[@]}"} ${WITH_SCREENSHOT:+"${SHOT_PKGS[@]}"})
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }' || true)
 missing=()
 for p in "${wanted[@]}"; do

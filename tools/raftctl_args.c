@@ -9,9 +9,13 @@
 
 #define RAFTCTL_MAX_GIVEN_OPTS 16
 
+/* --watch SECONDS [--count N]: the command again every SECONDS until Ctrl-C or N refreshes
+ * (raftctl_watch.c). */
+#define WATCH_OPTS {"watch", "SECONDS", NULL, 0}, {"count", "N", NULL, 0}, {NULL, NULL, NULL, 0}
+
 /* One row per command. Keep rows of one group together: the usage text follows this order. */
 const struct raftctl_command raftctl_commands[] = {
-    {"status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_status,
+    {"status", "", {WATCH_OPTS}, raftctl_cmd_status,
      "every member's role, state and applied index; the leader and term"},
     {"member list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_member_list,
      "members with their raft and API addresses"},
@@ -24,7 +28,7 @@ const struct raftctl_command raftctl_commands[] = {
      "make a voter a standby (or --role spare)"},
     {"leader transfer", "[ID]", {{NULL, NULL, NULL, 0}}, raftctl_cmd_leader_transfer,
      "hand leadership to member ID (default: any voter)"},
-    {"engine list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_engine_list,
+    {"engine list", "", {WATCH_OPTS}, raftctl_cmd_engine_list,
      "engines: mode, liveness, draining, weight, projects, last heartbeat"},
     {"project list", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_list,
      "projects with their owner and epoch (--consistent: from the leader)"},
@@ -46,13 +50,21 @@ const struct raftctl_command raftctl_commands[] = {
      raftctl_cmd_maintenance_on, "freeze ownership: no failover, placement or moves"},
     {"maintenance off", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_maintenance_off, "end maintenance mode"},
     {"history", "", {{"project", "NAME", NULL, 0}, {"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_history,
-     "ownership changes, oldest first (the last N, default 20; 0 = all)"},
+     "ownership changes, oldest first (the last N, default 20; 0 = all), BY whom"},
+    {"audit", "", {{"limit", "N", NULL, 0}, {NULL, NULL, NULL, 0}}, raftctl_cmd_audit,
+     "admin write requests with who made them, oldest first (the last N, default 20; 0 = all)"},
     {"metastore status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_metastore_status,
      "the metastore mirror: backend, watermark, lag, last error (asks the leader)"},
-    {"kylin status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_kylin_status,
+    {"kylin status", "", {WATCH_OPTS}, raftctl_cmd_kylin_status,
      "per project: the quorum's owner, the Kylin identity and epoch_id in the epoch table, agreement"},
+    {"autopilot status", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_autopilot_status,
+     "the leader's autopilot: health, failure tolerance, per member last contact, lag, stability"},
     {"hash", "", {{NULL, NULL, NULL, 0}}, raftctl_cmd_hash,
      "each member's applied index and state digest (equal at equal index = agreement)"},
+    {"snapshot save", "FILE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_snapshot_save,
+     "write an image of the replicated state at a committed index to FILE (from the leader)"},
+    {"snapshot status", "FILE", {{NULL, NULL, NULL, 0}}, raftctl_cmd_snapshot_status,
+     "verify a snapshot file and print its index, term, size, checksum and counts"},
     {NULL, NULL, {{NULL, NULL, NULL, 0}}, NULL, NULL},
 };
 
@@ -399,6 +411,38 @@ static int set_timeout(struct raftctl_args *a, const char *value, char *err, siz
     return 0;
 }
 
+/* --watch SECONDS (1..RAFTCTL_WATCH_MAX_S) and --count N (1..RAFTCTL_WATCH_MAX_ROUNDS, only
+ * with --watch) into a->watch_s and a->watch_rounds (0: until Ctrl-C, at most
+ * RAFTCTL_WATCH_MAX_ROUNDS). */
+static int check_watch(struct raftctl_args *a, char *err, size_t errcap)
+{
+    const char *watch = raftctl_args_opt(a, "watch"), *count = raftctl_args_opt(a, "count");
+    uint64_t v;
+
+    if (watch == NULL) {
+        if (count != NULL) {
+            snprintf(err, errcap, "%s: --count needs --watch SECONDS (it counts the refreshes)", a->cmd->words);
+            return RAFTCTL_EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (raftctl_parse_id(watch, &v) != 0 || v > RAFTCTL_WATCH_MAX_S) {
+        snprintf(err, errcap, "%s: --watch '%s' is not a number of seconds from 1 to %u", a->cmd->words, watch,
+                 RAFTCTL_WATCH_MAX_S);
+        return RAFTCTL_EXIT_USAGE;
+    }
+    a->watch_s = (unsigned)v;
+    if (count != NULL) {
+        if (raftctl_parse_id(count, &v) != 0 || v > RAFTCTL_WATCH_MAX_ROUNDS) {
+            snprintf(err, errcap, "%s: --count '%s' is not a number of refreshes from 1 to %u", a->cmd->words,
+                     count, RAFTCTL_WATCH_MAX_ROUNDS);
+            return RAFTCTL_EXIT_USAGE;
+        }
+        a->watch_rounds = (unsigned)v;
+    }
+    return 0;
+}
+
 int raftctl_args_parse(int argc, char **argv, const char *env_endpoints, struct raftctl_args *a,
                        char *err, size_t errcap)
 {
@@ -459,6 +503,12 @@ int raftctl_args_parse(int argc, char **argv, const char *env_endpoints, struct 
                 if ((rc = set_timeout(a, v, err, errcap)) != 0) {
                     return rc;
                 }
+            } else if (name_len == 6 && memcmp(name, "cacert", 6) == 0) {
+                a->cacert = v;
+            } else if (name_len == 4 && memcmp(name, "cert", 4) == 0) {
+                a->cert = v;
+            } else if (name_len == 3 && memcmp(name, "key", 3) == 0) {
+                a->key = v;
             } else if (n_given == RAFTCTL_MAX_GIVEN_OPTS) {
                 snprintf(err, errcap, "too many options (more than %d)", RAFTCTL_MAX_GIVEN_OPTS);
                 return RAFTCTL_EXIT_USAGE;
@@ -492,7 +542,10 @@ int raftctl_args_parse(int argc, char **argv, const char *env_endpoints, struct 
     if ((rc = check_positional(a, err, errcap)) != 0) {
         return rc;
     }
-    return check_options(a, given, n_given, err, errcap);
+    if ((rc = check_options(a, given, n_given, err, errcap)) != 0) {
+        return rc;
+    }
+    return check_watch(a, err, errcap);
 }
 
 void raftctl_args_free(struct raftctl_args *a)
@@ -568,6 +621,10 @@ void raftctl_usage(FILE *f, const struct raftctl_command *cmd)
             "  -w, --write-out FMT    table (default) or json: one JSON document with stable field names\n"
             "  --timeout MS           per-request timeout in milliseconds (default %u)\n"
             "  --consistent           reads are answered by the leader after a raft barrier\n"
+            "  --cacert FILE          TLS to the API: the CA that signed the members' API certificates\n"
+            "                         (default $RAFTCTL_CACERT; unset: plaintext)\n"
+            "  --cert FILE, --key FILE  this client's certificate and key, signed by that CA (default\n"
+            "                         $RAFTCTL_CERT, $RAFTCTL_KEY); an admin's CN may write, others only read\n"
             "  -h, --help             this text\n"
             "\nexit status: 0 done; 1 refused or failed; 2 usage; 3 no quorum or no member reachable\n",
             RAFTCTL_DEFAULT_ENDPOINTS, RAFTCTL_DEFAULT_TIMEOUT_MS);

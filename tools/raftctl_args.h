@@ -22,6 +22,8 @@
 #define RAFTCTL_MAX_ENDPOINTS 64
 #define RAFTCTL_MAX_OPTS 4      /* options one command accepts */
 #define RAFTCTL_ERR_MAX 512
+#define RAFTCTL_WATCH_MAX_S 3600u          /* --watch SECONDS */
+#define RAFTCTL_WATCH_MAX_ROUNDS 1000000u  /* refreshes of one --watch run (11 days at 1 s) */
 
 /* Exit statuses (DESIGN.md, "Operator interface"); they equal enum proto_status. */
 enum raftctl_exit {
@@ -70,6 +72,7 @@ struct raftctl_args {
     size_t n_endpoints;
     enum raftctl_format format;
     unsigned timeout_ms;
+    const char *cacert, *cert, *key;    /* --cacert/--cert/--key (TLS to the API), or NULL */
     bool consistent;
     bool help;                          /* -h/--help: print the usage, exit 0 */
     const struct raftctl_command *cmd;  /* NULL only with help */
@@ -77,6 +80,8 @@ struct raftctl_args {
                                          * malloc'd array of pointers into argv */
     size_t n_pos;
     const char *opt_values[RAFTCTL_MAX_OPTS]; /* by index in cmd->opts; NULL = not given */
+    unsigned watch_s;                   /* --watch SECONDS; 0 = run once */
+    unsigned watch_rounds;              /* --count N; 0 = until Ctrl-C (at most RAFTCTL_WATCH_MAX_ROUNDS) */
 };
 
 /* Parses ARGV (ARGV[0] is the program name). ENV_ENDPOINTS is $RAFTCTL_ENDPOINTS or NULL;

@@ -59,7 +59,9 @@ static void describe_failure(const struct client_sync_reply *o, unsigned timeout
     if (strcmp(r->code, CLIENT_CODE_TIMEOUT) == 0) {
         snprintf(buf, cap, "%s%s within %u ms", via, r->connected ? "no reply" : "no connection", timeout_ms);
     } else if (r->sys_error == UV_EOF) {
-        snprintf(buf, cap, "%sthe member closed the connection", via);
+        snprintf(buf, cap, "%sthe member closed the connection%s", via,
+                 client_tls_enabled() ? "" : " (a member whose API speaks TLS does that to a client "
+                                             "without --cacert, --cert and --key)");
     } else if (r->sys_error != 0 && strcmp(r->code, CLIENT_CODE_UNREACHABLE) == 0) {
         snprintf(buf, cap, "%s%s", via, uv_strerror(r->sys_error));
     } else {

@@ -72,4 +72,8 @@ int raftctl_pack_consistent(msgpack_packer *pk, void *arg); /* ARG: bool * */
 /* Runs the parsed command; the whole program after argument parsing. */
 int raftctl_main(int argc, char **argv, const char *env_endpoints);
 
+/* --watch (raftctl_watch.c): runs ctx->args.cmd every ctx->args.watch_s seconds until Ctrl-C
+ * or ctx->args.watch_rounds rounds; returns the last round's exit status. */
+int raftctl_watch(struct raftctl_ctx *ctx);
+
 #endif

@@ -4,9 +4,11 @@
  *   raftctl_cmd_member.c   member add|remove|promote|demote, leader transfer
  *   raftctl_cmd_project.c  project list|add|remove|show|move|pin|unpin
  *   raftctl_cmd_engine.c   engine list, drain, undrain
- *   raftctl_cmd_ownership.c rebalance, maintenance on|off, history
+ *   raftctl_cmd_ownership.c rebalance, maintenance on|off, history, audit
  *   raftctl_cmd_metastore.c metastore status
  *   raftctl_cmd_kylin.c    kylin status
+ *   raftctl_cmd_snapshot.c snapshot save|status
+ *   raftctl_cmd_autopilot.c autopilot status
  * (the server's side of each family: raftnode/handlers_<family>.c; what they share in
  * decoding and reporting: raftctl_reply.h).
  *
@@ -42,8 +44,12 @@ int raftctl_cmd_rebalance(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_on(struct raftctl_ctx *ctx);
 int raftctl_cmd_maintenance_off(struct raftctl_ctx *ctx);
 int raftctl_cmd_history(struct raftctl_ctx *ctx);
+int raftctl_cmd_audit(struct raftctl_ctx *ctx);
 
 int raftctl_cmd_metastore_status(struct raftctl_ctx *ctx); /* raftctl_cmd_metastore.c */
 int raftctl_cmd_kylin_status(struct raftctl_ctx *ctx);     /* raftctl_cmd_kylin.c */
+int raftctl_cmd_snapshot_save(struct raftctl_ctx *ctx);    /* raftctl_cmd_snapshot.c */
+int raftctl_cmd_snapshot_status(struct raftctl_ctx *ctx);
+int raftctl_cmd_autopilot_status(struct raftctl_ctx *ctx); /* raftctl_cmd_autopilot.c */
 
 #endif

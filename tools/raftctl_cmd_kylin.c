@@ -1,8 +1,9 @@
 /* raftctl_cmd_kylin: `kylin status` (docs/kylin.md, method kylin.status): per project, the
- * quorum's owner engine, the Kylin identity and epoch_id in the epoch table as the member
- * asked last read it, and whether they agree (the row's owner is the owner engine's Kylin).
- * Any member with raft.kylin.url answers. JSON: an array of
- * {"project","owner","kylin_identity","epoch_id","agrees"}. */
+ * quorum's owner engine, the Kylin identity and epoch_id recorded in the replicated state
+ * (what the owner's Kylin wrote in its epoch row, read back by its member), and whether they
+ * agree (the recorded claim is the owner engine's Kylin and equals the row as the member
+ * asked last read it). Any member answers. JSON: an array of
+ * {"project","owner","kylin_identity","epoch_id","row_identity","row_epoch_id","agrees"}. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,11 +16,11 @@
 
 /* One project of the reply (strings point into it). */
 struct kylin_row {
-    const char *project, *identity;
-    size_t project_len, identity_len;
+    const char *project, *identity, *row_identity;
+    size_t project_len, identity_len, row_identity_len;
     uint64_t owner;
-    int64_t epoch_id;
-    bool has_owner, has_identity, has_epoch, agrees;
+    int64_t epoch_id, row_epoch_id;
+    bool has_owner, has_identity, has_epoch, has_row_identity, has_row_epoch, agrees;
 };
 
 static int parse_row(const msgpack_object *o, struct kylin_row *r)
@@ -32,6 +33,8 @@ static int parse_row(const msgpack_object *o, struct kylin_row *r)
     r->has_owner = mp_get_u64(o, "owner", &r->owner) == 0;
     r->has_identity = mp_get_str(o, "kylin_identity", &r->identity, &r->identity_len) == 0;
     r->has_epoch = mp_get_i64(o, "epoch_id", &r->epoch_id) == 0;
+    r->has_row_identity = mp_get_str(o, "row_identity", &r->row_identity, &r->row_identity_len) == 0;
+    r->has_row_epoch = mp_get_i64(o, "row_epoch_id", &r->row_epoch_id) == 0;
     return 0;
 }
 
@@ -44,10 +47,13 @@ static int print_json(const msgpack_object *projects)
             json_decref(arr);
             return -1;
         }
-        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:b}", "project", raftctl_json_strn(r.project, r.project_len),
-                              "owner", raftctl_json_u64(r.owner, r.has_owner), "kylin_identity",
-                              r.has_identity ? raftctl_json_strn(r.identity, r.identity_len) : json_null(),
-                              "epoch_id", r.has_epoch ? json_integer(r.epoch_id) : json_null(), "agrees", r.agrees);
+        json_t *o = json_pack(
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "project", raftctl_json_strn(r.project, r.project_len), "owner",
+            raftctl_json_u64(r.owner, r.has_owner), "kylin_identity",
+            r.has_identity ? raftctl_json_strn(r.identity, r.identity_len) : json_null(), "epoch_id",
+            r.has_epoch ? json_integer(r.epoch_id) : json_null(), "row_identity",
+            r.has_row_identity ? raftctl_json_strn(r.row_identity, r.row_identity_len) : json_null(), "row_epoch_id",
+            r.has_row_epoch ? json_integer(r.row_epoch_id) : json_null(), "agrees", r.agrees);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return RAFTCTL_EXIT_FAILED;

@@ -280,20 +280,20 @@ static const char *iso_time(uint64_t ms, char *buf, size_t cap)
 
 static int history_table(const struct client_sync_reply *out)
 {
-    static const char *const head[] = {"INDEX", "TERM", "TIME", "PROJECT", "FROM", "TO", "EPOCH", "REASON"};
+    static const char *const head[] = {"INDEX", "TERM", "TIME", "PROJECT", "FROM", "TO", "EPOCH", "REASON", "BY"};
     const msgpack_object *list = out->reply.result;
     struct raftctl_table t;
     int rc = 0;
 
-    raftctl_table_init(&t, 8, head);
+    raftctl_table_init(&t, 9, head);
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *o = &list->via.array.ptr[i];
         uint64_t index, term, time_ms, epoch, from, to;
         bool has_from, has_to;
-        const char *p, *r;
-        size_t plen, rlen;
+        const char *p, *r, *b = NULL;
+        size_t plen, rlen, blen = 0;
         char sindex[24], sterm[24], stime[40], sfrom[24], sto[24], sepoch[24];
-        char *project, *reason;
+        char *project, *reason, *by;
 
         if (mp_get_u64(o, "index", &index) != 0 || mp_get_u64(o, "term", &term) != 0 ||
             mp_get_u64(o, "time_ms", &time_ms) != 0 || mp_get_str(o, "project", &p, &plen) != 0 ||
@@ -305,14 +305,16 @@ static int history_table(const struct client_sync_reply *out)
             rc = RAFTCTL_EXIT_FAILED;
             break;
         }
+        (void)raftctl_opt_str(o, "by", &b, &blen); /* absent (older raftnode) or nil: automatic/unknown */
         project = strndup(p, plen);
         reason = r != NULL ? strndup(r, rlen) : NULL;
+        by = b != NULL ? strndup(b, blen) : NULL;
         const char *row[] = {raftctl_u64_str(index, sindex, sizeof sindex), raftctl_u64_str(term, sterm, sizeof sterm),
                              iso_time(time_ms, stime, sizeof stime), project,
                              has_from && from != 0 ? raftctl_u64_str(from, sfrom, sizeof sfrom) : NULL,
                              has_to && to != 0 ? raftctl_u64_str(to, sto, sizeof sto) : NULL,
-                             raftctl_u64_str(epoch, sepoch, sizeof sepoch), reason};
-        if (project == NULL || (r != NULL && reason == NULL)) {
+                             raftctl_u64_str(epoch, sepoch, sizeof sepoch), reason, by};
+        if (project == NULL || (r != NULL && reason == NULL) || (b != NULL && by == NULL)) {
             raftctl_errf("history: out of memory formatting the table");
             rc = RAFTCTL_EXIT_FAILED;
         } else {
@@ -320,6 +322,7 @@ static int history_table(const struct client_sync_reply *out)
         }
         free(project);
         free(reason);
+        free(by);
         if (rc != 0) {
             break;
         }
@@ -331,7 +334,49 @@ static int history_table(const struct client_sync_reply *out)
     return rc;
 }
 
-int raftctl_cmd_history(struct raftctl_ctx *ctx)
+/* audit: INDEX TIME BY METHOD DETAIL, one row per admin write request. */
+static int audit_table(const struct client_sync_reply *out)
+{
+    static const char *const head[] = {"INDEX", "TIME", "BY", "METHOD", "DETAIL"};
+    static const char *const keys[] = {"by", "method", "detail"};
+    const msgpack_object *list = out->reply.result;
+    struct raftctl_table t;
+    int rc = 0;
+
+    raftctl_table_init(&t, 5, head);
+    for (uint32_t i = 0; i < list->via.array.size && rc == 0; i++) {
+        const msgpack_object *o = &list->via.array.ptr[i];
+        uint64_t index, time_ms;
+        char sindex[24], stime[40], *text[3] = {NULL, NULL, NULL};
+
+        rc = mp_get_u64(o, "index", &index) != 0 || mp_get_u64(o, "time_ms", &time_ms) != 0;
+        for (size_t k = 0; k < 3 && rc == 0; k++) {
+            const char *v;
+            size_t n;
+            rc = mp_get_str(o, keys[k], &v, &n) != 0 || (text[k] = strndup(v, n)) == NULL;
+        }
+        if (rc == 0) {
+            const char *row[] = {raftctl_u64_str(index, sindex, sizeof sindex), iso_time(time_ms, stime, sizeof stime),
+                                 text[0], text[1], text[2]};
+            raftctl_table_add(&t, row);
+        } else {
+            raftctl_errf("audit: entry %u from %s lacks a valid index, time_ms, by, method or detail (or out of "
+                         "memory); is raftctl older or newer than raftnode?", i, out->endpoint);
+            rc = RAFTCTL_EXIT_FAILED;
+        }
+        for (size_t k = 0; k < 3; k++) {
+            free(text[k]);
+        }
+    }
+    if (rc == 0) {
+        rc = raftctl_table_print(&t);
+    }
+    raftctl_table_free(&t);
+    return rc;
+}
+
+/* history and audit: the newest --limit rows, as JSON or through TABLE. */
+static int read_rows(struct raftctl_ctx *ctx, const char *method, int (*table)(const struct client_sync_reply *))
 {
     struct owner_args a = {0};
     struct client_sync_reply out;
@@ -342,21 +387,31 @@ int raftctl_cmd_history(struct raftctl_ctx *ctx)
     a.consistent = ctx->args.consistent;
     if (limit != NULL) {
         if (raftctl_parse_count(limit, &a.limit) != 0) { /* validated by the parser already */
-            raftctl_errf("history: --limit '%s' is not a number", limit);
+            raftctl_errf("%s: --limit '%s' is not a number", method, limit);
             return RAFTCTL_EXIT_USAGE;
         }
         a.has_limit = true;
     }
-    rc = raftctl_request(ctx, a.consistent ? RAFTCTL_READ_LEADER : RAFTCTL_READ, "history", pack_history, &a, &out);
+    rc = raftctl_request(ctx, a.consistent ? RAFTCTL_READ_LEADER : RAFTCTL_READ, method, pack_history, &a, &out);
     if (rc != PROTO_OK) {
-        rc = raftctl_read_failed(ctx, "history", &out);
+        rc = raftctl_read_failed(ctx, method, &out);
     } else if (!raftctl_is_array_result(&out)) {
-        rc = raftctl_bad_reply("history", &out, "an array");
+        rc = raftctl_bad_reply(method, &out, "an array");
     } else if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
         rc = raftctl_json_print(raftctl_mp_to_json(out.reply.result, 0)); /* the rows as the server gives them */
     } else {
-        rc = history_table(&out);
+        rc = table(&out);
     }
     client_sync_reply_free(&out);
     return rc;
+}
+
+int raftctl_cmd_history(struct raftctl_ctx *ctx)
+{
+    return read_rows(ctx, "history", history_table);
+}
+
+int raftctl_cmd_audit(struct raftctl_ctx *ctx)
+{
+    return read_rows(ctx, "audit", audit_table);
 }

@@ -427,7 +427,7 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
         printf("owner identity: %s\n", ident != NULL && ident[0] != '\0' ? ident : "-");
         printf("epoch: %llu\n", (unsigned long long)s->epoch);
         if (s->kylin_identity != NULL || s->has_kylin_epoch) {
-            printf("kylin identity: %.*s (epoch_id %lld, the epoch table as this member last read it)\n",
+            printf("kylin identity: %.*s (epoch_id %lld, as recorded in the replicated state)\n",
                    s->kylin_identity != NULL ? (int)s->kylin_identity_len : 1,
                    s->kylin_identity != NULL ? s->kylin_identity : "-", (long long)s->kylin_epoch_id);
         }

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RAFTCTL_TABLE_MAX_COLS 8
+#define RAFTCTL_TABLE_MAX_COLS 10
 
 /* A table of strings, printed with every column padded to its widest cell. Cells are
  * copied; an allocation failure is remembered and reported by raftctl_table_print. */

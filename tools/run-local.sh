@@ -78,7 +78,9 @@ echo
 echo "== raftctl project list"; $CTL project list
 victim=$($CTL -w json status | grep -o '"leader_id":[0-9]*' | grep -o '[0-9]*$')
 echo
-echo "Plaintext on 127.0.0.1 only (a local demo). Things to try, in another shell:"
+echo "Plaintext on 127.0.0.1 only (a local demo): no TLS on the raft or API ports, so any local"
+echo "process may change anything; see docs/security.md for raft.peer.* and raft.api.* TLS."
+echo "Things to try, in another shell:"
 try() { printf '  %-52s # %s\n' "$1" "$2"; }
 try "export RAFTCTL_ENDPOINTS=$RAFTCTL_ENDPOINTS" "then raftctl needs no --endpoints"
 try "kill ${pids[$((victim - 1))]}" "stop member $victim (the leader) and its engine"
@@ -87,6 +89,7 @@ try "$BIN/raftnode -c conf/local-$victim.properties >>var/node$victim.log 2>&1 &
 try "$BIN/raftctl rebalance --dry-run" "the fewest moves that even the load"
 try "$BIN/raftctl project move sales_cube 3" "hand a project over now"
 try "$BIN/raftctl history --project sales_cube" "every ownership change, with its epoch"
+try "$BIN/raftctl audit" "every admin write, with who made it"
 try "$BIN/raftctl drain 2; $BIN/raftctl undrain 2" "empty an engine for maintenance"
 try "curl -s 127.0.0.1:7281/metrics | grep ^raftnode_" "Prometheus metrics (ports 7281-7283)"
 try "curl -s 127.0.0.1:7282/v1/projects/sales_cube" "a project's owner as JSON; /ready, /health"

@@ -12,6 +12,10 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RAFTNODE = os.environ.get("RAFTNODE_BIN", os.path.join(REPO, "bin", "raftnode"))
+# Members on the sanitizer build: libraft's one known leak at exit is suppressed (lsan.supp).
+SANITIZER_ENV = dict(os.environ)
+SANITIZER_ENV.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          "lsan.supp") + ":print_suppressions=0")
 RAFTCTL = os.environ.get("RAFTCTL_BIN", os.path.join(REPO, "bin", "raftctl"))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -99,11 +103,12 @@ class Node:
             for k, v in conf.items():
                 f.write(f"{k}={v}\n")
 
-    def start(self):
+    def start(self, *args):
+        """Starts raftnode -c CONF ARGS... (e.g. "--force-new-cluster", or "--restore", FILE)."""
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path], stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path, *args], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=SANITIZER_ENV)
         log.close()
         self.cluster.pids.add(self.proc.pid)
         return self
@@ -142,6 +147,7 @@ class Cluster:
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.extra = dict(extra or {})
+        self.ctl_env = {}  # extra environment for raftctl (RAFTCTL_CACERT/CERT/KEY with API TLS)
         self.pids = set()
         self.nodes = {}
         for i in range(1, n + 1):
@@ -179,7 +185,7 @@ class Cluster:
         if json_out:
             cmd += ["-w", "json"]
         cmd += [str(a) for a in args]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **self.ctl_env})
         out = p.stdout
         if json_out and p.returncode == 0 and out.strip():
             out = json.loads(out)

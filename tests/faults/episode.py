@@ -21,7 +21,7 @@ DURATION = float(os.environ.get("FAULT_DURATION", "10"))
 POST_HEAL_S = 1.5          # the workload keeps running this long on the healed cluster
 HEAL_DEADLINE_S = 60       # a healed cluster must be healthy within this
 
-MODES = {3: ["all", "all", "job"], 5: ["all", "all", "job", "job", "query"]}
+MODES = {3: ["all", "all", "job"], 4: ["all", "all", "job", "all"], 5: ["all", "all", "job", "job", "query"]}
 
 # per kind: members, what the machine must offer, extra configuration
 SPECS = {
@@ -38,6 +38,9 @@ SPECS = {
     "disk-full": {"n": 3, "tmpfs": 48, "extra": {"raft.snapshot-threshold": 64, "raft.snapshot-trailing": 32}},
     # the wall clock jumps: no engine kills then, so that any failover would be the clock's doing
     "clock-jump": {"n": 3, "needs": "faketime", "faketime": True, "kills": False},
+    # 3 voters and a standby; one voter killed for good: the autopilot replaces it (dead after
+    # 4 s here, 10 s by default), and the healed cluster is checked without it
+    "kill-voter": {"n": 4, "standby": (4,), "extra": {"raft.autopilot.dead-member-timeout-ms": 4000}},
     "mixed": {"n": 5, "tmpfs": 48, "faketime": True,
               "extra": {"raft.snapshot-threshold": 128, "raft.snapshot-trailing": 32}},
 }
@@ -72,7 +75,7 @@ def wait_healthy(c, db, prefix, timeout=HEAL_DEADLINE_S):
     def left():
         return max(1.0, deadline - time.monotonic())
     try:
-        dead = [x.id for x in c.nodes.values() if not x.alive() or x.paused]
+        dead = [x.id for x in c.nodes.values() if (not x.alive() or x.paused) and x.id not in c.gone]
         if dead:
             return {"members not running after heal": dead}
         state["leader"] = c.wait_leader(timeout=left())
@@ -83,6 +86,8 @@ def wait_healthy(c, db, prefix, timeout=HEAL_DEADLINE_S):
             return out if rc == 0 and all(p["owner"] is not None for p in out) else None
         wait_for(placed, left(), "every project owned", interval=0.2)
         state["hashes"] = c.wait_converged(timeout=left())
+        if c.gone:
+            state["autopilot"] = wait_replaced(c, left())
         if db is not None:
             from mirror_helpers import history_from_ctl, history_from_db, wait_mirrored
             wait_mirrored(c, db, prefix, timeout=left())
@@ -102,6 +107,22 @@ def wait_healthy(c, db, prefix, timeout=HEAL_DEADLINE_S):
             m: {k: (v or {}).get(k) for k in set(base) | set(v or {}) if (v or {}).get(k) != base.get(k)}
             for m, v in views.items() if v != base}
         return state
+
+
+def wait_replaced(c, timeout):
+    """The members killed for good are spares (or removed), and as many live voters as at the start
+    serve: the leader's `raftctl autopilot status`, healthy."""
+    want_voters = sum(1 for x in c.nodes.values() if x.role == "voter")
+
+    def replaced():
+        rc, ap, _ = c.ctl("autopilot", "status", timeout_ms=2000)
+        if rc != 0:
+            return None
+        roles = {m["id"]: m["role"] for m in ap["members"]}
+        if any(roles.get(g, "spare") != "spare" for g in c.gone) or ap["voters"] != want_voters or not ap["healthy"]:
+            return None
+        return ap
+    return wait_for(replaced, timeout, f"the autopilot to replace members {sorted(c.gone)}", interval=0.3)
 
 
 def read_final(c):
@@ -142,7 +163,8 @@ def run_episode(tmp_path, kind, seed, db=None, duration=DURATION):
         if db is not None:
             extra["raft.metastore.url"] = pg_url(db, db_prefix)
         tmpfs = {i: spec["tmpfs"] for i in range(1, n + 1)} if spec.get("tmpfs") else None
-        c = FaultCluster(tmp_path / "cluster", net, MODES[n], extra=extra, faketime=faketime, tmpfs=tmpfs)
+        c = FaultCluster(tmp_path / "cluster", net, MODES[n], extra=extra, faketime=faketime, tmpfs=tmpfs,
+                         standby=spec.get("standby", ()))
         c.start()
         c.wait_leader(timeout=30)
         c.wait_engines_alive(timeout=30)

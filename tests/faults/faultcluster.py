@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 
-from harness import RAFTNODE, Cluster, Node, wait_for
+from harness import RAFTNODE, SANITIZER_ENV, Cluster, Node, wait_for
 from netns import faketime_lib
 
 RAFT_PORT = 7101
@@ -46,7 +46,7 @@ class NsNode(Node):
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         cmd = self.cluster.net.exec_prefix(self.id)
-        env = dict(os.environ)
+        env = dict(SANITIZER_ENV)
         env.setdefault("ASAN_OPTIONS", "")
         if self.cluster.faketime:
             # Only the wall clock is faked (the offset is read from clock_path on every call);
@@ -96,9 +96,10 @@ class NsNode(Node):
 
 
 class FaultCluster(Cluster):
-    """N members on hosts 1..N of NET; MODES[i-1] is member i's kylin.server.mode."""
+    """N members on hosts 1..N of NET; MODES[i-1] is member i's kylin.server.mode; the members in
+    STANDBY start as standbys (raft.initial-cluster's /standby)."""
 
-    def __init__(self, root, net, modes, extra=None, faketime=False, tmpfs=None):
+    def __init__(self, root, net, modes, extra=None, faketime=False, tmpfs=None, standby=()):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.net = net
@@ -109,11 +110,13 @@ class FaultCluster(Cluster):
         self.lock = threading.RLock()   # nemesis and workload both start/stop members
         self.busy = set()               # members a fault currently holds (kill/pause/disk)
         self.faults = 0                 # nemesis faults in force (the workload kills no engine then)
+        self.gone = set()               # members killed for good (never restarted; kill-voter)
         for i, mode in enumerate(modes, 1):
-            self.nodes[i] = NsNode(self, i, "voter", mode)
+            self.nodes[i] = NsNode(self, i, "standby" if i in standby else "voter", mode)
         for i, size_mb in (tmpfs or {}).items():
             net.mount_tmpfs(self.nodes[i].dir, size_mb)
-        initial = ",".join(f"{x.id}={x.raft_addr}" for x in self.nodes.values())
+        initial = ",".join(f"{x.id}={x.raft_addr}" + ("/standby" if x.role == "standby" else "")
+                           for x in self.nodes.values())
         for x in self.nodes.values():
             x.write_conf(initial_cluster=initial)
 
@@ -131,3 +134,7 @@ class FaultCluster(Cluster):
 
     def running(self):
         return [x for x in self.nodes.values() if x.alive() and not x.paused]
+
+    def wait_engines_alive(self, timeout=30):
+        """Every engine but those of members gone for good (kill-voter) registered and alive."""
+        return super().wait_engines_alive(timeout, ids=set(self.nodes) - self.gone)

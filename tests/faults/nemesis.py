@@ -4,7 +4,8 @@ everything it may have done (idempotent). The hold times are fault durations, no
 condition: they use Event.wait, so stopping is immediate.
 
 kinds: kill, pause, partition-leader, partition-halves, partition-bridge, loss, delay,
-metastore, disk-full, clock-jump, mixed (a random kind per cycle)."""
+metastore, disk-full, clock-jump, kill-voter (one voter killed for good: the autopilot must
+replace it by the standby), mixed (a random kind per cycle)."""
 import os
 import threading
 import time
@@ -185,6 +186,31 @@ class Kill(Nemesis):
                 self.c.busy.discard(v)
             self.log("restart", member=v)
         return undo
+
+
+class KillVoter(Nemesis):
+    """kill -9 of one voter (the leader 40 % of the time), never restarted: the cluster has a
+    standby, and the leader's autopilot must demote the dead voter and promote the standby
+    (docs/operations-autopilot.md) while the workload runs. One fault per episode; the later
+    cycles do nothing."""
+    kind = "kill-voter"
+    hold = (1.0, 2.0)
+
+    def fault(self):
+        with self.c.lock:
+            if self.c.gone:
+                return None
+            voters = [x.id for x in self.c.nodes.values() if x.role == "voter" and x.alive()]
+            lead = leader_of(self.c)
+            v = lead if lead in voters and self.rng.random() < 0.4 else self.rng.choice(voters)
+            x = self.c.nodes[v]
+            if v in self.c.busy or not x.alive():
+                return None
+            self.c.busy.add(v)   # for good: heal() restarts no member in busy
+            self.c.gone.add(v)
+            x.kill9()
+        self.log("kill-for-good", member=v)
+        return lambda: self.log("stays-down", member=v)
 
 
 class Pause(Nemesis):
@@ -428,4 +454,4 @@ class Mixed(Nemesis):
 
 
 KINDS = {k.kind: k for k in (Kill, Pause, PartitionLeader, PartitionHalves, PartitionBridge, Loss, Delay, Metastore,
-                             DiskFull, ClockJump)}
+                             DiskFull, ClockJump, KillVoter)}

@@ -22,9 +22,10 @@ import pytest
 from episode import run_episode
 
 KINDS = ["kill", "pause", "partition-leader", "partition-halves", "partition-bridge", "loss", "delay",
-         "metastore", "disk-full", "clock-jump"]
+         "metastore", "disk-full", "clock-jump", "kill-voter"]
 CI_SEEDS = {"kill": 101, "pause": 202, "partition-leader": 303, "partition-halves": 404, "partition-bridge": 505,
-            "loss": 606, "delay": 707, "metastore": 808, "disk-full": 909, "clock-jump": 1010, "mixed": 4242}
+            "loss": 606, "delay": 707, "metastore": 808, "disk-full": 909, "clock-jump": 1010, "kill-voter": 1111,
+            "mixed": 4242}
 
 
 def _seeds(kind):

@@ -5,7 +5,8 @@
  *    an owner, so that assign/pin/drain can succeed), twice (index 2 and 3: the second
  *    pass meets the state the first one left), then a replay of index 2 that must be
  *    skipped;
- * 3. when a command was applied: every read the API serves from that state, and a
+ * 3. when a command was applied: every read the API serves from that state (recorded
+ *    Kylin claims included), and a
  *    snapshot/restore round trip whose hash must match.
  * store_apply must never fail on entry bytes (-1 means a fatal SQLite failure).
  *
@@ -47,7 +48,7 @@ static void check_decode(const uint8_t *data, size_t size)
  * (owned by 1), p2 (owned and pinned by 2), p3 (no owner); member 1's API address. */
 static void build_setup(void **buf, size_t *len)
 {
-    enum { N = 10 };
+    enum { N = 12 };
     msgpack_sbuffer sb[N];
     msgpack_packer pk[N];
     const void *cmds[N];
@@ -68,6 +69,8 @@ static void build_setup(void **buf, size_t *len)
     rc |= command_pack_assign(&pk[7], "p2", 2, 0, 2, "new", 1000);
     rc |= command_pack_pin(&pk[8], "p2", 2, 2);
     rc |= command_pack_member_set(&pk[9], 1, "127.0.0.1:7201");
+    rc |= command_pack_audit(&pk[10], "admin", "project.move", "{\"name\"=>\"p3\"}", 1000);
+    rc |= command_pack_assign_by(&pk[11], "p3", 2, 0, 2, "move", 1000, "admin");
     FUZZ_CHECK(rc == 0);
     for (int i = 0; i < N; i++) {
         cmds[i] = sb[i].data;
@@ -148,6 +151,17 @@ static void check_reads(struct store *s)
         free(one.name);
     }
     store_free_projects(projects, n_projects);
+    struct store_claim *claims = NULL;
+    size_t n_claims = 0;
+    FUZZ_CHECK(store_load_claims(s, 0, &claims, &n_claims) == 0);
+    for (size_t i = 0; i < n_claims; i++) {
+        struct store_claim one;
+        FUZZ_CHECK(store_claim_get(s, claims[i].name, strlen(claims[i].name), &one) == 1);
+        /* a recorded claim is always the current owner's (assign clears it) */
+        FUZZ_CHECK(one.identity == NULL || one.owner != 0);
+        store_claim_clear(&one);
+    }
+    store_free_claims(claims, n_claims);
     FUZZ_CHECK(store_maintenance(s, &on, reason, sizeof reason) == 0);
     FUZZ_CHECK(terminated(reason, sizeof reason));
     FUZZ_CHECK(store_each_handover(s, s->applied_index, count_handover, &handovers) == 0);

@@ -89,6 +89,11 @@ def assign(project, frm, to, reason="move", time_ms=2000):
             "time_ms": time_ms}
 
 
+def claimed(project, owner, epoch, identity, epoch_id):
+    return {"t": "kylin_claimed", "project": project, "owner": owner, "epoch": epoch,
+            "identity": identity, "epoch_id": epoch_id}
+
+
 ENTRY = {
     "project_add": pad8(entry([{"t": "project_add", "name": "sales_cube"}])),
     "project_add_exists": entry([{"t": "project_add", "name": "p1"}]),
@@ -122,6 +127,19 @@ ENTRY = {
                                  {"t": "project_add", "name": "N" * 255},
                                  {"t": "project_remove", "name": "p-1"}]),
     "bad_utf8_reason": entry([{"t": "maintenance", "on": True, "reason": Raw(b"\xa3\xed\xa0\x80")}]),
+    "audit_and_move_by": entry([{"t": "audit", "by": "admin", "method": "project.move",
+                                 "detail": "{\"name\"=>\"p3\"}", "time_ms": 5},
+                                dict(assign("p3", 0, 1, "move"), by="admin"),
+                                dict(assign("p1", 1, 2, "move"), by=None),
+                                dict(assign("p2", 2, 1, "move"), by="a\x01")]),
+    "kylin_claimed": pad8(entry([claimed("p1", 1, 1, "10.0.0.1:7070|1", 3)])),
+    "kylin_claimed_stale_and_bad": entry([claimed("p1", 2, 1, "10.0.0.2:7070|2", 1),
+                                          claimed("p1", 1, 0, "10.0.0.1:7070|1", -5),
+                                          claimed("p2", 1, 1, "", 1),
+                                          claimed("p3", 0, 0, "h:1|1", 2**64 - 1),
+                                          claimed("nope", 1, 1, "h:1|\x01", 1),
+                                          assign("p1", 1, 2), claimed("p1", 1, 1, "10.0.0.1:7070|1", 4),
+                                          claimed("p1", 2, 2, "10.0.0.2:7070|2", 4)]),
     "empty_cmds": entry([]),
     "version_2": entry([{"t": "project_add", "name": "x"}], v=2),
     "no_cmds": mp({"v": 1, "term": 1}),
@@ -146,7 +164,7 @@ ENTRY_DICT = ["v", "term", "cmds", "t", "name", "id", "api_address", "mode", "we
               "project_add", "project_remove", "member_set", "member_forget", "engine_set",
               "heartbeat", "engine_dead", "assign", "drain", "pin", "maintenance", "all", "job",
               "query", "new", "failover", "rebalance", "move", "restore", "p1", "p2", "p3",
-              "_global"]
+              "_global", "by", "audit", "method", "detail", "kylin_claimed", "owner", "epoch", "epoch_id"]
 
 # ---- fuzz_api_frame: request frames ----------------------------------------------------
 
@@ -165,6 +183,8 @@ API = {
     "engine_heartbeat": frame(request(4, "engine.heartbeat", {"id": 1, "mode": "all", "weight": 1,
                                                               "identity": "h:7070|1", "race_enabled": True})),
     "history": frame(request(5, "history", {"project": "p1", "limit": 0, "consistent": True})),
+    "kylin_claimed": frame(request(6, "kylin.claimed", {"claims": [{"project": "p1", "owner": 1, "epoch": 1,
+                                                                    "identity": "h:7070|1", "epoch_id": -1}]})),
     "args_omitted": frame(request(6, "hash", omit_args=True)),
     "args_nil": frame(mp(Pairs([("id", 7), ("method", "status"), ("args", None)]))),
     "args_not_map": frame(mp(Pairs([("id", 8), ("method", "status"), ("args", [1])]))),
@@ -188,7 +208,7 @@ API = {
 }
 
 API_DICT = ["id", "method", "args", "status", "hash", "project.list", "project.add", "member.add",
-            "engine.heartbeat", "history", "name", "consistent"]
+            "engine.heartbeat", "history", "name", "consistent", "kylin.claimed", "claims"]
 
 # ---- fuzz_client_reply: reply frames ---------------------------------------------------
 

@@ -44,9 +44,11 @@ class KylinCluster:
         self.jar, self.db, self.prefix, self.root = jar, db, prefix, str(root)
         self.schema = schema  # the emulators' metadata schema (tests/kylin: kv or later)
         self.ports = free_ports(n)
+        self.http_ports = free_ports(n)  # raft.http.address: the Kylin counters in /metrics
         node_extra = {}
         for i, port in enumerate(self.ports, 1):
             node_extra[i] = {
+                "raft.http.address": f"127.0.0.1:{self.http_ports[i - 1]}",
                 "raft.kylin.url": f"http://127.0.0.1:{port}/kylin",
                 "kylin.server.identity": f"127.0.0.1:{port}",
                 "raft.kylin.health-interval-ms": 300,
@@ -76,6 +78,13 @@ class KylinCluster:
         # committed; projects added before that would all be placed on the first alive engine
         self.cluster.wait_engines_alive(timeout=60)
         return self
+
+    def metrics(self, i):
+        """Member i's /metrics, parsed (tests/cluster/test_http.py's parser)."""
+        from test_http import get, parse_prom
+        st, _, body = get(self.http_ports[i - 1], "/metrics")
+        assert st == 200, body
+        return parse_prom(body)
 
     def close(self):
         for e in self.emus.values():

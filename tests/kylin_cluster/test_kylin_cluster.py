@@ -2,9 +2,15 @@
 node (raft.kylin.url), on one PostgreSQL 15 or MariaDB database. After every step, within its bound: every
 project's checkEpochOwner holds on exactly the quorum owner's Kylin node, and its scheduler
 runs there and nowhere else."""
+import os
+import sys
 import time
 
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
+from test_http import value  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from apiclient import ApiError, Conn  # noqa: E402
 
 PROJECTS = ["Sales", "Ops", "Finance", "Hr", "Web", "Mobile"]
 
@@ -97,6 +103,100 @@ def assert_idle(kc, projects, window=8, settle=30):
     after = (epoch_table(kc), {i: r["writes"] for i, r in reports(kc).items()})
     assert before == after, f"epoch table written while idle:\nbefore {before}\nafter  {after}"
     assert agreement(kc, projects) is None, agreement(kc, projects)
+def kylin_status_raw(kc, member):
+    """Member MEMBER's kylin.status result (with its counters), straight from its API."""
+    c = Conn(kc.cluster[member].api_addr, timeout=3)
+    try:
+        (_, _, reply), = c.calls([("kylin.status", {})])
+    finally:
+        c.close()
+    assert reply["status"] == 0, reply
+    return reply["result"]
+
+
+def recorded_on(kc, member):
+    """{project: (kylin_identity, epoch_id)} recorded in the replicated state, as member
+    MEMBER answers `raftctl kylin status` from its own state; None if it does not answer."""
+    rc, out, _ = kc.cluster.ctl("kylin", "status", endpoints=kc.cluster[member].api_addr, timeout_ms=2000)
+    if rc != 0:
+        return None
+    return {r["project"]: (r["kylin_identity"], r["epoch_id"]) for r in out}
+
+
+def table_claims(kc, projects=PROJECTS):
+    """{project: (current_epoch_owner, epoch_id)} of the epoch table."""
+    return {p: tuple(epoch_row(kc, p) or (None, None)) for p in projects}
+
+
+def wait_recorded_everywhere(kc, members, timeout, what, projects=PROJECTS):
+    """Every member in MEMBERS reports, for every project, the recorded claim equal to the
+    table row and to the quorum owner's Kylin identity. Returns the claims."""
+    last = ["?"]
+
+    def ok():
+        rows = table_claims(kc, projects)
+        own = owners(kc)
+        for p in projects:
+            o = own.get(p)
+            if o not in kc.emus or rows[p][0] != kc.emus[o].identity:
+                last[0] = f"{p}: table {rows[p]}, owner {o}"
+                return None
+        for i in members:
+            view = recorded_on(kc, i)
+            if view is None:
+                last[0] = f"member {i} does not answer"
+                return None
+            diff = [p for p in projects if view.get(p) != rows[p]]
+            if diff:
+                last[0] = f"member {i}: {diff[0]} recorded {view.get(diff[0])}, table {rows[diff[0]]}"
+                return None
+        return rows
+    try:
+        return wait_for(ok, timeout, what, interval=0.3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {last[0]}") from None
+
+
+def test_claims_recorded_on_every_member_and_survive_leader_change(kylin_cluster):
+    """The identity and epoch_id each owner's Kylin wrote are read back by its member and
+    recorded in the replicated state: every member reports the same claims, equal to the
+    table (kylin status and project show, each member asked itself), and after the leader
+    member is killed the survivors still report them; the failed-over projects are recorded
+    again for their new owners."""
+    kc = kylin_cluster()
+    setup_projects(kc)
+    claims = wait_recorded_everywhere(kc, [1, 2, 3], 20, "every member to report the recorded claims")
+    for i in (1, 2, 3):
+        for p in PROJECTS:
+            rc, show, err = kc.cluster.ctl("project", "show", p, endpoints=kc.cluster[i].api_addr)
+            assert rc == 0, err
+            assert (show["kylin_identity"], show["kylin_epoch_id"]) == claims[p], (i, p, show)
+    st = {i: {r["project"]: r for r in kylin_status_raw(kc, i)["projects"]} for i in (1, 2, 3)}
+    for i in (1, 2, 3):
+        for p in PROJECTS:
+            assert st[i][p]["agrees"], (i, st[i][p])
+            assert (st[i][p]["row_identity"], st[i][p]["row_epoch_id"]) == claims[p]
+    # every member's hash agrees: the claims are replicated state, the same everywhere
+    kc.cluster.wait_converged(timeout=20)
+
+    leader = kc.cluster.wait_leader(timeout=30)
+    own = owners(kc)
+    kept = [p for p in PROJECTS if own[p] != leader]
+    kc.cluster[leader].kill()
+    survivors = [i for i in (1, 2, 3) if i != leader]
+    kc.cluster.wait_leader(timeout=60, among=[kc.cluster[i] for i in survivors])
+    # what was recorded before is still there on the survivors (projects that stayed put)
+    for i in survivors:
+        view = wait_for(lambda: recorded_on(kc, i), 10, f"member {i} to answer kylin status")
+        for p in kept:
+            assert view[p] == claims[p], (i, p, view[p], claims[p])
+    # the dead member's projects fail over; their new owners' claims are recorded everywhere
+    lost = [p for p in PROJECTS if p not in kept]
+    wait_for(lambda: all(owners(kc)[p] != leader for p in lost), 30,
+             f"the projects of engine {leader} to move after its member died")
+    after = wait_recorded_everywhere(kc, survivors, 30, "the survivors to report the failed-over claims")
+    for p in kept:
+        assert after[p] == claims[p]
 
 
 def test_placement_status_and_idle(kylin_cluster):
@@ -125,12 +225,15 @@ def test_placement_status_and_idle(kylin_cluster):
     assert show["owner"] == own["Sales"]
     assert show["kylin_identity"] == kc.emus[own["Sales"]].identity
     assert show["kylin_epoch_id"] == rows["Sales"]["epoch_id"]
-    # idle: nothing writes the epoch table (several repair periods)
+    # idle: nothing writes the epoch table, nothing is recorded again (several repair periods)
+    wait_recorded_everywhere(kc, [1, 2, 3], 20, "the claims recorded")
     time.sleep(2)
     before = {i: r["writes"] for i, r in reports(kc).items()}
+    sent = {i: kylin_status_raw(kc, i)["records_sent"] for i in (1, 2, 3)}
     time.sleep(20)
     after = {i: r["writes"] for i, r in reports(kc).items()}
     assert before == after, (before, after)
+    assert {i: kylin_status_raw(kc, i)["records_sent"] for i in (1, 2, 3)} == sent
     assert agreement(kc) is None
 
 
@@ -189,6 +292,8 @@ def test_hung_kylin_fails_over_and_releases(kylin_cluster):
     finally:
         os.kill(pid, signal.SIGCONT)
     wait_agreement(kc, 20, "after SIGCONT the resumed Kylin holds and runs none of what it lost")
+    m = kc.metrics(victim)
+    assert value(m, "raftnode_kylin_health_failures_total") >= 1  # the probes that timed out
 
 
 def test_move_and_drift_repair(kylin_cluster):
@@ -205,10 +310,16 @@ def test_move_and_drift_repair(kylin_cluster):
     other = kc.emus[src].identity
     kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = %s WHERE epoch_target = 'Ops'", (other,))
     owner_ops = owners(kc)["Ops"]
+    m = kc.metrics(owner_ops)
+    repairs = value(m, "raftnode_kylin_repairs_total")
+    assert value(m, "raftnode_kylin_claims_total", result="ok") >= 1  # Ops at least
+    assert value(m, "raftnode_kylin_health_up") == 1
     def repaired():
         r = epoch_row(kc, "Ops")
         return r is not None and r[0] == kc.emus[owner_ops].identity
     wait_for(repaired, 5, "the drifted Ops row repaired within the repair period")
+    wait_for(lambda: value(kc.metrics(owner_ops), "raftnode_kylin_repairs_total") > repairs, 10,
+             "the repair counted in raftnode_kylin_repairs_total")
     wait_agreement(kc, 15, "agreement after the repair")
 
 

@@ -464,6 +464,7 @@ static void io_wrap(struct srv *v)
     v->fix.raft = srv_raft(v);
     v->fix.no_prevote_fix = v->sim->opts->no_prevote_fix;
     v->fix.no_vote_result_fix = v->sim->opts->no_vote_result_fix;
+    v->fix.no_change_split = v->sim->opts->no_change_split;
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -527,7 +528,7 @@ int cluster_start(struct sim *s)
         }
     }
     log_set_sink(sim_log, s);
-    if (raft_fixture_configuration(&s->f, s->n, &conf) != 0) {
+    if (raft_fixture_configuration(&s->f, s->opts->autopilot ? SIM_AP_VOTERS : s->n, &conf) != 0) {
         return -1;
     }
     int rv = raft_fixture_bootstrap(&s->f, &conf);
@@ -579,6 +580,7 @@ void cluster_close(struct sim *s)
         s->counters[C_INSTALLS_HELD] += v->fix.installs_held;
         s->counters[C_PREVOTE_TERMS] += v->fix.prevote_terms;
         s->counters[C_VOTE_RESULTS_DROPPED] += v->fix.vote_results_dropped;
+        s->counters[C_CHANGES_SPLIT] += v->fix.changes_split;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

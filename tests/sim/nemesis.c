@@ -84,6 +84,7 @@ static void heal(struct sim *s, struct sim_nemesis *m)
     case N_KILL:
         if (!s->srv[m->a].stopped) {
             raft_fixture_revive(&s->f, m->a);
+            s->srv[m->a].revived_ms = sim_now(s);
         }
         break;
     case N_LATENCY: raft_fixture_set_network_latency(&s->f, m->a, s->latency_ms[m->a]); break;
@@ -104,6 +105,19 @@ static void start(struct sim *s)
 
     m.a = rng_below(r, s->n);
     m.b = (m.a + 1 + rng_below(r, s->n - 1)) % s->n;
+    if (s->opts->autopilot) {
+        /* Temporary faults stay shorter than the autopilot's dead timeout, and no cut can
+         * leave a live member demoted: a spare hears nothing, so its own configuration stays
+         * the old one and the fixture would never see a stable leader again (see
+         * tests/sim/autopilot.c). The voter killed for good is autopilot.c's. */
+        if (m.kind != N_KILL && m.kind != N_ELECT && m.kind != N_SILENCE && m.kind != N_LATENCY) {
+            return;
+        }
+        duration = 300 + duration % (SIM_AP_DEAD_MS - 1300);
+        if (m.kind == N_KILL && now < s->srv[m.a].revived_ms + SIM_AP_DEAD_MS) {
+            return; /* two kills in a row would add up to a death */
+        }
+    }
     switch (m.kind) {
     case N_PARTITION: {
         unsigned size = rng_range(r, 1, (s->n - 1) / 2);

@@ -147,8 +147,10 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s -v\n",
-           (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->io_faults ? " --io-faults" : "",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s -v\n",
+           (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->autopilot ? " --autopilot" : "",
+           s->opts->no_change_split ? " --no-change-split" : "",
+           s->opts->io_faults ? " --io-faults" : "",
            s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "",
            s->opts->no_install_hold ? " --no-install-hold" : "", s->opts->no_prevote_fix ? " --no-prevote-fix" : "",
            s->opts->no_vote_result_fix ? " --no-vote-result-fix" : "",
@@ -229,6 +231,9 @@ static void tick(struct sim *s, uint64_t *next_ms)
     for (unsigned i = 0; i < s->n; i++) {
         leader_tick(&s->srv[i]);
     }
+    if (s->opts->autopilot) {
+        ap_tick(s);
+    }
     for (unsigned i = 0; i < s->n; i++) {
         if (srv_alive(&s->srv[i])) {
             srv_log_as(&s->srv[i]);
@@ -307,7 +312,7 @@ static bool converged(struct sim *s, char *why, size_t cap)
                  l->sched.core.plan_inflight);
         return false;
     }
-    return true;
+    return !s->opts->autopilot || ap_converged(s, why, cap);
 }
 
 /* A follower whose own snapshot covers entries the leader believes it lacks (its results
@@ -363,6 +368,9 @@ static unsigned servers_for(const struct sim_opts *o, uint64_t seed)
         return o->servers;
     }
     struct rng r = {.s = seed ^ 0x5eed5eed5eedull};
+    if (o->autopilot) {
+        return rng_permille(&r, 600) ? SIM_AP_VOTERS + 1 : SIM_AP_VOTERS + 2; /* one or two standbys */
+    }
     return rng_permille(&r, 600) ? 3 : 5;
 }
 
@@ -418,6 +426,9 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, unsigned shift, ui
         sim_fail(s, "the fixture did not start");
     }
     configure_engines(s);
+    if (s->opts->autopilot && !s->failed) {
+        ap_start(s);
+    }
     uint64_t next_ms = SIM_TICK_MS;
     for (s->step = 0; s->step < o->steps && !s->failed; s->step++) {
         tick(s, &next_ms);
@@ -477,7 +488,8 @@ static bool run_seed(const struct sim_opts *o, uint64_t seed, unsigned shift, ui
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sim --seeds N [--first S] [--steps K] [--servers 3|5] [-v] [--io-faults] [--no-fork]\n"
+            "usage: sim --seeds N [--first S] [--steps K] [--servers 3|4|5] [-v] [--io-faults] [--no-fork]\n"
+            "           [--autopilot]\n"
             "           [--minutes M] [--and-seeds A,B,...]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built] [--no-install-hold]\n"
             "           [--no-prevote-fix] [--no-vote-result-fix] [--repeat N]\n"
@@ -489,6 +501,9 @@ static void usage(FILE *out)
             "  --no-fork          run seeds in this process (default: one child process per seed,\n"
             "                     so a crash fails that seed only)\n"
             "  -v                 print every event\n"
+            "  --autopilot        3 voters and 1..2 standbys (--servers 4|5), raftnode/autopilot.c on\n"
+            "                     every member, one voter killed for good: it must be replaced, and\n"
+            "                     the leader's live voters stay a quorum (tests/sim/autopilot.c)\n"
             "  --io-faults        also make log appends of a minority of servers fail with an I/O\n"
             "                     error; such a server then stops for good, as raftnode stops a\n"
             "                     member on a failed append (the fixture cannot restart it)\n"
@@ -507,6 +522,10 @@ static void usage(FILE *out)
             "                     (it then crashes: finding 11 of docs/reliability.md)\n"
             "  --no-prevote-fix   raftnode/raft_fix.c leaves pre-vote rejections as libraft 0.22.1\n"
             "                     builds them (two survivors can deadlock: finding 13)\n"
+            "  --no-change-split  raftnode/raft_fix.c passes an AppendEntries whose configuration change\n"
+            "                     is not its first entry to libraft as is (the follower records the\n"
+            "                     wrong uncommitted index and, as leader, refuses every change:\n"
+            "                     --autopilot seed 349)\n"
             "  --no-vote-result-fix raftnode/raft_fix.c lets RequestVote results reach a follower,\n"
             "                     whose libraft then adopts their term or not depending on a byte\n"
             "                     of a heap pointer (runs of a seed differ: finding 14)\n",
@@ -603,8 +622,9 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, unsigned 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s --no-fork -v\n",
-           (unsigned long long)seed, o->steps, servers_for(o, seed),
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s --no-fork -v\n",
+           (unsigned long long)seed, o->steps, servers_for(o, seed), o->autopilot ? " --autopilot" : "",
+           o->no_change_split ? " --no-change-split" : "",
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
            o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "",
            o->no_prevote_fix ? " --no-prevote-fix" : "", o->no_vote_result_fix ? " --no-vote-result-fix" : "",
@@ -658,7 +678,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--steps") == 0 && parse_u64(next, &v) == 0 && v > 0 && v < 10000000) {
             o.steps = (unsigned)v;
             i++;
-        } else if (strcmp(a, "--servers") == 0 && parse_u64(next, &v) == 0 && (v == 3 || v == 5)) {
+        } else if (strcmp(a, "--servers") == 0 && parse_u64(next, &v) == 0 && v >= 3 && v <= 5) {
             o.servers = (unsigned)v;
             i++;
         } else if (strcmp(a, "-v") == 0) {
@@ -669,6 +689,10 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--io-faults") == 0) {
             o.io_faults = true;
+        } else if (strcmp(a, "--autopilot") == 0) {
+            o.autopilot = true;
+        } else if (strcmp(a, "--no-change-split") == 0) {
+            o.no_change_split = true;
         } else if (strcmp(a, "--trace-from") == 0 && parse_u64(next, &o.trace_from_ms) == 0) {
             i++;
         } else if (strcmp(a, "--and-seeds") == 0 && parse_seed_list(next, extra, &n_extra) == 0) {
@@ -699,6 +723,11 @@ int main(int argc, char **argv)
     }
     if (o.seeds == 0) {
         usage(stderr);
+        return 2;
+    }
+    if (o.autopilot && (o.io_faults || (o.servers != 0 && o.servers <= SIM_AP_VOTERS))) {
+        fprintf(stderr, "sim: --autopilot needs --servers 4 or 5 (3 voters and standbys) and no --io-faults "
+                        "(its quorum oracle counts the members stopped for good)\n");
         return 2;
     }
     uint64_t passed = 0, failed = 0, totals[C_COUNT] = {0};
@@ -735,7 +764,7 @@ int main(int argc, char **argv)
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
            "(raft_fix), %llu failover-liveness checks of a silent engine, %llu vote results dropped at a "
-           "follower (raft_fix)\n",
+           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu autopilot changes, %llu voters dead for good replaced (--autopilot)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -745,7 +774,9 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_LIBRAFT_FIXES], (unsigned long long)totals[C_RAFT_FIX_REWRITES],
            (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
            (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS],
-           (unsigned long long)totals[C_VOTE_RESULTS_DROPPED]);
+           (unsigned long long)totals[C_VOTE_RESULTS_DROPPED], (unsigned long long)totals[C_CHANGES_SPLIT],
+           (unsigned long long)totals[C_AUTOPILOT_ACTIONS],
+           (unsigned long long)totals[C_AUTOPILOT_REPLACED]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

@@ -15,7 +15,8 @@
  * fsm_glue.c and proposal.c with the oracles around them, network model, the fixture
  * truncate fix, raftnode/raft_fix.c around every io), leader.c (the host of scheduler.c),
  * engine.c (engine: heartbeats, the lease through raftnode/lease.c), client.c (client
- * commands), nemesis.c (faults), check.c (oracles). This header is private to them. */
+ * commands), nemesis.c (faults), check.c (oracles), autopilot.c (the --autopilot scenario:
+ * raftnode/autopilot.c on every member, a voter killed for good). This header is private to them. */
 #ifndef TESTS_SIM_SIM_H
 #define TESTS_SIM_SIM_H
 
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raftnode/autopilot.h"
 #include "raftnode/fsm_glue.h"
 #include "raftnode/lease.h"
 #include "raftnode/proposal.h"
@@ -135,6 +137,11 @@ struct srv {
     unsigned append_faults; /* nemesis: the next appends complete with RAFT_IOERR */
     bool disk_failed; /* an append failed: raftnode stops this member (raft_fix.h), at the next tick */
     bool stopped;     /* stopped for good (the fixture cannot restart a member from its log) */
+
+    /* --autopilot: raftnode/autopilot.c on this member (acts while it leads) */
+    struct autopilot ap;
+    uint64_t ap_actions; /* ap.actions already reported */
+    uint64_t revived_ms; /* --autopilot: when the nemesis last revived it (no new kill soon after) */
 };
 
 /* Per-project client bookkeeping for invariant 4 (acknowledged decisions survive). */
@@ -169,6 +176,9 @@ enum sim_counter {
     C_PREVOTE_TERMS,     /* pre-vote rejections given the member's higher term (raft_fix.c) */
     C_FAILOVER_CHECKS,   /* ticks check_failover saw an engine silent past the timeout, not yet overdue */
     C_VOTE_RESULTS_DROPPED, /* RequestVote results dropped at a follower (raft_fix.c, sixth bug) */
+    C_CHANGES_SPLIT,        /* AppendEntries cut before a configuration change (raft_fix.c, seventh bug) */
+    C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
+    C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
     C_COUNT
 };
 
@@ -186,6 +196,10 @@ struct sim_opts {
     unsigned repeat; /* run each seed this many times, failing it if the histories differ (0, 1 = once) */
     bool no_install_hold; /* raft_fix.c delivers InstallSnapshot during a snapshot write (libraft as is) */
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
+    bool no_change_split; /* raft_fix.c passes AppendEntries with a configuration change past the
+                           * first entry to libraft as is (seventh bug) */
+    bool autopilot; /* 3 voters + 1..2 standbys, raftnode/autopilot.c on every member, one
+                     * voter killed for good (autopilot.c of the sim) */
 };
 
 struct sim {
@@ -222,6 +236,10 @@ struct sim {
     } *changes;
     size_t n_changes, cap_changes;
     uint64_t counters[C_COUNT];
+
+    /* --autopilot (autopilot.c) */
+    uint64_t ap_kill_at_ms; /* when a voter is killed for good (0: done) */
+    int ap_killed;          /* its index, or -1 */
 
     /* report */
     char history[SIM_HISTORY][SIM_EVENT_MAX];
@@ -288,6 +306,15 @@ void nemesis_step(struct sim *s);
 void nemesis_heal_all(struct sim *s);
 void nemesis_free(struct sim *s);
 
+/* autopilot.c (--autopilot) */
+#define SIM_AP_VOTERS 3
+void ap_start(struct sim *s); /* after cluster_start: parameters, hooks, the kill time */
+void ap_tick(struct sim *s); /* every tick: the kill, every member's autopilot, the quorum oracle */
+/* Done when the leader's configuration has SIM_AP_VOTERS voters, none stopped, the member
+ * killed for good is no voter (removed, with cleanup), and no change is in flight; otherwise
+ * false with WHY. */
+#define SIM_AP_DEAD_MS 3000 /* raft.autopilot.dead-member-timeout-ms; temporary kills stay shorter */
+bool ap_converged(struct sim *s, char *why, size_t cap);
 /* check.c */
 void check_after_apply(struct srv *v, uint64_t index, const void *buf, size_t len,
                        const struct store_engine *engines_before, size_t n_before, bool maintenance_before,

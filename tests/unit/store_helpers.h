@@ -100,6 +100,13 @@ static inline void batch_maintenance(struct batch *b, bool on, const char *reaso
     command_pack_maintenance(batch_next(b, &pk), on, reason);
 }
 
+static inline void batch_kylin_claimed(struct batch *b, const char *project, uint64_t owner, uint64_t epoch,
+                                       const char *identity, int64_t epoch_id)
+{
+    msgpack_packer pk;
+    command_pack_kylin_claimed(batch_next(b, &pk), project, strlen(project), owner, epoch, identity, epoch_id);
+}
+
 /* Builds the entry (raft_malloc'd, caller raft_free's) and releases the command buffers. */
 static inline int batch_build(struct batch *b, uint64_t term, void **buf, size_t *len)
 {

@@ -1052,6 +1052,107 @@ static void test_project_add_nocase(void **state)
     expect_cmd_error(&r, "project_add: field 'nocase' must be a boolean, got unsigned integer");
 }
 
+/* "by" of assign: optional (absent or nil = unknown, as in logs from before it existed),
+ * printable ASCII when present; the audit command round-trips and checks its fields. */
+static void test_who_fields(void **state)
+{
+    (void)state;
+    struct raw r;
+    msgpack_packer *pk = raw_init(&r);
+    struct command_entry e;
+    struct command c;
+    char err[256], who[COMMAND_WHO_MAX + 2];
+
+    pack_header(pk, 4);
+    assert_int_equal(command_pack_assign_by(pk, "p1", 2, 1, 2, "move", 5, "admin"), 0);
+    assert_int_equal(command_pack_assign_by(pk, "p1", 2, 2, 1, "failover", 6, NULL), 0);
+    assert_int_equal(command_pack_assign(pk, "p1", 2, 1, 3, "rebalance", 7), 0);
+    assert_int_equal(command_pack_audit(pk, "peer 127.0.0.1:5000", "project.add", "{\"name\"=>\"p1\"}", 8), 0);
+    assert_int_equal(command_entry_decode(&e, r.sb.data, r.sb.size, err, sizeof err), 0);
+    assert_int_equal(command_decode(&e, 0, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_ASSIGN);
+    assert_int_equal(c.u.assign.by_len, 5);
+    assert_memory_equal(c.u.assign.by, "admin", 5);
+    assert_int_equal(c.u.assign.to, 2);
+    assert_int_equal(command_decode(&e, 1, &c, err, sizeof err), 0);
+    assert_null(c.u.assign.by); /* absent: automatic or unknown */
+    assert_int_equal(command_decode(&e, 2, &c, err, sizeof err), 0);
+    assert_null(c.u.assign.by);
+    assert_int_equal(command_decode(&e, 3, &c, err, sizeof err), 0);
+    assert_int_equal(c.type, COMMAND_AUDIT);
+    assert_memory_equal(c.u.audit.by, "peer 127.0.0.1:5000", c.u.audit.by_len);
+    assert_memory_equal(c.u.audit.method, "project.add", c.u.audit.method_len);
+    assert_int_equal(c.u.audit.detail_len, strlen("{\"name\"=>\"p1\"}"));
+    assert_int_equal(c.u.audit.time_ms, 8);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    /* nil "by" decodes as absent */
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    msgpack_pack_map(pk, 7);
+    pack_str(pk, "t"), pack_str(pk, "assign");
+    pack_str(pk, "by"), msgpack_pack_nil(pk);
+    pack_str(pk, "project"), pack_str(pk, "p1");
+    pack_str(pk, "from"), msgpack_pack_uint64(pk, 0);
+    pack_str(pk, "to"), msgpack_pack_uint64(pk, 1);
+    pack_str(pk, "reason"), pack_str(pk, "new");
+    pack_str(pk, "time_ms"), msgpack_pack_uint64(pk, 0);
+    assert_int_equal(command_entry_decode(&e, r.sb.data, r.sb.size, err, sizeof err), 0);
+    assert_int_equal(command_decode(&e, 0, &c, err, sizeof err), 0);
+    assert_null(c.u.assign.by);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    /* a bad "by" refuses the command, the same way on every member */
+    memset(who, 'w', sizeof who - 1);
+    who[sizeof who - 1] = '\0';
+    const char *bad_by[] = {"", "a\x01b", who};
+    for (size_t i = 0; i < 3; i++) {
+        pk = raw_init(&r); /* by hand: command_pack_assign_by leaves "" out */
+        pack_header(pk, 1);
+        msgpack_pack_map(pk, 7);
+        pack_str(pk, "t"), pack_str(pk, "assign");
+        pack_str(pk, "by"), pack_str(pk, bad_by[i]);
+        pack_str(pk, "project"), pack_str(pk, "p1");
+        pack_str(pk, "from"), msgpack_pack_uint64(pk, 0);
+        pack_str(pk, "to"), msgpack_pack_uint64(pk, 1);
+        pack_str(pk, "reason"), pack_str(pk, "new");
+        pack_str(pk, "time_ms"), msgpack_pack_uint64(pk, 0);
+        expect_cmd_error(&r, "assign: field 'by' must have 1..128 printable ASCII bytes");
+    }
+
+    /* audit: every field required; detail is UTF-8 text of at most 1024 bytes */
+    const char *audit_keys[] = {"by", "method", "detail", "time_ms"};
+    for (size_t skip = 0; skip < 4; skip++) {
+        pk = raw_init(&r);
+        pack_header(pk, 1);
+        msgpack_pack_map(pk, 4);
+        pack_str(pk, "t"), pack_str(pk, "audit");
+        for (size_t k = 0; k < 4; k++) {
+            if (k == skip) {
+                continue;
+            }
+            pack_str(pk, audit_keys[k]);
+            if (k == 3) {
+                msgpack_pack_uint64(pk, 1);
+            } else {
+                pack_str(pk, "x");
+            }
+        }
+        char want[64];
+        snprintf(want, sizeof want, "audit: field '%s' is missing", audit_keys[skip]);
+        expect_cmd_error(&r, want);
+    }
+    char detail[COMMAND_DETAIL_MAX + 2];
+    memset(detail, 'd', sizeof detail - 1);
+    detail[sizeof detail - 1] = '\0';
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    assert_int_equal(command_pack_audit(pk, "admin", "maintenance", detail, 1), 0);
+    expect_cmd_error(&r, "audit: field 'detail' must be UTF-8 text");
+}
+
 static void test_quote(void **state)
 {
     (void)state;
@@ -1089,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_mutated_entries),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_project_add_nocase),
+        cmocka_unit_test(test_who_fields),
         cmocka_unit_test(test_round_trip_ownership),
         cmocka_unit_test(test_heartbeat_limits),
         cmocka_unit_test(test_engine_set_field_errors),

@@ -35,9 +35,13 @@ static const char *const all_keys[] = {
     "kylin.server.leader-race.heart-beat-interval", "kylin.metadata.url",
     "kylin.server.identity", "raft.peer.max-message-bytes", "raft.peer.cert-file",
     "raft.peer.key-file", "raft.peer.trusted-ca-file",
+    "raft.api.cert-file", "raft.api.admins", "raft.api.key-file", "raft.api.trusted-ca-file",
     "raft.kylin.url", "raft.kylin.health-interval-ms", "raft.kylin.repair-ms", "raft.kylin.timeout-ms",
     "raft.kylin.follow-projects",
-    "raft.http.address",
+    "raft.http.address", "raft.influxdb.url", "raft.influxdb.database", "raft.influxdb.interval-ms",
+    "raft.influxdb.max-buffered-points",
+    "raft.autopilot.voters", "raft.autopilot.dead-member-timeout-ms", "raft.autopilot.cleanup-dead-members",
+    "raft.autopilot.cleanup-after-ms",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -322,6 +326,45 @@ static void test_api_limits(void **state)
                  "@:6: raft.api.max-connections: 0 is out of range (expected 1..1000000)");
     expect_error(BASE, bad, 1, "-D raft.api.max-pending-bytes=65535: raft.api.max-pending-bytes: 65535 is out "
                  "of range (expected 65536..1073741824)");
+}
+
+/* raft.influxdb.*: defaults, both url and database or neither, URL and name checks. */
+static void test_influxdb_keys(void **state)
+{
+    char *ov[] = {"raft.influxdb.url=http://127.0.0.1:8086/", "raft.influxdb.database=kylin_metrics-1.x",
+                  "raft.influxdb.interval-ms=250", "raft.influxdb.max-buffered-points=100"};
+
+    (void)state;
+    expect_ok(BASE, NULL, 0);
+    assert_string_equal(cfg.influxdb_url, "");
+    assert_int_equal(cfg.influxdb_interval_ms, 10000);
+    assert_int_equal(cfg.influxdb_max_points, 100000);
+    expect_ok(BASE, ov, 4);
+    assert_string_equal(cfg.influxdb_url, "http://127.0.0.1:8086/");
+    assert_string_equal(cfg.influxdb_database, "kylin_metrics-1.x");
+    assert_int_equal(cfg.influxdb_interval_ms, 250);
+    assert_int_equal(cfg.influxdb_max_points, 100);
+    expect_error(BASE "raft.influxdb.url=http://127.0.0.1:8086\n", NULL, 0,
+                 "@:6: raft.influxdb.url: set without raft.influxdb.database (name the database to write to)");
+    expect_error(BASE "raft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.database: set without raft.influxdb.url (set both, or neither)");
+    expect_error(BASE "raft.influxdb.url=127.0.0.1:8086\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: '127.0.0.1:8086' is not an http:// or https:// URL without a query "
+                 "(expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://h:8086/write?db=x\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: 'http://h:8086/write?db=x' is not an http:// or https:// URL without a "
+                 "query (expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: 'http://' is not an http:// or https:// URL without a query "
+                 "(expected e.g. http://127.0.0.1:8086)");
+    expect_error(BASE "raft.influxdb.url=http://u:secret@h:8086\nraft.influxdb.database=raft\n", NULL, 0,
+                 "@:6: raft.influxdb.url: user and password in the URL are not supported (they would show in logs "
+                 "and error messages); give InfluxDB's address only");
+    expect_ok(BASE "raft.influxdb.url=http://h:8086/a@b\nraft.influxdb.database=raft\n", NULL, 0);
+    expect_error(BASE "raft.influxdb.url=http://h:8086\nraft.influxdb.database=a&b\n", NULL, 0,
+                 "@:7: raft.influxdb.database: 'a&b' has a character other than letters, digits, '_', '.' and '-'");
+    expect_error(BASE "raft.influxdb.interval-ms=99\n", NULL, 0,
+                 "@:6: raft.influxdb.interval-ms: 99 is out of range (expected 100..3600000)");
 }
 
 static void test_bad_address(void **state)
@@ -664,6 +707,29 @@ static void test_kylin_url(void **state)
     assert_non_null(strstr(err, "raft.kylin.timeout-ms"));
 }
 
+static void test_autopilot_keys(void **state)
+{
+    (void)state;
+    expect_ok(BASE, NULL, 0);
+    assert_int_equal(cfg.autopilot_voters, 0);
+    assert_int_equal(cfg.autopilot_dead_ms, 10000);
+    assert_false(cfg.autopilot_cleanup);
+    assert_int_equal(cfg.autopilot_cleanup_ms, 600000);
+    expect_ok(BASE "raft.autopilot.voters=5\nraft.autopilot.dead-member-timeout-ms=3000\n"
+                   "raft.autopilot.cleanup-dead-members=true\nraft.autopilot.cleanup-after-ms=3000\n", NULL, 0);
+    assert_int_equal(cfg.autopilot_voters, 5);
+    assert_int_equal(cfg.autopilot_dead_ms, 3000);
+    assert_true(cfg.autopilot_cleanup);
+    assert_int_equal(cfg.autopilot_cleanup_ms, 3000);
+    expect_error(BASE "raft.autopilot.cleanup-after-ms=5000\n", NULL, 0,
+                 "@:6: raft.autopilot.cleanup-after-ms: 5000 is less than raft.autopilot.dead-member-timeout-ms "
+                 "(10000); raise it");
+    assert_int_equal(load(BASE "raft.autopilot.voters=65\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.autopilot.voters"));
+    assert_int_equal(load(BASE "raft.autopilot.dead-member-timeout-ms=99\n", NULL, 0), -1);
+    assert_non_null(strstr(err, "raft.autopilot.dead-member-timeout-ms"));
+}
+
 static void test_cross_membership(void **state)
 {
     (void)state;
@@ -849,6 +915,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_api_limits),
+        cmocka_unit_test(test_influxdb_keys),
         cmocka_unit_test(test_minimal_file_gets_defaults),
         cmocka_unit_test(test_good_full_file),
         cmocka_unit_test(test_join_instead_of_initial_cluster),
@@ -879,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_example_matches_reference),
         cmocka_unit_test(test_local_configs),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_autopilot_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,79 +17,12 @@
 #include <sqlite3.h>
 
 #include "common/mp.h"
+#include "storage/schema.h"
 #include "store_helpers.h"
 
 static struct batch batch;
 
-struct fixture {
-    struct store s;
-    uint64_t index; /* next index to apply */
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || store_open(&f->s, ":memory:") != 0) {
-        free(f);
-        return -1;
-    }
-    f->index = 1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    store_close(&f->s);
-    free(f);
-    return 0;
-}
-
-/* --- helpers --- */
-
-/* Applies the commands in `batch` as one entry and checks each result against the
- * NULL-terminated list of "code" or "code:message part" expectations. */
-static void expect(struct fixture *f, ...)
-{
-    struct store_results r;
-    unsigned n = batch.n;
-    assert_int_equal(batch_apply(&f->s, &batch, f->index, &r), 0);
-    assert_int_equal(r.entry_status, 0);
-    assert_int_equal(r.n, n);
-    va_list ap;
-    va_start(ap, f);
-    for (unsigned i = 0; i < n; i++) {
-        const char *want = va_arg(ap, const char *);
-        assert_non_null(want);
-        const char *colon = strchr(want, ':');
-        size_t code_len = colon != NULL ? (size_t)(colon - want) : strlen(want);
-        int ok = strlen(store_err_name(r.cmds[i].err)) == code_len &&
-                 memcmp(store_err_name(r.cmds[i].err), want, code_len) == 0 &&
-                 (colon == NULL || strstr(r.cmds[i].message, colon + 1) != NULL) &&
-                 (store_result_refused(&r.cmds[i]) == 0) == (code_len == 2 && memcmp(want, "ok", 2) == 0);
-        if (!ok) {
-            print_error("command %u: got %d %s '%s', want '%s'\n", i, store_result_refused(&r.cmds[i]),
-                        store_err_name(r.cmds[i].err), r.cmds[i].message, want);
-        }
-        assert_true(ok);
-    }
-    assert_null(va_arg(ap, const char *));
-    va_end(ap);
-    store_results_free(&r);
-    assert_true(f->s.applied_index == f->index);
-    f->index++;
-}
-
-static sqlite3_int64 q_int(struct store *s, const char *sql)
-{
-    sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    sqlite3_int64 v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return v;
-}
+#include "store_fixture.h"
 
 static struct store_engine engine(struct store *s, uint64_t id)
 {
@@ -105,13 +38,6 @@ static struct store_project_row project(struct store *s, const char *name)
     free(p.name);
     p.name = NULL;
     return p;
-}
-
-static uint64_t hash_of(struct store *s)
-{
-    uint64_t h = 0;
-    assert_int_equal(store_hash(s, &h), 0);
-    return h;
 }
 
 /* Engines 1 (all), 2 (job), 3 (query), all alive and racing; projects p1, p2, p3. */
@@ -442,6 +368,56 @@ static void test_epoch_follows_owner(void **state)
     assert_int_equal(q_int(&f->s, "SELECT count(*) FROM projects WHERE owner = 0"), 0);
 }
 
+/* "by" of an assign lands in its history row ("by" nil without it); an audit command adds a
+ * row to the audit table with who, method and detail. */
+static void test_history_by_and_audit(void **state)
+{
+    struct fixture *f = *state;
+    msgpack_packer pk;
+    standard_cluster(f);
+    command_pack_audit(batch_next(&batch, &pk), "admin", "project.move", "{\"name\"=>\"p1\"}", 1700000000000);
+    command_pack_assign_by(batch_next(&batch, &pk), "p1", 2, 0, 1, "move", 1700000000001, "admin");
+    batch_assign(&batch, "p1", 1, 2, "failover", 1700000000002);
+    struct store_results r;
+    assert_int_equal(batch_apply_term(&f->s, &batch, 7, 3, &r), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_result_refused(&r.cmds[i]), 0);
+    }
+    store_results_free(&r);
+
+    msgpack_sbuffer sb;
+    msgpack_unpacked u;
+    const msgpack_object *a, *v;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_history(&f->s, "p1", 2, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 2);
+    v = mp_get(&a->via.array.ptr[0], "by");
+    assert_true(v != NULL && mp_str_eq(v, "admin"));
+    v = mp_get(&a->via.array.ptr[1], "by");
+    assert_true(v != NULL && v->type == MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assert_int_equal(store_pack_audit(&f->s, 0, &pk), 0);
+    a = unpack(&sb, &u);
+    assert_int_equal(a->via.array.size, 1);
+    const msgpack_object *row = &a->via.array.ptr[0];
+    uint64_t n;
+    assert_int_equal(mp_get_u64(row, "index", &n), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(mp_get_u64(row, "time_ms", &n), 0);
+    assert_true(n == 1700000000000);
+    assert_true(mp_str_eq(mp_get(row, "by"), "admin"));
+    assert_true(mp_str_eq(mp_get(row, "method"), "project.move"));
+    assert_true(mp_str_eq(mp_get(row, "detail"), "{\"name\"=>\"p1\"}"));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_history_rows(void **state)
 {
     struct fixture *f = *state;
@@ -476,7 +452,9 @@ static void test_history_rows(void **state)
     };
     for (unsigned i = 0; i < 3; i++) {
         const msgpack_object *row = &a->via.array.ptr[i];
-        assert_int_equal(row->via.map.size, 8);
+        assert_int_equal(row->via.map.size, 9);
+        assert_non_null(mp_get(row, "by")); /* nil: automatic, from an assign without "by" */
+        assert_int_equal(mp_get(row, "by")->type, MSGPACK_OBJECT_NIL);
         uint64_t v;
         char text[64];
         assert_int_equal(mp_get_u64(row, "index", &v), 0);
@@ -1027,16 +1005,7 @@ static void test_hash_covers_new_tables(void **state)
 
 /* The version 1 DDL exactly as released (schema.c, migration 0 -> 1). */
 static const char v1_ddl[] =
-    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE members (id INTEGER PRIMARY KEY CHECK (id > 0), api_address TEXT NOT NULL);"
-    "CREATE TABLE projects (name TEXT PRIMARY KEY NOT NULL, owner INTEGER NULL,"
-    "  epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0), pinned INTEGER NULL) WITHOUT ROWID;"
-    "CREATE TABLE history (seq INTEGER PRIMARY KEY, raft_index INTEGER NOT NULL,"
-    "  term INTEGER NOT NULL, time_ms INTEGER NOT NULL, project TEXT NOT NULL,"
-    "  from_owner INTEGER NULL, to_owner INTEGER NULL, epoch INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL"
-    "    CHECK (reason IN ('new','failover','rebalance','move','drain','restore')));"
-    "CREATE INDEX history_by_project ON history (project, seq);"
+    STORE_V1_TABLES_DDL
     "INSERT INTO meta (key, value) VALUES ('applied_index', 12), ('schema_version', 1);"
     "INSERT INTO projects (name) VALUES ('_global'), ('old_project');"
     "INSERT INTO members (id, api_address) VALUES (2, '10.0.0.2:7201');";
@@ -1053,26 +1022,14 @@ static void test_migration_v1_to_v2(void **state)
 {
     (void)state;
     char dir[] = "/tmp/test_ownership.XXXXXX";
-    assert_non_null(mkdtemp(dir));
     char path[256];
-    snprintf(path, sizeof path, "%s/state.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
-    char *err = NULL;
-    int rc = sqlite3_exec(db, v1_ddl, NULL, NULL, &err);
-    if (rc != SQLITE_OK) {
-        print_error("%s\n", err);
-    }
-    assert_int_equal(rc, SQLITE_OK);
-    sqlite3_close(db);
+    db_file_from_ddl(dir, path, sizeof path, v1_ddl);
 
     struct store s;
     assert_int_equal(store_open(&s, path), 0);
     assert_int_equal(s.applied_index, 12);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(object_exists(&s, "table", "engines"), 1);
     assert_int_equal(object_exists(&s, "table", "settings"), 1);
     assert_int_equal(object_exists(&s, "index", "projects_by_owner"), 1);
@@ -1095,7 +1052,8 @@ static void test_migration_v1_to_v2(void **state)
 
     /* Reopening is a no-op; a store created at v2 with the same commands hashes equal. */
     assert_int_equal(store_open(&s, path), 0);
-    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_int_equal(object_exists(&s, "table", "audit"), 1);
     assert_int_equal(engine(&s, 2).projects, 1);
     assert_true(hash_of(&s) == migrated);
     store_close(&s);
@@ -1110,26 +1068,14 @@ static void test_migration_v1_to_v2(void **state)
     store_results_free(&r);
     assert_true(hash_of(&fresh) == migrated);
     store_close(&fresh);
-
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 /* A v1 image restored into a v2 store is migrated on the way in. */
 static void test_restore_v1_image(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size=4096", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, v1_ddl, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_int64 len;
-    unsigned char *image = sqlite3_serialize(db, "main", &len, 0);
-    assert_non_null(image);
-    assert_int_equal(store_restore(&f->s, image, (size_t)len), 0);
-    sqlite3_free(image);
-    sqlite3_close(db);
+    restore_from_ddl(&f->s, v1_ddl);
     assert_int_equal(f->s.applied_index, 12);
     assert_int_equal(store_project_exists(&f->s, "old_project", 11), 1);
     batch_engine_set(&batch, 2, "all", 1, "h:1|1", true);
@@ -1153,6 +1099,7 @@ int main(void)
         T(test_maintenance_freezes),
         T(test_epoch_follows_owner),
         T(test_history_rows),
+        T(test_history_by_and_audit),
         T(test_pack_history_limit_and_filter),
         T(test_pin_and_drain),
         T(test_load_engines_counts),

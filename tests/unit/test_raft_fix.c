@@ -2,7 +2,9 @@
  * the follower's snapshot (libraft 0.22.1 bug; seed 204214 of tests/sim replays the crash
  * it prevents), and the hold of an InstallSnapshot arriving during a snapshot write (seed
  * 344856 crashes without it: `sim --seeds 1 --first 344856 --no-install-hold`), and the drop of
- * RequestVote results at a follower (finding 14: ASLR-dependent histories). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * RequestVote results at a follower (finding 14: ASLR-dependent histories), and the cut of an
+ * AppendEntries before a configuration change that is not its first entry (seventh bug:
+ * `sim --autopilot --seeds 1 --first 349 --no-change-split`). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,6 +50,39 @@ static void release_like_libraft(struct raft_message *m)
         raft_free(m->append_entries.entries[0].batch);
         raft_free(m->append_entries.entries);
     }
+}
+
+static void test_change_past_the_first_entry_is_cut_off(void **state)
+{
+    (void)state;
+    struct raft_message m;
+    make_ae(&m, 20, 2, 6);
+    m.append_entries.entries[3].type = RAFT_CHANGE;
+    m.append_entries.entries[5].type = RAFT_CHANGE;
+    assert_int_equal(raft_fix_split_change(&m), 3); /* 24, 25, 26 go in the next message */
+    assert_int_equal(m.append_entries.n_entries, 3);
+    assert_int_equal(m.append_entries.prev_log_index, 20);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(*(uint64_t *)m.append_entries.entries[i].buf.base, 21 + i);
+    }
+    /* the next message starts with the change: left alone */
+    assert_int_equal(raft_fix_split_change(&m), 0);
+    release_like_libraft(&m); /* entries[0].batch still owns every entry: no leak under ASan */
+
+    make_ae(&m, 23, 2, 3);
+    m.append_entries.entries[0].type = RAFT_CHANGE;
+    assert_int_equal(raft_fix_split_change(&m), 0);
+    assert_int_equal(m.append_entries.n_entries, 3);
+    m.append_entries.entries[1].type = RAFT_CHANGE;
+    assert_int_equal(raft_fix_split_change(&m), 2);
+    assert_int_equal(m.append_entries.n_entries, 1);
+    release_like_libraft(&m);
+
+    make_ae(&m, 5, 1, 0); /* a heartbeat */
+    assert_int_equal(raft_fix_split_change(&m), 0);
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_REQUEST_VOTE;
+    assert_int_equal(raft_fix_split_change(&m), 0);
 }
 
 static void test_message_above_the_snapshot_is_untouched(void **state)
@@ -406,6 +441,7 @@ static void test_vote_results_are_dropped_at_a_follower_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_change_past_the_first_entry_is_cut_off),
         cmocka_unit_test(test_message_above_the_snapshot_is_untouched),
         cmocka_unit_test(test_no_snapshot_or_other_message_is_untouched),
         cmocka_unit_test(test_entries_up_to_the_snapshot_are_dropped),

@@ -114,6 +114,82 @@ static void test_timeout_and_consistent(void **state)
     assert_int_equal(PARSE(NULL, "--timeout", "3600001", "status"), RAFTCTL_EXIT_USAGE);
 }
 
+/* --watch SECONDS [--count N] on status, engine list and kylin status (raftctl_watch.c). */
+static void test_watch(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE(NULL, "status"), 0);
+    assert_int_equal(args.watch_s, 0); /* runs once */
+    assert_int_equal(args.watch_rounds, 0);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "status", "--watch", "2"), 0);
+    assert_int_equal(args.watch_s, 2);
+    assert_int_equal(args.watch_rounds, 0); /* until Ctrl-C (bounded by RAFTCTL_WATCH_MAX_ROUNDS) */
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "--watch=1", "engine", "list", "--count", "3", "-w", "json"), 0);
+    assert_string_equal(args.cmd->words, "engine list");
+    assert_int_equal(args.watch_s, 1);
+    assert_int_equal(args.watch_rounds, 3);
+    assert_int_equal(args.format, RAFTCTL_FORMAT_JSON);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "kylin", "status", "--watch", "3600", "--count=1000000"), 0);
+    assert_int_equal(args.watch_s, RAFTCTL_WATCH_MAX_S);
+    assert_int_equal(args.watch_rounds, RAFTCTL_WATCH_MAX_ROUNDS);
+    raftctl_args_free(&args);
+
+    struct {
+        int argc;
+        char **argv;
+        const char *needle;
+    } bad[] = {
+        {ARGC("status", "--watch"), ARGV("status", "--watch"), "needs a value"},
+        {ARGC("status", "--watch", "0"), ARGV("status", "--watch", "0"), "--watch '0' is not a number of seconds from 1 to 3600"},
+        {ARGC("status", "--watch", "3601"), ARGV("status", "--watch", "3601"), "from 1 to 3600"},
+        {ARGC("status", "--watch", "1s"), ARGV("status", "--watch", "1s"), "--watch '1s'"},
+        {ARGC("status", "--watch", "-1"), ARGV("status", "--watch", "-1"), "--watch"},
+        {ARGC("status", "--count", "2"), ARGV("status", "--count", "2"), "--count needs --watch SECONDS"},
+        {ARGC("status", "--watch", "1", "--count", "0"), ARGV("status", "--watch", "1", "--count", "0"),
+         "--count '0' is not a number of refreshes from 1 to 1000000"},
+        {ARGC("status", "--watch", "1", "--count", "1000001"), ARGV("status", "--watch", "1", "--count", "1000001"),
+         "from 1 to 1000000"},
+        {ARGC("status", "--watch", "1", "--watch", "2"), ARGV("status", "--watch", "1", "--watch", "2"), "given twice"},
+        /* only the read commands refresh: a write must not repeat */
+        {ARGC("project", "add", "p", "--watch", "1"), ARGV("project", "add", "p", "--watch", "1"),
+         "unknown option --watch"},
+        {ARGC("project", "list", "--watch", "1"), ARGV("project", "list", "--watch", "1"), "unknown option --watch"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = raftctl_args_parse(bad[i].argc, bad[i].argv, NULL, &args, err, sizeof err);
+        if (rc != RAFTCTL_EXIT_USAGE || strstr(err, bad[i].needle) == NULL) {
+            fail_msg("case %zu: rc %d, err '%s', wanted '%s'", i, rc, err, bad[i].needle);
+        }
+        raftctl_args_free(&args);
+    }
+}
+
+/* --cacert/--cert/--key are global options, anywhere on the line, in both spellings. */
+static void test_tls_options(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE(NULL, "--cacert", "ca.crt", "project", "add", "p1", "--cert=ops.crt", "--key", "ops.key"), 0);
+    assert_string_equal(args.cacert, "ca.crt");
+    assert_string_equal(args.cert, "ops.crt");
+    assert_string_equal(args.key, "ops.key");
+    assert_string_equal(args.cmd->words, "project add");
+    assert_int_equal(args.n_pos, 1);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "status"), 0);
+    assert_null(args.cacert);
+    assert_null(args.cert);
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "status", "--cacert"), RAFTCTL_EXIT_USAGE);
+    assert_non_null(strstr(err, "--cacert needs a value"));
+    raftctl_args_free(&args);
+    assert_int_equal(PARSE(NULL, "audit", "--limit", "5"), 0);
+    assert_string_equal(args.cmd->words, "audit");
+    assert_string_equal(raftctl_args_opt(&args, "limit"), "5");
+}
+
 static void test_commands(void **state)
 {
     (void)state;
@@ -485,7 +561,9 @@ int main(void)
         cmocka_unit_test_teardown(test_endpoints_env_and_flag, teardown),
         cmocka_unit_test_teardown(test_write_out, teardown),
         cmocka_unit_test_teardown(test_timeout_and_consistent, teardown),
+        cmocka_unit_test_teardown(test_tls_options, teardown),
         cmocka_unit_test_teardown(test_commands, teardown),
+        cmocka_unit_test_teardown(test_watch, teardown),
         cmocka_unit_test_teardown(test_usage_errors, teardown),
         cmocka_unit_test_teardown(test_owner_commands, teardown),
         cmocka_unit_test_teardown(test_owner_usage_errors, teardown),

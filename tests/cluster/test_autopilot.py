@@ -1,0 +1,141 @@
+"""Autopilot (docs/operations-autopilot.md): a voter killed for good is replaced by a caught-up
+standby and demoted to spare; with cleanup it is removed; without a standby nothing changes;
+`raftctl autopilot status` shows it all from the leader."""
+import urllib.request
+
+from harness import free_ports, wait_for
+
+# Short timers so a test takes seconds; the rules are the same at the defaults.
+FAST = {"raft.autopilot.dead-member-timeout-ms": 3000}
+
+
+def roles(c, among=None):
+    """{id: role} as a live member sees the configuration, or None."""
+    for x in among or [x for x in c.nodes.values() if x.alive()]:
+        st = c.status(x)
+        if st:
+            return {m["id"]: m["role"] for m in st["members"]}
+    return None
+
+
+def autopilot(c, endpoints=None):
+    rc, out, _ = c.ctl("autopilot", "status", endpoints=endpoints)
+    return out if rc == 0 else None
+
+
+def follower_voter(c, leader):
+    return next(x for x in c.nodes.values() if x.id != leader and x.role == "voter")
+
+
+def metrics(port):
+    """{name: value} of the unlabelled samples of GET /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if line and not line.startswith("#") and "{" not in parts[0] and len(parts) == 2:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def test_dead_voter_replaced_by_standby(make_cluster):
+    ports = free_ports(4)
+    c = make_cluster(4, standby=(4,), extra=FAST,
+                     node_extra={i: {"raft.http.address": f"127.0.0.1:{ports[i - 1]}"} for i in range(1, 5)}).start()
+    leader = c.wait_leader()
+    c.ctl("project", "add", "before", check=0)
+    # healthy at first: 3 voters, 1 failure tolerated, the standby caught up and stable
+    ap = wait_for(lambda: (lambda a: a if a and a["healthy"] and all(m["stable_ms"] is not None for m in a["members"])
+                           else None)(autopilot(c)), 30, "autopilot status to be healthy and stable")
+    assert ap["leader_id"] == leader and ap["voters"] == 3 and ap["failure_tolerance"] == 1
+    assert ap["target_voters"] == 3 and ap["last_action"] is None
+    assert {m["id"]: m["role"] for m in ap["members"]} == {1: "voter", 2: "voter", 3: "voter", 4: "standby"}
+
+    victim = follower_voter(c, leader)
+    victim.kill()  # kill -9, for good
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != victim.id}
+    want[victim.id] = "spare"
+    wait_for(lambda: roles(c) == want, 60, f"member 4 promoted and member {victim.id} demoted to spare")
+    c.ctl("project", "add", "after", check=0)
+
+    ap = wait_for(lambda: (lambda a: a if a and a["healthy"] and not a["change_pending"] else None)(autopilot(c)),
+                  30, "autopilot status healthy again")
+    dead = next(m for m in ap["members"] if m["id"] == victim.id)
+    assert dead["role"] == "spare" and dead["health"] == "dead" and not dead["healthy"]
+    assert dead["last_contact_ms"] >= 3000
+    assert ap["voters"] == 3 and ap["healthy_voters"] == 3 and ap["failure_tolerance"] == 1
+    # the dead voter is demoted first, then the standby promoted (docs/operations-autopilot.md)
+    assert ap["actions"] >= 2 and ap["last_action"]["action"] == "promote"
+    assert ap["last_action"]["id"] == 4 and ap["last_action"]["result"] == "done"
+    lead_log = c[ap["leader_id"]].log()
+    demoted = lead_log.find(f"autopilot: demote to spare member {victim.id}")
+    promoted = lead_log.find("autopilot: promote to voter member 4")
+    assert 0 <= demoted < promoted, lead_log[-3000:]
+
+    # the leader's metrics (docs/observability.md); a follower has none of them
+    m = metrics(ports[ap["leader_id"] - 1])
+    assert m["raftnode_autopilot_healthy"] == 1 and m["raftnode_autopilot_failure_tolerance"] == 1
+    assert m["raftnode_autopilot_healthy_voters"] == 3 and m["raftnode_autopilot_actions_total"] >= 2
+    follower = next(x for x in c.nodes.values() if x.alive() and x.id != ap["leader_id"])
+    assert not any(k.startswith("raftnode_autopilot_") for k in metrics(ports[follower.id - 1]))
+
+    # the text form, asked of a follower (redirected to the leader)
+    other = next(x for x in c.nodes.values() if x.alive() and x.id != ap["leader_id"])
+    rc, text, err = c.ctl("autopilot", "status", endpoints=other.api_addr, json_out=False)
+    assert rc == 0, err
+    assert "Healthy:            true" in text and "Failure tolerance:  1" in text
+    assert "promote member 4" in text
+    row = next(line.split() for line in text.splitlines() if line.split()[:1] == [str(victim.id)])
+    assert row[2] == "spare" and row[3] == "dead"
+
+    # the replacement restored the tolerance: one more voter may fail and writes go on
+    second = next(x for x in c.nodes.values() if x.alive() and x.id not in (ap["leader_id"], 4))
+    second.kill()
+    wait_for(lambda: c.ctl("project", "add", "after_second", timeout_ms=2000)[0] == 0, 30,
+             "a write with two of three voters")
+
+
+def test_cleanup_removes_dead_member(make_cluster):
+    extra = dict(FAST, **{"raft.autopilot.cleanup-dead-members": "true",
+                          "raft.autopilot.cleanup-after-ms": 6000})
+    c = make_cluster(4, standby=(4,), extra=extra).start()
+    leader = c.wait_leader()
+    wait_for(lambda: (lambda a: a and a["healthy"] and all(m["stable_ms"] is not None for m in a["members"]))(
+        autopilot(c)), 30, "autopilot status to be healthy and stable")
+    victim = follower_voter(c, leader)
+    victim.kill()
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != victim.id}
+    wait_for(lambda: roles(c) == want, 60, f"member 4 promoted and member {victim.id} removed")
+    c.ctl("project", "add", "after", check=0)
+    lead_log = c[c.wait_leader()].log()
+    assert f"autopilot: remove member {victim.id}" in lead_log
+
+
+def test_no_standby_no_change(make_cluster):
+    """Without a standby a dead voter stays a voter: demoting it would not restore a voter,
+    and removing it is cleanup's job (off by default)."""
+    c = make_cluster(3, extra=FAST).start()
+    leader = c.wait_leader()
+    victim = follower_voter(c, leader)
+    victim.kill()
+    ap = wait_for(lambda: (lambda a: a if a and any(m["id"] == victim.id and m["health"] == "dead"
+                                                   for m in a["members"]) else None)(autopilot(c)),
+                  30, f"member {victim.id} to count as dead")
+    assert not ap["healthy"] and ap["failure_tolerance"] == 0 and ap["voters"] == 3
+    assert ap["healthy_voters"] == 2
+    # a few more leader ticks: still no action
+    for _ in range(5):
+        ap = autopilot(c)
+        assert ap is not None and ap["actions"] == 0 and ap["last_action"] is None
+    assert roles(c) == {1: "voter", 2: "voter", 3: "voter"}
+    c.ctl("project", "add", "still_writes", check=0)
+
+
+def test_config_rejects_cleanup_before_dead(make_cluster):
+    c = make_cluster(1, extra={"raft.autopilot.dead-member-timeout-ms": 5000,
+                               "raft.autopilot.cleanup-after-ms": 2000})
+    n = c[1].start()
+    wait_for(lambda: not n.alive(), 20, "raftnode to refuse the configuration")
+    assert n.proc.returncode != 0
+    assert "raft.autopilot.cleanup-after-ms" in n.log() and "2000" in n.log()
