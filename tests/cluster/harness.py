@@ -13,9 +13,18 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RAFTNODE = os.environ.get("RAFTNODE_BIN", os.path.join(REPO, "bin", "raftnode"))
 # Members on the sanitizer build: libraft's one known leak at exit is suppressed (lsan.supp).
-SANITIZER_ENV = dict(os.environ)
-SANITIZER_ENV.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                          "lsan.supp") + ":print_suppressions=0")
+LSAN_SUPPRESSIONS = ("suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
+                     + ":print_suppressions=0")
+
+
+def sanitizer_env():
+    """The environment of a member started now: the caller's (read at each start, so a test's
+    monkeypatch.setenv reaches the member) with the LSan suppressions unless set."""
+    env = dict(os.environ)
+    env.setdefault("LSAN_OPTIONS", LSAN_SUPPRESSIONS)
+    return env
+
+
 RAFTCTL = os.environ.get("RAFTCTL_BIN", os.path.join(REPO, "bin", "raftctl"))
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -108,7 +117,7 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([RAFTNODE, "-c", self.conf_path, *args], stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=SANITIZER_ENV)
+                                     stdin=subprocess.DEVNULL, env=sanitizer_env())
         log.close()
         self.cluster.pids.add(self.proc.pid)
         return self

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 
-from harness import RAFTNODE, SANITIZER_ENV, Cluster, Node, wait_for
+from harness import RAFTNODE, Cluster, Node, sanitizer_env, wait_for
 from netns import faketime_lib
 
 RAFT_PORT = 7101
@@ -46,7 +46,7 @@ class NsNode(Node):
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, f"node {self.id} already running"
         cmd = self.cluster.net.exec_prefix(self.id)
-        env = dict(SANITIZER_ENV)
+        env = sanitizer_env()
         env.setdefault("ASAN_OPTIONS", "")
         if self.cluster.faketime:
             # Only the wall clock is faked (the offset is read from clock_path on every call);
