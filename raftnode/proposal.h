@@ -50,7 +50,19 @@ struct proposals_host {
     /* WANTED true: a batch is open, run proposals_flush at the end of this loop iteration
      * (or tick); false: nothing is open any more. */
     void (*flush_wanted)(void *data, bool wanted);
+    /* Optional: proposals_full() was true and the commands waiting fell to half the cap:
+     * whoever stopped taking writes may take them again. */
+    void (*room)(void *data);
 };
+
+/* The most client commands waiting for commit and apply (open + inflight) before
+ * proposals_full() says so. Every member applies the commands that commit together in one
+ * go on its event loop (libraft applies all newly committed entries back to back): a burst
+ * of pipelined writes let ~30 entries (~3,000 commands) commit at once, a 45 ms loop stall
+ * on the release build and ~0.5 s under ASan, where an election timeout is 1 s. With this cap
+ * (the API stops decoding requests while it is reached) a turn applies at most ~512
+ * commands; 64 closed-loop clients never reach it. */
+#define PROPOSAL_MAX_PENDING_CMDS 512
 
 #define PROPOSAL_SIZE_BUCKETS 11
 /* Upper bounds in ms of the commit latency buckets (proposals.commit_ms_buckets); one more
@@ -65,6 +77,9 @@ struct proposals {
     void *inflight[2];           /* private */
     unsigned n_inflight;         /* read-only */
     unsigned max_batch;          /* read-only: commands per entry */
+    unsigned pending_cmds;       /* read-only: commands in the open and inflight batches */
+    unsigned max_pending;        /* read-only: PROPOSAL_MAX_PENDING_CMDS (tests may lower it) */
+    bool was_full;               /* private: proposals_full() was seen true since the last room */
     /* read-only, for /metrics: entries handed to raft by their number of commands, bucket i
      * holding batches of at most 2^i commands (the last: more) */
     uint64_t batches_by_size[PROPOSAL_SIZE_BUCKETS];
@@ -77,6 +92,11 @@ struct proposals {
 
 /* RAFT must outlive P; HOST is copied. 0 (cannot fail today). */
 int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host);
+
+/* Whether max_pending commands wait for commit and apply: callers that can wait (the API's
+ * request pump) take no new writes until host.room runs. Internal submitters (scheduler,
+ * heartbeats) are not held: their own batches are bounded. */
+bool proposals_full(struct proposals *p);
 
 /* Hands the open batch (if any) to raft as one entry. */
 void proposals_flush(struct proposals *p);
