@@ -6,7 +6,10 @@
  * Measured exactly, not sampled: a prepare handle runs once per turn just before the loop
  * polls; busy time of the turn = wall time since the previous prepare - the time libuv spent
  * blocked in poll meanwhile (uv_metrics_idle_time, enabled with UV_METRICS_IDLE_TIME).
- * Results go to metrics_global (loop_busy histogram and loop_busy_max_s).
+ * Results go to metrics_global (loop_busy histogram and loop_busy_max_s). On a shared machine
+ * a turn's wall time includes time the thread was not running; the loop thread's CPU time
+ * per turn (CLOCK_THREAD_CPUTIME_ID, poll's own share included) is kept beside it
+ * (loop_busy_cpu_max_s): the work itself.
  *
  * Owns: the prepare handle inside struct loop_busy. Calls: libuv, metrics.h. Loop thread only. */
 #ifndef RAFTNODE_LOOP_BUSY_H
@@ -20,6 +23,7 @@ struct loop_busy {
     uv_prepare_t prepare; /* private */
     uint64_t last_ns;     /* private: uv_hrtime() at the previous prepare */
     uint64_t last_idle;   /* private: uv_metrics_idle_time() then */
+    uint64_t last_cpu_ns; /* private: the loop thread's CPU time then */
     bool started;         /* private */
 };
 

@@ -349,4 +349,7 @@ void metrics_write_own(struct metrics_buf *b)
     metrics_write_header(b, "raftnode_loop_busy_max_seconds", "gauge",
                          "Longest event-loop turn since start: the loop's longest stall.");
     metrics_write_sample(b, "raftnode_loop_busy_max_seconds", NULL, 0, m->loop_busy_max_s);
+    metrics_write_header(b, "raftnode_loop_busy_cpu_max_seconds", "gauge",
+                         "Most CPU time the loop thread used in one turn since start (the work, without preemption).");
+    metrics_write_sample(b, "raftnode_loop_busy_cpu_max_seconds", NULL, 0, m->loop_busy_cpu_max_s);
 }

@@ -55,6 +55,7 @@ struct metrics {
     double loop_lag_max_s;                 /* read-only: largest lag since start */
     struct metrics_hist loop_busy;         /* seconds of one loop turn's callbacks (loop_busy.c) */
     double loop_busy_max_s;                /* read-only: longest turn since start */
+    double loop_busy_cpu_max_s;            /* read-only: most loop-thread CPU in one turn */
     uint64_t leader_changes;               /* read-only: leader id changes seen by this member */
     /* private: the reply code of the request being handled (api_reply_begin notes it) */
     char last_code[METRICS_LABEL_MAX];

@@ -60,9 +60,10 @@ struct proposals_host {
  * go on its event loop (libraft applies all newly committed entries back to back): a burst
  * of pipelined writes let ~30 entries (~3,000 commands) commit at once, a 45 ms loop stall
  * on the release build and ~0.5 s under ASan, where an election timeout is 1 s. With this cap
- * (the API stops decoding requests while it is reached) a turn applies at most ~512
- * commands; 64 closed-loop clients never reach it. */
-#define PROPOSAL_MAX_PENDING_CMDS 512
+ * (the API stops decoding requests while it is reached) the client writes committing together
+ * are at most ~256 (a few ms of apply on the release build; 512 still made 40 ms turns on a
+ * loaded machine); 64 closed-loop clients never reach it. */
+#define PROPOSAL_MAX_PENDING_CMDS 256
 
 #define PROPOSAL_SIZE_BUCKETS 11
 /* Upper bounds in ms of the commit latency buckets (proposals.commit_ms_buckets); one more
