@@ -2,8 +2,10 @@
 // Go client (go.etcd.io/etcd/clientv3 3.4, Debian golang-etcd-server-dev), the same
 // workloads as bench/loadgen.c drives against raftnode.
 //
-// Every client is one clientv3.Client (one gRPC connection) used by one goroutine; writes
-// are puts of unique keys /bench/PREFIX/CLIENT/SEQ with a 32-byte value.
+// Every client is one goroutine with one request in flight; the clients share -conns
+// clientv3.Client objects (one gRPC connection each), by default one per 10 clients as in
+// etcd's own throughput benchmark (1,000 clients over 100 connections); writes are puts of
+// unique keys /bench/PREFIX/CLIENT/SEQ with a 32-byte value.
 //
 // Modes (output lines as loadgen's: RESULT <label>_<metric> <value> <unit>):
 //
@@ -45,6 +47,10 @@ import (
 )
 
 var value = strings.Repeat("v", 32)
+
+// clientsPerConn: clients per connection by default, the ratio of etcd's own throughput
+// benchmark (Documentation/op-guide/performance.md: --conns=100 --clients=1000).
+const clientsPerConn = 10
 
 type options struct {
 	endpoints  []string
@@ -136,7 +142,10 @@ type clientResult struct {
 func runLoad(o *options, ep string) int {
 	n := o.clients
 	nc := o.conns
-	if nc <= 0 || nc > n {
+	if nc <= 0 { // etcd's performance guide: 1,000 clients over 100 connections
+		nc = (n + clientsPerConn - 1) / clientsPerConn
+	}
+	if nc > n {
 		nc = n
 	}
 	logf(o, "%s against %s: %d clients over %d connections", o.label, ep, n, nc)
@@ -529,7 +538,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "throughput", "seq|throughput|failover-probe|ready|status|ceiling")
 	flag.StringVar(&o.op, "op", "put", "put|get (get: serializable range of one key, no raft)")
 	flag.IntVar(&o.clients, "clients", 1, "concurrent clients (goroutines, one request in flight each)")
-	flag.IntVar(&o.conns, "conns", 0, "connections (clientv3.Client) the clients share round robin; 0: one each")
+	flag.IntVar(&o.conns, "conns", 0, "connections (clientv3.Client) the clients share round robin (0: one per 10 clients)")
 	flag.Float64Var(&o.duration, "duration", 0, "seconds (throughput)")
 	flag.Float64Var(&o.warmup, "warmup", 0, "seconds excluded at the start")
 	flag.IntVar(&o.requests, "requests", 0, "requests in all (instead of -duration)")
