@@ -32,10 +32,10 @@ static struct proposal_batch *batch_new(struct proposals *p)
     return b;
 }
 
-/* B's commands no longer wait: counts them off; the host hears when there is room again. */
+/* B's client commands no longer wait: counts them off; the host hears when there is room again. */
 static void batch_done(struct proposals *p, struct proposal_batch *b)
 {
-    p->pending_cmds -= b->n < p->pending_cmds ? b->n : p->pending_cmds;
+    p->pending_cmds -= b->n_client < p->pending_cmds ? b->n_client : p->pending_cmds;
     if (p->was_full && p->pending_cmds <= p->max_pending / 2) {
         p->was_full = false;
         if (p->host.room != NULL) {
@@ -180,7 +180,7 @@ int proposals_init(struct proposals *p, struct raft *raft, const struct proposal
     return 0;
 }
 
-int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+static int submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data, bool client)
 {
     struct proposal_batch *b = p->open;
 
@@ -207,11 +207,24 @@ int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_
     b->waiters[b->n].cb = cb;
     b->waiters[b->n].data = data;
     b->n++;
-    p->pending_cmds++;
+    if (client) {
+        b->n_client++;
+        p->pending_cmds++;
+    }
     if (b->n >= p->max_batch) {
         proposals_flush(p); /* full: hand it to raft now, a new batch starts */
     }
     return 0;
+}
+
+int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+{
+    return submit(p, buf, len, cb, data, false);
+}
+
+int proposals_submit_client(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+{
+    return submit(p, buf, len, cb, data, true);
 }
 
 void proposals_on_applied(struct proposals *p, uint64_t index, struct store_results *r)
