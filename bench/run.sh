@@ -739,6 +739,7 @@ report() {
     row "  latency p99 ratio, 64 clients" "" "" "$(rat throughput_c64_p99)" "$(aim throughput_c64_p99 '<=' 1)"
     row "client ceiling, no consensus, 64 clients (ops/s)" "$(fmt raftnode_read_ceiling_c64_writes_per_s)" "$(fmt etcd_client_ceiling_c64_writes_per_s)" "" ""
     row "  ceiling / 64-client write rate (aim >= 3x)" "$(fmt raftnode_client_headroom_c64)" "$(fmt etcd_client_headroom_c64)" "" ""
+    row "  driver CPU during the 64-client writes (% of one CPU)" "" "$(fmt etcd_throughput_c64_client_cpu)" "" ""
     row "leader failover median of $FO_REPS kills (ms)" "$(fmt raftnode_leader_failover_median)" "$(fmt etcd_leader_failover_median)" "$(rat leader_failover_median)" "$(aim leader_failover_median '<=' 1)"
     row "leader failover max (ms)" "$(fmt raftnode_leader_failover_max)" "$(fmt etcd_leader_failover_max)" "$(rat leader_failover_max)" ""
     row "cold start of an empty cluster (ms)" "$(fmt raftnode_cold_start_ms)" "$(fmt etcd_cold_start_ms)" "" ""
@@ -796,7 +797,8 @@ report() {
     echo "default), the ratio of etcd's own performance guide). The ceiling row is each driver's 64-client rate against a"
     echo "target that answers without consensus: raftnode's \`status\` request (no raft, no SQLite"
     echo "write) for loadgen; for etcd-go the same puts against a gRPC KV server inside the driver"
-    echo "process that answers at once (its CPU counts against the driver's: a lower bound). A driver"
+    echo "process that answers at once (its CPU counts against the driver's: a lower bound; the run has"
+    echo "8 Go threads, as many as the 3 etcd members and the driver together). A driver"
     echo "at 3x or more of the write rate it measured is not what limits that system."
     echo "The mirror's rows come from build/bench/metastore_bench (C, libuv + libpq: project.move over one"
     echo "API connection, LISTEN on a second PostgreSQL connection, one clock)."
@@ -845,7 +847,9 @@ every log write. Clients connect to the leader over persistent connections.
   25-35% faster than over 64). Client ceiling: each driver at 64 clients against a
   target that answers without consensus (loadgen: raftnode's `status`; etcd-go: its puts against
   a gRPC KV server inside the driver process that answers at once, so the server's CPU counts
-  against the client's: a lower bound); its ratio to the measured write rate should be 3x or
+  against the client's: a lower bound; GOMAXPROCS 8 in that run, the Go threads of the three
+  etcd members and the driver together, so that on a shared machine it gets the CPU share the
+  measured setup got); its ratio to the measured write rate should be 3x or
   more, so that no client limits either system.
 * Throughput: N clients in a closed loop (one request in flight each) for the duration,
   the warm-up excluded.
