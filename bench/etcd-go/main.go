@@ -44,6 +44,7 @@ import (
 
 	"go.etcd.io/etcd/clientv3"
 	pb "go.etcd.io/etcd/etcdserver/etcdserverpb"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/grpclog"
 )
@@ -86,10 +87,19 @@ func fail(format string, a ...interface{}) {
 	os.Exit(1)
 }
 
+// quietLog: the client's own log at error level only (its retry interceptor warns on every
+// failed attempt, thousands of lines during a failover or a restart).
+var quietLog = func() *zap.Config {
+	c := zap.NewProductionConfig()
+	c.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	return &c
+}()
+
 func newClient(o *options, ep string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{ep},
 		DialTimeout: o.timeout,
+		LogConfig:   quietLog,
 	})
 }
 
@@ -493,6 +503,12 @@ func runReady(o *options) int {
 					if err == nil && st.Leader != 0 && found {
 						break
 					}
+				}
+				if err != nil && c != nil {
+					// a fresh connection next time: gRPC's reconnect backoff against a member
+					// that was not listening yet grows to minutes
+					c.Close()
+					c = nil
 				}
 				time.Sleep(o.poll)
 			}
