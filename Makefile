@@ -315,10 +315,18 @@ run: all
 demo: all kylin-emulator
 	@bash tools/demo.sh
 
-bench: all $(BENCH_BIN) kylin-emulator
+# The etcd side of the benchmark (bench/etcd-go): etcd's own Go client, clientv3 3.4 from
+# Debian's golang-etcd-server-dev, built offline in GOPATH mode (nothing is downloaded).
+ETCD_GO := $(B)/bench/etcd-go
+$(ETCD_GO): bench/etcd-go/main.go
+	@mkdir -p $(dir $@)
+	$(call say,GO,$@)cd bench/etcd-go && GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= \
+	  GOCACHE=$(abspath $(B))/gocache go build -o $(abspath $@) .
+
+bench: all $(BENCH_BIN) $(ETCD_GO) kylin-emulator
 	@bash bench/run.sh full
 
-bench-quick: all $(BENCH_BIN) kylin-emulator
+bench-quick: all $(BENCH_BIN) $(ETCD_GO) kylin-emulator
 	@bash bench/run.sh quick
 
 # The Debian package (debian/, debhelper): built from a copy of the tree in $(B)/deb/src, so

@@ -12,15 +12,24 @@
 #   4. on fresh clusters: RSS of every member idle and after N projects / keys, then
 #      restart-to-ready of the whole cluster (SIGKILL all, start all, time until every
 #      member has applied everything it had and a write succeeds)
+#   5. burst (fresh raftnode cluster, members serving /metrics): 10,000 pipelined project.add
+#      on one connection to the leader (bench/burst.py): all acknowledged? a new term or
+#      leader on any member? and the loop's longest stall (raftnode_loop_busy_max_seconds,
+#      the longest event-loop turn), aim < 20% of the heartbeat interval
 # then, on one private PostgreSQL 15: Kylin's leader race (bench/kylin_race.py) and, on the
 # same server, raftnode's metastore mirror (build/bench/metastore_bench: commit-to-visible
 # lag at 1,000 decisions/s, and the writes of an idle cluster of 10,000 projects); and
 # build/bench/bench_planner when it exists (its RESULT lines are passed through).
 #
-# raftnode is driven by build/bench/loadgen (C, common/client.h), etcd by
-# bench/etcd_driver.py (python3-etcd3 over gRPC, one client object per thread).
+# raftnode is driven by build/bench/loadgen (C, common/client.h), etcd by build/bench/etcd-go
+# (bench/etcd-go: etcd's own Go client, clientv3 3.4 from Debian's golang-etcd-server-dev; its
+# N clients share clientv3.Client connections, one per 10 clients as in etcd's performance
+# guide (1,000 clients over 100 connections); ET_CONNS=K forces K). The ceiling rows: each driver against a target
+# that answers without consensus (raftnode: its `status` request; etcd-go: an in-process gRPC
+# KV server answering every put at once), so no client limits either system (aim: 3x the
+# 64-client write rate it measures).
 # B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
-# part, BENCH_PHASES=compare,scale,metastore,planner (comma-separated, default all) runs
+# part, BENCH_PHASES=compare,burst,scale,metastore,planner (comma-separated, default all) runs
 # only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
 # Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
@@ -65,22 +74,21 @@ LOADGEN=${LOADGEN_BIN:-$ROOT/$B/bench/loadgen}
 PLANNER=${PLANNER_BIN:-$ROOT/$B/bench/bench_planner}
 MSBENCH=${METASTORE_BENCH_BIN:-$ROOT/$B/bench/metastore_bench}
 PY=/usr/bin/python3
-DRIVER=$ROOT/bench/etcd_driver.py
+ETCDGO=${ETCDGO_BIN:-$ROOT/$B/bench/etcd-go}
+ET_CONNS=${ET_CONNS:-0} # 0: one connection per 10 clients (etcd-go's default)
+BURST_N=${BURST_N:-10000}
 ETCD=${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}
 ETCDCTL=${ETCDCTL_BIN:-$(command -v etcdctl || echo /usr/bin/etcdctl)}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for f in "$RAFTNODE" "$LOADGEN" "$ETCD"; do
+for f in "$RAFTNODE" "$LOADGEN" "$ETCD" "$ETCDGO"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing (run 'make' and build the bench programs first: make bench-quick)" >&2
         exit 1
     fi
 done
-if ! "$PY" -c 'import etcd3' 2>/dev/null; then
-    echo "bench: python3-etcd3 is not importable by $PY (apt-get install python3-etcd3)" >&2
-    exit 1
-fi
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/raftnode-bench.XXXXXX")
 RES=$WORK/results.txt
@@ -88,7 +96,7 @@ RES=$WORK/results.txt
 # Private copies: a rebuild during the run (make in another shell) cannot swap binaries
 # between the members of one cluster.
 mkdir -p "$WORK/bin"
-cp "$RAFTNODE" "$WORK/bin/raftnode" && cp "$LOADGEN" "$WORK/bin/loadgen" ||
+cp "$RAFTNODE" "$WORK/bin/raftnode" && cp "$LOADGEN" "$WORK/bin/loadgen" && cp "$ETCDGO" "$WORK/bin/etcd-go" ||
     { echo "bench: cannot copy binaries" >&2; rm -rf "$WORK"; exit 1; }
 if [ -x "$MSBENCH" ]; then
     cp "$MSBENCH" "$WORK/bin/metastore_bench" && MSBENCH=$WORK/bin/metastore_bench
@@ -96,6 +104,7 @@ fi
 RAFTNODE_SRC=$RAFTNODE
 RAFTNODE=$WORK/bin/raftnode
 LOADGEN=$WORK/bin/loadgen
+ETCDGO=$WORK/bin/etcd-go
 PIDS=()        # every long-running process we started
 PG_DIR=""
 PG_DATA=""
@@ -184,7 +193,7 @@ import random, socket
 got, socks = [], []
 rng = random.Random()
 lo, hi = 20000, 32000
-while len(got) < 13:
+while len(got) < 16:
     p = rng.randrange(lo, hi)
     if p in got:
         continue
@@ -199,7 +208,7 @@ while len(got) < 13:
 print(" ".join(map(str, got)))
 EOF
 ))
-if [ "${#PORTS[@]}" -ne 13 ]; then
+if [ "${#PORTS[@]}" -ne 16 ]; then
     echo "bench: could not pick free ports" >&2
     exit 1
 fi
@@ -208,6 +217,8 @@ RN_API=("" "${PORTS[3]}" "${PORTS[4]}" "${PORTS[5]}")
 ET_CLIENT=("" "${PORTS[6]}" "${PORTS[7]}" "${PORTS[8]}")
 ET_PEER=("" "${PORTS[9]}" "${PORTS[10]}" "${PORTS[11]}")
 PG_PORT=${PORTS[12]}
+RN_HTTP=("" "${PORTS[13]}" "${PORTS[14]}" "${PORTS[15]}") # /metrics, burst phase only
+RN_HTTP_ON=0
 RN_EPS=127.0.0.1:${RN_API[1]},127.0.0.1:${RN_API[2]},127.0.0.1:${RN_API[3]}
 ET_EPS=127.0.0.1:${ET_CLIENT[1]},127.0.0.1:${ET_CLIENT[2]},127.0.0.1:${ET_CLIENT[3]}
 RN_INITIAL=1=127.0.0.1:${RN_RAFT[1]},2=127.0.0.1:${RN_RAFT[2]},3=127.0.0.1:${RN_RAFT[3]}
@@ -270,6 +281,7 @@ raft.initial-cluster=$RN_INITIAL
 raft.election-timeout-ms=1000
 raft.heartbeat-timeout-ms=100
 raft.log-level=warn
+$([ "$RN_HTTP_ON" = 1 ] && echo "raft.http.address=127.0.0.1:${RN_HTTP[$i]}")
 ${RN_EXTRA_CONF:-}
 EOF
     done
@@ -326,7 +338,7 @@ et_kill_all() {
         [ -n "${ET_PID[$i]}" ] && { wait_gone "${ET_PID[$i]}" 10; forget_pid "${ET_PID[$i]}"; ET_PID[$i]=""; }
     done
 }
-et_status() { "$PY" "$DRIVER" --mode status --endpoints "$ET_EPS" --timeout-ms 1000 2>/dev/null; }
+et_status() { "$ETCDGO" --mode status --endpoints "$ET_EPS" --timeout-ms 1000 2>/dev/null; }
 et_leader_index() {
     et_status | awk -v e1="127.0.0.1:${ET_CLIENT[1]}" -v e2="127.0.0.1:${ET_CLIENT[2]}" -v e3="127.0.0.1:${ET_CLIENT[3]}" '
         /state=leader/ { if ($2 == e1) print 1; else if ($2 == e2) print 2; else if ($2 == e3) print 3; exit }'
@@ -335,7 +347,7 @@ et_put() { ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ET_EPS" --command-timeout=5s p
 et_ready() { # et_ready LABEL T0_MS CHECK_KEY DEADLINE_S
     local ck=()
     [ -n "$3" ] && ck=(--check-key "$3")
-    "$PY" "$DRIVER" --mode ready --endpoints "$ET_EPS" --t0-ms "$2" "${ck[@]}" --deadline-s "$4" \
+    "$ETCDGO" --mode ready --endpoints "$ET_EPS" --t0-ms "$2" "${ck[@]}" --deadline-s "$4" \
         --prefix "r${RUN_ID}_$1" --label "$1" --quiet 2>&1 | collect
     [ "$(val "$1_ms")" != "" ] && [ "$(val "$1_ms")" != fail ]
 }
@@ -348,7 +360,7 @@ RAFT_VERSION=$(dpkg-query -W -f='${Version}' libraft0 2>/dev/null || pkg-config 
 LIBUV_VERSION=$(pkg-config --modversion libuv 2>/dev/null || echo unknown)
 SQLITE_VERSION=$(pkg-config --modversion sqlite3 2>/dev/null || echo unknown)
 PG_VERSION=$("$PGBIN/postgres" --version 2>/dev/null | awk '{ print $3 }')
-ETCD3_VERSION=$("$PY" -c 'import etcd3, grpc; print(etcd3.__version__, "grpcio", grpc.__version__)' 2>/dev/null)
+ETCD_CLIENT_VERSION="clientv3 $(dpkg-query -W -f='${Version}' golang-etcd-server-dev 2>/dev/null || echo '?') (golang-etcd-server-dev), $(go version 2>/dev/null | awk '{ print $3 }')"
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM_TOTAL=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 FS_TYPE=$(stat -f -c %T "$WORK" 2>/dev/null)
@@ -390,7 +402,7 @@ rn_fresh seq
     --label raftnode_seq_latency --deadline-s 300 2>&1 | collect
 rn_done
 et_fresh seq
-"$PY" "$DRIVER" --mode seq --endpoints "$ET_EPS" --requests "$SEQ_N" --prefix "b${RUN_ID}_seq" \
+"$ETCDGO" --mode seq --endpoints "$ET_EPS" --requests "$SEQ_N" --prefix "b${RUN_ID}_seq" \
     --label etcd_seq_latency --deadline-s 300 2>&1 | collect
 et_done
 emit "raftnode_cold_start_ms $(val raftnode_start_seq_ms) ms"
@@ -399,8 +411,6 @@ emit_ratio seq_latency_p50 raftnode_seq_latency_p50 etcd_seq_latency_p50
 emit_ratio seq_latency_p99 raftnode_seq_latency_p99 etcd_seq_latency_p99
 
 for c in 1 16 64; do
-    procs=1
-    [ "$c" -gt 1 ] && procs=2
     log "closed-loop throughput: $c clients, ${TP_DUR}s (${TP_WARM}s warm-up excluded)"
     rn_fresh "c$c"
     "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients "$c" --duration "$TP_DUR" --warmup "$TP_WARM" \
@@ -412,18 +422,23 @@ for c in 1 16 64; do
     fi
     rn_done
     et_fresh "c$c"
-    "$PY" "$DRIVER" --mode throughput --endpoints "$ET_EPS" --clients "$c" --procs "$procs" \
+    "$ETCDGO" --mode throughput --endpoints "$ET_EPS" --clients "$c" --conns "$ET_CONNS" \
         --duration "$TP_DUR" --warmup "$TP_WARM" --prefix "b${RUN_ID}_c$c" --label "etcd_throughput_c$c" 2>&1 | collect
     if [ "$c" = 64 ]; then
-        # The same for etcd (serializable get): when etcd's write rate nears it, the Python
-        # client, not etcd, is the limit.
-        "$PY" "$DRIVER" --mode throughput --op get --endpoints "$ET_EPS" --clients 64 --procs 2 \
-            --duration "$CEIL_DUR" --warmup 1 --label etcd_read_ceiling_c64 --quiet 2>&1 | collect
+        # The same for etcd's driver: its puts against an in-process gRPC KV server that
+        # answers at once (no raft, no disk; the server's own CPU counts against the
+        # client's, so this is a lower bound of the client's ceiling).
+        "$ETCDGO" --mode ceiling --clients 64 --conns "$ET_CONNS" --duration "$CEIL_DUR" --warmup 1 \
+            --label etcd_client_ceiling_c64 --quiet 2>&1 | collect
     fi
     et_done
     emit_ratio "throughput_c$c" "raftnode_throughput_c${c}_writes_per_s" "etcd_throughput_c${c}_writes_per_s"
 done
 emit_ratio throughput_c64_p50 raftnode_throughput_c64_p50 etcd_throughput_c64_p50
+emit_ratio throughput_c64_p99 raftnode_throughput_c64_p99 etcd_throughput_c64_p99
+# Each driver's headroom: its ceiling over the 64-client write rate it measured (aim >= 3).
+emit "raftnode_client_headroom_c64 $(ratio "$(val raftnode_read_ceiling_c64_writes_per_s)" "$(val raftnode_throughput_c64_writes_per_s)") x"
+emit "etcd_client_headroom_c64 $(ratio "$(val etcd_client_ceiling_c64_writes_per_s)" "$(val etcd_throughput_c64_writes_per_s)") x"
 
 # Failover: kill -9 the leader, time to the next successful write; restart it, wait until
 # it has caught up, repeat.
@@ -454,7 +469,7 @@ for r in $(seq 1 "$FO_REPS"); do
     [ -n "$li" ] || fatal "etcd: no leader before failover round $r"
     surv=$(for i in 1 2 3; do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${ET_CLIENT[$i]}"; done)
     log "etcd failover $r/$FO_REPS: SIGKILL leader member e$li (pid ${ET_PID[$li]})"
-    "$PY" "$DRIVER" --mode failover-probe --endpoints "${surv%,}" --kill-pid "${ET_PID[$li]}" --deadline-s 60 \
+    "$ETCDGO" --mode failover-probe --endpoints "${surv%,}" --kill-pid "${ET_PID[$li]}" --deadline-s 60 \
         --timeout-ms 2000 --prefix "b${RUN_ID}_fo$r" --label "etcd_failover_$r" 2>&1 | collect
     wait_gone "${ET_PID[$li]}" 10 || fatal "killed etcd e$li did not exit"
     forget_pid "${ET_PID[$li]}"
@@ -469,6 +484,26 @@ stats etcd_leader_failover ms "${et_fo[@]}"
 emit_ratio leader_failover_median raftnode_leader_failover_median etcd_leader_failover_median
 emit_ratio leader_failover_max raftnode_leader_failover_max etcd_leader_failover_max
 fi # phase compare
+
+# =========================================================================================
+# Burst (issue 13, "load held"): a fresh raftnode cluster whose members serve /metrics, its
+# engines registered (so the scheduler places the new projects meanwhile); BURST_N pipelined
+# project.add on one connection to the leader. Every add must be acknowledged and no member
+# may see a new term or leader; the loop's longest stall (raftnode_loop_busy_max_seconds,
+# exact: loop_busy.c) is reported, aim < 20% of the heartbeat interval (20 ms).
+# =========================================================================================
+if phase burst; then
+log "burst: $BURST_N pipelined project.add on one connection to the leader"
+RN_HTTP_ON=1
+rn_fresh burst
+RN_HTTP_ON=0
+li=$(rn_leader_index)
+[ -n "$li" ] || fatal "raftnode: no leader for the burst"
+"$PY" "$ROOT/bench/burst.py" --api "127.0.0.1:${RN_API[$li]}" --n "$BURST_N" --prefix "b${RUN_ID}_burst" \
+    --metrics "127.0.0.1:${RN_HTTP[1]},127.0.0.1:${RN_HTTP[2]},127.0.0.1:${RN_HTTP[3]}" \
+    --label raftnode_burst 2>&1 | collect || log "burst: adds failed or the leader changed (see above)"
+rn_done
+fi # phase burst
 
 # =========================================================================================
 # Phase 2: at scale. Fresh clusters: RSS idle, load N projects / keys, then (raftnode) let
@@ -538,16 +573,16 @@ log "at scale: etcd with $MEM_N keys"
 et_fresh scale
 sleep 2
 rss_report etcd idle "${ET_PID[1]}" "${ET_PID[2]}" "${ET_PID[3]}"
-"$PY" "$DRIVER" --mode throughput --endpoints "$ET_EPS" --clients 64 --procs 2 --requests "$MEM_N" \
+"$ETCDGO" --mode throughput --endpoints "$ET_EPS" --clients 64 --conns "$ET_CONNS" --requests "$MEM_N" \
     --deadline-s 600 --prefix "m${RUN_ID}" --label etcd_load --quiet 2>&1 | collect
 et_put /bench/marker/loaded x || fatal "etcd: marker put failed"
 et_ready etcd_loaded_sync "$(now_ms)" /bench/marker/loaded 60 || fatal "etcd members did not catch up"
 sleep 2
 rss_report etcd "loaded_$MEM_TAG" "${ET_PID[1]}" "${ET_PID[2]}" "${ET_PID[3]}"
 emit "etcd_data_dir_$MEM_TAG $(du -sm "$ET_DIR/etcd1" | cut -f1) MiB"
-"$PY" "$DRIVER" --mode seq --endpoints "$ET_EPS" --requests "$SCALE_SEQ_N" --prefix "s${RUN_ID}_seq" \
+"$ETCDGO" --mode seq --endpoints "$ET_EPS" --requests "$SCALE_SEQ_N" --prefix "s${RUN_ID}_seq" \
     --label "etcd_seq_latency_at_$MEM_TAG" --quiet --deadline-s 300 2>&1 | collect
-"$PY" "$DRIVER" --mode throughput --endpoints "$ET_EPS" --clients 64 --procs 2 --duration "$SCALE_TP_DUR" \
+"$ETCDGO" --mode throughput --endpoints "$ET_EPS" --clients 64 --conns "$ET_CONNS" --duration "$SCALE_TP_DUR" \
     --warmup 1 --prefix "s${RUN_ID}_c64" --label "etcd_throughput_c64_at_$MEM_TAG" --quiet 2>&1 | collect
 et_put /bench/marker/final x || fatal "etcd: marker put failed"
 log "restart-to-ready: SIGKILL all etcd members, start all"
@@ -701,7 +736,10 @@ report() {
         row "throughput, $c clients (writes/s)" "$(fmt ${T}_c${c}_writes_per_s)" "$(fmt ${E}_c${c}_writes_per_s)" "$(rat throughput_c$c)" "$a"
         row "  latency p50 / p99, $c clients (ms)" "$(fmt ${T}_c${c}_p50) / $(fmt ${T}_c${c}_p99)" "$(fmt ${E}_c${c}_p50) / $(fmt ${E}_c${c}_p99)" "" ""
     done
-    row "client+RPC ceiling, no consensus, 64 clients (ops/s)" "$(fmt raftnode_read_ceiling_c64_writes_per_s)" "$(fmt etcd_read_ceiling_c64_writes_per_s)" "" ""
+    row "  latency p99 ratio, 64 clients" "" "" "$(rat throughput_c64_p99)" "$(aim throughput_c64_p99 '<=' 1)"
+    row "client ceiling, no consensus, 64 clients (ops/s)" "$(fmt raftnode_read_ceiling_c64_writes_per_s)" "$(fmt etcd_client_ceiling_c64_writes_per_s)" "" ""
+    row "  ceiling / 64-client write rate (aim >= 3x)" "$(fmt raftnode_client_headroom_c64)" "$(fmt etcd_client_headroom_c64)" "" ""
+    row "  driver CPU during the 64-client writes (% of one CPU)" "" "$(fmt etcd_throughput_c64_client_cpu)" "" ""
     row "leader failover median of $FO_REPS kills (ms)" "$(fmt raftnode_leader_failover_median)" "$(fmt etcd_leader_failover_median)" "$(rat leader_failover_median)" "$(aim leader_failover_median '<=' 1)"
     row "leader failover max (ms)" "$(fmt raftnode_leader_failover_max)" "$(fmt etcd_leader_failover_max)" "$(rat leader_failover_max)" ""
     row "cold start of an empty cluster (ms)" "$(fmt raftnode_cold_start_ms)" "$(fmt etcd_cold_start_ms)" "" ""
@@ -715,6 +753,12 @@ report() {
     row "seq latency mean with $MEM_N (ms)" "$(fmt raftnode_seq_latency_at_${MEM_TAG}_mean)" "$(fmt etcd_seq_latency_at_${MEM_TAG}_mean)" "" ""
     row "throughput, 64 clients, with $MEM_N (writes/s)" "$(fmt raftnode_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(fmt etcd_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(rat throughput_c64_at_$MEM_TAG)" ""
     row "restart-to-ready with $MEM_N (ms)" "$(fmt raftnode_restart_ready_${MEM_TAG}_ms)" "$(fmt etcd_restart_ready_${MEM_TAG}_ms)" "$(rat restart_ready_$MEM_TAG)" ""
+    row "burst of $BURST_N pipelined adds: acked / failed" "$(fmt raftnode_burst_acked) / $(fmt raftnode_burst_failed)" "" "" ""
+    row "  members that saw a new term or leader (aim 0)" "$(fmt raftnode_burst_members_with_new_term_or_leader)" "" "" ""
+    row "  longest loop stall, any member (ms; aim < 20)" "$(fmt raftnode_burst_loop_busy_max)" "" "" ""
+    row "  most loop-thread CPU in one turn (ms; the work without preemption)" "$(fmt raftnode_burst_loop_busy_cpu_max)" "" "" ""
+    row "  longest loop stall before the burst, start-up (ms)" "$(fmt raftnode_burst_loop_busy_max_before)" "" "" ""
+    row "  burst rate (adds/s)" "$(fmt raftnode_burst_writes_per_s)" "" "" ""
     echo
     echo "The metastore on one PostgreSQL $PG_VERSION server, same run: Kylin's leader race ($PG_ROWS"
     echo "project rows, heart-beat-interval 30 s) and raftnode's mirror ($MS_PROJECTS projects):"
@@ -748,10 +792,14 @@ report() {
     row2 "  the emulators' own write counters, per idle minute" "$(fmt kylin_emu_writes_per_min_idle_$((KY_PROJECTS / 1000))k)"
     echo
     echo "raftnode is driven by build/bench/loadgen (C, libuv, one connection per client), etcd by"
-    echo "bench/etcd_driver.py (python3-etcd3 $ETCD3_VERSION, one client object and connection per"
-    echo "thread; at 16 and 64 clients the threads run in 2 processes). The ceiling row is each"
-    echo "client's rate for a request without consensus: where etcd's write rate nears it, the"
-    echo "Python client, not etcd, is the limit, and the etcd throughput figures are a lower bound."
+    echo "build/bench/etcd-go (bench/etcd-go: etcd's own Go client, $ETCD_CLIENT_VERSION; one"
+    echo "goroutine per client, one clientv3.Client connection per 10 clients (ET_CONNS=$ET_CONNS; 0 is that"
+    echo "default), the ratio of etcd's own performance guide). The ceiling row is each driver's 64-client rate against a"
+    echo "target that answers without consensus: raftnode's \`status\` request (no raft, no SQLite"
+    echo "write) for loadgen; for etcd-go the same puts against a gRPC KV server inside the driver"
+    echo "process that answers at once (its CPU counts against the driver's: a lower bound; the run has"
+    echo "8 Go threads, as many as the 3 etcd members and the driver together). A driver"
+    echo "at 3x or more of the write rate it measured is not what limits that system."
     echo "The mirror's rows come from build/bench/metastore_bench (C, libuv + libpq: project.move over one"
     echo "API connection, LISTEN on a second PostgreSQL connection, one clock)."
 }
@@ -773,8 +821,11 @@ if [ "$MODE" = full ]; then
         echo "* date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
         echo "* command: \`make bench\` (= \`bash bench/run.sh full\`), wall time $(($(date +%s) - T_START)) s"
         echo "* machine: $(nproc) CPUs ($CPU_MODEL), $MEM_TOTAL RAM, kernel $(uname -r), data on $FS_TYPE"
+        echo "* shared machine: other jobs ran beside this benchmark (load average $LOAD_START at the start,"
+        echo "  $(cut -d' ' -f1-3 /proc/loadavg) at the end): absolute figures vary from run to run; compare the two"
+        echo "  systems through the ratios of this one run (both measured in it, one after the other)"
         echo "* raftnode: libraft $RAFT_VERSION, libuv $LIBUV_VERSION, SQLite $SQLITE_VERSION; git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
-        echo "* etcd: $ETCD_VERSION (Debian etcd-server), client python3-etcd3 $ETCD3_VERSION"
+        echo "* etcd: $ETCD_VERSION (Debian etcd-server), client bench/etcd-go: $ETCD_CLIENT_VERSION, one connection per 10 clients (ET_CONNS=$ET_CONNS)"
         echo "* PostgreSQL: $PG_VERSION (private instance, default settings: fsync and synchronous_commit on)"
         echo
         echo "## Method"
@@ -788,6 +839,18 @@ every log write. Clients connect to the leader over persistent connections.
 
 * Sequential latency: one client, one write at a time (`project.add` with a unique name;
   etcd: a put of a unique key with a 32-byte value); every latency recorded.
+* Drivers: raftnode by `build/bench/loadgen` (C, one connection per client); etcd by
+  `build/bench/etcd-go` (bench/etcd-go, etcd's own Go client `clientv3`, built offline from
+  Debian's golang-etcd-server-dev; one goroutine per client, the clients sharing one
+  `clientv3.Client` (gRPC connection) per 10, the ratio of etcd's own performance guide,
+  1,000 clients over 100 connections: measured here, 64 clients over 1 or 8 connections wrote
+  25-35% faster than over 64). Client ceiling: each driver at 64 clients against a
+  target that answers without consensus (loadgen: raftnode's `status`; etcd-go: its puts against
+  a gRPC KV server inside the driver process that answers at once, so the server's CPU counts
+  against the client's: a lower bound; GOMAXPROCS 8 in that run, the Go threads of the three
+  etcd members and the driver together, so that on a shared machine it gets the CPU share the
+  measured setup got); its ratio to the measured write rate should be 3x or
+  more, so that no client limits either system.
 * Throughput: N clients in a closed loop (one request in flight each) for the duration,
   the warm-up excluded.
 * Failover: SIGKILL the leader; from the kill, every 10 ms each surviving member gets a
@@ -801,6 +864,13 @@ every log write. Clients connect to the leader over persistent connections.
   / keys loaded by 64 clients; for raftnode the cluster is then left to reach steady state
   (every project placed, the log quiet for 3 s); then VmRSS, sequential latency and
   64-client throughput with that data.
+* Burst (load held): a fresh raftnode cluster with `raft.http.address` set, engines
+  registered; 10,000 pipelined `project.add` on one connection to the leader
+  (`bench/burst.py`), every reply checked; from each member's /metrics before and after:
+  term and leader id (any change is an election) and `raftnode_loop_busy_max_seconds`, the
+  longest event-loop turn since start (wall time between two turns minus the time blocked in
+  poll, `uv_metrics_idle_time`: exact, where the 100 ms lag timer only samples). Aim: under
+  20% of the heartbeat interval (20 ms).
 * Where raftnode's time goes: `bash bench/profile.sh` (perf, run by hand) traces the
   leader and prints the stages of a write (disk append, replication round trip, SQLite
   apply) and the event-loop stalls under 64 clients.

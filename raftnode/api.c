@@ -14,7 +14,9 @@
  * (backpressure: the client's own socket fills); the sweep timer closes a connection idle for
  * raft.api.idle-timeout-ms and one whose queued replies saw no write complete for
  * raft.api.slow-client-timeout-ms; past raft.api.max-connections new connections are closed
- * at once. So a connection's memory is at most the pending cap plus one batch's replies plus
+ * at once. While host.writes_full (PROPOSAL_MAX_PENDING_CMDS commands wait for commit) no
+ * connection's buffered requests are decoded: they wait, unread, for api_resume, so a burst of
+ * pipelined writes commits (and is applied on every member) in slices, not all at once. So a connection's memory is at most the pending cap plus one batch's replies plus
  * a frame, whatever the client does. */
 #include "api.h"
 
@@ -388,6 +390,11 @@ void api_conn_unpark(struct api_conn *c, size_t bytes)
     conn_update_reading(c);
 }
 
+static bool writes_full(const struct api *a)
+{
+    return a->ctx.host.writes_full != NULL && a->ctx.host.writes_full(a->ctx.host.node);
+}
+
 /* Handles at most API_BATCH buffered requests of C, then lets the loop run. */
 static void conn_pump(struct api_conn *c)
 {
@@ -397,7 +404,8 @@ static void conn_pump(struct api_conn *c)
     unsigned handled = 0;
 
     api_conn_ref(c); /* handlers may close the connection */
-    while (!c->closing && handled < API_BATCH && conn_pending(c) <= c->api->limits.max_pending) {
+    while (!c->closing && handled < API_BATCH && conn_pending(c) <= c->api->limits.max_pending &&
+           !writes_full(c->api)) {
         int rc = frame_reader_next(&c->reader, &payload, &len, err, sizeof err);
         if (rc == 0) {
             break;
@@ -431,6 +439,10 @@ static void pump_cb(uv_idle_t *h)
 
     /* One batch per ready connection; those still holding frames re-queue themselves at the
      * tail, for the next iteration (after raft's I/O and timers). */
+    if (writes_full(a)) {
+        (void)uv_idle_stop(h); /* the ready connections wait for api_resume */
+        return;
+    }
     QUEUE_INIT(&batch);
     while (!QUEUE_IS_EMPTY(&a->ready)) {
         queue *q = QUEUE_HEAD(&a->ready);
@@ -540,6 +552,13 @@ static int conn_tls_read(struct api_conn *c, const char *data, size_t nread)
             return -1;
         }
         frame_reader_commit(&c->reader, (size_t)n);
+    }
+}
+
+void api_resume(struct api *a)
+{
+    if (a->listening && !QUEUE_IS_EMPTY(&a->ready) && uv_idle_start(&a->pump, pump_cb) != 0) {
+        log_error("api: cannot restart the request pump"); /* only on a closing handle */
     }
 }
 

@@ -38,6 +38,9 @@ struct api_host {
     uint64_t (*applied_index)(void *node);                      /* node_applied_index */
     const char *(*state_name)(void *node);                      /* node_state_name */
     bool (*running)(void *node);                                /* not shutting down */
+    /* Optional: too many writes wait for commit (proposals_full): decode no requests until
+     * the host calls api_resume. */
+    bool (*writes_full)(void *node);
 };
 
 /* The narrow context the API layer and its handlers get at api_start: the parts of the member
@@ -136,6 +139,8 @@ int api_start(struct api *a, const struct api_ctx *ctx, const char *address,
               const struct api_limits *limits);
 /* Stops listening and closes every connection; their pending replies are dropped. */
 void api_close(struct api *a);
+/* host.writes_full turned false: connections with buffered requests are pumped again. */
+void api_resume(struct api *a);
 
 void api_conn_ref(struct api_conn *c);
 void api_conn_unref(struct api_conn *c);

@@ -73,7 +73,7 @@ void api_submit(const struct api_req *req, const msgpack_sbuffer *sbuf, const ch
 {
     struct api_write_wait *w = api_write_wait_new(req, name);
     if (w == NULL || sbuf->data == NULL ||
-        proposals_submit(req->ctx->proposals, sbuf->data, sbuf->size, api_write_wait_done, w) != 0) {
+        proposals_submit_client(req->ctx->proposals, sbuf->data, sbuf->size, api_write_wait_done, w) != 0) {
         if (w != NULL) {
             api_pending_free(w);
         }

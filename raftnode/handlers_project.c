@@ -387,7 +387,7 @@ void handle_project_pin(struct api_req *req)
     } else {
         /* Pinning moves the project there now: pin, then the move, in the same loop
          * iteration and hence the same log entry. The reply follows the move. */
-        if (sb.data == NULL || proposals_submit(req->ctx->proposals, sb.data, sb.size, NULL, NULL) != 0) {
+        if (sb.data == NULL || proposals_submit_client(req->ctx->proposals, sb.data, sb.size, NULL, NULL) != 0) {
             msgpack_sbuffer_destroy(&sb);
             free(p.name);
             api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "out of memory");

@@ -15,6 +15,8 @@ static const double api_duration_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0
                                              0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 /* Loop lag: anything near raft.heartbeat-timeout-ms (100 ms by default) is trouble. */
 static const double loop_lag_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+/* Busy loop turns: the aim is under 20% of the heartbeat interval (20 ms at 100 ms). */
+static const double loop_busy_bounds[] = {0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1};
 
 void metrics_hist_init(struct metrics_hist *h, const double *bounds, unsigned n_bounds)
 {
@@ -41,6 +43,8 @@ void metrics_init(void)
     metrics_hist_init(&metrics_global.api_duration, api_duration_bounds,
                       sizeof api_duration_bounds / sizeof api_duration_bounds[0]);
     metrics_hist_init(&metrics_global.loop_lag, loop_lag_bounds, sizeof loop_lag_bounds / sizeof loop_lag_bounds[0]);
+    metrics_hist_init(&metrics_global.loop_busy, loop_busy_bounds,
+                      sizeof loop_busy_bounds / sizeof loop_busy_bounds[0]);
 }
 
 /* Adds one to the series (A, B) of TABLE; false when the table is full and it is new. */
@@ -361,5 +365,14 @@ void metrics_write_own(struct metrics_buf *b)
     metrics_write_hist(b, "raftnode_loop_lag_seconds", NULL, 0, &m->loop_lag);
     metrics_write_header(b, "raftnode_loop_lag_max_seconds", "gauge", "Largest loop lag seen since start.");
     metrics_write_sample(b, "raftnode_loop_lag_max_seconds", NULL, 0, m->loop_lag_max_s);
+    metrics_write_header(b, "raftnode_loop_busy_seconds", "histogram",
+                         "Time one event-loop turn spent in callbacks (not polling), per turn.");
+    metrics_write_hist(b, "raftnode_loop_busy_seconds", NULL, 0, &m->loop_busy);
+    metrics_write_header(b, "raftnode_loop_busy_max_seconds", "gauge",
+                         "Longest event-loop turn since start: the loop's longest stall.");
+    metrics_write_sample(b, "raftnode_loop_busy_max_seconds", NULL, 0, m->loop_busy_max_s);
+    metrics_write_header(b, "raftnode_loop_busy_cpu_max_seconds", "gauge",
+                         "Most CPU time the loop thread used in one turn since start (the work, without preemption).");
+    metrics_write_sample(b, "raftnode_loop_busy_cpu_max_seconds", NULL, 0, m->loop_busy_cpu_max_s);
     write_influx(b, m);
 }

@@ -1,5 +1,5 @@
 /* metrics: this member's own counters and histograms (API requests by method and code, their
- * durations, loop lag, HTTP requests) and the Prometheus text format 0.0.4 writer that
+ * durations, loop lag and busy turns, HTTP requests) and the Prometheus text format 0.0.4 writer that
  * /metrics renders them with (docs/observability.md).
  *
  * Threading: every function here runs on the loop thread only (the one that owns raft and
@@ -53,6 +53,9 @@ struct metrics {
     unsigned n_http;
     struct metrics_hist loop_lag;          /* seconds a 100 ms loop timer fired late */
     double loop_lag_max_s;                 /* read-only: largest lag since start */
+    struct metrics_hist loop_busy;         /* seconds of one loop turn's callbacks (loop_busy.c) */
+    double loop_busy_max_s;                /* read-only: longest turn since start */
+    double loop_busy_cpu_max_s;            /* read-only: most loop-thread CPU in one turn */
     uint64_t leader_changes;               /* read-only: leader id changes seen by this member */
     /* read-only: the InfluxDB push (influx.c) */
     bool influx_enabled;

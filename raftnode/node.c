@@ -115,6 +115,11 @@ static bool host_running(void *node)
     return ((struct node *)node)->phase == NODE_RUNNING;
 }
 
+static bool host_writes_full(void *node)
+{
+    return proposals_full(&((struct node *)node)->proposals);
+}
+
 static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
 {
     *ctx = (struct api_ctx){
@@ -129,7 +134,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .kylin = &n->kylin,
         .autopilot = &n->autopilot,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
-                 .state_name = host_state_name, .running = host_running},
+                 .state_name = host_state_name, .running = host_running, .writes_full = host_writes_full},
     };
 }
 
@@ -184,6 +189,12 @@ static void proposals_flush_wanted(void *data, bool wanted)
     }
 }
 
+static void proposals_room(void *data)
+{
+    struct node *n = data;
+    api_resume(&n->api);
+}
+
 static uint64_t sched_now_ms(void *data)
 {
     struct node *n = data;
@@ -207,7 +218,7 @@ static bool sched_running(void *data)
 /* The write pipeline (proposal.h) and its flush check handle. 0 or -1. */
 static int pipeline_init(struct node *n)
 {
-    struct proposals_host host = {.data = n, .flush_wanted = proposals_flush_wanted};
+    struct proposals_host host = {.data = n, .flush_wanted = proposals_flush_wanted, .room = proposals_room};
     if (uv_check_init(n->loop, &n->proposals_flush) != 0) {
         return -1;
     }
@@ -508,6 +519,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     /* A failure is logged and survivable: SQLite's inline fallback bounds the WAL. */
     (void)checkpointer_start(&n->checkpointer, loop, &n->store);
+    (void)loop_busy_start(&n->loop_busy, loop); /* a failure is logged: only the metric is lost */
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
@@ -559,6 +571,7 @@ static void node_close(struct node *n)
     scheduler_close(&n->scheduler);
     mirror_close(&n->mirror);
     checkpointer_close(&n->checkpointer);
+    loop_busy_close(&n->loop_busy);
     proposals_fail_open(&n->proposals, "shutting_down", "member is shutting down");
     if (n->proposals.raft != NULL && !uv_is_closing((uv_handle_t *)&n->proposals_flush)) {
         uv_close((uv_handle_t *)&n->proposals_flush, handle_closed);

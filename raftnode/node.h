@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "fsm_glue.h"
 #include "kylin_link.h"
+#include "loop_busy.h"
 #include "raft_fix.h"
 #include "removal.h"
 #include "peer.h"
@@ -58,6 +59,7 @@ struct node {
     struct autopilot autopilot;         /* read-only: the leader's dead-voter replacement */
     uv_signal_t sigterm;                /* private */
     uv_signal_t sigint;                 /* private */
+    struct loop_busy loop_busy;         /* private: the longest loop turn (metrics) */
     uv_timer_t tick;                    /* private: leader-change watch, registration */
     uv_timer_t close_timer;             /* private: defers raft_close out of raft callbacks */
     struct raft_transfer shutdown_transfer; /* private */

@@ -32,8 +32,30 @@ static struct proposal_batch *batch_new(struct proposals *p)
     return b;
 }
 
+/* B's client commands no longer wait: counts them off; the host hears when there is room again. */
+static void batch_done(struct proposals *p, struct proposal_batch *b)
+{
+    p->pending_cmds -= b->n_client < p->pending_cmds ? b->n_client : p->pending_cmds;
+    if (p->was_full && p->pending_cmds <= p->max_pending / 2) {
+        p->was_full = false;
+        if (p->host.room != NULL) {
+            p->host.room(p->host.data);
+        }
+    }
+}
+
+bool proposals_full(struct proposals *p)
+{
+    if (p->pending_cmds < p->max_pending) {
+        return false;
+    }
+    p->was_full = true;
+    return true;
+}
+
 static void batch_free(struct proposal_batch *b)
 {
+    batch_done(b->owner, b);
     msgpack_sbuffer_destroy(&b->cmds);
     store_results_free(&b->results);
     free(b->waiters);
@@ -153,11 +175,12 @@ int proposals_init(struct proposals *p, struct raft *raft, const struct proposal
     p->raft = raft;
     p->host = *host;
     p->max_batch = PROPOSAL_MAX_BATCH;
+    p->max_pending = PROPOSAL_MAX_PENDING_CMDS;
     QUEUE_INIT(&p->inflight);
     return 0;
 }
 
-int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+static int submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data, bool client)
 {
     struct proposal_batch *b = p->open;
 
@@ -184,10 +207,24 @@ int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_
     b->waiters[b->n].cb = cb;
     b->waiters[b->n].data = data;
     b->n++;
+    if (client) {
+        b->n_client++;
+        p->pending_cmds++;
+    }
     if (b->n >= p->max_batch) {
         proposals_flush(p); /* full: hand it to raft now, a new batch starts */
     }
     return 0;
+}
+
+int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+{
+    return submit(p, buf, len, cb, data, false);
+}
+
+int proposals_submit_client(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb, void *data)
+{
+    return submit(p, buf, len, cb, data, true);
 }
 
 void proposals_on_applied(struct proposals *p, uint64_t index, struct store_results *r)

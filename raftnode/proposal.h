@@ -38,6 +38,7 @@ struct proposal_batch {
     msgpack_sbuffer cmds;        /* concatenated packed commands */
     struct proposal_cmd *waiters;
     unsigned n, cap;
+    unsigned n_client;           /* of n: submitted by proposals_submit_client */
     struct store_results results;
     bool have_results;
     void *queue[2];              /* inflight list */
@@ -50,7 +51,23 @@ struct proposals_host {
     /* WANTED true: a batch is open, run proposals_flush at the end of this loop iteration
      * (or tick); false: nothing is open any more. */
     void (*flush_wanted)(void *data, bool wanted);
+    /* Optional: proposals_full() was true and the commands waiting fell to half the cap:
+     * whoever stopped taking writes may take them again. */
+    void (*room)(void *data);
 };
+
+/* The most client commands (proposals_submit_client) waiting for commit and apply (open +
+ * inflight) before proposals_full() says so. The member's own writes (placement plans of at
+ * most SCHED_PLACE_MAX_MOVES, heartbeats, registrations) are bounded by their makers and do
+ * not count: counting them shut the gate whenever a placement plan was in flight and cut
+ * 64-client throughput. Every member applies the commands that commit together in one
+ * go on its event loop (libraft applies all newly committed entries back to back): a burst
+ * of pipelined writes let ~30 entries (~3,000 commands) commit at once, a 45 ms loop stall
+ * on the release build and ~0.5 s under ASan, where an election timeout is 1 s. With this cap
+ * (the API stops decoding requests while it is reached) the client writes committing together
+ * are at most ~256 (a few ms of apply on the release build; 512 still made 40 ms turns on a
+ * loaded machine); 64 closed-loop clients never reach it. */
+#define PROPOSAL_MAX_PENDING_CMDS 256
 
 #define PROPOSAL_SIZE_BUCKETS 11
 /* Upper bounds in ms of the commit latency buckets (proposals.commit_ms_buckets); one more
@@ -65,6 +82,9 @@ struct proposals {
     void *inflight[2];           /* private */
     unsigned n_inflight;         /* read-only */
     unsigned max_batch;          /* read-only: commands per entry */
+    unsigned pending_cmds;       /* read-only: client commands in the open and inflight batches */
+    unsigned max_pending;        /* read-only: PROPOSAL_MAX_PENDING_CMDS (tests may lower it) */
+    bool was_full;               /* private: proposals_full() was seen true since the last room */
     /* read-only, for /metrics: entries handed to raft by their number of commands, bucket i
      * holding batches of at most 2^i commands (the last: more) */
     uint64_t batches_by_size[PROPOSAL_SIZE_BUCKETS];
@@ -78,6 +98,10 @@ struct proposals {
 /* RAFT must outlive P; HOST is copied. 0 (cannot fail today). */
 int proposals_init(struct proposals *p, struct raft *raft, const struct proposals_host *host);
 
+/* Whether max_pending client commands wait for commit and apply: the API's request pump then
+ * takes no new requests until host.room runs. The member's own submitters are not held. */
+bool proposals_full(struct proposals *p);
+
 /* Hands the open batch (if any) to raft as one entry. */
 void proposals_flush(struct proposals *p);
 
@@ -85,6 +109,10 @@ void proposals_flush(struct proposals *p);
  * never from inside this call. Returns 0, or -1 on allocation failure (CB will not run). */
 int proposals_submit(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb,
                      void *data);
+
+/* proposals_submit for a client's write (the API): counted by proposals_full. */
+int proposals_submit_client(struct proposals *p, const void *buf, size_t len, proposal_done_cb cb,
+                            void *data);
 
 /* Called by the FSM hook after applying INDEX; takes ownership of R's contents. */
 void proposals_on_applied(struct proposals *p, uint64_t index, struct store_results *r);

@@ -116,12 +116,13 @@ bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version
 #define SCHED_BULK_MOVES 32
 #define SCHED_BULK_INTERVAL_MS 200
 /* The most moves one PLACE plan proposes. Every member applies a plan's moves in one go on
- * its event loop (~40 us each with 100,000 projects): a backlog placed at once (projects
+ * its event loop (~25-40 us each on the release build, ten times that under ASan; 1,024 moves
+ * were a 30 ms loop stall, 0.3 s under ASan, so 256): a backlog placed at once (projects
  * added before any engine was alive, a failed engine's projects) stalled every member for
  * seconds, longer than an election timeout, and cost the leadership. The rest follows in the
  * next plans, as soon as these are applied (no bulk wait after a plan of this size), and ends
  * exactly where one plan would have (sched_core_plan). */
-#define SCHED_PLACE_MAX_MOVES 1024
+#define SCHED_PLACE_MAX_MOVES 256
 bool sched_core_place_wait(const struct sched_core *c, size_t declared, uint64_t now_ms);
 /* A PLACE plan of MOVES moves was computed on OWNERSHIP_VERSION at NOW_MS. */
 void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t moves, uint64_t now_ms);

@@ -37,7 +37,8 @@ PKGS=(
   openjdk-17-jdk-headless libpostgresql-jdbc-java libmariadb-java
   prometheus influxdb
 )
-BENCH_PKGS=(etcd-server etcd-client python3-etcd3)
+# bench/etcd-go (etcd's own Go client, clientv3) is built offline from golang-etcd-server-dev.
+BENCH_PKGS=(etcd-server etcd-client golang-go golang-etcd-server-dev)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
 # only recommend libclang-rt-dev, and recommends are not installed here).
 FUZZ_PKGS=(clang libclang-rt-dev)

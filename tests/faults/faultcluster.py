@@ -105,6 +105,7 @@ class FaultCluster(Cluster):
         self.net = net
         self.extra = dict(extra or {})
         self.pids = set()
+        self.ctl_env = {}  # as Cluster.__init__ (not called here): raftctl's extra environment
         self.nodes = {}
         self.faketime = faketime
         self.lock = threading.RLock()   # nemesis and workload both start/stop members

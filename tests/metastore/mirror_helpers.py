@@ -1,46 +1,10 @@
 """Helpers of the metastore-mirror tests: a pipelining API client (bulk writes without one
 raftctl process per write), what Kylin's epoch rows must hold for the quorum's state, and the
-comparisons the tests wait on."""
-import socket
-import struct
-import threading
-
-import msgpack
-
+comparisons the tests wait on (api_many itself lives in tests/cluster/pipeline.py)."""
 from harness import wait_for
+from pipeline import api_many
 
 LONG_MAX = 9223372036854775807
-
-
-def api_many(addr, method, args_list, timeout=120):
-    """Sends one METHOD request per args on one connection, pipelined; returns the replies in
-    request order. The sender runs on its own thread so that replies never back up."""
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
-    frames = []
-    for i, a in enumerate(args_list, 1):
-        body = msgpack.packb({"id": i, "method": method, "args": a})
-        frames.append(struct.pack(">I", len(body)) + body)
-    sender = threading.Thread(target=lambda: s.sendall(b"".join(frames)), daemon=True)
-    sender.start()
-    replies, buf = {}, b""
-    try:
-        while len(replies) < len(args_list):
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                raise AssertionError(f"{addr} closed the connection after {len(replies)} replies")
-            buf += chunk
-            while len(buf) >= 4:
-                n = struct.unpack(">I", buf[:4])[0]
-                if len(buf) < 4 + n:
-                    break
-                r = msgpack.unpackb(buf[4:4 + n], raw=False)
-                buf = buf[4 + n:]
-                replies[r["id"]] = r
-    finally:
-        sender.join(timeout=timeout)
-        s.close()
-    return [replies[i] for i in range(1, len(args_list) + 1)]
 
 
 def add_projects(c, names, leader_node):

@@ -487,7 +487,7 @@ static void test_backlog_in_parts_equals_one_plan(void **state)
 {
     struct fixture *f = *state;
     static const char *const modes[] = {"all", "job", "all"};
-    const unsigned total = 2 * SCHED_PLACE_MAX_MOVES + 300;
+    const unsigned total = 2 * SCHED_PLACE_MAX_MOVES + SCHED_PLACE_MAX_MOVES / 4; /* 3 parts */
     engines(f, modes, 3);
     batch_engine_set(&batch, 2, "job", 3, "h2:7070|1", true); /* weight 3 */
     apply_ok(f);
