@@ -54,16 +54,25 @@ static void cluster(struct store *s, uint64_t *index)
 
 /* --- pack and decode --- */
 
-/* Decodes the one command of `batch`'s entry into C (strings point into E; free E). */
+static void *entry_buf; /* the entry decode_one decoded: E's strings point into it */
+
+/* Decodes the one command of `batch`'s entry into C (strings point into E and the entry's
+ * buffer, which msgpack-c does not copy; entry_done frees both). */
 static int decode_one(struct command_entry *e, struct command *c, char *err, size_t cap)
 {
-    void *buf = NULL;
     size_t len = 0;
-    assert_int_equal(batch_build(&batch, 3, &buf, &len), 0);
-    assert_int_equal(command_entry_decode(e, buf, len, err, cap), 0);
-    raft_free(buf); /* msgpack-c's unpacked copy owns what C points to */
+    assert_null(entry_buf);
+    assert_int_equal(batch_build(&batch, 3, &entry_buf, &len), 0);
+    assert_int_equal(command_entry_decode(e, entry_buf, len, err, cap), 0);
     assert_int_equal(e->n, 1);
     return command_decode(e, 0, c, err, cap);
+}
+
+static void entry_done(struct command_entry *e)
+{
+    command_entry_free(e);
+    raft_free(entry_buf);
+    entry_buf = NULL;
 }
 
 static void test_pack_decode_round_trip(void **state)
@@ -82,13 +91,13 @@ static void test_pack_decode_round_trip(void **state)
     assert_int_equal(c.u.claimed.identity_len, strlen("10.0.0.7:7070|1700000000123"));
     assert_memory_equal(c.u.claimed.identity, "10.0.0.7:7070|1700000000123", c.u.claimed.identity_len);
     assert_true(c.u.claimed.epoch_id == 9);
-    command_entry_free(&e);
+    entry_done(&e);
 
     /* Kylin's epoch_id is a signed int column: a negative one survives the round trip */
     batch_kylin_claimed(&batch, "p", 1, 0, "h:1|1", -3);
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 0);
     assert_true(c.u.claimed.epoch_id == -3);
-    command_entry_free(&e);
+    entry_done(&e);
 }
 
 static void test_decode_refuses_bad_fields(void **state)
@@ -104,22 +113,22 @@ static void test_decode_refuses_bad_fields(void **state)
     batch_kylin_claimed(&batch, "p", 0, 1, "h:1|1", 1); /* owner 0: a claim always has an owner */
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "'owner'"));
-    command_entry_free(&e);
+    entry_done(&e);
 
     batch_kylin_claimed(&batch, "p", 1, 1, "", 1);
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "'identity'"));
-    command_entry_free(&e);
+    entry_done(&e);
 
     batch_kylin_claimed(&batch, "p", 1, 1, "h:1|\x01", 1);
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "printable"));
-    command_entry_free(&e);
+    entry_done(&e);
 
     batch_kylin_claimed(&batch, "p", 1, 1, long_identity, 1);
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "1..255"));
-    command_entry_free(&e);
+    entry_done(&e);
 
     /* a map without epoch_id */
     msgpack_packer pk;
@@ -132,7 +141,7 @@ static void test_decode_refuses_bad_fields(void **state)
     mp_pack_kv_str(&pk, "identity", "h:1|1");
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "'epoch_id' is missing"));
-    command_entry_free(&e);
+    entry_done(&e);
 
     /* epoch_id of the wrong type; beyond INT64_MAX */
     batch_next(&batch, &pk);
@@ -145,7 +154,7 @@ static void test_decode_refuses_bad_fields(void **state)
     mp_pack_kv_u64(&pk, "epoch_id", UINT64_MAX);
     assert_int_equal(decode_one(&e, &c, err, sizeof err), 1);
     assert_non_null(strstr(err, "'epoch_id' must be at most"));
-    command_entry_free(&e);
+    entry_done(&e);
 }
 
 /* --- apply --- */
