@@ -171,11 +171,20 @@ def test_claims_recorded_on_every_member_and_survive_leader_change(kylin_cluster
             rc, show, err = kc.cluster.ctl("project", "show", p, endpoints=kc.cluster[i].api_addr)
             assert rc == 0, err
             assert (show["kylin_identity"], show["kylin_epoch_id"]) == claims[p], (i, p, show)
-    st = {i: {r["project"]: r for r in kylin_status_raw(kc, i)["projects"]} for i in (1, 2, 3)}
-    for i in (1, 2, 3):
-        for p in PROJECTS:
-            assert st[i][p]["agrees"], (i, st[i][p])
-            assert (st[i][p]["row_identity"], st[i][p]["row_epoch_id"]) == claims[p]
+    # 'agrees' also compares with the row as that member last read the table (every repair
+    # period): a member whose last read predates the claim agrees after its next read
+    disagreeing = []
+
+    def rows_agree():
+        st = {i: {r["project"]: r for r in kylin_status_raw(kc, i)["projects"]} for i in (1, 2, 3)}
+        disagreeing[:] = [(i, st[i][p]) for i in (1, 2, 3) for p in PROJECTS
+                          if not st[i][p]["agrees"]
+                          or (st[i][p]["row_identity"], st[i][p]["row_epoch_id"]) != claims[p]]
+        return not disagreeing
+    try:
+        wait_for(rows_agree, 20, "every member's kylin status to agree with the table")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; still disagreeing: {disagreeing}") from None
     # every member's hash agrees: the claims are replicated state, the same everywhere
     kc.cluster.wait_converged(timeout=20)
 
