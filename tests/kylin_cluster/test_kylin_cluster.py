@@ -83,7 +83,7 @@ def epoch_table(kc):
                        f"maintenance_mode_reason FROM {kc.prefix}_epoch ORDER BY epoch_target")
 
 
-def assert_idle(kc, projects, window=8, settle=30):
+def assert_idle(kc, projects, window=5, settle=30):
     """After a step: agreement on PROJECTS, then once the table has settled (the pokes that
     follow a claim make Kylin renew its rows once), WINDOW seconds (several repair periods)
     in which nobody writes the epoch table, and agreement still at the end."""
@@ -239,7 +239,7 @@ def test_placement_status_and_idle(kylin_cluster):
     time.sleep(2)
     before = {i: r["writes"] for i, r in reports(kc).items()}
     sent = {i: kylin_status_raw(kc, i)["records_sent"] for i in (1, 2, 3)}
-    time.sleep(20)
+    time.sleep(10)  # ten repair periods
     after = {i: r["writes"] for i, r in reports(kc).items()}
     assert before == after, (before, after)
     assert {i: kylin_status_raw(kc, i)["records_sent"] for i in (1, 2, 3)} == sent
