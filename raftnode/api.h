@@ -24,6 +24,7 @@
 struct autopilot;
 struct config;
 struct engine;
+struct raft_fix;
 struct kylin_link;
 struct mirror;
 struct proposals;
@@ -56,6 +57,7 @@ struct api_ctx {
     struct mirror *mirror;          /* metastore.status */
     struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
     struct autopilot *autopilot;    /* autopilot.status */
+    const struct raft_fix *raft_fix; /* /metrics: log append durations (NULL: none) */
     struct api_host host;
 };
 

@@ -36,6 +36,7 @@ const struct handler_method handler_methods[] = {
     {"project.move", handle_project_move, HANDLER_WRITE, PERM_ADMIN},
     {"project.pin", handle_project_pin, HANDLER_WRITE, PERM_ADMIN},
     {"rebalance", handle_rebalance, HANDLER_WRITE, PERM_ADMIN},
+    {"rebalance.status", handle_rebalance_status, HANDLER_READ_LEADER, PERM_READ}, /* the leader only */
     {"maintenance", handle_maintenance, HANDLER_WRITE, PERM_ADMIN},
     {"history", handle_history, HANDLER_READ, PERM_READ},
     {"audit", handle_audit, HANDLER_READ, PERM_READ},

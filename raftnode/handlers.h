@@ -3,7 +3,7 @@
  *   handlers_cluster.c    status, hash
  *   handlers_project.c    project.list|add|remove|show|move|pin
  *   handlers_engine.c     engine.heartbeat|list|drain
- *   handlers_ownership.c  rebalance, maintenance, history
+ *   handlers_ownership.c  rebalance, rebalance.status, maintenance, history
  *   handlers_member.c     member.add|join|remove|assign|register, leader.transfer
  *   handlers_check.c      member.check (a member asking whether it was removed, removal.h)
  *   handlers_metastore.c  metastore.status
@@ -96,6 +96,7 @@ void handle_engine_list(struct api_req *req);
 void handle_engine_drain(struct api_req *req);
 /* handlers_ownership.c */
 void handle_rebalance(struct api_req *req);
+void handle_rebalance_status(struct api_req *req);
 void handle_maintenance(struct api_req *req);
 void handle_history(struct api_req *req);
 void handle_audit(struct api_req *req);

@@ -1,7 +1,9 @@
 /* handlers_ownership: the placement methods (docs/protocol.md): rebalance (the leader's
- * scheduler computes a plan, shown as a dry run or applied as one log entry of explicit
- * compare-and-set moves), maintenance (freezes ownership, through the log) and history (the
- * decision history, read from this member's store). */
+ * scheduler computes a plan, shown as a dry run or applied as explicit compare-and-set moves
+ * in log entries of at most REBALANCE_SLICE moves), rebalance.status (how many moves of the
+ * rebalances this leader is applying have been applied: raftctl's progress line),
+ * maintenance (freezes ownership, through the log) and history (the decision history, read
+ * from this member's store). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -84,14 +86,45 @@ void handle_maintenance(struct api_req *req)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* rebalance: the plan is shown (dry run) or applied as one log entry; the reply waits for
- * every move's result. */
+/* rebalance: the plan is shown (dry run) or applied in slices of at most REBALANCE_SLICE moves,
+ * one log entry each, the next slice proposed once the previous one applied (as PLACE's
+ * SCHED_PLACE_MAX_MOVES: thousands of moves in one entry would stall every member's loop for
+ * their apply); every move is a compare-and-set on its owner, so a project whose owner changed
+ * in between is refused, not moved twice. The reply waits for every move's result. */
+#define REBALANCE_SLICE SCHED_PLACE_MAX_MOVES
+
 struct rebalance_wait {
     struct api_pending p;
     struct sched_plan plan;
-    size_t pending, failed;
+    size_t next;     /* moves proposed so far (the next slice starts here) */
+    size_t in_slice; /* results of the current slice still to come */
+    size_t failed;
     char first_error[256];
 };
+
+/* The moves of the rebalances this member is applying as leader (rebalance.status). One member
+ * runs per process and only the loop thread touches it. Counts restart when a rebalance starts
+ * while none is running, and stay readable after the last one finished. */
+static struct {
+    unsigned running;             /* rebalances whose reply waits for moves */
+    uint64_t planned, applied, failed;
+} progress;
+
+void handle_rebalance_status(struct api_req *req)
+{
+    struct api_reply r;
+
+    if (!handlers_require_leader(req)) {
+        return;
+    }
+    api_reply_begin(&r, req->ctx, req->id, 0, PROTO_CODE_OK, NULL);
+    msgpack_pack_map(&r.pk, 4);
+    mp_pack_kv_bool(&r.pk, "running", progress.running > 0);
+    mp_pack_kv_u64(&r.pk, "planned", progress.planned);
+    mp_pack_kv_u64(&r.pk, "applied", progress.applied);
+    mp_pack_kv_u64(&r.pk, "failed", progress.failed);
+    api_reply_send(req->conn, &r);
+}
 
 /* The reply's result: {"moves": [...], "applied", "lower_bound"}. */
 static void pack_plan(msgpack_packer *pk, const struct sched_plan *plan, bool applied)
@@ -110,18 +143,19 @@ static void pack_plan(msgpack_packer *pk, const struct sched_plan *plan, bool ap
     mp_pack_kv_u64(pk, "lower_bound", plan->lower_bound);
 }
 
-static void rebalance_done(void *data, uint64_t index, int status, const char *code, const char *message)
+static void rebalance_failed(struct rebalance_wait *w, size_t n, const char *why)
 {
-    struct rebalance_wait *w = data;
+    if (n > 0 && w->failed == 0) {
+        snprintf(w->first_error, sizeof w->first_error, "%s", why);
+    }
+    w->failed += n;
+    progress.failed += n;
+}
+
+static void rebalance_finish(struct rebalance_wait *w)
+{
     struct api_reply r;
-    (void)index;
-    (void)code;
-    if (status != 0 && w->failed++ == 0) {
-        snprintf(w->first_error, sizeof w->first_error, "%s", message);
-    }
-    if (--w->pending > 0) {
-        return;
-    }
+    progress.running--;
     if (api_pending_open(&w->p)) {
         if (w->failed > 0) {
             api_reply_error(w->p.conn, w->p.id, PROTO_REFUSED, PROTO_CODE_FAILED,
@@ -135,6 +169,49 @@ static void rebalance_done(void *data, uint64_t index, int status, const char *c
     }
     sched_plan_free(&w->plan);
     api_pending_free(w);
+}
+
+static void rebalance_done(void *data, uint64_t index, int status, const char *code, const char *message);
+
+/* Proposes W's next slice; once every move was proposed and has its result, replies. The
+ * moves left when this member stopped leading or is stopping count as refused. */
+static void rebalance_next(struct rebalance_wait *w)
+{
+    const struct api_ctx *ctx = w->p.ctx;
+    while (w->next < w->plan.n) {
+        size_t n = w->plan.n - w->next < REBALANCE_SLICE ? w->plan.n - w->next : REBALANCE_SLICE;
+        struct sched_plan slice = {.moves = w->plan.moves + w->next, .n = n, .by = w->p.conn->who};
+        if (raft_state(ctx->raft) != RAFT_LEADER || !ctx->host.running(ctx->host.node)) {
+            rebalance_failed(w, w->plan.n - w->next, "leadership lost or member stopping before every move was "
+                                                     "proposed");
+            w->next = w->plan.n;
+            break;
+        }
+        size_t k = scheduler_submit_moves(ctx->scheduler, &slice, rebalance_done, w);
+        rebalance_failed(w, n - k, "out of memory submitting moves");
+        w->next += n;
+        w->in_slice = k;
+        if (k > 0) {
+            return; /* the results come later, never from inside scheduler_submit_moves */
+        }
+    }
+    rebalance_finish(w);
+}
+
+/* A move's result (proposal_done_cb). */
+static void rebalance_done(void *data, uint64_t index, int status, const char *code, const char *message)
+{
+    struct rebalance_wait *w = data;
+    (void)index;
+    (void)code;
+    if (status != 0 && w->failed++ == 0) {
+        snprintf(w->first_error, sizeof w->first_error, "%s", message != NULL ? message : "no detail");
+    }
+    progress.applied += status == 0;
+    progress.failed += status != 0;
+    if (--w->in_slice == 0) {
+        rebalance_next(w);
+    }
 }
 
 void handle_rebalance(struct api_req *req)
@@ -173,15 +250,10 @@ void handle_rebalance(struct api_req *req)
         api_pending_free(w);
         return;
     }
-    w->pending = w->plan.n + 1; /* +1 until every move is submitted */
-    w->plan.by = req->conn->who;
-    size_t k = scheduler_submit_moves(ctx->scheduler, &w->plan, rebalance_done, w);
-    w->plan.by = NULL;
-    w->failed += w->plan.n - k;
-    if (w->failed > 0) {
-        snprintf(w->first_error, sizeof w->first_error, "out of memory submitting moves");
+    if (progress.running++ == 0) {
+        progress.planned = progress.applied = progress.failed = 0;
     }
-    w->pending -= w->plan.n - k;
-    log_info("rebalance: %zu move(s) submitted as one log entry", k);
-    rebalance_done(w, 0, 0, PROTO_CODE_OK, "");
+    progress.planned += w->plan.n;
+    log_info("rebalance: %zu move(s), proposed in slices of at most %d", w->plan.n, REBALANCE_SLICE);
+    rebalance_next(w);
 }

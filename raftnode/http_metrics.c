@@ -21,6 +21,7 @@
 #include "metastore/mirror.h"
 #include "metrics.h"
 #include "proposal.h"
+#include "raft_fix.h"
 #include "scheduler.h"
 #include "storage/stats.h"
 #include "storage/store.h"
@@ -281,6 +282,32 @@ static void kylin_figures(struct http *h, struct metrics_buf *b)
           (double)k->unverified);
 }
 
+/* A histogram of durations kept as N non-cumulative BUCKETS (the last: past every bound) in
+ * integer units of UNIT seconds (BOUNDS in the same units, N - 1 of them), with SUM. */
+static void duration_hist(struct metrics_buf *b, const char *name, const char *help, const double *bounds,
+                          double unit, const uint64_t *buckets, unsigned n, uint64_t sum)
+{
+    double secs[METRICS_HIST_MAX_BOUNDS];
+    struct metrics_hist hist;
+
+    if (n - 1 > METRICS_HIST_MAX_BOUNDS) {
+        return; /* not reached: the callers' bucket counts are compile-time constants below the cap */
+    }
+    for (unsigned i = 0; i + 1 < n; i++) {
+        secs[i] = bounds[i] * unit;
+    }
+    metrics_hist_init(&hist, secs, n - 1);
+    for (unsigned i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            hist.buckets[i] = buckets[i];
+        }
+        hist.count += buckets[i];
+    }
+    hist.sum = (double)sum * unit;
+    metrics_write_header(b, name, "histogram", help);
+    metrics_write_hist(b, name, NULL, 0, &hist);
+}
+
 static void proposal_figures(struct http *h, struct metrics_buf *b)
 {
     static const double bounds[PROPOSAL_SIZE_BUCKETS - 1] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
@@ -300,22 +327,18 @@ static void proposal_figures(struct http *h, struct metrics_buf *b)
     gauge(b, "raftnode_proposals_inflight", "Log entries proposed here and not yet applied.", p->n_inflight);
 
     static const double commit_bounds_ms[PROPOSAL_COMMIT_BUCKETS - 1] = PROPOSAL_COMMIT_BOUNDS_MS;
-    static double commit_bounds[PROPOSAL_COMMIT_BUCKETS - 1];
-    for (unsigned i = 0; i + 1 < PROPOSAL_COMMIT_BUCKETS; i++) {
-        commit_bounds[i] = commit_bounds_ms[i] / 1000.0;
+    duration_hist(b, "raftnode_proposal_commit_seconds",
+                  "Leader: seconds from proposing a log entry to having applied it (append, replication, "
+                  "commit, apply; millisecond resolution).",
+                  commit_bounds_ms, 1e-3, p->commit_ms_buckets, PROPOSAL_COMMIT_BUCKETS, p->commit_ms_sum);
+    if (h->ctx.raft_fix != NULL) {
+        static const double append_bounds_us[RAFT_FIX_APPEND_BUCKETS - 1] = RAFT_FIX_APPEND_BOUNDS_US;
+        const struct raft_fix *f = h->ctx.raft_fix;
+        duration_hist(b, "raftnode_raft_append_duration_seconds",
+                      "Seconds from handing entries to libraft's disk I/O (raft_io append) to its completion "
+                      "callback: the log write as raft sees it, on leader and followers.",
+                      append_bounds_us, 1e-6, f->append_us_buckets, RAFT_FIX_APPEND_BUCKETS, f->append_us_sum);
     }
-    metrics_hist_init(&hist, commit_bounds, PROPOSAL_COMMIT_BUCKETS - 1);
-    for (unsigned i = 0; i < PROPOSAL_COMMIT_BUCKETS; i++) {
-        if (i + 1 < PROPOSAL_COMMIT_BUCKETS) {
-            hist.buckets[i] = p->commit_ms_buckets[i];
-        }
-        hist.count += p->commit_ms_buckets[i];
-    }
-    hist.sum = (double)p->commit_ms_sum / 1000.0;
-    metrics_write_header(b, "raftnode_proposal_commit_seconds", "histogram",
-                         "Leader: seconds from proposing a log entry to having applied it (append, replication, "
-                         "commit, apply; millisecond resolution).");
-    metrics_write_hist(b, "raftnode_proposal_commit_seconds", NULL, 0, &hist);
 }
 
 static void process_figures(struct metrics_buf *b)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct raft_fix *wrapped[RAFT_FIX_MAX];
 
@@ -118,8 +119,30 @@ static void note_append_failure(struct raft_fix *f, int status)
 static struct inflight_append {
     struct raft_io_append *req;
     struct raft_fix *fix;
+    uint64_t start_us; /* monotonic clock when the append was handed to the io */
 } *inflight;
 static size_t n_inflight, cap_inflight;
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return 0; /* not reached on Linux; a 0 start only makes one duration wrong */
+    }
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void note_append_duration(struct raft_fix *f, uint64_t start_us)
+{
+    static const uint64_t bounds[RAFT_FIX_APPEND_BUCKETS - 1] = RAFT_FIX_APPEND_BOUNDS_US;
+    uint64_t now = monotonic_us(), d = now > start_us ? now - start_us : 0;
+    unsigned i = 0;
+    while (i + 1 < RAFT_FIX_APPEND_BUCKETS && d > bounds[i]) {
+        i++;
+    }
+    f->append_us_buckets[i]++;
+    f->append_us_sum += d;
+}
 
 static int inflight_add(struct raft_io_append *req, struct raft_fix *f)
 {
@@ -134,15 +157,20 @@ static int inflight_add(struct raft_io_append *req, struct raft_fix *f)
     }
     inflight[n_inflight].req = req;
     inflight[n_inflight].fix = f;
+    inflight[n_inflight].start_us = monotonic_us();
     n_inflight++;
     return 0;
 }
 
-static struct raft_fix *inflight_take(struct raft_io_append *req)
+/* Removes REQ; *START_US (may be NULL) gets when it was added. */
+static struct raft_fix *inflight_take(struct raft_io_append *req, uint64_t *start_us)
 {
     for (size_t i = 0; i < n_inflight; i++) {
         if (inflight[i].req == req) {
             struct raft_fix *f = inflight[i].fix;
+            if (start_us != NULL) {
+                *start_us = inflight[i].start_us;
+            }
             inflight[i] = inflight[--n_inflight];
             if (n_inflight == 0) {
                 free(inflight);
@@ -157,10 +185,12 @@ static struct raft_fix *inflight_take(struct raft_io_append *req)
 
 static void fix_append_cb(struct raft_io_append *req, int status)
 {
-    struct raft_fix *f = inflight_take(req);
+    uint64_t start_us = 0;
+    struct raft_fix *f = inflight_take(req, &start_us);
     if (f == NULL) {
         abort(); /* not reached: every request passing here was added by fix_append */
     }
+    note_append_duration(f, start_us);
     if (status != 0 && status != RAFT_CANCELED) {
         note_append_failure(f, status);
     }
@@ -177,7 +207,7 @@ static int fix_append(struct raft_io *io, struct raft_io_append *req, const stru
     }
     int rv = f->orig_append(io, req, entries, n, fix_append_cb);
     if (rv != 0) {
-        inflight_take(req); /* no callback will come */
+        inflight_take(req, NULL); /* no callback will come */
         note_append_failure(f, rv);
     }
     return rv;

@@ -78,6 +78,10 @@
  * follower acknowledges the entries before it and the leader sends the change again as the first
  * entry of its next message (one more round trip per change). Counted in CHANGES_SPLIT.
  *
+ * Besides the guards, the append wrapper times every log append from the call to libraft's uv
+ * io to its callback (CLOCK_MONOTONIC): the disk write as raft sees it, for the
+ * raftnode_raft_append_duration_seconds histogram (APPEND_US_BUCKETS, RAFT_FIX_APPEND_BOUNDS_US).
+ *
  * Wrapping: raft_fix_wrap replaces IO's load, start, send, append and snapshot_put methods (keeping
  * the originals) to learn the local snapshots' indexes and terms, and the receive callback
  * given to start. Call it after the raft_io is initialised and before raft_init/raft_start. One loop
@@ -92,6 +96,10 @@
 
 #define RAFT_FIX_MAX 16
 #define RAFT_FIX_RECENT 8
+/* Upper bounds in microseconds of the append duration buckets; one more bucket holds anything
+ * slower. */
+#define RAFT_FIX_APPEND_BOUNDS_US {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
+#define RAFT_FIX_APPEND_BUCKETS 13
 
 struct raft_fix {
     struct raft_io *io;
@@ -114,6 +122,11 @@ struct raft_fix {
     int no_hold;              /* tests only (sim --no-install-hold): deliver at once, as libraft would */
     uint64_t append_failures; /* read-only: appends that failed (not cancelled) */
     char append_error[320];   /* read-only: the first failure: status and the I/O's message */
+    /* read-only, for /metrics: appends completed (any status), by duration from the call to
+     * the callback, bucket i holding those of at most RAFT_FIX_APPEND_BOUNDS_US[i] (not
+     * cumulative; the last: slower), and the sum of the durations in microseconds */
+    uint64_t append_us_buckets[RAFT_FIX_APPEND_BUCKETS];
+    uint64_t append_us_sum;
     struct {
         raft_index index;
         raft_term term;

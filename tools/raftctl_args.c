@@ -42,8 +42,11 @@ const struct raftctl_command raftctl_commands[] = {
      "keep a project on engine ENGINE (moves it there)"},
     {"project unpin", "NAME", {{NULL, NULL, NULL, 0}}, raftctl_cmd_project_unpin,
      "let the scheduler place a pinned project again"},
-    {"rebalance", "", {{"dry-run", NULL, NULL, RAFTCTL_OPT_FLAG}, {NULL, NULL, NULL, 0}}, raftctl_cmd_rebalance,
-     "move the fewest projects that even the load (--dry-run: only show)"},
+    {"rebalance", "",
+     {{"dry-run", NULL, NULL, RAFTCTL_OPT_FLAG}, {"progress", NULL, NULL, RAFTCTL_OPT_FLAG}, {NULL, NULL, NULL, 0}},
+     raftctl_cmd_rebalance,
+     "move the fewest projects that even the load (--dry-run: only show; progress on stderr: on a terminal "
+     "or with --progress)"},
     {"drain", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_drain, "move every project off engine ID and keep it empty"},
     {"undrain", "ID", {{NULL, NULL, NULL, 0}}, raftctl_cmd_undrain, "let engine ID own projects again"},
     {"maintenance on", "", {{"reason", "TEXT", NULL, RAFTCTL_OPT_REQUIRED}, {NULL, NULL, NULL, 0}},

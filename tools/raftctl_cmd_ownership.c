@@ -10,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/mp.h"
 #include "common/proto.h"
 #include "raftctl_call.h"
 #include "raftctl_cmd.h"
 #include "raftctl_output.h"
+#include "raftctl_progress.h"
 #include "raftctl_reply.h"
 
 struct owner_args {
@@ -226,14 +228,23 @@ int raftctl_cmd_rebalance(struct raftctl_ctx *ctx)
     struct client_sync_reply out;
     const msgpack_object *res, *list;
     struct move_row *rows = NULL;
-    bool applied = false, has_lb;
+    bool applied = false, has_lb, want_progress;
+    struct raftctl_poller poller = {0};
     uint64_t lb;
     int rc;
 
     a.dry_run = raftctl_args_opt(&ctx->args, "dry-run") != NULL;
+    /* the progress line (raftctl_progress.h): stderr only, on a terminal or when asked */
+    want_progress = !a.dry_run && (raftctl_args_opt(&ctx->args, "progress") != NULL || isatty(STDERR_FILENO) == 1);
+    if (want_progress &&
+        raftctl_poller_start(&poller, (const char(*)[CLIENT_ENDPOINT_MAX])ctx->args.endpoints, ctx->args.n_endpoints,
+                             ctx->args.timeout_ms) != 0) {
+        raftctl_errf("rebalance: cannot start the progress thread; going on without progress lines");
+    }
     /* A dry run changes nothing: it may be resent wherever the outcome is unknown. */
     rc = raftctl_write(ctx, a.dry_run ? RAFTCTL_READ_LEADER : RAFTCTL_WRITE, a.dry_run ? "rebalance --dry-run" : "rebalance",
                      "rebalance", pack_rebalance, &a, &out);
+    raftctl_poller_stop(&poller);
     if (rc != 0) {
         client_sync_reply_free(&out);
         return rc;
@@ -252,6 +263,12 @@ int raftctl_cmd_rebalance(struct raftctl_ctx *ctx)
         }
     } else {
         size_t n = list->via.array.size;
+        if (want_progress && applied && n > 0 && poller.last_applied != (uint64_t)n + 1) {
+            struct rebalance_progress done = {false, n, n, 0};
+            char line[160];
+            raftctl_progress_format(&done, line, sizeof line);
+            fprintf(stderr, "raftctl: %s\n", line);
+        }
         if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
             rc = rebalance_print_json(rows, n, applied, has_lb, lb);
         } else {

@@ -122,7 +122,8 @@ REQUIRED = ["raftnode_term", "raftnode_is_leader", "raftnode_commit_index", "raf
             "raftnode_ownership_changes_total", "raftnode_api_requests_total",
             "raftnode_api_request_duration_seconds", "raftnode_mirror_lag_seconds", "raftnode_apply_lag_entries",
             "raftnode_snapshot_index", "raftnode_last_log_index", "raftnode_proposal_batch_commands",
-            "raftnode_loop_lag_seconds", "raftnode_lease_valid", "raftnode_proposal_commit_seconds", "process_resident_memory_bytes",
+            "raftnode_loop_lag_seconds", "raftnode_lease_valid", "raftnode_proposal_commit_seconds", "raftnode_raft_append_duration_seconds",
+            "process_resident_memory_bytes",
             "process_open_fds", "process_cpu_seconds_total"]
 
 
@@ -179,6 +180,23 @@ def test_http_endpoints_metrics_and_errors(make_cluster):
         doc = json.loads(body)
         assert {"name", "owner", "owner_identity", "epoch", "pinned", "lease_valid", "lease_ms_left"} <= set(doc)
         assert doc["name"] == "alpha" and doc["owner"] in (1, 2, 3)
+
+    # the log append histogram grows with writes on every member (followers append too);
+    # sequential writes are separate entries, so the leader appends each one on its own
+    def appends(x):
+        fams = parse_prom(get(x.http_port, "/metrics")[2])
+        assert fams["raftnode_raft_append_duration_seconds"]["type"] == "histogram"
+        count = value(fams, "raftnode_raft_append_duration_seconds_count")
+        assert count == value(fams, "raftnode_raft_append_duration_seconds_bucket", le="+Inf")
+        assert value(fams, "raftnode_raft_append_duration_seconds_sum") > 0
+        return count
+    before = {x.id: appends(x) for x in c.nodes.values()}
+    assert all(n >= 1 for n in before.values()), before
+    for i in range(10):
+        c.ctl("project", "add", f"appends{i}", check=0)
+    wait_for(lambda: appends(c[leader]) >= before[leader] + 10, 15, "leader's append count grows by 10")
+    for x in c.nodes.values():
+        wait_for(lambda: appends(x) > before[x.id], 15, f"member {x.id}'s append count grows")
 
     port = c[1].http_port
     st, _, body = get(port, "/v1/projects/nosuch")

@@ -87,7 +87,8 @@ static void test_roles(void **state)
 {
     (void)state;
     static const char *const reads[] = {"status", "hash", "project.list", "project.show", "engine.list",
-                                        "history", "audit", "metastore.status", "kylin.status"};
+                                        "history", "audit", "metastore.status", "kylin.status",
+                                        "rebalance.status"};
     static const char *const admin_writes[] = {"project.add", "project.remove", "project.move", "project.pin",
                                                "rebalance", "maintenance", "engine.drain", "member.add",
                                                "member.remove", "member.assign", "leader.transfer"};
