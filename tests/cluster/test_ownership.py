@@ -268,8 +268,10 @@ def test_moved_project_is_not_acted_for_until_the_old_owners_lease_ran_out(make_
     assert rc == 0, err
     # the new owner's member applied the move: it must not act while the old owner, alive
     # until a moment ago, may still hold its lease
-    s = wait_for(lambda: (lambda o: o if o and o["owner"] == dst else None)(show_on(c, c[dst], "handed")),
-                 5, f"member {dst} to apply the move")
+    # (until member dst applied the move, raftctl asks the owner it names, member src: wait
+    # for an answer with the lease fields, which only the owner's own member gives)
+    s = wait_for(lambda: (lambda o: o if o and o["owner"] == dst and o["acting"] is not None else None)(
+                 show_on(c, c[dst], "handed")), 5, f"member {dst} to apply the move")
     assert s["acting"] is False and s["grace_ms_left"] > 0, s
     assert s["grace_ms_left"] <= TIMEOUT_S * 1000, s
     # and the old owner no longer owns it on its own member
