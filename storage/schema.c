@@ -113,8 +113,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "  detail TEXT NOT NULL"
     ");",
     /* 4 -> 5: the claim the owner's Kylin wrote, recorded through the log. */
-    "ALTER TABLE projects ADD COLUMN kylin_identity TEXT NULL;"
-    "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;",
+    ("ALTER TABLE projects ADD COLUMN kylin_identity TEXT NULL;" /* one step: two statements */
+     "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;"),
     /* 5 -> 6: the case-twin lookup of project_add. An index is not hashed (only tables are). */
     "CREATE INDEX IF NOT EXISTS projects_by_name_nocase ON projects (name COLLATE NOCASE);",
 };
