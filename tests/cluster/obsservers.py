@@ -6,7 +6,9 @@ skipped. Readiness is polled with a deadline (Prometheus's /-/ready, InfluxDB's 
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -175,6 +177,84 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             for v in s["values"]:
                 rows.append(dict(zip(s["columns"], v), **s.get("tags", {})))
         return rows
+
+
+class TcpGate:
+    """A TCP forwarder on a port of its own in front of TARGET_PORT on 127.0.0.1. close() refuses
+    new connections and cuts the open ones, as a stopped server would; open() accepts again at
+    once on the same port, so an outage ends at a known instant instead of after the server's
+    start-up time (which on a loaded machine is longer than a bounded push queue lasts)."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.port = free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.sock = None
+        self.conns = []
+
+    def open(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self.sock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        return self
+
+    def _accept(self, s):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return  # closed by close()
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for x in conns:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def stop(self):
+        self.close()
 
 
 def promtool_check(text, root):

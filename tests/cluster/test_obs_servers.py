@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness import free_ports, wait_for
-from obsservers import PROMTOOL, InfluxDB, Prometheus, promtool_check
+from obsservers import PROMTOOL, InfluxDB, Prometheus, TcpGate, promtool_check
 from test_http import get, parse_prom, value
 
 DB = "raft_metrics"
@@ -96,8 +96,8 @@ def test_prometheus_scrapes_leader_failover(make_cluster, servers, tmp_path):
 
 
 def influx_cluster(make_cluster, influx, interval_ms=300, max_points=100000, n=3, without_http=()):
-    """Members pushing to INFLUX; those in WITHOUT_HTTP have no raft.http.address (the push
-    renders the figures without an HTTP port)."""
+    """Members pushing to INFLUX (an InfluxDB or a TcpGate in front of one); those in
+    WITHOUT_HTTP have no raft.http.address (the push renders the figures without an HTTP port)."""
     ports = free_ports(n)
     extra = {"raft.influxdb.url": influx.url, "raft.influxdb.database": DB,
              "raft.influxdb.interval-ms": interval_ms, "raft.influxdb.max-buffered-points": max_points}
@@ -149,7 +149,11 @@ def test_influxdb_outage_is_survived(make_cluster, servers, tmp_path):
     influx = InfluxDB(tmp_path / "influxdb")
     servers.append(influx.start())
     influx.query(f"CREATE DATABASE {DB}")
-    c = influx_cluster(make_cluster, influx, interval_ms=200, max_points=1000)
+    # the members push through a gate: closing it is the outage (connections refused, as when
+    # InfluxDB is down), and reopening it ends the outage at once
+    gate = TcpGate(influx.port).open()
+    servers.append(gate)
+    c = influx_cluster(make_cluster, gate, interval_ms=200, max_points=1000)
     c.wait_leader()
     x = c[1]
 
@@ -169,7 +173,7 @@ def test_influxdb_outage_is_survived(make_cluster, servers, tmp_path):
         os.kill(influx.pid, signal.SIGCONT)
 
     stopped_ms = int(time.time() * 1000)
-    influx.stop()
+    gate.close()
     errors = wait_for(lambda: value(fams(), "raftnode_influxdb_push_errors_total"), 30, "push errors counted")
     assert errors >= 1
     dropped = wait_for(lambda: value(fams(), "raftnode_influxdb_dropped_points_total"), 30,
@@ -185,8 +189,9 @@ def test_influxdb_outage_is_survived(make_cluster, servers, tmp_path):
     assert value(fams(), "raftnode_loop_lag_max_seconds") < 1.0
     assert all(n.alive() for n in c.nodes.values())
 
+    # the queue now holds the newest ticks of the outage, all older than restarted_ms
     restarted_ms = int(time.time() * 1000)
-    influx.start()
+    gate.open()
     pushes = value(fams(), "raftnode_influxdb_pushes_total")
     wait_for(lambda: value(fams(), "raftnode_influxdb_pushes_total") > pushes, 60, "pushes resume")
     wait_for(lambda: value(fams(), "raftnode_influxdb_queued_points") < 1000, 30, "the backlog drains")
