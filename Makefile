@@ -210,12 +210,12 @@ test-unit-san: san
 # Cluster tests run against the sanitizer build: any ASan/UBSan report fails the node.
 test-cluster: san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/cluster
+	  $(PYTHON) -m pytest -q --tb=short -p no:cacheprovider tests/cluster
 
 # Metastore mirror tests start their own PostgreSQL 15 and MariaDB servers (needs root).
 test-metastore: san
 	RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/metastore
+	  $(PYTHON) -m pytest -q --tb=short -p no:cacheprovider tests/metastore
 
 # Fault-injection tests (tests/faults, as root): every member on its own host (network
 # namespace), a client workload and one nemesis per episode (kill -9, SIGSTOP, partitions,
@@ -228,7 +228,7 @@ FAULT_BIN ?= $(CURDIR)/build-san/bin
 SOAK_FAULT_SEEDS ?= 5
 SOAK_FAULT_EPISODES ?= 20
 FAULT_RUN = RAFTNODE_BIN=$(FAULT_BIN)/raftnode RAFTCTL_BIN=$(FAULT_BIN)/raftctl \
-  $(PYTHON) -m pytest -q -p no:cacheprovider tests/faults
+  $(PYTHON) -m pytest -q --tb=short -p no:cacheprovider tests/faults
 
 test-faults: san
 	$(FAULT_RUN)
@@ -291,13 +291,13 @@ kylin-emulator:
 	@bash tests/kylin/build.sh $(KYLIN_EMU_OUT)
 
 test-kylin: kylin-emulator
-	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin
+	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) $(PYTHON) -m pytest -q --tb=short -p no:cacheprovider tests/kylin
 
 # Issue 10's core loop: 3 members (ASan/UBSan build), each with raft.kylin.url pointing at an
 # emulated Kylin node, on private PostgreSQL 15 and MariaDB servers (as root; tests/kylin_cluster/).
 test-kylin-cluster: san kylin-emulator
 	KYLIN_EMU_OUT=$(CURDIR)/$(KYLIN_EMU_OUT) RAFTNODE_BIN=$(CURDIR)/build-san/bin/raftnode \
-	  RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl $(PYTHON) -m pytest -q -p no:cacheprovider tests/kylin_cluster
+	  RAFTCTL_BIN=$(CURDIR)/build-san/bin/raftctl $(PYTHON) -m pytest -q --tb=short -p no:cacheprovider tests/kylin_cluster
 
 # The layering (include graph, archive symbols, programs' libraries) and the generated docs.
 check-layers: all $(ALL_LIBS)
