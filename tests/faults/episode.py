@@ -39,8 +39,12 @@ SPECS = {
     # the wall clock jumps: no engine kills then, so that any failover would be the clock's doing
     "clock-jump": {"n": 3, "needs": "faketime", "faketime": True, "kills": False},
     # 3 voters and a standby; one voter killed for good: the autopilot replaces it (dead after
-    # 4 s here, 10 s by default), and the healed cluster is checked without it
-    "kill-voter": {"n": 4, "standby": (4,), "extra": {"raft.autopilot.dead-member-timeout-ms": 4000}},
+    # 10 s, the default), and the healed cluster is checked without it. The dead timeout must
+    # outlast the workload's own engine kill (restarted 3.5-5 s later, plus its start-up on a
+    # busy machine): at 4 s the autopilot demoted that member too, and a demoted member that
+    # comes back is a spare the leader never replicates to (docs/operations-autopilot.md), so
+    # the cluster could not be made whole again (seed 3333, 2 of 12 runs on a loaded machine)
+    "kill-voter": {"n": 4, "standby": (4,), "extra": {"raft.autopilot.dead-member-timeout-ms": 10000}},
     "mixed": {"n": 5, "tmpfs": 48, "faketime": True,
               "extra": {"raft.snapshot-threshold": 128, "raft.snapshot-trailing": 32}},
 }
