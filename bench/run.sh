@@ -21,6 +21,9 @@
 #      interval; again during snapshots (a low raft.snapshot-threshold, 10,000 projects loaded
 #      first) and during a rebalance of 10,000 projects (drain + undrain, then raftctl rebalance)
 #   6. members: 5- and 7-member clusters of both, sequential p50 and 64-client throughput
+#   7. where the time goes (raftnode, 64 clients): the members' own histograms over a run
+#      (bench/where_time.py): request, entry proposed -> applied, disk append, batching,
+#      the leader's loop busy share and CPU
 # then, on one private PostgreSQL 15: Kylin's leader race (bench/kylin_race.py) and, on the
 # same server, raftnode's metastore mirror (build/bench/metastore_bench: commit-to-visible
 # lag at 1,000 decisions/s, and the writes of an idle cluster of 10,000 projects); and
@@ -34,7 +37,7 @@
 # KV server answering every put at once), so no client limits either system (aim: 3x the
 # 64-client write rate it measures).
 # B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
-# part, BENCH_PHASES=compare,members,burst,scale,metastore,planner (comma-separated, default all) runs
+# part, BENCH_PHASES=compare,where,members,burst,scale,metastore,planner (comma-separated, default all) runs
 # only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
 # Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
@@ -545,6 +548,23 @@ emit_ratio leader_failover_max raftnode_leader_failover_max etcd_leader_failover
 fi # phase compare
 
 # =========================================================================================
+# Where the time goes (issue 13): a fresh raftnode cluster serving /metrics, 64 clients for
+# SWEEP_DUR s through bench/where_time.py, which reads the members' own histograms over the
+# run: request -> reply, entry proposed -> applied, disk append, commands per entry, the
+# leader's loop busy share and the members' CPU. (bench/profile.sh, with perf, by hand: finer.)
+# =========================================================================================
+if phase where; then
+log "where the time goes: 64 clients for ${SWEEP_DUR}s, the members' /metrics before and after"
+RN_HTTP_ON=1 rn_fresh where
+"$PY" "$ROOT/bench/where_time.py" --metrics "$RN_METRICS" --label raftnode_where \
+    --pids "$(for i in $(seq 1 "$NM"); do printf '%s,' "${RN_PID[$i]}"; done)" -- \
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients 64 --duration "$SWEEP_DUR" --warmup "$TP_WARM" \
+    --prefix "b${RUN_ID}_where" --label raftnode_where_c64 --quiet 2>&1 | collect ||
+    log "where_time.py failed (see above)"
+rn_done
+fi # phase where
+
+# =========================================================================================
 # Members (issue 13): 5- and 7-member clusters of both systems, fresh, on the same machine:
 # sequential write latency (MEMB_SEQ_N writes) and 64-client throughput (MEMB_TP_DUR s).
 # =========================================================================================
@@ -827,6 +847,30 @@ aim() { # aim RATIO OP LIMIT
     awk -v r="$r" -v op="$2" -v l="$3" 'BEGIN {
         ok = (op == "<=") ? (r <= l) : (r >= l); printf "%s (aim %s %sx)\n", ok ? "met" : "NOT met", op, l }'
 }
+# Where the time goes: the where phase's figures.
+where_report() {
+    local W=raftnode_where api commit
+    api=$(val ${W}_api_ms)
+    commit=$(val ${W}_commit_ms)
+    row2() { printf '| %-76s | %16s |\n' "$1" "$2"; }
+    echo "Where a raftnode write's time goes: 64 clients for ${SWEEP_DUR} s on a fresh 3-member cluster"
+    echo "serving /metrics, from the members' own histograms over the run (bench/where_time.py; a finer"
+    echo "view with perf: bench/profile.sh, by hand):"
+    echo
+    row2 "metric" "value"
+    printf '|%s|%s|\n' "------------------------------------------------------------------------------" "------------------"
+    row2 "writes/s in this run; p50 / p99 (ms)" "$(fmt raftnode_where_c64_writes_per_s); $(fmt raftnode_where_c64_p50) / $(fmt raftnode_where_c64_p99)"
+    row2 "client: request sent -> reply read, mean (ms)" "$(fmt raftnode_where_c64_mean)"
+    row2 "leader: request dispatched -> reply, mean (ms)" "$(fmt ${W}_api_ms)"
+    row2 "  entry proposed -> applied (append, replication, commit, apply), mean (ms)" "$(fmt ${W}_commit_ms)"
+    row2 "  the rest: waiting to be proposed (batching) and the reply path (ms)" "$(awk -v a="$api" -v c="$commit" 'BEGIN {
+        if (a ~ /^[0-9.]+$/ && c ~ /^[0-9.]+$/) printf "%.3f", a - c; else print "n/a" }')"
+    row2 "disk append of a batch of entries, leader / followers, mean (ms)" "$(fmt ${W}_append_leader_ms) / $(fmt ${W}_append_follower_ms)"
+    row2 "writes per log entry (batching), mean" "$(fmt ${W}_commands_per_entry)"
+    row2 "log entries per second" "$(fmt ${W}_entries_per_s)"
+    row2 "leader's event loop busy, wall time outside poll incl. preemption (% of the run)" "$(fmt ${W}_loop_busy_pct)"
+    row2 "process CPU, leader / a follower (% of one CPU; the machine has $(nproc))" "$(fmt ${W}_leader_cpu_pct) / $(fmt ${W}_follower_cpu_pct)"
+}
 # The burst phase's table: one column per run (plain, during snapshots, during a rebalance).
 burst_report() {
     row3() { printf '| %-60s | %13s | %16s | %18s |\n' "$1" "$2" "$3" "$4"; }
@@ -905,6 +949,8 @@ report() {
     row "restart-to-ready with $MEM_N (ms)" "$(fmt raftnode_restart_ready_${MEM_TAG}_ms)" "$(fmt etcd_restart_ready_${MEM_TAG}_ms)" "$(rat restart_ready_$MEM_TAG)" ""
     echo
     burst_report
+    echo
+    where_report
     echo
     echo "The metastore on one PostgreSQL $PG_VERSION server, same run: Kylin's leader race ($PG_ROWS"
     echo "project rows, heart-beat-interval 30 s) and raftnode's mirror ($MS_PROJECTS projects):"
@@ -1061,9 +1107,15 @@ every log write. Clients connect to the leader over persistent connections.
   during a rebalance (10,000 projects loaded and placed, engine 3 drained and undrained, then
   `raftctl rebalance` started just before the first add: about a third of the projects move
   back in slices of 256 moves).
-* Where raftnode's time goes: `bash bench/profile.sh` (perf, run by hand) traces the
-  leader and prints the stages of a write (disk append, replication round trip, SQLite
-  apply) and the event-loop stalls under 64 clients.
+* Where raftnode's time goes: a fresh cluster serving /metrics, 64 clients for 6 s through
+  `bench/where_time.py`, which reads each member's own histograms before and after the run:
+  `raftnode_api_request_duration_seconds` (request dispatched to reply, on the leader),
+  `raftnode_proposal_commit_seconds` (entry proposed to applied),
+  `raftnode_raft_append_duration_seconds` (disk append), `raftnode_proposal_batch_commands`
+  (writes per entry), `raftnode_loop_busy_seconds` (the leader's loop outside poll) and the
+  members' CPU from /proc. Finer, by hand: `bash bench/profile.sh` (perf) traces the leader
+  and prints the stages of a write (disk append, replication round trip, SQLite apply) and
+  the event-loop stalls under 64 clients.
 * Restart-to-ready: SIGKILL all three members, start them again; time from the start
   until every member reports all pre-kill entries applied (raftnode: `status`
   applied_index; etcd: a serializable get of the last key on each member) and a write
