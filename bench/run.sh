@@ -6,7 +6,9 @@
 # data in one temporary directory, so on one filesystem; both with heartbeat 100 ms and
 # election timeout 1000 ms) and measures against both:
 #   1. sequential write latency from one client (p50, p99)
-#   2. closed-loop write throughput at 1, 16 and 64 clients on persistent connections
+#   2. closed-loop write throughput at 1, 4, 16, 64 and 256 clients on persistent connections
+#      (the client sweep: p50/p99 against the write rate, plotted by gnuplot into
+#      docs/benchmarks-latency.png); the drivers' ceilings at 64 and 256 clients
 #   3. leader failover: SIGKILL the leader, time to the next successful write; R times,
 #      the killed member restarted (and caught up) in between
 #   4. on fresh clusters: RSS of every member idle and after N projects / keys, then
@@ -14,8 +16,14 @@
 #      member has applied everything it had and a write succeeds)
 #   5. burst (fresh raftnode cluster, members serving /metrics): 10,000 pipelined project.add
 #      on one connection to the leader (bench/burst.py): all acknowledged? a new term or
-#      leader on any member? and the loop's longest stall (raftnode_loop_busy_max_seconds,
-#      the longest event-loop turn), aim < 20% of the heartbeat interval
+#      leader on any member? and the loop's longest stall in the window (the
+#      raftnode_loop_busy_* metrics, the longest event-loop turn), aim < 20% of the heartbeat
+#      interval; again during snapshots (a low raft.snapshot-threshold, 10,000 projects loaded
+#      first) and during a rebalance of 10,000 projects (drain + undrain, then raftctl rebalance)
+#   6. members: 5- and 7-member clusters of both, sequential p50 and 64-client throughput
+#   7. where the time goes (raftnode, 64 clients): the members' own histograms over a run
+#      (bench/where_time.py): request, entry proposed -> applied, disk append, batching,
+#      the leader's loop busy share and CPU
 # then, on one private PostgreSQL 15: Kylin's leader race (bench/kylin_race.py) and, on the
 # same server, raftnode's metastore mirror (build/bench/metastore_bench: commit-to-visible
 # lag at 1,000 decisions/s, and the writes of an idle cluster of 10,000 projects); and
@@ -29,7 +37,7 @@
 # KV server answering every put at once), so no client limits either system (aim: 3x the
 # 64-client write rate it measures).
 # B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
-# part, BENCH_PHASES=compare,burst,scale,metastore,planner (comma-separated, default all) runs
+# part, BENCH_PHASES=compare,where,members,burst,scale,metastore,planner (comma-separated, default all) runs
 # only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
 # Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
@@ -44,14 +52,23 @@ MODE=${1:-quick}
 case "$MODE" in
 quick)
     SEQ_N=2000; TP_DUR=4; TP_WARM=1; FO_REPS=3; MEM_N=10000; PG_ROUNDS=3; PLANNER_TIMEOUT=120
-    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4; LAG_DUR=10; LAG_WARM=2; IDLE_S=20; KY_KILLS=5 ;;
+    CEIL_DUR=3; SCALE_SEQ_N=1000; SCALE_TP_DUR=4; LAG_DUR=10; LAG_WARM=2; IDLE_S=20; KY_KILLS=5
+    SWEEP_DUR=3; MEMB_SEQ_N=500; MEMB_TP_DUR=3; BURST_PROJECTS=${BURST_PROJECTS:-2000} ;;
 full)
     SEQ_N=10000; TP_DUR=15; TP_WARM=2; FO_REPS=7; MEM_N=100000; PG_ROUNDS=5; PLANNER_TIMEOUT=300
-    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8; LAG_DUR=27; LAG_WARM=2; IDLE_S=60; KY_KILLS=7 ;;
+    CEIL_DUR=5; SCALE_SEQ_N=3000; SCALE_TP_DUR=8; LAG_DUR=27; LAG_WARM=2; IDLE_S=60; KY_KILLS=7
+    SWEEP_DUR=6; MEMB_SEQ_N=2000; MEMB_TP_DUR=6; BURST_PROJECTS=${BURST_PROJECTS:-10000} ;;
 *)
     echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
 PG_ROWS=10000
+# The client sweep (latency against throughput, plotted): 64 clients for TP_DUR s (the headline
+# row), the other points for SWEEP_DUR s each; the ceiling rows at 64 and 256.
+SWEEP_CLIENTS="1 4 16 64 256"
+MEMB_SIZES="5 7" # the members phase: 5- and 7-member clusters
+# burst phase: the snapshot variant's raft.snapshot-threshold (entries between snapshots; the
+# burst writes a few hundred entries, its adds batched several to an entry)
+BURST_SNAP_THRESHOLD=${BURST_SNAP_THRESHOLD:-20}
 MS_PROJECTS=${MS_PROJECTS:-10000} # projects in the mirror's cluster (lag and idle)
 # Projects in the kylin phase's (b) and (c). Issue 10 asks for 10,000, but the emulator
 # (tests/kylin/) resolves every project of a claim by listing Kylin's whole project table
@@ -98,6 +115,10 @@ RES=$WORK/results.txt
 mkdir -p "$WORK/bin"
 cp "$RAFTNODE" "$WORK/bin/raftnode" && cp "$LOADGEN" "$WORK/bin/loadgen" && cp "$ETCDGO" "$WORK/bin/etcd-go" ||
     { echo "bench: cannot copy binaries" >&2; rm -rf "$WORK"; exit 1; }
+RAFTCTL=${RAFTCTL_BIN:-$ROOT/$B/bin/raftctl} # the burst phase's drain and rebalance
+if [ -x "$RAFTCTL" ]; then
+    cp "$RAFTCTL" "$WORK/bin/raftctl" && RAFTCTL=$WORK/bin/raftctl
+fi
 if [ -x "$MSBENCH" ]; then
     cp "$MSBENCH" "$WORK/bin/metastore_bench" && MSBENCH=$WORK/bin/metastore_bench
 fi
@@ -188,12 +209,16 @@ forget_pid() { # removes $1 from PIDS
 }
 
 # ---- free ports: below the ephemeral range, checked by binding them -------------------
-PORTS=($("$PY" - <<'EOF'
-import random, socket
+# Up to NM_MAX members per system (the members phase runs 5 and 7): per member a raftnode
+# raft, API and /metrics port, an etcd client and peer port; and PostgreSQL's.
+NM_MAX=7
+N_PORTS=$((5 * NM_MAX + 1))
+PORTS=($("$PY" - "$N_PORTS" <<'EOF'
+import random, socket, sys
 got, socks = [], []
 rng = random.Random()
 lo, hi = 20000, 32000
-while len(got) < 16:
+while len(got) < int(sys.argv[1]):
     p = rng.randrange(lo, hi)
     if p in got:
         continue
@@ -208,24 +233,40 @@ while len(got) < 16:
 print(" ".join(map(str, got)))
 EOF
 ))
-if [ "${#PORTS[@]}" -ne 16 ]; then
-    echo "bench: could not pick free ports" >&2
+if [ "${#PORTS[@]}" -ne "$N_PORTS" ]; then
+    echo "bench: could not pick $N_PORTS free ports" >&2
     exit 1
 fi
-RN_RAFT=("" "${PORTS[0]}" "${PORTS[1]}" "${PORTS[2]}")
-RN_API=("" "${PORTS[3]}" "${PORTS[4]}" "${PORTS[5]}")
-ET_CLIENT=("" "${PORTS[6]}" "${PORTS[7]}" "${PORTS[8]}")
-ET_PEER=("" "${PORTS[9]}" "${PORTS[10]}" "${PORTS[11]}")
-PG_PORT=${PORTS[12]}
-RN_HTTP=("" "${PORTS[13]}" "${PORTS[14]}" "${PORTS[15]}") # /metrics, burst phase only
+RN_RAFT=("") RN_API=("") RN_HTTP=("") ET_CLIENT=("") ET_PEER=("") RN_PID=("") ET_PID=("")
+for i in $(seq 1 "$NM_MAX"); do
+    RN_RAFT[$i]=${PORTS[i - 1]}
+    RN_API[$i]=${PORTS[NM_MAX + i - 1]}
+    RN_HTTP[$i]=${PORTS[2 * NM_MAX + i - 1]} # /metrics, burst phase only
+    ET_CLIENT[$i]=${PORTS[3 * NM_MAX + i - 1]}
+    ET_PEER[$i]=${PORTS[4 * NM_MAX + i - 1]}
+    RN_PID[$i]=""
+    ET_PID[$i]=""
+done
+PG_PORT=${PORTS[5 * NM_MAX]}
 RN_HTTP_ON=0
-RN_EPS=127.0.0.1:${RN_API[1]},127.0.0.1:${RN_API[2]},127.0.0.1:${RN_API[3]}
-ET_EPS=127.0.0.1:${ET_CLIENT[1]},127.0.0.1:${ET_CLIENT[2]},127.0.0.1:${ET_CLIENT[3]}
-RN_INITIAL=1=127.0.0.1:${RN_RAFT[1]},2=127.0.0.1:${RN_RAFT[2]},3=127.0.0.1:${RN_RAFT[3]}
-ET_INITIAL=e1=http://127.0.0.1:${ET_PEER[1]},e2=http://127.0.0.1:${ET_PEER[2]},e3=http://127.0.0.1:${ET_PEER[3]}
-RN_PID=("" "" "" "")
-ET_PID=("" "" "" "")
+# set_members N: the clusters started from now on have members 1..N (NM); their endpoint lists.
+set_members() {
+    local i
+    NM=$1
+    RN_EPS="" ET_EPS="" RN_INITIAL="" ET_INITIAL="" RN_METRICS=""
+    for i in $(seq 1 "$NM"); do
+        RN_EPS+=${RN_EPS:+,}127.0.0.1:${RN_API[$i]}
+        ET_EPS+=${ET_EPS:+,}127.0.0.1:${ET_CLIENT[$i]}
+        RN_METRICS+=${RN_METRICS:+,}127.0.0.1:${RN_HTTP[$i]}
+        RN_INITIAL+=${RN_INITIAL:+,}$i=127.0.0.1:${RN_RAFT[$i]}
+        ET_INITIAL+=${ET_INITIAL:+,}e$i=http://127.0.0.1:${ET_PEER[$i]}
+    done
+}
+set_members 3
 RUN_ID=$$
+# 256 clients hold 256 connections (and the 7-member clusters their peers'): the soft limit
+# of open files up to the hard one.
+ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 
 # ---- results ---------------------------------------------------------------------------
 # Tool output: RESULT/RATIO/INFO lines are kept, everything else goes to stderr.
@@ -271,7 +312,7 @@ now_ms() { date +%s%3N; }
 # ---- raftnode cluster ------------------------------------------------------------------
 rn_write_conf() { # rn_write_conf DIR
     local i
-    for i in 1 2 3; do
+    for i in $(seq 1 "$NM"); do
         cat >"$1/rn$i.properties" <<EOF
 raft.node.id=$i
 raft.node.address=127.0.0.1:${RN_RAFT[$i]}
@@ -294,19 +335,39 @@ rn_start() { # rn_start DIR I
 }
 rn_kill_all() {
     local i
-    for i in 1 2 3; do
+    for i in $(seq 1 "$NM_MAX"); do
         [ -n "${RN_PID[$i]}" ] && kill -KILL "${RN_PID[$i]}" 2>/dev/null
     done
-    for i in 1 2 3; do
+    for i in $(seq 1 "$NM_MAX"); do
         [ -n "${RN_PID[$i]}" ] && { wait_gone "${RN_PID[$i]}" 10; forget_pid "${RN_PID[$i]}"; RN_PID[$i]=""; }
     done
 }
 rn_status() { "$LOADGEN" --mode status --endpoints "$RN_EPS" --timeout-ms 1000 2>/dev/null; }
-rn_leader_index() { # 1..3 of the member that says it is the leader, or nothing
-    rn_status | awk -v e1="127.0.0.1:${RN_API[1]}" -v e2="127.0.0.1:${RN_API[2]}" -v e3="127.0.0.1:${RN_API[3]}" '
-        /state=leader/ { if ($2 == e1) print 1; else if ($2 == e2) print 2; else if ($2 == e3) print 3; exit }'
+# endpoint_index EPS: reads status lines (`ENDPOINT state=...`); prints the position (1..) in
+# the comma-separated EPS of the one that says it is the leader, or nothing.
+endpoint_index() {
+    awk -v eps="$1" 'BEGIN { n = split(eps, e, ",") }
+        /state=leader/ { for (i = 1; i <= n; i++) if ($2 == e[i]) print i; exit }'
 }
+rn_leader_index() { rn_status | endpoint_index "$RN_EPS"; } # 1..NM of the leader, or nothing
 rn_commit() { rn_status | awk '/state=leader/ { for (i = 1; i <= NF; i++) if ($i ~ /^commit=/) { sub("commit=", "", $i); print $i } }'; }
+# wait_commit_stable SECONDS_STABLE DEADLINE_S: polls the leader's commit index until it
+# has not moved for SECONDS_STABLE (the scheduler's placement writes are done).
+wait_commit_stable() {
+    local last="" c since deadline=$(( $(date +%s) + $2 ))
+    since=$(date +%s)
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        c=$(rn_commit)
+        if [ -n "$c" ] && [ "$c" = "$last" ]; then
+            [ $(( $(date +%s) - since )) -ge "$1" ] && return 0
+        else
+            last=$c
+            since=$(date +%s)
+        fi
+        sleep 0.2
+    done
+    return 1
+}
 rn_ready() { # rn_ready LABEL T0_MS MIN_APPLIED DEADLINE_S: prints through collect
     "$LOADGEN" --mode ready --endpoints "$RN_EPS" --t0-ms "$2" --min-applied "$3" --deadline-s "$4" \
         --prefix "r${RUN_ID}_$1" --label "$1" --quiet 2>&1 | collect
@@ -331,18 +392,15 @@ et_start() { # et_start DIR I
 }
 et_kill_all() {
     local i
-    for i in 1 2 3; do
+    for i in $(seq 1 "$NM_MAX"); do
         [ -n "${ET_PID[$i]}" ] && kill -KILL "${ET_PID[$i]}" 2>/dev/null
     done
-    for i in 1 2 3; do
+    for i in $(seq 1 "$NM_MAX"); do
         [ -n "${ET_PID[$i]}" ] && { wait_gone "${ET_PID[$i]}" 10; forget_pid "${ET_PID[$i]}"; ET_PID[$i]=""; }
     done
 }
 et_status() { "$ETCDGO" --mode status --endpoints "$ET_EPS" --timeout-ms 1000 2>/dev/null; }
-et_leader_index() {
-    et_status | awk -v e1="127.0.0.1:${ET_CLIENT[1]}" -v e2="127.0.0.1:${ET_CLIENT[2]}" -v e3="127.0.0.1:${ET_CLIENT[3]}" '
-        /state=leader/ { if ($2 == e1) print 1; else if ($2 == e2) print 2; else if ($2 == e3) print 3; exit }'
-}
+et_leader_index() { et_status | endpoint_index "$ET_EPS"; }
 et_put() { ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ET_EPS" --command-timeout=5s put "$1" "$2" >/dev/null 2>&1; }
 et_ready() { # et_ready LABEL T0_MS CHECK_KEY DEADLINE_S
     local ck=()
@@ -380,7 +438,7 @@ rn_fresh() { # rn_fresh NAME: a new raftnode cluster in $WORK/NAME, ready
     rn_write_conf "$d"
     RN_DIR=$d
     t0=$(now_ms)
-    for i in 1 2 3; do rn_start "$d" $i; done
+    for i in $(seq 1 "$NM"); do rn_start "$d" $i; done
     rn_ready "raftnode_start_$1" "$t0" 0 30 || fatal "raftnode cluster $1 did not become ready (logs: $d/rn*.log)"
 }
 et_fresh() {
@@ -388,7 +446,7 @@ et_fresh() {
     mkdir -p "$d"
     ET_DIR=$d
     t0=$(now_ms)
-    for i in 1 2 3; do et_start "$d" $i; done
+    for i in $(seq 1 "$NM"); do et_start "$d" $i; done
     et_ready "etcd_start_$1" "$t0" "" 30 || fatal "etcd cluster $1 did not become ready (logs: $d/etcd*.log)"
 }
 # Teardown between workloads: SIGKILL (the data is thrown away; stopping is not measured).
@@ -410,35 +468,39 @@ emit "etcd_cold_start_ms $(val etcd_start_seq_ms) ms"
 emit_ratio seq_latency_p50 raftnode_seq_latency_p50 etcd_seq_latency_p50
 emit_ratio seq_latency_p99 raftnode_seq_latency_p99 etcd_seq_latency_p99
 
-for c in 1 16 64; do
-    log "closed-loop throughput: $c clients, ${TP_DUR}s (${TP_WARM}s warm-up excluded)"
+for c in $SWEEP_CLIENTS; do
+    dur=$SWEEP_DUR
+    [ "$c" = 64 ] && dur=$TP_DUR
+    log "closed-loop throughput: $c clients, ${dur}s (${TP_WARM}s warm-up excluded)"
     rn_fresh "c$c"
-    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients "$c" --duration "$TP_DUR" --warmup "$TP_WARM" \
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients "$c" --duration "$dur" --warmup "$TP_WARM" \
         --prefix "b${RUN_ID}_c$c" --label "raftnode_throughput_c$c" 2>&1 | collect
-    if [ "$c" = 64 ]; then
-        # Context: the client + RPC rate without consensus (raftnode `status`), 64 clients.
-        "$LOADGEN" --mode throughput --op status --endpoints "$RN_EPS" --clients 64 --duration "$CEIL_DUR" \
-            --warmup 1 --label raftnode_read_ceiling_c64 --quiet 2>&1 | collect
+    if [ "$c" = 64 ] || [ "$c" = 256 ]; then
+        # Context: the client + RPC rate without consensus (raftnode `status`), c clients.
+        "$LOADGEN" --mode throughput --op status --endpoints "$RN_EPS" --clients "$c" --duration "$CEIL_DUR" \
+            --warmup 1 --label "raftnode_read_ceiling_c$c" --quiet 2>&1 | collect
     fi
     rn_done
     et_fresh "c$c"
     "$ETCDGO" --mode throughput --endpoints "$ET_EPS" --clients "$c" --conns "$ET_CONNS" \
-        --duration "$TP_DUR" --warmup "$TP_WARM" --prefix "b${RUN_ID}_c$c" --label "etcd_throughput_c$c" 2>&1 | collect
-    if [ "$c" = 64 ]; then
+        --duration "$dur" --warmup "$TP_WARM" --prefix "b${RUN_ID}_c$c" --label "etcd_throughput_c$c" 2>&1 | collect
+    if [ "$c" = 64 ] || [ "$c" = 256 ]; then
         # The same for etcd's driver: its puts against an in-process gRPC KV server that
         # answers at once (no raft, no disk; the server's own CPU counts against the
         # client's, so this is a lower bound of the client's ceiling).
-        "$ETCDGO" --mode ceiling --clients 64 --conns "$ET_CONNS" --duration "$CEIL_DUR" --warmup 1 \
-            --label etcd_client_ceiling_c64 --quiet 2>&1 | collect
+        "$ETCDGO" --mode ceiling --clients "$c" --conns "$ET_CONNS" --duration "$CEIL_DUR" --warmup 1 \
+            --label "etcd_client_ceiling_c$c" --quiet 2>&1 | collect
     fi
     et_done
     emit_ratio "throughput_c$c" "raftnode_throughput_c${c}_writes_per_s" "etcd_throughput_c${c}_writes_per_s"
 done
 emit_ratio throughput_c64_p50 raftnode_throughput_c64_p50 etcd_throughput_c64_p50
 emit_ratio throughput_c64_p99 raftnode_throughput_c64_p99 etcd_throughput_c64_p99
-# Each driver's headroom: its ceiling over the 64-client write rate it measured (aim >= 3).
-emit "raftnode_client_headroom_c64 $(ratio "$(val raftnode_read_ceiling_c64_writes_per_s)" "$(val raftnode_throughput_c64_writes_per_s)") x"
-emit "etcd_client_headroom_c64 $(ratio "$(val etcd_client_ceiling_c64_writes_per_s)" "$(val etcd_throughput_c64_writes_per_s)") x"
+# Each driver's headroom: its ceiling over the write rate it measured at as many clients (aim >= 3).
+for c in 64 256; do
+    emit "raftnode_client_headroom_c$c $(ratio "$(val raftnode_read_ceiling_c${c}_writes_per_s)" "$(val raftnode_throughput_c${c}_writes_per_s)") x"
+    emit "etcd_client_headroom_c$c $(ratio "$(val etcd_client_ceiling_c${c}_writes_per_s)" "$(val etcd_throughput_c${c}_writes_per_s)") x"
+done
 
 # Failover: kill -9 the leader, time to the next successful write; restart it, wait until
 # it has caught up, repeat.
@@ -447,7 +509,7 @@ rn_fo=()
 for r in $(seq 1 "$FO_REPS"); do
     li=$(rn_leader_index)
     [ -n "$li" ] || fatal "raftnode: no leader before failover round $r"
-    surv=$(for i in 1 2 3; do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${RN_API[$i]}"; done)
+    surv=$(for i in $(seq 1 "$NM"); do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${RN_API[$i]}"; done)
     log "raftnode failover $r/$FO_REPS: SIGKILL leader member $li (pid ${RN_PID[$li]})"
     "$LOADGEN" --mode failover-probe --endpoints "${surv%,}" --kill-pid "${RN_PID[$li]}" --deadline-s 60 \
         --prefix "b${RUN_ID}_fo$r" --label "raftnode_failover_$r" 2>&1 | collect
@@ -467,7 +529,7 @@ et_fo=()
 for r in $(seq 1 "$FO_REPS"); do
     li=$(et_leader_index)
     [ -n "$li" ] || fatal "etcd: no leader before failover round $r"
-    surv=$(for i in 1 2 3; do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${ET_CLIENT[$i]}"; done)
+    surv=$(for i in $(seq 1 "$NM"); do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${ET_CLIENT[$i]}"; done)
     log "etcd failover $r/$FO_REPS: SIGKILL leader member e$li (pid ${ET_PID[$li]})"
     "$ETCDGO" --mode failover-probe --endpoints "${surv%,}" --kill-pid "${ET_PID[$li]}" --deadline-s 60 \
         --timeout-ms 2000 --prefix "b${RUN_ID}_fo$r" --label "etcd_failover_$r" 2>&1 | collect
@@ -486,23 +548,112 @@ emit_ratio leader_failover_max raftnode_leader_failover_max etcd_leader_failover
 fi # phase compare
 
 # =========================================================================================
+# Where the time goes (issue 13): a fresh raftnode cluster serving /metrics, 64 clients for
+# SWEEP_DUR s through bench/where_time.py, which reads the members' own histograms over the
+# run: request -> reply, entry proposed -> applied, disk append, commands per entry, the
+# leader's loop busy share and the members' CPU. (bench/profile.sh, with perf, by hand: finer.)
+# =========================================================================================
+if phase where; then
+log "where the time goes: 64 clients for ${SWEEP_DUR}s, the members' /metrics before and after"
+RN_HTTP_ON=1 rn_fresh where
+"$PY" "$ROOT/bench/where_time.py" --metrics "$RN_METRICS" --label raftnode_where \
+    --pids "$(for i in $(seq 1 "$NM"); do printf '%s,' "${RN_PID[$i]}"; done)" -- \
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients 64 --duration "$SWEEP_DUR" --warmup "$TP_WARM" \
+    --prefix "b${RUN_ID}_where" --label raftnode_where_c64 --quiet 2>&1 | collect ||
+    log "where_time.py failed (see above)"
+rn_done
+fi # phase where
+
+# =========================================================================================
+# Members (issue 13): 5- and 7-member clusters of both systems, fresh, on the same machine:
+# sequential write latency (MEMB_SEQ_N writes) and 64-client throughput (MEMB_TP_DUR s).
+# =========================================================================================
+if phase members; then
+for n in $MEMB_SIZES; do
+    set_members "$n"
+    log "$n members: $MEMB_SEQ_N sequential writes, then 64 clients for ${MEMB_TP_DUR}s"
+    rn_fresh "m$n"
+    "$LOADGEN" --mode seq --endpoints "$RN_EPS" --requests "$MEMB_SEQ_N" --prefix "b${RUN_ID}_m${n}_seq" \
+        --label "raftnode_seq_latency_m$n" --quiet --deadline-s 300 2>&1 | collect
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients 64 --duration "$MEMB_TP_DUR" --warmup "$TP_WARM" \
+        --prefix "b${RUN_ID}_m${n}_c64" --label "raftnode_throughput_c64_m$n" --quiet 2>&1 | collect
+    rn_done
+    et_fresh "m$n"
+    "$ETCDGO" --mode seq --endpoints "$ET_EPS" --requests "$MEMB_SEQ_N" --prefix "b${RUN_ID}_m${n}_seq" \
+        --label "etcd_seq_latency_m$n" --quiet --deadline-s 300 2>&1 | collect
+    "$ETCDGO" --mode throughput --endpoints "$ET_EPS" --clients 64 --conns "$ET_CONNS" --duration "$MEMB_TP_DUR" \
+        --warmup "$TP_WARM" --prefix "b${RUN_ID}_m${n}_c64" --label "etcd_throughput_c64_m$n" --quiet 2>&1 | collect
+    et_done
+    emit_ratio "seq_latency_p50_m$n" "raftnode_seq_latency_m${n}_p50" "etcd_seq_latency_m${n}_p50"
+    emit_ratio "throughput_c64_m$n" "raftnode_throughput_c64_m${n}_writes_per_s" "etcd_throughput_c64_m${n}_writes_per_s"
+done
+set_members 3
+fi # phase members
+
+# =========================================================================================
 # Burst (issue 13, "load held"): a fresh raftnode cluster whose members serve /metrics, its
 # engines registered (so the scheduler places the new projects meanwhile); BURST_N pipelined
 # project.add on one connection to the leader. Every add must be acknowledged and no member
 # may see a new term or leader; the loop's longest stall (raftnode_loop_busy_max_seconds,
 # exact: loop_busy.c) is reported, aim < 20% of the heartbeat interval (20 ms).
+# Then the same burst twice more, each on a fresh cluster first loaded with BURST_PROJECTS
+# projects (64 clients) and left to place them all:
+#   snapshot:  raft.snapshot-threshold=BURST_SNAP_THRESHOLD, so that every member takes
+#              snapshots (of a state of 10,000+ projects) while the burst runs;
+#   rebalance: engine 3 drained (its third of the projects moved away) and undrained, then
+#              `raftctl rebalance` (about a third of the projects moved back, in slices of
+#              256 moves) started just before the burst, the window lasting until both ended.
+# Per run: the window's longest loop turn (exact, or the histogram bucket bounding it) and its
+# turns over the aim, from every member's /metrics (bench/burst.py).
 # =========================================================================================
+burst_run() { # burst_run LABEL [COMMAND...]: the burst against the running cluster's leader
+    local label=$1 li during=()
+    shift
+    [ $# -gt 0 ] && during=(--during "$@")
+    li=$(rn_leader_index)
+    [ -n "$li" ] || fatal "raftnode: no leader for the burst $label"
+    "$PY" "$ROOT/bench/burst.py" --api "127.0.0.1:${RN_API[$li]}" --n "$BURST_N" --prefix "b${RUN_ID}_$label" \
+        --metrics "$RN_METRICS" --raft-dirs "$(for i in $(seq 1 "$NM"); do printf '%s,' "$RN_DIR/rn$i/raft"; done)" \
+        --label "$label" "${during[@]}" 2>&1 | collect ||
+        log "burst $label: adds failed, the leader changed or the command beside it failed (see above)"
+}
+burst_preload() { # burst_preload: BURST_PROJECTS projects added, then placed (the log quiet)
+    log "burst: loading $BURST_PROJECTS projects first"
+    "$LOADGEN" --mode throughput --endpoints "$RN_EPS" --clients 64 --requests "$BURST_PROJECTS" --deadline-s 300 \
+        --prefix "p${RUN_ID}_$1" --label raftnode_burst_preload --quiet 2>&1 | sed 's/^/  /' >&2
+    wait_commit_stable 3 180 || log "raftnode: the commit index kept moving for 180 s"
+}
 if phase burst; then
 log "burst: $BURST_N pipelined project.add on one connection to the leader"
-RN_HTTP_ON=1
-rn_fresh burst
-RN_HTTP_ON=0
-li=$(rn_leader_index)
-[ -n "$li" ] || fatal "raftnode: no leader for the burst"
-"$PY" "$ROOT/bench/burst.py" --api "127.0.0.1:${RN_API[$li]}" --n "$BURST_N" --prefix "b${RUN_ID}_burst" \
-    --metrics "127.0.0.1:${RN_HTTP[1]},127.0.0.1:${RN_HTTP[2]},127.0.0.1:${RN_HTTP[3]}" \
-    --label raftnode_burst 2>&1 | collect || log "burst: adds failed or the leader changed (see above)"
+RN_HTTP_ON=1 rn_fresh burst
+burst_run raftnode_burst
 rn_done
+
+log "burst during snapshots: raft.snapshot-threshold=$BURST_SNAP_THRESHOLD"
+RN_HTTP_ON=1 RN_EXTRA_CONF="raft.snapshot-threshold=$BURST_SNAP_THRESHOLD" rn_fresh burst_snap
+burst_preload snap
+burst_run raftnode_burst_snapshot
+rn_done
+
+if [ -x "$RAFTCTL" ]; then
+    log "burst during a rebalance of $BURST_PROJECTS projects"
+    RN_HTTP_ON=1 rn_fresh burst_rebal
+    burst_preload rebal
+    # (a failed drain or undrain skips this run, its rows read n/a; the rest of the bench goes on)
+    if ! "$RAFTCTL" --endpoints "$RN_EPS" --timeout 60000 drain 3 >&2; then
+        log "raftctl drain 3 failed (logs: $RN_DIR/rn*.log): the burst during a rebalance is skipped"
+    else
+        wait_commit_stable 3 180 || log "raftnode: the commit index kept moving for 180 s after the drain"
+        if "$RAFTCTL" --endpoints "$RN_EPS" --timeout 60000 undrain 3 >&2; then
+            burst_run raftnode_burst_rebalance "$RAFTCTL" --endpoints "$RN_EPS" --timeout 300000 -w json rebalance
+        else
+            log "raftctl undrain 3 failed (logs: $RN_DIR/rn*.log): the burst during a rebalance is skipped"
+        fi
+    fi
+    rn_done
+else
+    log "no $RAFTCTL: the burst during a rebalance is skipped"
+fi
 fi # phase burst
 
 # =========================================================================================
@@ -524,23 +675,6 @@ rss_report() { # rss_report SYSTEM PHASE PID1 PID2 PID3
     done
     emit "${sys}_rss_${phase}_max $(awk -v k="$max" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
     emit "${sys}_rss_${phase}_total $(awk -v k="$sum" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
-}
-# wait_commit_stable SECONDS_STABLE DEADLINE_S: polls the leader's commit index until it
-# has not moved for SECONDS_STABLE (the scheduler's placement writes are done).
-wait_commit_stable() {
-    local last="" c since deadline=$(( $(date +%s) + $2 ))
-    since=$(date +%s)
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        c=$(rn_commit)
-        if [ -n "$c" ] && [ "$c" = "$last" ]; then
-            [ $(( $(date +%s) - since )) -ge "$1" ] && return 0
-        else
-            last=$c
-            since=$(date +%s)
-        fi
-        sleep 0.2
-    done
-    return 1
 }
 
 if phase scale; then # (the phase's body is not indented)
@@ -565,7 +699,7 @@ log "restart-to-ready: SIGKILL all raftnode members, start all"
 c=$(rn_commit)
 rn_kill_all
 T0=$(now_ms)
-for i in 1 2 3; do rn_start "$RN_DIR" $i; done
+for i in $(seq 1 "$NM"); do rn_start "$RN_DIR" $i; done
 rn_ready "raftnode_restart_ready_$MEM_TAG" "$T0" "${c:-0}" 120 || fatal "raftnode did not restart"
 rn_done
 
@@ -588,7 +722,7 @@ et_put /bench/marker/final x || fatal "etcd: marker put failed"
 log "restart-to-ready: SIGKILL all etcd members, start all"
 et_kill_all
 T0=$(now_ms)
-for i in 1 2 3; do et_start "$ET_DIR" $i; done
+for i in $(seq 1 "$NM"); do et_start "$ET_DIR" $i; done
 et_ready "etcd_restart_ready_$MEM_TAG" "$T0" /bench/marker/final 120 || fatal "etcd did not restart"
 et_done
 
@@ -720,6 +854,66 @@ aim() { # aim RATIO OP LIMIT
     awk -v r="$r" -v op="$2" -v l="$3" 'BEGIN {
         ok = (op == "<=") ? (r <= l) : (r >= l); printf "%s (aim %s %sx)\n", ok ? "met" : "NOT met", op, l }'
 }
+# Where the time goes: the where phase's figures.
+where_report() {
+    local W=raftnode_where api commit
+    api=$(val ${W}_api_ms)
+    commit=$(val ${W}_commit_ms)
+    row2() { printf '| %-76s | %16s |\n' "$1" "$2"; }
+    echo "Where a raftnode write's time goes: 64 clients for ${SWEEP_DUR} s on a fresh 3-member cluster"
+    echo "serving /metrics, from the members' own histograms over the run (bench/where_time.py; a finer"
+    echo "view with perf: bench/profile.sh, by hand):"
+    echo
+    row2 "metric" "value"
+    printf '|%s|%s|\n' "------------------------------------------------------------------------------" "------------------"
+    row2 "writes/s in this run; p50 / p99 (ms)" "$(fmt raftnode_where_c64_writes_per_s); $(fmt raftnode_where_c64_p50) / $(fmt raftnode_where_c64_p99)"
+    row2 "client: request sent -> reply read, mean (ms)" "$(fmt raftnode_where_c64_mean)"
+    row2 "leader: request dispatched -> reply, mean (ms)" "$(fmt ${W}_api_ms)"
+    row2 "  entry proposed -> applied (append, replication, commit, apply), mean (ms)" "$(fmt ${W}_commit_ms)"
+    row2 "  the rest: waiting to be proposed (batching) and the reply path (ms)" "$(awk -v a="$api" -v c="$commit" 'BEGIN {
+        if (a ~ /^[0-9.]+$/ && c ~ /^[0-9.]+$/) printf "%.3f", a - c; else print "n/a" }')"
+    row2 "disk append of a batch of entries, leader / followers, mean (ms)" "$(fmt ${W}_append_leader_ms) / $(fmt ${W}_append_follower_ms)"
+    row2 "writes per log entry (batching), mean" "$(fmt ${W}_commands_per_entry)"
+    row2 "log entries per second" "$(fmt ${W}_entries_per_s)"
+    row2 "leader's event loop busy, wall time outside poll incl. preemption (% of the run)" "$(fmt ${W}_loop_busy_pct)"
+    row2 "process CPU, leader / a follower (% of one CPU; the machine has $(nproc))" "$(fmt ${W}_leader_cpu_pct) / $(fmt ${W}_follower_cpu_pct)"
+}
+# The burst phase's table: one column per run (plain, during snapshots, during a rebalance).
+burst_report() {
+    row3() { printf '| %-60s | %13s | %16s | %18s |\n' "$1" "$2" "$3" "$4"; }
+    b_stall() { # the window's longest turn; "<= X" when only a histogram bucket bounds it
+        local v
+        v=$(fmt "$1_loop_busy_max_window")
+        [ "$(val "$1_loop_busy_max_window_is_bound")" = 1 ] && v="<= $v"
+        echo "$v"
+    }
+    b_held() { # aim met: every add acknowledged, no election, the longest stall under 20 ms
+        awk -v f="$(val "$1_failed")" -v n="$(val "$1_members_with_new_term_or_leader")" \
+            -v s="$(val "$1_loop_busy_max_window")" 'BEGIN {
+            if (f == "" || n == "" || s == "") print "n/a"; else print (f == 0 && n == 0 && s < 20) ? "met" : "NOT met" }'
+    }
+    b_ack() { echo "$(fmt "$1_acked") / $(fmt "$1_failed")"; }
+    b_pair() { echo "$(fmt "$1_$2") / $(fmt "$1_$3")"; }
+    echo "Load held (issue 13): $BURST_N pipelined project.add on one connection to the leader of a fresh"
+    echo "3-member cluster (bench/burst.py), heartbeat 100 ms. The window runs from before the first add until"
+    echo "the burst (and the command beside it) ended and every log was quiet for 1 s. During snapshots:"
+    echo "raft.snapshot-threshold=$BURST_SNAP_THRESHOLD and $BURST_PROJECTS projects loaded first; during a rebalance:"
+    echo "$BURST_PROJECTS projects loaded, engine 3 drained and undrained, \`raftctl rebalance\` started with the burst."
+    echo
+    row3 "metric" "burst" "during snapshots" "during a rebalance"
+    printf '|%s|%s|%s|%s|\n' "--------------------------------------------------------------" "---------------" "------------------" "--------------------"
+    row3 "load held: all acked, no election, stall < 20 ms" "$(b_held raftnode_burst)" "$(b_held raftnode_burst_snapshot)" "$(b_held raftnode_burst_rebalance)"
+    row3 "adds acked / failed" "$(b_ack raftnode_burst)" "$(b_ack raftnode_burst_snapshot)" "$(b_ack raftnode_burst_rebalance)"
+    row3 "members that saw a new term or leader (aim 0)" "$(fmt raftnode_burst_members_with_new_term_or_leader)" "$(fmt raftnode_burst_snapshot_members_with_new_term_or_leader)" "$(fmt raftnode_burst_rebalance_members_with_new_term_or_leader)"
+    row3 "longest loop stall in the window, any member (ms; aim < 20)" "$(b_stall raftnode_burst)" "$(b_stall raftnode_burst_snapshot)" "$(b_stall raftnode_burst_rebalance)"
+    row3 "  loop turns over 20 ms in the window, all members" "$(fmt raftnode_burst_loop_turns_over_aim)" "$(fmt raftnode_burst_snapshot_loop_turns_over_aim)" "$(fmt raftnode_burst_rebalance_loop_turns_over_aim)"
+    row3 "  most loop-thread CPU in one turn since start (ms)" "$(fmt raftnode_burst_loop_busy_cpu_max)" "$(fmt raftnode_burst_snapshot_loop_busy_cpu_max)" "$(fmt raftnode_burst_rebalance_loop_busy_cpu_max)"
+    row3 "  longest loop stall before the window (start, load) (ms)" "$(fmt raftnode_burst_loop_busy_max_before)" "$(fmt raftnode_burst_snapshot_loop_busy_max_before)" "$(fmt raftnode_burst_rebalance_loop_busy_max_before)"
+    row3 "burst rate (adds/s)" "$(fmt raftnode_burst_writes_per_s)" "$(fmt raftnode_burst_snapshot_writes_per_s)" "$(fmt raftnode_burst_rebalance_writes_per_s)"
+    row3 "log entries in the window / window (s)" "$(b_pair raftnode_burst log_entries window_s)" "$(b_pair raftnode_burst_snapshot log_entries window_s)" "$(b_pair raftnode_burst_rebalance log_entries window_s)"
+    row3 "members that took a snapshot / newest snapshot (MiB)" "$(b_pair raftnode_burst members_snapshotted snapshot_mib)" "$(b_pair raftnode_burst_snapshot members_snapshotted snapshot_mib)" "$(b_pair raftnode_burst_rebalance members_snapshotted snapshot_mib)"
+    row3 "rebalance: moves / its duration (s)" "" "" "$(b_pair raftnode_burst_rebalance during_moves during_s)"
+}
 report() {
     local T="raftnode_throughput" E="etcd_throughput" c a
     echo "raftnode vs etcd $ETCD_VERSION ($MODE run, 3 members each on 127.0.0.1, heartbeat 100 ms, election 1000 ms)"
@@ -730,18 +924,25 @@ report() {
     row "seq write latency p50 (ms)" "$(fmt raftnode_seq_latency_p50)" "$(fmt etcd_seq_latency_p50)" "$(rat seq_latency_p50)" "$(aim seq_latency_p50 '<=' 0.4)"
     row "seq write latency p99 (ms)" "$(fmt raftnode_seq_latency_p99)" "$(fmt etcd_seq_latency_p99)" "$(rat seq_latency_p99)" ""
     row "seq write latency mean (ms)" "$(fmt raftnode_seq_latency_mean)" "$(fmt etcd_seq_latency_mean)" "" ""
-    for c in 1 16 64; do
+    for c in $SWEEP_CLIENTS; do
         a=""
         [ "$c" = 64 ] && a=$(aim throughput_c64 '>=' 5)
         row "throughput, $c clients (writes/s)" "$(fmt ${T}_c${c}_writes_per_s)" "$(fmt ${E}_c${c}_writes_per_s)" "$(rat throughput_c$c)" "$a"
         row "  latency p50 / p99, $c clients (ms)" "$(fmt ${T}_c${c}_p50) / $(fmt ${T}_c${c}_p99)" "$(fmt ${E}_c${c}_p50) / $(fmt ${E}_c${c}_p99)" "" ""
     done
     row "  latency p99 ratio, 64 clients" "" "" "$(rat throughput_c64_p99)" "$(aim throughput_c64_p99 '<=' 1)"
-    row "client ceiling, no consensus, 64 clients (ops/s)" "$(fmt raftnode_read_ceiling_c64_writes_per_s)" "$(fmt etcd_client_ceiling_c64_writes_per_s)" "" ""
-    row "  ceiling / 64-client write rate (aim >= 3x)" "$(fmt raftnode_client_headroom_c64)" "$(fmt etcd_client_headroom_c64)" "" ""
+    for c in 64 256; do
+        row "client ceiling, no consensus, $c clients (ops/s)" "$(fmt raftnode_read_ceiling_c${c}_writes_per_s)" "$(fmt etcd_client_ceiling_c${c}_writes_per_s)" "" ""
+        row "  ceiling / $c-client write rate (aim >= 3x)" "$(fmt raftnode_client_headroom_c$c)" "$(fmt etcd_client_headroom_c$c)" "" ""
+    done
     row "  driver CPU during the 64-client writes (% of one CPU)" "" "$(fmt etcd_throughput_c64_client_cpu)" "" ""
     row "leader failover median of $FO_REPS kills (ms)" "$(fmt raftnode_leader_failover_median)" "$(fmt etcd_leader_failover_median)" "$(rat leader_failover_median)" "$(aim leader_failover_median '<=' 1)"
     row "leader failover max (ms)" "$(fmt raftnode_leader_failover_max)" "$(fmt etcd_leader_failover_max)" "$(rat leader_failover_max)" ""
+    for c in $MEMB_SIZES; do
+        row "$c members: seq write latency p50 / p99 (ms)" "$(fmt raftnode_seq_latency_m${c}_p50) / $(fmt raftnode_seq_latency_m${c}_p99)" "$(fmt etcd_seq_latency_m${c}_p50) / $(fmt etcd_seq_latency_m${c}_p99)" "$(rat seq_latency_p50_m$c)" ""
+        row "$c members: throughput, 64 clients (writes/s)" "$(fmt raftnode_throughput_c64_m${c}_writes_per_s)" "$(fmt etcd_throughput_c64_m${c}_writes_per_s)" "$(rat throughput_c64_m$c)" ""
+        row "  latency p50 / p99, 64 clients, $c members (ms)" "$(fmt raftnode_throughput_c64_m${c}_p50) / $(fmt raftnode_throughput_c64_m${c}_p99)" "$(fmt etcd_throughput_c64_m${c}_p50) / $(fmt etcd_throughput_c64_m${c}_p99)" "" ""
+    done
     row "cold start of an empty cluster (ms)" "$(fmt raftnode_cold_start_ms)" "$(fmt etcd_cold_start_ms)" "" ""
     row "RSS idle, largest member (MiB)" "$(fmt raftnode_rss_idle_max)" "$(fmt etcd_rss_idle_max)" "$(rat rss_idle_max)" ""
     row "RSS idle, 3 members (MiB)" "$(fmt raftnode_rss_idle_total)" "$(fmt etcd_rss_idle_total)" "" ""
@@ -753,12 +954,10 @@ report() {
     row "seq latency mean with $MEM_N (ms)" "$(fmt raftnode_seq_latency_at_${MEM_TAG}_mean)" "$(fmt etcd_seq_latency_at_${MEM_TAG}_mean)" "" ""
     row "throughput, 64 clients, with $MEM_N (writes/s)" "$(fmt raftnode_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(fmt etcd_throughput_c64_at_${MEM_TAG}_writes_per_s)" "$(rat throughput_c64_at_$MEM_TAG)" ""
     row "restart-to-ready with $MEM_N (ms)" "$(fmt raftnode_restart_ready_${MEM_TAG}_ms)" "$(fmt etcd_restart_ready_${MEM_TAG}_ms)" "$(rat restart_ready_$MEM_TAG)" ""
-    row "burst of $BURST_N pipelined adds: acked / failed" "$(fmt raftnode_burst_acked) / $(fmt raftnode_burst_failed)" "" "" ""
-    row "  members that saw a new term or leader (aim 0)" "$(fmt raftnode_burst_members_with_new_term_or_leader)" "" "" ""
-    row "  longest loop stall, any member (ms; aim < 20)" "$(fmt raftnode_burst_loop_busy_max)" "" "" ""
-    row "  most loop-thread CPU in one turn (ms; the work without preemption)" "$(fmt raftnode_burst_loop_busy_cpu_max)" "" "" ""
-    row "  longest loop stall before the burst, start-up (ms)" "$(fmt raftnode_burst_loop_busy_max_before)" "" "" ""
-    row "  burst rate (adds/s)" "$(fmt raftnode_burst_writes_per_s)" "" "" ""
+    echo
+    burst_report
+    echo
+    where_report
     echo
     echo "The metastore on one PostgreSQL $PG_VERSION server, same run: Kylin's leader race ($PG_ROWS"
     echo "project rows, heart-beat-interval 30 s) and raftnode's mirror ($MS_PROJECTS projects):"
@@ -810,6 +1009,35 @@ report() {
     grep -E '^(RESULT|RATIO) ' "$RES"
 } | tee "$WORK/report.txt"
 
+# The sweep's plot (bench/plot-latency.gnuplot, Debian's gnuplot-nox): docs/benchmarks-latency.png
+# in a full run, in the work directory in a quick one (kept with BENCH_KEEP=1).
+PLOT=""
+plot_sweep() { # plot_sweep OUT.png: 0 when drawn
+    local dat=$WORK/sweep.dat c v col
+    command -v gnuplot >/dev/null || { log "no gnuplot (Debian's gnuplot-nox, tools/install-deps.sh): no plot"; return 1; }
+    [ -n "$(val raftnode_throughput_c1_writes_per_s)$(val etcd_throughput_c1_writes_per_s)" ] ||
+        { log "no sweep results (phase compare not run): no plot"; return 1; }
+    for c in $SWEEP_CLIENTS; do
+        printf '%s' "$c"
+        for col in raftnode_throughput_c${c}_writes_per_s raftnode_throughput_c${c}_p50 raftnode_throughput_c${c}_p99 \
+            etcd_throughput_c${c}_writes_per_s etcd_throughput_c${c}_p50 etcd_throughput_c${c}_p99; do
+            v=$(val "$col")
+            [[ "$v" =~ ^[0-9.eE+-]+$ ]] || v=n/a
+            printf ' %s' "$v"
+        done
+        printf '\n'
+    done >"$dat"
+    gnuplot -e "datafile='$dat'; outfile='$1.tmp'; subtitle='raftnode vs etcd $ETCD_VERSION, 3 members each, $(date -u '+%Y-%m-%d'), $MODE run, load average $LOAD_START at the start'" \
+        "$ROOT/bench/plot-latency.gnuplot" 2>"$WORK/gnuplot.err" && mv "$1.tmp" "$1" ||
+        { log "gnuplot failed: $(head -c 500 "$WORK/gnuplot.err")"; rm -f "$1.tmp"; return 1; }
+    log "plot: $1"
+}
+if [ "$MODE" = full ]; then
+    plot_sweep "$ROOT/docs/benchmarks-latency.png" && PLOT=benchmarks-latency.png
+else
+    plot_sweep "$WORK/benchmarks-latency.png"
+fi
+
 if [ "$MODE" = full ]; then
     DOC=$ROOT/docs/benchmarks.md
     {
@@ -851,8 +1079,13 @@ every log write. Clients connect to the leader over persistent connections.
   etcd members and the driver together, so that on a shared machine it gets the CPU share the
   measured setup got); its ratio to the measured write rate should be 3x or
   more, so that no client limits either system.
-* Throughput: N clients in a closed loop (one request in flight each) for the duration,
-  the warm-up excluded.
+* Throughput, the client sweep: N = 1, 4, 16, 64 and 256 clients in a closed loop (one
+  request in flight each; etcd-go: 26 connections for 256), each point on fresh clusters,
+  64 clients for 15 s, the other points for 6 s, 2 s of warm-up excluded; p50 and p99 of
+  every write's latency against the write rate, plotted below. The drivers' ceilings are
+  measured at 64 and at 256 clients.
+* 5 and 7 members: fresh clusters of that size, same settings, both systems: 2,000
+  sequential writes (p50, p99), then 64 clients for 6 s.
 * Failover: SIGKILL the leader; from the kill, every 10 ms each surviving member gets a
   new write (earlier attempts are not waited for); the time to the first successful
   reply. The killed member is restarted and caught up before the next round.
@@ -866,14 +1099,30 @@ every log write. Clients connect to the leader over persistent connections.
   64-client throughput with that data.
 * Burst (load held): a fresh raftnode cluster with `raft.http.address` set, engines
   registered; 10,000 pipelined `project.add` on one connection to the leader
-  (`bench/burst.py`), every reply checked; from each member's /metrics before and after:
-  term and leader id (any change is an election) and `raftnode_loop_busy_max_seconds`, the
-  longest event-loop turn since start (wall time between two turns minus the time blocked in
-  poll, `uv_metrics_idle_time`: exact, where the 100 ms lag timer only samples). Aim: under
-  20% of the heartbeat interval (20 ms).
-* Where raftnode's time goes: `bash bench/profile.sh` (perf, run by hand) traces the
-  leader and prints the stages of a write (disk append, replication round trip, SQLite
-  apply) and the event-loop stalls under 64 clients.
+  (`bench/burst.py`), every reply checked; from each member's /metrics before and after the
+  window (from the first add until the burst and any command beside it ended and no member's
+  log moved for 1 s, so the placement of the new projects is in it): term and leader id (any
+  change is an election) and the event-loop turns (wall time between two turns minus the time
+  blocked in poll, `uv_metrics_idle_time`: exact, where the 100 ms lag timer only samples).
+  The window's longest turn is `raftnode_loop_busy_max_seconds` where a member's maximum rose
+  in the window (exact), otherwise the bound of the highest `raftnode_loop_busy_seconds`
+  histogram bucket that gained turns (shown as "<= X"); the turns over 20 ms are counted from
+  the histogram. Aim: under 20% of the heartbeat interval (20 ms), no election. Run three times,
+  each on a fresh cluster: alone; during snapshots (`raft.snapshot-threshold=20`, 10,000
+  projects loaded and placed first, so every member snapshots a state of 10,000-20,000 projects
+  several times in the window; snapshots counted from the members' raft directories); and
+  during a rebalance (10,000 projects loaded and placed, engine 3 drained and undrained, then
+  `raftctl rebalance` started just before the first add: about a third of the projects move
+  back in slices of 256 moves).
+* Where raftnode's time goes: a fresh cluster serving /metrics, 64 clients for 6 s through
+  `bench/where_time.py`, which reads each member's own histograms before and after the run:
+  `raftnode_api_request_duration_seconds` (request dispatched to reply, on the leader),
+  `raftnode_proposal_commit_seconds` (entry proposed to applied),
+  `raftnode_raft_append_duration_seconds` (disk append), `raftnode_proposal_batch_commands`
+  (writes per entry), `raftnode_loop_busy_seconds` (the leader's loop outside poll) and the
+  members' CPU from /proc. Finer, by hand: `bash bench/profile.sh` (perf) traces the leader
+  and prints the stages of a write (disk append, replication round trip, SQLite apply) and
+  the event-loop stalls under 64 clients.
 * Restart-to-ready: SIGKILL all three members, start them again; time from the start
   until every member reports all pre-kill entries applied (raftnode: `status`
   applied_index; etcd: a serializable get of the last key on each member) and a write
@@ -926,6 +1175,16 @@ EOF
         echo
         report
         echo
+        if [ -n "$PLOT" ]; then
+            echo "## Latency against throughput"
+            echo
+            echo "The client sweep above (1, 4, 16, 64 and 256 clients, closed loop, each point on fresh"
+            echo "clusters; 64 clients for ${TP_DUR} s, the others for ${SWEEP_DUR} s, ${TP_WARM} s of warm-up excluded),"
+            echo "p50 and p99 latency against the write rate; drawn by gnuplot (bench/plot-latency.gnuplot):"
+            echo
+            echo "![write latency against throughput, raftnode and etcd, 1-256 clients]($PLOT)"
+            echo
+        fi
         echo '```'
         grep -E '^(RESULT|RATIO) ' "$RES"
         echo '```'
