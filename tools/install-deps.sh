@@ -38,7 +38,7 @@ PKGS=(
   prometheus influxdb
 )
 # bench/etcd-go (etcd's own Go client, clientv3) is built offline from golang-etcd-server-dev;
-# gnuplot-nox draws docs/benchmarks-latency.png (latency against throughput, bench/plot.gnuplot).
+# gnuplot-nox draws docs/benchmarks-latency.png (latency against throughput, bench/plot-latency.gnuplot).
 BENCH_PKGS=(etcd-server etcd-client golang-go golang-etcd-server-dev gnuplot-nox)
 # WITH_FUZZ=1 (make fuzz): clang and its libFuzzer/sanitizer runtimes (clang's packages
 # only recommend libclang-rt-dev, and recommends are not installed here).
