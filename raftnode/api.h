@@ -24,6 +24,7 @@
 struct autopilot;
 struct config;
 struct engine;
+struct fsm_glue;
 struct raft_fix;
 struct kylin_link;
 struct mirror;
@@ -58,6 +59,7 @@ struct api_ctx {
     struct kylin_link *kylin;       /* kylin.status, project.show (raft.kylin.url) */
     struct autopilot *autopilot;    /* autopilot.status */
     const struct raft_fix *raft_fix; /* /metrics: log append durations (NULL: none) */
+    const struct fsm_glue *fsm;     /* /metrics: snapshot index (NULL: none) */
     struct api_host host;
 };
 

@@ -70,6 +70,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     (*bufs)[0].base = data;
     (*bufs)[0].len = len;
     *n_bufs = 1;
+    g->taking_index = g->store->applied_index;
     log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)g->store->applied_index, len);
     return 0;
 }
@@ -78,7 +79,11 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
  * lets the image come from sqlite3_serialize (freed with sqlite3_free). */
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)fsm;
+    struct fsm_glue *g = fsm->data;
+    if (g->taking_index != 0) {
+        g->snapshot_index = g->taking_index;
+        g->taking_index = 0;
+    }
     if (*bufs != NULL) {
         for (unsigned i = 0; i < *n_bufs; i++) {
             sqlite3_free((*bufs)[i].base);
@@ -101,6 +106,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     log_info("state restored from snapshot (%zu bytes), applied index %llu", buf->len,
              (unsigned long long)g->store->applied_index);
     raft_free(buf->base);
+    g->snapshot_index = g->store->applied_index;
     g->host.grace_all(g->host.data); /* entries skipped by the restore may have moved projects */
     return 0;
 }

@@ -44,6 +44,12 @@ struct fsm_glue {
     struct proposals *proposals;  /* read-only: where results go */
     struct fsm_glue_host host;    /* read-only */
     bool failed;                  /* read-only: SQLite failed; no further applies */
+    /* read-only, for /metrics: libraft 0.22 keeps its snapshot index in its private log, so
+     * the glue remembers it: the index of the last snapshot taken here (handed back through
+     * snapshot_finalize once libraft is done writing it) or restored (at start or installed
+     * from the leader); 0 before any. */
+    uint64_t snapshot_index;
+    uint64_t taking_index;        /* private: the snapshot being written */
 };
 
 /* HOST is copied. RAFT may be NULL here and set before raft starts applying. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "autopilot.h"
+#include "fsm_glue.h"
 #include "common/mp.h"
 #include "config.h"
 #include "engine.h"
@@ -58,7 +59,7 @@ static void raft_figures(struct http *h, struct metrics_buf *b)
     const struct api_ctx *ctx = &h->ctx;
     struct raft *r = ctx->raft;
     uint64_t commit = raft_commit_index(r), applied = ctx->host.applied_index(ctx->host.node);
-    uint64_t last = raft_last_index(r), snap = r->legacy.snapshot_index;
+    uint64_t last = raft_last_index(r), snap = ctx->fsm != NULL ? ctx->fsm->snapshot_index : 0;
     char api[64];
     uint64_t leader = ctx->host.leader(ctx->host.node, api, sizeof api);
     static const char *const states[] = {"follower", "candidate", "leader", "unavailable"};

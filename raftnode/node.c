@@ -134,6 +134,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .kylin = &n->kylin,
         .autopilot = &n->autopilot,
         .raft_fix = &n->raft_fix,
+        .fsm = &n->fsm,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
                  .state_name = host_state_name, .running = host_running, .writes_full = host_writes_full},
     };
