@@ -12,6 +12,7 @@
 # AB_PERF=S (run as root, perf installed): instead, in each run, `perf record --call-graph
 # dwarf` of the three members for S seconds after the warm-up, and the share of CPU samples
 # per component (bench/profile_stages.py cpu; the rates of such runs carry perf's overhead).
+# AB_PERF_HZ: the sampling rate (default 299 a second).
 # Every member started is stopped by PID; the data directories are removed.
 set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,7 +70,7 @@ one() { # one BIN ROUND K: prints "seq_p50 seq_p99 rate p50 p99 errors cpu_us_pe
             k=$((k + 1))
             roles+=("$m=$([ "$k" = "$li" ] && echo leader || echo follower)")
         done
-        perf record -q -p "$(IFS=,; echo "${members[*]}")" -F 299 --call-graph dwarf,16384 \
+        perf record -q -p "$(IFS=,; echo "${members[*]}")" -F "${AB_PERF_HZ:-299}" --call-graph dwarf,16384 \
             -o "$SHM/perf.data" -- sleep "$AB_PERF" >/dev/null 2>&1
         perf script -i "$SHM/perf.data" -F pid,tid,comm,ip,sym,dso 2>/dev/null >"$SHM/perf.txt"
         "$PY" "$ROOT/bench/profile_stages.py" cpu "$SHM/perf.txt" "${roles[@]}" >"$WORK/perf-$3-$2.txt"
