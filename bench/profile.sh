@@ -31,46 +31,18 @@ cp "$RAFTNODE" "$WORK/raftnode"
 RAFTNODE=$WORK/raftnode
 PIDS=()
 PROBES=0
+. "$ROOT/bench/cluster3.sh"
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do [ -e "/proc/$p" ] || break; sleep 0.05; done
-    done
+    cluster3_kill "${PIDS[@]}"
     [ "$PROBES" = 1 ] && perf probe -q -d 'probe_raftnode_prof:*' -d 'probe_sqlite_prof:*' >/dev/null 2>&1
     rm -rf "$WORK" "$SHM"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORTS=($("$PY" -c '
-import random, socket
-got, socks = [], []
-while len(got) < 6:
-    p = random.randrange(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    socks.append(s); got.append(p)
-print(" ".join(map(str, got)))'))
-EPS=127.0.0.1:${PORTS[3]},127.0.0.1:${PORTS[4]},127.0.0.1:${PORTS[5]}
-for i in 1 2 3; do
-    cat >"$WORK/n$i.properties" <<EOF
-raft.node.id=$i
-raft.node.address=127.0.0.1:${PORTS[$((i - 1))]}
-raft.api.address=127.0.0.1:${PORTS[$((i + 2))]}
-raft.data-dir=$WORK/n$i
-raft.initial-cluster=1=127.0.0.1:${PORTS[0]},2=127.0.0.1:${PORTS[1]},3=127.0.0.1:${PORTS[2]}
-raft.election-timeout-ms=1000
-raft.heartbeat-timeout-ms=100
-raft.log-level=warn
-EOF
-    "$RAFTNODE" -c "$WORK/n$i.properties" >"$WORK/n$i.log" 2>&1 &
-    PIDS+=($!)
-    disown $!
-done
+cluster3_start "$RAFTNODE" "$WORK"
+EPS=$C3_EPS
+PIDS+=("${C3_PIDS[@]}")
 "$LOADGEN" --mode ready --endpoints "$EPS" --deadline-s 30 --quiet >/dev/null || { echo "profile: cluster not ready" >&2; exit 1; }
 LI=$("$LOADGEN" --mode status --endpoints "$EPS" | grep -n 'state=leader' | cut -d: -f1)
 [ -n "$LI" ] || { echo "profile: no leader" >&2; exit 1; }

@@ -19,6 +19,10 @@ bench/profile.sh).
       FILE: the same trace with project_add (handler), flush (the batch handed to raft),
       entry (store_apply, with its index) and reply (api_write_wait_done, with the index) probes:
       for each project.add under load, the wait in each stage of the leader.
+  profile_stages.py cpu FILE [PID=ROLE...]
+      FILE: `perf script -F pid,tid,comm,ip,sym,dso` of a `perf record --call-graph dwarf` of
+      the members (bench/ab.sh with AB_PERF): each CPU sample goes to the first component
+      below whose function is on its stack; the share of each, per member and for all.
 """
 import bisect
 import collections
@@ -28,6 +32,69 @@ import sys
 
 EV = re.compile(r'\s(\d+\.\d+):\s+(\S+):(\S+?)(__return)?:\s*(.*)')
 TID = re.compile(r'^\s*\S+\s+(\d+)\s')
+
+
+# (component, functions on the stack), first match wins: SQLite's own work is split by the
+# raftnode function that called it.
+CPU_COMPONENTS = [
+    ("SQLite WAL checkpoint (thread pool)", ("sqlite3_wal_checkpoint_v2", "store_checkpointer_run")),
+    ("SQLite page writes to the WAL (commit)", ("sqlite3WalFrames",)),
+    ("apply: project.add statements", ("apply_project_add", "refuse_case_twin")),
+    ("apply: assign statements (placement)", ("ownership_apply",)),
+    ("apply: begin/savepoints/meta/decode", ("store_apply", "store_commit", "fsm_apply")),
+    ("reply path (results -> client sockets)", ("api_write_wait_done", "api_reply_send", "apply_cb")),
+    ("API read, decode, handler, batching", ("api_read_cb", "read_cb", "handle_project_add", "proposals_submit_client",
+                                             "proposals_flush")),
+    ("scheduler (placement planning)", ("scheduler_tick", "sched_core_place_due", "planner_plan")),
+    ("poll (epoll_wait)", ("epoll_wait",)),
+]
+
+
+def cpu(path, roles):
+    counts, total = collections.defaultdict(collections.Counter), collections.Counter()
+
+    def account(pid, frames):
+        syms = set(f.split()[1] for f in frames if len(f.split()) > 1)
+        name = None
+        for comp, funcs in CPU_COMPONENTS:
+            if any(f in syms for f in funcs):
+                name = comp
+                break
+        if name is None:
+            if any("libraft" in f for f in frames):
+                name = "libraft (log append, replication, messages)"
+            elif any("libuv" in f for f in frames):
+                name = "libuv and kernel under it (sockets, timers, AIO)"
+            else:
+                name = "other (kernel interrupts, libc)"
+        for who in (pid, "all"):
+            counts[who][name] += 1
+            total[who] += 1
+
+    cur = None
+    for line in open(path):
+        if not line.strip():
+            if cur is not None:
+                account(*cur)
+            cur = None
+        elif not line[0].isspace():
+            cur = (line.split()[1].split("/")[0], [])
+        elif cur is not None:
+            cur[1].append(line.strip())
+    if cur is not None:
+        account(*cur)
+    if not total:
+        print("no samples in %s" % path)
+        return 1
+    comps = [c for c, _ in counts["all"].most_common()]
+    who = sorted((p for p in total if p != "all"), key=lambda p: (roles.get(p, "~"), p)) + ["all"]
+    heads = ["%s %s" % (roles.get(p, ""), p) if p != "all" else "all members" for p in who]
+    print("| %-50s | %s |" % ("component (share of CPU samples)", " | ".join("%-16s" % h for h in heads)))
+    print("|%s|%s" % ("-" * 52, "|".join("-" * 18 for _ in heads)) + "|")
+    for c in comps:
+        print("| %-50s | %s |" % (c, " | ".join("%15.1f%%" % (100.0 * counts[p][c] / total[p]) for p in who)))
+    print("| %-50s | %s |" % ("samples", " | ".join("%16d" % total[p] for p in who)))
+    return 0
 
 
 def pct(xs, p):
@@ -75,7 +142,10 @@ def syscalls(path):
             cur.setdefault('local', t)
         elif a['count'] == 0x10 and ret == 0x10 and 'send' in cur:
             cur.setdefault('ack', t)
-    full = [r for r in reqs if all(k in r for k in ('submit', 'send', 'local', 'ack', 'apply', 'reply'))]
+    full = [r for r in reqs if all(k in r for k in ('submit', 'send', 'local', 'ack', 'reply'))]
+    # With group commit (raft.apply.group-commit-ms > 0) the SQLite commit, the only pwrite64
+    # of an apply, comes after the reply: then the apply is not seen apart from the reply.
+    split_apply = bool(full) and all('apply' in r for r in full)
     if not full:
         print("no complete request found in %s" % path)
         return 1
@@ -87,8 +157,11 @@ def syscalls(path):
         ("commit: request read -> max(own append, first follower ack)", lambda r: max(r['local'], r['ack']) - r['req']),
         ("commit -> SQLite apply starts", lambda r: r['apply'] - max(r['local'], r['ack'])),
         ("SQLite apply + reply encoding -> reply written", lambda r: r['reply'] - r['apply']),
+        ("commit -> reply written (SQLite apply, commit later: group commit)",
+         lambda r: r['reply'] - max(r['local'], r['ack'])),
         ("server total: request read -> reply written", lambda r: r['reply'] - r['req']),
     ]
+    rows = [row for row in rows if ("group commit" in row[0]) != split_apply]
     print("requests traced: %d (complete: %d)" % (len(reqs), len(full)))
     print("| %-66s | %8s | %8s | %8s |" % ("stage (leader, one request at a time)", "p50 ms", "mean ms", "p99 ms"))
     print("|%s|%s|%s|%s|" % ("-" * 68, "-" * 10, "-" * 10, "-" * 10))
@@ -198,5 +271,7 @@ if __name__ == "__main__":
         sys.exit(probes(sys.argv[2], float(sys.argv[3])))
     if len(sys.argv) >= 3 and sys.argv[1] == 'requests':
         sys.exit(requests(sys.argv[2]))
+    if len(sys.argv) >= 3 and sys.argv[1] == 'cpu':
+        sys.exit(cpu(sys.argv[2], dict(a.split("=", 1) for a in sys.argv[3:])))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

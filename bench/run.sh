@@ -1123,6 +1123,9 @@ every log write. Clients connect to the leader over persistent connections.
   members' CPU from /proc. Finer, by hand: `bash bench/profile.sh` (perf) traces the leader
   and prints the stages of a write (disk append, replication round trip, SQLite apply) and
   the event-loop stalls under 64 clients.
+  `bench/ab.sh` compares two raftnode binaries back to back and, with `AB_PERF`, splits the
+  members' CPU by component (the profile section below, kept in bench/where-the-time-goes.md
+  and copied here by each run).
 * Restart-to-ready: SIGKILL all three members, start them again; time from the start
   until every member reports all pre-kill entries applied (raftnode: `status`
   applied_index; etcd: a serializable get of the last key on each member) and a write
@@ -1170,6 +1173,8 @@ every log write. Clients connect to the leader over persistent connections.
   plus 11 s, and the emulators' own committed-write counters over the 60 s, per minute; then
   kill -9 of the Kylin node owning the most projects, the time until all of them are claimed.
 EOF
+        echo
+        cat "$ROOT/bench/where-the-time-goes.md"
         echo
         echo "## Results"
         echo

@@ -264,7 +264,7 @@ void mirror_notify(struct mirror *m, const struct mirror_raft_state *st)
             return;
         }
     }
-    uint64_t decision = m->host.store->decision_index;
+    uint64_t decision = m->host.store->committed_decision_index;
     if (decision != m->last_decision) {
         lag_push(m, decision, uv_now(m->host.loop));
         lag_pop(m);
@@ -297,7 +297,7 @@ void mirror_decided(struct mirror *m)
     if (!m->started) {
         return; /* the tick starts the worker; it reads the decision index then */
     }
-    uint64_t decision = m->host.store->decision_index;
+    uint64_t decision = m->host.store->committed_decision_index;
     if (decision == m->last_decision) {
         return;
     }
@@ -366,7 +366,7 @@ void mirror_status(struct mirror *m, msgpack_packer *pk)
         snprintf(last_error, sizeof last_error, "the mirror could not start (see the member's log)");
     }
     bool leading = initialised && m->host.leading(m->host.data);
-    uint64_t decision = initialised ? m->host.store->decision_index : 0;
+    uint64_t decision = initialised ? m->host.store->committed_decision_index : 0;
     uint64_t lag_entries = 0, lag_ms = 0;
     if (m->enabled && leading) {
         lag_entries = decision > wm_index ? decision - wm_index : 0;

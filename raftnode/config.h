@@ -40,6 +40,7 @@ struct config {
     unsigned heartbeat_timeout_ms;          /* raft.heartbeat-timeout-ms (default 100, 10..10000, < election) */
     unsigned snapshot_threshold;            /* raft.snapshot-threshold (default 1024, 2..10^9) */
     unsigned snapshot_trailing;             /* raft.snapshot-trailing (default 128, 0..10^9) */
+    unsigned group_commit_ms;               /* raft.apply.group-commit-ms (default 20, 0..1000) */
     char metastore_url[CONFIG_URL_MAX];     /* raft.metastore.url, "" if unset */
     int log_level;                          /* raft.log-level: debug|info|warn|error (default info) */
     unsigned max_frame_bytes;               /* raft.api.max-frame-bytes (default 1 MiB, 1 KiB..64 MiB) */

@@ -52,6 +52,21 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
+int fsm_glue_commit(struct fsm_glue *g)
+{
+    if (g->failed || g->store->group_entries == 0) {
+        return 0;
+    }
+    if (store_commit(g->store) != 0) {
+        log_error("state machine commit failed: %s; stopping this member (the entries stay in the "
+                  "raft log and are replayed on restart once the disk is fixed)", g->store->errmsg);
+        g->failed = true;
+        g->host.stop(g->host.data);
+        return -1;
+    }
+    return 0;
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct fsm_glue *g = fsm->data;

@@ -52,6 +52,12 @@ struct fsm_glue {
     uint64_t taking_index;        /* private: the snapshot being written */
 };
 
+/* Commits the entries applied since the last commit (store_commit: the store keeps them in
+ * one open transaction). The host calls it a little after an apply (raftnode: a timer of
+ * raft.apply.group-commit-ms); on failure it logs, marks the glue failed and calls
+ * host.stop, as for a failed apply. 0 or -1. */
+int fsm_glue_commit(struct fsm_glue *g);
+
 /* HOST is copied. RAFT may be NULL here and set before raft starts applying. */
 void fsm_glue_init(struct fsm_glue *g, struct raft *raft, struct store *store, struct proposals *proposals,
                    const struct fsm_glue_host *host);

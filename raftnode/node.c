@@ -160,15 +160,34 @@ static void fsm_grace_all(void *data)
     engine_grace_all(&n->engine);
 }
 
+/* Group commit (store.h): the entries applied in the last raft.apply.group-commit-ms share one
+ * SQLite transaction. The mirror's worker reads through its own connection, so it hears of a
+ * decision once it is committed. */
+static void group_commit(struct node *n)
+{
+    uint64_t decided = n->store.committed_decision_index;
+    if (fsm_glue_commit(&n->fsm) == 0 && n->store.committed_decision_index != decided) {
+        mirror_decided(&n->mirror); /* the leader's mirror starts its batch now, not at the tick */
+    }
+}
+
+static void group_commit_cb(uv_timer_t *t)
+{
+    group_commit(t->data);
+}
+
 static void fsm_applied(void *data, uint64_t index, bool decision, const struct raft_buffer *buf,
                         const struct store_results *r)
 {
     struct node *n = data;
     (void)index;
+    (void)decision;
     (void)buf;
     (void)r;
-    if (decision) {
-        mirror_decided(&n->mirror); /* the leader's mirror starts its batch now, not at the tick */
+    if (n->cfg->group_commit_ms == 0 || uv_is_closing((uv_handle_t *)&n->group_commit)) {
+        group_commit(n); /* closing: store_close would commit it anyway */
+    } else if (n->store.group_entries > 0 && !uv_is_active((uv_handle_t *)&n->group_commit)) {
+        uv_timer_start(&n->group_commit, group_commit_cb, n->cfg->group_commit_ms, 0);
     }
 }
 
@@ -452,6 +471,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     n->tick.data = n;
     uv_timer_init(loop, &n->close_timer);
     n->close_timer.data = n;
+    uv_timer_init(loop, &n->group_commit);
+    n->group_commit.data = n;
     uv_signal_init(loop, &n->sigterm);
     uv_signal_init(loop, &n->sigint);
     n->sigterm.data = n;
@@ -532,6 +553,7 @@ err_raft:
      * caller runs the loop to completion. */
     n->phase = NODE_CLOSING;
     uv_close((uv_handle_t *)&n->tick, handle_closed);
+    uv_close((uv_handle_t *)&n->group_commit, handle_closed);
     uv_close((uv_handle_t *)&n->sigterm, handle_closed);
     uv_close((uv_handle_t *)&n->sigint, handle_closed);
     if (n->proposals.raft != NULL) {
@@ -580,6 +602,7 @@ static void node_close(struct node *n)
     }
     peer_close(&n->peer);
     uv_close((uv_handle_t *)&n->tick, handle_closed);
+    uv_close((uv_handle_t *)&n->group_commit, handle_closed);
     uv_close((uv_handle_t *)&n->sigterm, handle_closed);
     uv_close((uv_handle_t *)&n->sigint, handle_closed);
     uv_timer_start(&n->close_timer, close_timer_cb, 0, 0);

@@ -62,6 +62,7 @@ struct node {
     struct loop_busy loop_busy;         /* private: the longest loop turn (metrics) */
     uv_timer_t tick;                    /* private: leader-change watch, registration */
     uv_timer_t close_timer;             /* private: defers raft_close out of raft callbacks */
+    uv_timer_t group_commit;            /* private: commits the store's open group (store.h) */
     struct raft_transfer shutdown_transfer; /* private */
     int phase;                          /* read-only: enum node_phase */
     int exit_status;                    /* read-only: what main returns (2: refused to start,

@@ -159,6 +159,13 @@ int db_rollback(struct store *s)
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
+void db_mark_committed(struct store *s)
+{
+    s->committed_index = s->applied_index;
+    s->committed_decision_index = s->decision_index;
+    s->group_entries = 0;
+}
+
 int db_load_decision_index(struct store *s)
 {
     char err[STORE_ERRMSG_MAX];
@@ -170,6 +177,7 @@ int db_load_decision_index(struct store *s)
         return -1;
     }
     s->decision_index = (uint64_t)decision;
+    db_mark_committed(s); /* loaded from the file: committed by definition */
     return 0;
 }
 
@@ -351,6 +359,11 @@ err_close:
 
 void store_close(struct store *s)
 {
+    if (s->stmts != NULL && s->db != NULL) {
+        /* A clean stop keeps the open group; if the commit fails, the raft log still holds
+         * its entries and the next start replays them (errmsg says what failed). */
+        (void)store_commit(s);
+    }
     if (s->stmts != NULL) {
         db_finalize_all(s);
         free(s->stmts);

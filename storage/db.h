@@ -129,6 +129,9 @@ int db_step_done(struct store *s, sqlite3_stmt *stmt);
 /* Rolls back the open transaction, if any (SQLite rolls some failures back by itself). Used
  * on error paths, so it only reports through its return value: 0 or the SQLite code. */
 int db_rollback(struct store *s);
+/* No group open any more: committed_index and committed_decision_index catch up with the
+ * applied ones. */
+void db_mark_committed(struct store *s);
 
 /* Loads store.decision_index from meta (at open and after a restore). 0 or -1 (errmsg). */
 int db_load_decision_index(struct store *s);

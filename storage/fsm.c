@@ -2,12 +2,14 @@
  * project and member commands; the engine and ownership commands are in ownership.c, the
  * recorded Kylin claims in claims.c, the reads the API serves in query.c.
  *
- * One entry = one transaction that also records the applied index, so a restart resumes
- * exactly (entries at or below meta.applied_index are skipped). Inside it each command runs
- * in its own savepoint: a refused command leaves no trace while its siblings still apply.
+ * Entries are applied in a transaction that also records the applied index, so a restart
+ * resumes exactly (entries at or below meta.applied_index are skipped). Group commit: the
+ * transaction stays open across consecutive entries until store_commit (store.h says when
+ * and why); each command runs in its own savepoint: a refused command leaves no trace while
+ * its siblings still apply.
  * Refusals depend only on the entry and the state, never on the machine, so every member
  * refuses the same commands (invariant 5); a machine-dependent failure (I/O, full disk, out
- * of memory) rolls the whole entry back and returns -1, which the caller treats as fatal. */
+ * of memory) rolls the open group back and returns -1, which the caller treats as fatal. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -273,6 +275,18 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     return step_fixed(a, DB_RELEASE, "release savepoint");
 }
 
+/* A machine failure inside the open group: everything since the last commit goes (the raft
+ * log keeps those entries for the replay after a restart). errmsg already says what failed;
+ * a failed rollback adds nothing. */
+static void group_rollback(struct store *s)
+{
+    db_rollback(s);
+    s->applied_index = s->committed_index;
+    s->decision_index = s->committed_decision_index;
+    s->group_entries = 0;
+    s->ownership_version++; /* the state planners saw is gone */
+}
+
 int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
                 struct store_results *out)
 {
@@ -306,8 +320,11 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
         }
         out->n = e.n;
     }
-    if (step_fixed(&a, DB_BEGIN, "begin") != 0) {
-        goto err_entry;
+    if (s->group_entries == 0) {
+        if (step_fixed(&a, DB_BEGIN, "begin") != 0) {
+            goto err_entry;
+        }
+        s->group_first_index = index;
     }
     for (uint32_t i = 0; i < out->n; i++) {
         if (apply_command(&a, &e, i, &out->cmds[i]) != 0) {
@@ -338,24 +355,43 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
             goto err_rollback;
         }
     }
-    if (step_fixed(&a, DB_COMMIT, "commit") != 0) {
-        goto err_rollback;
-    }
+    s->group_entries++;
     s->applied_index = index;
     if (a.changed) {
         s->ownership_version++;
         s->decision_index = index;
     }
     command_entry_free(&e);
+    if (s->group_entries >= STORE_GROUP_MAX_ENTRIES && store_commit(s) != 0) {
+        store_results_free(out);
+        out->index = index;
+        return -1;
+    }
     return 0;
 
 err_rollback:
-    db_rollback(s); /* errmsg already says what failed; a failed rollback adds nothing */
+    group_rollback(s);
 err_entry:
     command_entry_free(&e);
     store_results_free(out);
     out->index = index;
     return -1;
+}
+
+int store_commit(struct store *s)
+{
+    if (s->group_entries == 0) {
+        return 0;
+    }
+    int rc = db_step_done(s, db_stmt(s, DB_COMMIT));
+    if (rc != SQLITE_DONE) {
+        db_error(s, "store: commit of the entries %" PRIu64 "-%" PRIu64 ": %s", s->group_first_index,
+                 s->applied_index, sqlite3_errmsg(s->db));
+        group_rollback(s);
+        return -1;
+    }
+    db_mark_committed(s);
+    return 0;
 }
 
 void store_results_free(struct store_results *r)

@@ -187,6 +187,9 @@ int store_hash(struct store *s, uint64_t *hash)
 {
     uint64_t h = FNV_OFFSET;
     sqlite3_stmt *tables = NULL;
+    if (store_commit(s) != 0) { /* its own read transaction follows */
+        return -1;
+    }
     /* One read transaction, so every table is read at the same state. */
     int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {

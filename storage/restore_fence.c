@@ -56,6 +56,9 @@ static int max_epoch(struct store *s, uint64_t *out)
 int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms)
 {
     uint64_t highest = 0;
+    if (store_commit(s) != 0) { /* its own transaction follows */
+        return -1;
+    }
     if (max_epoch(s, &highest) != 0) {
         return -1;
     }
@@ -88,6 +91,7 @@ int store_fence_restore(struct store *s, uint64_t term, uint64_t time_ms)
     }
     s->applied_index = STORE_RESTORE_INDEX;
     s->decision_index = STORE_RESTORE_INDEX;
+    db_mark_committed(s);
     s->ownership_version++;
     return 0;
 }

@@ -21,6 +21,10 @@
 
 int store_snapshot(struct store *s, void **buf, size_t *len)
 {
+    /* The image must hold every applied entry: libraft compacts the log behind it. */
+    if (store_commit(s) != 0) {
+        return -1;
+    }
     sqlite3_int64 size = 0;
     unsigned char *image = sqlite3_serialize(s->db, "main", &size, 0);
     if (image == NULL || size <= 0) {
@@ -126,6 +130,9 @@ int store_restore(struct store *s, const void *buf, size_t len)
 {
     if (len == 0) {
         db_error(s, "store: restore: empty image");
+        return -1;
+    }
+    if (store_commit(s) != 0) { /* the backup below needs no transaction open */
         return -1;
     }
     unsigned char *copy = sqlite3_malloc64(len);

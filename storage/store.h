@@ -2,9 +2,17 @@
  * history, settings), the apply / snapshot / restore / hash operations libraft's FSM hooks
  * call, and the reads the API and the scheduler serve from it.
  *
- * One struct store per raftnode, used only from the loop thread. Every apply runs in one
- * SQLite transaction that also records the applied index, so replaying entries after a
- * restart is exact: entries at or below the stored applied index are skipped.
+ * One struct store per raftnode, used only from the loop thread. Applies run in SQLite
+ * transactions that also record the applied index, so replaying entries after a restart is
+ * exact: entries at or below the stored applied index are skipped. Group commit: one
+ * transaction holds several consecutive entries (store_apply leaves it open; store_commit,
+ * which the host runs a few ms later, or the STORE_GROUP_MAX_ENTRIES-th apply closes it),
+ * so pages the entries share are written to the WAL once. An entry applied but not yet
+ * committed is already visible through this connection (every read here) but not to other
+ * connections (the metastore mirror's reader: it follows committed_decision_index); a crash
+ * loses only SQLite's copy: the entry is committed in the raft log, which libraft replays
+ * from the last snapshot on restart (store_snapshot commits first, so no log entry the
+ * database lacks is ever compacted away).
  * Owns: the sqlite3 handle. Calls: SQLite, msgpack-c, storage/command.h. */
 #ifndef STORAGE_STORE_H
 #define STORAGE_STORE_H
@@ -37,6 +45,13 @@ struct store {
                                     * last applied entry that bumped ownership_version (set in
                                     * the entry's own transaction; loaded at open and after a
                                     * restore). The metastore mirror writes only when it moves */
+    uint64_t committed_index;      /* read-only: applied entries up to here are committed to
+                                    * SQLite (<= applied_index; equal when no group is open) */
+    uint64_t committed_decision_index; /* read-only: decision_index as committed: what another
+                                    * connection (the mirror's reader) can see */
+    unsigned group_entries;        /* read-only: entries applied in the open transaction
+                                    * (0: no transaction open) */
+    uint64_t group_first_index;    /* read-only: the first of them (when group_entries > 0) */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
     bool corrupt;                  /* read-only: store_open failed because the file is damaged
                                     * or not a database (SQLITE_CORRUPT, SQLITE_NOTADB) */
@@ -77,10 +92,23 @@ void store_close(struct store *s);
 /* Applies the entry BUF/LEN (docs/protocol.md, "Log entries") committed at INDEX. If INDEX
  * <= applied_index the entry is skipped (replay) and OUT->n = 0. A malformed entry or a
  * refused command is reported in OUT, never as a failure. Returns -1 only when SQLite itself
- * fails (disk full, I/O error): the caller must treat that as fatal for the FSM.
+ * fails (disk full, I/O error): the caller must treat that as fatal for the FSM (the open
+ * group is rolled back: applied_index falls back to committed_index).
+ * The entry joins the open transaction (one is begun if none is): committed by store_commit,
+ * or here once the group holds STORE_GROUP_MAX_ENTRIES entries.
  * OUT is always initialised; free it with store_results_free. */
 int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
                 struct store_results *out);
+
+/* The most entries one transaction holds: bounds the dirty pages SQLite keeps (and the work
+ * a crash throws away for the raft log to replay). */
+#define STORE_GROUP_MAX_ENTRIES 64
+
+/* Commits the open group of applied entries (no-op when none is open). 0, or -1 when SQLite
+ * fails: the group is rolled back (applied_index = committed_index) and, as for a failed
+ * store_apply, the caller must stop applying. store_snapshot, store_restore,
+ * store_fence_restore, store_hash and store_close commit first by themselves. */
+int store_commit(struct store *s);
 void store_results_free(struct store_results *r);
 
 /* Consistent image of the whole database (sqlite3_serialize). *BUF is freed with

@@ -238,6 +238,12 @@ static void tick(struct sim *s, uint64_t *next_ms)
         if (srv_alive(&s->srv[i])) {
             srv_log_as(&s->srv[i]);
             proposals_flush(&s->srv[i].proposals); /* raftnode: its uv_check, once per loop iteration */
+            /* raftnode commits the store's open group raft.apply.group-commit-ms (20) after an
+             * apply; here every 20 virtual ms, so groups of several entries are simulated */
+            if (sim_now(s) >= s->srv[i].commit_due_ms) {
+                (void)fsm_glue_commit(&s->srv[i].glue); /* a failure stops the server (glue_stop) */
+                s->srv[i].commit_due_ms = sim_now(s) + 20;
+            }
         }
     }
     if (s->dirty) {

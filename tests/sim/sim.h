@@ -66,6 +66,7 @@ struct srv {
     unsigned idx; /* fixture index */
     uint64_t id; /* raft id = engine id = idx + 1 */
     struct store store;
+    uint64_t commit_due_ms; /* virtual time of the next group commit (raftnode: a timer) */
 
     /* raftnode/fsm_glue.c, its hooks behind the oracles' wrappers (cluster.c) */
     struct fsm_glue glue;

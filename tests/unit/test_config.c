@@ -27,7 +27,8 @@
 static const char *const all_keys[] = {
     "raft.node.id", "raft.node.address", "raft.api.address", "raft.data-dir",
     "raft.initial-cluster", "raft.join", "raft.election-timeout-ms", "raft.heartbeat-timeout-ms",
-    "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.metastore.url", "raft.log-level",
+    "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.apply.group-commit-ms", "raft.metastore.url",
+    "raft.log-level",
     "raft.api.max-frame-bytes", "raft.api.max-connections", "raft.api.idle-timeout-ms",
     "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.join-timeout-ms",
     "raft.metastore.password-file", "raft.engine.weight", "kylin.server.mode",

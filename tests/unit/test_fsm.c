@@ -502,10 +502,16 @@ static void test_commit_failure(void **state)
         SQLITE_OK);
     batch_add(&batch, "y");
     struct store_results r;
-    assert_int_equal(batch_apply(s, &batch, 3, &r), -1);
+    /* group commit: the deferred key is checked when the group commits, not at the apply */
+    assert_int_equal(batch_apply(s, &batch, 3, &r), 0);
     store_results_free(&r);
-    assert_string_equal(s->errmsg, "store: apply index 3: commit: FOREIGN KEY constraint failed");
+    assert_int_equal(s->applied_index, 3);
+    assert_int_equal(s->group_entries, 1);
+    assert_int_equal(store_commit(s), -1);
+    assert_string_equal(s->errmsg, "store: commit of the entries 3-3: FOREIGN KEY constraint failed");
     assert_int_equal(s->applied_index, 0);
+    assert_int_equal(s->committed_index, 0);
+    assert_int_equal(s->group_entries, 0);
     assert_int_equal(exists(s, "y"), 0);
     assert_int_equal(sqlite3_get_autocommit(s->db), 1);
 }
@@ -607,6 +613,141 @@ static double now_ms(void)
 }
 
 /* store_apply runs on the event loop: a 1000-command entry must take a few ms. */
+/* --- group commit (store.h) --- */
+
+/* The committed applied index as another connection to PATH sees it. */
+static int64_t committed_on_disk(const char *path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'applied_index'", -1, &st, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void add_one(struct store *s, uint64_t index, const char *name)
+{
+    struct store_results r;
+    batch_add(&batch, name);
+    assert_int_equal(batch_apply(s, &batch, index, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(store_result_refused(&r.cmds[0]), 0);
+    store_results_free(&r);
+}
+
+/* Entries applied one after another share one transaction: visible here at once, to another
+ * connection only after store_commit; a crash before the commit loses SQLite's copy only, and
+ * applying the same entries again (libraft's replay) gives the same state. */
+static void test_group_commit(void **state)
+{
+    struct store s;
+    const char *path = *state;
+    assert_int_equal(store_open(&s, path), 0);
+    add_one(&s, 1, "a");
+    add_one(&s, 2, "b");
+    add_one(&s, 3, "c");
+    assert_int_equal(s.applied_index, 3);
+    assert_int_equal(s.committed_index, 0);
+    assert_int_equal(s.group_entries, 3);
+    assert_int_equal(s.group_first_index, 1);
+    assert_int_equal(exists(&s, "c"), 1);         /* this connection sees the open group */
+    assert_int_equal(committed_on_disk(path), 0); /* another one does not */
+    assert_int_equal(store_commit(&s), 0);
+    assert_int_equal(s.committed_index, 3);
+    assert_int_equal(s.group_entries, 0);
+    assert_int_equal(committed_on_disk(path), 3);
+    assert_int_equal(store_commit(&s), 0); /* nothing open: no-op */
+
+    /* crash with 4 and 5 applied, not committed: SQLite rolls them back */
+    add_one(&s, 4, "d");
+    add_one(&s, 5, "e");
+    assert_int_equal(sqlite3_exec(s.db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    s.group_entries = 0;
+    store_close(&s);
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(s.applied_index, 3);
+    assert_int_equal(exists(&s, "d"), 0);
+    /* the replay: 3 is skipped, 4 and 5 apply again */
+    struct store_results r;
+    batch_add(&batch, "c");
+    assert_int_equal(batch_apply(&s, &batch, 3, &r), 0);
+    assert_int_equal(r.n, 0);
+    store_results_free(&r);
+    add_one(&s, 4, "d");
+    add_one(&s, 5, "e");
+    assert_int_equal(s.group_entries, 2);
+    store_close(&s); /* a clean stop commits the group */
+    assert_int_equal(committed_on_disk(path), 5);
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(s.applied_index, 5);
+    assert_int_equal(exists(&s, "e"), 1);
+    store_close(&s);
+}
+
+/* STATE: the path of a state.db in a fresh directory (removed by teardown_file). */
+static int setup_file(void **state)
+{
+    char *dir = malloc(512);
+    if (dir == NULL) {
+        return -1;
+    }
+    snprintf(dir, 512, "/tmp/test_fsm_group.XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        free(dir);
+        return -1;
+    }
+    strcat(dir, "/state.db"); /* 27 + 9 bytes: fits */
+    *state = dir;
+    return 0;
+}
+
+static int teardown_file(void **state)
+{
+    char *path = *state, cmd[600];
+    *strrchr(path, '/') = '\0';
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", path);
+    int rc = system(cmd);
+    free(path);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A group closes by itself at STORE_GROUP_MAX_ENTRIES; a snapshot, a hash and a restore
+ * commit first (the snapshot must hold every applied entry: raft compacts behind it). */
+static void test_group_commit_bounds(void **state)
+{
+    struct store *s = *state;
+    char name[32];
+    for (unsigned i = 1; i <= STORE_GROUP_MAX_ENTRIES; i++) {
+        snprintf(name, sizeof name, "p%u", i);
+        add_one(s, i, name);
+    }
+    assert_int_equal(s->group_entries, 0);
+    assert_int_equal(s->committed_index, STORE_GROUP_MAX_ENTRIES);
+    add_one(s, STORE_GROUP_MAX_ENTRIES + 1, "x");
+    assert_int_equal(s->group_entries, 1);
+    uint64_t h;
+    assert_int_equal(store_hash(s, &h), 0);
+    assert_int_equal(s->group_entries, 0);
+    add_one(s, STORE_GROUP_MAX_ENTRIES + 2, "y");
+    void *image;
+    size_t len;
+    assert_int_equal(store_snapshot(s, &image, &len), 0);
+    assert_int_equal(s->group_entries, 0);
+    assert_int_equal(s->committed_index, STORE_GROUP_MAX_ENTRIES + 2);
+    add_one(s, STORE_GROUP_MAX_ENTRIES + 3, "z");
+    assert_int_equal(store_restore(s, image, len), 0); /* older image: a no-op, after the commit */
+    assert_int_equal(s->group_entries, 0);
+    assert_int_equal(s->applied_index, STORE_GROUP_MAX_ENTRIES + 3);
+    sqlite3_free(image);
+}
+
 static void test_apply_1000_adds_is_fast(void **state)
 {
     (void)state;
@@ -670,6 +811,8 @@ int main(void)
         T(test_members),
         T(test_pack_projects),
         cmocka_unit_test(test_apply_1000_adds_is_fast),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup_file, teardown_file),
+        T(test_group_commit_bounds),
     };
     return cmocka_run_group_tests_name("fsm", tests, NULL, NULL);
 }

@@ -70,6 +70,7 @@ static void apply_ok(struct fixture *f)
         assert_int_equal(store_result_refused(&r.cmds[i]), 0);
     }
     store_results_free(&r);
+    assert_int_equal(store_commit(&f->s), 0); /* the view reads through its own connection */
     f->index++;
 }
 
