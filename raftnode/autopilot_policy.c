@@ -157,7 +157,27 @@ struct autopilot_action autopilot_decide(const struct autopilot_params *p, const
         return (struct autopilot_action){AUTOPILOT_PROMOTE, standby->id,
                                          n_dead_voters > 0 ? "replaces a dead voter" : "fewer voters than raft.autopilot.voters"};
     }
-    /* 3. Cleanup: the longest dead tracked member past cleanup_ms. */
+    /* 3. Re-admit a spare that came back (see autopilot_policy.h): as a standby, which gets the
+     * log but does not vote, so the voters and the quorum stay as they are. The one heard from
+     * last first (lowest id on a tie). */
+    if (p->readmit) {
+        const struct autopilot_member *back = NULL;
+        for (unsigned i = 0; i < v->n; i++) {
+            const struct autopilot_member *m = &v->members[i];
+            if (m->role != RAFT_SPARE || m->id == v->leader_id || !m->heard_as_spare ||
+                since(v->now_ms, m->spare_contact_ms) >= p->dead_ms) {
+                continue;
+            }
+            if (back == NULL || m->spare_contact_ms > back->spare_contact_ms ||
+                (m->spare_contact_ms == back->spare_contact_ms && m->id < back->id)) {
+                back = m;
+            }
+        }
+        if (back != NULL) {
+            return (struct autopilot_action){AUTOPILOT_READMIT, back->id, "a demoted member is back: heard from as a spare"};
+        }
+    }
+    /* 4. Cleanup: the longest dead tracked member past cleanup_ms. */
     if (p->cleanup) {
         const struct autopilot_member *victim = NULL;
         for (unsigned i = 0; i < v->n; i++) {

@@ -48,6 +48,7 @@ static const char *kind_word(enum autopilot_kind k)
         case AUTOPILOT_PROMOTE: return "promote";
         case AUTOPILOT_DEMOTE: return "demote";
         case AUTOPILOT_REMOVE: return "remove";
+        case AUTOPILOT_READMIT: return "readmit";
         case AUTOPILOT_NONE: break;
     }
     return "none";
