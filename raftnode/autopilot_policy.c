@@ -20,6 +20,9 @@ enum autopilot_health autopilot_health(const struct autopilot_params *p, const s
     if (m->id == leader_id) {
         return AUTOPILOT_HEALTHY;
     }
+    if (m->role == RAFT_SPARE && m->heard_as_spare && since(now_ms, m->spare_contact_ms) < p->dead_ms) {
+        return AUTOPILOT_BACK;
+    }
     if (!m->tracked) {
         return AUTOPILOT_UNKNOWN;
     }
@@ -47,6 +50,7 @@ const char *autopilot_health_name(enum autopilot_health h)
         case AUTOPILOT_UNREACHABLE: return "unreachable";
         case AUTOPILOT_DEAD: return "dead";
         case AUTOPILOT_UNKNOWN: return "unknown";
+        case AUTOPILOT_BACK: return "back";
     }
     return "unknown";
 }
@@ -164,8 +168,7 @@ struct autopilot_action autopilot_decide(const struct autopilot_params *p, const
         const struct autopilot_member *back = NULL;
         for (unsigned i = 0; i < v->n; i++) {
             const struct autopilot_member *m = &v->members[i];
-            if (m->role != RAFT_SPARE || m->id == v->leader_id || !m->heard_as_spare ||
-                since(v->now_ms, m->spare_contact_ms) >= p->dead_ms) {
+            if (m->role != RAFT_SPARE || autopilot_health(p, m, v->leader_id, v->last_index, v->now_ms) != AUTOPILOT_BACK) {
                 continue;
             }
             if (back == NULL || m->spare_contact_ms > back->spare_contact_ms ||

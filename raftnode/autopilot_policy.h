@@ -81,6 +81,7 @@ enum autopilot_health {
     AUTOPILOT_UNREACHABLE, /* not heard from within healthy_ms */
     AUTOPILOT_DEAD,        /* not heard from within dead_ms */
     AUTOPILOT_UNKNOWN,     /* an untracked spare (the leader sends spares nothing) */
+    AUTOPILOT_BACK,        /* a spare heard from within dead_ms: back after its demotion (rule 3) */
 };
 
 enum autopilot_health autopilot_health(const struct autopilot_params *p, const struct autopilot_member *m,

@@ -373,6 +373,8 @@ static void test_returned_spare_is_readmitted(void **state)
 {
     (void)state;
     replaced_and_back(200);
+    assert_int_equal(autopilot_health(&P, &M[2], 1, LAST, NOW), AUTOPILOT_BACK);
+    assert_string_equal(autopilot_health_name(AUTOPILOT_BACK), "back");
     struct autopilot_action a = decide();
     assert_int_equal(a.kind, AUTOPILOT_READMIT);
     assert_int_equal(a.id, 3);
@@ -411,6 +413,7 @@ static void test_spare_not_heard_from_stays_a_spare(void **state)
     /* heard from once, but not for the dead timeout: gone again */
     heard_as_spare(2, 10000);
     assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    assert_int_equal(autopilot_health(&P, &M[2], 1, LAST, NOW), AUTOPILOT_UNKNOWN); /* untracked, not heard lately */
     heard_as_spare(2, 9999);
     assert_int_equal(decide().kind, AUTOPILOT_READMIT);
 }
