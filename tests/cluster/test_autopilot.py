@@ -153,6 +153,30 @@ def test_returning_member_readmitted_then_replaces_next_dead_voter(make_cluster)
     c.ctl("project", "add", "whole_again", check=0)
 
 
+def test_returning_member_reaches_a_leader_it_knew_as_standby(make_cluster):
+    """The member promoted in the returning member's place leads: the returning member's old
+    configuration has it as a standby, and libraft sends vote requests to voters only; raftnode
+    copies pre-votes to the non-voters (raftnode/raft_fix.h, "Eighth"), so this leader hears it."""
+    c = make_cluster(4, standby=(4,), extra=FAST).start()
+    leader = c.wait_leader()
+    wait_stable(c)
+    victim = follower_voter(c, leader)
+    victim.kill()
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != victim.id}
+    want[victim.id] = "spare"
+    wait_for(lambda: roles(c) == want, 90, f"member 4 promoted and member {victim.id} demoted to spare")
+    if c.leader_id() != 4:
+        c.ctl("leader", "transfer", "4", check=0)
+    wait_for(lambda: c.leader_id() == 4, 60, "member 4 to lead")
+
+    victim.start()
+    want[victim.id] = "standby"
+    wait_for(lambda: roles(c) == want, 90, f"member {victim.id} re-admitted as a standby by leader 4")
+    assert c.leader_id() == 4
+    assert f"autopilot: re-admit as standby member {victim.id}" in c[4].log(), c[4].log()[-3000:]
+    c.wait_converged(timeout=90)
+
+
 def test_cleanup_removes_dead_member(make_cluster):
     extra = dict(FAST, **{"raft.autopilot.cleanup-dead-members": "true",
                           "raft.autopilot.cleanup-after-ms": 6000})
