@@ -20,6 +20,7 @@ void autopilot_params_from_config(const struct config *cfg, struct autopilot_par
         .max_lag = AUTOPILOT_MAX_LAG,
         .cleanup = cfg->autopilot_cleanup,
         .cleanup_ms = cfg->autopilot_cleanup_ms,
+        .readmit = cfg->autopilot_readmit,
     };
     *initial_voters = 0;
     for (unsigned i = 0; i < cfg->n_peers; i++) {
@@ -56,6 +57,9 @@ void autopilot_contact(struct autopilot *ap, uint64_t from, uint64_t now_ms)
     m->last_contact_ms = now_ms;
     if (m->role != RAFT_SPARE) {
         m->tracked = true;
+    } else {
+        m->heard_as_spare = true; /* came back after its demotion (autopilot_policy.h, rule 3) */
+        m->spare_contact_ms = now_ms;
     }
 }
 
@@ -72,7 +76,8 @@ static void start_leading(struct autopilot *ap, uint64_t now_ms)
     }
     ap->target = ap->params.voters != 0 ? ap->params.voters : ap->initial_voters != 0 ? ap->initial_voters : voters;
     log_info("autopilot: leading since now; keeping %u voter(s); a voter silent for %llu ms is replaced by a "
-             "caught-up standby%s", ap->target, (unsigned long long)ap->params.dead_ms,
+             "caught-up standby%s%s", ap->target, (unsigned long long)ap->params.dead_ms,
+             ap->params.readmit ? ", a demoted member that comes back is re-admitted as a standby" : "",
              ap->params.cleanup ? ", dead members are removed after raft.autopilot.cleanup-after-ms" : "");
 }
 
@@ -112,6 +117,9 @@ bool autopilot_refresh(struct autopilot *ap, uint64_t now_ms)
             *m = (struct autopilot_member){
                 .id = s->id, .tracked = s->role != RAFT_SPARE, .last_contact_ms = now_ms};
         }
+        if (m->role != s->role) {
+            m->heard_as_spare = false; /* only what arrives while it is a spare counts */
+        }
         m->role = s->role;
         if (s->id == ap->raft->id) {
             m->last_contact_ms = now_ms;
@@ -147,6 +155,7 @@ static const char *kind_name(enum autopilot_kind k)
         case AUTOPILOT_PROMOTE: return "promote to voter";
         case AUTOPILOT_DEMOTE: return "demote to spare";
         case AUTOPILOT_REMOVE: return "remove";
+        case AUTOPILOT_READMIT: return "re-admit as standby";
         case AUTOPILOT_NONE: break;
     }
     return "none";
@@ -186,7 +195,8 @@ void autopilot_tick(struct autopilot *ap, uint64_t now_ms)
     if (a.kind == AUTOPILOT_REMOVE) {
         rv = raft_remove(ap->raft, &ap->req, a.id, change_cb);
     } else {
-        rv = raft_assign(ap->raft, &ap->req, a.id, a.kind == AUTOPILOT_PROMOTE ? RAFT_VOTER : RAFT_SPARE, change_cb);
+        int role = a.kind == AUTOPILOT_PROMOTE ? RAFT_VOTER : a.kind == AUTOPILOT_READMIT ? RAFT_STANDBY : RAFT_SPARE;
+        rv = raft_assign(ap->raft, &ap->req, a.id, role, change_cb);
     }
     ap->last = a;
     ap->last_at_ms = now_ms;

@@ -20,6 +20,9 @@ enum autopilot_health autopilot_health(const struct autopilot_params *p, const s
     if (m->id == leader_id) {
         return AUTOPILOT_HEALTHY;
     }
+    if (m->role == RAFT_SPARE && m->heard_as_spare && since(now_ms, m->spare_contact_ms) < p->dead_ms) {
+        return AUTOPILOT_BACK;
+    }
     if (!m->tracked) {
         return AUTOPILOT_UNKNOWN;
     }
@@ -47,6 +50,7 @@ const char *autopilot_health_name(enum autopilot_health h)
         case AUTOPILOT_UNREACHABLE: return "unreachable";
         case AUTOPILOT_DEAD: return "dead";
         case AUTOPILOT_UNKNOWN: return "unknown";
+        case AUTOPILOT_BACK: return "back";
     }
     return "unknown";
 }
@@ -157,7 +161,26 @@ struct autopilot_action autopilot_decide(const struct autopilot_params *p, const
         return (struct autopilot_action){AUTOPILOT_PROMOTE, standby->id,
                                          n_dead_voters > 0 ? "replaces a dead voter" : "fewer voters than raft.autopilot.voters"};
     }
-    /* 3. Cleanup: the longest dead tracked member past cleanup_ms. */
+    /* 3. Re-admit a spare that came back (see autopilot_policy.h): as a standby, which gets the
+     * log but does not vote, so the voters and the quorum stay as they are. The one heard from
+     * last first (lowest id on a tie). */
+    if (p->readmit) {
+        const struct autopilot_member *back = NULL;
+        for (unsigned i = 0; i < v->n; i++) {
+            const struct autopilot_member *m = &v->members[i];
+            if (m->role != RAFT_SPARE || autopilot_health(p, m, v->leader_id, v->last_index, v->now_ms) != AUTOPILOT_BACK) {
+                continue;
+            }
+            if (back == NULL || m->spare_contact_ms > back->spare_contact_ms ||
+                (m->spare_contact_ms == back->spare_contact_ms && m->id < back->id)) {
+                back = m;
+            }
+        }
+        if (back != NULL) {
+            return (struct autopilot_action){AUTOPILOT_READMIT, back->id, "a demoted member is back: heard from as a spare"};
+        }
+    }
+    /* 4. Cleanup: the longest dead tracked member past cleanup_ms. */
     if (p->cleanup) {
         const struct autopilot_member *victim = NULL;
         for (unsigned i = 0; i < v->n; i++) {

@@ -20,7 +20,12 @@
  *      non-voters never vote, so a promotee must not be needed for a quorum before it knows);
  *   2. promote the most caught-up stable standby when fewer than `voters` voters are alive
  *      (not dead): the dead voter is replaced;
- *   3. with cleanup, remove a tracked member dead for cleanup_ms (a voter only if quorum-safe).
+ *   3. with readmit, turn a spare the leader heard from within dead_ms back into a standby: a
+ *      spare whose configuration is current never sends the leader anything (the leader sends
+ *      it nothing, it never campaigns), so one heard from is a member that came back after its
+ *      demotion with its old configuration, campaigning; as a standby it catches up, becomes
+ *      stable, and rule 2 promotes it when a voter is missing (a standby does not vote: safe);
+ *   4. with cleanup, remove a tracked member dead for cleanup_ms (a voter only if quorum-safe).
  *
  * Owns: nothing. Calls: nothing (raft.h for the RAFT_VOTER/STANDBY/SPARE role values). */
 #ifndef RAFTNODE_AUTOPILOT_POLICY_H
@@ -37,6 +42,7 @@ struct autopilot_params {
     uint64_t max_lag;    /* entries behind the leader's last index still caught up */
     bool cleanup;        /* raft.autopilot.cleanup-dead-members */
     uint64_t cleanup_ms; /* raft.autopilot.cleanup-after-ms */
+    bool readmit;        /* raft.autopilot.readmit-spares */
 };
 
 struct autopilot_member {
@@ -47,6 +53,8 @@ struct autopilot_member {
     uint64_t match_index;     /* the leader's match index for it */
     bool stable;              /* healthy without a break since stable_since_ms */
     uint64_t stable_since_ms;
+    bool heard_as_spare;      /* the leader heard from it while it was a spare in its configuration */
+    uint64_t spare_contact_ms; /* when, last (meaningful with heard_as_spare) */
 };
 
 struct autopilot_view {
@@ -58,7 +66,7 @@ struct autopilot_view {
     bool change_pending;  /* a configuration change is in flight or uncommitted */
 };
 
-enum autopilot_kind { AUTOPILOT_NONE = 0, AUTOPILOT_PROMOTE, AUTOPILOT_DEMOTE, AUTOPILOT_REMOVE };
+enum autopilot_kind { AUTOPILOT_NONE = 0, AUTOPILOT_PROMOTE, AUTOPILOT_DEMOTE, AUTOPILOT_REMOVE, AUTOPILOT_READMIT };
 
 struct autopilot_action {
     enum autopilot_kind kind;
@@ -73,6 +81,7 @@ enum autopilot_health {
     AUTOPILOT_UNREACHABLE, /* not heard from within healthy_ms */
     AUTOPILOT_DEAD,        /* not heard from within dead_ms */
     AUTOPILOT_UNKNOWN,     /* an untracked spare (the leader sends spares nothing) */
+    AUTOPILOT_BACK,        /* a spare heard from within dead_ms: back after its demotion (rule 3) */
 };
 
 enum autopilot_health autopilot_health(const struct autopilot_params *p, const struct autopilot_member *m,

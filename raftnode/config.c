@@ -65,7 +65,7 @@ enum key_index {
     /* raft.http.* (observability; docs/observability.md) */
     K_HTTP_ADDRESS, K_INFLUX_URL, K_INFLUX_DB, K_INFLUX_INTERVAL_MS, K_INFLUX_MAX_POINTS,
     /* raft.autopilot.* (dead voters replaced by standbys; docs/operations-autopilot.md) */
-    K_AUTOPILOT_VOTERS, K_AUTOPILOT_DEAD_MS, K_AUTOPILOT_CLEANUP, K_AUTOPILOT_CLEANUP_MS,
+    K_AUTOPILOT_VOTERS, K_AUTOPILOT_DEAD_MS, K_AUTOPILOT_CLEANUP, K_AUTOPILOT_CLEANUP_MS, K_AUTOPILOT_READMIT,
     K_COUNT
 };
 
@@ -278,6 +278,11 @@ static const struct key_def config_keys[K_COUNT] = {
         NULL, FIELD(autopilot_cleanup_ms),
         "How long a member must be dead before raft.autopilot.cleanup-dead-members removes it,\n"
         "in ms. At least raft.autopilot.dead-member-timeout-ms."},
+    [K_AUTOPILOT_READMIT] = {"raft.autopilot.readmit-spares", KT_BOOL, 0, "true", 0, 0, NULL,
+        FIELD(autopilot_readmit),
+        "When true, the leader turns a spare it hears from back into a standby: a demoted voter\n"
+        "that came back still campaigns with its old configuration. As a standby it catches up\n"
+        "and is promoted when a voter is missing. false: it stays a spare until an operator acts."},
 };
 
 /* Where a key got its value: a file line or a -D override. Later settings win. */

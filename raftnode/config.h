@@ -69,6 +69,7 @@ struct config {
     unsigned autopilot_dead_ms;             /* raft.autopilot.dead-member-timeout-ms (default 10000) */
     bool autopilot_cleanup;                 /* raft.autopilot.cleanup-dead-members (default false) */
     unsigned autopilot_cleanup_ms;          /* raft.autopilot.cleanup-after-ms (default 600000) */
+    bool autopilot_readmit;                 /* raft.autopilot.readmit-spares (default true) */
     /* kylin.* keys */
     int server_mode;                        /* kylin.server.mode: all|job|query (default all) */
     bool leader_race_enabled;               /* kylin.server.leader-race.enabled (default true) */

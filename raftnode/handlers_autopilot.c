@@ -32,8 +32,8 @@ static void pack_member(const struct api_ctx *ctx, const struct autopilot *ap, c
     mp_pack_kv_str(pk, "role", membership_role_name(m->role));
     mp_pack_kv_str(pk, "health", autopilot_health_name(h));
     mp_pack_kv_bool(pk, "healthy", h == AUTOPILOT_HEALTHY);
-    mp_pack_cstr(pk, "last_contact_ms"); /* nil: never tracked (a spare) */
-    m->tracked ? msgpack_pack_uint64(pk, ago(v->now_ms, m->last_contact_ms)) : msgpack_pack_nil(pk);
+    mp_pack_cstr(pk, "last_contact_ms"); /* nil: never tracked nor heard from (a spare) */
+    m->tracked || m->heard_as_spare ? msgpack_pack_uint64(pk, ago(v->now_ms, m->last_contact_ms)) : msgpack_pack_nil(pk);
     mp_pack_kv_u64(pk, "match_index", m->match_index);
     mp_pack_cstr(pk, "lag"); /* nil: not replicated (a spare) */
     m->role != RAFT_SPARE ? msgpack_pack_uint64(pk, ago(v->last_index, m->match_index)) : msgpack_pack_nil(pk);
@@ -48,6 +48,7 @@ static const char *kind_word(enum autopilot_kind k)
         case AUTOPILOT_PROMOTE: return "promote";
         case AUTOPILOT_DEMOTE: return "demote";
         case AUTOPILOT_REMOVE: return "remove";
+        case AUTOPILOT_READMIT: return "readmit";
         case AUTOPILOT_NONE: break;
     }
     return "none";

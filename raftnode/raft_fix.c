@@ -32,10 +32,53 @@ static void note_snapshot(struct raft_fix *f, const struct raft_snapshot *s)
     f->n_recent++;
 }
 
+static void copy_sent(struct raft_io_send *req, int status)
+{
+    (void)status; /* a lost pre-vote is a lost message: Raft tolerates it */
+    free(req);
+}
+
+/* The eighth rule: MESSAGE, a pre-vote request to the first voter of this member's
+ * configuration, also goes to every non-voter of it (each copy with its own request). */
+static void copy_prevote(struct raft_fix *f, struct raft_io *io, const struct raft_message *message)
+{
+    const struct raft_configuration *c = &f->raft->configuration;
+    unsigned i = 0;
+    while (i < c->n && (c->servers[i].role != RAFT_VOTER || c->servers[i].id == f->raft->id)) {
+        i++;
+    }
+    if (i == c->n || c->servers[i].id != message->server_id) {
+        return; /* not the round's first request: copied already */
+    }
+    for (i = 0; i < c->n; i++) {
+        const struct raft_server *s = &c->servers[i];
+        if (s->role == RAFT_VOTER || s->id == f->raft->id) {
+            continue;
+        }
+        struct raft_io_send *copy = malloc(sizeof *copy);
+        if (copy == NULL) {
+            return; /* out of memory: the copies are a best effort, as the network is */
+        }
+        struct raft_message m = *message;
+        m.server_id = s->id;
+        m.server_address = s->address;
+        copy->data = NULL;
+        if (f->orig_send(io, copy, &m, copy_sent) != 0) {
+            free(copy);
+            continue;
+        }
+        f->prevotes_copied++;
+    }
+}
+
 static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
                     raft_io_send_cb cb)
 {
     struct raft_fix *f = fix_of(io);
+    if (message->type == RAFT_REQUEST_VOTE && message->request_vote.pre_vote && f->raft != NULL &&
+        !f->no_prevote_copies) {
+        copy_prevote(f, io, message);
+    }
     if (message->type == RAFT_INSTALL_SNAPSHOT) {
         unsigned n = f->n_recent < RAFT_FIX_RECENT ? f->n_recent : RAFT_FIX_RECENT;
         for (unsigned k = 0; k < n; k++) {

@@ -78,6 +78,19 @@
  * follower acknowledges the entries before it and the leader sends the change again as the first
  * entry of its next message (one more round trip per change). Counted in CHANGES_SPLIT.
  *
+ * Eighth (found by the simulation's autopilot scenario once a voter could come back after the
+ * autopilot demoted it; `sim --autopilot --no-prevote-copies`): libraft sends (pre-)vote
+ * requests to the voters of the candidate's configuration only. A member that comes back
+ * after its demotion to spare still has the configuration from before it, and the leader
+ * re-admits it only once it hears from it (autopilot.h, policy rule 3); when the leader is a
+ * member that was a standby in that old configuration (the one promoted in its place, say),
+ * it never does, and the member stays a spare for good. The guard sends a copy of every
+ * pre-vote request to the configuration's non-voters too, once per election round (with the
+ * request to the first voter). It is safe: a pre-vote changes no term or vote anywhere, the
+ * leader (or any member with a leader) rejects it, and libraft's candidate counts no answer
+ * from a non-voter ("non-voting or unknown server -> reject"). Needs RAFT. Counted in
+ * PREVOTES_COPIED.
+ *
  * Besides the guards, the append wrapper times every log append from the call to libraft's uv
  * io to its callback (CLOCK_MONOTONIC): the disk write as raft sees it, for the
  * raftnode_raft_append_duration_seconds histogram (APPEND_US_BUCKETS, RAFT_FIX_APPEND_BOUNDS_US).
@@ -139,6 +152,8 @@ struct raft_fix {
     int no_vote_result_fix; /* tests only (sim --no-vote-result-fix): vote results reach a follower */
     uint64_t vote_results_dropped; /* read-only: RequestVote results dropped at a follower (sixth) */
     int no_change_split;    /* tests only (sim --no-change-split): AppendEntries as libraft gets them */
+    int no_prevote_copies;  /* tests only (sim --no-prevote-copies): pre-votes to voters only (eighth) */
+    uint64_t prevotes_copied; /* read-only: pre-vote requests also sent to a non-voter (eighth) */
     uint64_t changes_split; /* read-only: AppendEntries cut before a configuration change (seventh) */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;

@@ -1,5 +1,6 @@
 """Autopilot (docs/operations-autopilot.md): a voter killed for good is replaced by a caught-up
-standby and demoted to spare; with cleanup it is removed; without a standby nothing changes;
+standby and demoted to spare; a demoted voter that comes back is re-admitted as a standby and
+replaces the next dead voter; with cleanup it is removed; without a standby nothing changes;
 `raftctl autopilot status` shows it all from the leader."""
 import urllib.request
 
@@ -94,6 +95,86 @@ def test_dead_voter_replaced_by_standby(make_cluster):
     second.kill()
     wait_for(lambda: c.ctl("project", "add", "after_second", timeout_ms=2000)[0] == 0, 30,
              "a write with two of three voters")
+
+
+def wait_stable(c):
+    return wait_for(lambda: (lambda a: a if a and a["healthy"] and all(m["stable_ms"] is not None
+                                                                        for m in a["members"]) else None)(
+        autopilot(c)), 60, "autopilot status to be healthy and stable")
+
+
+def test_returning_member_readmitted_then_replaces_next_dead_voter(make_cluster):
+    """A voter down longer than the dead timeout is demoted and the standby promoted; restarted,
+    it still believes it is a voter and campaigns; the leader hears it, makes it a standby, it
+    catches up, and when another voter dies for good it is promoted: 3 healthy voters again."""
+    c = make_cluster(4, standby=(4,), extra=FAST).start()
+    leader = c.wait_leader()
+    c.ctl("project", "add", "before", check=0)
+    wait_stable(c)
+    victim = follower_voter(c, leader)
+    victim.kill()  # kill -9; restarted below
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != victim.id}
+    want[victim.id] = "spare"
+    wait_for(lambda: roles(c) == want, 90, f"member 4 promoted and member {victim.id} demoted to spare")
+    for i in range(20):  # entries it misses while away
+        c.ctl("project", "add", f"while_away_{i}", check=0)
+
+    victim.start()
+    want[victim.id] = "standby"
+    wait_for(lambda: roles(c) == want, 90, f"member {victim.id} re-admitted as a standby")
+    ap = autopilot(c)
+    assert ap is not None
+    lead_log = c[ap["leader_id"]].log()
+    assert f"autopilot: re-admit as standby member {victim.id} (a demoted member is back" in lead_log, lead_log[-3000:]
+    assert ap["last_action"]["action"] in ("readmit",) and ap["last_action"]["id"] == victim.id, ap["last_action"]
+
+    # it catches up: its applied index reaches the leader's
+    def caught_up():
+        lid = c.leader_id()
+        rows = {r["id"]: r for r in c.hashes() if r["reachable"]}
+        return (lid in rows and victim.id in rows and
+                rows[victim.id]["applied_index"] >= rows[lid]["applied_index"] and rows)
+    wait_for(caught_up, 90, f"member {victim.id} to reach the leader's applied index")
+    projects = c.projects_on(victim)
+    assert projects is not None and "while_away_19" in projects
+
+    # another voter dies for good: the returned member replaces it
+    ap = wait_stable(c)
+    second = next(x for x in c.nodes.values() if x.alive() and x.id not in (ap["leader_id"], victim.id))
+    second.kill()
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != second.id}
+    want[second.id] = "spare"
+    wait_for(lambda: roles(c) == want, 120, f"member {victim.id} promoted and member {second.id} demoted")
+    ap = wait_for(lambda: (lambda a: a if a and a["healthy"] and not a["change_pending"] else None)(autopilot(c)),
+                  60, "autopilot status healthy again")
+    assert ap["voters"] == 3 and ap["healthy_voters"] == 3 and ap["failure_tolerance"] == 1
+    back = next(m for m in ap["members"] if m["id"] == victim.id)
+    assert back["role"] == "voter" and back["healthy"]
+    c.ctl("project", "add", "whole_again", check=0)
+
+
+def test_returning_member_reaches_a_leader_it_knew_as_standby(make_cluster):
+    """The member promoted in the returning member's place leads: the returning member's old
+    configuration has it as a standby, and libraft sends vote requests to voters only; raftnode
+    copies pre-votes to the non-voters (raftnode/raft_fix.h, "Eighth"), so this leader hears it."""
+    c = make_cluster(4, standby=(4,), extra=FAST).start()
+    leader = c.wait_leader()
+    wait_stable(c)
+    victim = follower_voter(c, leader)
+    victim.kill()
+    want = {x: "voter" for x in (1, 2, 3, 4) if x != victim.id}
+    want[victim.id] = "spare"
+    wait_for(lambda: roles(c) == want, 90, f"member 4 promoted and member {victim.id} demoted to spare")
+    if c.leader_id() != 4:
+        c.ctl("leader", "transfer", "4", check=0)
+    wait_for(lambda: c.leader_id() == 4, 60, "member 4 to lead")
+
+    victim.start()
+    want[victim.id] = "standby"
+    wait_for(lambda: roles(c) == want, 90, f"member {victim.id} re-admitted as a standby by leader 4")
+    assert c.leader_id() == 4
+    assert f"autopilot: re-admit as standby member {victim.id}" in c[4].log(), c[4].log()[-3000:]
+    c.wait_converged(timeout=90)
 
 
 def test_cleanup_removes_dead_member(make_cluster):

@@ -147,9 +147,10 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s -v\n",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s -v\n",
            (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->autopilot ? " --autopilot" : "",
            s->opts->no_change_split ? " --no-change-split" : "",
+           s->opts->no_prevote_copies ? " --no-prevote-copies" : "",
            s->opts->io_faults ? " --io-faults" : "",
            s->opts->no_ack_gate ? " --no-ack-gate" : "", s->opts->no_handoff_grace ? " --no-handoff-grace" : "",
            s->opts->no_install_hold ? " --no-install-hold" : "", s->opts->no_prevote_fix ? " --no-prevote-fix" : "",
@@ -532,6 +533,9 @@ static void usage(FILE *out)
             "                     is not its first entry to libraft as is (the follower records the\n"
             "                     wrong uncommitted index and, as leader, refuses every change:\n"
             "                     --autopilot seed 349)\n"
+            "  --no-prevote-copies raftnode/raft_fix.c sends pre-vote requests to voters only, as\n"
+            "                     libraft does (--autopilot: a voter back after its demotion is not\n"
+            "                     heard by a leader it did not know as a voter, seed 3000043)\n"
             "  --no-vote-result-fix raftnode/raft_fix.c lets RequestVote results reach a follower,\n"
             "                     whose libraft then adopts their term or not depending on a byte\n"
             "                     of a heap pointer (runs of a seed differ: finding 14)\n",
@@ -628,9 +632,9 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, unsigned 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s --no-fork -v\n",
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s --no-fork -v\n",
            (unsigned long long)seed, o->steps, servers_for(o, seed), o->autopilot ? " --autopilot" : "",
-           o->no_change_split ? " --no-change-split" : "",
+           o->no_change_split ? " --no-change-split" : "", o->no_prevote_copies ? " --no-prevote-copies" : "",
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
            o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "",
            o->no_prevote_fix ? " --no-prevote-fix" : "", o->no_vote_result_fix ? " --no-vote-result-fix" : "",
@@ -699,6 +703,8 @@ int main(int argc, char **argv)
             o.autopilot = true;
         } else if (strcmp(a, "--no-change-split") == 0) {
             o.no_change_split = true;
+        } else if (strcmp(a, "--no-prevote-copies") == 0) {
+            o.no_prevote_copies = true;
         } else if (strcmp(a, "--trace-from") == 0 && parse_u64(next, &o.trace_from_ms) == 0) {
             i++;
         } else if (strcmp(a, "--and-seeds") == 0 && parse_seed_list(next, extra, &n_extra) == 0) {
@@ -770,7 +776,7 @@ int main(int argc, char **argv)
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
            "(raft_fix), %llu failover-liveness checks of a silent engine, %llu vote results dropped at a "
-           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu autopilot changes, %llu voters dead for good replaced (--autopilot)\n",
+           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu pre-vote requests copied to non-voters (raft_fix), %llu autopilot changes, %llu voters dead for good replaced, %llu voters demoted while away re-admitted (--autopilot)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -781,8 +787,9 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_INSTALLS_HELD], (unsigned long long)totals[C_DISK_STOPS],
            (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS],
            (unsigned long long)totals[C_VOTE_RESULTS_DROPPED], (unsigned long long)totals[C_CHANGES_SPLIT],
+           (unsigned long long)totals[C_PREVOTES_COPIED],
            (unsigned long long)totals[C_AUTOPILOT_ACTIONS],
-           (unsigned long long)totals[C_AUTOPILOT_REPLACED]);
+           (unsigned long long)totals[C_AUTOPILOT_REPLACED], (unsigned long long)totals[C_AUTOPILOT_READMITTED]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {
         printf("%s%llu", i == 0 ? " and " : ",", (unsigned long long)extra[i]);

@@ -178,8 +178,10 @@ enum sim_counter {
     C_FAILOVER_CHECKS,   /* ticks check_failover saw an engine silent past the timeout, not yet overdue */
     C_VOTE_RESULTS_DROPPED, /* RequestVote results dropped at a follower (raft_fix.c, sixth bug) */
     C_CHANGES_SPLIT,        /* AppendEntries cut before a configuration change (raft_fix.c, seventh bug) */
+    C_PREVOTES_COPIED,      /* pre-vote requests also sent to a non-voter (raft_fix.c, eighth) */
     C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
     C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
+    C_AUTOPILOT_READMITTED, /* --autopilot: runs whose voter demoted while away ended up a voter or standby */
     C_COUNT
 };
 
@@ -199,6 +201,7 @@ struct sim_opts {
     uint64_t trace_from_ms; /* print libraft's own trace from this virtual time (0 = never) */
     bool no_change_split; /* raft_fix.c passes AppendEntries with a configuration change past the
                            * first entry to libraft as is (seventh bug) */
+    bool no_prevote_copies; /* raft_fix.c sends pre-votes to voters only (eighth) */
     bool autopilot; /* 3 voters + 1..2 standbys, raftnode/autopilot.c on every member, one
                      * voter killed for good (autopilot.c of the sim) */
 };
@@ -241,6 +244,11 @@ struct sim {
     /* --autopilot (autopilot.c) */
     uint64_t ap_kill_at_ms; /* when a voter is killed for good (0: done) */
     int ap_killed;          /* its index, or -1 */
+    uint64_t ap_away_at_ms; /* when a voter is killed for longer than the dead timeout (0: done or none) */
+    uint64_t ap_away_ms;    /* for how long; revived then, or at the healing */
+    uint64_t ap_back_at_ms; /* when it is revived (0: not away) */
+    int ap_away;            /* its index, or -1 */
+    bool ap_away_demoted;   /* a leader's configuration made it a spare while it was away */
 
     /* report */
     char history[SIM_HISTORY][SIM_EVENT_MAX];

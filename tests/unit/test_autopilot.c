@@ -14,7 +14,7 @@
 
 static const struct autopilot_params P = {
     .voters = 3, .dead_ms = 10000, .healthy_ms = 1000, .stable_ms = 10000, .max_lag = 256,
-    .cleanup = false, .cleanup_ms = 600000};
+    .cleanup = false, .cleanup_ms = 600000, .readmit = true};
 
 #define NOW 100000u
 #define LAST 5000u
@@ -300,38 +300,179 @@ static void test_observe_tracks_stability(void **state)
     assert_string_equal(autopilot_health_name(AUTOPILOT_DEAD), "dead");
 }
 
+/* The model runs' start: a healthy cluster of 3 voters and a standby (3 not stable yet). */
+static void model_start(void)
+{
+    three_and_standby(0, LAST, 50000);
+    M[2].stable = false;
+}
+
+/* One leader tick of the model runs below at T: every member observed, the decided action (if
+ * any) applied at once (never a removal), and the healthy voters still a quorum. */
+static struct autopilot_action model_step(uint64_t t)
+{
+    struct autopilot_view v = {.members = M, .n = N, .leader_id = 1, .last_index = LAST, .now_ms = t};
+    for (unsigned i = 0; i < N; i++) {
+        autopilot_observe(&P, &M[i], 1, LAST, t);
+    }
+    struct autopilot_action a = autopilot_decide(&P, &v);
+    for (unsigned i = 0; i < N && a.kind != AUTOPILOT_NONE; i++) {
+        if (M[i].id == a.id) {
+            assert_int_not_equal(a.kind, AUTOPILOT_REMOVE);
+            M[i].role = a.kind == AUTOPILOT_PROMOTE ? RAFT_VOTER : a.kind == AUTOPILOT_READMIT ? RAFT_STANDBY : RAFT_SPARE;
+            M[i].heard_as_spare = false;
+        }
+    }
+    struct autopilot_summary s;
+    autopilot_summarise(&P, &v, &s);
+    assert_true(s.healthy_voters >= s.voters / 2 + 1);
+    return a;
+}
+
 /* A small model run: from a healthy cluster, voter 3 dies; applying each decided action
  * (never two at once) ends with 3 healthy voters, voter 3 a spare, and the healthy voters a
  * quorum after every step. */
 static void test_replacement_sequence_keeps_quorum(void **state)
 {
     (void)state;
-    three_and_standby(0, LAST, 50000);
-    M[2].stable = false;
     unsigned actions = 0;
+    model_start();
     for (uint64_t t = NOW; t < NOW + 60000; t += 50) {
-        struct autopilot_view v = {.members = M, .n = N, .leader_id = 1, .last_index = LAST, .now_ms = t};
         for (unsigned i = 0; i < N; i++) {
             if (M[i].id != 3) {
                 M[i].last_contact_ms = t; /* everyone but 3 answers */
                 M[i].match_index = LAST;
             }
-            autopilot_observe(&P, &M[i], 1, LAST, t);
         }
-        struct autopilot_action a = autopilot_decide(&P, &v);
-        for (unsigned i = 0; i < N && a.kind != AUTOPILOT_NONE; i++) {
-            if (M[i].id == a.id) {
-                assert_int_not_equal(a.kind, AUTOPILOT_REMOVE);
-                M[i].role = a.kind == AUTOPILOT_PROMOTE ? RAFT_VOTER : RAFT_SPARE;
-                actions++;
-            }
-        }
-        struct autopilot_summary s;
-        autopilot_summarise(&P, &v, &s);
-        assert_true(s.healthy_voters >= s.voters / 2 + 1);
+        actions += model_step(t).kind != AUTOPILOT_NONE;
     }
     assert_int_equal(actions, 2);
     assert_int_equal(M[2].role, RAFT_SPARE);
+    assert_int_equal(M[3].role, RAFT_VOTER);
+}
+
+/* The leader heard from member M[I] SILENT ms before NOW while it was a spare. */
+static void heard_as_spare(unsigned i, uint64_t silent)
+{
+    M[i].heard_as_spare = true;
+    M[i].spare_contact_ms = NOW - silent;
+    M[i].last_contact_ms = NOW - silent;
+}
+
+/* After a replacement (3 demoted, 4 a voter): voter 3 comes back, campaigning with its old
+ * configuration; the leader hears from it as a spare and turns it back into a standby. */
+static void replaced_and_back(uint64_t silent3)
+{
+    three_and_standby(30000, LAST, 50000);
+    M[2].role = RAFT_SPARE;
+    M[3].role = RAFT_VOTER;
+    heard_as_spare(2, silent3);
+}
+
+static void test_returned_spare_is_readmitted(void **state)
+{
+    (void)state;
+    replaced_and_back(200);
+    assert_int_equal(autopilot_health(&P, &M[2], 1, LAST, NOW), AUTOPILOT_BACK);
+    assert_string_equal(autopilot_health_name(AUTOPILOT_BACK), "back");
+    struct autopilot_action a = decide();
+    assert_int_equal(a.kind, AUTOPILOT_READMIT);
+    assert_int_equal(a.id, 3);
+    assert_non_null(a.reason);
+    M[2].role = RAFT_STANDBY; /* done: a standby, far behind, not stable yet: nothing more */
+    M[2].match_index = 10;
+    M[2].stable = false;
+    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    /* readmit off: it stays a spare */
+    M[2].role = RAFT_SPARE;
+    struct autopilot_params p = P;
+    p.readmit = false;
+    assert_int_equal(decide_with(&p).kind, AUTOPILOT_NONE);
+}
+
+static void test_returned_spare_waits_for_a_change_in_flight(void **state)
+{
+    (void)state;
+    replaced_and_back(200);
+    struct autopilot_view v = view(true);
+    assert_int_equal(autopilot_decide(&P, &v).kind, AUTOPILOT_NONE);
+    /* nor without a healthy quorum of voters (nothing could commit) */
+    M[1].last_contact_ms = NOW - 20000;
+    M[3].last_contact_ms = NOW - 20000;
+    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+}
+
+static void test_spare_not_heard_from_stays_a_spare(void **state)
+{
+    (void)state;
+    replaced_and_back(200);
+    M[2].heard_as_spare = false; /* demoted and silent (dead or a spare with a current configuration) */
+    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    M[2].tracked = false; /* demoted under an earlier leader, never heard from */
+    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    /* heard from once, but not for the dead timeout: gone again */
+    heard_as_spare(2, 10000);
+    assert_int_equal(decide().kind, AUTOPILOT_NONE);
+    assert_int_equal(autopilot_health(&P, &M[2], 1, LAST, NOW), AUTOPILOT_UNKNOWN); /* untracked, not heard lately */
+    heard_as_spare(2, 9999);
+    assert_int_equal(decide().kind, AUTOPILOT_READMIT);
+}
+
+/* A replacement comes first: a dead voter with a stable standby is demoted before a returned
+ * spare is re-admitted; the promotion follows, then the re-admission. */
+static void test_replacement_before_readmission(void **state)
+{
+    (void)state;
+    three_and_standby(20000, LAST, 20000);
+    add(5, RAFT_SPARE, 100, LAST - 500, 0);
+    heard_as_spare(4, 100);
+    struct autopilot_action a = decide();
+    assert_int_equal(a.kind, AUTOPILOT_DEMOTE);
+    assert_int_equal(a.id, 3);
+    M[2].role = RAFT_SPARE;
+    a = decide();
+    assert_int_equal(a.kind, AUTOPILOT_PROMOTE);
+    assert_int_equal(a.id, 4);
+    M[3].role = RAFT_VOTER;
+    a = decide();
+    assert_int_equal(a.kind, AUTOPILOT_READMIT);
+    assert_int_equal(a.id, 5);
+}
+
+/* The model run of a member that comes back: voter 3 dies and is replaced by standby 4; it
+ * comes back, is re-admitted as a standby, catches up and becomes stable; then voter 2 dies for
+ * good and 3 replaces it. The healthy voters are a quorum after every step. */
+static void test_returned_member_replaces_the_next_dead_voter(void **state)
+{
+    (void)state;
+    unsigned actions = 0;
+    model_start();
+    for (uint64_t t = NOW; t < NOW + 120000; t += 50) {
+        bool back = t >= NOW + 30000, two_dead = t >= NOW + 70000;
+        for (unsigned i = 0; i < N; i++) {
+            if ((M[i].id == 3 && !back) || (M[i].id == 2 && two_dead)) {
+                continue; /* silent */
+            }
+            M[i].last_contact_ms = t;
+            if (M[i].role == RAFT_SPARE) {
+                M[i].heard_as_spare = true; /* campaigning with its old configuration */
+                M[i].spare_contact_ms = t;
+            } else if (M[i].match_index < LAST) {
+                M[i].match_index += 100; /* catching up */
+            }
+        }
+        struct autopilot_action a = model_step(t);
+        if (a.kind == AUTOPILOT_READMIT) {
+            assert_int_equal(a.id, 3);
+            assert_true(back && !two_dead);
+            M[2].match_index = 0; /* far behind: it catches up from here */
+        }
+        actions += a.kind != AUTOPILOT_NONE;
+    }
+    assert_int_equal(actions, 5); /* demote 3, promote 4, readmit 3, demote 2, promote 3 */
+    assert_int_equal(M[0].role, RAFT_VOTER);
+    assert_int_equal(M[1].role, RAFT_SPARE);
+    assert_int_equal(M[2].role, RAFT_VOTER);
     assert_int_equal(M[3].role, RAFT_VOTER);
 }
 
@@ -356,6 +497,11 @@ int main(void)
         cmocka_unit_test_setup(test_most_caught_up_standby_wins, setup),
         cmocka_unit_test_setup(test_observe_tracks_stability, setup),
         cmocka_unit_test_setup(test_replacement_sequence_keeps_quorum, setup),
+        cmocka_unit_test_setup(test_returned_spare_is_readmitted, setup),
+        cmocka_unit_test_setup(test_returned_spare_waits_for_a_change_in_flight, setup),
+        cmocka_unit_test_setup(test_spare_not_heard_from_stays_a_spare, setup),
+        cmocka_unit_test_setup(test_replacement_before_readmission, setup),
+        cmocka_unit_test_setup(test_returned_member_replaces_the_next_dead_voter, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

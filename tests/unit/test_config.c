@@ -42,7 +42,7 @@ static const char *const all_keys[] = {
     "raft.http.address", "raft.influxdb.url", "raft.influxdb.database", "raft.influxdb.interval-ms",
     "raft.influxdb.max-buffered-points",
     "raft.autopilot.voters", "raft.autopilot.dead-member-timeout-ms", "raft.autopilot.cleanup-dead-members",
-    "raft.autopilot.cleanup-after-ms",
+    "raft.autopilot.cleanup-after-ms", "raft.autopilot.readmit-spares",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -716,8 +716,11 @@ static void test_autopilot_keys(void **state)
     assert_int_equal(cfg.autopilot_dead_ms, 10000);
     assert_false(cfg.autopilot_cleanup);
     assert_int_equal(cfg.autopilot_cleanup_ms, 600000);
+    assert_true(cfg.autopilot_readmit);
     expect_ok(BASE "raft.autopilot.voters=5\nraft.autopilot.dead-member-timeout-ms=3000\n"
-                   "raft.autopilot.cleanup-dead-members=true\nraft.autopilot.cleanup-after-ms=3000\n", NULL, 0);
+                   "raft.autopilot.cleanup-dead-members=true\nraft.autopilot.cleanup-after-ms=3000\n"
+                   "raft.autopilot.readmit-spares=false\n", NULL, 0);
+    assert_false(cfg.autopilot_readmit);
     assert_int_equal(cfg.autopilot_voters, 5);
     assert_int_equal(cfg.autopilot_dead_ms, 3000);
     assert_true(cfg.autopilot_cleanup);

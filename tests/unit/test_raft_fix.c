@@ -332,17 +332,23 @@ static int fake_send(struct raft_io *io, struct raft_io_send *req, const struct 
     return 0;
 }
 
+/* Sends M through the guard as member R's libraft would. */
+static void send_as(struct raft *r, const struct raft_message *m)
+{
+    struct raft_io_send req;
+    fake_fix.raft = r;
+    assert_int_equal(fake_io.send(&fake_io, &req, m, NULL), 0);
+}
+
 static raft_term send_vote_result(struct raft *r, raft_term term, bool pre_vote, bool granted)
 {
     struct raft_message m;
-    struct raft_io_send req;
     memset(&m, 0, sizeof m);
     m.type = RAFT_REQUEST_VOTE_RESULT;
     m.request_vote_result.term = term;
     m.request_vote_result.pre_vote = pre_vote;
     m.request_vote_result.vote_granted = granted;
-    fake_fix.raft = r;
-    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), 0);
+    send_as(r, &m);
     return sent_term;
 }
 
@@ -438,6 +444,69 @@ static void test_vote_results_are_dropped_at_a_follower_only(void **state)
     raft_fix_unwrap(&fake_fix);
 }
 
+/* ---- pre-vote requests also go to the non-voters (eighth rule) ---- */
+
+static raft_id sent_to[8];
+static unsigned n_sent;
+
+static int record_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
+{
+    (void)io;
+    assert_true(n_sent < 8);
+    assert_int_equal(m->type, RAFT_REQUEST_VOTE);
+    sent_to[n_sent++] = m->server_id;
+    if (cb != NULL) {
+        cb(req, 0); /* a copy's own request: freed there (checked by ASan) */
+    }
+    return 0;
+}
+
+static unsigned send_vote(struct raft *r, raft_id to, bool pre_vote)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_REQUEST_VOTE;
+    m.server_id = to;
+    m.server_address = "x";
+    m.request_vote.term = 3;
+    m.request_vote.pre_vote = pre_vote;
+    n_sent = 0;
+    send_as(r, &m);
+    return n_sent;
+}
+
+static void test_prevote_is_copied_to_the_non_voters(void **state)
+{
+    (void)state;
+    struct raft r;
+    memset(&r, 0, sizeof r);
+    r.id = 2;
+    raft_configuration_init(&r.configuration);
+    /* a member that came back after its demotion: 1, 2 (itself), 3 voters; 4 a standby, 5 a spare */
+    static const int roles[] = {RAFT_VOTER, RAFT_VOTER, RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE};
+    static const char *const addrs[] = {"a1", "a2", "a3", "a4", "a5"};
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(raft_configuration_add(&r.configuration, i + 1, addrs[i], roles[i]), 0);
+    }
+    fake_io.send = record_send;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    /* the round's first request (to voter 1): copies to 4 and 5, then the request itself */
+    assert_int_equal(send_vote(&r, 1, true), 3);
+    assert_int_equal(sent_to[0], 4);
+    assert_int_equal(sent_to[1], 5);
+    assert_int_equal(sent_to[2], 1);
+    assert_int_equal(fake_fix.prevotes_copied, 2);
+    /* the round's other request, a real vote (it would depose a leader), the guard off */
+    assert_int_equal(send_vote(&r, 3, true), 1);
+    assert_int_equal(send_vote(&r, 1, false), 1);
+    assert_int_equal(send_vote(NULL, 1, true), 1);
+    fake_fix.no_prevote_copies = 1;
+    assert_int_equal(send_vote(&r, 1, true), 1);
+    assert_int_equal(fake_fix.prevotes_copied, 2);
+    raft_fix_unwrap(&fake_fix);
+    raft_configuration_close(&r.configuration);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_prevote_rejection_carries_the_higher_term),
         cmocka_unit_test(test_in_pre_vote_aliases_the_leader_address_in_a_follower),
         cmocka_unit_test(test_vote_results_are_dropped_at_a_follower_only),
+        cmocka_unit_test(test_prevote_is_copied_to_the_non_voters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
