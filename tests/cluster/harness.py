@@ -5,6 +5,7 @@ host-wide resource). Nothing sleeps blindly: wait_for polls a condition with a d
 """
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,25 +34,42 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 _HANDED_OUT = set()  # ports this test process already gave out: never the same one twice
 
 
+def _port_range():
+    """Ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range), where outgoing
+    connections take their local ports: a port found free there can be taken by any connect()
+    before the server binds it ("Address already in use", seen with the Kylin emulator)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low) if low > 12000 else (low + 1, 65000)
+
+
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound then released), none handed out before by
-    this process: the kernel may give a just-released port again, and a cluster whose member
-    and emulator picked the same port never elects a leader (seen once in CI)."""
-    socks, ports = [], []
-    for _ in range(n + 64):
+    """n distinct free TCP ports on 127.0.0.1 (bound then released), drawn at random outside
+    the ephemeral range (_port_range), none handed out before by this process: a cluster whose
+    member and emulator picked the same port never elects a leader (seen once in CI)."""
+    lo, hi = _port_range()
+    rng = random.Random()  # seeded from os.urandom: test processes draw different ports
+    ports = []
+    for _ in range(n * 200):
         if len(ports) == n:
             break
+        port = rng.randrange(lo, hi)
+        if port in _HANDED_OUT or port in ports:
+            continue
         s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        port = s.getsockname()[1]
-        if port not in _HANDED_OUT:
-            ports.append(port)
-            _HANDED_OUT.add(port)
-    for s in socks:
-        s.close()
-    assert len(ports) == n, f"could not find {n} unused ports on 127.0.0.1 in {n + 64} tries"
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue  # in use
+        finally:
+            s.close()
+        ports.append(port)
+        _HANDED_OUT.add(port)
+    assert len(ports) == n, f"could not find {n} unused ports on 127.0.0.1 in {lo}..{hi} in {n * 200} tries"
     return ports
 
 

@@ -7,7 +7,7 @@ import struct
 import time
 import subprocess
 
-from harness import RAFTNODE, wait_for
+from harness import RAFTNODE, free_ports, wait_for
 
 
 def run_until_exit(node, *args, timeout=20):
@@ -41,11 +41,7 @@ def test_address_in_use_is_named(make_cluster):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def raw_member_add(port, member_id):
