@@ -1,0 +1,43 @@
+"""A project that exists only in the quorum (raftctl's, Kylin's metadata does not have it):
+Kylin refuses every POST /api/epoch that names it (PROJECT_NOT_EXIST, checked for every name
+before any claim), so batched with other projects it used to keep them unclaimed too. Its
+member splits refused batches, claims the others, leaves the unknown project out for a while
+and says why in `raftctl kylin status` (docs/kylin.md, "Projects Kylin does not know")."""
+from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
+from test_kylin_cluster import (PROJECTS, assert_idle, epoch_row, owners, reports,  # noqa: E402
+                                wait_agreement)
+
+
+def test_unknown_project_does_not_block_its_batch(kylin_cluster):
+    kc = kylin_cluster()
+    e = kc.emus[1]
+    for name in PROJECTS:
+        st, body = e.post("/emu/projects", {"name": name})
+        assert st == 200, body
+    # one add: the projects are placed together, so `manual`'s engine claims it together
+    # with the known projects it got
+    rc, _, err = kc.cluster.ctl("project", "add", "manual", *PROJECTS, json_out=False)
+    assert rc == 0, err
+    wait_agreement(kc, 30, "the known projects claimed despite `manual` (unknown to Kylin)")
+    # every engine reclaims all its projects at once after a person blanked the table: the
+    # batch of `manual`'s engine holds `manual` again
+    kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = '' WHERE epoch_target <> '_global'")
+    wait_agreement(kc, 30, "the blanked rows claimed again, `manual`'s batch included")
+    assert epoch_row(kc, "manual") is None  # Kylin never claimed it
+    owner = owners(kc)["manual"]
+    assert owner is not None
+    # its member says why, in JSON and in the table
+    def noted():
+        rc, out, err = kc.cluster.ctl("kylin", "status", endpoints=kc.cluster[owner].api_addr)
+        assert rc == 0, err
+        return {r["project"]: r for r in out}["manual"]["note"]
+    note = wait_for(noted, 10, "the note on `manual` in kylin status")
+    assert "Kylin does not know this project" in note and 'project "manual"' in note, note
+    rc, text, err = kc.cluster.ctl("kylin", "status", json_out=False, endpoints=kc.cluster[owner].api_addr)
+    assert rc == 0 and "note: manual: Kylin does not know this project" in text, (text, err)
+    log = kc.cluster[owner].log()
+    assert "does not know project manual" in log and "claiming them" in log, log[-3000:]
+    # the known projects' rows are left alone afterwards: `manual` is tried again only every
+    # 30 s, and a refused claim writes nothing
+    assert_idle(kc, PROJECTS)
+    assert all(r["owner_check"].get("manual") is not True for r in reports(kc).values())
