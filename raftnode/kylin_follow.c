@@ -46,7 +46,7 @@ static int name_hook(int variant, const char *cell, char *name, size_t size, cha
 
 /* ---- loop thread ---- */
 
-static bool is_leader(struct kylin_link *k)
+static bool is_leader(const struct kylin_link *k)
 {
     return raft_state(&k->node->raft) == RAFT_LEADER && k->node->phase == NODE_RUNNING;
 }
@@ -255,6 +255,11 @@ void kylin_follow_round(struct kylin_link *k, uint64_t now)
         k->follow_next_ms = now + k->node->cfg->kylin_repair_ms;
         epoch_reader_request_projects(&k->reader);
     }
+}
+
+bool kylin_follow_due(const struct kylin_link *k, uint64_t now)
+{
+    return k->follow && now >= k->follow_next_ms && is_leader(k);
 }
 
 void kylin_follow_close(struct kylin_link *k)

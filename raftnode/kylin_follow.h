@@ -10,6 +10,7 @@
 #ifndef RAFTNODE_KYLIN_FOLLOW_H
 #define RAFTNODE_KYLIN_FOLLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kylin_link;
@@ -22,6 +23,11 @@ void kylin_follow_start(struct kylin_link *k);
  * projects and their replicated kylin_listed flags (kylin/follow.h): no memory between
  * reads, so a new leader misses no drop that happened during the change. */
 void kylin_follow_round(struct kylin_link *k, uint64_t now);
+
+/* Whether the leader's next list is due at NOW: the tick then starts a round even when an
+ * event-driven round moved the next repair round later (otherwise a list could wait almost
+ * two periods). */
+bool kylin_follow_due(const struct kylin_link *k, uint64_t now);
 
 /* Frees the follow state (kylin_link_close). */
 void kylin_follow_close(struct kylin_link *k);

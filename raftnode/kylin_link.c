@@ -608,7 +608,7 @@ static void tick(uv_timer_t *t)
     if (n->store.ownership_version != k->seen_version) {
         k->round_wanted = true;
     }
-    if (now >= k->next_repair_ms) {
+    if (now >= k->next_repair_ms || kylin_follow_due(k, now)) {
         k->round_wanted = true;
     }
     if (k->round_wanted && !k->round_busy && health_up(k) && n->phase == NODE_RUNNING) {
