@@ -4,8 +4,8 @@ before any claim), so batched with other projects it used to keep them unclaimed
 member splits refused batches, claims the others, leaves the unknown project out for a while
 and says why in `raftctl kylin status` (docs/kylin.md, "Projects Kylin does not know")."""
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
-from test_kylin_cluster import (PROJECTS, assert_idle, epoch_row, owners, reports,  # noqa: E402
-                                wait_agreement)
+from test_kylin_cluster import (PROJECTS, add_projects, assert_idle, epoch_row, owners,  # noqa: E402
+                                reports, wait_agreement)
 
 
 def test_unknown_project_does_not_block_its_batch(kylin_cluster):
@@ -16,8 +16,7 @@ def test_unknown_project_does_not_block_its_batch(kylin_cluster):
         assert st == 200, body
     # one add: the projects are placed together, so `manual`'s engine claims it together
     # with the known projects it got
-    rc, _, err = kc.cluster.ctl("project", "add", "manual", *PROJECTS, json_out=False)
-    assert rc == 0, err
+    add_projects(kc, ["manual"] + PROJECTS)
     wait_agreement(kc, 30, "the known projects claimed despite `manual` (unknown to Kylin)")
     # every engine reclaims all its projects at once after a person blanked the table: the
     # batch of `manual`'s engine holds `manual` again
@@ -41,3 +40,7 @@ def test_unknown_project_does_not_block_its_batch(kylin_cluster):
     # 30 s, and a refused claim writes nothing
     assert_idle(kc, PROJECTS)
     assert all(r["owner_check"].get("manual") is not True for r in reports(kc).values())
+    # raft.kylin.follow-projects is on by default (nothing set here): `manual` stays (Kylin
+    # never listed it), the Kylin projects are marked as listed by Kylin
+    assert all("projects follow Kylin's metadata" in kc.cluster[i].log() for i in (1, 2, 3))
+    assert "manual" in owners(kc)
