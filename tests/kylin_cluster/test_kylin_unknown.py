@@ -18,8 +18,8 @@ def test_unknown_project_does_not_block_its_batch(kylin_cluster):
     # with the known projects it got
     add_projects(kc, ["manual"] + PROJECTS)
     wait_agreement(kc, 30, "the known projects claimed despite `manual` (unknown to Kylin)")
-    # every engine reclaims all its projects at once after a person blanked the table: the
-    # batch of `manual`'s engine holds `manual` again
+    # every engine reclaims all its projects at once after a person blanked the table (the
+    # previous binary sent `manual` in that batch again and Kylin refused all of it)
     kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = '' WHERE epoch_target <> '_global'")
     wait_agreement(kc, 30, "the blanked rows claimed again, `manual`'s batch included")
     assert epoch_row(kc, "manual") is None  # Kylin never claimed it
@@ -34,8 +34,9 @@ def test_unknown_project_does_not_block_its_batch(kylin_cluster):
     assert "Kylin does not know this project" in note and 'project "manual"' in note, note
     rc, text, err = kc.cluster.ctl("kylin", "status", json_out=False, endpoints=kc.cluster[owner].api_addr)
     assert rc == 0 and "note: manual: Kylin does not know this project" in text, (text, err)
-    log = kc.cluster[owner].log()
-    assert "does not know project manual" in log and "claiming them" in log, log[-3000:]
+    # (whether a batch was split depends on whether `manual`'s first claim shared a batch:
+    # once noted it is left out, so the blanked rows above are claimed without it)
+    assert "does not know project manual" in kc.cluster[owner].log()
     # the known projects' rows are left alone afterwards: `manual` is tried again only every
     # 30 s, and a refused claim writes nothing
     assert_idle(kc, PROJECTS)
