@@ -214,3 +214,29 @@ void kylin_api_request_free(struct kylin_api_request *r)
     free(r->body);
     memset(r, 0, sizeof *r);
 }
+
+bool kylin_api_claim_refused(long status, const char *body, size_t len, const char *name, char *msg,
+                             size_t msg_size)
+{
+    json_error_t jerr;
+    json_t *doc;
+    const char *text;
+    bool refused = false;
+
+    if (status < 400 || status > 599 || body == NULL || len == 0 || name == NULL) {
+        return false;
+    }
+    doc = json_loadb(body, len, 0, &jerr);
+    text = json_is_object(doc) ? json_string_value(json_object_get(doc, "msg")) : NULL;
+    if (text != NULL) {
+        size_t n = strlen(name);
+        for (const char *p = strchr(text, '"'); p != NULL && !refused; p = strchr(p + 1, '"')) {
+            refused = strncmp(p + 1, name, n) == 0 && p[1 + n] == '"';
+        }
+    }
+    if (refused && msg != NULL && msg_size > 0) {
+        kylin_errf(msg, msg_size, "%s", text);
+    }
+    json_decref(doc);
+    return refused;
+}

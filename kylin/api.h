@@ -70,6 +70,18 @@ bool kylin_api_project_name_valid(const char *name);
 int kylin_api_claim(const char *base, const char *const *names, size_t n, size_t max_per_call,
                     size_t *taken, struct kylin_api_request *out, char *err, size_t err_size);
 
+/* Whether the answer (HTTP STATUS, BODY of LEN bytes) to a claim of the single project NAME
+ * is Kylin refusing that project: an error status (Kylin answers PROJECT_NOT_EXIST with HTTP
+ * 500, NBasicController's KylinException handler; 4xx from a proxy or an older line counted
+ * too) whose error envelope's "msg" names the project in double quotes, as Kylin's
+ * PROJECT_NOT_EXIST message does in every language ("Can't find project \"NAME\". ...";
+ * checkProjectName, NBasicController L404-409, L595-600). Kylin checks every name before it
+ * claims any, so one such project fails a whole batch: the caller splits batches that fail
+ * with an error status and marks a single project refused this way as unknown to Kylin. On
+ * refusal, MSG (may be NULL) receives Kylin's message. */
+bool kylin_api_claim_refused(long status, const char *body, size_t len, const char *name, char *msg,
+                             size_t msg_size);
+
 /* The broadcast poke (EpochCheckBroadcastNotifier). */
 int kylin_api_poke(const char *base, struct kylin_api_request *out, char *err, size_t err_size);
 

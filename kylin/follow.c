@@ -46,28 +46,25 @@ void kylin_follow_plan_free(struct kylin_follow_plan *p)
         return;
     }
     free(p->add);
+    free(p->adopt);
     free(p->remove);
-    free(p->seen);
     memset(p, 0, sizeof *p);
 }
 
-int kylin_follow_diff(const char *const *kylin, size_t nk, const char *const *quorum, size_t nq,
-                      const char *const *seen, size_t ns, struct kylin_follow_plan *out)
+int kylin_follow_diff(const char *const *kylin, size_t nk, const char *const *quorum, const bool *listed,
+                      size_t nq, struct kylin_follow_plan *out)
 {
     memset(out, 0, sizeof *out);
     const char **k_fold = sorted(kylin, nk, cmp_fold), **k_exact = sorted(kylin, nk, cmp_exact);
-    const char **q_fold = sorted(quorum, nq, cmp_fold), **q_exact = sorted(quorum, nq, cmp_exact);
-    const char **s_exact = sorted(seen, ns, cmp_exact);
+    const char **q_fold = sorted(quorum, nq, cmp_fold);
     out->add = malloc((nk > 0 ? nk : 1) * sizeof *out->add);
+    out->adopt = malloc((nq > 0 ? nq : 1) * sizeof *out->adopt);
     out->remove = malloc((nq > 0 ? nq : 1) * sizeof *out->remove);
-    out->seen = malloc((nk + ns > 0 ? nk + ns : 1) * sizeof *out->seen);
-    if (k_fold == NULL || k_exact == NULL || q_fold == NULL || q_exact == NULL || s_exact == NULL ||
-        out->add == NULL || out->remove == NULL || out->seen == NULL) {
+    if (k_fold == NULL || k_exact == NULL || q_fold == NULL || out->add == NULL || out->adopt == NULL ||
+        out->remove == NULL) {
         free(k_fold);
         free(k_exact);
         free(q_fold);
-        free(q_exact);
-        free(s_exact);
         kylin_follow_plan_free(out);
         return KYLIN_ENOMEM;
     }
@@ -92,33 +89,25 @@ int kylin_follow_diff(const char *const *kylin, size_t nk, const char *const *qu
     }
     qsort(out->add, out->n_add, sizeof *out->add, cmp_exact);
 
-    /* remove: once listed by Kylin, no longer listed. */
+    /* adopt: listed by Kylin under its exact name, not flagged yet; remove: flagged, no
+     * longer listed (exact name). */
     for (size_t i = 0; i < nq; i++) {
-        const char *q = q_exact[i];
-        if (strcmp(q, GLOBAL_PROJECT) != 0 && has(s_exact, ns, q, cmp_exact) && !has(k_exact, nk, q, cmp_exact)) {
+        const char *q = quorum[i];
+        if (strcmp(q, GLOBAL_PROJECT) == 0) {
+            continue;
+        }
+        bool in_kylin = has(k_exact, nk, q, cmp_exact), flagged = listed != NULL && listed[i];
+        if (flagged && !in_kylin) {
             out->remove[out->n_remove++] = q;
+        } else if (!flagged && in_kylin) {
+            out->adopt[out->n_adopt++] = q;
         }
     }
-
-    /* seen: Kylin's names now, and the earlier ones the quorum still holds. */
-    for (size_t i = 0; i < nk; i++) {
-        if (i == 0 || strcmp(k_exact[i - 1], k_exact[i]) != 0) {
-            out->seen[out->n_seen++] = k_exact[i];
-        }
-    }
-    for (size_t i = 0; i < ns; i++) {
-        const char *s = s_exact[i];
-        if ((i == 0 || strcmp(s_exact[i - 1], s) != 0) && has(q_exact, nq, s, cmp_exact) &&
-            !has(k_exact, nk, s, cmp_exact)) {
-            out->seen[out->n_seen++] = s;
-        }
-    }
-    qsort(out->seen, out->n_seen, sizeof *out->seen, cmp_exact);
+    qsort(out->adopt, out->n_adopt, sizeof *out->adopt, cmp_exact);
+    qsort(out->remove, out->n_remove, sizeof *out->remove, cmp_exact);
 
     free(k_fold);
     free(k_exact);
     free(q_fold);
-    free(q_exact);
-    free(s_exact);
     return KYLIN_OK;
 }

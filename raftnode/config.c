@@ -235,12 +235,14 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(kylin_timeout_ms),
         "Timeout of each request to the local Kylin (health probe, claim, poke), in ms. A health\n"
         "probe without an answer in time counts as DOWN."},
-    [K_KYLIN_FOLLOW] = {"raft.kylin.follow-projects", KT_BOOL, 0, "false", 0, 0, NULL, FIELD(kylin_follow_projects),
-        "With raft.kylin.url set: the leader reads Kylin's project list from its metadata tables\n"
-        "every raft.kylin.repair-ms and adds the projects created in Kylin, removes those Kylin\n"
-        "listed before and dropped (never one Kylin never listed), and refuses a later-line schema\n"
-        "(job-lock tables) with an ERROR. false (default for now): projects come from raftctl\n"
-        "project add/remove only. See docs/kylin.md, \"Projects follow Kylin\"."},
+    [K_KYLIN_FOLLOW] = {"raft.kylin.follow-projects", KT_BOOL, 0, "true", 0, 0, NULL, FIELD(kylin_follow_projects),
+        "With raft.kylin.url set (ignored with none): the leader reads Kylin's project list from\n"
+        "its metadata tables, once they exist, every raft.kylin.repair-ms; adds the projects\n"
+        "created in Kylin, marks those it lists, removes a marked one once Kylin dropped it (never\n"
+        "one Kylin never listed), and refuses a later-line schema (job-lock tables) with an ERROR.\n"
+        "false: projects come from raftctl project add/remove only (and when upgrading from a\n"
+        "binary before store schema 7, until every member runs the new one). See docs/kylin.md,\n"
+        "\"Projects follow Kylin\"."},
     /* raft.http.* (observability; docs/observability.md) */
     [K_HTTP_ADDRESS] = {"raft.http.address", KT_ADDRESS, 0, NULL, 0, 0, NULL, FIELD(http_address),
         "Address of this member's HTTP port: GET /metrics (Prometheus), /health, /ready and the\n"

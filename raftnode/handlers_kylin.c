@@ -59,13 +59,29 @@ static int pack_opt_str(msgpack_packer *pk, const char *key, const char *v)
     return v != NULL ? mp_pack_kv_str(pk, key, v) : mp_pack_kv_nil(pk, key);
 }
 
+/* Why this member's Kylin does not hold project NAME, when this member knows (K NULL: no
+ * Kylin here), into BUF; NULL when there is nothing to say. Only the owner's member claims,
+ * so only it has a note (docs/kylin.md, "Projects Kylin does not know"). */
+static const char *project_note(const struct kylin_link *k, const char *name, char *buf, size_t cap)
+{
+    const struct kylin_unknown_note *n = k != NULL ? kylin_unknown_find(&k->unknown, name) : NULL;
+    if (n == NULL) {
+        return NULL;
+    }
+    snprintf(buf, cap, "Kylin does not know this project (its claim answered: %s); not claimed, tried again "
+             "every %d s: create it in Kylin or remove it from the quorum", n->reason, KYLIN_UNKNOWN_RETRY_MS / 1000);
+    return buf;
+}
+
 /* One project of kylin.status: the recorded claim (replicated state) next to the row as this
- * member last read it. */
+ * member last read it, and this member's note on it ("note", nil when none). */
 static int pack_project(msgpack_packer *pk, const struct store_claim *c, const struct store_engine *engines,
-                        size_t n_engines, bool row_known, const struct kylin_rows_index *idx)
+                        size_t n_engines, bool row_known, const struct kylin_rows_index *idx,
+                        const struct kylin_link *k)
 {
     const struct epoch_row *row = row_known ? kylin_rows_index_find(idx, c->name) : NULL;
-    int rc = msgpack_pack_map(pk, 7);
+    char note[512];
+    int rc = msgpack_pack_map(pk, 8);
     rc = rc ? rc : mp_pack_kv_str(pk, "project", c->name);
     rc = rc ? rc : (c->owner != 0 ? mp_pack_kv_u64(pk, "owner", c->owner) : mp_pack_kv_nil(pk, "owner"));
     rc = rc ? rc : pack_opt_str(pk, "kylin_identity", c->identity);
@@ -73,6 +89,7 @@ static int pack_project(msgpack_packer *pk, const struct store_claim *c, const s
     rc = rc ? rc : pack_opt_str(pk, "row_identity", row != NULL ? (row->owner != NULL ? row->owner : "") : NULL);
     rc = rc ? rc : (row != NULL ? mp_pack_kv_i64(pk, "row_epoch_id", row->epoch_id) : mp_pack_kv_nil(pk, "row_epoch_id"));
     rc = rc ? rc : mp_pack_kv_bool(pk, "agrees", claim_agrees(c, engines, n_engines, row_known, row));
+    rc = rc ? rc : pack_opt_str(pk, "note", project_note(k, c->name, note, sizeof note));
     return rc;
 }
 
@@ -117,7 +134,7 @@ static int pack_status(const struct api_ctx *ctx, struct kylin_link *k, msgpack_
     rc = rc ? rc : mp_pack_cstr(pk, "projects");
     rc = rc ? rc : msgpack_pack_array(pk, n_claims);
     for (size_t i = 0; rc == 0 && i < n_claims; i++) {
-        rc = pack_project(pk, &claims[i], engines, n_engines, row_known, &idx);
+        rc = pack_project(pk, &claims[i], engines, n_engines, row_known, &idx, k);
     }
     kylin_rows_index_free(&idx);
     store_free_claims(claims, n_claims);

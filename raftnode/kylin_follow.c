@@ -1,5 +1,6 @@
 /* kylin_follow: the leader adds the projects created in Kylin and removes those dropped in it
- * (kylin_follow.h; docs/kylin.md "Projects follow Kylin"). */
+ * (kylin_follow.h; docs/kylin.md "Projects follow Kylin"). Stateless between reads: which
+ * quorum projects came from Kylin is in the replicated state (projects.kylin_listed). */
 #include "kylin_follow.h"
 
 #include <inttypes.h>
@@ -45,19 +46,9 @@ static int name_hook(int variant, const char *cell, char *name, size_t size, cha
 
 /* ---- loop thread ---- */
 
-static bool is_leader(struct kylin_link *k)
+static bool is_leader(const struct kylin_link *k)
 {
     return raft_state(&k->node->raft) == RAFT_LEADER && k->node->phase == NODE_RUNNING;
-}
-
-static void forget_seen(struct kylin_link *k)
-{
-    for (size_t i = 0; i < k->n_follow_seen; i++) {
-        free(k->follow_seen[i]);
-    }
-    free(k->follow_seen);
-    k->follow_seen = NULL;
-    k->n_follow_seen = 0;
 }
 
 /* Logs TEXT at LEVEL once (until another note replaces it). */
@@ -87,13 +78,19 @@ static void proposed(void *data, uint64_t index, int status, const char *code, c
     }
 }
 
-static void propose(struct kylin_link *k, const char *name, bool add)
+enum follow_op { FOLLOW_ADD, FOLLOW_ADOPT, FOLLOW_REMOVE };
+
+static void propose(struct kylin_link *k, const char *name, enum follow_op op)
 {
+    bool add = op != FOLLOW_REMOVE;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    int rc = add ? command_pack_project_add(&pk, name, strlen(name)) : command_pack_project_remove(&pk, name, strlen(name));
+    /* both adds carry "kylin": true: the project is stored kylin_listed (replicated), so
+     * whichever member leads later removes it once Kylin drops it */
+    int rc = add ? command_pack_project_add_kylin(&pk, name, strlen(name))
+                 : command_pack_project_remove(&pk, name, strlen(name));
     if (rc == 0) {
         rc = proposals_submit(&k->node->proposals, sb.data, sb.size, proposed, k);
     }
@@ -104,9 +101,12 @@ static void propose(struct kylin_link *k, const char *name, bool add)
         return;
     }
     k->follow_inflight++;
-    if (add) {
+    if (op == FOLLOW_ADD) {
         k->follow_adds++;
         log_info("kylin: project %s exists in Kylin: adding it", name);
+    } else if (op == FOLLOW_ADOPT) {
+        log_info("kylin: project %s is listed in Kylin's metadata too: it follows Kylin from now on (removed "
+                 "when dropped there)", name);
     } else {
         k->follow_removes++;
         log_info("kylin: project %s was dropped in Kylin: removing it", name);
@@ -120,11 +120,12 @@ static void follow(struct kylin_link *k, char **names, size_t n)
     struct store_project_row *projects = NULL;
     size_t np = 0, nk = 0, skipped = 0;
     const char **kylin = calloc(n + 1, sizeof *kylin), **quorum = NULL, *first_skipped = NULL;
+    bool *listed = NULL;
     struct kylin_follow_plan plan;
     char text[512];
 
     if (kylin == NULL || store_load_projects(&nd->store, &projects, &np) != 0 ||
-        (quorum = calloc(np + 1, sizeof *quorum)) == NULL) {
+        (quorum = calloc(np + 1, sizeof *quorum)) == NULL || (listed = calloc(np + 1, sizeof *listed)) == NULL) {
         log_warn("kylin: following Kylin's projects: %s", kylin == NULL ? "out of memory" : nd->store.errmsg);
         goto done;
     }
@@ -140,9 +141,9 @@ static void follow(struct kylin_link *k, char **names, size_t n)
     }
     for (size_t i = 0; i < np; i++) {
         quorum[i] = projects[i].name;
+        listed[i] = projects[i].kylin_listed;
     }
-    if (kylin_follow_diff(kylin, nk, quorum, np, (const char *const *)k->follow_seen, k->n_follow_seen, &plan) !=
-        KYLIN_OK) {
+    if (kylin_follow_diff(kylin, nk, quorum, listed, np, &plan) != KYLIN_OK) {
         log_warn("kylin: following Kylin's projects: out of memory");
         goto done;
     }
@@ -157,35 +158,19 @@ static void follow(struct kylin_link *k, char **names, size_t n)
         note(k, false, text);
     }
     for (size_t i = 0; i < plan.n_add; i++) {
-        propose(k, plan.add[i], true);
+        propose(k, plan.add[i], FOLLOW_ADD);
+    }
+    for (size_t i = 0; i < plan.n_adopt; i++) {
+        propose(k, plan.adopt[i], FOLLOW_ADOPT);
     }
     for (size_t i = 0; i < plan.n_remove; i++) {
-        propose(k, plan.remove[i], false);
-    }
-    char **seen = calloc(plan.n_seen + 1, sizeof *seen);
-    size_t ns = 0;
-    for (size_t i = 0; seen != NULL && i < plan.n_seen; i++) {
-        if ((seen[ns] = strdup(plan.seen[i])) == NULL) {
-            break;
-        }
-        ns++;
-    }
-    if (seen == NULL || ns < plan.n_seen) {
-        /* keep the older set: a remove is then at worst proposed one read later */
-        for (size_t i = 0; i < ns; i++) {
-            free(seen[i]);
-        }
-        free(seen);
-        log_warn("kylin: following Kylin's projects: out of memory");
-    } else {
-        forget_seen(k);
-        k->follow_seen = seen;
-        k->n_follow_seen = ns;
+        propose(k, plan.remove[i], FOLLOW_REMOVE);
     }
     kylin_follow_plan_free(&plan);
 done:
     free(kylin);
     free(quorum);
+    free(listed);
     store_free_projects(projects, np);
 }
 
@@ -264,7 +249,6 @@ void kylin_follow_round(struct kylin_link *k, uint64_t now)
         return;
     }
     if (!is_leader(k)) {
-        forget_seen(k); /* a later term starts from what Kylin lists then */
         return;
     }
     if (now >= k->follow_next_ms) {
@@ -273,8 +257,12 @@ void kylin_follow_round(struct kylin_link *k, uint64_t now)
     }
 }
 
+bool kylin_follow_due(const struct kylin_link *k, uint64_t now)
+{
+    return k->follow && now >= k->follow_next_ms && is_leader(k);
+}
+
 void kylin_follow_close(struct kylin_link *k)
 {
-    forget_seen(k);
     k->follow = false;
 }

@@ -216,20 +216,74 @@ static void claims_done(struct kylin_link *k)
     round_end(k);
 }
 
+/* After a claim call of TAKEN names succeeded: batches grow back to the default size. */
+static void claim_grow(struct kylin_link *k)
+{
+    if (k->claim_max != 0) {
+        k->claim_max *= 2;
+        if (k->claim_max >= KYLIN_API_CLAIM_BATCH) {
+            k->claim_max = 0;
+        }
+    }
+}
+
+/* The single project NAME was refused by Kylin (it does not know it, MSG): noted, left out of
+ * claims for a while, and the rest of the round's claims go on. */
+static void claim_refused(struct kylin_link *k, const char *name, const char *msg)
+{
+    bool known = kylin_unknown_find(&k->unknown, name) != NULL;
+    if (kylin_unknown_note(&k->unknown, name, msg, now_ms(k)) == 0 && !known) {
+        log_warn("kylin: %s does not know project %s (%s): the quorum holds it but Kylin's metadata does not "
+                 "(added with raftctl?); left out of claims and tried again every %d s. Create it in Kylin, or "
+                 "remove it with `raftctl project remove %s`", k->node->cfg->kylin_url, name, msg,
+                 KYLIN_UNKNOWN_RETRY_MS / 1000, name);
+    }
+    k->claims_failed++;
+    k->claim_off++;
+    if (k->claim_off < k->n_to_claim) {
+        send_claims(k);
+        return;
+    }
+    k->reclaim_all = false; /* every other claim it caused was sent */
+    claims_done(k);
+}
+
 static void claim_reply(struct kylin_http_req *req, const struct kylin_http_reply *reply)
 {
     struct kylin_link *k = KL_OF(req, claim_req);
     size_t taken = k->claim_taken;
+    char msg[256];
     if (!k->enabled || k->http.closing) {
         return;
     }
+    bool failed = reply->error != NULL || reply->status != 200;
+    bool kylin_error = reply->error == NULL && reply->status >= 400 && reply->status <= 599;
+    if (failed && kylin_error && taken > 1) {
+        /* Kylin checks every name before it claims any (checkProjectName): one project it does
+         * not know fails the whole batch. Halves until that project is alone. */
+        k->claim_max = taken / 2;
+        k->claim_splits++;
+        log_info("kylin: %s refused a claim of %zu project(s) (HTTP %ld; first: %s): claiming them %zu at a time "
+                 "to find the project it does not know", k->node->cfg->kylin_url, taken, reply->status,
+                 k->to_claim[k->claim_off], k->claim_max);
+        send_claims(k);
+        return;
+    }
+    if (failed && taken == 1 &&
+        kylin_api_claim_refused(reply->status, reply->body, reply->body_len, k->to_claim[k->claim_off], msg,
+                                sizeof msg)) {
+        claim_refused(k, k->to_claim[k->claim_off], msg);
+        return;
+    }
     for (size_t i = 0; i < taken; i++) {
+        if (!failed) {
+            kylin_unknown_forget(&k->unknown, k->to_claim[k->claim_off + i]);
+        }
         if (add_name(&k->just_claimed, &k->n_just_claimed, k->to_claim[k->claim_off + i]) != 0) {
             break; /* out of memory: that claim is verified by the table alone */
         }
     }
     k->claim_off += taken;
-    bool failed = reply->error != NULL || reply->status != 200;
     k->claims_failed += failed ? taken : 0;
     k->claims_ok += failed ? 0 : taken;
     if (failed) {
@@ -239,6 +293,7 @@ static void claim_reply(struct kylin_http_req *req, const struct kylin_http_repl
         claims_done(k);
         return;
     }
+    claim_grow(k);
     if (k->claim_off < k->n_to_claim) {
         send_claims(k);
         return;
@@ -253,7 +308,7 @@ static void send_claims(struct kylin_link *k)
     char err[256];
     size_t taken = 0;
     if (kylin_api_claim(k->node->cfg->kylin_url, (const char *const *)k->to_claim + k->claim_off,
-                        k->n_to_claim - k->claim_off, 0, &taken, &r, err, sizeof err) != KYLIN_OK) {
+                        k->n_to_claim - k->claim_off, k->claim_max, &taken, &r, err, sizeof err) != KYLIN_OK) {
         set_error(k, "claim request: %s", err);
         backoff(k);
         claims_done(k);
@@ -323,6 +378,27 @@ static int rec_set(struct kylin_link *k, const char *project, const char *identi
     r->identity = id;
     r->epoch_id = epoch_id;
     return 0;
+}
+
+/* Drops the notes of projects Kylin did not know that need no claim any more (claimed, given
+ * to another engine, removed) or that Kylin's metadata now lists (kylin_listed: claimed at
+ * once rather than when the note is due). */
+static void forget_unknown(struct kylin_link *k, const struct kylin_reconcile_out *out,
+                           const struct store_project_row *projects, size_t n_projects)
+{
+    for (size_t i = k->unknown.n; i-- > 0;) {
+        const char *name = k->unknown.notes[i].project;
+        bool wanted = false, listed = false;
+        for (size_t c = 0; c < out->n_claim && !wanted; c++) {
+            wanted = strcmp(out->claim[c], name) == 0;
+        }
+        for (size_t p = 0; p < n_projects && wanted && !listed; p++) {
+            listed = projects[p].kylin_listed && strcmp(projects[p].name, name) == 0;
+        }
+        if (!wanted || listed) {
+            kylin_unknown_forget(&k->unknown, name);
+        }
+    }
 }
 
 /* Runs kylin_reconcile on the rows just read and starts what it decided. */
@@ -436,14 +512,19 @@ static void decide(struct kylin_link *k)
     free_names(&k->just_claimed, &k->n_just_claimed);
     free_names(&k->to_claim, &k->n_to_claim);
     k->claim_off = 0;
+    k->claim_max = 0;
+    forget_unknown(k, &out, projects, n_projects);
     for (size_t i = 0; i < out.n_claim; i++) {
+        if (kylin_unknown_skip(&k->unknown, out.claim[i], now_ms(k))) {
+            continue; /* Kylin does not know it (kylin_unknown.h): tried again when due */
+        }
         if (add_name(&k->to_claim, &k->n_to_claim, out.claim[i]) != 0) {
             set_error(k, "out of memory");
             break;
         }
     }
-    if (out.n_claim == 0) {
-        k->reclaim_all = false;
+    if (k->n_to_claim == 0) {
+        k->reclaim_all = false; /* nothing to claim, or only projects Kylin does not know */
     }
     if (out.global == KYLIN_GLOBAL_UPDATE || out.global == KYLIN_GLOBAL_INSERT) {
         global.op = out.global == KYLIN_GLOBAL_UPDATE ? EPOCH_GLOBAL_UPDATE : EPOCH_GLOBAL_INSERT;
@@ -527,7 +608,7 @@ static void tick(uv_timer_t *t)
     if (n->store.ownership_version != k->seen_version) {
         k->round_wanted = true;
     }
-    if (now >= k->next_repair_ms) {
+    if (now >= k->next_repair_ms || kylin_follow_due(k, now)) {
         k->round_wanted = true;
     }
     if (k->round_wanted && !k->round_busy && health_up(k) && n->phase == NODE_RUNNING) {
@@ -616,6 +697,7 @@ void kylin_link_close(struct kylin_link *k)
     }
     free(k->recs);
     k->recs = NULL;
+    kylin_unknown_free(&k->unknown);
     set_identity(k, NULL);
 }
 

@@ -36,6 +36,7 @@
 #include "../kylin/http.h"
 #include "../metastore/epoch_reader.h"
 #include "kylin_claims.h"
+#include "kylin_unknown.h"
 
 struct node;
 
@@ -68,6 +69,10 @@ struct kylin_link {
     char **to_claim;                /* private: the round's claims not sent yet */
     size_t n_to_claim, claim_off;
     size_t claim_taken;             /* private: names in the claim call in flight */
+    size_t claim_max;               /* private: names per claim call, 0 = KYLIN_API_CLAIM_BATCH
+                                     * (halved while Kylin refuses whole batches) */
+    struct kylin_unknown unknown;   /* read-only: projects Kylin refused, not knowing them */
+    uint64_t claim_splits;          /* read-only: batches split after Kylin refused them */
     bool poke_after;                /* private: poke once the claims were sent */
     bool poke_next;                 /* private: poke after the next read (a _global write) */
     struct kylin_http_req claim_req;  /* private */
@@ -96,8 +101,6 @@ struct kylin_link {
     bool follow;                    /* read-only: following is on */
     uint64_t follow_next_ms;        /* private: the next list read */
     char follow_tables_sql[256];    /* private: the reader's hooks point here */
-    char **follow_seen;             /* private: names Kylin listed (kylin/follow.h), leader only */
-    size_t n_follow_seen;
     unsigned follow_inflight;       /* private: adds/removes proposed and not answered yet */
     int follow_status;              /* private: the last list's enum epoch_projects_status (-1: none yet) */
     char follow_note[512];          /* private: the last refusal or skip logged (logged once) */

@@ -13,13 +13,26 @@ static int pack_type(msgpack_packer *pk, unsigned n_fields, const char *type)
     return rc != 0 ? rc : mp_pack_kv_str(pk, "t", type);
 }
 
-int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len)
+static int pack_project_add(msgpack_packer *pk, const char *name, size_t len, bool kylin)
 {
-    int rc = pack_type(pk, 2, "project_add");
+    int rc = pack_type(pk, kylin ? 3 : 2, "project_add");
     if (rc == 0) {
         rc = mp_pack_kv_strn(pk, "name", name, len);
     }
+    if (rc == 0 && kylin) {
+        rc = mp_pack_kv_bool(pk, "kylin", true);
+    }
     return rc != 0 ? rc : mp_pack_kv_bool(pk, "nocase", true);
+}
+
+int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len)
+{
+    return pack_project_add(pk, name, len, false);
+}
+
+int command_pack_project_add_kylin(msgpack_packer *pk, const char *name, size_t len)
+{
+    return pack_project_add(pk, name, len, true);
 }
 
 int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len)

@@ -21,6 +21,11 @@
  * no such field and are applied as they were then (only an exact duplicate is refused), so
  * replaying an old log that holds both `Sales` and `sales` gives the same state everywhere. */
 int command_pack_project_add(msgpack_packer *pk, const char *name, size_t len);
+/* The follow loop's add (docs/kylin.md, "Projects follow Kylin"): project_add with
+ * "kylin": true as well. The state machine adds the project marked kylin_listed, or marks
+ * an existing project of that exact name; a marked project is removed by whichever member
+ * leads once Kylin no longer lists it. Entries without the field mark nothing. */
+int command_pack_project_add_kylin(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_project_remove(msgpack_packer *pk, const char *name, size_t len);
 int command_pack_member_set(msgpack_packer *pk, uint64_t id, const char *api_address);
 int command_pack_member_forget(msgpack_packer *pk, uint64_t id);

@@ -356,7 +356,7 @@ static int decode_project(const msgpack_object *o, const char *what, struct comm
     return field_str(o, what, "name", &c->u.project.name, &c->u.project.len, err, cap);
 }
 
-/* "nocase" is optional: entries from before the case rule lack it (command.h). */
+/* "nocase" and "kylin" are optional: entries from before their rules lack them (command.h). */
 static int decode_project_add(const msgpack_object *o, const char *what, struct command *c,
                               char *err, size_t cap)
 {
@@ -364,6 +364,10 @@ static int decode_project_add(const msgpack_object *o, const char *what, struct 
         return 1;
     }
     c->u.project.nocase = false;
+    c->u.project.kylin = false;
+    if (mp_get(o, "kylin") != NULL && field_bool(o, what, "kylin", &c->u.project.kylin, err, cap) != 0) {
+        return 1;
+    }
     return mp_get(o, "nocase") != NULL &&
            field_bool(o, what, "nocase", &c->u.project.nocase, err, cap) != 0;
 }

@@ -55,6 +55,8 @@ struct command {
             size_t len;
             bool nocase;      /* PROJECT_ADD only: field "nocase" (absent = false, the rule of
                                * entries written before it: only exact duplicates refused) */
+            bool kylin;       /* PROJECT_ADD only: field "kylin" (absent = false): listed by
+                               * Kylin's metadata, the project is stored kylin_listed */
         } project;
         struct {
             uint64_t id;             /* 1..INT64_MAX */

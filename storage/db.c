@@ -42,6 +42,9 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_META_SET_DECISION] = ("INSERT INTO meta (key, value) VALUES ('" SCHEMA_META_DECISION_INDEX "', ?1)"
                               " ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     [DB_PROJECT_INSERT] = "INSERT INTO projects (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+    [DB_PROJECT_INSERT_KYLIN] = ("INSERT INTO projects (name, kylin_listed) VALUES (?1, 1)"
+                                 " ON CONFLICT (name) DO NOTHING"),
+    [DB_PROJECT_MARK_KYLIN] = "UPDATE projects SET kylin_listed = 1 WHERE name = ?1 AND kylin_listed = 0",
     [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
     [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
     /* An old log may hold two names equal ignoring case (command.h): the exact one, else the
@@ -49,11 +52,11 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_PROJECT_CASE_TWIN] = "SELECT name FROM projects WHERE name = ?1 COLLATE NOCASE "
                              "ORDER BY name = ?1 DESC, name LIMIT 1",
     [DB_PROJECT_COUNT] = "SELECT count(*) FROM projects",
-    [DB_PROJECT_LIST] = "SELECT name, owner, pinned, epoch FROM projects ORDER BY name",
+    [DB_PROJECT_LIST] = "SELECT name, owner, pinned, epoch, kylin_listed FROM projects ORDER BY name",
     /* One join, in name order: the primary key drives the scan, each owner is one lookup. */
     [DB_PROJECT_LIST_IDENTITY] = ("SELECT p.name, p.owner, e.identity, p.epoch FROM projects p"
                                   " LEFT JOIN engines e ON e.id = p.owner ORDER BY p.name"),
-    [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch FROM projects WHERE name = ?1",
+    [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch, kylin_listed FROM projects WHERE name = ?1",
     [DB_PROJECT_ASSIGN] = ("UPDATE projects SET owner = ?2, epoch = epoch + 1,"
                            " kylin_identity = NULL, kylin_epoch_id = NULL WHERE name = ?1"),
     [DB_PROJECT_CLAIM_GET] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"

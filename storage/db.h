@@ -23,14 +23,16 @@ enum db_stmt {
     DB_META_SET_APPLIED,   /* ?1 = applied index */
     DB_META_SET_DECISION,  /* ?1 = decision index */
     DB_PROJECT_INSERT,     /* ?1 = name; changes() == 0 when it already exists */
+    DB_PROJECT_INSERT_KYLIN, /* ?1 = name, kylin_listed 1; changes() == 0 when it exists */
+    DB_PROJECT_MARK_KYLIN, /* ?1 = name; kylin_listed 0 -> 1; changes() == 0 when none */
     DB_PROJECT_DELETE,     /* ?1 = name; changes() == 0 when missing */
     DB_PROJECT_EXISTS,     /* ?1 = name -> one row when present */
     DB_PROJECT_CASE_TWIN,  /* ?1 = name -> the stored name equal to it ignoring ASCII case
                             * (the exact one first) */
     DB_PROJECT_COUNT,      /* -> count(*) */
-    DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch ordered by name */
+    DB_PROJECT_LIST,       /* -> name, owner, pinned, epoch, kylin_listed ordered by name */
     DB_PROJECT_LIST_IDENTITY, /* -> name, owner, owner's identity (NULL), epoch by name */
-    DB_PROJECT_GET,        /* ?1 = name -> name, owner, pinned, epoch */
+    DB_PROJECT_GET,        /* ?1 = name -> name, owner, pinned, epoch, kylin_listed */
     DB_PROJECT_ASSIGN,     /* ?1 = name, ?2 = owner (NULL = none): epoch + 1, recorded Kylin
                             * claim cleared */
     DB_PROJECT_CLAIM_GET,  /* ?1 = name -> DB_CLAIM_COLUMNS (claims.c) */

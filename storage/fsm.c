@@ -125,7 +125,7 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
     if (twin != 0) {
         return twin > 0 ? 0 : -1;
     }
-    sqlite3_stmt *stmt = db_stmt(a->s, DB_PROJECT_INSERT);
+    sqlite3_stmt *stmt = db_stmt(a->s, c->u.project.kylin ? DB_PROJECT_INSERT_KYLIN : DB_PROJECT_INSERT);
     int rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
     if (rc == SQLITE_OK) {
         rc = db_step_done(a->s, stmt);
@@ -133,10 +133,26 @@ static int apply_project_add(struct apply *a, const struct command *c, struct st
     if (rc != SQLITE_DONE) {
         return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
     }
-    if (sqlite3_changes(a->s->db) == 0) {
-        fsm_result_set(r, STORE_EXISTS, "project '%s' already exists", quoted);
+    if (sqlite3_changes(a->s->db) > 0) {
+        a->cmd_changed = true;
+        return 0;
     }
-    a->cmd_changed = true;
+    if (c->u.project.kylin) {
+        /* Kylin lists a project the quorum already holds (raftctl's, say): from now on it
+         * follows Kylin (removed when Kylin drops it). Not an ownership change. */
+        stmt = db_stmt(a->s, DB_PROJECT_MARK_KYLIN);
+        rc = sqlite3_bind_text(stmt, 1, c->u.project.name, (int)c->u.project.len, SQLITE_STATIC);
+        if (rc == SQLITE_OK) {
+            rc = db_step_done(a->s, stmt);
+        }
+        if (rc != SQLITE_DONE) {
+            return fsm_sqlite_failure(a, rc, "project_add", quoted, r);
+        }
+        if (sqlite3_changes(a->s->db) > 0) {
+            return 0;
+        }
+    }
+    fsm_result_set(r, STORE_EXISTS, "project '%s' already exists", quoted);
     return 0;
 }
 

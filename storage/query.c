@@ -144,7 +144,8 @@ int store_pack_projects(struct store *s, msgpack_packer *pk)
     return 0;
 }
 
-/* Fills OUT from a DB_PROJECT_LIST / DB_PROJECT_GET row (name, owner, pinned, epoch). */
+/* Fills OUT from a DB_PROJECT_LIST / DB_PROJECT_GET row (name, owner, pinned, epoch,
+ * kylin_listed). */
 static int project_row(sqlite3_stmt *stmt, struct store_project_row *out)
 {
     const char *name = (const char *)sqlite3_column_text(stmt, 0);
@@ -158,6 +159,7 @@ static int project_row(sqlite3_stmt *stmt, struct store_project_row *out)
     out->owner = (uint64_t)sqlite3_column_int64(stmt, 1); /* NULL reads as 0 = none */
     out->pinned = (uint64_t)sqlite3_column_int64(stmt, 2);
     out->epoch = (uint64_t)sqlite3_column_int64(stmt, 3);
+    out->kylin_listed = sqlite3_column_int64(stmt, 4) != 0;
     return 0;
 }
 

@@ -41,6 +41,13 @@
  *   index projects_by_name_nocase     project_add's case-twin lookup (fsm.c) without a scan
  *                                     of every project per add (10,000 adds in one entry
  *                                     would otherwise hold the loop for seconds)
+ * Version 7 (projects follow Kylin across leader changes, docs/kylin.md) adds to projects:
+ *   kylin_listed                      1 once Kylin's project metadata listed the project
+ *                                     (project_add with "kylin": true, proposed by the
+ *                                     leader's follow loop); such a project is removed when
+ *                                     Kylin no longer lists it. 0 for raftctl's projects and
+ *                                     for every project of a store migrated from v6 (a replay
+ *                                     of its log, which holds no "kylin" field, gives the same)
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -117,6 +124,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
      "ALTER TABLE projects ADD COLUMN kylin_epoch_id INTEGER NULL;"),
     /* 5 -> 6: the case-twin lookup of project_add. An index is not hashed (only tables are). */
     "CREATE INDEX IF NOT EXISTS projects_by_name_nocase ON projects (name COLLATE NOCASE);",
+    /* 6 -> 7: which projects came from Kylin's metadata (replicated: any leader can follow). */
+    "ALTER TABLE projects ADD COLUMN kylin_listed INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

@@ -180,6 +180,7 @@ struct store_project_row {
     uint64_t owner;  /* 0 = none */
     uint64_t pinned; /* 0 = not pinned */
     uint64_t epoch;
+    bool kylin_listed; /* Kylin's project metadata listed it (project_add "kylin": true) */
 };
 
 /* Engines ordered by id, malloc'd array (free()). 0 or -1. */

@@ -3,7 +3,9 @@
  * (what the owner's Kylin wrote in its epoch row, read back by its member), and whether they
  * agree (the recorded claim is the owner engine's Kylin and equals the row as the member
  * asked last read it). Any member answers. JSON: an array of
- * {"project","owner","kylin_identity","epoch_id","row_identity","row_epoch_id","agrees"}. */
+ * {"project","owner","kylin_identity","epoch_id","row_identity","row_epoch_id","agrees","note"}
+ * ("note": why the owner's Kylin does not hold it, e.g. Kylin does not know the project; only
+ * the owner's member knows, null elsewhere and when there is nothing to say). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +18,11 @@
 
 /* One project of the reply (strings point into it). */
 struct kylin_row {
-    const char *project, *identity, *row_identity;
-    size_t project_len, identity_len, row_identity_len;
+    const char *project, *identity, *row_identity, *note;
+    size_t project_len, identity_len, row_identity_len, note_len;
     uint64_t owner;
     int64_t epoch_id, row_epoch_id;
-    bool has_owner, has_identity, has_epoch, has_row_identity, has_row_epoch, agrees;
+    bool has_owner, has_identity, has_epoch, has_row_identity, has_row_epoch, agrees, has_note;
 };
 
 static int parse_row(const msgpack_object *o, struct kylin_row *r)
@@ -35,6 +37,7 @@ static int parse_row(const msgpack_object *o, struct kylin_row *r)
     r->has_epoch = mp_get_i64(o, "epoch_id", &r->epoch_id) == 0;
     r->has_row_identity = mp_get_str(o, "row_identity", &r->row_identity, &r->row_identity_len) == 0;
     r->has_row_epoch = mp_get_i64(o, "row_epoch_id", &r->row_epoch_id) == 0;
+    r->has_note = mp_get_str(o, "note", &r->note, &r->note_len) == 0; /* absent from older members */
     return 0;
 }
 
@@ -48,12 +51,13 @@ static int print_json(const msgpack_object *projects)
             return -1;
         }
         json_t *o = json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "project", raftctl_json_strn(r.project, r.project_len), "owner",
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "project", raftctl_json_strn(r.project, r.project_len), "owner",
             raftctl_json_u64(r.owner, r.has_owner), "kylin_identity",
             r.has_identity ? raftctl_json_strn(r.identity, r.identity_len) : json_null(), "epoch_id",
             r.has_epoch ? json_integer(r.epoch_id) : json_null(), "row_identity",
             r.has_row_identity ? raftctl_json_strn(r.row_identity, r.row_identity_len) : json_null(), "row_epoch_id",
-            r.has_row_epoch ? json_integer(r.row_epoch_id) : json_null(), "agrees", r.agrees);
+            r.has_row_epoch ? json_integer(r.row_epoch_id) : json_null(), "agrees", r.agrees, "note",
+            r.has_note ? raftctl_json_strn(r.note, r.note_len) : json_null());
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return RAFTCTL_EXIT_FAILED;
@@ -93,6 +97,13 @@ static int print_table(const msgpack_object *st, const msgpack_object *projects)
     }
     int rc = raftctl_table_print(&t);
     raftctl_table_free(&t);
+    /* notes below the table (the owner's member's: why its Kylin does not hold a project) */
+    for (uint32_t i = 0; rc == 0 && i < projects->via.array.size; i++) {
+        struct kylin_row r;
+        if (parse_row(&projects->via.array.ptr[i], &r) == 0 && r.has_note) {
+            printf("note: %.*s: %.*s\n", (int)r.project_len, r.project, (int)r.note_len, r.note);
+        }
+    }
     return rc;
 }
 

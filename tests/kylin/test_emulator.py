@@ -181,12 +181,17 @@ def test_epoch_api_answers_000_when_the_claim_fails(kylin, db, prefix):
     before = epochs(db, prefix)
     assert b.claim(["P1"]) == (200, OK)
     assert b.claim(["p1"], force=False) == (200, OK)
+    # KylinExceptions: HTTP 500 (NBasicController.handleErrorCode); one unknown name refuses
+    # the whole call before anything is claimed (checkProjectName on every name first)
     st, body = b.claim(["nope"])
-    assert st == 400 and body["code"] == "999" and body["error_code"] == "PROJECT_NOT_EXIST"
+    assert st == 500 and body["code"] == "999" and body["error_code"] == "PROJECT_NOT_EXIST"
+    assert 'Can\'t find project "nope"' in body["msg"], body
+    st, body = b.claim(["p1", "nope"])
+    assert st == 500 and body["error_code"] == "PROJECT_NOT_EXIST"
     st, body = b.claim([GLOBAL])  # _global is no project: not claimable through /api/epoch
-    assert st == 400 and body["error_code"] == "PROJECT_NOT_EXIST"
+    assert st == 500 and body["error_code"] == "PROJECT_NOT_EXIST"
     st, body = b.claim([])
-    assert st == 400 and body["code"] == "999"
+    assert st == 500 and body["code"] == "999"
     st, body = b.claim(["p1"], client=False)
     assert st == 403 and body["code"] == "999"
     st, body = b.post("/kylin/api/epoch/all", {"force": True, "client": True})

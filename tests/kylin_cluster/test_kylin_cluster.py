@@ -66,9 +66,16 @@ def setup_projects(kc, names=PROJECTS):
     for name in names:
         st, body = e.post("/emu/projects", {"name": name})
         assert st == 200, body
-    rc, out, err = kc.cluster.ctl("project", "add", *names, json_out=False)
-    assert rc == 0, err
+    add_projects(kc, names)
     wait_agreement(kc, 30, "placement claimed by the owners' Kylin nodes")
+
+
+def add_projects(kc, names):
+    """raftctl project add NAMES; with raft.kylin.follow-projects (the default) the leader may
+    have added some of them from Kylin's metadata already: "already exists" is fine."""
+    rc, out, err = kc.cluster.ctl("project", "add", *names, json_out=False)
+    unexpected = [ln for ln in err.splitlines() if ln.strip() and "already exists" not in ln]
+    assert rc == 0 or not unexpected, (rc, out, err)
 
 
 def epoch_row(kc, project):
@@ -317,10 +324,12 @@ def test_move_and_drift_repair(kylin_cluster):
     wait_agreement(kc, 15, f"Sales moved from {src} to {dst}: claimed by the target, released by the old")
     # drift: a person writes another identity into a row; the owner's member repairs it
     other = kc.emus[src].identity
-    kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = %s WHERE epoch_target = 'Ops'", (other,))
+    # the counter before the drift: read after it, the repair (within one period) may have
+    # counted already
     owner_ops = owners(kc)["Ops"]
     m = kc.metrics(owner_ops)
     repairs = value(m, "raftnode_kylin_repairs_total")
+    kc.db.query(f"UPDATE {kc.prefix}_epoch SET current_epoch_owner = %s WHERE epoch_target = 'Ops'", (other,))
     assert value(m, "raftnode_kylin_claims_total", result="ok") >= 1  # Ops at least
     assert value(m, "raftnode_kylin_health_up") == 1
     def repaired():

@@ -125,3 +125,28 @@ def test_projects_follow_per_type_table(kylin_cluster):
     # where Kylin keeps them: the per-type table only (the emulator creates no key/value table then)
     assert [r[0] for r in kc.db.query(f"SELECT name FROM {kc.prefix}_project")] == ["Beta"]
     assert not kc.db.query("SELECT table_name FROM information_schema.tables WHERE table_name = %s", (kc.prefix,))
+
+
+def test_drop_during_leader_change_removed(kylin_cluster):
+    """Which quorum projects came from Kylin is replicated state (projects.kylin_listed), not
+    the leader's memory: a project dropped in Kylin while the leader member is killed (-9, so
+    it cannot propose the removal) is removed by the next leader from its first read."""
+    kc = kylin_cluster(extra=FOLLOW)
+    for name in ("Keep", "Gone"):
+        kylin_call(kc, "POST", "/emu/projects", {"name": name})
+    wait_agreement(kc, BOUND_S, "projects created in Kylin added and claimed", projects=["Keep", "Gone"])
+    leader = kc.cluster.wait_leader(timeout=30)
+    kc.cluster[leader].kill()
+    kylin_call(kc, "DELETE", "/emu/projects/Gone")
+    survivors = [kc.cluster[i] for i in (1, 2, 3) if i != leader]
+
+    def new_leader():  # the survivors report the dead leader until their election timeout passed
+        x = kc.cluster.leader_id(survivors)
+        return x if x not in (None, leader) else None
+    new = wait_for(new_leader, 60, "a new leader among the survivors")
+    # generous: an election, the dead engine's failover and a few list periods on a loaded machine
+    wait_for(lambda: "Gone" not in names(kc), 30, "Gone, dropped in Kylin while the leader died, removed by "
+             "the new leader", interval=0.2)
+    assert "project Gone was dropped in Kylin: removing it" in kc.cluster[new].log()
+    wait_agreement(kc, 30, "Keep held by its (possibly new) owner's Kylin", projects=["Keep"])
+    assert names(kc) == {"_global", "Keep"}, names(kc)

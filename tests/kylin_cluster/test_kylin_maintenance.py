@@ -7,7 +7,8 @@ owner's Kylin for every project, and an idle cluster writes no epoch row."""
 import time
 
 from harness import wait_for  # noqa: E402 (tests/cluster, on sys.path via conftest.py)
-from test_kylin_cluster import assert_idle, epoch_row, epoch_table, owners, reports, wait_agreement  # noqa: E402
+from test_kylin_cluster import (add_projects, assert_idle, epoch_row, epoch_table, owners, reports,  # noqa: E402
+                                wait_agreement)
 
 MARKER_SUFFIX = ":0000|9223372036854775807"
 
@@ -26,7 +27,7 @@ def test_maintenance_on_off_reaches_kylin(kylin_cluster):
     for name in names:
         st, body = kc.emus[1].post("/emu/projects", {"name": name})
         assert st == 200, body
-    kc.cluster.ctl("project", "add", *names, json_out=False, check=0)
+    add_projects(kc, names)
     wait_agreement(kc, 30, "placement claimed by the owners' Kylin nodes", projects=names)
     own = owners(kc)
     g = own["_global"]

@@ -1050,6 +1050,28 @@ static void test_project_add_nocase(void **state)
     pk = raw_cmd(&r, "project_add", 2);
     pack_str(pk, "name"), pack_str(pk, "Sales"), pack_str(pk, "nocase"), msgpack_pack_uint64(pk, 1);
     expect_cmd_error(&r, "project_add: field 'nocase' must be a boolean, got unsigned integer");
+
+    /* "kylin" (the follow loop's add): packed true; absent = false; not a boolean = invalid */
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    assert_int_equal(command_pack_project_add_kylin(pk, "Sales", 5), 0);
+    expect_cmd_ok(&r, &e, &c);
+    assert_true(c.u.project.kylin);
+    assert_true(c.u.project.nocase);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_init(&r);
+    pack_header(pk, 1);
+    assert_int_equal(command_pack_project_add(pk, "Sales", 5), 0);
+    expect_cmd_ok(&r, &e, &c);
+    assert_false(c.u.project.kylin);
+    command_entry_free(&e);
+    msgpack_sbuffer_destroy(&r.sb);
+
+    pk = raw_cmd(&r, "project_add", 2);
+    pack_str(pk, "name"), pack_str(pk, "Sales"), pack_str(pk, "kylin"), pack_str(pk, "yes");
+    expect_cmd_error(&r, "project_add: field 'kylin' must be a boolean");
 }
 
 /* "by" of assign: optional (absent or nil = unknown, as in logs from before it existed),

@@ -137,6 +137,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.kylin_health_interval_ms, 1000);
     assert_int_equal(cfg.kylin_repair_ms, 2000);
     assert_int_equal(cfg.kylin_timeout_ms, 2000);
+    /* projects follow Kylin by default; it only runs with raft.kylin.url set (docs/kylin.md) */
+    assert_true(cfg.kylin_follow_projects);
 }
 
 static void test_minimal_file_gets_defaults(void **state)

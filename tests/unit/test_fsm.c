@@ -117,6 +117,60 @@ static void test_add_refuses_case_twin(void **state)
     assert_int_equal(exists(s, "Sales"), 1);
 }
 
+/* kylin_listed of NAME (-1: no such project). */
+static int listed(struct store *s, const char *name)
+{
+    struct store_project_row row;
+    int found = store_project_get(s, name, strlen(name), &row);
+    if (found != 1) {
+        return found == 0 ? -1 : -2;
+    }
+    free(row.name);
+    return row.kylin_listed ? 1 : 0;
+}
+
+static void batch_add_kylin(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    command_pack_project_add_kylin(batch_next(b, &pk), name, strlen(name));
+}
+
+/* The follow loop's add ("kylin": true, docs/kylin.md "Projects follow Kylin") stores the
+ * project kylin_listed, or marks a raftctl project of the exact name; a case-twin is still
+ * refused, and raftctl's add never marks. */
+static void test_add_kylin_marks_listed(void **state)
+{
+    struct store *s = *state;
+    enum { RAFTCTL, KYLIN, REMOVE };
+    static const struct {
+        int op;
+        const char *name;
+        const char *message; /* NULL: ok; else "exists" with this text */
+        int listed_after;    /* listed(name) after the step */
+    } steps[] = {
+        {KYLIN, "Sales", NULL, 1},
+        {RAFTCTL, "manual", NULL, 0},
+        {RAFTCTL, "Sales", "project 'Sales' already exists", 1}, /* raftctl's add: stays listed */
+        {KYLIN, "manual", NULL, 1},                               /* adopted */
+        {KYLIN, "manual", "project 'manual' already exists", 1},
+        {KYLIN, "SALES", "project 'SALES' already exists as 'Sales'", -1},
+        {REMOVE, "Sales", NULL, -1},
+        {RAFTCTL, "Sales", NULL, 0}, /* re-added by raftctl: not listed any more */
+    };
+    for (unsigned i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        if (steps[i].op == KYLIN) {
+            batch_add_kylin(&batch, steps[i].name);
+        } else if (steps[i].op == RAFTCTL) {
+            batch_add(&batch, steps[i].name);
+        } else {
+            batch_remove(&batch, steps[i].name);
+        }
+        expect_one(s, i + 1, steps[i].message != NULL, steps[i].message != NULL ? "exists" : "ok",
+                   steps[i].message != NULL ? steps[i].message : "");
+        assert_int_equal(listed(s, steps[i].name), steps[i].listed_after);
+    }
+}
+
 /* A project_add as written before the case rule: no "nocase" field (storage/command.h). */
 static void batch_add_legacy(struct batch *b, const char *name)
 {
@@ -795,6 +849,7 @@ int main(void)
         T(test_open_seeds_global),
         T(test_add_and_remove),
         T(test_add_refuses_case_twin),
+        T(test_add_kylin_marks_listed),
         T(test_case_rule_versioned),
         T(test_case_twin_lookup_uses_index),
         T(test_name_rule),

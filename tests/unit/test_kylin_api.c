@@ -97,6 +97,27 @@ static void test_claim_refusals(void **state)
     assert_non_null(strstr(err, "http://"));
 }
 
+/* A claim answered with Kylin's error envelope naming the project (PROJECT_NOT_EXIST: HTTP
+ * 500 from NBasicController's KylinException handler) is a refusal of that project; other
+ * failures, or a message naming another project or a longer name, are not. */
+static void test_claim_refused(void **state)
+{
+    (void)state;
+    static const char env[] = "{\"code\":\"999\",\"data\":null,\"msg\":\"Can't find project \\\"manual\\\". Please "
+                              "check and try again.\",\"error_code\":\"KE-010001201\"}";
+    char msg[128] = "";
+    assert_true(kylin_api_claim_refused(500, env, strlen(env), "manual", msg, sizeof msg));
+    assert_string_equal(msg, "Can't find project \"manual\". Please check and try again.");
+    assert_true(kylin_api_claim_refused(400, env, strlen(env), "manual", NULL, 0));
+    assert_false(kylin_api_claim_refused(200, env, strlen(env), "manual", NULL, 0));
+    assert_false(kylin_api_claim_refused(500, env, strlen(env), "manua", NULL, 0));
+    assert_false(kylin_api_claim_refused(500, env, strlen(env), "Sales", NULL, 0));
+    static const char other[] = "{\"code\":\"999\",\"msg\":\"metastore unavailable\"}";
+    assert_false(kylin_api_claim_refused(500, other, strlen(other), "manual", NULL, 0));
+    assert_false(kylin_api_claim_refused(500, "<html>", 6, "manual", NULL, 0));
+    assert_false(kylin_api_claim_refused(500, "", 0, "manual", NULL, 0));
+}
+
 static void test_poke_and_health(void **state)
 {
     struct kylin_api_request r;
@@ -154,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_claim_batches),
         cmocka_unit_test(test_claim_default_batch_is_bounded),
         cmocka_unit_test(test_claim_refusals),
+        cmocka_unit_test(test_claim_refused),
         cmocka_unit_test(test_poke_and_health),
         cmocka_unit_test(test_base_check),
         cmocka_unit_test(test_error_texts),

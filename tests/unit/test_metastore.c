@@ -228,8 +228,10 @@ static void test_migration_v2_to_v3(void **state)
     const uint64_t ids[] = {1};
     batch_heartbeat(&batch, ids, 1);
     apply_ok(f); /* 2 */
-    /* back to the v2 layout: no decision index, no audit (v4), no recorded-claim columns (v5) */
+    /* back to the v2 layout: no decision index, no audit (v4), no recorded-claim columns (v5),
+     * no kylin_listed (v7) */
     assert_int_equal(sqlite3_exec(f->s.db, "DELETE FROM meta WHERE key = 'decision_index';"
+                                           " ALTER TABLE projects DROP COLUMN kylin_listed;"
                                            " ALTER TABLE projects DROP COLUMN kylin_identity;"
                                            " ALTER TABLE projects DROP COLUMN kylin_epoch_id;"
                                            " ALTER TABLE history DROP COLUMN actor; DROP TABLE audit;"

@@ -53,7 +53,9 @@ final class KylinApi {
      * NEpochController.updateEpochOwner -> EpochService.updateEpoch: projects required and each
      * must exist (checkProjectName, case-insensitive lookup, PROJECT_NOT_EXIST), then no auth
      * when client=true (permitAll path; else checkIsGlobalAdmin), then updateEpochWithNotifier
-     * per project with the name as given, failures swallowed, always code 000.
+     * per project with the name as given, failures swallowed, always code 000. The refusals
+     * are KylinExceptions, which NBasicController.handleErrorCode answers with HTTP 500
+     * (@ResponseStatus(INTERNAL_SERVER_ERROR) @ExceptionHandler(KylinException.class)).
      */
     private void update(HttpExchange ex, Object projectsArg, boolean force, boolean client) throws IOException {
         List<String> names = new ArrayList<>();
@@ -63,12 +65,12 @@ final class KylinApi {
             }
         }
         if (names.isEmpty()) {
-            Http.kylinError(ex, 400, "EMPTY_PARAMETER", "'projects' is required.");
+            Http.kylinError(ex, 500, "EMPTY_PARAMETER", "'projects' is required.");
             return;
         }
         for (String p : names) {
             if (node.projects.getProject(p) == null) {
-                Http.kylinError(ex, 400, "PROJECT_NOT_EXIST",
+                Http.kylinError(ex, 500, "PROJECT_NOT_EXIST",
                         "Can't find project \"" + p + "\". Please check and try again.");
                 return;
             }
