@@ -3,12 +3,13 @@
 # package, the fuzz corpus replay, then the
 # cluster, metastore and fault-injection tests against the sanitizer build, then bounded
 # deterministic simulations.
-# The simulations need CPU only (no clock, no ports, deterministic per seed): their binaries
-# are built first, then they run at nice 19 in the background while the process suites run
-# (those mostly wait on timeouts and leave a core idle; a nice-19 process gets only the CPU
-# nothing else wants, so the suites' timing is not theirs to disturb). Their output is shown
-# and counted at the end, in the same place as before. Builds use make -j (MAKE_JOBS, default
-# the number of cores).
+# Two suites run at nice 19 in the background while the process suites run (those mostly
+# wait on timeouts and leave a core idle; a nice-19 process gets only the CPU nothing else
+# wants, so it does not eat into their timing): the deterministic simulations (CPU only, no
+# clock, no ports, every seed's run fixed by its seed; binaries built first) and the Debian
+# package test (mostly apt and dpkg waiting on the mirror and the disk; its member listens on
+# ports 17000-20999, below the kernel's ephemeral range the process suites draw from). Their
+# output is shown and counted at the end. Builds use make -j (MAKE_JOBS, default the cores).
 # Prints a closing "N passed, N failed" line over every suite; a suite that fails without
 # reporting a failed test (a build error, a crash of the runner) counts as one failure.
 set -u
@@ -54,21 +55,25 @@ count() {
   [ "$rc" -eq 0 ] || rc_all=1
 }
 
-# The simulations in the background (see the top): TITLE<TAB>TARGET, run in this order.
+# The background suites (see the top), TITLE<TAB>TARGET, all started at once.
 BG_SUITES=(
+  $'Debian package: make deb, lintian, install into a scratch bookworm root, run, purge\ttest-deb'
   $'deterministic simulation (raft/fixture.h, fixed seed list)\tsim'
   $'deterministic simulation with log I/O faults\tsim-io'
   $'deterministic simulation, ASan + UBSan build\tsim-san'
 )
-# bg_start: runs each background suite's target at nice 19 into $bg_dir/N.log (N.rc its
-# exit status), one after the other, in a process group of its own (stopped by the EXIT trap
-# if this script ends early).
+# bg_start: runs every background suite's target at nice 19 into $bg_dir/N.log (N.rc its
+# exit status), side by side, in a process group of its own (stopped by the EXIT trap if this
+# script ends early).
 bg_start() {
   local t targets=()
   for t in "${BG_SUITES[@]}"; do targets+=("${t#*$'\t'}"); done
   setsid bash -c 'd=$1; shift; i=0
-    for t in "$@"; do nice -n 19 make -s "$t" >"$d/$i.log" 2>&1; echo $? >"$d/$i.rc"; i=$((i + 1)); done' \
-    bg-suites "$bg_dir" "${targets[@]}" &
+    for t in "$@"; do
+      (nice -n 19 make -s "$t" >"$d/$i.log" 2>&1; echo $? >"$d/$i.rc") &
+      i=$((i + 1))
+    done
+    wait' bg-suites "$bg_dir" "${targets[@]}" &
   bg_pid=$!
 }
 # bg_finish: waits for the background suites, shows and counts each as suite would have.
@@ -80,7 +85,10 @@ bg_finish() {
   for t in "${BG_SUITES[@]}"; do
     echo "== ${t%%$'\t'*} (ran in the background at nice 19) =="
     rc=$(cat "$bg_dir/$i.rc" 2>/dev/null || echo 1)
-    show_quiet "$bg_dir/$i.log" "$rc"
+    case ${t#*$'\t'} in
+      sim*) show_quiet "$bg_dir/$i.log" "$rc" ;;
+      *) cat "$bg_dir/$i.log" ;;
+    esac
     count "${t#*$'\t'}" "$bg_dir/$i.log" "$rc"
     i=$((i + 1))
   done
@@ -90,21 +98,17 @@ suite "build and unit tests" test-unit "-j$jobs"
 suite "configuration reference in README.md and conf/ matches raftnode --help-config" check-docs
 suite "layers: include graph, archive symbols, programs' libraries" check-layers "-j$jobs"
 suite "sanitizer build (ASan + UBSan) unit tests" test-unit-san "-j$jobs"
-suite "Debian package: make deb, lintian, install into a scratch bookworm root, run, purge" test-deb
 suite "fuzz corpus and regressions replayed (ASan + UBSan build)" test-fuzz-replay "-j$jobs"
-echo "== simulation binaries (the simulations run in the background from here on) =="
+echo "== simulation binaries (the Debian package test and the simulations run in the background from here on) =="
 make -s "-j$jobs" sim-bins 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-if [ "$rc" -ne 0 ]; then
-  count sim-bins "$log" "$rc"
-else
-  bg_start
-fi
+[ "$rc" -eq 0 ] || count sim-bins "$log" "$rc"
+bg_start
 suite "cluster tests (real processes, sanitizer build)" test-cluster
 suite "metastore mirror tests (PostgreSQL 15 + MariaDB, sanitizer build)" test-metastore
 suite "Kylin 5 job-node emulator (tests/kylin, Java 17; PostgreSQL 15 + MariaDB)" test-kylin
 suite "Kylin core loop: 3 members + 3 emulated Kylin nodes (tests/kylin_cluster; PostgreSQL 15 + MariaDB, sanitizer build)" test-kylin-cluster
 suite "fault injection (network namespaces, nemeses, history checker; root)" test-faults
-[ -z "$bg_pid" ] || bg_finish
+bg_finish
 echo
 [ ${#broken[@]} -eq 0 ] || echo "suites that failed without a count: ${broken[*]}"
 echo "all suites: $total_p passed, $total_f failed"
