@@ -119,7 +119,7 @@ SOAK_MINUTES ?= 60
 SOAK_FIRST ?= 100000
 
 .PHONY: all clean test test-unit test-unit-san test-cluster test-metastore san run install deps check-deps bench \
-        bench-quick sim sim-io sim-san soak fuzz test-fuzz-replay check-fuzz-deps check-layers check-docs \
+        bench-quick sim sim-io sim-san sim-bins sim-san-bin soak fuzz test-fuzz-replay check-fuzz-deps check-layers check-docs \
         deb test-deb demo help kylin-emulator test-kylin test-kylin-cluster
 # Objects are kept (no intermediate file is deleted after a build).
 .SECONDARY:
@@ -241,10 +241,15 @@ sim: $(B)/sim/sim
 	@bash tests/sim/run.sh $(B)/sim/sim --seeds $(SIM_SEEDS) --and-seeds $(SIM_REPLAY_SEEDS) -- $(SIM_REPEAT) \
 	  -- --autopilot --seeds $(SIM_AUTOPILOT_SEEDS) --first 3000000 --and-seeds $(SIM_AUTOPILOT_REPLAY_SEEDS)
 
-sim-san:
-	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
+sim-san: sim-san-bin
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sim/lsan.supp:print_suppressions=0 \
 	  build-san/sim/sim --seeds 300 --and-seeds $(SIM_REPLAY_SEEDS)
+
+# The simulations' binaries only (make test builds them before running the simulations in
+# the background).
+sim-bins: $(B)/sim/sim sim-san-bin
+sim-san-bin:
+	$(MAKE) B=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" build-san/sim/sim
 
 # The same with log appends failing now and then (libraft's I/O error paths).
 sim-io: $(B)/sim/sim

@@ -19,7 +19,7 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
 done | tar --null -T - -cf - | tar -xf - -C "$src"
 
 echo "build-deb: dpkg-buildpackage in $src (log: $out/build.log)"
-if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$out/build.log" 2>&1; then
+if ! (cd "$src" && dpkg-buildpackage -b -us -uc -J"$(nproc)") >"$out/build.log" 2>&1; then
   tail -n 40 "$out/build.log" >&2
   echo "build-deb: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
   exit 1
