@@ -8,7 +8,8 @@
 # wants, so it does not eat into their timing): the deterministic simulations (CPU only, no
 # clock, no ports, every seed's run fixed by its seed; binaries built first) and the Debian
 # package test (mostly apt and dpkg waiting on the mirror and the disk; its member listens on
-# ports 17000-20999, below the kernel's ephemeral range the process suites draw from). Their
+# ports 17000-20999, below the ports the process suites draw from: 21000 up to the kernel's
+# ephemeral range, tests/cluster/harness.py's free_ports). Their
 # output is shown and counted at the end. Builds use make -j (MAKE_JOBS, default the cores).
 # Prints a closing "N passed, N failed" line over every suite; a suite that fails without
 # reporting a failed test (a build error, a crash of the runner) counts as one failure.
