@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metastore/sql.h"
+
 void epoch_rows_free(struct epoch_rows *r)
 {
     if (r == NULL) {
@@ -417,6 +419,9 @@ void epoch_reader_write_global(struct epoch_reader *r, const struct epoch_global
     }
     uv_mutex_lock(&r->lock);
     r->global = *w;
+    if (r->url.kind == MS_KIND_MYSQL) { /* Kylin's utf8 epoch table */
+        sql_text_utf8mb3(r->global.reason);
+    }
     r->global_pending = true;
     r->want = true;
     uv_cond_signal(&r->cond);

@@ -66,16 +66,18 @@ struct column {
     const char *my;
 };
 
-/* Kylin's epoch table, exactly as Kylin creates it (DESIGN.md). */
+/* Kylin's epoch table, exactly as Kylin creates it (DESIGN.md; Kylin's
+ * metadata-jdbc-{postgresql,mysql}.properties, create.epoch.store.table): the same words,
+ * "null" included, and the key declared last (tables[].key_clause). */
 static const struct column epoch_cols[] = {
-    {"epoch_id", "int", "int"},
+    {"epoch_id", "int null", "int null"},
     {"epoch_target", "varchar(255)", "varchar(255)"},
-    {"current_epoch_owner", "varchar(2000)", "varchar(2000)"},
-    {"last_epoch_renew_time", "bigint", "bigint"},
-    {"server_mode", "varchar(10)", "varchar(10)"},
-    {"maintenance_mode_reason", "varchar(5000)", "varchar(5000)"},
-    {"mvcc", "bigint", "bigint"},
-    {"reserved_field_1", "varchar(50)", "varchar(50)"},
+    {"current_epoch_owner", "varchar(2000) null", "varchar(2000) null"},
+    {"last_epoch_renew_time", "bigint null", "bigint null"},
+    {"server_mode", "varchar(10) null", "varchar(10) null"},
+    {"maintenance_mode_reason", "varchar(5000) null", "varchar(5000) null"},
+    {"mvcc", "bigint null", "bigint null"},
+    {"reserved_field_1", "VARCHAR(50)", "VARCHAR(50)"},
     {"reserved_field_2", "bytea", "longblob"},
     {"reserved_field_3", "bytea", "longblob"},
 };
@@ -121,17 +123,28 @@ static const struct column sync_cols[] = {
     {"updated_time_ms", "bigint NOT NULL", "bigint NOT NULL"},
 };
 
+/* MySQL table options. Kylin's epoch table: Kylin's own (utf8, the default collation, which
+ * compares ignoring case: project names are unique ignoring case in the quorum, as in Kylin,
+ * and the mirror deletes before it upserts, so a name whose case changed keeps its row).
+ * The service's own tables: utf8mb4 with a binary collation. */
+#define KYLIN_MYSQL_OPTIONS " ENGINE=INNODB DEFAULT CHARSET=utf8"
+#define OWN_MYSQL_OPTIONS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
 static const struct {
     const char *suffix;
     const struct column *cols;
     size_t n;
-    const char *key;
+    const char *key_clause;
+    const char *mysql_options;
 } tables[SQL_TABLE_COUNT] = {
-    [SQL_EPOCH] = {"epoch", epoch_cols, sizeof epoch_cols / sizeof epoch_cols[0], NULL},
-    [SQL_MEMBER] = {"raft_member", member_cols, sizeof member_cols / sizeof member_cols[0], "member_id"},
+    [SQL_EPOCH] = {"epoch", epoch_cols, sizeof epoch_cols / sizeof epoch_cols[0], "primary key(epoch_target)",
+                   KYLIN_MYSQL_OPTIONS},
+    [SQL_MEMBER] = {"raft_member", member_cols, sizeof member_cols / sizeof member_cols[0],
+                    "PRIMARY KEY (member_id)", OWN_MYSQL_OPTIONS},
     [SQL_HISTORY] = {"raft_history", history_cols, sizeof history_cols / sizeof history_cols[0],
-                     "raft_index, project, epoch"},
-    [SQL_SYNC] = {"raft_sync", sync_cols, sizeof sync_cols / sizeof sync_cols[0], "sync_id"},
+                     "PRIMARY KEY (raft_index, project, epoch)", OWN_MYSQL_OPTIONS},
+    [SQL_SYNC] = {"raft_sync", sync_cols, sizeof sync_cols / sizeof sync_cols[0], "PRIMARY KEY (sync_id)",
+                  OWN_MYSQL_OPTIONS},
 };
 
 char *sql_create(int kind, const char *prefix, enum sql_table t)
@@ -141,18 +154,9 @@ char *sql_create(int kind, const char *prefix, enum sql_table t)
     sb_add(&s, "CREATE TABLE IF NOT EXISTS %s_%s (", prefix, tables[t].suffix);
     for (size_t i = 0; i < tables[t].n; i++) {
         const struct column *c = &tables[t].cols[i];
-        sb_add(&s, "%s%s %s", i > 0 ? ", " : "", c->name, pg ? c->pg : c->my);
-        /* Kylin declares the key inline on epoch_target. */
-        if (t == SQL_EPOCH && strcmp(c->name, "epoch_target") == 0) {
-            sb_add(&s, " PRIMARY KEY");
-        }
+        sb_add(&s, "%s %s, ", c->name, pg ? c->pg : c->my);
     }
-    if (tables[t].key != NULL) {
-        sb_add(&s, ", PRIMARY KEY (%s)", tables[t].key);
-    }
-    /* Binary collation: project names are case-sensitive in the quorum (its SQLite keys
-     * are), and MySQL's default collation would make "Sales" and "sales" one row. */
-    sb_add(&s, ")%s", pg ? "" : " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+    sb_add(&s, "%s)%s", tables[t].key_clause, pg ? "" : tables[t].mysql_options);
     return sb_done(&s);
 }
 
@@ -345,4 +349,22 @@ char *sql_history_insert(int kind, const char *prefix, size_t rows)
     sb_add(&s, pg ? " ON CONFLICT (raft_index, project, epoch) DO NOTHING"
                   : " ON DUPLICATE KEY UPDATE raft_index = raft_index");
     return sb_done(&s);
+}
+
+void sql_text_utf8mb3(char *s)
+{
+    static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    size_t r = 0, w = 0;
+    while (s[r] != '\0') {
+        unsigned char c = (unsigned char)s[r];
+        /* A lead byte of 4 (0xf0-0xf4 in valid UTF-8) with its continuation bytes present. */
+        if (c >= 0xf0 && c <= 0xf7 && s[r + 1] != '\0' && s[r + 2] != '\0' && s[r + 3] != '\0') {
+            memcpy(&s[w], replacement, 3);
+            w += 3;
+            r += 4;
+            continue;
+        }
+        s[w++] = s[r++];
+    }
+    s[w] = '\0';
 }

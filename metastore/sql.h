@@ -65,4 +65,9 @@ char *sql_member_delete(int kind, const char *prefix, size_t rows);
 /* Insert of ROWS history rows; a row already present is left as it is. */
 char *sql_history_insert(int kind, const char *prefix, size_t rows);
 
+/* Makes UTF-8 text S fit MySQL's utf8 (utf8mb3, 3 bytes at most per character: Kylin's epoch
+ * table charset), in place: every 4-byte character becomes U+FFFD (3 bytes), so the text only
+ * gets shorter. Other bytes are left as they are. */
+void sql_text_utf8mb3(char *s);
+
 #endif

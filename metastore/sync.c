@@ -274,6 +274,18 @@ static bool image_usable(const struct image *img, const struct sync_params *p, c
            img->leader == out->stored_leader && out->stored_term == p->term && out->stored_leader == p->self_id;
 }
 
+/* Reads the view (every project when FULL, else the delta after AFTER). On MySQL the
+ * maintenance reason is made to fit Kylin's utf8 epoch table (sql_text_utf8mb3): the rows
+ * written and the ones compared with the table then read the same. */
+static int read_view(struct ms_backend *b, struct view_reader *reader, uint64_t after, bool full, struct view *v)
+{
+    int rc = full ? view_read(reader, after, v) : view_read_delta(reader, after, v);
+    if (rc == 0 && b->url->kind == MS_KIND_MYSQL && v->maintenance_reason != NULL) {
+        sql_text_utf8mb3(v->maintenance_reason);
+    }
+    return rc;
+}
+
 int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sync_params *p, struct image *img,
                struct sync_result *out)
 {
@@ -293,7 +305,7 @@ int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sy
         image_reset(img);
     }
     bool full = !use_image || p->full_compare;
-    int rc = full ? view_read(reader, out->stored_index, &v) : view_read_delta(reader, out->stored_index, &v);
+    int rc = read_view(b, reader, out->stored_index, full, &v);
     if (rc != 0) {
         ms_backend_error(b, false, "reading the local state: %s", reader->errmsg);
         goto fail;
@@ -319,7 +331,7 @@ int sync_batch(struct ms_backend *b, struct view_reader *reader, const struct sy
              * newer snapshot: its decision index is at least as high) and compare them all
              * with the image. */
             view_free(&v);
-            if (view_read(reader, out->stored_index, &v) != 0) {
+            if (read_view(b, reader, out->stored_index, true, &v) != 0) {
                 ms_backend_error(b, false, "reading the local state: %s", reader->errmsg);
                 goto fail;
             }

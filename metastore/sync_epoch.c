@@ -226,8 +226,10 @@ int sync_epochs_full(struct ms_backend *b, const struct view *v, const struct sy
         del[n_del++] = order[h++][0];
     }
     uint64_t n = 0;
-    if (sync_write_rows(b, p->prefix, sql_epoch_upsert, up, n_up, SQL_EPOCH_WRITE_COLS, &n) != 0 ||
-        sync_write_rows(b, p->prefix, sql_epoch_delete, del, n_del, 1, &n) != 0) {
+    /* Deletes first: on a table whose key compares ignoring case (Kylin's MySQL DDL), the
+     * upsert of 'sales' would otherwise update the row 'Sales' that the delete then removes. */
+    if (sync_write_rows(b, p->prefix, sql_epoch_delete, del, n_del, 1, &n) != 0 ||
+        sync_write_rows(b, p->prefix, sql_epoch_upsert, up, n_up, SQL_EPOCH_WRITE_COLS, &n) != 0) {
         goto out;
     }
     out->epoch_rows += n_up + n_del;
@@ -388,8 +390,9 @@ int sync_epochs_incremental(struct ms_backend *b, const struct view *v, const st
         upsert_row(&vals[i * SQL_EPOCH_WRITE_COLS], pl.ups[i].target, &pl.ups[i].w);
     }
     uint64_t n = 0;
-    if (sync_write_rows(b, p->prefix, sql_epoch_upsert, vals, pl.n_up, SQL_EPOCH_WRITE_COLS, &n) != 0 ||
-        sync_write_rows(b, p->prefix, sql_epoch_delete, pl.del, pl.n_del, 1, &n) != 0) {
+    /* Deletes first (see sync_epochs_full). */
+    if (sync_write_rows(b, p->prefix, sql_epoch_delete, pl.del, pl.n_del, 1, &n) != 0 ||
+        sync_write_rows(b, p->prefix, sql_epoch_upsert, vals, pl.n_up, SQL_EPOCH_WRITE_COLS, &n) != 0) {
         goto out;
     }
     out->epoch_rows += pl.n_up + pl.n_del;

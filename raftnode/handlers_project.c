@@ -196,8 +196,10 @@ int handlers_pack_project_show(const struct api_ctx *ctx, const char *name, size
         return -1;
     }
     bool mine = p.owner == ctx->cfg->node_id;
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 12);
     mp_pack_kv_str(pk, "name", p.name);
+    /* where the project came from: Kylin's metadata listed it (replicated, schema v7) */
+    mp_pack_kv_bool(pk, "kylin_listed", p.kylin_listed);
     /* Kylin's side: the claim recorded in the replicated state (the identity and epoch_id the
      * owner's Kylin wrote, read back by its member): the same on every member */
     struct store_claim claim;

@@ -3,6 +3,7 @@
 #include "kylin_link.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "../kylin/error.h"
 #include "../kylin/reconcile.h"
 #include "common/log.h"
+#include "common/named.h"
 #include "kylin_follow.h"
 #include "node.h"
 
@@ -330,52 +332,25 @@ static void send_claims(struct kylin_link *k)
              k->to_claim[k->claim_off]);
 }
 
+#define REC_FIELDS sizeof(struct kylin_link_rec), offsetof(struct kylin_link_rec, project)
+
 static struct kylin_link_rec *rec_find(struct kylin_link *k, const char *project)
 {
-    for (size_t i = 0; i < k->n_recs; i++) {
-        if (strcmp(k->recs[i].project, project) == 0) {
-            return &k->recs[i];
-        }
-    }
-    return NULL;
+    return named_find(&k->recs, k->n_recs, REC_FIELDS, project);
 }
 
 static void rec_drop(struct kylin_link *k, const char *project)
 {
-    struct kylin_link_rec *r = rec_find(k, project);
-    if (r == NULL) {
-        return;
-    }
-    free(r->project);
-    free(r->identity);
-    *r = k->recs[--k->n_recs];
+    named_drop(&k->recs, &k->n_recs, REC_FIELDS, offsetof(struct kylin_link_rec, identity), project);
 }
 
 static int rec_set(struct kylin_link *k, const char *project, const char *identity, int64_t epoch_id)
 {
-    struct kylin_link_rec *r = rec_find(k, project);
-    char *id = strdup(identity);
-    if (id == NULL) {
+    struct kylin_link_rec *r =
+        named_set(&k->recs, &k->n_recs, REC_FIELDS, project, offsetof(struct kylin_link_rec, identity), identity);
+    if (r == NULL) {
         return -1;
     }
-    if (r == NULL) {
-        struct kylin_link_rec *p = realloc(k->recs, (k->n_recs + 1) * sizeof *p);
-        char *name = strdup(project);
-        if (p == NULL || name == NULL) {
-            if (p != NULL) {
-                k->recs = p;
-            }
-            free(name);
-            free(id);
-            return -1;
-        }
-        k->recs = p;
-        r = &k->recs[k->n_recs++];
-        r->project = name;
-    } else {
-        free(r->identity);
-    }
-    r->identity = id;
     r->epoch_id = epoch_id;
     return 0;
 }

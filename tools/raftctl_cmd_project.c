@@ -350,6 +350,7 @@ struct show_row {
     uint64_t owner, epoch, pinned, lease_ms_left, grace_ms_left;
     int64_t kylin_epoch_id;
     bool has_owner, has_pinned, has_lease, lease_valid, has_grace, acting, has_kylin_epoch;
+    bool has_listed, kylin_listed; /* absent from a member older than the field */
 };
 
 
@@ -368,6 +369,7 @@ static int show_parse(const msgpack_object *o, struct show_row *s)
         return -1;
     }
     s->has_kylin_epoch = mp_get_i64(o, "kylin_epoch_id", &s->kylin_epoch_id) == 0;
+    s->has_listed = mp_get_bool(o, "kylin_listed", &s->kylin_listed) == 0;
     s->has_owner = s->has_owner && s->owner != 0; /* 0 = none */
     s->has_pinned = s->has_pinned && s->pinned != 0;
     return 0;
@@ -407,7 +409,7 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
     }
     if (ctx->args.format == RAFTCTL_FORMAT_JSON) {
         rc = raftctl_json_print(json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", raftctl_json_str_lossy(s->name, s->name_len), "owner",
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", raftctl_json_str_lossy(s->name, s->name_len), "owner",
             raftctl_json_u64(s->owner, s->has_owner), "owner_identity",
             ident != NULL ? raftctl_json_str_lossy(s->identity, s->identity_len) : json_null(), "epoch",
             raftctl_json_u64(s->epoch, true), "pinned", raftctl_json_u64(s->pinned, s->has_pinned), "lease_valid",
@@ -416,7 +418,8 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
             from_owner && s->has_grace ? json_boolean(s->acting) : json_null(), "grace_ms_left",
             raftctl_json_u64(s->grace_ms_left, s->has_grace), "kylin_identity",
             s->kylin_identity != NULL ? raftctl_json_str_lossy(s->kylin_identity, s->kylin_identity_len) : json_null(),
-            "kylin_epoch_id", s->has_kylin_epoch ? json_integer(s->kylin_epoch_id) : json_null()));
+            "kylin_epoch_id", s->has_kylin_epoch ? json_integer(s->kylin_epoch_id) : json_null(), "kylin_listed",
+            s->has_listed ? json_boolean(s->kylin_listed) : json_null()));
     } else {
         printf("name: %s\n", name);
         if (s->has_owner) {
@@ -426,6 +429,10 @@ static int show_print(struct raftctl_ctx *ctx, const struct show_row *s, bool fr
         }
         printf("owner identity: %s\n", ident != NULL && ident[0] != '\0' ? ident : "-");
         printf("epoch: %llu\n", (unsigned long long)s->epoch);
+        /* kylin: Kylin's project metadata listed it (added or adopted by the leader's follow
+         * loop); operator: added through the API only, so far */
+        printf("source: %s\n", !s->has_listed ? "unknown (the member answering is older)"
+                                : s->kylin_listed ? "kylin" : "operator");
         if (s->kylin_identity != NULL || s->has_kylin_epoch) {
             printf("kylin identity: %.*s (epoch_id %lld, as recorded in the replicated state)\n",
                    s->kylin_identity != NULL ? (int)s->kylin_identity_len : 1,

@@ -46,6 +46,8 @@ def test_claims_recorded_for_the_current_decision_only(make_cluster):
     c.wait_converged()
     for x in c.nodes.values():
         assert shown(c, x, "p1") == (ident, 7)
+        rc, show, err = c.ctl("project", "show", "p1", endpoints=x.api_addr)
+        assert rc == 0 and show["kylin_listed"] is False, (show, err)  # raftctl's, not Kylin's
         rc, rows, err = c.ctl("kylin", "status", endpoints=x.api_addr)
         assert rc == 0, err  # members without a Kylin answer too
         row = next(r for r in rows if r["project"] == "p1")

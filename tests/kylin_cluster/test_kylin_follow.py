@@ -75,6 +75,12 @@ def test_projects_follow_kylin(kylin_cluster):
     kept = ["Sales", "Web"]
     assert_idle(kc, kept)  # several more periods of listing: nothing else changes either
     assert names(kc) == {"_global", "manual", "Sales", "Web"}, names(kc)
+    # where each came from (the replicated projects.kylin_listed), in both outputs
+    for name, listed in (("Sales", True), ("manual", False)):
+        rc, show, err = kc.cluster.ctl("project", "show", name)
+        assert rc == 0 and show["kylin_listed"] is listed, (show, err)
+        rc, text, err = kc.cluster.ctl("project", "show", name, json_out=False)
+        assert rc == 0 and f"source: {'kylin' if listed else 'operator'}\n" in text, (text, err)
     log = member_logs(kc)
     assert "project Sales exists in Kylin: adding it" in log
     assert "project Ops was dropped in Kylin: removing it" in log

@@ -11,6 +11,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from harness import RAFTNODE, wait_for
 from dbservers import PASSWORD
 from pipeline import api_many
@@ -135,6 +137,74 @@ def test_rows_follow_decisions(make_cluster, db, prefix):
     wait_mirrored(c, db, prefix, what="rows after maintenance")
     assert history_from_db(db, prefix) == history_from_ctl(c)
     no_password_anywhere(c)
+
+
+def epoch_target_charset(db, prefix):
+    """(character set, collation) of the epoch table's key column (MySQL/MariaDB)."""
+    rows = db.query("SELECT character_set_name, collation_name FROM information_schema.columns"
+                    " WHERE table_schema = DATABASE() AND table_name = %s AND column_name = 'epoch_target'",
+                    (f"{prefix}_epoch",))
+    return tuple(rows[0]) if rows else None
+
+
+# A maintenance reason with a 4-byte character (U+1F680): MySQL's utf8 (Kylin's epoch table
+# charset) holds 3 bytes a character at most, so the mirror writes U+FFFD in its place there.
+WIDE_REASON = "deploy \U0001F680 now"
+
+
+def wide_reason_as_stored(db):
+    return WIDE_REASON.replace("\U0001F680", "\uFFFD") if db.kind == "mysql" else WIDE_REASON
+
+
+def test_kylin_charset_case_rename_wide_reason(make_cluster, db, prefix):
+    """The epoch table made with Kylin's MySQL charset (utf8: the key compares ignoring case);
+    a project removed and added again with other case in one batch keeps its row; a reason
+    with a 4-byte character is mirrored (as U+FFFD on MySQL)."""
+    c = start_cluster(make_cluster, db, prefix, n=1)
+    wait_for(lambda: db.table_exists(f"{prefix}_raft_sync"), 20, "the mirror's tables")
+    if db.kind == "mysql":
+        charset, collation = epoch_target_charset(db, prefix)
+        assert charset in ("utf8", "utf8mb3") and not collation.endswith("_bin"), (charset, collation)
+        own = db.query("SELECT character_set_name, collation_name FROM information_schema.columns WHERE"
+                       " table_schema = DATABASE() AND table_name = %s AND column_name = 'project'",
+                       (f"{prefix}_raft_history",))
+        assert tuple(own[0]) == ("utf8mb4", "utf8mb4_bin"), own
+    c.ctl("project", "add", "Sales", check=0)
+    c.ctl("project", "add", "other", check=0)
+    wait_for(lambda: all_placed(c), 20, "the projects placed")
+    wait_mirrored(c, db, prefix)
+    db.stop()  # both changes below reach the table in one batch
+    try:
+        c.ctl("project", "remove", "Sales", check=0)
+        c.ctl("project", "add", "sales", check=0)
+        wait_for(lambda: all_placed(c), 20, "'sales' placed")
+    finally:
+        db.start()
+    have = wait_mirrored(c, db, prefix, what="the row 'sales' in place of 'Sales'")
+    assert sorted(have) == ["_global", "other", "sales"], have
+    c.ctl("maintenance", "on", "--reason", WIDE_REASON, check=0)
+    wait_mirrored(c, db, prefix, maintenance=wide_reason_as_stored(db), what="rows with the wide reason")
+    c.ctl("maintenance", "off", check=0)
+    wait_mirrored(c, db, prefix, what="rows after maintenance")
+
+
+def test_old_binary_epoch_table_kept(make_cluster, db, prefix):
+    """An epoch table made by an older version (utf8mb4, binary collation) is used as it is,
+    never altered."""
+    if db.kind != "mysql":
+        pytest.skip("the older DDL differed on MySQL only")
+    db.query(f"CREATE TABLE {prefix}_epoch (epoch_id int, epoch_target varchar(255) PRIMARY KEY,"
+             " current_epoch_owner varchar(2000), last_epoch_renew_time bigint, server_mode varchar(10),"
+             " maintenance_mode_reason varchar(5000), mvcc bigint, reserved_field_1 varchar(50),"
+             " reserved_field_2 longblob, reserved_field_3 longblob)"
+             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+    c = start_cluster(make_cluster, db, prefix, n=1)
+    add_projects(c, [f"old_{i}" for i in range(5)], leader_node(c))
+    wait_for(lambda: all_placed(c), 20, "every project placed")
+    wait_mirrored(c, db, prefix)
+    c.ctl("maintenance", "on", "--reason", WIDE_REASON, check=0)
+    wait_mirrored(c, db, prefix, maintenance=wide_reason_as_stored(db), what="rows with the wide reason")
+    assert epoch_target_charset(db, prefix) == ("utf8mb4", "utf8mb4_bin")
 
 
 def test_stray_writes_repaired(make_cluster, db, prefix, monkeypatch):

@@ -252,17 +252,53 @@ static void test_view_open_errors(void **state)
     assert_non_null(strstr(r.errmsg, "/nonexistent/dir/state.db"));
 }
 
+/* 4-byte characters become U+FFFD; everything else stays, in place. */
+static void test_sql_text_utf8mb3(void **state)
+{
+    (void)state;
+    char s[64] = "up \xf0\x9f\x98\x80 gr\xc3\xbc\xc3\x9f \xe2\x82\xac\xf0\x9f\x9a\x80";
+    sql_text_utf8mb3(s);
+    assert_string_equal(s, "up \xef\xbf\xbd gr\xc3\xbc\xc3\x9f \xe2\x82\xac\xef\xbf\xbd");
+    char ascii[] = "plain text";
+    sql_text_utf8mb3(ascii);
+    assert_string_equal(ascii, "plain text");
+    char cut[] = "end \xf0\x9f"; /* a cut 4-byte character is left as it is */
+    sql_text_utf8mb3(cut);
+    assert_string_equal(cut, "end \xf0\x9f");
+    char empty[] = "";
+    sql_text_utf8mb3(empty);
+    assert_string_equal(empty, "");
+}
+
 static void test_sql_dialects(void **state)
 {
     (void)state;
-    char *s = sql_create(MS_KIND_POSTGRESQL, "km", SQL_EPOCH);
-    assert_string_equal(s, "CREATE TABLE IF NOT EXISTS km_epoch (epoch_id int, epoch_target varchar(255) PRIMARY KEY,"
-                           " current_epoch_owner varchar(2000), last_epoch_renew_time bigint, server_mode varchar(10),"
-                           " maintenance_mode_reason varchar(5000), mvcc bigint, reserved_field_1 varchar(50),"
-                           " reserved_field_2 bytea, reserved_field_3 bytea)");
+    /* Kylin's own DDL (create.epoch.store.table), word for word. */
+    static const char *const kylin_ddl[][2] = {
+        {"bytea", ""},
+        {"longblob", " ENGINE=INNODB DEFAULT CHARSET=utf8"},
+    };
+    for (int k = 0; k < 2; k++) {
+        char want[512];
+        snprintf(want, sizeof want,
+                 "CREATE TABLE IF NOT EXISTS km_epoch (epoch_id int null, epoch_target varchar(255),"
+                 " current_epoch_owner varchar(2000) null, last_epoch_renew_time bigint null,"
+                 " server_mode varchar(10) null, maintenance_mode_reason varchar(5000) null, mvcc bigint null,"
+                 " reserved_field_1 VARCHAR(50), reserved_field_2 %s, reserved_field_3 %s,"
+                 " primary key(epoch_target))%s", kylin_ddl[k][0], kylin_ddl[k][0], kylin_ddl[k][1]);
+        char *s = sql_create(k == 0 ? MS_KIND_POSTGRESQL : MS_KIND_MYSQL, "km", SQL_EPOCH);
+        assert_string_equal(s, want);
+        free(s);
+    }
+    char *s;
+    /* The service's own tables keep utf8mb4 with a binary collation. */
+    s = sql_create(MS_KIND_MYSQL, "km", SQL_MEMBER);
+    assert_non_null(strstr(s, ", PRIMARY KEY (member_id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"));
     free(s);
-    s = sql_create(MS_KIND_MYSQL, "km", SQL_EPOCH);
-    assert_non_null(strstr(s, "reserved_field_2 longblob, reserved_field_3 longblob) ENGINE=InnoDB"));
+    s = sql_create(MS_KIND_POSTGRESQL, "km", SQL_SYNC);
+    assert_string_equal(s, "CREATE TABLE IF NOT EXISTS km_raft_sync (sync_id int NOT NULL, applied_index bigint NOT NULL,"
+                           " term bigint NOT NULL, leader_id bigint NOT NULL, updated_time_ms bigint NOT NULL,"
+                           " PRIMARY KEY (sync_id))");
     free(s);
     s = sql_create(MS_KIND_MYSQL, "km", SQL_HISTORY);
     assert_non_null(strstr(s, "PRIMARY KEY (raft_index, project, epoch)"));
@@ -323,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_v2_to_v3, setup, teardown),
         cmocka_unit_test(test_view_open_errors),
         cmocka_unit_test(test_sql_dialects),
+        cmocka_unit_test(test_sql_text_utf8mb3),
         cmocka_unit_test(test_identity_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
