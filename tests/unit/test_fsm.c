@@ -802,7 +802,7 @@ static void test_group_commit_bounds(void **state)
     sqlite3_free(image);
 }
 
-static void test_apply_1000_adds_is_fast(void **state)
+static void test_apply_1000_adds_in_one_entry(void **state)
 {
     (void)state;
     char dir[] = "/tmp/test_fsm_perf.XXXXXX";
@@ -833,8 +833,8 @@ static void test_apply_1000_adds_is_fast(void **state)
         store_results_free(&r);
         raft_free(buf);
     }
+    /* Timing is a benchmark figure (bench/store_bench), not a pass/fail condition: printed only. */
     print_message("1000 project_add in one entry: best %.2f ms (file db, WAL)\n", best);
-    assert_true(best < 100.0); /* a few ms normally; generous for sanitizer builds */
     store_close(&s);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -865,7 +865,7 @@ int main(void)
         T(test_constraint_in_command_is_refusal),
         T(test_members),
         T(test_pack_projects),
-        cmocka_unit_test(test_apply_1000_adds_is_fast),
+        cmocka_unit_test(test_apply_1000_adds_in_one_entry),
         cmocka_unit_test_setup_teardown(test_group_commit, setup_file, teardown_file),
         T(test_group_commit_bounds),
     };
