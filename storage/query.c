@@ -569,6 +569,12 @@ int store_maintenance(struct store *s, bool *on, char *reason, size_t cap)
         const char *text = (const char *)sqlite3_column_text(stmt, 0);
         size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
         n = text == NULL ? 0 : n < cap - 1 ? n : cap - 1;
+        /* Cut on a character boundary: half a UTF-8 character makes PostgreSQL (and strict
+         * MySQL) refuse every write of the `_global` row that carries the reason. */
+        while (text != NULL && n > 0 && n < (size_t)sqlite3_column_bytes(stmt, 0) &&
+               ((unsigned char)text[n] & 0xC0) == 0x80) {
+            n--;
+        }
         memcpy(reason, text != NULL ? text : "", n);
         reason[n] = '\0';
     }
