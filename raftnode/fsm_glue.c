@@ -73,7 +73,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     void *data;
     size_t len;
 
-    if (store_snapshot(g->store, &data, &len) != 0) {
+    int rc = g->host.snapshot != NULL ? g->host.snapshot(g->host.snapshot_data, g->store, &data, &len)
+                                      : store_snapshot(g->store, &data, &len);
+    if (rc != 0) {
         log_error("snapshot failed: %s", g->store->errmsg);
         return RAFT_IOERR;
     }
@@ -86,7 +88,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     (*bufs)[0].len = len;
     *n_bufs = 1;
     g->taking_index = g->store->applied_index;
-    log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)g->store->applied_index, len);
+    if (len > 0) {
+        log_info("snapshot taken at index %llu (%zu bytes)", (unsigned long long)g->store->applied_index, len);
+    }
     return 0;
 }
 

@@ -35,6 +35,12 @@ struct fsm_glue_host {
      * index). May be NULL. */
     void (*applied)(void *data, uint64_t index, bool decision, const struct raft_buffer *buf,
                     const struct store_results *r);
+    /* libraft's fsm->snapshot: the image of S at its applied index in *BUF, *LEN (freed with
+     * sqlite3_free), or a placeholder of *LEN 0 that the host's raft_io replaces by that image
+     * before it stores the snapshot (raftnode: snap_async.h, the copy off the loop). DATA is
+     * SNAPSHOT_DATA. 0 or -1 (S->errmsg). NULL: store_snapshot. */
+    int (*snapshot)(void *data, struct store *s, void **buf, size_t *len);
+    void *snapshot_data;
 };
 
 struct fsm_glue {

@@ -384,6 +384,7 @@ static void raft_closed_cb(struct raft *r)
     struct node *n = r->data;
     raft_uv_close(&n->io);
     raft_fix_unwrap(&n->raft_fix);
+    snap_async_unwrap(&n->snap_async);
     peer_transport_close(&n->transport);
     store_close(&n->store);
     if (!uv_is_closing((uv_handle_t *)&n->close_timer)) {
@@ -448,13 +449,17 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("raft disk I/O init on %s: %s (%s)", n->datadir_raft, raft_strerror(rv), n->io.errmsg);
         goto err_transport;
     }
+    /* snapshots copied off the loop (snap_async.h); before raft_fix, whose guards must see
+     * the copy as part of the put. A failure is logged: snapshots are copied on the loop. */
+    (void)snap_async_wrap(&n->snap_async, &n->io, loop, &n->store);
     /* guard against a libraft 0.22.1 follower crash (raft_fix.h) */
     if (raft_fix_wrap(&n->raft_fix, &n->io) != 0) {
         log_error("raft I/O guard: too many raft instances in this process");
         goto err_io;
     }
     struct fsm_glue_host fsm_host = {
-        .data = n, .stop = fsm_stop, .handover = fsm_handover, .grace_all = fsm_grace_all, .applied = fsm_applied};
+        .data = n, .stop = fsm_stop, .handover = fsm_handover, .grace_all = fsm_grace_all, .applied = fsm_applied,
+        .snapshot = snap_async_take, .snapshot_data = &n->snap_async};
     fsm_glue_init(&n->fsm, &n->raft, &n->store, &n->proposals, &fsm_host);
     rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
@@ -563,6 +568,7 @@ err_raft:
     return -1;
 err_io:
     raft_fix_unwrap(&n->raft_fix);
+    snap_async_unwrap(&n->snap_async);
     raft_uv_close(&n->io);
 err_transport:
     peer_transport_close(&n->transport);
