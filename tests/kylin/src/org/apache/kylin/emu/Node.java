@@ -59,6 +59,7 @@ final class Node {
 
         table.createIfNotExist();
         store.createIfNotExist(); // JdbcEpochStore.createIfNotExist at start-up
+        projects.start(config.projectCacheRefreshMs()); // the metadata sync keeping the project cache current
         eo = new EpochOrchestrator(config, em); // start-up epoch check, then timers
         health.start(config.healthCheckIntervalMs(), config.healthFirstDelayMs()); // after AfterMetadataReadyEvent
         zk = new ServiceDiscovery(new Db(url, "kylin-emu-zk-" + config.port), url.identifier, identity, config.serverMode(),
@@ -109,6 +110,9 @@ final class Node {
         }
         if (em != null) {
             em.shutdown();
+        }
+        if (projects != null) {
+            projects.shutdown();
         }
         if (http != null) {
             http.stop(0);
