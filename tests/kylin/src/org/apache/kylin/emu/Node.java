@@ -52,7 +52,10 @@ final class Node {
         health = new MetaStoreHealthIndicator(table(healthDb), config.healthErrorResponseMs(), config.isJobNode());
 
         http = HttpServer.create(new InetSocketAddress(config.ip, config.port), 64);
-        http.setExecutor(Executors.newFixedThreadPool(8));
+        // Kylin's embedded Tomcat serves requests on up to 200 worker threads (Spring Boot's
+        // server.tomcat.threads.max default): a health probe is answered while slow claims and
+        // broadcasts (updateAllEpochs over thousands of rows) hold other threads
+        http.setExecutor(Executors.newFixedThreadPool(200));
         new KylinApi(this).register(http);
         new EmuApi(this).register(http);
         http.start(); // health answers DOWN until the first metastore check passes
