@@ -15,7 +15,6 @@
 #include "../kylin/error.h"
 #include "../kylin/reconcile.h"
 #include "common/log.h"
-#include "common/named.h"
 #include "kylin_follow.h"
 #include "node.h"
 
@@ -332,27 +331,83 @@ static void send_claims(struct kylin_link *k)
              k->to_claim[k->claim_off]);
 }
 
-#define REC_FIELDS sizeof(struct kylin_link_rec), offsetof(struct kylin_link_rec, project)
+static int rec_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct kylin_link_rec *)a)->project, ((const struct kylin_link_rec *)b)->project);
+}
+
+/* k->recs is sorted by project between rounds (decide appends a round's new records, then sorts
+ * once), so that lookups are binary searches and a round over 10,000 projects stays
+ * O(n log n). Searches the sorted prefix [0, N_SORTED). */
+static struct kylin_link_rec *rec_find_in(struct kylin_link *k, size_t n_sorted, const char *project)
+{
+    struct kylin_link_rec key = {.project = (char *)project};
+    return n_sorted == 0 ? NULL : bsearch(&key, k->recs, n_sorted, sizeof *k->recs, rec_cmp);
+}
 
 static struct kylin_link_rec *rec_find(struct kylin_link *k, const char *project)
 {
-    return named_find(&k->recs, k->n_recs, REC_FIELDS, project);
+    return rec_find_in(k, k->n_recs, project);
 }
 
-static void rec_drop(struct kylin_link *k, const char *project)
+/* Room for N more records (one allocation per round, not one per record). 0 or -1. */
+static int rec_reserve(struct kylin_link *k, size_t n)
 {
-    named_drop(&k->recs, &k->n_recs, REC_FIELDS, offsetof(struct kylin_link_rec, identity), project);
-}
-
-static int rec_set(struct kylin_link *k, const char *project, const char *identity, int64_t epoch_id)
-{
-    struct kylin_link_rec *r =
-        named_set(&k->recs, &k->n_recs, REC_FIELDS, project, offsetof(struct kylin_link_rec, identity), identity);
-    if (r == NULL) {
+    struct kylin_link_rec *p = realloc(k->recs, (k->n_recs + n + 1) * sizeof *p);
+    if (p == NULL) {
         return -1;
     }
+    k->recs = p;
+    return 0;
+}
+
+/* Updates PROJECT's record if it is in the sorted prefix [0, N_SORTED), else appends it (room
+ * reserved by rec_reserve; the caller sorts after the round's last append). 0 or -1. */
+static int rec_set(struct kylin_link *k, size_t n_sorted, const char *project, const char *identity, int64_t epoch_id)
+{
+    struct kylin_link_rec *r = rec_find_in(k, n_sorted, project);
+    char *id = strdup(identity);
+    if (id == NULL) {
+        return -1;
+    }
+    if (r == NULL) {
+        char *name = strdup(project);
+        if (name == NULL) {
+            free(id);
+            return -1;
+        }
+        r = &k->recs[k->n_recs++];
+        r->project = name;
+    } else {
+        free(r->identity);
+    }
+    r->identity = id;
     r->epoch_id = epoch_id;
     return 0;
+}
+
+/* Drops the records of the N released projects in one pass; the array stays sorted. */
+static void rec_drop_released(struct kylin_link *k, const struct kylin_release *rel, size_t n)
+{
+    size_t w = 0;
+    if (n == 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct kylin_link_rec *r = rec_find(k, rel[i].project);
+        if (r != NULL) {
+            free(r->identity);
+            r->identity = NULL; /* marked: removed below (the name still orders the search) */
+        }
+    }
+    for (size_t i = 0; i < k->n_recs; i++) {
+        if (k->recs[i].identity == NULL) {
+            free(k->recs[i].project);
+            continue;
+        }
+        k->recs[w++] = k->recs[i];
+    }
+    k->n_recs = w;
 }
 
 /* Drops the notes of projects Kylin did not know that need no claim any more (claimed, given
@@ -451,14 +506,23 @@ static void decide(struct kylin_link *k)
     }
     /* the rows read back, recorded in the replicated state where they differ (kylin_claims.h) */
     kylin_claims_sync(&k->claims, k->identity, &k->rows, in.targets_fold_case);
+    size_t n_sorted = k->n_recs;
+    if (out.n_record > 0 && rec_reserve(k, out.n_record) != 0) {
+        set_error(k, "out of memory recording %zu claim(s)", out.n_record);
+        out.n_record = 0; /* recorded by a later round */
+    }
     for (size_t i = 0; i < out.n_record; i++) {
-        if (rec_set(k, out.record[i].project, out.record[i].identity, out.record[i].epoch_id) != 0) {
+        /* the names are unique (one per desired project): appended ones need no search */
+        if (rec_set(k, n_sorted, out.record[i].project, out.record[i].identity, out.record[i].epoch_id) != 0) {
             set_error(k, "out of memory recording a claim");
             continue;
         }
         log_info("kylin: project %s claimed by %s (epoch_id %" PRId64 ")", out.record[i].project,
                  out.record[i].identity, out.record[i].epoch_id);
         poke = true;
+    }
+    if (k->n_recs != n_sorted) {
+        qsort(k->recs, k->n_recs, sizeof *k->recs, rec_cmp);
     }
     k->releases += out.n_release;
     k->unverified = out.n_unverified;
@@ -469,9 +533,9 @@ static void decide(struct kylin_link *k)
         log_info("kylin: project %s now held by %s (epoch_id %" PRId64 "): telling %s to release it",
                  out.release[i].project, out.release[i].owner != NULL ? out.release[i].owner : "",
                  out.release[i].epoch_id, n->cfg->kylin_url);
-        rec_drop(k, out.release[i].project); /* edge: one poke per release */
-        poke = true;
+        poke = true; /* edge: one poke per release */
     }
+    rec_drop_released(k, out.release, out.n_release);
     /* out.poke also covers a _global write: that poke follows the write (poke_next below), so
      * only records and releases poke here */
     if (maintenance) {
@@ -667,9 +731,11 @@ void kylin_link_close(struct kylin_link *k)
     epoch_rows_free(&k->rows);
     free_names(&k->just_claimed, &k->n_just_claimed);
     free_names(&k->to_claim, &k->n_to_claim);
-    while (k->n_recs > 0) {
-        rec_drop(k, k->recs[0].project);
+    for (size_t i = 0; i < k->n_recs; i++) {
+        free(k->recs[i].project);
+        free(k->recs[i].identity);
     }
+    k->n_recs = 0;
     free(k->recs);
     k->recs = NULL;
     kylin_unknown_free(&k->unknown);

@@ -280,7 +280,9 @@ def test_project_create_and_drop(kylin, db, prefix):
     st, body = b.post("/emu/projects", {"name": "Ops"})  # routed to A, the _global owner
     assert st == 200, body
     assert epochs(db, prefix)["Ops"][1] == a.identity
-    assert sorted(b.get("/emu/projects")[1]) == ["Ops", "Sales"]
+    # B serves its project list from memory: A's creations reach it at its next re-read
+    # (Kylin: the audit-log replay)
+    wait_for(lambda: sorted(b.get("/emu/projects")[1]) == ["Ops", "Sales"], 10, "B's project list with Ops, Sales")
     st, body = b.request("DELETE", "/emu/projects/sales")  # routed to Sales' owner, A
     assert st == 200, body
     assert project_content(db, prefix, "Sales") is None
@@ -504,11 +506,14 @@ def test_stale_kylin_write_fails_against_cas(kylin, db, prefix):
 
 def test_vanished_project_row_removed_by_owner_renew(kylin, db, prefix):
     """EpochUpdateManager.removeOutdatedOwnedEpoch: when a project disappears from the metadata
-    (deleted behind Kylin's back), its owner's next renew deletes the epoch row and escapes it."""
+    (deleted behind Kylin's back), its owner's next renew deletes the epoch row and escapes it.
+    The node serves its project list from memory (NProjectManager's cache): the deletion is
+    seen at its next re-read of the table, not before."""
     seed_projects(db, prefix, ["p1", "p2"])
     a = kylin()
     wait_for(lambda: a.running() == {"p1", "p2"}, 10, "A runs p1, p2")
     db.query(f"DELETE FROM {prefix} WHERE META_TABLE_KEY = %s", ("/_global/project/p2.json",))
+    wait_for(lambda: a.get("/emu/projects")[1] == ["p1"], 10, "A's project cache without p2")
     assert a.poke() == (200, OK)
     assert "p2" not in epochs(db, prefix)
     wait_for(lambda: a.running() == {"p1"}, 10, "A's escape of p2")

@@ -100,6 +100,14 @@ final class Config {
         return (long) dbl("kylin.emu.zk-poll-ms", 200);
     }
 
+    /**
+     * Test-only: how often the node re-reads its project list from the metastore (standing for
+     * Kylin's audit-log replay, which keeps NProjectManager's cache current).
+     */
+    long projectCacheRefreshMs() {
+        return Math.max(1, (long) dbl("kylin.emu.project-cache-refresh-ms", 1000));
+    }
+
     /** AddressUtil.getLocalInstance: kylin.env.ip-address (or --ip) + ":" + server.port. */
     String localInstance() {
         return get("kylin.env.ip-address", ip) + ":" + port;

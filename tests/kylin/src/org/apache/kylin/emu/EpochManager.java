@@ -226,9 +226,9 @@ final class EpochManager {
         return e.currentEpochOwner != null && e.currentEpochOwner.equals(identity);
     }
 
-    /** EpochManager.checkEpochValid: exact name among the projects, or _global. */
+    /** EpochManager.checkEpochValid: exact name among the projects (NProjectManager's cache), or _global. */
     boolean checkEpochValid(String target) {
-        return listProjectWithPermission().contains(target);
+        return GLOBAL.equals(target) || projects.exists(target);
     }
 
     /** EpochManager.getEpochOwnerEpoch: project looked up with NProjectManager.getProject (ignores case). */

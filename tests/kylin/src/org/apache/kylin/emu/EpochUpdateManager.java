@@ -92,7 +92,8 @@ final class EpochUpdateManager {
             List<Epoch> oriOwned = (List<Epoch>) pair[0];
             List<String> projectList = (List<String>) pair[1];
             if (!oriOwned.isEmpty() && !projectList.isEmpty()) {
-                oriOwned.removeIf(e -> !projectList.contains(e.epochTarget));
+                Set<String> projectSet = new HashSet<>(projectList);
+                oriOwned.removeIf(e -> !projectSet.contains(e.epochTarget));
             }
             if (oriOwned.isEmpty()) {
                 // caveat (b): owning nothing ends the renew before any escape is posted

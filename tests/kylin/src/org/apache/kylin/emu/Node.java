@@ -52,13 +52,17 @@ final class Node {
         health = new MetaStoreHealthIndicator(table(healthDb), config.healthErrorResponseMs(), config.isJobNode());
 
         http = HttpServer.create(new InetSocketAddress(config.ip, config.port), 64);
-        http.setExecutor(Executors.newFixedThreadPool(8));
+        // Kylin's embedded Tomcat serves requests on up to 200 worker threads (Spring Boot's
+        // server.tomcat.threads.max default): a health probe is answered while slow claims and
+        // broadcasts (updateAllEpochs over thousands of rows) hold other threads
+        http.setExecutor(Executors.newFixedThreadPool(200));
         new KylinApi(this).register(http);
         new EmuApi(this).register(http);
         http.start(); // health answers DOWN until the first metastore check passes
 
         table.createIfNotExist();
         store.createIfNotExist(); // JdbcEpochStore.createIfNotExist at start-up
+        projects.start(config.projectCacheRefreshMs()); // the metadata sync keeping the project cache current
         eo = new EpochOrchestrator(config, em); // start-up epoch check, then timers
         health.start(config.healthCheckIntervalMs(), config.healthFirstDelayMs()); // after AfterMetadataReadyEvent
         zk = new ServiceDiscovery(new Db(url, "kylin-emu-zk-" + config.port), url.identifier, identity, config.serverMode(),
@@ -109,6 +113,9 @@ final class Node {
         }
         if (em != null) {
             em.shutdown();
+        }
+        if (projects != null) {
+            projects.shutdown();
         }
         if (http != null) {
             http.stop(0);
