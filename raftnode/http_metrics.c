@@ -276,6 +276,8 @@ static void kylin_figures(struct http *h, struct metrics_buf *b)
     metrics_write_counter(b, "raftnode_kylin_releases_total", "Projects the local Kylin was told to release (another owner).",
             k->releases);
     metrics_write_counter(b, "raftnode_kylin_pokes_total", "Pokes (POST /api/broadcast) sent to the local Kylin.", k->pokes);
+    metrics_write_counter(b, "raftnode_kylin_pokes_held_total",
+            "Pokes deferred because the previous one went unanswered (it may still run in Kylin).", k->pokes_held);
     metrics_write_counter(b, "raftnode_kylin_rounds_total", "Reconcile rounds (epoch table read, claims, pokes) finished.",
             k->rounds);
     gauge(b, "raftnode_kylin_unverified_claims",

@@ -121,6 +121,8 @@ static void health_reply(struct kylin_http_req *req, const struct kylin_http_rep
                 /* DOWN then UP: perhaps a new incarnation (docs/kylin.md "Kylin restarts") */
                 k->reclaim_all = true;
                 set_identity(k, NULL);
+                k->poke_hold_ms = 0; /* a new incarnation runs no poke of the old one */
+                k->poke_hold_until_ms = 0;
             }
             log_info("kylin: %s is UP (metastore healthy); engine %" PRIu64 " heartbeats%s", k->node->cfg->kylin_url,
                      k->node->cfg->node_id, was_known ? "; every project of this engine is claimed again" : "");
@@ -168,6 +170,20 @@ static void poke_reply(struct kylin_http_req *req, const struct kylin_http_reply
         set_error(k, "poke (POST /api/broadcast) failed: %s (HTTP %ld)", reply->error != NULL ? reply->error : "",
                   reply->status);
     }
+    /* Kylin runs a poke (updateAllEpochs: one renew write per owned row) in the request's
+     * thread to the end even after we gave up waiting; more pokes meanwhile would queue behind
+     * it and renew every row again, long after the decision (seen with 10,000 projects). After
+     * an unanswered poke the next waits, 2 x the timeout, doubling up to 16 x; an answer ends
+     * the hold. The new owner's claim has already taken the row: a later poke only makes the
+     * old owner stop its scheduler sooner than its own renew poll would. */
+    if (reply->status == 0) {
+        uint64_t t = k->node->cfg->kylin_timeout_ms;
+        k->poke_hold_ms = k->poke_hold_ms == 0 ? 2 * t : k->poke_hold_ms * 2 > 16 * t ? 16 * t : k->poke_hold_ms * 2;
+        k->poke_hold_until_ms = now_ms(k) + k->poke_hold_ms;
+    } else {
+        k->poke_hold_ms = 0;
+        k->poke_hold_until_ms = 0;
+    }
     round_end(k);
 }
 
@@ -175,6 +191,17 @@ static void send_poke(struct kylin_link *k)
 {
     struct kylin_api_request r;
     char err[256];
+    if (now_ms(k) < k->poke_hold_until_ms) {
+        if (!k->poke_held) {
+            k->pokes_held++;
+            log_info("kylin: poke held for %" PRIu64 " ms: the last one went unanswered and may still be "
+                     "running in Kylin", k->poke_hold_until_ms - now_ms(k));
+        }
+        k->poke_held = true;
+        round_end(k);
+        return;
+    }
+    k->poke_held = false;
     if (kylin_api_poke(k->node->cfg->kylin_url, &r, err, sizeof err) != KYLIN_OK) {
         set_error(k, "poke request: %s", err);
         round_end(k);
@@ -649,6 +676,11 @@ static void tick(uv_timer_t *t)
     }
     if (now >= k->next_repair_ms || kylin_follow_due(k, now)) {
         k->round_wanted = true;
+    }
+    if (k->poke_held && now >= k->poke_hold_until_ms && !k->round_busy && health_up(k) &&
+        n->phase == NODE_RUNNING) {
+        k->round_busy = true; /* the held poke is a round of its own */
+        send_poke(k);
     }
     if (k->round_wanted && !k->round_busy && health_up(k) && n->phase == NODE_RUNNING) {
         k->round_wanted = false;

@@ -75,6 +75,10 @@ struct kylin_link {
     uint64_t claim_splits;          /* read-only: batches split after Kylin refused them */
     bool poke_after;                /* private: poke once the claims were sent */
     bool poke_next;                 /* private: poke after the next read (a _global write) */
+    bool poke_held;                 /* private: a poke is due once the hold below ends */
+    uint64_t poke_hold_ms;          /* private: 0, or the hold after unanswered pokes (doubles) */
+    uint64_t poke_hold_until_ms;    /* private: no poke before this uv_now */
+    uint64_t pokes_held;            /* read-only: pokes deferred while a late one may still run */
     struct kylin_http_req claim_req;  /* private */
     struct kylin_http_req poke_req;   /* private */
     struct kylin_link_rec *recs;    /* private: verified claims of this engine */

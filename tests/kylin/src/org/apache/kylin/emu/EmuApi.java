@@ -30,6 +30,7 @@ final class EmuApi {
         s.createContext("/emu/maintenance", Http.safe(this::maintenance));
         s.createContext("/emu/projects", Http.safe(this::projects));
         s.createContext("/emu/write", Http.safe(this::write));
+        s.createContext("/emu/slow-broadcast", Http.safe(this::slowBroadcast));
     }
 
     private static Map<String, Object> ok(Object... kv) {
@@ -72,7 +73,19 @@ final class EmuApi {
         m.put("checker_running", node.eo.isCheckerRunning());
         m.put("health", node.health.isUp() ? "UP" : "DOWN");
         m.put("writes", node.store.writes.get());
+        m.put("broadcasts", node.broadcasts.get());
+        m.put("broadcasts_running", node.broadcastsRunning.get());
+        m.put("broadcasts_running_max", node.broadcastsRunningMax.get());
         return m;
+    }
+
+    /** Test fault: {"ms": N} makes every broadcast take N ms more before its updateAllEpochs. */
+    private void slowBroadcast(HttpExchange ex) throws IOException {
+        if (post(ex)) {
+            Object ms = Http.jsonBody(Http.body(ex)).get("ms");
+            node.broadcastDelayMs = ms instanceof Number ? ((Number) ms).longValue() : 0;
+            Http.json(ex, 200, ok("ms", node.broadcastDelayMs));
+        }
     }
 
     /** A ZooKeeper membership change seen by KylinServiceDiscoveryCache: updateAllEpochs. */

@@ -122,7 +122,22 @@ final class KylinApi {
             return;
         }
         if (cls != null && cls.toString().endsWith(".EpochCheckBroadcastNotifier") && node.config.isJobNode()) {
-            node.em.updateAllEpochs();
+            node.broadcasts.incrementAndGet();
+            int running = node.broadcastsRunning.incrementAndGet();
+            node.broadcastsRunningMax.accumulateAndGet(running, Math::max);
+            try {
+                long delay = node.broadcastDelayMs;
+                if (delay > 0) {
+                    try {
+                        Thread.sleep(delay); // the test fault: a long updateAllEpochs, run to the end
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                node.em.updateAllEpochs();
+            } finally {
+                node.broadcastsRunning.decrementAndGet();
+            }
         }
         Http.send(ex, 200, Http.KYLIN_JSON, OK);
     }

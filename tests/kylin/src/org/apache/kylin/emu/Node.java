@@ -20,6 +20,12 @@ final class Node {
     MetaStoreHealthIndicator health;
     private HttpServer http;
     private volatile boolean stopping;
+    /** Test fault (/emu/slow-broadcast): extra time a broadcast's updateAllEpochs takes, standing
+     *  in for a node that renews thousands of rows; broadcasts received and still running. */
+    volatile long broadcastDelayMs;
+    final java.util.concurrent.atomic.AtomicLong broadcasts = new java.util.concurrent.atomic.AtomicLong();
+    final java.util.concurrent.atomic.AtomicInteger broadcastsRunning = new java.util.concurrent.atomic.AtomicInteger();
+    final java.util.concurrent.atomic.AtomicInteger broadcastsRunningMax = new java.util.concurrent.atomic.AtomicInteger();
     private Db epochDb;
     private Db metaDb;
     private Db healthDb;
