@@ -1,14 +1,15 @@
 /* store_bench: the state machine's CPU per project.add, SQLite included, without raft, network
  * or other processes (bench/ab.sh measures the whole cluster; on a shared machine its figures
  * move by +-10% from run to run, this one's by a few percent). Not part of `make bench`:
- *     build/bench/store_bench [--projects N] [--batch B] [--dir D] [--rounds R]
+ *     build/bench/store_bench [--projects N] [--batch B] [--dir D] [--rounds R] [--checkpoint-frames F]
  * Replays what a member applies under bench/ab.sh's 64-client project.add load, on a store
  * file in D (default /tmp; the file is removed afterwards): three engines, then N projects
  * (default 20000) named as loadgen names them, B (default 55, the batch seen under 64
  * clients) per entry: one entry of B project_add commands, then one of the scheduler's B
  * assign commands (reason "new", round robin over the engines), each entry committed on its
  * own (group commit off, the default) and the WAL checkpointed from a second connection every
- * 2048 frames, as raftnode's checkpointer does (here on this thread: its CPU is counted).
+ * F (default 2048) frames, as raftnode's checkpointer does (here on this thread: its CPU is
+ * counted).
  * R rounds (default 3), each on a fresh file. Prints, per round, the process CPU time per
  * project (add + assign) and its parts, then the median:
  *     RESULT store_cpu_us_per_project <median> us
@@ -29,6 +30,7 @@
 #define SB_ENGINES 3
 #define SB_CLIENTS 64
 #define SB_CHECKPOINT_FRAMES 2048 /* raftnode/checkpointer.h CHECKPOINTER_FRAMES */
+#define SB_MAX_CHECKPOINT_FRAMES 8191 /* below STORE_WAL_INLINE_FRAMES */
 #define SB_CHECKPOINT_ROUNDS 4
 #define SB_MAX_BATCH 4096
 #define SB_MAX_ROUNDS 50
@@ -38,6 +40,7 @@ struct sb_run {
     struct store_checkpointer c;
     struct store_wal_watch watch;
     int wal_frames;
+    unsigned checkpoint_frames;
     uint64_t index;
     double apply_s, commit_s, checkpoint_s;
 };
@@ -117,7 +120,7 @@ static int sb_apply(struct sb_run *r, struct sb_batch *b)
     }
     r->apply_s += t1 - t0;
     r->commit_s += t2 - t1;
-    if (r->wal_frames >= SB_CHECKPOINT_FRAMES) {
+    if (r->wal_frames >= (int)r->checkpoint_frames) {
         rc = store_checkpointer_run(&r->c, SB_CHECKPOINT_ROUNDS);
         r->checkpoint_s += sb_cpu_s() - t2;
         r->wal_frames = 0;
@@ -130,12 +133,14 @@ static int sb_apply(struct sb_run *r, struct sb_batch *b)
 }
 
 /* One round on a fresh file; CPU seconds per project in *PER (total) and its parts. */
-static int sb_round(const char *dir, unsigned projects, unsigned batch, double *per, struct sb_run *r)
+static int sb_round(const char *dir, unsigned projects, unsigned batch, unsigned ckpt, double *per,
+                    struct sb_run *r)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/store_bench.%ld.db", dir, (long)getpid());
     static struct sb_batch b; /* large: not on the stack */
     memset(r, 0, sizeof *r);
+    r->checkpoint_frames = ckpt;
     int rc = -1;
     if (store_open(&r->s, path) != 0) {
         fprintf(stderr, "store_bench: %s\n", r->s.errmsg);
@@ -215,7 +220,7 @@ static int sb_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 
 int main(int argc, char **argv)
 {
-    unsigned projects = 20000, batch = 55, rounds = 3;
+    unsigned projects = 20000, batch = 55, rounds = 3, ckpt = SB_CHECKPOINT_FRAMES;
     const char *dir = "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -226,6 +231,8 @@ int main(int argc, char **argv)
             bad = sb_uint(v, 1, SB_MAX_BATCH, &batch);
         } else if (strcmp(a, "--rounds") == 0) {
             bad = sb_uint(v, 1, SB_MAX_ROUNDS, &rounds);
+        } else if (strcmp(a, "--checkpoint-frames") == 0) {
+            bad = sb_uint(v, 1, SB_MAX_CHECKPOINT_FRAMES, &ckpt);
         } else if (strcmp(a, "--dir") == 0 && v != NULL) {
             dir = v;
         } else {
@@ -233,8 +240,9 @@ int main(int argc, char **argv)
         }
         if (bad != 0) {
             fprintf(stderr, "usage: store_bench [--projects 1..10000000] [--batch 1..%d] "
-                            "[--rounds 1..%d] [--dir D] (bad or missing value at '%s')\n",
-                    SB_MAX_BATCH, SB_MAX_ROUNDS, a);
+                            "[--rounds 1..%d] [--checkpoint-frames 1..%d] [--dir D] (bad or missing "
+                            "value at '%s')\n",
+                    SB_MAX_BATCH, SB_MAX_ROUNDS, SB_MAX_CHECKPOINT_FRAMES, a);
             return 2;
         }
         i++;
@@ -242,7 +250,7 @@ int main(int argc, char **argv)
     double per[SB_MAX_ROUNDS];
     for (unsigned k = 0; k < rounds; k++) {
         struct sb_run r;
-        if (sb_round(dir, projects, batch, &per[k], &r) != 0) {
+        if (sb_round(dir, projects, batch, ckpt, &per[k], &r) != 0) {
             return 1;
         }
         printf("round %u: %.1f us CPU per project (apply %.1f, commit %.1f, checkpoint %.1f)\n", k + 1,
