@@ -17,7 +17,7 @@ enum db_stmt {
     DB_BEGIN,              /* BEGIN IMMEDIATE */
     DB_COMMIT,             /* COMMIT */
     DB_ROLLBACK,           /* ROLLBACK */
-    DB_SAVEPOINT,          /* SAVEPOINT cmd: one per command of an entry */
+    DB_SAVEPOINT,          /* SAVEPOINT cmd: one per command that needs it (fsm.c) */
     DB_RELEASE,            /* RELEASE cmd */
     DB_ROLLBACK_TO,        /* ROLLBACK TO cmd: undoes one refused command */
     DB_META_SET_APPLIED,   /* ?1 = applied index */

@@ -5,8 +5,9 @@
  * Entries are applied in a transaction that also records the applied index, so a restart
  * resumes exactly (entries at or below meta.applied_index are skipped). Group commit: the
  * transaction stays open across consecutive entries until store_commit (store.h says when
- * and why); each command runs in its own savepoint: a refused command leaves no trace while
- * its siblings still apply.
+ * and why). A refused command leaves no trace while its siblings still apply: it is refused
+ * before it writes, or its one write statement fails and SQLite undoes that statement, or
+ * (a command with several writes that can fail between them) it runs in its own savepoint.
  * Refusals depend only on the entry and the state, never on the machine, so every member
  * refuses the same commands (invariant 5); a machine-dependent failure (I/O, full disk, out
  * of memory) rolls the open group back and returns -1, which the caller treats as fatal. */
@@ -257,7 +258,34 @@ static int step_fixed(struct apply *a, enum db_stmt id, const char *what)
     return 0;
 }
 
-/* Runs command I of E in its own savepoint; 0 (result in R) or -1 (fatal, errmsg set). */
+/* Whether command type T runs in a savepoint. A command that makes at most one write
+ * statement after its checks needs none: a refusal before that write left nothing, and a
+ * write that fails on a constraint is undone by SQLite itself (a statement is atomic inside
+ * the open transaction). Only a command with several writes can fail half-way; a savepoint
+ * costs a statement and a copy of each page its writes touch (SQLite's sub-journal). */
+static bool needs_savepoint(enum command_type t)
+{
+    switch (t) {
+    case COMMAND_PROJECT_ADD: /* one INSERT; the kylin mark runs only if it changed nothing */
+    case COMMAND_PROJECT_REMOVE:
+    case COMMAND_MEMBER_SET:
+    case COMMAND_MEMBER_FORGET:
+    case COMMAND_ENGINE_SET:
+    case COMMAND_ENGINE_DEAD:
+    case COMMAND_DRAIN:
+    case COMMAND_PIN:
+    case COMMAND_AUDIT:
+    case COMMAND_KYLIN_CLAIMED: return false;
+    /* Two writes (the owner, then its history row), but neither can fail on a constraint
+     * once its checks passed (ownership.c says why); any failure of the second one stops
+     * the FSM rather than leave the first applied. Half the commands of a project.add. */
+    case COMMAND_ASSIGN: return false;
+    default: return true; /* heartbeat (one UPDATE per engine), maintenance (two upserts) */
+    }
+}
+
+/* Runs command I of E (in a savepoint if it needs one); 0 (result in R) or -1 (fatal,
+ * errmsg set). */
 static int apply_command(struct apply *a, const struct command_entry *e, uint32_t i,
                          struct store_cmd_result *r)
 {
@@ -267,7 +295,8 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
         fsm_result_refuse(r, STORE_INVALID);
         return 0;
     }
-    if (step_fixed(a, DB_SAVEPOINT, "savepoint") != 0) {
+    bool savepoint = needs_savepoint(c.type);
+    if (savepoint && step_fixed(a, DB_SAVEPOINT, "savepoint") != 0) {
         return -1;
     }
     int rc;
@@ -284,10 +313,13 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
     if (rc != 0) {
         return -1;
     }
+    a->changed = a->changed || (r->err == STORE_OK && a->cmd_changed);
+    if (!savepoint) {
+        return 0;
+    }
     if (r->err != STORE_OK && step_fixed(a, DB_ROLLBACK_TO, "rollback to savepoint") != 0) {
         return -1;
     }
-    a->changed = a->changed || (r->err == STORE_OK && a->cmd_changed);
     return step_fixed(a, DB_RELEASE, "release savepoint");
 }
 

@@ -35,8 +35,10 @@ int fsm_sqlite_failure(struct apply *a, int rc, const char *what, const char *qu
                        struct store_cmd_result *r);
 
 /* Applies one of the engine and ownership commands (COMMAND_ENGINE_SET .. _MAINTENANCE)
- * inside the savepoint fsm.c opened for it. 0 with the outcome in R (a refusal leaves
- * R->err != STORE_OK and fsm.c rolls the savepoint back), or -1 when SQLite failed (fatal). */
+ * inside the savepoint fsm.c opened for it, if the command needs one (fsm.c,
+ * needs_savepoint: a command without one writes once, or cannot be refused after its first
+ * write). 0 with the outcome in R (a refusal leaves R->err != STORE_OK and fsm.c rolls the
+ * savepoint back), or -1 when SQLite failed (fatal). */
 int ownership_apply(struct apply *a, const struct command *c, struct store_cmd_result *r);
 
 /* Applies COMMAND_KYLIN_CLAIMED (claims.c), same contract as ownership_apply. */

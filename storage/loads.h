@@ -8,11 +8,12 @@
  * The counts live in the connection's TEMP schema: never in the database file, the snapshot
  * image (sqlite3_serialize of "main") or the state digest (hash.c reads main's sqlite_schema),
  * so members with and without them stay byte-identical. The triggers run inside each apply's
- * transaction and savepoints, so a refused command's rolled-back change is rolled back in the
- * counts too. A restore (snapshot install) replaces main's pages without running triggers; a
- * trigger on meta.applied_index notices that the index it last saw is not the one the next
- * apply starts from, and the counts are then recounted (O(P), once) before they are used. The
- * tracking is installed on first use (on the leader), and then maintained on every apply.
+ * transaction and in the statement or savepoint a refused command's change is undone with, so
+ * it is undone in the counts too. A restore (snapshot install) replaces main's pages without
+ * running triggers; a trigger on meta.applied_index notices that the index it last saw is not
+ * the one the next apply starts from, and the counts are then recounted (O(P), once) before
+ * they are used. The tracking is installed on first use (on the leader), and then maintained
+ * on every apply.
  *
  * Same thread rules as store.h: the loop thread only, between applies. Every function returns
  * 0 or -1 (s->errmsg says why). */

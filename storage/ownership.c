@@ -358,6 +358,11 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
     if (rc != 0) {
         return outcome(rc);
     }
+    /* No savepoint (fsm.c): the UPDATE above cannot be undone from here, so this INSERT must
+     * not be refused. It cannot fail on a constraint: every column is bound non-NULL but the
+     * actor, the epoch was checked above and the decoder admits only the reasons the CHECK
+     * lists. Should it fail all the same, the FSM stops (every member at this entry) rather
+     * than keep an owner change without its history row. */
     stmt = db_stmt(a->s, DB_HISTORY_INSERT);
     rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)a->index);
     if (rc == SQLITE_OK) {
@@ -387,9 +392,14 @@ static int apply_assign(struct apply *a, const struct command *c, struct store_c
         rc = c->u.assign.by == NULL ? sqlite3_bind_null(stmt, 9)
                                     : sqlite3_bind_text(stmt, 9, c->u.assign.by, (int)c->u.assign.by_len, SQLITE_STATIC);
     }
-    rc = step(a, stmt, rc, "assign", quoted, r);
-    a->cmd_changed = rc == 0;
-    return outcome(rc);
+    rc = rc == SQLITE_OK ? db_step_done(a->s, stmt) : rc;
+    if (rc != SQLITE_DONE) {
+        db_error(a->s, "store: apply index %" PRIu64 ": assign '%s': history row after the owner "
+                 "change: %s", a->index, quoted, sqlite3_errmsg(a->s->db));
+        return -1;
+    }
+    a->cmd_changed = true;
+    return 0;
 }
 
 static int apply_pin(struct apply *a, const struct command *c, struct store_cmd_result *r)

@@ -276,6 +276,43 @@ static void test_assign_compare_and_set(void **state)
     assert_int_equal(project(&f->s, "_global").owner, 2);
 }
 
+/* assign runs without a savepoint (storage/fsm.c): its history row cannot be refused once
+ * the owner changed, so a failure there (injected: it cannot happen on its own) stops the FSM
+ * and rolls the whole entry back; the same entry applies once the fault is gone. */
+static void test_assign_history_failure_is_fatal(void **state)
+{
+    struct fixture *f = *state;
+    standard_cluster(f);
+    uint64_t h = hash_of(&f->s);
+    assert_int_equal(sqlite3_exec(f->s.db,
+                                  "CREATE TEMP TRIGGER fail_history BEFORE INSERT ON main.history "
+                                  "WHEN NEW.project = 'p2' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    batch_assign(&batch, "p1", 0, 1, "new", 5);
+    batch_assign(&batch, "p2", 0, 1, "new", 5);
+    struct store_results r;
+    assert_int_equal(batch_apply(&f->s, &batch, f->index, &r), -1);
+    store_results_free(&r);
+    char want[128];
+    snprintf(want, sizeof want,
+             "store: apply index %llu: assign 'p2': history row after the owner change: injected",
+             (unsigned long long)f->index);
+    assert_string_equal(f->s.errmsg, want);
+    assert_int_equal(sqlite3_get_autocommit(f->s.db), 1);
+    assert_true(f->s.applied_index == f->index - 1);
+    assert_true(hash_of(&f->s) == h); /* p1's change went with the entry */
+    assert_int_equal(project(&f->s, "p1").owner, 0);
+
+    assert_int_equal(sqlite3_exec(f->s.db, "DROP TRIGGER fail_history", NULL, NULL, NULL), SQLITE_OK);
+    batch_assign(&batch, "p1", 0, 1, "new", 5);
+    batch_assign(&batch, "p2", 0, 1, "new", 5);
+    expect(f, "ok", "ok", NULL);
+    assert_int_equal(project(&f->s, "p2").owner, 1);
+    assert_int_equal(project(&f->s, "p2").epoch, 1);
+    assert_int_equal(q_int(&f->s, "SELECT count(*) FROM history"), 2);
+}
+
 static void test_assign_to_ineligible(void **state)
 {
     struct fixture *f = *state;
@@ -1107,6 +1144,7 @@ int main(void)
         T(test_heartbeat_many_is_fast),
         T(test_engine_dead),
         T(test_assign_compare_and_set),
+        T(test_assign_history_failure_is_fatal),
         T(test_assign_to_ineligible),
         T(test_maintenance_freezes),
         T(test_epoch_follows_owner),
