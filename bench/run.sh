@@ -40,6 +40,9 @@
 # part, BENCH_PHASES=compare,failover,where,members,burst,scale,metastore,planner (comma-separated, default all) runs
 # only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
 # Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
+# BENCH_FO_QUIET=1 waits before each raftnode kill until the leader's commit index stood still
+# for 1 s (by default the kill follows the rejoin at once, while the leader may still be
+# placing projects and registering the restarted member's engine; etcd's cluster is idle).
 # BENCH_RN_LOG_LEVEL=info sets the members' raft.log-level (default warn; info logs every state change).
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
 # Output: progress on stderr; a table, `RESULT <name> <value> <unit>` and
@@ -512,6 +515,9 @@ if phase compare || phase failover; then # (the phase's body is not indented)
 rn_fresh failover
 rn_fo=()
 for r in $(seq 1 "$FO_REPS"); do
+    if [ "${BENCH_FO_QUIET:-0}" = 1 ]; then # the leader's commit index still for 1 s first
+        wait_commit_stable 1 15 || log "raftnode: commit index still moving before failover round $r"
+    fi
     li=$(rn_leader_index)
     [ -n "$li" ] || fatal "raftnode: no leader before failover round $r"
     surv=$(for i in $(seq 1 "$NM"); do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${RN_API[$i]}"; done)
