@@ -116,9 +116,10 @@ static int vote_round_current(const struct raft *r, const struct raft_request_vo
     return !r->candidate_state.in_pre_vote && rv->term == r->current_term;
 }
 
+static void send_vote_copy(struct raft_fix *f, const struct raft_message *m);
+
 void raft_fix_resend_votes(struct raft_fix *f)
 {
-    const struct raft_configuration *c = &f->raft->configuration;
     for (unsigned i = 0; i < RAFT_FIX_VOTE_PEERS; i++) {
         if (f->votes_out[i].id == 0) {
             continue;
@@ -131,31 +132,91 @@ void raft_fix_resend_votes(struct raft_fix *f)
             f->votes_out[i].fresh = 0; /* sent in this tick: due at the next one */
             continue;
         }
-        const char *address = NULL;
-        for (unsigned k = 0; k < c->n; k++) {
-            if (c->servers[k].id == f->votes_out[i].id) {
-                address = c->servers[k].address;
-            }
-        }
-        struct raft_io_send *copy = address != NULL ? malloc(sizeof *copy) : NULL;
-        if (copy == NULL) {
-            f->votes_out[i].id = 0; /* no longer in the configuration, or out of memory: a lost message */
-            continue;
-        }
         struct raft_message m;
         memset(&m, 0, sizeof m);
         m.type = RAFT_REQUEST_VOTE;
         m.server_id = f->votes_out[i].id;
-        m.server_address = address;
         m.request_vote = f->votes_out[i].rv;
-        copy->data = NULL;
         f->votes_out[i].resends++;
-        if (f->orig_send(f->io, copy, &m, copy_sent) != 0) {
-            free(copy);
-            continue;
-        }
-        f->votes_resent++;
+        send_vote_copy(f, &m);
     }
+}
+
+/* Vote requests and results libraft sent whose callback has not come yet (tenth rule): a
+ * failed one is sent again from its callback. A few at a time (one per server and round). */
+#define VOTE_SENDS_MAX 64
+static struct vote_send {
+    struct raft_io_send *req; /* NULL = free */
+    struct raft_fix *fix;
+    raft_io_send_cb cb;
+    struct raft_message m; /* its server_address looked up again when sent again */
+} vote_sends[VOTE_SENDS_MAX];
+
+/* Sends a copy of M (a vote request or result) through F's io, with the address of M's server
+ * in F's configuration; the copy frees itself. */
+static void send_vote_copy(struct raft_fix *f, const struct raft_message *m)
+{
+    const struct raft_configuration *c = &f->raft->configuration;
+    const char *address = NULL;
+    for (unsigned k = 0; k < c->n; k++) {
+        if (c->servers[k].id == m->server_id) {
+            address = c->servers[k].address;
+        }
+    }
+    struct raft_io_send *copy = address != NULL ? malloc(sizeof *copy) : NULL;
+    if (copy == NULL) {
+        return; /* no longer in the configuration, or out of memory: a lost message */
+    }
+    struct raft_message again = *m;
+    again.server_address = address;
+    copy->data = NULL;
+    if (f->orig_send(f->io, copy, &again, copy_sent) != 0) {
+        free(copy);
+        return;
+    }
+    f->votes_resent++;
+}
+
+static void vote_sent(struct raft_io_send *req, int status)
+{
+    struct vote_send *v = NULL;
+    for (unsigned i = 0; i < VOTE_SENDS_MAX; i++) {
+        if (vote_sends[i].req == req) {
+            v = &vote_sends[i];
+        }
+    }
+    if (v == NULL) {
+        abort(); /* not reached: fix_send recorded every request passing here */
+    }
+    struct vote_send done = *v;
+    v->req = NULL;
+    /* A failed write (libraft's connection to a peer that went away): libraft reconnects, and
+     * the copy waits for that connection. A request only while its round lasts. */
+    if (status != 0 && status != RAFT_CANCELED && done.fix->raft != NULL &&
+        (done.m.type == RAFT_REQUEST_VOTE_RESULT || vote_round_current(done.fix->raft, &done.m.request_vote))) {
+        send_vote_copy(done.fix, &done.m);
+    }
+    if (done.cb != NULL) {
+        done.cb(req, status);
+    }
+}
+
+/* Sends a vote request or result of libraft's, recording it so that vote_sent can send it
+ * again if the write fails; unrecorded (sent as is) when the table is full. */
+static int send_vote_tracked(struct raft_fix *f, struct raft_io_send *req, const struct raft_message *message,
+                             raft_io_send_cb cb)
+{
+    for (unsigned i = 0; i < VOTE_SENDS_MAX; i++) {
+        if (vote_sends[i].req == NULL) {
+            vote_sends[i] = (struct vote_send){.req = req, .fix = f, .cb = cb, .m = *message};
+            int rv = f->orig_send(f->io, req, message, vote_sent);
+            if (rv != 0) {
+                vote_sends[i].req = NULL; /* no callback will come */
+            }
+            return rv;
+        }
+    }
+    return f->orig_send(f->io, req, message, cb);
 }
 
 static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
@@ -189,6 +250,10 @@ static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct r
             res->term = term;
             f->prevote_terms++;
         }
+    }
+    if ((message->type == RAFT_REQUEST_VOTE || message->type == RAFT_REQUEST_VOTE_RESULT) && f->raft != NULL &&
+        !f->no_vote_resend) {
+        return send_vote_tracked(f, req, message, cb);
     }
     return f->orig_send(io, req, message, cb);
 }

@@ -116,7 +116,11 @@
  * and the election waits for the other member's own timer, up to one more election timeout.
  * The guard remembers the last request sent to each server and, while the member is still a
  * candidate in that same round (same term and phase) and no result came from that server,
- * sends it again on each of the next RAFT_FIX_VOTE_RESENDS ticks. A request is idempotent in
+ * sends it again on each of the next RAFT_FIX_VOTE_RESENDS ticks. And a vote request or result
+ * whose write fails (raftnode's transport closes a connection whose peer went away, so
+ * libraft's next write to it fails and libraft reconnects) is sent again at once from the
+ * write's callback (a request only while its round lasts): it waits for that new connection
+ * instead of a tick. A request is idempotent in
  * Raft: a pre-vote changes nothing, a vote is granted again only to the candidate already
  * voted for in that term, and libraft counts one answer per server (a late or duplicate
  * result is ignored, or dropped at a follower by the sixth rule). Needs RAFT. Counted in

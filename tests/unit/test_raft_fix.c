@@ -696,8 +696,11 @@ static void libraft_recv_result(struct raft_io *io, struct raft_message *m)
     (void)io, (void)m;
 }
 
-/* Member 2 of {1, 2, 3}, a candidate in term 4 (pre-vote for 5 when PRE_VOTE), wrapped. */
-static void candidate_2(bool pre_vote)
+/* Member 2 of {1, 2, 3}, a candidate in term 4 (pre-vote for 5 when PRE_VOTE), wrapped over
+ * a fake io sending with SEND. */
+static void candidate_2_sending(bool pre_vote,
+                                int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                                            raft_io_send_cb))
 {
     memset(&vote_r, 0, sizeof vote_r);
     vote_r.id = 2;
@@ -710,11 +713,16 @@ static void candidate_2(bool pre_vote)
         assert_int_equal(raft_configuration_add(&vote_r.configuration, i + 1, addrs[i], RAFT_VOTER), 0);
     }
     fake_reset();
-    fake_io.send = record_vote_send;
+    fake_io.send = send;
     n_resent = 0;
     libraft_ticks = 0;
     fake_wrap_start(libraft_tick, libraft_recv_result);
     fake_fix.raft = &vote_r;
+}
+
+static void candidate_2(bool pre_vote)
+{
+    candidate_2_sending(pre_vote, record_vote_send);
 }
 
 /* libraft's candidate sends its request to TO through the wrapped io. */
@@ -810,6 +818,100 @@ static void test_vote_requests_of_a_past_round_are_not_sent_again(void **state)
     candidate_done();
 }
 
+/* A send whose callback the test fires: libraft's write completing later, or failing. */
+static struct {
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    struct raft_message m;
+} held_sends[8];
+static unsigned n_held_sends;
+
+static int hold_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
+{
+    (void)io;
+    assert_true(n_held_sends < 8);
+    held_sends[n_held_sends].req = req;
+    held_sends[n_held_sends].cb = cb;
+    held_sends[n_held_sends].m = *m;
+    n_held_sends++;
+    return 0;
+}
+
+static unsigned libraft_cbs;
+static int libraft_cb_status;
+
+static void libraft_send_cb(struct raft_io_send *req, int status)
+{
+    (void)req;
+    libraft_cbs++;
+    libraft_cb_status = status;
+}
+
+/* libraft sends M through the wrapped io with its own callback. */
+static void libraft_sends(struct raft_io_send *req, const struct raft_message *m)
+{
+    assert_int_equal(fake_io.send(&fake_io, req, m, libraft_send_cb), 0);
+}
+
+/* Fires the callback of held send I with STATUS, freeing a copy the guard sent. */
+static void complete_send(unsigned i, int status)
+{
+    held_sends[i].cb(held_sends[i].req, status);
+}
+
+/* A write that fails (libraft's connection to a peer that restarted) is sent again at once,
+ * request or result; libraft still gets its own callback with the failure. */
+static void test_failed_vote_write_is_sent_again_at_once(void **state)
+{
+    (void)state;
+    struct raft_io_send req1, req2, req3;
+    candidate_2_sending(true, hold_send);
+    n_held_sends = 0;
+    libraft_cbs = 0;
+
+    struct raft_message rq = peer_msg(RAFT_REQUEST_VOTE, 1, "a1");
+    rq.request_vote.term = 5;
+    rq.request_vote.candidate_id = 2;
+    rq.request_vote.pre_vote = true;
+    libraft_sends(&req1, &rq);
+    complete_send(0, RAFT_IOERR);
+    assert_int_equal(libraft_cbs, 1);
+    assert_int_equal(libraft_cb_status, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 2); /* the copy */
+    assert_int_equal(held_sends[1].m.type, RAFT_REQUEST_VOTE);
+    assert_int_equal(held_sends[1].m.server_id, 1);
+    assert_string_equal(held_sends[1].m.server_address, "a1");
+    assert_int_equal(held_sends[1].m.request_vote.term, 5);
+    assert_true(held_sends[1].m.request_vote.pre_vote);
+    complete_send(1, RAFT_IOERR); /* the copy's failure: not sent a third time from here */
+    assert_int_equal(n_held_sends, 2);
+
+    struct raft_message rs = peer_msg(RAFT_REQUEST_VOTE_RESULT, 3, "a3"); /* an answer to 3 */
+    rs.request_vote_result.term = 5;
+    rs.request_vote_result.vote_granted = true;
+    libraft_sends(&req2, &rs);
+    complete_send(2, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 4);
+    assert_int_equal(held_sends[3].m.type, RAFT_REQUEST_VOTE_RESULT);
+    assert_string_equal(held_sends[3].m.server_address, "a3");
+    assert_true(held_sends[3].m.request_vote_result.vote_granted);
+    complete_send(3, 0);
+    assert_int_equal(fake_fix.votes_resent, 2);
+
+    /* not again: a write that succeeded, one cancelled at close, a request whose round ended */
+    libraft_sends(&req3, &rq);
+    complete_send(4, 0);
+    libraft_sends(&req3, &rq);
+    complete_send(5, RAFT_CANCELED);
+    libraft_sends(&req3, &rq);
+    vote_r.state = RAFT_FOLLOWER;
+    complete_send(6, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 7);
+    assert_int_equal(libraft_cbs, 5);
+    assert_int_equal(fake_fix.votes_resent, 2);
+    candidate_done();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_rule_leaves_other_cases_alone, silent_setup, silent_teardown),
         cmocka_unit_test(test_unanswered_prevote_is_sent_again_on_the_next_ticks),
         cmocka_unit_test(test_vote_requests_of_a_past_round_are_not_sent_again),
+        cmocka_unit_test(test_failed_vote_write_is_sent_again_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
