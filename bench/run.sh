@@ -37,9 +37,13 @@
 # KV server answering every put at once), so no client limits either system (aim: 3x the
 # 64-client write rate it measures).
 # B=DIR takes the programs from DIR/ instead of build/ (e.g. B=build-mb). For work on one
-# part, BENCH_PHASES=compare,where,members,burst,scale,metastore,planner (comma-separated, default all) runs
+# part, BENCH_PHASES=compare,failover,where,members,burst,scale,metastore,planner (comma-separated, default all) runs
 # only those phases (and kylin: bench/kylin_bench.py, 3 members paired with 3 emulated
 # Kylin nodes on their own PostgreSQL 15); the skipped rows read n/a. BENCH_KEEP=1 keeps the work directories;
+# BENCH_FO_QUIET=1 waits before each raftnode kill until the leader's commit index stood still
+# for 1 s (by default the kill follows the rejoin at once, while the leader may still be
+# placing projects and registering the restarted member's engine; etcd's cluster is idle).
+# BENCH_RN_LOG_LEVEL=info sets the members' raft.log-level (default warn; info logs every state change).
 # BENCH_PG_OPTS adds server options to the private PostgreSQL (e.g. "-c log_min_duration_statement=0").
 # Output: progress on stderr; a table, `RESULT <name> <value> <unit>` and
 # `RATIO <name> <raftnode/etcd>` lines on stdout. `full` also rewrites docs/benchmarks.md.
@@ -61,6 +65,7 @@ full)
 *)
     echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
+FO_REPS=${BENCH_FO_REPS:-$FO_REPS} # kills in the failover part
 PG_ROWS=10000
 # The client sweep (latency against throughput, plotted): 64 clients for TP_DUR s (the headline
 # row), the other points for SWEEP_DUR s each; the ceiling rows at 64 and 256.
@@ -319,7 +324,7 @@ raft.data-dir=$1/rn$i
 raft.initial-cluster=$RN_INITIAL
 raft.election-timeout-ms=1000
 raft.heartbeat-timeout-ms=100
-raft.log-level=warn
+raft.log-level=${BENCH_RN_LOG_LEVEL:-warn}
 $([ "$RN_HTTP_ON" = 1 ] && echo "raft.http.address=127.0.0.1:${RN_HTTP[$i]}")
 ${RN_EXTRA_CONF:-}
 EOF
@@ -500,11 +505,17 @@ for c in 64 256; do
     emit "etcd_client_headroom_c$c $(ratio "$(val etcd_client_ceiling_c${c}_writes_per_s)" "$(val etcd_throughput_c${c}_writes_per_s)") x"
 done
 
+fi # phase compare
+
 # Failover: kill -9 the leader, time to the next successful write; restart it, wait until
-# it has caught up, repeat.
+# it has caught up, repeat. Part of compare; BENCH_PHASES=failover runs it alone.
+if phase compare || phase failover; then # (the phase's body is not indented)
 rn_fresh failover
 rn_fo=()
 for r in $(seq 1 "$FO_REPS"); do
+    if [ "${BENCH_FO_QUIET:-0}" = 1 ]; then # the leader's commit index still for 1 s first
+        wait_commit_stable 1 15 || log "raftnode: commit index still moving before failover round $r"
+    fi
     li=$(rn_leader_index)
     [ -n "$li" ] || fatal "raftnode: no leader before failover round $r"
     surv=$(for i in $(seq 1 "$NM"); do [ "$i" != "$li" ] && printf '127.0.0.1:%s,' "${RN_API[$i]}"; done)
@@ -543,7 +554,7 @@ et_done
 stats etcd_leader_failover ms "${et_fo[@]}"
 emit_ratio leader_failover_median raftnode_leader_failover_median etcd_leader_failover_median
 emit_ratio leader_failover_max raftnode_leader_failover_max etcd_leader_failover_max
-fi # phase compare
+fi # phase compare or failover
 
 # =========================================================================================
 # Where the time goes (issue 13): a fresh raftnode cluster serving /metrics, 64 clients for

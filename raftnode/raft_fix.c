@@ -71,10 +71,161 @@ static void copy_prevote(struct raft_fix *f, struct raft_io *io, const struct ra
     }
 }
 
+/* The tenth rule: remembers M, a (pre-)vote request libraft sends, as the one to send again. */
+static void note_vote_out(struct raft_fix *f, const struct raft_message *m)
+{
+    unsigned slot = RAFT_FIX_VOTE_PEERS;
+    for (unsigned i = 0; i < RAFT_FIX_VOTE_PEERS; i++) {
+        if (f->votes_out[i].id == m->server_id) {
+            slot = i;
+            break;
+        }
+        if (f->votes_out[i].id == 0 && slot == RAFT_FIX_VOTE_PEERS) {
+            slot = i;
+        }
+    }
+    if (slot == RAFT_FIX_VOTE_PEERS) {
+        return; /* more servers than slots: the others get libraft's single request */
+    }
+    f->votes_out[slot].id = m->server_id;
+    f->votes_out[slot].rv = m->request_vote;
+    f->votes_out[slot].resends = 0;
+    f->votes_out[slot].fresh = 1;
+}
+
+/* Forgets the request to ID (its result came). */
+static void forget_vote_out(struct raft_fix *f, raft_id id)
+{
+    for (unsigned i = 0; i < RAFT_FIX_VOTE_PEERS; i++) {
+        if (f->votes_out[i].id == id) {
+            f->votes_out[i].id = 0;
+        }
+    }
+}
+
+/* Whether RV belongs to the election round R is in now: a candidate in the same phase of the
+ * same term (a pre-vote asks for the term after the current one). */
+static int vote_round_current(const struct raft *r, const struct raft_request_vote *rv)
+{
+    if (r->state != RAFT_CANDIDATE || rv->candidate_id != r->id) {
+        return 0;
+    }
+    if (rv->pre_vote) {
+        return r->candidate_state.in_pre_vote && rv->term == r->current_term + 1;
+    }
+    return !r->candidate_state.in_pre_vote && rv->term == r->current_term;
+}
+
+static void send_vote_copy(struct raft_fix *f, const struct raft_message *m);
+
+void raft_fix_resend_votes(struct raft_fix *f)
+{
+    for (unsigned i = 0; i < RAFT_FIX_VOTE_PEERS; i++) {
+        if (f->votes_out[i].id == 0) {
+            continue;
+        }
+        if (!vote_round_current(f->raft, &f->votes_out[i].rv) || f->votes_out[i].resends >= RAFT_FIX_VOTE_RESENDS) {
+            f->votes_out[i].id = 0; /* a round over, or sent often enough: libraft's next round takes over */
+            continue;
+        }
+        if (f->votes_out[i].fresh) {
+            f->votes_out[i].fresh = 0; /* sent in this tick: due at the next one */
+            continue;
+        }
+        struct raft_message m;
+        memset(&m, 0, sizeof m);
+        m.type = RAFT_REQUEST_VOTE;
+        m.server_id = f->votes_out[i].id;
+        m.request_vote = f->votes_out[i].rv;
+        f->votes_out[i].resends++;
+        send_vote_copy(f, &m);
+    }
+}
+
+/* Vote requests and results libraft sent whose callback has not come yet (tenth rule): a
+ * failed one is sent again from its callback. A few at a time (one per server and round). */
+#define VOTE_SENDS_MAX 64
+static struct vote_send {
+    struct raft_io_send *req; /* NULL = free */
+    struct raft_fix *fix;
+    raft_io_send_cb cb;
+    struct raft_message m; /* its server_address looked up again when sent again */
+} vote_sends[VOTE_SENDS_MAX];
+
+/* Sends a copy of M (a vote request or result) through F's io, with the address of M's server
+ * in F's configuration; the copy frees itself. */
+static void send_vote_copy(struct raft_fix *f, const struct raft_message *m)
+{
+    const struct raft_configuration *c = &f->raft->configuration;
+    const char *address = NULL;
+    for (unsigned k = 0; k < c->n; k++) {
+        if (c->servers[k].id == m->server_id) {
+            address = c->servers[k].address;
+        }
+    }
+    struct raft_io_send *copy = address != NULL ? malloc(sizeof *copy) : NULL;
+    if (copy == NULL) {
+        return; /* no longer in the configuration, or out of memory: a lost message */
+    }
+    struct raft_message again = *m;
+    again.server_address = address;
+    copy->data = NULL;
+    if (f->orig_send(f->io, copy, &again, copy_sent) != 0) {
+        free(copy);
+        return;
+    }
+    f->votes_resent++;
+}
+
+static void vote_sent(struct raft_io_send *req, int status)
+{
+    struct vote_send *v = NULL;
+    for (unsigned i = 0; i < VOTE_SENDS_MAX; i++) {
+        if (vote_sends[i].req == req) {
+            v = &vote_sends[i];
+        }
+    }
+    if (v == NULL) {
+        abort(); /* not reached: fix_send recorded every request passing here */
+    }
+    struct vote_send done = *v;
+    v->req = NULL;
+    /* A failed write (libraft's connection to a peer that went away): libraft reconnects, and
+     * the copy waits for that connection. A request only while its round lasts. */
+    if (status != 0 && status != RAFT_CANCELED && done.fix->raft != NULL &&
+        (done.m.type == RAFT_REQUEST_VOTE_RESULT || vote_round_current(done.fix->raft, &done.m.request_vote))) {
+        send_vote_copy(done.fix, &done.m);
+    }
+    if (done.cb != NULL) {
+        done.cb(req, status);
+    }
+}
+
+/* Sends a vote request or result of libraft's, recording it so that vote_sent can send it
+ * again if the write fails; unrecorded (sent as is) when the table is full. */
+static int send_vote_tracked(struct raft_fix *f, struct raft_io_send *req, const struct raft_message *message,
+                             raft_io_send_cb cb)
+{
+    for (unsigned i = 0; i < VOTE_SENDS_MAX; i++) {
+        if (vote_sends[i].req == NULL) {
+            vote_sends[i] = (struct vote_send){.req = req, .fix = f, .cb = cb, .m = *message};
+            int rv = f->orig_send(f->io, req, message, vote_sent);
+            if (rv != 0) {
+                vote_sends[i].req = NULL; /* no callback will come */
+            }
+            return rv;
+        }
+    }
+    return f->orig_send(f->io, req, message, cb);
+}
+
 static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
                     raft_io_send_cb cb)
 {
     struct raft_fix *f = fix_of(io);
+    if (message->type == RAFT_REQUEST_VOTE && f->raft != NULL && !f->no_vote_resend) {
+        note_vote_out(f, message);
+    }
     if (message->type == RAFT_REQUEST_VOTE && message->request_vote.pre_vote && f->raft != NULL &&
         !f->no_prevote_copies) {
         copy_prevote(f, io, message);
@@ -99,6 +250,10 @@ static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct r
             res->term = term;
             f->prevote_terms++;
         }
+    }
+    if ((message->type == RAFT_REQUEST_VOTE || message->type == RAFT_REQUEST_VOTE_RESULT) && f->raft != NULL &&
+        !f->no_vote_resend) {
+        return send_vote_tracked(f, req, message, cb);
     }
     return f->orig_send(io, req, message, cb);
 }
@@ -147,6 +302,24 @@ unsigned raft_fix_split_change(struct raft_message *m)
         }
     }
     return 0;
+}
+
+int raft_fix_forget_silent_leader(struct raft *r, const struct raft_message *m, raft_time now)
+{
+    if (m->type != RAFT_REQUEST_VOTE || r->state != RAFT_FOLLOWER || r->follower_state.current_leader.id == 0) {
+        return 0;
+    }
+    /* a timer start in the future (a clock step) counts as heard just now */
+    if (r->election_timer_start >= now || now - r->election_timer_start < r->election_timeout) {
+        return 0; /* heard from the leader (or voted) within T: libraft refuses, as it should */
+    }
+    /* as libraft's convertClearFollower and convertToFollower leave it */
+    r->follower_state.current_leader.id = 0;
+    if (r->follower_state.current_leader.address != NULL) {
+        raft_free(r->follower_state.current_leader.address);
+        r->follower_state.current_leader.address = NULL;
+    }
+    return 1;
 }
 
 static void note_append_failure(struct raft_fix *f, int status)
@@ -280,12 +453,19 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
         f->installs_held++;
         return;
     }
+    if (m->type == RAFT_REQUEST_VOTE_RESULT) {
+        forget_vote_out(f, m->server_id); /* answered: no need to ask again (tenth rule) */
+    }
     if (m->type == RAFT_REQUEST_VOTE_RESULT && f->raft != NULL && !f->no_vote_result_fix &&
         raft_state(f->raft) == RAFT_FOLLOWER) {
         /* Sixth bug (raft_fix.h): libraft would only check its term against it, choosing how
          * by a byte of the leader's address pointer. Dropped as if lost; it owns no memory. */
         f->vote_results_dropped++;
         return;
+    }
+    if (m->type == RAFT_REQUEST_VOTE && f->raft != NULL && !f->no_vote_after_timeout &&
+        raft_fix_forget_silent_leader(f->raft, m, io->time(io))) {
+        f->leaders_forgotten++; /* ninth rule (raft_fix.h) */
     }
     unsigned dropped = raft_fix_rewrite(m, f->snap_index, f->snap_term, &rewritten);
     if (rewritten) {
@@ -309,11 +489,21 @@ static int fix_load(struct raft_io *io, raft_term *term, raft_id *voted_for, str
     return rv;
 }
 
+static void fix_tick(struct raft_io *io)
+{
+    struct raft_fix *f = fix_of(io);
+    f->orig_tick(io); /* may start a new round first: its requests replace the old ones */
+    if (f->raft != NULL && !f->no_vote_resend) {
+        raft_fix_resend_votes(f);
+    }
+}
+
 static int fix_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
     struct raft_fix *f = fix_of(io);
     f->orig_recv = recv;
-    return f->orig_start(io, msecs, tick, fix_recv);
+    f->orig_tick = tick;
+    return f->orig_start(io, msecs, fix_tick, fix_recv);
 }
 
 /* From the request on, libraft's in-memory log already reflects the snapshot (an installed

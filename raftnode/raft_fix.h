@@ -91,6 +91,41 @@
  * from a non-voter ("non-voting or unknown server -> reject"). Needs RAFT. Counted in
  * PREVOTES_COPIED.
  *
+ * Ninth (a liveness rule, not a crash; found measuring failover against etcd in `make bench`):
+ * a libraft 0.22.1 follower rejects every pre-vote and vote while it knows a leader
+ * (recv_request_vote.c: follower_state.current_leader.id != 0), and forgets the leader only
+ * when its own randomized election timer fires (in [T, 2T), T = election_timeout) and it
+ * becomes a candidate. With the leader of three dead, the first survivor to time out is
+ * refused by the second until the second's own timer fires too: the election waits for the
+ * later of the two timers, not the earlier, and the two then often split a round. The Raft
+ * thesis (4.2.3) and etcd (CheckQuorum) refuse only within the MINIMUM election timeout of
+ * hearing from the leader. The guard applies that rule: when a RequestVote (pre-vote or
+ * real) reaches a follower that knows a leader but has not reset its election timer (libraft
+ * does on every message from the leader and on granting a vote) for at least T, it clears
+ * the follower's current leader first, as libraft's own conversion does, so libraft judges
+ * the request on term and log alone. Within T of hearing from the leader nothing changes:
+ * the request is refused, so a live leader is never disrupted. Needs RAFT. Counted in
+ * LEADERS_FORGOTTEN; `sim --no-vote-after-timeout` turns it off.
+ *
+ * Tenth (a liveness rule too, found with the ninth): libraft sends a (pre-)vote request once
+ * per election round, and its uv transport loses a message written to a connection whose peer
+ * died (uv_send.c notices a broken connection only when a write fails: the first write to a
+ * peer killed and restarted since goes into the dead socket and is answered with a reset; the
+ * next write fails and reconnects). A survivor that had a connection to a member that then
+ * restarted (typically: that member was the leader before) loses its first request to it,
+ * and the election waits for the other member's own timer, up to one more election timeout.
+ * The guard remembers the last request sent to each server and, while the member is still a
+ * candidate in that same round (same term and phase) and no result came from that server,
+ * sends it again on each of the next RAFT_FIX_VOTE_RESENDS ticks. And a vote request or result
+ * whose write fails (raftnode's transport closes a connection whose peer went away, so
+ * libraft's next write to it fails and libraft reconnects) is sent again at once from the
+ * write's callback (a request only while its round lasts): it waits for that new connection
+ * instead of a tick. A request is idempotent in
+ * Raft: a pre-vote changes nothing, a vote is granted again only to the candidate already
+ * voted for in that term, and libraft counts one answer per server (a late or duplicate
+ * result is ignored, or dropped at a follower by the sixth rule). Needs RAFT. Counted in
+ * VOTES_RESENT; `sim --no-vote-resend` turns it off.
+ *
  * Besides the guards, the append wrapper times every log append from the call to libraft's uv
  * io to its callback (CLOCK_MONOTONIC): the disk write as raft sees it, for the
  * raftnode_raft_append_duration_seconds histogram (APPEND_US_BUCKETS, RAFT_FIX_APPEND_BOUNDS_US).
@@ -113,6 +148,10 @@
  * slower. */
 #define RAFT_FIX_APPEND_BOUNDS_US {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
 #define RAFT_FIX_APPEND_BUCKETS 13
+/* Tenth rule: servers whose last (pre-)vote request is remembered, and how many ticks it is
+ * sent again at most while unanswered. */
+#define RAFT_FIX_VOTE_PEERS 16
+#define RAFT_FIX_VOTE_RESENDS 3
 
 struct raft_fix {
     struct raft_io *io;
@@ -127,6 +166,7 @@ struct raft_fix {
                        unsigned n, raft_io_append_cb cb);
     raft_io_append_cb orig_append_cb; /* libraft passes the same callback to every append */
     raft_io_recv_cb orig_recv;
+    raft_io_tick_cb orig_tick;
     raft_io_snapshot_put_cb orig_put_cb;  /* libraft's callback of the put in flight */
     struct raft_io_snapshot_put *put_req; /* the put in flight (libraft has one at most), or NULL */
     struct raft_message held;             /* an InstallSnapshot held back during a put */
@@ -155,6 +195,16 @@ struct raft_fix {
     int no_prevote_copies;  /* tests only (sim --no-prevote-copies): pre-votes to voters only (eighth) */
     uint64_t prevotes_copied; /* read-only: pre-vote requests also sent to a non-voter (eighth) */
     uint64_t changes_split; /* read-only: AppendEntries cut before a configuration change (seventh) */
+    int no_vote_after_timeout; /* tests only (sim --no-vote-after-timeout): libraft's rule (ninth) */
+    uint64_t leaders_forgotten; /* read-only: leaders cleared for a RequestVote after T of silence (ninth) */
+    struct {
+        raft_id id;                /* 0 = free slot */
+        struct raft_request_vote rv;
+        unsigned resends;          /* sent again so far */
+        int fresh;                 /* sent since the last tick: not yet due */
+    } votes_out[RAFT_FIX_VOTE_PEERS]; /* the last request to each server, unanswered (tenth) */
+    int no_vote_resend;     /* tests only (sim --no-vote-resend): each request sent once (tenth) */
+    uint64_t votes_resent;  /* read-only: (pre-)vote requests sent again (tenth) */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */
@@ -181,5 +231,17 @@ unsigned raft_fix_rewrite(struct raft_message *m, raft_index snap_index, raft_te
  * RAFT_CHANGE entry that is not its first entry. Returns the number of entries cut (0: M is
  * untouched). The entries kept still own the message's batch. */
 unsigned raft_fix_split_change(struct raft_message *m);
+
+/* The ninth rule (exposed for unit tests): when M is a RequestVote and R a follower that knows
+ * a leader but has not reset its election timer for R->election_timeout ms by NOW, clears R's
+ * current leader (id and address, as libraft's conversion to follower does). Returns 1 when it
+ * cleared it, 0 otherwise (R untouched). */
+int raft_fix_forget_silent_leader(struct raft *r, const struct raft_message *m, raft_time now);
+
+/* The tenth rule's tick (exposed for unit tests; the wrapped tick calls it after libraft's):
+ * sends again, through the io's own send, every remembered request that belongs to the
+ * owner's current round, was not sent in this tick, got no result and was sent again fewer
+ * than RAFT_FIX_VOTE_RESENDS times; forgets the others. Needs RAFT. */
+void raft_fix_resend_votes(struct raft_fix *f);
 
 #endif

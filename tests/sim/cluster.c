@@ -466,6 +466,8 @@ static void io_wrap(struct srv *v)
     v->fix.no_vote_result_fix = v->sim->opts->no_vote_result_fix;
     v->fix.no_change_split = v->sim->opts->no_change_split;
     v->fix.no_prevote_copies = v->sim->opts->no_prevote_copies;
+    v->fix.no_vote_after_timeout = v->sim->opts->no_vote_after_timeout;
+    v->fix.no_vote_resend = v->sim->opts->no_vote_resend;
     v->orig_start = io->start;
     io->start = io_start;
     v->orig_append = io->append;
@@ -583,6 +585,8 @@ void cluster_close(struct sim *s)
         s->counters[C_VOTE_RESULTS_DROPPED] += v->fix.vote_results_dropped;
         s->counters[C_CHANGES_SPLIT] += v->fix.changes_split;
         s->counters[C_PREVOTES_COPIED] += v->fix.prevotes_copied;
+        s->counters[C_LEADERS_FORGOTTEN] += v->fix.leaders_forgotten;
+        s->counters[C_VOTES_RESENT] += v->fix.votes_resent;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

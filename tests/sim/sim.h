@@ -179,6 +179,8 @@ enum sim_counter {
     C_VOTE_RESULTS_DROPPED, /* RequestVote results dropped at a follower (raft_fix.c, sixth bug) */
     C_CHANGES_SPLIT,        /* AppendEntries cut before a configuration change (raft_fix.c, seventh bug) */
     C_PREVOTES_COPIED,      /* pre-vote requests also sent to a non-voter (raft_fix.c, eighth) */
+    C_LEADERS_FORGOTTEN,    /* followers' leaders cleared for a RequestVote after T of silence (ninth) */
+    C_VOTES_RESENT,         /* unanswered (pre-)vote requests sent again (raft_fix.c, tenth) */
     C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
     C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
     C_AUTOPILOT_READMITTED, /* --autopilot: runs whose voter demoted while away ended up a voter or standby */
@@ -202,6 +204,8 @@ struct sim_opts {
     bool no_change_split; /* raft_fix.c passes AppendEntries with a configuration change past the
                            * first entry to libraft as is (seventh bug) */
     bool no_prevote_copies; /* raft_fix.c sends pre-votes to voters only (eighth) */
+    bool no_vote_after_timeout; /* raft_fix.c leaves libraft's rule: no vote while a leader is known (ninth) */
+    bool no_vote_resend; /* raft_fix.c sends each (pre-)vote request once, as libraft does (tenth) */
     bool autopilot; /* 3 voters + 1..2 standbys, raftnode/autopilot.c on every member, one
                      * voter killed for good (autopilot.c of the sim) */
 };

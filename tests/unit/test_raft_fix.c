@@ -4,7 +4,9 @@
  * 344856 crashes without it: `sim --seeds 1 --first 344856 --no-install-hold`), and the drop of
  * RequestVote results at a follower (finding 14: ASLR-dependent histories), and the cut of an
  * AppendEntries before a configuration change that is not its first entry (seventh bug:
- * `sim --autopilot --seeds 1 --first 349 --no-change-split`). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * `sim --autopilot --seeds 1 --first 349 --no-change-split`), and a follower's leader cleared
+ * for a RequestVote after an election timeout of silence (ninth rule), and an unanswered
+ * (pre-)vote request sent again on the next ticks (tenth). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,11 +179,30 @@ static struct {
 static struct raft_io fake_io;
 static struct raft_fix fake_fix;
 
+static raft_io_tick_cb fix_tick_cb; /* the guard's tick, given to the io's start */
+
 static int fake_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
-    (void)io, (void)msecs, (void)tick;
+    (void)io, (void)msecs;
     fake.recv = recv;
+    fix_tick_cb = tick;
     return 0;
+}
+
+/* A fresh fake io whose start records the guard's callbacks; set its other methods, then
+ * fake_wrap_start. */
+static void fake_reset(void)
+{
+    memset(&fake, 0, sizeof fake);
+    memset(&fake_io, 0, sizeof fake_io);
+    fake_io.start = fake_start;
+}
+
+/* Wraps the fake io and starts it as libraft would, with TICK and RECV as libraft's. */
+static void fake_wrap_start(raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    assert_int_equal(fake_io.start(&fake_io, 100, tick, recv), 0);
 }
 
 static int fake_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
@@ -221,12 +242,9 @@ static void libraft_put_cb(struct raft_io_snapshot_put *req, int status)
 static int hold_setup(void **state)
 {
     (void)state;
-    memset(&fake, 0, sizeof fake);
-    memset(&fake_io, 0, sizeof fake_io);
-    fake_io.start = fake_start;
+    fake_reset();
     fake_io.snapshot_put = fake_snapshot_put;
-    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
-    assert_int_equal(fake_io.start(&fake_io, 100, NULL, libraft_recv), 0);
+    fake_wrap_start(NULL, libraft_recv);
     return 0;
 }
 
@@ -372,6 +390,17 @@ static void test_prevote_rejection_carries_the_higher_term(void **state)
     raft_fix_unwrap(&fake_fix);
 }
 
+/* A message of TYPE from or to server ID at ADDRESS, everything else zero. */
+static struct raft_message peer_msg(unsigned short type, raft_id id, const char *address)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    m.server_id = id;
+    m.server_address = address;
+    return m;
+}
+
 /* ---- RequestVote results never reach a follower's libraft ---- */
 
 static unsigned votes_delivered;
@@ -385,11 +414,7 @@ static void libraft_recv_vote(struct raft_io *io, struct raft_message *m)
 
 static void recv_vote_result(raft_term term, bool pre_vote)
 {
-    struct raft_message m;
-    memset(&m, 0, sizeof m);
-    m.type = RAFT_REQUEST_VOTE_RESULT;
-    m.server_id = 2;
-    m.server_address = "2";
+    struct raft_message m = peer_msg(RAFT_REQUEST_VOTE_RESULT, 2, "2");
     m.request_vote_result.term = term;
     m.request_vote_result.pre_vote = pre_vote;
     m.request_vote_result.version = 2;
@@ -413,12 +438,9 @@ static void test_vote_results_are_dropped_at_a_follower_only(void **state)
     struct raft r;
     memset(&r, 0, sizeof r);
     r.current_term = 2;
-    memset(&fake, 0, sizeof fake);
-    memset(&fake_io, 0, sizeof fake_io);
-    fake_io.start = fake_start;
+    fake_reset();
     votes_delivered = 0;
-    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
-    assert_int_equal(fake_io.start(&fake_io, 100, NULL, libraft_recv_vote), 0);
+    fake_wrap_start(NULL, libraft_recv_vote);
     fake_fix.raft = &r;
 
     r.state = RAFT_FOLLOWER; /* a late answer to its pre-vote, with the term it asked for */
@@ -463,11 +485,7 @@ static int record_send(struct raft_io *io, struct raft_io_send *req, const struc
 
 static unsigned send_vote(struct raft *r, raft_id to, bool pre_vote)
 {
-    struct raft_message m;
-    memset(&m, 0, sizeof m);
-    m.type = RAFT_REQUEST_VOTE;
-    m.server_id = to;
-    m.server_address = "x";
+    struct raft_message m = peer_msg(RAFT_REQUEST_VOTE, to, "x");
     m.request_vote.term = 3;
     m.request_vote.pre_vote = pre_vote;
     n_sent = 0;
@@ -507,6 +525,393 @@ static void test_prevote_is_copied_to_the_non_voters(void **state)
     raft_configuration_close(&r.configuration);
 }
 
+/* ---- a RequestVote after T of silence from the leader is judged without it (ninth rule) ---- */
+
+static raft_time fake_now;
+static struct raft vote_r; /* the follower whose libraft receives */
+static unsigned vote_requests_delivered;
+static raft_id leader_seen; /* the follower's leader when its libraft got the last message */
+
+static raft_time fake_time(struct raft_io *io)
+{
+    (void)io;
+    return fake_now;
+}
+
+static void libraft_recv_request(struct raft_io *io, struct raft_message *m)
+{
+    (void)io;
+    vote_requests_delivered++;
+    leader_seen = vote_r.follower_state.current_leader.id;
+    (void)m;
+}
+
+/* A follower of leader 1 (address raft_malloc'd, as libraft's recvUpdateLeader does) whose
+ * election timer was last reset at 5000 ms, election timeout 1000 ms. */
+static void follower_of_leader_1(void)
+{
+    memset(&vote_r, 0, sizeof vote_r);
+    vote_r.state = RAFT_FOLLOWER;
+    vote_r.current_term = 3;
+    vote_r.election_timeout = 1000;
+    vote_r.election_timer_start = 5000;
+    vote_r.follower_state.current_leader.id = 1;
+    vote_r.follower_state.current_leader.address = raft_malloc(3);
+    assert_non_null(vote_r.follower_state.current_leader.address);
+    memcpy(vote_r.follower_state.current_leader.address, "a1", 3);
+}
+
+static int silent_setup(void **state)
+{
+    (void)state;
+    fake_reset();
+    fake_io.time = fake_time;
+    vote_requests_delivered = 0;
+    follower_of_leader_1();
+    fake_wrap_start(NULL, libraft_recv_request);
+    fake_fix.raft = &vote_r;
+    return 0;
+}
+
+static int silent_teardown(void **state)
+{
+    (void)state;
+    raft_fix_unwrap(&fake_fix);
+    raft_free(vote_r.follower_state.current_leader.address);
+    return 0;
+}
+
+static void recv_request_vote(raft_time now, bool pre_vote)
+{
+    struct raft_message m = peer_msg(RAFT_REQUEST_VOTE, 2, "a2");
+    m.request_vote.term = 4;
+    m.request_vote.candidate_id = 2;
+    m.request_vote.pre_vote = pre_vote;
+    fake_now = now;
+    fake.recv(&fake_io, &m);
+}
+
+/* Safety: within T of the last reset (a message from the leader, or a vote granted) libraft
+ * still sees the leader and refuses, so a live leader is never disrupted. */
+static void test_vote_within_T_of_the_leader_keeps_it(void **state)
+{
+    (void)state;
+    recv_request_vote(5000, true);
+    recv_request_vote(5999, true);
+    recv_request_vote(5999, false);
+    recv_request_vote(4000, true); /* a timer start after now (a clock step): heard just now */
+    assert_int_equal(vote_requests_delivered, 4);
+    assert_int_equal(leader_seen, 1);
+    assert_int_equal(vote_r.follower_state.current_leader.id, 1);
+    assert_string_equal(vote_r.follower_state.current_leader.address, "a1");
+    assert_int_equal(fake_fix.leaders_forgotten, 0);
+}
+
+/* Liveness: from T on, the leader is cleared before libraft judges the request. */
+static void test_prevote_after_T_of_silence_forgets_the_leader(void **state)
+{
+    (void)state;
+    recv_request_vote(6000, true);
+    assert_int_equal(vote_requests_delivered, 1);
+    assert_int_equal(leader_seen, 0); /* cleared before libraft saw the message */
+    assert_null(vote_r.follower_state.current_leader.address);
+    assert_int_equal(fake_fix.leaders_forgotten, 1);
+    recv_request_vote(6500, false); /* nothing left to clear: counted once */
+    assert_int_equal(fake_fix.leaders_forgotten, 1);
+    assert_int_equal(vote_requests_delivered, 2);
+}
+
+static void test_real_vote_after_T_of_silence_forgets_the_leader(void **state)
+{
+    (void)state;
+    recv_request_vote(7999, false);
+    assert_int_equal(leader_seen, 0);
+    assert_null(vote_r.follower_state.current_leader.address);
+    assert_int_equal(fake_fix.leaders_forgotten, 1);
+}
+
+/* Only a RequestVote at a follower, and only with the rule on. */
+static void test_silence_rule_leaves_other_cases_alone(void **state)
+{
+    (void)state;
+    struct raft_message m = peer_msg(RAFT_APPEND_ENTRIES, 1, "a1"); /* the leader's own, after a stall */
+    fake_now = 9000;
+    fake.recv(&fake_io, &m);
+    assert_int_equal(leader_seen, 1);
+
+    fake_fix.no_vote_after_timeout = 1; /* sim --no-vote-after-timeout: libraft's rule */
+    recv_request_vote(9000, true);
+    assert_int_equal(leader_seen, 1);
+    fake_fix.no_vote_after_timeout = 0;
+    fake_fix.raft = NULL; /* raft_init not done yet */
+    recv_request_vote(9000, true);
+    assert_int_equal(leader_seen, 1);
+    fake_fix.raft = &vote_r;
+
+    /* a candidate or a leader: no follower state to clear (the union holds other things) */
+    vote_r.state = RAFT_CANDIDATE;
+    assert_int_equal(raft_fix_forget_silent_leader(&vote_r, &(struct raft_message){.type = RAFT_REQUEST_VOTE}, 9000),
+                     0);
+    vote_r.state = RAFT_LEADER;
+    assert_int_equal(raft_fix_forget_silent_leader(&vote_r, &(struct raft_message){.type = RAFT_REQUEST_VOTE}, 9000),
+                     0);
+    vote_r.state = RAFT_FOLLOWER;
+    assert_int_equal(vote_r.follower_state.current_leader.id, 1);
+    assert_int_equal(fake_fix.leaders_forgotten, 0);
+    assert_int_equal(vote_requests_delivered, 3);
+}
+
+/* ---- an unanswered (pre-)vote request is sent again on the next ticks (tenth rule) ---- */
+
+static unsigned libraft_ticks;
+static struct raft_request_vote resent[8];
+static raft_id resent_to[8];
+static unsigned n_resent;
+
+static void libraft_tick(struct raft_io *io)
+{
+    (void)io;
+    libraft_ticks++;
+}
+
+static int record_vote_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                            raft_io_send_cb cb)
+{
+    (void)io;
+    assert_int_equal(m->type, RAFT_REQUEST_VOTE);
+    if (n_resent < 8) {
+        resent_to[n_resent] = m->server_id;
+        resent[n_resent] = m->request_vote;
+        assert_string_equal(m->server_address, m->server_id == 1 ? "a1" : "a3");
+    }
+    n_resent++;
+    if (cb != NULL) {
+        cb(req, 0); /* the copies' callback frees them (the sanitizer build checks it) */
+    }
+    return 0;
+}
+
+static void libraft_recv_result(struct raft_io *io, struct raft_message *m)
+{
+    (void)io, (void)m;
+}
+
+/* Member 2 of {1, 2, 3}, a candidate in term 4 (pre-vote for 5 when PRE_VOTE), wrapped over
+ * a fake io sending with SEND. */
+static void candidate_2_sending(bool pre_vote,
+                                int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                                            raft_io_send_cb))
+{
+    memset(&vote_r, 0, sizeof vote_r);
+    vote_r.id = 2;
+    vote_r.state = RAFT_CANDIDATE;
+    vote_r.current_term = 4;
+    vote_r.candidate_state.in_pre_vote = pre_vote;
+    raft_configuration_init(&vote_r.configuration);
+    static const char *const addrs[] = {"a1", "a2", "a3"};
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(raft_configuration_add(&vote_r.configuration, i + 1, addrs[i], RAFT_VOTER), 0);
+    }
+    fake_reset();
+    fake_io.send = send;
+    n_resent = 0;
+    libraft_ticks = 0;
+    fake_wrap_start(libraft_tick, libraft_recv_result);
+    fake_fix.raft = &vote_r;
+}
+
+static void candidate_2(bool pre_vote)
+{
+    candidate_2_sending(pre_vote, record_vote_send);
+}
+
+/* libraft's candidate sends its request to TO through the wrapped io. */
+static void libraft_asks(raft_id to, raft_term term, bool pre_vote)
+{
+    struct raft_message m = peer_msg(RAFT_REQUEST_VOTE, to, to == 1 ? "a1" : "a3");
+    struct raft_io_send req;
+    m.request_vote.term = term;
+    m.request_vote.candidate_id = 2;
+    m.request_vote.last_log_index = 12;
+    m.request_vote.last_log_term = 3;
+    m.request_vote.pre_vote = pre_vote;
+    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), 0);
+}
+
+static void result_from(raft_id from)
+{
+    struct raft_message m = peer_msg(RAFT_REQUEST_VOTE_RESULT, from, from == 1 ? "a1" : "a3");
+    m.request_vote_result.term = 5;
+    fake.recv(&fake_io, &m);
+}
+
+static void candidate_done(void)
+{
+    raft_fix_unwrap(&fake_fix);
+    raft_configuration_close(&vote_r.configuration);
+}
+
+static void test_unanswered_prevote_is_sent_again_on_the_next_ticks(void **state)
+{
+    (void)state;
+    candidate_2(true);
+    libraft_asks(1, 5, true);
+    libraft_asks(3, 5, true);
+    assert_int_equal(n_resent, 2); /* libraft's own two */
+    fix_tick_cb(&fake_io);         /* the tick right after: not due yet */
+    assert_int_equal(libraft_ticks, 1);
+    assert_int_equal(n_resent, 2);
+    result_from(3);                /* 3 answered, 1 did not (a dead peer, or a lost message) */
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 3);
+    assert_int_equal(resent_to[2], 1);
+    assert_int_equal(resent[2].term, 5);
+    assert_true(resent[2].pre_vote);
+    assert_int_equal(resent[2].candidate_id, 2);
+    assert_int_equal(resent[2].last_log_index, 12);
+    assert_int_equal(resent[2].last_log_term, 3);
+    for (unsigned i = 0; i < 5; i++) {
+        fix_tick_cb(&fake_io); /* at most RAFT_FIX_VOTE_RESENDS times */
+    }
+    assert_int_equal(n_resent, 2 + RAFT_FIX_VOTE_RESENDS);
+    assert_int_equal(fake_fix.votes_resent, RAFT_FIX_VOTE_RESENDS);
+    assert_int_equal(libraft_ticks, 7);
+    candidate_done();
+}
+
+/* Only within the round the request belongs to: never a pre-vote once the real vote started,
+ * never a vote of an older term, nothing once the member is a follower or leader. */
+static void test_vote_requests_of_a_past_round_are_not_sent_again(void **state)
+{
+    (void)state;
+    candidate_2(true);
+    libraft_asks(1, 5, true);
+    fix_tick_cb(&fake_io);
+    vote_r.current_term = 5; /* pre-vote won: the real vote for term 5 */
+    vote_r.candidate_state.in_pre_vote = false;
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 1);
+
+    libraft_asks(1, 5, false);
+    fix_tick_cb(&fake_io);
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 3); /* the vote, sent again once */
+    assert_false(resent[2].pre_vote);
+    assert_int_equal(resent[2].term, 5);
+    vote_r.current_term = 6; /* a new round started by libraft's timer, not yet asked */
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 3);
+
+    libraft_asks(3, 6, false);
+    fix_tick_cb(&fake_io);
+    vote_r.state = RAFT_LEADER; /* won */
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 4);
+
+    vote_r.state = RAFT_CANDIDATE; /* the rule off (sim --no-vote-resend) */
+    fake_fix.no_vote_resend = 1;
+    libraft_asks(3, 6, false);
+    fix_tick_cb(&fake_io);
+    fix_tick_cb(&fake_io);
+    assert_int_equal(n_resent, 5);
+    assert_int_equal(fake_fix.votes_resent, 1);
+    candidate_done();
+}
+
+/* A send whose callback the test fires: libraft's write completing later, or failing. */
+static struct {
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+    struct raft_message m;
+} held_sends[8];
+static unsigned n_held_sends;
+
+static int hold_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m, raft_io_send_cb cb)
+{
+    (void)io;
+    assert_true(n_held_sends < 8);
+    held_sends[n_held_sends].req = req;
+    held_sends[n_held_sends].cb = cb;
+    held_sends[n_held_sends].m = *m;
+    n_held_sends++;
+    return 0;
+}
+
+static unsigned libraft_cbs;
+static int libraft_cb_status;
+
+static void libraft_send_cb(struct raft_io_send *req, int status)
+{
+    (void)req;
+    libraft_cbs++;
+    libraft_cb_status = status;
+}
+
+/* libraft sends M through the wrapped io with its own callback. */
+static void libraft_sends(struct raft_io_send *req, const struct raft_message *m)
+{
+    assert_int_equal(fake_io.send(&fake_io, req, m, libraft_send_cb), 0);
+}
+
+/* Fires the callback of held send I with STATUS, freeing a copy the guard sent. */
+static void complete_send(unsigned i, int status)
+{
+    held_sends[i].cb(held_sends[i].req, status);
+}
+
+/* A write that fails (libraft's connection to a peer that restarted) is sent again at once,
+ * request or result; libraft still gets its own callback with the failure. */
+static void test_failed_vote_write_is_sent_again_at_once(void **state)
+{
+    (void)state;
+    struct raft_io_send req1, req2, req3;
+    candidate_2_sending(true, hold_send);
+    n_held_sends = 0;
+    libraft_cbs = 0;
+
+    struct raft_message rq = peer_msg(RAFT_REQUEST_VOTE, 1, "a1");
+    rq.request_vote.term = 5;
+    rq.request_vote.candidate_id = 2;
+    rq.request_vote.pre_vote = true;
+    libraft_sends(&req1, &rq);
+    complete_send(0, RAFT_IOERR);
+    assert_int_equal(libraft_cbs, 1);
+    assert_int_equal(libraft_cb_status, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 2); /* the copy */
+    assert_int_equal(held_sends[1].m.type, RAFT_REQUEST_VOTE);
+    assert_int_equal(held_sends[1].m.server_id, 1);
+    assert_string_equal(held_sends[1].m.server_address, "a1");
+    assert_int_equal(held_sends[1].m.request_vote.term, 5);
+    assert_true(held_sends[1].m.request_vote.pre_vote);
+    complete_send(1, RAFT_IOERR); /* the copy's failure: not sent a third time from here */
+    assert_int_equal(n_held_sends, 2);
+
+    struct raft_message rs = peer_msg(RAFT_REQUEST_VOTE_RESULT, 3, "a3"); /* an answer to 3 */
+    rs.request_vote_result.term = 5;
+    rs.request_vote_result.vote_granted = true;
+    libraft_sends(&req2, &rs);
+    complete_send(2, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 4);
+    assert_int_equal(held_sends[3].m.type, RAFT_REQUEST_VOTE_RESULT);
+    assert_string_equal(held_sends[3].m.server_address, "a3");
+    assert_true(held_sends[3].m.request_vote_result.vote_granted);
+    complete_send(3, 0);
+    assert_int_equal(fake_fix.votes_resent, 2);
+
+    /* not again: a write that succeeded, one cancelled at close, a request whose round ended */
+    libraft_sends(&req3, &rq);
+    complete_send(4, 0);
+    libraft_sends(&req3, &rq);
+    complete_send(5, RAFT_CANCELED);
+    libraft_sends(&req3, &rq);
+    vote_r.state = RAFT_FOLLOWER;
+    complete_send(6, RAFT_IOERR);
+    assert_int_equal(n_held_sends, 7);
+    assert_int_equal(libraft_cbs, 5);
+    assert_int_equal(fake_fix.votes_resent, 2);
+    candidate_done();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +935,15 @@ int main(void)
         cmocka_unit_test(test_in_pre_vote_aliases_the_leader_address_in_a_follower),
         cmocka_unit_test(test_vote_results_are_dropped_at_a_follower_only),
         cmocka_unit_test(test_prevote_is_copied_to_the_non_voters),
+        cmocka_unit_test_setup_teardown(test_vote_within_T_of_the_leader_keeps_it, silent_setup, silent_teardown),
+        cmocka_unit_test_setup_teardown(test_prevote_after_T_of_silence_forgets_the_leader, silent_setup,
+                                        silent_teardown),
+        cmocka_unit_test_setup_teardown(test_real_vote_after_T_of_silence_forgets_the_leader, silent_setup,
+                                        silent_teardown),
+        cmocka_unit_test_setup_teardown(test_silence_rule_leaves_other_cases_alone, silent_setup, silent_teardown),
+        cmocka_unit_test(test_unanswered_prevote_is_sent_again_on_the_next_ticks),
+        cmocka_unit_test(test_vote_requests_of_a_past_round_are_not_sent_again),
+        cmocka_unit_test(test_failed_vote_write_is_sent_again_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
