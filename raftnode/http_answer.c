@@ -221,6 +221,9 @@ static unsigned json_answer(struct http *h, enum http_route route, const char *n
     unsigned status = 200;
     int rc = 0;
 
+    if (route != HTTP_ROUTE_STATUS && !handlers_reads_open(ctx, err, sizeof err)) {
+        return json_error(503, PROTO_CODE_CATCHING_UP, err, body, len, ct);
+    }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     switch (route) {

@@ -27,6 +27,7 @@
 #include "kylin_link.h"
 #include "loop_busy.h"
 #include "raft_fix.h"
+#include "read_gate.h"
 #include "removal.h"
 #include "peer.h"
 #include "proposal.h"
@@ -41,6 +42,7 @@ struct node {
     struct raft raft;                   /* public: read through raft_* accessors only */
     struct raft_io io;                  /* private */
     struct raft_fix raft_fix;           /* private: guard around io (raft_fix.h) */
+    struct read_gate read_gate;         /* private: plain reads held after a start (read_gate.h) */
     struct raft_uv_transport transport; /* private */
     struct fsm_glue fsm;                /* private: the FSM hooks (fsm.failed: SQLite failed;
                                          * no further applies) */
