@@ -17,8 +17,9 @@ void read_gate_start(struct read_gate *g, uint64_t last_index)
 
 void read_gate_leader(struct read_gate *g, uint64_t prev_index, uint64_t leader_commit)
 {
-    if (g->started && leader_commit >= prev_index && leader_commit < g->target) {
+    if (g->started && !g->hinted && leader_commit >= prev_index) {
         g->target = leader_commit;
+        g->hinted = true;
     }
 }
 

@@ -51,7 +51,7 @@ static void test_stays_open(void **state)
     struct read_gate g = started(50);
     (void)state;
     assert_true(read_gate_check(&g, 60));
-    read_gate_leader(&g, 10, 70); /* a later hint changes nothing once open */
+    read_gate_leader(&g, 10, 70); /* a hint changes nothing once open */
     assert_true(read_gate_check(&g, 60));
     assert_true(read_gate_check(&g, 0));
 }
@@ -67,6 +67,7 @@ static void test_lagging_leader_commit_is_ignored(void **state)
     assert_false(read_gate_check(&g, 90));
     read_gate_leader(&g, 97, 96);
     assert_int_equal(g.target, 100);
+    assert_false(g.hinted);
     assert_false(read_gate_check(&g, 99));
 }
 
@@ -83,20 +84,34 @@ static void test_uncommitted_tail_opens_at_the_leaders_commit(void **state)
     assert_true(read_gate_check(&g, 100));
 }
 
-static void test_commit_beyond_prev_lowers_only_below_l(void **state)
+/* The leader committed past L: the member must reach the leader's commit index, and later
+ * hints (the commit index keeps moving under load) do not move the target again. */
+static void test_first_hint_sets_the_target(void **state)
 {
     struct read_gate g = started(120);
     (void)state;
-    read_gate_leader(&g, 110, 150); /* the leader committed past L: L stays the target */
-    assert_int_equal(g.target, 120);
-    read_gate_leader(&g, 105, 115);
-    assert_int_equal(g.target, 115);
-    read_gate_leader(&g, 112, 118); /* a higher hint never raises it again */
-    assert_int_equal(g.target, 115);
-    read_gate_leader(&g, 108, 111);
-    assert_int_equal(g.target, 111);
-    assert_false(read_gate_check(&g, 110));
-    assert_true(read_gate_check(&g, 111));
+    read_gate_leader(&g, 110, 150);
+    assert_int_equal(g.target, 150);
+    assert_true(g.hinted);
+    read_gate_leader(&g, 140, 160);
+    read_gate_leader(&g, 100, 100);
+    assert_int_equal(g.target, 150);
+    assert_false(read_gate_check(&g, 149));
+    assert_true(read_gate_check(&g, 150));
+}
+
+/* Applied 95, but the kill came before the member's own append of 91..95 reached its disk
+ * (libraft applies what the leader says is committed at once): L = 90 < A. The leader's
+ * commit index, once a message shows it, still covers A. */
+static void test_lost_log_tail_waits_for_the_leaders_commit(void **state)
+{
+    struct read_gate g = started(90);
+    (void)state;
+    read_gate_leader(&g, 90, 100);
+    assert_int_equal(g.target, 100);
+    assert_false(read_gate_check(&g, 90));
+    assert_false(read_gate_check(&g, 95));
+    assert_true(read_gate_check(&g, 100));
 }
 
 /* A member that joins with an empty log has served nothing: it is open at once. */
@@ -115,7 +130,8 @@ int main(void)
         cmocka_unit_test(test_stays_open),
         cmocka_unit_test(test_lagging_leader_commit_is_ignored),
         cmocka_unit_test(test_uncommitted_tail_opens_at_the_leaders_commit),
-        cmocka_unit_test(test_commit_beyond_prev_lowers_only_below_l),
+        cmocka_unit_test(test_first_hint_sets_the_target),
+        cmocka_unit_test(test_lost_log_tail_waits_for_the_leaders_commit),
         cmocka_unit_test(test_empty_log_is_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
