@@ -537,7 +537,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     }
     read_gate_start(&n->read_gate, raft_last_index(&n->raft));
     log_info("raft started: id %llu at %s, data in %s, applied index %llu, local log's last index %llu "
-             "(plain reads wait until it is applied or a leader shows less is committed)",
+             "(plain reads wait until it is applied, or the leader's commit index once a leader's message "
+             "shows it)",
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
              (unsigned long long)n->store.applied_index, (unsigned long long)n->read_gate.last_index);
 
