@@ -100,7 +100,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 # raft guard, FSM glue and write pipeline, each through its host interface (no libuv, no
 # network).
 SIM_SRC  := common/mp.c common/log.c $(STORAGE_SRC) raftnode/planner.c raftnode/scheduler_core.c \
-            raftnode/scheduler.c raftnode/raft_fix.c raftnode/lease.c raftnode/fsm_glue.c raftnode/proposal.c raftnode/wire_err.c \
+            raftnode/scheduler.c raftnode/raft_fix.c raftnode/read_gate.c raftnode/lease.c raftnode/fsm_glue.c raftnode/proposal.c raftnode/wire_err.c \
             raftnode/autopilot.c raftnode/autopilot_policy.c \
             $(wildcard tests/sim/*.c)
 SIM_SEEDS ?= 1500

@@ -33,6 +33,7 @@ enum proto_status {
 #define PROTO_CODE_NOT_JOINED "not_joined"         /* status 3 */
 #define PROTO_CODE_SHUTTING_DOWN "shutting_down"   /* status 3 */
 #define PROTO_CODE_TIMEOUT "timeout"               /* status 3 */
+#define PROTO_CODE_CATCHING_UP "catching_up"       /* status 3: plain reads held after a restart */
 #define PROTO_CODE_BAD_REQUEST "bad_request"       /* status 2 */
 #define PROTO_CODE_UNKNOWN_METHOD "unknown_method" /* status 2 */
 #define PROTO_CODE_FRAME_TOO_LARGE "frame_too_large" /* status 2, then the connection closes */

@@ -43,6 +43,9 @@ struct api_host {
     /* Optional: too many writes wait for commit (proposals_full): decode no requests until
      * the host calls api_resume. */
     bool (*writes_full)(void *node);
+    /* Optional (NULL: always open): false while plain reads are held after a start
+     * (read_gate.h); *TARGET: the applied index they wait for. */
+    bool (*reads_open)(void *node, uint64_t *target);
 };
 
 /* The narrow context the API layer and its handlers get at api_start: the parts of the member

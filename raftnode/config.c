@@ -110,15 +110,15 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(snapshot_trailing),
         "Log entries kept behind a snapshot, so that a follower lagging by fewer entries\n"
         "catches up without a snapshot transfer."},
-    [K_GROUP_COMMIT_MS] = {"raft.apply.group-commit-ms", KT_UINT, 0, "0", 0, 1000, NULL,
+    [K_GROUP_COMMIT_MS] = {"raft.apply.group-commit-ms", KT_UINT, 0, "20", 0, 1000, NULL,
         FIELD(group_commit_ms),
         "Applied entries share one SQLite transaction for up to this many milliseconds (at\n"
         "most 64 entries), so pages they share are written once: less disk and CPU per write.\n"
         "Replies do not wait for it (the raft log holds the entries; a restart replays what\n"
-        "SQLite lost). The metastore mirror sees a decision once it is committed. 0 (the\n"
-        "default) commits every entry on its own. Caution: a member killed with entries not\n"
-        "yet committed to SQLite answers plain reads from the older state after its restart\n"
-        "until it has replayed them (a read can go back); --consistent reads are not affected."},
+        "SQLite lost). The metastore mirror sees a decision once it is committed. 0 commits\n"
+        "every entry on its own. After a kill -9 a member has lost the uncommitted entries from\n"
+        "SQLite until it has replayed its log; it answers plain reads catching_up meanwhile\n"
+        "(after every start, whatever this value), so no read goes back."},
     [K_METASTORE_URL] = {"raft.metastore.url", KT_STRING, 0, NULL, 0, 0, NULL,
         FIELD(metastore_url),
         "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions:\n"

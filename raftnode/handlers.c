@@ -154,3 +154,26 @@ bool handlers_require_leader(const struct api_req *req)
     }
     return true;
 }
+
+bool handlers_reads_open(const struct api_ctx *ctx, char *why, size_t why_len)
+{
+    uint64_t target = 0;
+    if (ctx->host.reads_open == NULL || ctx->host.reads_open(ctx->host.node, &target)) {
+        return true;
+    }
+    snprintf(why, why_len, "member %llu restarted and is re-applying its raft log (applied %llu of %llu): its "
+             "state may be older than what it answered before; retry, ask another member or read with "
+             "--consistent", (unsigned long long)ctx->cfg->node_id,
+             (unsigned long long)ctx->host.applied_index(ctx->host.node), (unsigned long long)target);
+    return false;
+}
+
+bool handlers_read_gate(const struct api_req *req)
+{
+    char why[320];
+    if (handlers_reads_open(req->ctx, why, sizeof why)) {
+        return true;
+    }
+    api_reply_error(req->conn, req->id, PROTO_UNAVAILABLE, PROTO_CODE_CATCHING_UP, "%s", why);
+    return false;
+}

@@ -67,6 +67,14 @@ void handlers_dispatch(struct api_req *req);
  * redirect) and returns false. */
 bool handlers_require_leader(const struct api_req *req);
 
+/* False while this member holds plain reads after its start (read_gate.h), with the reason in
+ * WHY (cap WHY_LEN); true otherwise. */
+bool handlers_reads_open(const struct api_ctx *ctx, char *why, size_t why_len);
+
+/* For a plain read of the replicated state: true when it may be answered; otherwise answers
+ * REQ status 3 code catching_up (retryable) and returns false. */
+bool handlers_read_gate(const struct api_req *req);
+
 /* The results of three reads, packed into PK from this member's state without a reply, for
  * the API handlers and the HTTP endpoints (http.c) alike. */
 void handlers_pack_status(const struct api_ctx *ctx, msgpack_packer *pk);

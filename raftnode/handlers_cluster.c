@@ -49,7 +49,10 @@ void handlers_pack_status(const struct api_ctx *ctx, msgpack_packer *pk)
     char leader_api[CONFIG_ADDR_MAX];
     uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
 
-    msgpack_pack_map(pk, 9);
+    char why[320];
+    bool reads_open = handlers_reads_open(ctx, why, sizeof why);
+
+    msgpack_pack_map(pk, 10);
     mp_pack_kv_u64(pk, "id", ctx->cfg->node_id);
     mp_pack_kv_str(pk, "state", ctx->host.state_name(ctx->host.node));
     mp_pack_kv_u64(pk, "term", raft_current_term(ctx->raft));
@@ -58,6 +61,7 @@ void handlers_pack_status(const struct api_ctx *ctx, msgpack_packer *pk)
     mp_pack_kv_u64(pk, "last_index", raft_last_index(ctx->raft));
     mp_pack_kv_u64(pk, "leader_id", leader);
     mp_pack_kv_str(pk, "leader_api", leader_api);
+    mp_pack_kv_bool(pk, "reads_open", reads_open);
     mp_pack_cstr(pk, "members");
     pack_members(ctx, pk);
 }

@@ -47,6 +47,9 @@ void handle_engine_list(struct api_req *req)
 {
     struct api_reply r;
 
+    if (!handlers_read_gate(req)) {
+        return;
+    }
     api_reply_begin(&r, req->ctx, req->id, 0, PROTO_CODE_OK, NULL);
     if (handlers_pack_engines(req->ctx, &r.pk) != 0) {
         msgpack_sbuffer_destroy(&r.sbuf);

@@ -29,6 +29,9 @@ void handle_history(struct api_req *req)
                         "history takes \"project\" (str) and \"limit\" (uint)");
         return;
     }
+    if (!handlers_read_gate(req)) {
+        return;
+    }
     api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
     if (store_pack_history(ctx->store, project, len, limit > 1000000 ? 1000000 : (unsigned)limit, &r.pk) != 0) {
         msgpack_sbuffer_destroy(&r.sbuf);
@@ -46,6 +49,9 @@ void handle_audit(struct api_req *req)
 
     if (mp_get_u64(req->args, "limit", &limit) == -2) {
         api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "audit takes \"limit\" (uint)");
+        return;
+    }
+    if (!handlers_read_gate(req)) {
         return;
     }
     api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);

@@ -79,7 +79,9 @@ void handle_project_list(struct api_req *req)
         return;
     }
     if (!consistent) {
-        project_list_reply(req->ctx, req->conn, req->id);
+        if (handlers_read_gate(req)) {
+            project_list_reply(req->ctx, req->conn, req->id);
+        }
         return;
     }
     if (handlers_require_leader(req) && (w = api_read_wait_new(req, sizeof *w, project_list_read)) != NULL) {
@@ -285,7 +287,9 @@ void handle_project_show(struct api_req *req)
         return;
     }
     if (!consistent) {
-        project_show_reply(req->ctx, req->conn, req->id, name, len);
+        if (handlers_read_gate(req)) {
+            project_show_reply(req->ctx, req->conn, req->id, name, len);
+        }
         return;
     }
     if (!handlers_require_leader(req)) {

@@ -183,11 +183,12 @@ static unsigned json_error(unsigned status, const char *code, const char *text, 
     return status;
 }
 
-/* /ready: a leader is known and this member applied what it knows to be committed. */
+/* /ready: a leader is known, this member applied what it knows to be committed and answers
+ * plain reads (read_gate.h). */
 static unsigned ready_answer(struct http *h, char **body, size_t *len, const char **ct)
 {
     const struct api_ctx *ctx = &h->ctx;
-    char leader_api[64], text[256];
+    char leader_api[64], text[256], why[320];
     uint64_t leader = ctx->host.leader(ctx->host.node, leader_api, sizeof leader_api);
     uint64_t commit = raft_commit_index(ctx->raft);
     uint64_t applied = ctx->host.applied_index(ctx->host.node);
@@ -201,6 +202,11 @@ static unsigned ready_answer(struct http *h, char **body, size_t *len, const cha
     if (applied < commit) {
         snprintf(text, sizeof text, "not ready: applied %llu of %llu committed\n", (unsigned long long)applied,
                  (unsigned long long)commit);
+        return text_answer(503, text, body, len, ct);
+    }
+    if (!handlers_reads_open(ctx, why, sizeof why)) {
+        snprintf(text, sizeof text, "not ready: plain reads held after the start (catching_up), applied %llu\n",
+                 (unsigned long long)applied);
         return text_answer(503, text, body, len, ct);
     }
     snprintf(text, sizeof text, "ready: leader %llu, applied %llu\n", (unsigned long long)leader,
@@ -221,6 +227,9 @@ static unsigned json_answer(struct http *h, enum http_route route, const char *n
     unsigned status = 200;
     int rc = 0;
 
+    if (route != HTTP_ROUTE_STATUS && !handlers_reads_open(ctx, err, sizeof err)) {
+        return json_error(503, PROTO_CODE_CATCHING_UP, err, body, len, ct);
+    }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     switch (route) {

@@ -115,6 +115,23 @@ static bool host_running(void *node)
     return ((struct node *)node)->phase == NODE_RUNNING;
 }
 
+/* Plain reads after a start wait until this member re-applied what it may have served before
+ * (read_gate.h); logged once when they open. */
+static bool host_reads_open(void *node, uint64_t *target)
+{
+    struct node *n = node;
+    bool was = n->read_gate.open;
+    uint64_t applied = node_applied_index(n);
+    bool open = read_gate_check(&n->read_gate, applied);
+    *target = n->read_gate.target;
+    if (open && !was) {
+        log_info("plain reads open: applied index %llu reached %llu (local log's last index at start: %llu)",
+                 (unsigned long long)applied, (unsigned long long)n->read_gate.target,
+                 (unsigned long long)n->read_gate.last_index);
+    }
+    return open;
+}
+
 static bool host_writes_full(void *node)
 {
     return proposals_full(&((struct node *)node)->proposals);
@@ -136,7 +153,8 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .raft_fix = &n->raft_fix,
         .fsm = &n->fsm,
         .host = {.node = n, .leader = host_leader, .applied_index = host_applied_index,
-                 .state_name = host_state_name, .running = host_running, .writes_full = host_writes_full},
+                 .state_name = host_state_name, .running = host_running, .writes_full = host_writes_full,
+                 .reads_open = host_reads_open},
     };
 }
 
@@ -321,6 +339,10 @@ static void tick_cb(uv_timer_t *t)
         node_stop(n, 1);
         return;
     }
+    if (!n->read_gate.open) {
+        uint64_t target;
+        (void)host_reads_open(n, &target); /* logs the opening without waiting for a read */
+    }
     if (n->raft_fix.rewritten != n->raft_fix.reported) {
         log_info("raft guard: %llu AppendEntries message(s) reached below this member's snapshot at "
                  "index %llu (%llu committed entries dropped from them); rewritten to start at the "
@@ -457,6 +479,8 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("raft I/O guard: too many raft instances in this process");
         goto err_io;
     }
+    read_gate_init(&n->read_gate);
+    n->raft_fix.read_gate = &n->read_gate;
     struct fsm_glue_host fsm_host = {
         .data = n, .stop = fsm_stop, .handover = fsm_handover, .grace_all = fsm_grace_all, .applied = fsm_applied,
         .snapshot = snap_async_take, .snapshot_data = &n->snap_async};
@@ -516,9 +540,12 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
                   n->transport.errmsg[0] ? "; transport: " : "", n->transport.errmsg);
         goto err_raft;
     }
-    log_info("raft started: id %llu at %s, data in %s, applied index %llu",
+    read_gate_start(&n->read_gate, raft_last_index(&n->raft));
+    log_info("raft started: id %llu at %s, data in %s, applied index %llu, local log's last index %llu "
+             "(plain reads wait until it is applied, or the leader's commit index once a leader's message "
+             "shows it)",
              (unsigned long long)cfg->node_id, cfg->node_address, cfg->data_dir,
-             (unsigned long long)n->store.applied_index);
+             (unsigned long long)n->store.applied_index, (unsigned long long)n->read_gate.last_index);
 
     if (peer_init(&n->peer, n) != 0 || scheduler_start(n) != 0) {
         log_error("cannot initialise the write pipeline");

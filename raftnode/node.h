@@ -28,6 +28,7 @@
 #include "loop_busy.h"
 #include "raft_fix.h"
 #include "snap_async.h"
+#include "read_gate.h"
 #include "removal.h"
 #include "peer.h"
 #include "proposal.h"
@@ -43,6 +44,7 @@ struct node {
     struct raft_io io;                  /* private */
     struct raft_fix raft_fix;           /* private: guard around io (raft_fix.h) */
     struct snap_async snap_async;       /* private: snapshot copies off the loop (snap_async.h) */
+    struct read_gate read_gate;         /* private: plain reads held after a start (read_gate.h) */
     struct raft_uv_transport transport; /* private */
     struct fsm_glue fsm;                /* private: the FSM hooks (fsm.failed: SQLite failed;
                                          * no further applies) */

@@ -445,6 +445,10 @@ static void fix_recv(struct raft_io *io, struct raft_message *m)
     if (f->on_recv != NULL) {
         f->on_recv(f->on_recv_data, m->server_id);
     }
+    if (m->type == RAFT_APPEND_ENTRIES && f->read_gate != NULL && f->raft != NULL &&
+        m->append_entries.term >= raft_current_term(f->raft)) {
+        read_gate_leader(f->read_gate, m->append_entries.prev_log_index, m->append_entries.leader_commit);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT && f->put_req != NULL && !f->no_hold) {
         /* the message's conf and data now belong to us until delivered (see the header) */
         drop_held(f);

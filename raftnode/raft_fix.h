@@ -142,6 +142,8 @@
 #include <raft.h>
 #include <stdint.h>
 
+#include "read_gate.h"
+
 #define RAFT_FIX_MAX 16
 #define RAFT_FIX_RECENT 8
 /* Upper bounds in microseconds of the append duration buckets; one more bucket holds anything
@@ -215,6 +217,9 @@ struct raft_fix {
      * last-contact tracking, autopilot.h); NULL = off */
     void (*on_recv)(void *data, raft_id from);
     void *on_recv_data;
+    /* the owner's: told of every AppendEntries of a term >= this member's, as received (before
+     * any guard rewrites it): the read gate after a restart (read_gate.h); NULL = off. Needs RAFT. */
+    struct read_gate *read_gate;
 };
 
 /* 0, or -1 when RAFT_FIX_MAX ios are wrapped already. */

@@ -102,5 +102,8 @@ def history_from_db(db, prefix):
 
 
 def all_placed(c):
-    rc, projects, err = c.ctl("project", "list")
+    # --consistent: a plain read may reach a follower that has not applied the adds yet, and
+    # "every project owned" is then true of _global alone (seen with group commit on, where
+    # the leader replies before its SQLite commit and followers learn the commit a beat later).
+    rc, projects, err = c.ctl("--consistent", "project", "list")
     return rc == 0 and all(p["owner"] is not None for p in projects)
