@@ -1061,7 +1061,7 @@ if [ "$MODE" = full ]; then
         echo "* shared machine: other jobs ran beside this benchmark (load average $LOAD_START at the start,"
         echo "  $(cut -d' ' -f1-3 /proc/loadavg) at the end): absolute figures vary from run to run; compare the two"
         echo "  systems through the ratios of this one run (both measured in it, one after the other)"
-        echo "* raftnode: libraft $RAFT_VERSION, libuv $LIBUV_VERSION, SQLite $SQLITE_VERSION; git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+        echo "* raftnode: libraft $RAFT_VERSION, libuv $LIBUV_VERSION, SQLite $SQLITE_VERSION; git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- . ':!docs/benchmarks.md' ':!docs/benchmarks-latency.png' 2>/dev/null || echo ' + uncommitted changes')"
         echo "* etcd: $ETCD_VERSION (Debian etcd-server), client bench/etcd-go: $ETCD_CLIENT_VERSION, one connection per 10 clients (ET_CONNS=$ET_CONNS)"
         echo "* PostgreSQL: $PG_VERSION (private instance, default settings: fsync and synchronous_commit on)"
         echo
