@@ -152,17 +152,32 @@ static struct vote_send {
     struct raft_message m; /* its server_address looked up again when sent again */
 } vote_sends[VOTE_SENDS_MAX];
 
+/* The address of server ID in C, or NULL. */
+static const char *address_of(const struct raft_configuration *c, raft_id id)
+{
+    for (unsigned k = 0; k < c->n; k++) {
+        if (c->servers[k].id == id) {
+            return c->servers[k].address;
+        }
+    }
+    return NULL;
+}
+
+int raft_fix_readdress(const struct raft_configuration *c, struct raft_message *m)
+{
+    const char *address = address_of(c, m->server_id);
+    if (address == NULL) {
+        return RAFT_NOCONNECTION;
+    }
+    m->server_address = address;
+    return 0;
+}
+
 /* Sends a copy of M (a vote request or result) through F's io, with the address of M's server
  * in F's configuration; the copy frees itself. */
 static void send_vote_copy(struct raft_fix *f, const struct raft_message *m)
 {
-    const struct raft_configuration *c = &f->raft->configuration;
-    const char *address = NULL;
-    for (unsigned k = 0; k < c->n; k++) {
-        if (c->servers[k].id == m->server_id) {
-            address = c->servers[k].address;
-        }
-    }
+    const char *address = address_of(&f->raft->configuration, m->server_id);
     struct raft_io_send *copy = address != NULL ? malloc(sizeof *copy) : NULL;
     if (copy == NULL) {
         return; /* no longer in the configuration, or out of memory: a lost message */
@@ -229,6 +244,17 @@ static int fix_send(struct raft_io *io, struct raft_io_send *req, const struct r
     if (message->type == RAFT_REQUEST_VOTE && message->request_vote.pre_vote && f->raft != NULL &&
         !f->no_prevote_copies) {
         copy_prevote(f, io, message);
+    }
+    if (message->type == RAFT_INSTALL_SNAPSHOT && f->raft != NULL) {
+        /* the message belongs to libraft's request, which built it for this call; its address
+         * may point into a configuration freed since (eleventh rule) */
+        int rv = raft_fix_readdress(&f->raft->configuration, (struct raft_message *)message);
+        if (rv != 0) {
+            snprintf(io->errmsg, sizeof io->errmsg, "InstallSnapshot to server %llu: no longer in the configuration",
+                     (unsigned long long)message->server_id);
+            return rv;
+        }
+        f->snapshots_readdressed++;
     }
     if (message->type == RAFT_INSTALL_SNAPSHOT) {
         unsigned n = f->n_recent < RAFT_FIX_RECENT ? f->n_recent : RAFT_FIX_RECENT;

@@ -126,6 +126,16 @@
  * result is ignored, or dropped at a follower by the sixth rule). Needs RAFT. Counted in
  * VOTES_RESENT; `sim --no-vote-resend` turns it off.
  *
+ * Eleventh (a crash, found by the cluster suite's ASan build: a member joining while the leader
+ * sends a snapshot): the legacy layer builds an InstallSnapshot whose server_address points into
+ * the leader's configuration, then loads the snapshot on the thread pool and sends the message
+ * from the load's callback (legacy.c legacyLoadSnapshotCb). A configuration change in between
+ * (a member added) frees that configuration, and the send reads the freed address: a
+ * use-after-free in uv_send.c's client lookup. The guard never reads an outgoing InstallSnapshot's
+ * address: it puts the one of the server with that id in the current configuration on the message,
+ * and fails the send (libraft frees the snapshot and sends one again at its next attempt) when
+ * that server has left it. Needs RAFT. Counted in SNAPSHOTS_READDRESSED.
+ *
  * Besides the guards, the append wrapper times every log append from the call to libraft's uv
  * io to its callback (CLOCK_MONOTONIC): the disk write as raft sees it, for the
  * raftnode_raft_append_duration_seconds histogram (APPEND_US_BUCKETS, RAFT_FIX_APPEND_BOUNDS_US).
@@ -205,6 +215,7 @@ struct raft_fix {
         unsigned resends;          /* sent again so far */
         int fresh;                 /* sent since the last tick: not yet due */
     } votes_out[RAFT_FIX_VOTE_PEERS]; /* the last request to each server, unanswered (tenth) */
+    uint64_t snapshots_readdressed; /* read-only: InstallSnapshot sent to the current configuration's address (eleventh) */
     int no_vote_resend;     /* tests only (sim --no-vote-resend): each request sent once (tenth) */
     uint64_t votes_resent;  /* read-only: (pre-)vote requests sent again (tenth) */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
@@ -242,6 +253,11 @@ unsigned raft_fix_split_change(struct raft_message *m);
  * current leader (id and address, as libraft's conversion to follower does). Returns 1 when it
  * cleared it, 0 otherwise (R untouched). */
 int raft_fix_forget_silent_leader(struct raft *r, const struct raft_message *m, raft_time now);
+
+/* The eleventh rule (exposed for unit tests): puts on M (an InstallSnapshot) the address of the
+ * server M->server_id in C, without reading M's own address (it may be freed). Returns 0, or
+ * RAFT_NOCONNECTION when C holds no such server (M untouched). */
+int raft_fix_readdress(const struct raft_configuration *c, struct raft_message *m);
 
 /* The tenth rule's tick (exposed for unit tests; the wrapped tick calls it after libraft's):
  * sends again, through the io's own send, every remembered request that belongs to the

@@ -364,6 +364,9 @@ def test_maintenance_mode(kylin, db, prefix):
     marker = "127.0.0.1:0000|9223372036854775807"
     assert {v[1] for v in epochs(db, prefix).values()} == {marker}
     b = kylin()
+    # A reacts to B joining (updateAllEpochs) after its next membership poll: let that no-op happen
+    # inside maintenance, or it would claim the rows blanked below before B's own change does
+    wait_for(lambda: b.identity in a.report()["zk_members"], 20, "A acted on B joining")
     w = a.report()["writes"]
     assert b.claim(["p1"], force=False) == (200, OK)
     assert a.poke() == (200, OK)

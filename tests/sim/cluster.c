@@ -587,6 +587,7 @@ void cluster_close(struct sim *s)
         s->counters[C_PREVOTES_COPIED] += v->fix.prevotes_copied;
         s->counters[C_LEADERS_FORGOTTEN] += v->fix.leaders_forgotten;
         s->counters[C_VOTES_RESENT] += v->fix.votes_resent;
+        s->counters[C_SNAPSHOTS_READDRESSED] += v->fix.snapshots_readdressed;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

@@ -789,7 +789,7 @@ int main(int argc, char **argv)
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
            "(raft_fix), %llu failover-liveness checks of a silent engine, %llu vote results dropped at a "
-           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu pre-vote requests copied to non-voters (raft_fix), %llu leaders forgotten for a vote after T of silence (raft_fix), %llu vote requests sent again (raft_fix), %llu autopilot changes, %llu voters dead for good replaced, %llu voters demoted while away re-admitted (--autopilot)\n",
+           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu pre-vote requests copied to non-voters (raft_fix), %llu leaders forgotten for a vote after T of silence (raft_fix), %llu vote requests sent again (raft_fix), %llu InstallSnapshot addressed from the current configuration (raft_fix), %llu autopilot changes, %llu voters dead for good replaced, %llu voters demoted while away re-admitted (--autopilot)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -801,7 +801,7 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_PREVOTE_TERMS], (unsigned long long)totals[C_FAILOVER_CHECKS],
            (unsigned long long)totals[C_VOTE_RESULTS_DROPPED], (unsigned long long)totals[C_CHANGES_SPLIT],
            (unsigned long long)totals[C_PREVOTES_COPIED], (unsigned long long)totals[C_LEADERS_FORGOTTEN],
-           (unsigned long long)totals[C_VOTES_RESENT],
+           (unsigned long long)totals[C_VOTES_RESENT], (unsigned long long)totals[C_SNAPSHOTS_READDRESSED],
            (unsigned long long)totals[C_AUTOPILOT_ACTIONS],
            (unsigned long long)totals[C_AUTOPILOT_REPLACED], (unsigned long long)totals[C_AUTOPILOT_READMITTED]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);

@@ -181,6 +181,7 @@ enum sim_counter {
     C_PREVOTES_COPIED,      /* pre-vote requests also sent to a non-voter (raft_fix.c, eighth) */
     C_LEADERS_FORGOTTEN,    /* followers' leaders cleared for a RequestVote after T of silence (ninth) */
     C_VOTES_RESENT,         /* unanswered (pre-)vote requests sent again (raft_fix.c, tenth) */
+    C_SNAPSHOTS_READDRESSED, /* InstallSnapshot sent to the current configuration's address (raft_fix.c, eleventh) */
     C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
     C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
     C_AUTOPILOT_READMITTED, /* --autopilot: runs whose voter demoted while away ended up a voter or standby */

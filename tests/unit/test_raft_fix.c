@@ -6,12 +6,15 @@
  * AppendEntries before a configuration change that is not its first entry (seventh bug:
  * `sim --autopilot --seeds 1 --first 349 --no-change-split`), and a follower's leader cleared
  * for a RequestVote after an election timeout of silence (ninth rule), and an unanswered
- * (pre-)vote request sent again on the next ticks (tenth). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * (pre-)vote request sent again on the next ticks (tenth), and an outgoing InstallSnapshot
+ * addressed from the current configuration, never from its own (possibly freed) address
+ * (eleventh: the ASan build fails if the guard reads it). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -912,6 +915,73 @@ static void test_failed_vote_write_is_sent_again_at_once(void **state)
     candidate_done();
 }
 
+/* ---- an InstallSnapshot is addressed from the current configuration (eleventh rule) ---- */
+
+static const char *readdressed_to; /* the address the io's send got */
+static unsigned readdressed_sends;
+
+static int address_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                        raft_io_send_cb cb)
+{
+    (void)io, (void)req, (void)cb;
+    readdressed_to = m->server_address;
+    readdressed_sends++;
+    return 0;
+}
+
+static void test_install_snapshot_is_addressed_from_the_current_configuration(void **state)
+{
+    (void)state;
+    struct raft r;
+    memset(&r, 0, sizeof r);
+    r.id = 1;
+    raft_configuration_init(&r.configuration);
+    assert_int_equal(raft_configuration_add(&r.configuration, 1, "127.0.0.1:9001", RAFT_VOTER), 0);
+    assert_int_equal(raft_configuration_add(&r.configuration, 2, "127.0.0.1:9002", RAFT_VOTER), 0);
+    fake_reset();
+    fake_io.send = address_send;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    fake_fix.raft = &r;
+    readdressed_sends = 0;
+
+    /* libraft's message, built before a configuration change freed the address it points to */
+    char *stale = strdup("127.0.0.1:9002");
+    assert_non_null(stale);
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_INSTALL_SNAPSHOT;
+    m.server_id = 2;
+    m.server_address = stale;
+    free(stale); /* ASan: a read of it by the guard or the io fails the test */
+    struct raft_io_send req;
+    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), 0);
+    assert_int_equal(readdressed_sends, 1);
+    assert_ptr_equal(readdressed_to, r.configuration.servers[1].address);
+    assert_string_equal(readdressed_to, "127.0.0.1:9002");
+    assert_int_equal(fake_fix.snapshots_readdressed, 1);
+
+    /* server 2 left the configuration meanwhile: the send fails, nothing is written */
+    struct raft_configuration only1;
+    raft_configuration_init(&only1);
+    assert_int_equal(raft_configuration_add(&only1, 1, "127.0.0.1:9001", RAFT_VOTER), 0);
+    raft_configuration_close(&r.configuration);
+    r.configuration = only1;
+    m.server_address = NULL;
+    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), RAFT_NOCONNECTION);
+    assert_int_equal(readdressed_sends, 1);
+    assert_non_null(strstr(fake_io.errmsg, "no longer in the configuration"));
+    assert_int_equal(fake_fix.snapshots_readdressed, 1);
+
+    /* other messages keep libraft's address */
+    m.type = RAFT_APPEND_ENTRIES;
+    m.server_address = "127.0.0.1:9009";
+    assert_int_equal(fake_io.send(&fake_io, &req, &m, NULL), 0);
+    assert_string_equal(readdressed_to, "127.0.0.1:9009");
+
+    raft_fix_unwrap(&fake_fix);
+    raft_configuration_close(&r.configuration);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -944,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_unanswered_prevote_is_sent_again_on_the_next_ticks),
         cmocka_unit_test(test_vote_requests_of_a_past_round_are_not_sent_again),
         cmocka_unit_test(test_failed_vote_write_is_sent_again_at_once),
+        cmocka_unit_test(test_install_snapshot_is_addressed_from_the_current_configuration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

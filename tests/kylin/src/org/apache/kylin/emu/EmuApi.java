@@ -71,6 +71,7 @@ final class EmuApi {
         m.put("runner_dead", NDefaultScheduler.runnerDead());
         m.put("last_renew_epoch_set", new ArrayList<>(new java.util.TreeSet<>(node.em.epochUpdateManager.lastRenewEpochSet)));
         m.put("checker_running", node.eo.isCheckerRunning());
+        m.put("zk_members", node.zk == null ? new ArrayList<>() : new ArrayList<>(node.zk.handledMembers()));
         m.put("health", node.health.isUp() ? "UP" : "DOWN");
         m.put("writes", node.store.writes.get());
         m.put("broadcasts", node.broadcasts.get());

@@ -28,6 +28,8 @@ final class ServiceDiscovery {
     private volatile long session = -1;
     private volatile boolean running = true;
     private Set<String> last;
+    /** The membership whose change has been acted on (onChange returned): what tests wait for. */
+    private volatile Set<String> handled = java.util.Collections.emptySet();
     private Thread thread;
 
     ServiceDiscovery(Db db, String identifier, String identity, String mode, long pollMs, Runnable onChange) {
@@ -163,6 +165,7 @@ final class ServiceDiscovery {
         createIfNotExist();
         register();
         last = liveJobMembers();
+        handled = last;
         thread = new Thread(this::loop, "zk-discovery");
         thread.setDaemon(true);
         thread.start();
@@ -179,6 +182,7 @@ final class ServiceDiscovery {
                     if (running) {
                         onChange.run();
                     }
+                    handled = now;
                 }
             } catch (InterruptedException e) {
                 return;
@@ -186,6 +190,11 @@ final class ServiceDiscovery {
                 Log.warn("membership poll failed: " + e);
             }
         }
+    }
+
+    /** Test report: the live job/all members as of the last change acted on. */
+    Set<String> handledMembers() {
+        return new java.util.TreeSet<>(handled);
     }
 
     /** De-registration at stop (the znode goes away). */
