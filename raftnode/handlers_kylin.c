@@ -148,6 +148,9 @@ void handle_kylin_status(struct api_req *req)
     struct api_reply r;
     struct kylin_link *k = ctx->kylin != NULL && ctx->kylin->enabled ? ctx->kylin : NULL;
 
+    if (!handlers_read_gate(req)) { /* the recorded claims are replicated state */
+        return;
+    }
     api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
     if (pack_status(ctx, k, &r.pk) != 0) {
         msgpack_sbuffer_destroy(&r.sbuf);
