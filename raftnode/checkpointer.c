@@ -5,6 +5,13 @@
 
 #include "common/log.h"
 
+_Static_assert(2 * CHECKPOINTER_FRAMES <= STORE_WAL_INLINE_FRAMES,
+               "the inline fallback must leave a held-back checkpoint room");
+/* A frame is a 4 KiB page and a 24-byte header; a commit may overshoot the threshold by its
+ * own pages (~330 frames under 64 clients, 512 allowed). */
+_Static_assert((CHECKPOINTER_FRAMES + 512) * (4096 + 24) <= STORE_WAL_SIZE_LIMIT,
+               "the WAL a checkpointer lets grow must not be truncated at every restart");
+
 #define CHECKPOINTER_MAX_ROUNDS 4
 
 /* Thread pool: the only place the second connection is used while busy. */

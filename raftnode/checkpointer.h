@@ -17,10 +17,15 @@
 
 #include "../storage/checkpoint.h"
 
-/* 8 MiB of 4 KiB pages: SQLite's automatic checkpoint starts at 1000 pages, but from the
+/* 16 MiB of 4 KiB pages: SQLite's automatic checkpoint starts at 1000 pages, but from the
  * loop; here a larger WAL costs nothing on the loop and lets one checkpoint copy a page that
- * many commits rewrote once (and fsync once). Well below STORE_WAL_INLINE_FRAMES. */
-#define CHECKPOINTER_FRAMES 2048
+ * many commits rewrote once (and fsync once). Half of STORE_WAL_INLINE_FRAMES, so a
+ * checkpoint held back (a read transaction open) leaves room before the inline fallback.
+ * Was 2048 (cheapest in store_bench's CPU alone); on a 3-member cluster under 64 clients a
+ * member then checkpointed ~8 times a second, its fdatasync of the database keeping the disk
+ * busy nearly all the time and the raft log's O_DIRECT appends queued behind it
+ * (docs/benchmarks.md, "Where the time goes", 2026-12-06). */
+#define CHECKPOINTER_FRAMES 4096
 #define CHECKPOINTER_PERIOD_MS 1000
 
 struct checkpointer {

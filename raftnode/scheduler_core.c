@@ -342,7 +342,8 @@ static size_t first_moves(struct planner_move *moves, size_t n, const struct pla
  * store, storage/loads.h) and the projects needing an owner (none, or an owner that is not
  * eligible), in name order. planner_place_partial then gives exactly the plan that
  * planner_plan(PLACE) gives on every project (planner.h), at O(E + k log P) for k such
- * projects instead of O(P). */
+ * projects instead of O(P), and k at most SCHED_PLACE_MAX_MOVES per group when nothing is
+ * pinned. */
 static int plan_place(struct sched_core *c, struct store *st, struct sched_plan *out)
 {
     struct store_engine *engines = NULL;
@@ -385,7 +386,12 @@ static int plan_place(struct sched_core *c, struct store *st, struct sched_plan 
             owners[n_owners++] = loads[i].engine;
         }
     }
-    if (store_load_projects_needing(st, true, owners, n_owners, &rows, &np) != 0) {
+    /* Only the first SCHED_PLACE_MAX_MOVES of them when nothing is pinned (loads.h): the plan is
+     * cut to that many moves below, and without pins those are the first that many projects
+     * by name, each placed by the loads of the ones before it. Reading the whole backlog made
+     * every tick O(backlog): 64 clients adding faster than the 256 moves a tick places grew it
+     * by ~1,000 a second, and the leader's loop read it all 20 times a second. */
+    if (store_load_projects_needing(st, true, owners, n_owners, SCHED_PLACE_MAX_MOVES, &rows, &np) != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
         goto out;
     }

@@ -55,6 +55,14 @@ struct store_wal_watch {
  * elsewhere; with a checkpointer keeping up it is never reached), then W->fn when W is not
  * NULL. W must stay valid until it is replaced (store_wal_watch(S, NULL)) or S closes. */
 #define STORE_WAL_INLINE_FRAMES 8192 /* 32 MiB of 4 KiB pages */
+
+/* The WAL file keeps its largest size unless SQLite truncates it when the log restarts
+ * (journal_size_limit): back to this many bytes then. Checkpoints run off the loop, so the log
+ * can run ahead of them for a while; this bounds what stays on disk afterwards. Above the
+ * size a checkpointer lets the WAL reach (raftnode/checkpointer.h asserts it): a WAL cut back
+ * below that at every restart gets its blocks allocated anew by the file system while the
+ * next commits write it (ext4's delayed allocation, on the loop thread). */
+#define STORE_WAL_SIZE_LIMIT 20971520 /* 20 MiB */
 void store_wal_watch(struct store *s, struct store_wal_watch *w);
 
 #endif

@@ -21,11 +21,6 @@
 
 #define DB_BUSY_TIMEOUT_MS 2000
 
-/* The WAL file keeps its largest size unless SQLite truncates it when the log restarts: back
- * to this (bytes) then. Checkpoints run off the loop (checkpoint.h), so the log can run
- * ahead of them for a while; this bounds what stays on disk afterwards. */
-#define DB_WAL_SIZE_LIMIT 8388608 /* 8 MiB */
-
 /* Fixed rather than the build's default: a restore copies pages into a WAL database, which
  * cannot change its page size, so every member's store must use the same one. It only takes
  * effect when the file is created. */
@@ -318,7 +313,7 @@ int store_open(struct store *s, const char *path)
         pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", "memory") != 0 ||
         pragma_expect(s, "PRAGMA synchronous=NORMAL", NULL, NULL) != 0 ||
         pragma_expect(s, "PRAGMA temp_store=MEMORY", NULL, NULL) != 0 ||
-        pragma_expect(s, "PRAGMA journal_size_limit=" STRINGIFY(DB_WAL_SIZE_LIMIT), NULL, NULL) != 0 ||
+        pragma_expect(s, "PRAGMA journal_size_limit=" STRINGIFY(STORE_WAL_SIZE_LIMIT), NULL, NULL) != 0 ||
         pragma_expect(s, "PRAGMA foreign_keys=ON", NULL, NULL) != 0) {
         goto err_close;
     }

@@ -3,9 +3,11 @@
  *
  * TEMP objects of this connection (never in the database file):
  *   engine_load(engine PK, n)            projects per owner id; rows may reach n = 0
- *   engine_load_state(applied, broken)   the applied index the triggers last saw, and whether
- *                                        the database changed without them (a restore)
- *   triggers on main.projects            +1 / -1 on insert, delete and owner change
+ *   engine_load_state(applied, broken,   the applied index the triggers last saw, and whether
+ *                     pinned)            the database changed without them (a restore); and
+ *                                        how many projects are pinned (pinned not NULL or 0)
+ *   triggers on main.projects            +1 / -1 on insert, delete and owner change; pinned
+ *                                        +1 / -1 on insert, delete and pin change
  *   trigger on main.meta applied_index   every apply updates it once, in its transaction: if
  *                                        the row's old value is not the one the trigger last
  *                                        saw, pages were replaced behind the triggers' back
@@ -25,8 +27,9 @@ static const char install_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS engine_load ("
     "  engine INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
     "CREATE TEMP TABLE IF NOT EXISTS engine_load_state ("
-    "  k INTEGER PRIMARY KEY CHECK (k = 0), applied INTEGER NOT NULL, broken INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO engine_load_state (k, applied, broken) VALUES (0, -1, 1);"
+    "  k INTEGER PRIMARY KEY CHECK (k = 0), applied INTEGER NOT NULL, broken INTEGER NOT NULL,"
+    "  pinned INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO engine_load_state (k, applied, broken, pinned) VALUES (0, -1, 1, 0);"
     "CREATE TEMP TRIGGER IF NOT EXISTS engine_load_insert AFTER INSERT ON main.projects"
     " WHEN NEW.owner IS NOT NULL BEGIN"
     "  INSERT INTO engine_load (engine, n) VALUES (NEW.owner, 1)"
@@ -43,6 +46,18 @@ static const char install_sql[] =
     "  INSERT INTO engine_load (engine, n) SELECT NEW.owner, 1 WHERE NEW.owner IS NOT NULL"
     "   ON CONFLICT (engine) DO UPDATE SET n = n + 1;"
     " END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS engine_load_pin_insert AFTER INSERT ON main.projects"
+    " WHEN coalesce(NEW.pinned, 0) != 0 BEGIN"
+    "  UPDATE engine_load_state SET pinned = pinned + 1;"
+    " END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS engine_load_pin_delete AFTER DELETE ON main.projects"
+    " WHEN coalesce(OLD.pinned, 0) != 0 BEGIN"
+    "  UPDATE engine_load_state SET pinned = pinned - 1;"
+    " END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS engine_load_pin AFTER UPDATE OF pinned ON main.projects"
+    " WHEN (coalesce(OLD.pinned, 0) != 0) != (coalesce(NEW.pinned, 0) != 0) BEGIN"
+    "  UPDATE engine_load_state SET pinned = pinned + (CASE WHEN coalesce(NEW.pinned, 0) != 0 THEN 1 ELSE -1 END);"
+    " END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS engine_load_applied AFTER UPDATE OF value ON main.meta"
     " WHEN NEW.key = '" SCHEMA_META_APPLIED_INDEX "' BEGIN"
     "  UPDATE engine_load_state SET broken = 1 WHERE applied IS NOT OLD.value;"
@@ -55,6 +70,7 @@ static const char recount_sql[] =
     "INSERT INTO temp.engine_load (engine, n)"
     " SELECT owner, count(*) FROM main.projects WHERE owner IS NOT NULL GROUP BY owner;"
     "UPDATE temp.engine_load_state SET broken = 0,"
+    " pinned = (SELECT count(*) FROM main.projects WHERE coalesce(pinned, 0) != 0),"
     " applied = (SELECT value FROM main.meta WHERE key = '" SCHEMA_META_APPLIED_INDEX "');"
     "RELEASE engine_load_recount;";
 
@@ -232,22 +248,54 @@ static int row_cmp_name(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *owners, size_t n_owners,
+/* How many projects are pinned (the triggers' count); 0 or -1. */
+static int pinned_count(struct store *s, int64_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (loads_ready(s) != 0 ||
+        prepare(s, "SELECT pinned FROM temp.engine_load_state WHERE k = 0", &stmt, "pinned projects") != 0) {
+        return -1;
+    }
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        db_error(s, "store: pinned projects: %s", rc == SQLITE_DONE ? "no count row" : sqlite3_errmsg(s->db));
+        sqlite3_finalize(stmt);
+        return -1;
+    }
+    *out = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return 0;
+}
+
+int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *owners, size_t n_owners, size_t limit,
                                 struct store_project_row **out, size_t *n)
 {
     sqlite3_stmt *stmt = NULL;
     struct store_project_row *rows = NULL;
     size_t got = 0, cap = 0;
     unsigned groups = 0;
+    int64_t pinned = 0;
 
     *out = NULL;
     *n = 0;
+    if (limit > 0 && pinned_count(s, &pinned) != 0) {
+        return -1;
+    }
+    /* LIMIT -1 is SQLite's "no limit". */
+    sqlite3_int64 lim = limit > 0 && limit <= INT64_MAX && pinned == 0 ? (sqlite3_int64)limit : -1;
     /* Both use projects_by_owner, whose entries are (owner, name): each group comes out in
      * name order without a sort. */
     if (unowned) {
-        if (prepare(s, "SELECT name, owner, pinned, epoch FROM main.projects WHERE owner IS NULL ORDER BY name", &stmt,
-                    "projects without an owner") != 0 ||
-            read_projects(s, stmt, &rows, &got, &cap) != 0) {
+        if (prepare(s, "SELECT name, owner, pinned, epoch FROM main.projects WHERE owner IS NULL ORDER BY name LIMIT ?1",
+                    &stmt, "projects without an owner") != 0) {
+            goto fail;
+        }
+        int rc = sqlite3_bind_int64(stmt, 1, lim);
+        if (rc != SQLITE_OK) {
+            db_error(s, "store: projects without an owner: %s", sqlite3_errmsg(s->db));
+            goto fail;
+        }
+        if (read_projects(s, stmt, &rows, &got, &cap) != 0) {
             goto fail;
         }
         sqlite3_finalize(stmt);
@@ -255,8 +303,8 @@ int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *o
         groups++;
     }
     if (n_owners > 0) {
-        if (prepare(s, "SELECT name, owner, pinned, epoch FROM main.projects WHERE owner = ?1 ORDER BY name", &stmt,
-                    "projects of an owner") != 0) {
+        if (prepare(s, "SELECT name, owner, pinned, epoch FROM main.projects WHERE owner = ?1 ORDER BY name LIMIT ?2",
+                    &stmt, "projects of an owner") != 0) {
             goto fail;
         }
         for (size_t i = 0; i < n_owners; i++) {
@@ -265,6 +313,9 @@ int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *o
             }
             sqlite3_reset(stmt); /* repeats the last step's outcome, already handled */
             int rc = sqlite3_bind_int64(stmt, 1, (sqlite3_int64)owners[i]);
+            if (rc == SQLITE_OK) {
+                rc = sqlite3_bind_int64(stmt, 2, lim);
+            }
             if (rc != SQLITE_OK) {
                 db_error(s, "store: projects of engine %" PRIu64 ": %s", owners[i], sqlite3_errmsg(s->db));
                 goto fail;

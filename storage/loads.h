@@ -3,7 +3,8 @@
  *   - per-engine project counts, kept exact by TEMP triggers on this connection's projects
  *     table, so reading them costs O(engines) instead of a count over every project;
  *   - the projects that need an owner (none, or an owner that cannot keep them), found through
- *     the projects_by_owner index, so reading them costs O(k log P) for k such projects.
+ *     the projects_by_owner index, so reading them costs O(k log P) for k such projects, or
+ *     only the first few of them when no project is pinned (a count the triggers also keep).
  *
  * The counts live in the connection's TEMP schema: never in the database file, the snapshot
  * image (sqlite3_serialize of "main") or the state digest (hash.c reads main's sqlite_schema),
@@ -39,8 +40,14 @@ int store_loads(struct store *s, struct store_load **out, size_t *n);
 int store_loads_engines(struct store *s, struct store_engine **out, size_t *n);
 
 /* The projects without an owner (when UNOWNED) and those owned by one of OWNERS[0..N_OWNERS),
- * ordered by name like store_load_projects; free with store_free_projects. */
-int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *owners, size_t n_owners,
+ * ordered by name like store_load_projects; free with store_free_projects.
+ * LIMIT > 0 and no project pinned (the triggers count pins): only the first LIMIT by name of
+ * each group (the unowned ones, each owner's), so a backlog of k projects costs O(LIMIT log P)
+ * per call, not O(k). Their union holds the first LIMIT of all of them by name, which is all a
+ * PLACE plan cut to LIMIT moves needs when nothing is pinned (raftnode/scheduler_core.c). With
+ * any project pinned, or LIMIT 0, every one: a pinned project's place counts in the loads
+ * every other project is placed by, wherever it sorts. */
+int store_load_projects_needing(struct store *s, bool unowned, const uint64_t *owners, size_t n_owners, size_t limit,
                                 struct store_project_row **out, size_t *n);
 
 /* Recounts now (O(projects)); for tests and the first use. */

@@ -239,12 +239,41 @@ static void test_reopen_from_wal_only(void **state)
     store_close(&s2);
 }
 
+/* A WAL grown past its old 8 MiB truncation size (and below STORE_WAL_SIZE_LIMIT) keeps its
+ * size when the writer starts it over after a checkpoint: its blocks stay allocated. */
+static void test_restart_keeps_wal_size(void **state)
+{
+    struct fixture *f = *state;
+    struct store_checkpointer c;
+    char wal[128];
+    struct stat st;
+    const long long old_limit = 8388608, frame = 4096 + 24;
+    engines(&f->s, &f->index);
+    for (unsigned i = 0; i < 400 && (long long)f->last_frames * frame <= old_limit + 1048576; i++) {
+        apply_placed(&f->s, &f->index, "w", i * 50, 50);
+    }
+    long long grown = (long long)f->last_frames * frame;
+    assert_true(grown > old_limit + 1048576);
+    assert_true(grown < STORE_WAL_SIZE_LIMIT);
+    assert_int_equal(store_checkpointer_open(&c, f->path), 0);
+    assert_int_equal(store_checkpointer_run(&c, 4), 0);
+    assert_int_equal(c.done_frames, f->last_frames);
+    int before = f->last_frames;
+    apply_placed(&f->s, &f->index, "x", 0, 1);
+    assert_true(f->last_frames < before); /* restarted from the beginning */
+    store_checkpointer_close(&c);
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true((long long)st.st_size >= grown);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory_store_needs_none),
         cmocka_unit_test_setup_teardown(test_checkpoint_copies_and_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inline_fallback_bounds_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_wal_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_with_applies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_from_wal_only, setup, teardown),
     };

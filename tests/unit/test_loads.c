@@ -270,7 +270,7 @@ static void test_projects_needing_in_name_order(void **state)
     }
     apply(&f->a, &f->index_a);
     uint64_t owners[] = {3, 1};
-    assert_int_equal(store_load_projects_needing(&f->a, true, owners, 2, &rows, &n), 0);
+    assert_int_equal(store_load_projects_needing(&f->a, true, owners, 2, 0, &rows, &n), 0);
     static const char *const want[] = {"_global", "a", "c", "k", "m", "z"};
     assert_int_equal(n, 6);
     for (size_t i = 0; i < n; i++) {
@@ -279,13 +279,82 @@ static void test_projects_needing_in_name_order(void **state)
     assert_int_equal(rows[1].owner, 3);
     assert_int_equal(rows[0].owner, 0);
     store_free_projects(rows, n);
-    assert_int_equal(store_load_projects_needing(&f->a, false, owners, 1, &rows, &n), 0);
+    assert_int_equal(store_load_projects_needing(&f->a, false, owners, 1, 0, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].name, "a");
     store_free_projects(rows, n);
-    assert_int_equal(store_load_projects_needing(&f->a, false, NULL, 0, &rows, &n), 0);
+    assert_int_equal(store_load_projects_needing(&f->a, false, NULL, 0, 0, &rows, &n), 0);
     assert_int_equal(n, 0);
     store_free_projects(rows, n);
+}
+
+/* Asserts that store_load_projects_needing(S, unowned, OWNERS/N_OWNERS, LIMIT) gives WANT (N_WANT
+ * names, in order). */
+static void assert_needing(struct store *s, const uint64_t *owners, size_t n_owners, size_t limit,
+                           const char *const *want, size_t n_want)
+{
+    struct store_project_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(store_load_projects_needing(s, true, owners, n_owners, limit, &rows, &n), 0);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(rows[i].name, want[i]);
+    }
+    store_free_projects(rows, n);
+}
+
+/* With a limit and no project pinned, only the first LIMIT of each group by name; while any
+ * project is pinned (added, pinned, unpinned, removed, restored over), every one. */
+static void test_projects_needing_limit_unless_pinned(void **state)
+{
+    struct fixture *f = *state;
+    for (uint64_t id = 1; id <= 2; id++) {
+        batch_engine_set(&batch, id, "job", 1, "h:7070|1", true);
+    }
+    apply(&f->a, &f->index_a);
+    static const char *const names[] = {"f", "b", "e", "a", "d", "c", "y", "x", "w"};
+    for (size_t i = 0; i < 9; i++) {
+        batch_add(&batch, names[i]);
+        if (i >= 6) {
+            batch_assign(&batch, names[i], 0, 2, "new", 1); /* x, y, w owned by engine 2 */
+        }
+    }
+    apply(&f->a, &f->index_a);
+    uint64_t owners[] = {2};
+    static const char *const all[] = {"_global", "a", "b", "c", "d", "e", "f", "w", "x", "y"};
+    static const char *const first2[] = {"_global", "a", "w", "x"}; /* 2 unowned + 2 of engine 2 */
+    assert_needing(&f->a, owners, 1, 0, all, 10);
+    assert_needing(&f->a, owners, 1, 2, first2, 4);
+    assert_needing(&f->a, owners, 1, 100, all, 10);
+    batch_pin(&batch, "f", 1); /* sorts after the limit: still read */
+    apply(&f->a, &f->index_a);
+    assert_needing(&f->a, owners, 1, 2, all, 10);
+    batch_pin(&batch, "f", 0);
+    apply(&f->a, &f->index_a);
+    assert_needing(&f->a, owners, 1, 2, first2, 4);
+    batch_pin(&batch, "e", 2);
+    batch_pin(&batch, "e", 1); /* pinned to another engine: still one pinned project */
+    apply(&f->a, &f->index_a);
+    assert_needing(&f->a, owners, 1, 2, all, 10);
+    batch_remove(&batch, "e");
+    apply(&f->a, &f->index_a);
+    static const char *const without_e[] = {"_global", "a", "b", "c", "d", "f", "w", "x", "y"};
+    assert_needing(&f->a, owners, 1, 0, without_e, 9);
+    assert_needing(&f->a, owners, 1, 2, first2, 4);
+    /* A restore replaces the pages behind the triggers: the pin count is recounted too. */
+    f->index_b = f->index_a + 10; /* an image ahead of A, as a leader's snapshot is */
+    batch_engine_set(&batch, 1, "job", 1, "h:7070|1", true);
+    batch_add(&batch, "e");
+    batch_pin(&batch, "e", 1);
+    apply(&f->b, &f->index_b);
+    void *img = NULL;
+    size_t len = 0;
+    assert_int_equal(store_snapshot(&f->b, &img, &len), 0);
+    assert_int_equal(store_restore(&f->a, img, len), 0);
+    f->index_a = f->index_b;
+    sqlite3_free(img);
+    static const char *const only_e[] = {"_global", "e"};
+    assert_needing(&f->a, NULL, 0, 1, only_e, 2);
 }
 
 int main(void)
@@ -296,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_recounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_replicated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projects_needing_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_projects_needing_limit_unless_pinned, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

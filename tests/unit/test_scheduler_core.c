@@ -480,12 +480,12 @@ static void test_incremental_place_equals_full(void **state)
     }
 }
 
-/* A backlog larger than SCHED_PLACE_MAX_MOVES is placed in parts, pinned projects first, and
- * the parts end exactly where one plan over everything would have; no bulk wait between
- * parts. */
-static void test_backlog_in_parts_equals_one_plan(void **state)
+/* A backlog larger than SCHED_PLACE_MAX_MOVES is placed in parts, the PINNED last ones by
+ * index (pinned) first, and the parts end exactly where one plan over everything would have;
+ * no bulk wait between parts. Without pins each part reads only the first
+ * SCHED_PLACE_MAX_MOVES of the backlog (storage/loads.h); with them, all of it. */
+static void backlog_in_parts(struct fixture *f, unsigned pinned)
 {
-    struct fixture *f = *state;
     static const char *const modes[] = {"all", "job", "all"};
     const unsigned total = 2 * SCHED_PLACE_MAX_MOVES + SCHED_PLACE_MAX_MOVES / 4; /* 3 parts */
     engines(f, modes, 3);
@@ -500,7 +500,7 @@ static void test_backlog_in_parts_equals_one_plan(void **state)
         }
     }
     apply_ok(f);
-    for (unsigned i = total - 40; i < total; i++) { /* the last ones by index, pinned */
+    for (unsigned i = total - pinned; i < total; i++) { /* the last ones by index, pinned */
         char name[16];
         snprintf(name, sizeof name, "b%05u", (i * 7919u) % 100000u);
         batch_pin(&batch, name, 1 + i % 3);
@@ -521,8 +521,8 @@ static void test_backlog_in_parts_equals_one_plan(void **state)
             break;
         }
         assert_true(p.n <= SCHED_PLACE_MAX_MOVES);
-        if (parts == 0) { /* the 40 pinned ones lead the first part */
-            for (size_t k = 0; k < 40; k++) {
+        if (parts == 0) { /* the pinned ones lead the first part */
+            for (size_t k = 0; k < pinned; k++) {
                 struct store_project_row row;
                 assert_int_equal(store_project_get(&f->s, p.moves[k].project, strlen(p.moves[k].project), &row), 1);
                 assert_int_equal(row.pinned, p.moves[k].to);
@@ -550,6 +550,16 @@ static void test_backlog_in_parts_equals_one_plan(void **state)
     }
     free(names);
     free(want);
+}
+
+static void test_backlog_in_parts_equals_one_plan(void **state)
+{
+    backlog_in_parts(*state, 40);
+}
+
+static void test_backlog_in_parts_without_pins(void **state)
+{
+    backlog_in_parts(*state, 0);
 }
 
 /* The counts the plan reads are recounted after a restore (the triggers did not see it). */
@@ -621,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental_place_equals_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_place_after_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_in_parts_equals_one_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_in_parts_without_pins, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
