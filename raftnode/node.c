@@ -488,6 +488,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
         n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
+        n->raft_fix.tick_ms = cfg->tick_ms; /* election timers checked this often (raft_fix.h) */
         autopilot_setup(n);
     }
     if (rv != 0) {
