@@ -357,6 +357,12 @@ static void tick_cb(uv_timer_t *t)
                  "raftnode/raft_fix.h)", (unsigned long long)(n->raft_fix.terms_fixed - n->raft_fix.terms_reported));
         n->raft_fix.terms_reported = n->raft_fix.terms_fixed;
     }
+    if (n->raft_fix.pipeline_keep_off && !n->raft_fix.keep_off_reported) {
+        log_warn("raft guard: libraft's replication progress does not look like libraft 0.22.1's; the rule "
+                 "that keeps live followers in pipeline replication is off (see raftnode/raft_fix.h, "
+                 "\"Twelfth\"): failovers may be slower, nothing else changes. Check the installed libraft");
+        n->raft_fix.keep_off_reported = 1;
+    }
     if (n->phase == NODE_TRANSFERRING && uv_now(n->loop) >= n->transfer_deadline_ms) {
         /* The transferee never took over (it may be stopping too): stop anyway. */
         log_warn("leadership transfer did not finish within %llu ms; stopping anyway",

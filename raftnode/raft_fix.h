@@ -263,6 +263,7 @@ struct raft_fix {
     int no_pipeline_keep;       /* tests only (sim --no-pipeline-keep): libraft's aborts stand (twelfth) */
     int pipeline_keep_off;      /* read-only: libraft's progress looked wrong: the twelfth rule is off */
     uint64_t pipelines_kept;    /* read-only: pipeline aborts undone after a leader's tick (twelfth) */
+    int keep_off_reported;      /* the owner's: pipeline_keep_off already logged */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */
