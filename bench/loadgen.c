@@ -561,6 +561,9 @@ static void lg_start_probing(struct lg *lg)
             return;
         }
         lg->t_kill = uv_hrtime();
+        /* the kill's wall-clock time, to line up with the members' logs (traces) */
+        printf("INFO %s killed pid %ld at %" PRId64 " ms since the epoch\n", lg->o->label, lg->o->kill_pid,
+               lg_realtime_ms());
     }
     for (unsigned i = 0; i < lg->n_workers; i++) {
         struct lg_worker *w = &lg->workers[i];

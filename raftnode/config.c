@@ -56,7 +56,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
  * --help-config and of the missing-required-key checks. */
 enum key_index {
     K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
-    K_ELECTION_MS, K_HEARTBEAT_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_GROUP_COMMIT_MS, K_METASTORE_URL,
+    K_ELECTION_MS, K_HEARTBEAT_MS, K_TICK_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_GROUP_COMMIT_MS, K_METASTORE_URL,
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
@@ -103,6 +103,12 @@ static const struct key_def config_keys[K_COUNT] = {
         FIELD(heartbeat_timeout_ms),
         "Milliseconds between the leader's heartbeats to its followers. Must be less than\n"
         "raft.election-timeout-ms; a tenth of it is usual."},
+    [K_TICK_MS] = {"raft.tick-ms", KT_UINT, 0, "10", 0, 10000, NULL, FIELD(tick_ms),
+        "Milliseconds between the checks of a follower's or candidate's election timer, so an\n"
+        "election starts at most this late after the timeout (libraft checks it on each\n"
+        "heartbeat-timeout tick otherwise, on average half a heartbeat late). The leader's\n"
+        "heartbeats and its other rules keep raft.heartbeat-timeout-ms. 0, or a value not below\n"
+        "raft.heartbeat-timeout-ms: checked every heartbeat timeout (libraft's own tick)."},
     [K_SNAPSHOT_THRESHOLD] = {"raft.snapshot-threshold", KT_UINT, 0, "1024", 2, 1000000000,
         NULL, FIELD(snapshot_threshold),
         "Take a snapshot once this many log entries were applied since the last one."},

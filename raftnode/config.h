@@ -38,6 +38,7 @@ struct config {
     char join[CONFIG_ADDR_MAX];             /* raft.join: API address of a member, "" if unset */
     unsigned election_timeout_ms;           /* raft.election-timeout-ms (default 1000, 50..60000) */
     unsigned heartbeat_timeout_ms;          /* raft.heartbeat-timeout-ms (default 100, 10..10000, < election) */
+    unsigned tick_ms;                       /* raft.tick-ms (default 10, 0..10000; 0 or >= heartbeat: libraft's) */
     unsigned snapshot_threshold;            /* raft.snapshot-threshold (default 1024, 2..10^9) */
     unsigned snapshot_trailing;             /* raft.snapshot-trailing (default 128, 0..10^9) */
     unsigned group_commit_ms;               /* raft.apply.group-commit-ms (default 20, 0..1000) */

@@ -357,6 +357,12 @@ static void tick_cb(uv_timer_t *t)
                  "raftnode/raft_fix.h)", (unsigned long long)(n->raft_fix.terms_fixed - n->raft_fix.terms_reported));
         n->raft_fix.terms_reported = n->raft_fix.terms_fixed;
     }
+    if (n->raft_fix.pipeline_keep_off && !n->raft_fix.keep_off_reported) {
+        log_warn("raft guard: libraft's replication progress does not look like libraft 0.22.1's; the rule "
+                 "that keeps live followers in pipeline replication is off (see raftnode/raft_fix.h, "
+                 "\"Twelfth\"): failovers may be slower, nothing else changes. Check the installed libraft");
+        n->raft_fix.keep_off_reported = 1;
+    }
     if (n->phase == NODE_TRANSFERRING && uv_now(n->loop) >= n->transfer_deadline_ms) {
         /* The transferee never took over (it may be stopping too): stop anyway. */
         log_warn("leadership transfer did not finish within %llu ms; stopping anyway",
@@ -488,6 +494,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     rv = raft_init(&n->raft, &n->io, &n->fsm.fsm, cfg->node_id, cfg->node_address);
     if (rv == 0) {
         n->raft_fix.raft = &n->raft; /* the pre-vote guard reads its term */
+        n->raft_fix.tick_ms = cfg->tick_ms; /* election timers checked this often (raft_fix.h) */
         autopilot_setup(n);
     }
     if (rv != 0) {

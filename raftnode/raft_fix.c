@@ -32,6 +32,12 @@ static void note_snapshot(struct raft_fix *f, const struct raft_snapshot *s)
     f->n_recent++;
 }
 
+/* Whether the io ticks faster than libraft asked (the finer tick of raft_fix.h). */
+static int fine_tick(const struct raft_fix *f)
+{
+    return f->io_tick_ms != f->base_tick_ms;
+}
+
 static void copy_sent(struct raft_io_send *req, int status)
 {
     (void)status; /* a lost pre-vote is a lost message: Raft tolerates it */
@@ -91,6 +97,7 @@ static void note_vote_out(struct raft_fix *f, const struct raft_message *m)
     f->votes_out[slot].rv = m->request_vote;
     f->votes_out[slot].resends = 0;
     f->votes_out[slot].fresh = 1;
+    f->votes_out[slot].sent_at = fine_tick(f) ? f->io->time(f->io) : 0;
 }
 
 /* Forgets the request to ID (its result came). */
@@ -120,6 +127,8 @@ static void send_vote_copy(struct raft_fix *f, const struct raft_message *m);
 
 void raft_fix_resend_votes(struct raft_fix *f)
 {
+    int fine = fine_tick(f);
+    raft_time now = fine ? f->io->time(f->io) : 0;
     for (unsigned i = 0; i < RAFT_FIX_VOTE_PEERS; i++) {
         if (f->votes_out[i].id == 0) {
             continue;
@@ -128,7 +137,13 @@ void raft_fix_resend_votes(struct raft_fix *f)
             f->votes_out[i].id = 0; /* a round over, or sent often enough: libraft's next round takes over */
             continue;
         }
-        if (f->votes_out[i].fresh) {
+        if (fine) {
+            /* due once libraft's interval passed since it was sent (a clock step: now) */
+            if (now >= f->votes_out[i].sent_at && now - f->votes_out[i].sent_at < f->base_tick_ms) {
+                continue;
+            }
+            f->votes_out[i].sent_at = now;
+        } else if (f->votes_out[i].fresh) {
             f->votes_out[i].fresh = 0; /* sent in this tick: due at the next one */
             continue;
         }
@@ -519,10 +534,94 @@ static int fix_load(struct raft_io *io, raft_term *term, raft_id *voted_for, str
     return rv;
 }
 
+unsigned raft_fix_keep_pipelines(struct raft *r, const struct raft_fix_pipe *before, unsigned n, raft_time now)
+{
+    struct raft_fix_progress *p = (struct raft_fix_progress *)r->leader_state.progress;
+    raft_time window = 3 * (raft_time)r->heartbeat_timeout;
+    unsigned kept = 0;
+    if (window > r->election_timeout) {
+        window = r->election_timeout;
+    }
+    for (unsigned i = 0; i < n && i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == r->id || before[i].state != RAFT_FIX_PIPELINE ||
+            p[i].state != RAFT_FIX_PROBE) {
+            continue; /* not a follower the tick moved from pipeline to probe */
+        }
+        if (p[i].last_recv == UINT64_MAX || p[i].last_recv > now || now - p[i].last_recv >= window) {
+            continue; /* silent for long: libraft's probe stands */
+        }
+        p[i].state = RAFT_FIX_PIPELINE;
+        p[i].next_index = before[i].next_index;
+        kept++;
+    }
+    return kept;
+}
+
+/* Whether R's progress array (a leader's, N servers) holds what libraft 0.22.1's layout
+ * promises: otherwise the twelfth rule must not touch it. */
+static int progress_sane(struct raft *r, const struct raft_fix_progress *p, unsigned n)
+{
+    raft_index last = raft_last_index(r);
+    for (unsigned i = 0; i < n; i++) {
+        if (r->configuration.servers[i].id == r->id) {
+            continue; /* the leader's own: libraft raises its match index only */
+        }
+        if (p[i].state > 2 || p[i].next_index == 0 || p[i].match_index >= p[i].next_index ||
+            p[i].next_index > last + 1 || (p[i].last_recv != UINT64_MAX && p[i].last_recv > r->now) ||
+            (p[i].last_send != UINT64_MAX && p[i].last_send > r->now)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The twelfth rule around libraft's tick: a leader's followers' states before it, or 0 when
+ * the rule does not apply (then *PROGRESS is NULL). */
+static unsigned pipes_before(struct raft_fix *f, struct raft_fix_pipe *before, void **progress)
+{
+    struct raft *r = f->raft;
+    *progress = NULL;
+    if (r == NULL || f->no_pipeline_keep || f->pipeline_keep_off || raft_state(r) != RAFT_LEADER ||
+        r->leader_state.progress == NULL || r->configuration.n > RAFT_FIX_PIPE_MAX) {
+        return 0;
+    }
+    const struct raft_fix_progress *p = (const struct raft_fix_progress *)r->leader_state.progress;
+    if (!progress_sane(r, p, r->configuration.n)) {
+        f->pipeline_keep_off = 1; /* not libraft 0.22.1's layout (or a state it never has) */
+        return 0;
+    }
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        before[i].state = p[i].state;
+        before[i].next_index = p[i].next_index;
+    }
+    *progress = r->leader_state.progress;
+    return r->configuration.n;
+}
+
 static void fix_tick(struct raft_io *io)
 {
     struct raft_fix *f = fix_of(io);
-    f->orig_tick(io); /* may start a new round first: its requests replace the old ones */
+    int base = 1; /* libraft's interval passed since its last tick (always, with its own tick) */
+    if (fine_tick(f)) {
+        raft_time now = io->time(io);
+        base = now < f->last_base_tick || now - f->last_base_tick >= f->base_tick_ms;
+        if (base) {
+            f->last_base_tick = now;
+        }
+    }
+    if (base || raft_state(f->raft) != RAFT_LEADER) {
+        struct raft_fix_pipe before[RAFT_FIX_PIPE_MAX];
+        void *progress;
+        unsigned n = pipes_before(f, before, &progress);
+        f->orig_tick(io); /* may start a new round first: its requests replace the old ones */
+        /* still the same leader's array (a step down frees it, a configuration change rebuilds it) */
+        if (n > 0 && raft_state(f->raft) == RAFT_LEADER && f->raft->leader_state.progress == progress &&
+            f->raft->configuration.n == n) {
+            f->pipelines_kept += raft_fix_keep_pipelines(f->raft, before, n, f->raft->now); /* twelfth rule */
+        }
+    } else {
+        f->leader_ticks_held++; /* a leader's rules count ticks: libraft's interval only */
+    }
     if (f->raft != NULL && !f->no_vote_resend) {
         raft_fix_resend_votes(f);
     }
@@ -533,7 +632,13 @@ static int fix_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, r
     struct raft_fix *f = fix_of(io);
     f->orig_recv = recv;
     f->orig_tick = tick;
-    return f->orig_start(io, msecs, fix_tick, fix_recv);
+    f->base_tick_ms = msecs;
+    f->io_tick_ms = msecs;
+    if (f->tick_ms != 0 && f->tick_ms < msecs && f->raft != NULL) {
+        f->io_tick_ms = f->tick_ms; /* the finer tick (raft_fix.h) */
+        f->last_base_tick = io->time(io);
+    }
+    return f->orig_start(io, f->io_tick_ms, fix_tick, fix_recv);
 }
 
 /* From the request on, libraft's in-memory log already reflects the snapshot (an installed

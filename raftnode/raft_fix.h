@@ -136,6 +136,40 @@
  * and fails the send (libraft frees the snapshot and sends one again at its next attempt) when
  * that server has left it. Needs RAFT. Counted in SNAPSHOTS_READDRESSED.
  *
+ * Twelfth (a liveness and latency rule, found in the failover traces of `make bench`): a
+ * libraft 0.22.1 leader, on each tick, moves every follower it heard nothing from since the
+ * previous tick that found a quorum from pipeline to probe replication ("server N is
+ * unreachable -> abort pipeline", timeout.c checkContactQuorum). An idle follower is sent a
+ * heartbeat only when the last message to it is a heartbeat interval old, so it is silent for
+ * a whole tick interval after almost every write: aborted although it answers. In probe a
+ * follower gets at most one message per heartbeat interval, and an up-to-date one never
+ * returns to pipeline (a heartbeat's success does not raise its match index): new entries
+ * reach it only on the leader's ticks, up to 100 ms late, while the other follower commits
+ * them. Its log is then shorter when the leader dies, and the election waits for the other
+ * survivor's timer (the denials of docs/benchmarks.md, "Leader failover: where the time
+ * goes"). The guard undoes such an abort after the leader's tick (state and next index as
+ * before the tick) when the follower answered within min(3 heartbeat timeouts, the election
+ * timeout): an idle live follower is sent something at least every two ticks. A follower
+ * silent for longer is left in probe, as libraft wants. Pipeline or probe is flow control
+ * only: a rejected AppendEntries still sends the follower back to probe. Reads libraft
+ * 0.22.1's private struct raft_progress (struct raft_fix_progress below), checked for sane
+ * values first (the rule turns itself off for good if they are not). Needs RAFT. Counted in
+ * PIPELINES_KEPT; `sim --no-pipeline-keep` turns it off.
+ *
+ * A finer tick (an option, not a bug fix; found measuring failover against etcd): libraft's
+ * legacy layer starts the io with a tick of heartbeat_timeout, and a follower checks its
+ * election timer only on a tick, so it fires on average half a tick (about 50 ms with a 100 ms
+ * heartbeat) after it expired. With TICK_MS set (below libraft's interval), the guard starts
+ * the io with a TICK_MS tick and passes every tick to libraft while the member is a follower or
+ * a candidate (their rules compare times: the election timer, a candidate's round). A leader
+ * gets a tick only once libraft's interval has passed since the last one it got: its rules are
+ * counted per tick (checkContactQuorum asks for contact since the previous tick that found a
+ * quorum, and aborts the pipeline of a follower that sent nothing since; a tick every 10 ms would
+ * send followers back to probing between heartbeats), so it ticks as with libraft's own timer.
+ * The tenth rule's resends then go when libraft's interval has passed since the request was sent
+ * (again), not on every tick. TICK_MS 0 (the default, and the simulation's) keeps libraft's tick
+ * and changes nothing. Needs RAFT (set before raft_start; without it, libraft's interval).
+ *
  * Besides the guards, the append wrapper times every log append from the call to libraft's uv
  * io to its callback (CLOCK_MONOTONIC): the disk write as raft sees it, for the
  * raftnode_raft_append_duration_seconds histogram (APPEND_US_BUCKETS, RAFT_FIX_APPEND_BOUNDS_US).
@@ -213,11 +247,23 @@ struct raft_fix {
         raft_id id;                /* 0 = free slot */
         struct raft_request_vote rv;
         unsigned resends;          /* sent again so far */
-        int fresh;                 /* sent since the last tick: not yet due */
+        int fresh;                 /* sent since the last tick: not yet due (libraft's tick) */
+        raft_time sent_at;         /* when it was sent (again) last (finer tick) */
     } votes_out[RAFT_FIX_VOTE_PEERS]; /* the last request to each server, unanswered (tenth) */
     uint64_t snapshots_readdressed; /* read-only: InstallSnapshot sent to the current configuration's address (eleventh) */
     int no_vote_resend;     /* tests only (sim --no-vote-resend): each request sent once (tenth) */
     uint64_t votes_resent;  /* read-only: (pre-)vote requests sent again (tenth) */
+    /* the owner's, set after raft_fix_wrap and before raft_start: the io's tick in ms when
+     * below libraft's interval (heartbeat_timeout), see "A finer tick" above; 0 = libraft's */
+    unsigned tick_ms;
+    unsigned base_tick_ms;    /* read-only: libraft's interval, as it started the io */
+    unsigned io_tick_ms;      /* read-only: the tick the io was started with */
+    raft_time last_base_tick; /* when libraft's tick last ran at its interval (finer tick) */
+    uint64_t leader_ticks_held; /* read-only: finer ticks not given to libraft while it led */
+    int no_pipeline_keep;       /* tests only (sim --no-pipeline-keep): libraft's aborts stand (twelfth) */
+    int pipeline_keep_off;      /* read-only: libraft's progress looked wrong: the twelfth rule is off */
+    uint64_t pipelines_kept;    /* read-only: pipeline aborts undone after a leader's tick (twelfth) */
+    int keep_off_reported;      /* the owner's: pipeline_keep_off already logged */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;
     uint64_t rewritten;    /* read-only: messages rewritten */
@@ -259,10 +305,42 @@ int raft_fix_forget_silent_leader(struct raft *r, const struct raft_message *m, 
  * RAFT_NOCONNECTION when C holds no such server (M untouched). */
 int raft_fix_readdress(const struct raft_configuration *c, struct raft_message *m);
 
+/* libraft 0.22.1's struct raft_progress (src/progress.h; opaque in raft.h), the elements of
+ * leader_state.progress, one per server of the configuration, in its order. */
+struct raft_fix_progress {
+    unsigned short state; /* RAFT_FIX_PROBE, RAFT_FIX_PIPELINE or 2 (snapshot) */
+    unsigned short catch_up;
+    unsigned short features;
+    unsigned short capacity;
+    raft_index next_index;
+    raft_index match_index;
+    raft_time last_send;
+    raft_time last_recv; /* UINT64_MAX: never */
+    struct {
+        raft_index index;
+        raft_time last_send;
+    } snapshot;
+};
+#define RAFT_FIX_PROBE 0
+#define RAFT_FIX_PIPELINE 1
+/* Twelfth rule: the servers whose replication state a leader's tick can restore. */
+#define RAFT_FIX_PIPE_MAX 16
+
+/* The twelfth rule (exposed for unit tests): R a leader after its tick at NOW, BEFORE the
+ * state and next index of its first N followers' progress before that tick: puts back to
+ * pipeline, with its next index, every follower the tick moved from pipeline to probe that
+ * answered within min(3 heartbeat timeouts, the election timeout). Returns how many. */
+struct raft_fix_pipe {
+    unsigned short state;
+    raft_index next_index;
+};
+unsigned raft_fix_keep_pipelines(struct raft *r, const struct raft_fix_pipe *before, unsigned n, raft_time now);
+
 /* The tenth rule's tick (exposed for unit tests; the wrapped tick calls it after libraft's):
  * sends again, through the io's own send, every remembered request that belongs to the
- * owner's current round, was not sent in this tick, got no result and was sent again fewer
- * than RAFT_FIX_VOTE_RESENDS times; forgets the others. Needs RAFT. */
+ * owner's current round, was not sent in this tick (with a finer tick: in the last
+ * base_tick_ms), got no result and was sent again fewer than RAFT_FIX_VOTE_RESENDS times;
+ * forgets the others. Needs RAFT. */
 void raft_fix_resend_votes(struct raft_fix *f);
 
 #endif

@@ -182,6 +182,8 @@ enum sim_counter {
     C_LEADERS_FORGOTTEN,    /* followers' leaders cleared for a RequestVote after T of silence (ninth) */
     C_VOTES_RESENT,         /* unanswered (pre-)vote requests sent again (raft_fix.c, tenth) */
     C_SNAPSHOTS_READDRESSED, /* InstallSnapshot sent to the current configuration's address (raft_fix.c, eleventh) */
+    C_PIPELINES_KEPT,       /* leaders' pipeline aborts of live followers undone (raft_fix.c, twelfth) */
+    C_PIPELINE_KEEP_OFF,    /* members whose twelfth rule turned itself off (libraft's progress looked wrong) */
     C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
     C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
     C_AUTOPILOT_READMITTED, /* --autopilot: runs whose voter demoted while away ended up a voter or standby */
@@ -207,6 +209,9 @@ struct sim_opts {
     bool no_prevote_copies; /* raft_fix.c sends pre-votes to voters only (eighth) */
     bool no_vote_after_timeout; /* raft_fix.c leaves libraft's rule: no vote while a leader is known (ninth) */
     bool no_vote_resend; /* raft_fix.c sends each (pre-)vote request once, as libraft does (tenth) */
+    bool no_pipeline_keep; /* raft_fix.c leaves libraft's pipeline aborts (twelfth) */
+    unsigned tick_ms; /* raft_fix.c's finer tick (raft.tick-ms); 0 = libraft's (the default) */
+    char tick_arg[32]; /* " --tick-ms N" for the replay lines, or "" */
     bool autopilot; /* 3 voters + 1..2 standbys, raftnode/autopilot.c on every member, one
                      * voter killed for good (autopilot.c of the sim) */
 };

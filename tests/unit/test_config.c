@@ -27,7 +27,7 @@
 static const char *const all_keys[] = {
     "raft.node.id", "raft.node.address", "raft.api.address", "raft.data-dir",
     "raft.initial-cluster", "raft.join", "raft.election-timeout-ms", "raft.heartbeat-timeout-ms",
-    "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.apply.group-commit-ms", "raft.metastore.url",
+    "raft.tick-ms", "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.apply.group-commit-ms", "raft.metastore.url",
     "raft.log-level",
     "raft.api.max-frame-bytes", "raft.api.max-connections", "raft.api.idle-timeout-ms",
     "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.join-timeout-ms",
@@ -115,6 +115,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.join, "");
     assert_int_equal(cfg.election_timeout_ms, 1000);
     assert_int_equal(cfg.heartbeat_timeout_ms, 100);
+    assert_int_equal(cfg.tick_ms, 10);
     assert_int_equal(cfg.snapshot_threshold, 1024);
     assert_int_equal(cfg.snapshot_trailing, 128);
     assert_int_equal(cfg.api_max_connections, 1024);
@@ -174,6 +175,7 @@ static void test_good_full_file(void **state)
               "    3=10.0.0.3:7101/standby,4=10.0.0.4:7101/spare\n"
               "raft.election-timeout-ms=2000\n"
               "raft.heartbeat-timeout-ms=200\n"
+              "raft.tick-ms=0\n"
               "raft.snapshot-threshold=4096\n"
               "raft.snapshot-trailing=0\n"
               "raft.metastore.url=kylin_metadata@jdbc,url=jdbc:postgresql://db:5432/kylin\n"
@@ -205,6 +207,7 @@ static void test_good_full_file(void **state)
     assert_string_equal(cfg.peers[3].address, "10.0.0.4:7101");
     assert_int_equal(cfg.election_timeout_ms, 2000);
     assert_int_equal(cfg.heartbeat_timeout_ms, 200);
+    assert_int_equal(cfg.tick_ms, 0);
     assert_int_equal(cfg.snapshot_threshold, 4096);
     assert_int_equal(cfg.snapshot_trailing, 0);
     assert_string_equal(cfg.metastore_url, "kylin_metadata@jdbc,url=jdbc:postgresql://db:5432/kylin");

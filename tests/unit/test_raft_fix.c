@@ -8,7 +8,9 @@
  * for a RequestVote after an election timeout of silence (ninth rule), and an unanswered
  * (pre-)vote request sent again on the next ticks (tenth), and an outgoing InstallSnapshot
  * addressed from the current configuration, never from its own (possibly freed) address
- * (eleventh: the ASan build fails if the guard reads it). Entries are built the way libraft receives them: one raft_malloc'd batch for
+ * (eleventh: the ASan build fails if the guard reads it), and the finer tick (raft.tick-ms):
+ * every tick to a follower or candidate, libraft's interval to a leader and to the resends; and
+ * a leader's pipeline abort of a follower that answered within 3 heartbeats undone (twelfth). Entries are built the way libraft receives them: one raft_malloc'd batch for
  * every entry's data and one raft_malloc'd array, which libraft frees when entries remain. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,12 +185,14 @@ static struct raft_io fake_io;
 static struct raft_fix fake_fix;
 
 static raft_io_tick_cb fix_tick_cb; /* the guard's tick, given to the io's start */
+static unsigned fake_start_msecs;   /* the tick the guard started the io with */
 
 static int fake_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
-    (void)io, (void)msecs;
+    (void)io;
     fake.recv = recv;
     fix_tick_cb = tick;
+    fake_start_msecs = msecs;
     return 0;
 }
 
@@ -701,9 +705,7 @@ static void libraft_recv_result(struct raft_io *io, struct raft_message *m)
 
 /* Member 2 of {1, 2, 3}, a candidate in term 4 (pre-vote for 5 when PRE_VOTE), wrapped over
  * a fake io sending with SEND. */
-static void candidate_2_sending(bool pre_vote,
-                                int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
-                                            raft_io_send_cb))
+static void candidate_2_state(bool pre_vote)
 {
     memset(&vote_r, 0, sizeof vote_r);
     vote_r.id = 2;
@@ -715,6 +717,13 @@ static void candidate_2_sending(bool pre_vote,
     for (unsigned i = 0; i < 3; i++) {
         assert_int_equal(raft_configuration_add(&vote_r.configuration, i + 1, addrs[i], RAFT_VOTER), 0);
     }
+}
+
+static void candidate_2_sending(bool pre_vote,
+                                int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                                            raft_io_send_cb))
+{
+    candidate_2_state(pre_vote);
     fake_reset();
     fake_io.send = send;
     n_resent = 0;
@@ -982,6 +991,275 @@ static void test_install_snapshot_is_addressed_from_the_current_configuration(vo
     raft_configuration_close(&r.configuration);
 }
 
+/* ---- the finer tick (raft_fix.h, "A finer tick"; raft.tick-ms) ---- */
+
+/* Wraps the fake io (time from fake_now, sends with SEND) for VOTE_R, asks for a TICK_MS tick
+ * and starts it at fake_now as libraft does, with its 100 ms interval. */
+static void fine_wrap_start(unsigned tick_ms,
+                            int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                                        raft_io_send_cb))
+{
+    fake_reset();
+    fake_io.time = fake_time;
+    fake_io.send = send;
+    libraft_ticks = 0;
+    n_resent = 0;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    fake_fix.raft = &vote_r;
+    fake_fix.tick_ms = tick_ms;
+    assert_int_equal(fake_io.start(&fake_io, 100, libraft_tick, libraft_recv_result), 0);
+}
+
+/* Runs the io's ticks every STEP ms from fake_now + STEP to UNTIL. */
+static void ticks_until(raft_time step, raft_time until)
+{
+    while (fake_now + step <= until) {
+        fake_now += step;
+        fix_tick_cb(&fake_io);
+    }
+}
+
+/* VOTE_R a follower, its io started at 1000 ms with a 10 ms tick. */
+static void follower_with_a_10_ms_tick(void)
+{
+    memset(&vote_r, 0, sizeof vote_r);
+    vote_r.state = RAFT_FOLLOWER;
+    fake_now = 1000;
+    fine_wrap_start(10, record_vote_send);
+}
+
+static void test_finer_tick_starts_the_io_with_it(void **state)
+{
+    (void)state;
+    follower_with_a_10_ms_tick();
+    assert_int_equal(fake_start_msecs, 10);
+    assert_int_equal(fake_fix.io_tick_ms, 10);
+    assert_int_equal(fake_fix.base_tick_ms, 100);
+    raft_fix_unwrap(&fake_fix);
+
+    /* libraft's own interval: 0 (the default, and the simulation's), not below it, or no raft */
+    static const unsigned asked[] = {0, 100, 250};
+    for (unsigned i = 0; i < 3; i++) {
+        fine_wrap_start(asked[i], record_vote_send);
+        assert_int_equal(fake_start_msecs, 100);
+        raft_fix_unwrap(&fake_fix);
+    }
+    fake_reset();
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    fake_fix.tick_ms = 10; /* raft_init failed or not done: the guard cannot tell a leader */
+    assert_int_equal(fake_io.start(&fake_io, 100, libraft_tick, libraft_recv_result), 0);
+    assert_int_equal(fake_start_msecs, 100);
+    raft_fix_unwrap(&fake_fix);
+}
+
+/* A follower's (and a candidate's) election timer is checked on every finer tick; a leader's
+ * rules count ticks (contact with a quorum since the last tick), so it ticks once per libraft
+ * interval, measured from its last tick (a late tick delays the next one). */
+static void test_finer_tick_reaches_followers_every_time_and_leaders_per_interval(void **state)
+{
+    (void)state;
+    follower_with_a_10_ms_tick();
+    ticks_until(10, 1300);
+    assert_int_equal(libraft_ticks, 30);
+    vote_r.state = RAFT_CANDIDATE;
+    ticks_until(10, 1400);
+    assert_int_equal(libraft_ticks, 40);
+
+    vote_r.state = RAFT_LEADER; /* libraft's interval last began at 1400 */
+    ticks_until(10, 1490);
+    assert_int_equal(libraft_ticks, 40);
+    ticks_until(10, 1500);
+    assert_int_equal(libraft_ticks, 41);
+    ticks_until(7, 1605); /* 1507 .. 1605: due at 1605 */
+    assert_int_equal(libraft_ticks, 42);
+    ticks_until(10, 1700); /* 1615 .. 1695 not due, 1705 > 1700 */
+    assert_int_equal(libraft_ticks, 42);
+    ticks_until(10, 1705);
+    assert_int_equal(libraft_ticks, 43);
+    assert_int_equal(fake_fix.leader_ticks_held, 9 + 14 + 9);
+
+    vote_r.state = RAFT_FOLLOWER; /* stepped down: every tick again */
+    ticks_until(10, 1745);
+    assert_int_equal(libraft_ticks, 47);
+    raft_fix_unwrap(&fake_fix);
+
+    /* libraft's own tick: every tick, whatever the state (the io ticks every 100 ms) */
+    fine_wrap_start(0, record_vote_send);
+    vote_r.state = RAFT_LEADER;
+    ticks_until(10, 1805);
+    assert_int_equal(libraft_ticks, 6);
+    assert_int_equal(fake_fix.leader_ticks_held, 0);
+    raft_fix_unwrap(&fake_fix);
+}
+
+/* The tenth rule's resends keep libraft's cadence: one per 100 ms, not one per finer tick. */
+static void test_finer_tick_resends_votes_once_per_interval(void **state)
+{
+    (void)state;
+    candidate_2_state(true);
+    fake_now = 2000;
+    fine_wrap_start(10, record_vote_send);
+    ticks_until(10, 2030);
+    fake_now = 2034;
+    libraft_asks(1, 5, true); /* sent at 2034 (from a receive, say); the io ticks at 2044, 2054, ... */
+    assert_int_equal(n_resent, 1);
+    ticks_until(10, 2124); /* 2044 .. 2124: less than 100 ms since */
+    assert_int_equal(n_resent, 1);
+    ticks_until(10, 2134); /* 100 ms */
+    assert_int_equal(n_resent, 2);
+    assert_int_equal(resent_to[1], 1);
+    assert_true(resent[1].pre_vote);
+    ticks_until(10, 2224);
+    assert_int_equal(n_resent, 2);
+    ticks_until(10, 2234);
+    assert_int_equal(n_resent, 3);
+    ticks_until(10, 2600); /* 2334, then at most RAFT_FIX_VOTE_RESENDS */
+    assert_int_equal(n_resent, 1 + RAFT_FIX_VOTE_RESENDS);
+    assert_int_equal(fake_fix.votes_resent, RAFT_FIX_VOTE_RESENDS);
+    assert_int_equal(libraft_ticks, 3 + 56); /* the candidate's timer saw every tick */
+    candidate_done();
+}
+
+/* ---- a leader's pipeline abort of a live follower is undone (twelfth rule) ---- */
+
+static struct raft lead_r;
+static struct raft_fix_progress lead_p[3];
+static int abort_in_tick; /* the fake libraft tick aborts follower 2's pipeline, as timeout.c does */
+
+/* Leader 1 of {1, 2, 3} at 5000 ms, last index 20 (a snapshot: no entries needed), every
+ * follower in pipeline with next index 21 and match 18, last heard from at 4990. */
+static void leader_done(void)
+{
+    if (lead_r.configuration.servers != NULL) {
+        raft_configuration_close(&lead_r.configuration);
+    }
+    memset(&lead_r, 0, sizeof lead_r);
+}
+
+static void leader_1(void)
+{
+    leader_done();
+    lead_r.id = 1;
+    lead_r.state = RAFT_LEADER;
+    lead_r.heartbeat_timeout = 100;
+    lead_r.election_timeout = 1000;
+    lead_r.now = 5000;
+    lead_r.trail.offset = 20;
+    lead_r.trail.snapshot.index = 20;
+    lead_r.trail.snapshot.term = 2;
+    raft_configuration_init(&lead_r.configuration);
+    static const char *const addrs[] = {"a1", "a2", "a3"};
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(raft_configuration_add(&lead_r.configuration, i + 1, addrs[i], RAFT_VOTER), 0);
+        lead_p[i] = (struct raft_fix_progress){.state = RAFT_FIX_PIPELINE, .next_index = 21, .match_index = 18,
+                                               .last_send = 4990, .last_recv = 4990};
+    }
+    lead_p[0].match_index = 20; /* the leader's own */
+    lead_r.leader_state.progress = (struct raft_progress *)lead_p;
+}
+
+/* What libraft's progressToProbe does to follower I. */
+static void to_probe(unsigned i)
+{
+    lead_p[i].state = RAFT_FIX_PROBE;
+    lead_p[i].next_index = lead_p[i].match_index + 1;
+}
+
+static void test_pipeline_abort_of_a_live_follower_is_undone(void **state)
+{
+    (void)state;
+    leader_1();
+    struct raft_fix_pipe before[3];
+    for (unsigned i = 0; i < 3; i++) {
+        before[i] = (struct raft_fix_pipe){lead_p[i].state, lead_p[i].next_index};
+    }
+    to_probe(1);
+    to_probe(2);
+    lead_p[1].last_recv = 5000 - 299; /* answered within 3 heartbeats: undone */
+    lead_p[2].last_recv = 5000 - 300; /* silent for 3 heartbeats: libraft's probe stands */
+    assert_int_equal(raft_fix_keep_pipelines(&lead_r, before, 3, 5000), 1);
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PIPELINE);
+    assert_int_equal(lead_p[1].next_index, 21); /* the entries in flight are not sent again */
+    assert_int_equal(lead_p[2].state, RAFT_FIX_PROBE);
+    assert_int_equal(lead_p[2].next_index, 19);
+
+    /* never heard from, in probe before the tick, or a snapshot aborted: untouched */
+    leader_1();
+    before[1].state = RAFT_FIX_PIPELINE;
+    before[2].state = RAFT_FIX_PROBE;
+    to_probe(1);
+    to_probe(2);
+    lead_p[1].last_recv = UINT64_MAX;
+    assert_int_equal(raft_fix_keep_pipelines(&lead_r, before, 3, 5000), 0);
+    before[1].state = 2; /* snapshot */
+    lead_p[1].last_recv = 4990;
+    assert_int_equal(raft_fix_keep_pipelines(&lead_r, before, 3, 5000), 0);
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PROBE);
+
+    /* a short election timeout bounds the window (3 heartbeats of 100 > 250) */
+    leader_1();
+    lead_r.election_timeout = 250;
+    before[1] = (struct raft_fix_pipe){RAFT_FIX_PIPELINE, 21};
+    to_probe(1);
+    lead_p[1].last_recv = 5000 - 250;
+    assert_int_equal(raft_fix_keep_pipelines(&lead_r, before, 3, 5000), 0);
+    lead_p[1].last_recv = 5000 - 249;
+    assert_int_equal(raft_fix_keep_pipelines(&lead_r, before, 3, 5000), 1);
+    leader_done();
+}
+
+static void libraft_leader_tick(struct raft_io *io)
+{
+    (void)io;
+    libraft_ticks++;
+    lead_r.now += 100;
+    if (abort_in_tick) {
+        to_probe(1);
+    }
+}
+
+/* Through the wrapped tick: undone after libraft's tick, counted; not with the rule off, nor
+ * when libraft's progress does not look like 0.22.1's (the rule then stays off). */
+static void test_pipeline_abort_is_undone_after_the_leader_tick(void **state)
+{
+    (void)state;
+    leader_1();
+    fake_reset();
+    libraft_ticks = 0;
+    assert_int_equal(raft_fix_wrap(&fake_fix, &fake_io), 0);
+    fake_fix.raft = &lead_r;
+    assert_int_equal(fake_io.start(&fake_io, 100, libraft_leader_tick, libraft_recv_result), 0);
+    abort_in_tick = 1;
+    fix_tick_cb(&fake_io); /* now 5100: heard at 4990 */
+    assert_int_equal(libraft_ticks, 1);
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PIPELINE);
+    assert_int_equal(lead_p[1].next_index, 21);
+    assert_int_equal(fake_fix.pipelines_kept, 1);
+    fix_tick_cb(&fake_io); /* 5200 */
+    fix_tick_cb(&fake_io); /* 5300: 310 ms of silence */
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PROBE);
+    assert_int_equal(fake_fix.pipelines_kept, 2);
+
+    leader_1();
+    fake_fix.no_pipeline_keep = 1; /* sim --no-pipeline-keep */
+    fix_tick_cb(&fake_io);
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PROBE);
+    fake_fix.no_pipeline_keep = 0;
+
+    leader_1();
+    lead_p[2].match_index = 21; /* match >= next: not libraft 0.22.1's progress */
+    fix_tick_cb(&fake_io);
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PROBE);
+    assert_true(fake_fix.pipeline_keep_off);
+    leader_1();
+    fix_tick_cb(&fake_io); /* off for good */
+    assert_int_equal(lead_p[1].state, RAFT_FIX_PROBE);
+    assert_int_equal(fake_fix.pipelines_kept, 2);
+    abort_in_tick = 0;
+    raft_fix_unwrap(&fake_fix);
+    leader_done();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1015,6 +1293,11 @@ int main(void)
         cmocka_unit_test(test_vote_requests_of_a_past_round_are_not_sent_again),
         cmocka_unit_test(test_failed_vote_write_is_sent_again_at_once),
         cmocka_unit_test(test_install_snapshot_is_addressed_from_the_current_configuration),
+        cmocka_unit_test(test_finer_tick_starts_the_io_with_it),
+        cmocka_unit_test(test_finer_tick_reaches_followers_every_time_and_leaders_per_interval),
+        cmocka_unit_test(test_finer_tick_resends_votes_once_per_interval),
+        cmocka_unit_test(test_pipeline_abort_of_a_live_follower_is_undone),
+        cmocka_unit_test(test_pipeline_abort_is_undone_after_the_leader_tick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
