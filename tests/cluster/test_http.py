@@ -251,12 +251,18 @@ def test_ready_flips_on_a_member_cut_off(make_cluster):
                                10, "follower not ready once cut off")
         assert "not ready" in body
         assert get(follower.http_port, "/health")[0] == 200  # the loop still answers
+        # the counter samples the known leader every 100 ms (HTTP_LAG_TICK_MS): the loss is
+        # counted while it lasts (a shorter one, ended before a sample, would not be)
+        wait_for(lambda: changes(follower) >= 2, 10, "the leader's loss counted")
     finally:
         for x in others:
             os.kill(x.proc.pid, signal.SIGCONT)
     wait_for(lambda: get(follower.http_port, "/ready")[0] == 200, 15, "follower ready again")
-    fams = parse_prom(get(follower.http_port, "/metrics")[2])
-    assert value(fams, "raftnode_leader_changes_total") >= 2  # none, then a leader again
+    wait_for(lambda: changes(follower) >= 3, 10, "the new leader counted")  # a leader, none, a leader again
+
+
+def changes(node):
+    return value(parse_prom(get(node.http_port, "/metrics")[2]), "raftnode_leader_changes_total")
 
 
 def test_many_connections_do_not_stall_raft(make_cluster):
