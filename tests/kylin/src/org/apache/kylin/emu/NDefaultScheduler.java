@@ -26,6 +26,8 @@ final class NDefaultScheduler {
     private volatile long epochId = -1;
     private volatile boolean runnerDead;
     private ScheduledExecutorService fetcherPool;
+    /** Which init's runner is current (guarded by this): a runner stops only its own start. */
+    private long generation;
 
     private NDefaultScheduler(String project) {
         this.project = project;
@@ -92,15 +94,16 @@ final class NDefaultScheduler {
             return t;
         });
         long initial = ThreadLocalRandom.current().nextLong(Math.max(1, pollMs));
-        fetcherPool.scheduleWithFixedDelay(this::runOnce, initial, pollMs, TimeUnit.MILLISECONDS);
+        final long gen = ++generation;
+        fetcherPool.scheduleWithFixedDelay(() -> runOnce(gen), initial, pollMs, TimeUnit.MILLISECONDS);
         started = true;
         Log.info("Fetching jobs every " + pollMs + " ms for project " + project + " (epoch_id " + epochId + ")");
     }
 
     /** FetcherRunner.run -> AbstractDefaultSchedulerRunner.run. */
-    private void runOnce() {
+    private void runOnce(long gen) {
         try {
-            if (checkEpochIdFailed()) {
+            if (checkEpochIdFailed(gen)) {
                 return;
             }
             // doRun: fetching and running jobs is not emulated
@@ -111,10 +114,26 @@ final class NDefaultScheduler {
         }
     }
 
-    /** AbstractDefaultSchedulerRunner.checkEpochIdFailed. */
-    private boolean checkEpochIdFailed() {
-        if (!epochManager.checkEpochId(epochId, project)) {
-            forceShutdown();
+    /**
+     * AbstractDefaultSchedulerRunner.checkEpochIdFailed, for the runner of init GEN: in Kylin each
+     * runner checks the epoch_id of its own scheduler context, so a runner of a start that
+     * EpochChangedListener already replaced (epoch_id changed, scheduler restarted) stops
+     * nothing but itself.
+     */
+    private boolean checkEpochIdFailed(long gen) {
+        long id;
+        synchronized (this) {
+            if (gen != generation || !started) {
+                return true; // replaced or shut down: its pool is being shut down
+            }
+            id = epochId;
+        }
+        if (!epochManager.checkEpochId(id, project)) {
+            synchronized (this) {
+                if (gen == generation) {
+                    forceShutdown();
+                }
+            }
             return true;
         }
         return false;
