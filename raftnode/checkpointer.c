@@ -1,4 +1,4 @@
-/* checkpointer: WAL checkpoints on the thread pool (see checkpointer.h). */
+/* checkpointer: WAL checkpoints on the background thread (see checkpointer.h). */
 #include "checkpointer.h"
 
 #include <string.h>
@@ -14,17 +14,17 @@ _Static_assert((CHECKPOINTER_FRAMES + 512) * (4096 + 24) <= STORE_WAL_SIZE_LIMIT
 
 #define CHECKPOINTER_MAX_ROUNDS 4
 
-/* Thread pool: the only place the second connection is used while busy. */
-static void work_cb(uv_work_t *req)
+/* Background thread: the only place the second connection is used while busy. */
+static void work_cb(struct bgjob *job)
 {
-    struct checkpointer *c = req->data;
+    struct checkpointer *c = job->data;
     c->rc = store_checkpointer_run(&c->sc, CHECKPOINTER_MAX_ROUNDS);
 }
 
-/* Loop thread, after work_cb returned. */
-static void after_work_cb(uv_work_t *req, int status)
+/* Loop thread, after work_cb returned (STATUS 0) or was cancelled at close (UV_ECANCELED). */
+static void after_work_cb(struct bgjob *job, int status)
 {
-    struct checkpointer *c = req->data;
+    struct checkpointer *c = job->data;
     c->busy = false;
     if (status == 0 && c->rc != 0 && !c->failing) {
         log_warn("WAL checkpoint failed: %s (retried; SQLite checkpoints inline past %d WAL pages "
@@ -42,7 +42,7 @@ static void start_work(struct checkpointer *c)
         return;
     }
     c->busy = true;
-    int rv = uv_queue_work(c->timer.loop, &c->work, work_cb, after_work_cb);
+    int rv = bgworker_submit(c->bg, &c->job, work_cb, after_work_cb);
     if (rv != 0) {
         c->busy = false;
         log_warn("WAL checkpoint not started: %s", uv_strerror(rv));
@@ -63,7 +63,7 @@ static void timer_cb(uv_timer_t *t)
     start_work(t->data);
 }
 
-int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct store *s)
+int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct bgworker *bg, struct store *s)
 {
     memset(c, 0, sizeof *c);
     int rc = store_checkpointer_open(&c->sc, s->path);
@@ -73,7 +73,8 @@ int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct store *s)
         }
         return rc < 0 ? -1 : 0;
     }
-    c->work.data = c;
+    c->job.data = c;
+    c->bg = bg;
     if (uv_timer_init(loop, &c->timer) != 0) {
         store_checkpointer_close(&c->sc);
         return -1;

@@ -1,5 +1,6 @@
-/* checkpointer: runs the store's WAL checkpoints on libuv's thread pool, off the event loop
- * (storage/checkpoint.h says why and how SQLite allows it).
+/* checkpointer: runs the store's WAL checkpoints on the member's background thread
+ * (bgworker.h: lowered priority), off the event loop (storage/checkpoint.h says why and how
+ * SQLite allows it).
  *
  * A work item makes PASSIVE checkpoints from its own connection until the WAL is fully copied
  * (a few rounds at most). It starts when a commit leaves the WAL at CHECKPOINTER_FRAMES or
@@ -8,7 +9,7 @@
  * starts it and reads its outcome. Every member runs one: each has its own database file.
  *
  * Owns: the timer, the work request, the second connection, the store's WAL watch. Calls:
- * storage/checkpoint.h, libuv, log.h. */
+ * storage/checkpoint.h, bgworker.h, libuv, log.h. */
 #ifndef RAFTNODE_CHECKPOINTER_H
 #define RAFTNODE_CHECKPOINTER_H
 
@@ -16,6 +17,7 @@
 #include <uv.h>
 
 #include "../storage/checkpoint.h"
+#include "bgworker.h"
 
 /* 16 MiB of 4 KiB pages: SQLite's automatic checkpoint starts at 1000 pages, but from the
  * loop; here a larger WAL costs nothing on the loop and lets one checkpoint copy a page that
@@ -30,7 +32,8 @@
 
 struct checkpointer {
     uv_timer_t timer;              /* private */
-    uv_work_t work;                /* private */
+    struct bgjob job;              /* private */
+    struct bgworker *bg;           /* private: not owned; outlives the checkpointer's job */
     struct store_checkpointer sc;  /* private: used by the work item while busy */
     struct store_wal_watch watch;  /* private: installed on the store while running */
     struct store *store;           /* private: not owned */
@@ -42,12 +45,12 @@ struct checkpointer {
 };
 
 /* Opens the second connection to S's database file, watches its WAL and starts the timer on
- * LOOP. An in-memory store needs no checkpoints: then nothing starts and 0 is returned. -1
+ * LOOP; checkpoints run on BG (started, or failed to start: then on the thread pool). An in-memory store needs no checkpoints: then nothing starts and 0 is returned. -1
  * after logging why (the member may run on: the store's inline fallback bounds the WAL). */
-int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct store *s);
+int checkpointer_start(struct checkpointer *c, uv_loop_t *loop, struct bgworker *bg, struct store *s);
 
 /* Stops the watch and the timer; the connection closes now, or when the work item in flight
- * returns (the loop keeps running until then). Safe when start failed or never ran. */
+ * returns or is cancelled (bgworker_close, after this). Safe when start failed or never ran. */
 void checkpointer_close(struct checkpointer *c);
 
 #endif

@@ -56,7 +56,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
  * --help-config and of the missing-required-key checks. */
 enum key_index {
     K_NODE_ID, K_NODE_ADDRESS, K_API_ADDRESS, K_DATA_DIR, K_INITIAL_CLUSTER, K_JOIN,
-    K_ELECTION_MS, K_HEARTBEAT_MS, K_TICK_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_GROUP_COMMIT_MS, K_METASTORE_URL,
+    K_ELECTION_MS, K_HEARTBEAT_MS, K_TICK_MS, K_SNAPSHOT_THRESHOLD, K_SNAPSHOT_TRAILING, K_GROUP_COMMIT_MS, K_BACKGROUND_NICE, K_METASTORE_URL,
     K_LOG_LEVEL, K_MAX_FRAME, K_API_MAX_CONNS, K_API_IDLE_MS, K_API_SLOW_MS, K_API_MAX_PENDING, K_JOIN_TIMEOUT_MS, K_METASTORE_PASSWORD_FILE,
     K_ENGINE_WEIGHT, K_SERVER_MODE, K_RACE_ENABLED, K_HB_TIMEOUT_S,
     K_HB_INTERVAL_S, K_METADATA_URL, K_IDENTITY, K_PEER_MAX_MSG, K_PEER_CERT, K_PEER_KEY, K_PEER_CA,
@@ -125,6 +125,13 @@ static const struct key_def config_keys[K_COUNT] = {
         "every entry on its own. After a kill -9 a member has lost the uncommitted entries from\n"
         "SQLite until it has replayed its log; it answers plain reads catching_up meanwhile\n"
         "(after every start, whatever this value), so no read goes back."},
+    [K_BACKGROUND_NICE] = {"raft.background-nice", KT_UINT, 0, "10", 0, 19, NULL,
+        FIELD(background_nice),
+        "How much lower than the event loop's the CPU priority of the member's background\n"
+        "thread is (WAL checkpoints and snapshot copies): its nice value is raised by this much\n"
+        "(up to 19) and it runs as SCHED_BATCH, so that on a busy machine it takes the CPU the\n"
+        "loops of this and other members leave, instead of stalling them. 0: the process's own\n"
+        "priority (SCHED_BATCH alone). Lowering needs no privilege."},
     [K_METASTORE_URL] = {"raft.metastore.url", KT_STRING, 0, NULL, 0, 0, NULL,
         FIELD(metastore_url),
         "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions:\n"

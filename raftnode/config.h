@@ -42,6 +42,7 @@ struct config {
     unsigned snapshot_threshold;            /* raft.snapshot-threshold (default 1024, 2..10^9) */
     unsigned snapshot_trailing;             /* raft.snapshot-trailing (default 128, 0..10^9) */
     unsigned group_commit_ms;               /* raft.apply.group-commit-ms (default 20, 0..1000) */
+    unsigned background_nice;               /* raft.background-nice (default 10, 0..19) */
     char metastore_url[CONFIG_URL_MAX];     /* raft.metastore.url, "" if unset */
     int log_level;                          /* raft.log-level: debug|info|warn|error (default info) */
     unsigned max_frame_bytes;               /* raft.api.max-frame-bytes (default 1 MiB, 1 KiB..64 MiB) */

@@ -413,6 +413,9 @@ static void raft_closed_cb(struct raft *r)
     raft_uv_close(&n->io);
     raft_fix_unwrap(&n->raft_fix);
     snap_async_unwrap(&n->snap_async);
+    /* after raft (no snapshot copy in flight) and the checkpointer (closed in node_close; a
+     * checkpoint in flight is waited for, one queued cancelled), before the store */
+    bgworker_close(&n->bg);
     peer_transport_close(&n->transport);
     store_close(&n->store);
     if (!uv_is_closing((uv_handle_t *)&n->close_timer)) {
@@ -477,9 +480,12 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         log_error("raft disk I/O init on %s: %s (%s)", n->datadir_raft, raft_strerror(rv), n->io.errmsg);
         goto err_transport;
     }
+    /* checkpoints and snapshot copies at a lowered priority (bgworker.h); a failure is
+     * logged: they run on libuv's thread pool then */
+    (void)bgworker_start(&n->bg, loop, (int)cfg->background_nice);
     /* snapshots copied off the loop (snap_async.h); before raft_fix, whose guards must see
      * the copy as part of the put. A failure is logged: snapshots are copied on the loop. */
-    (void)snap_async_wrap(&n->snap_async, &n->io, loop, &n->store);
+    (void)snap_async_wrap(&n->snap_async, &n->io, loop, &n->bg, &n->store);
     /* guard against a libraft 0.22.1 follower crash (raft_fix.h) */
     if (raft_fix_wrap(&n->raft_fix, &n->io) != 0) {
         log_error("raft I/O guard: too many raft instances in this process");
@@ -580,7 +586,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
         return -1;
     }
     /* A failure is logged and survivable: SQLite's inline fallback bounds the WAL. */
-    (void)checkpointer_start(&n->checkpointer, loop, &n->store);
+    (void)checkpointer_start(&n->checkpointer, loop, &n->bg, &n->store);
     (void)loop_busy_start(&n->loop_busy, loop); /* a failure is logged: only the metric is lost */
     uv_timer_start(&n->tick, tick_cb, NODE_TICK_MS, NODE_TICK_MS);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
@@ -604,6 +610,7 @@ err_io:
     raft_fix_unwrap(&n->raft_fix);
     snap_async_unwrap(&n->snap_async);
     raft_uv_close(&n->io);
+    bgworker_close(&n->bg);
 err_transport:
     peer_transport_close(&n->transport);
 err_store:

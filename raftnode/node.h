@@ -20,6 +20,7 @@
 #include "autopilot.h"
 #include "http.h"
 #include "influx.h"
+#include "bgworker.h"
 #include "checkpointer.h"
 #include "config.h"
 #include "engine.h"
@@ -43,6 +44,7 @@ struct node {
     struct raft raft;                   /* public: read through raft_* accessors only */
     struct raft_io io;                  /* private */
     struct raft_fix raft_fix;           /* private: guard around io (raft_fix.h) */
+    struct bgworker bg;                 /* private: the background thread (bgworker.h) */
     struct snap_async snap_async;       /* private: snapshot copies off the loop (snap_async.h) */
     struct read_gate read_gate;         /* private: plain reads held after a start (read_gate.h) */
     struct raft_uv_transport transport; /* private */
@@ -58,7 +60,7 @@ struct node {
     struct scheduler scheduler;         /* private: the leader's liveness and placement */
     struct mirror mirror;               /* private: metastore mirror (its own thread) */
     struct kylin_link kylin;            /* public: this member's Kylin node (raft.kylin.url) */
-    struct checkpointer checkpointer;   /* private: WAL checkpoints on the thread pool */
+    struct checkpointer checkpointer;   /* private: WAL checkpoints on the background thread */
     struct removal removal;             /* private: learning that this member was removed */
     struct autopilot autopilot;         /* read-only: the leader's dead-voter replacement */
     uv_signal_t sigterm;                /* private */

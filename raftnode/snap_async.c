@@ -19,19 +19,19 @@ static struct snap_async *wrapper_of(struct raft_io *io)
     abort(); /* not reached: only wrapped ios have these hooks */
 }
 
-/* Thread pool: the only user of the second connection while busy. */
-static void copy_work(uv_work_t *work)
+/* Background thread: the only user of the second connection while busy. */
+static void copy_work(struct bgjob *job)
 {
-    struct snap_async *sa = work->data;
+    struct snap_async *sa = job->data;
     sa->rc = store_image_copy(&sa->image, &sa->buf, &sa->len);
 }
 
 /* Loop thread: the copy returned. Hands the image to the io, or completes the put with an
  * error; then releases libraft's close callback if the io closed meanwhile (SA may be
  * unwrapped by it: not touched afterwards). */
-static void copy_done(uv_work_t *work, int status)
+static void copy_done(struct bgjob *job, int status)
 {
-    struct snap_async *sa = work->data;
+    struct snap_async *sa = job->data;
     struct raft_io_snapshot_put *req = sa->req;
     const struct raft_snapshot *snapshot = sa->snapshot;
     raft_io_snapshot_put_cb cb = sa->cb;
@@ -41,9 +41,10 @@ static void copy_done(uv_work_t *work, int status)
     sa->req = NULL;
     sa->last_copy_us = (uv_hrtime() - sa->copy_start_ns) / 1000u;
     if (status != 0 || sa->rc != 0) {
+        store_image_unpin(&sa->image); /* cancelled before it ran: still pinned */
         sa->copy_failures++;
         log_error("%s; this snapshot is dropped (libraft takes another at the next threshold)",
-                  status != 0 ? uv_strerror(status) : sa->image.errmsg);
+                  status != 0 ? "snapshot copy cancelled: the background thread closed" : sa->image.errmsg);
         put_status = RAFT_IOERR;
     } else if (sa->closing) {
         sqlite3_free(sa->buf);
@@ -95,8 +96,8 @@ static int wrap_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_
     sa->len = 0;
     sa->rc = -1;
     sa->copy_start_ns = uv_hrtime();
-    sa->work.data = sa;
-    int rv = uv_queue_work(sa->loop, &sa->work, copy_work, copy_done);
+    sa->job.data = sa;
+    int rv = bgworker_submit(sa->bg, &sa->job, copy_work, copy_done);
     if (rv != 0) {
         store_image_unpin(&sa->image);
         sa->req = NULL;
@@ -131,7 +132,8 @@ static void wrap_close(struct raft_io *io, raft_io_close_cb cb)
     sa->orig_close(io, wrap_close_done);
 }
 
-int snap_async_wrap(struct snap_async *sa, struct raft_io *io, uv_loop_t *loop, struct store *store)
+int snap_async_wrap(struct snap_async *sa, struct raft_io *io, uv_loop_t *loop, struct bgworker *bg,
+                    struct store *store)
 {
     memset(sa, 0, sizeof *sa);
     int rc = store_image_open(&sa->image, store->path);
@@ -153,6 +155,7 @@ int snap_async_wrap(struct snap_async *sa, struct raft_io *io, uv_loop_t *loop, 
     }
     sa->io = io;
     sa->loop = loop;
+    sa->bg = bg;
     sa->store = store;
     sa->orig_snapshot_put = io->snapshot_put;
     sa->orig_close = io->close;

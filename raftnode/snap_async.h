@@ -9,7 +9,8 @@
  *      WAL read transaction, a few microseconds), and hands libraft a small placeholder
  *      buffer (sqlite3_malloc'd, as fsm_glue's snapshot_finalize frees it);
  *   2. libraft's io->snapshot_put, wrapped here, finds the placeholder: the pinned state is
- *      serialized on libuv's thread pool, the placeholder is replaced by the image in the
+ *      serialized on the member's background thread (bgworker.h: lowered priority, so the
+ *      copy does not take the CPU from the loops), the placeholder is replaced by the image in the
  *      snapshot's buffer array, and then the io's own snapshot_put runs (it writes the buffers
  *      from the thread pool as before). A put of any other buffer (an InstallSnapshot from the
  *      leader) passes through untouched.
@@ -28,7 +29,7 @@
  * most SNAP_ASYNC_MAX wrapped ios per process.
  *
  * Owns: the wrapped io's snapshot_put and close hooks, the second connection, the work
- * request, the image until it is handed to the io. Calls: storage/image.h, libuv, libraft's
+ * job, the image until it is handed to the io. Calls: storage/image.h, bgworker.h, libuv, libraft's
  * raft_io, log.h. */
 #ifndef RAFTNODE_SNAP_ASYNC_H
 #define RAFTNODE_SNAP_ASYNC_H
@@ -41,6 +42,7 @@
 
 #include "../storage/image.h"
 #include "../storage/store.h"
+#include "bgworker.h"
 
 #define SNAP_ASYNC_MAX 16
 
@@ -49,7 +51,8 @@ struct snap_async {
     uv_loop_t *loop;             /* private */
     struct store *store;         /* private: not owned */
     struct store_image image;    /* private: used by the work item while busy */
-    uv_work_t work;              /* private */
+    struct bgjob job;            /* private */
+    struct bgworker *bg;         /* private: not owned; outlives the wrap */
     int (*orig_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
                              const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
     void (*orig_close)(struct raft_io *io, raft_io_close_cb cb);
@@ -75,10 +78,12 @@ struct snap_async {
     uint64_t last_copy_us;
 };
 
-/* Opens the second connection to STORE's database and wraps IO's snapshot_put and close. 0; 1
+/* Opens the second connection to STORE's database and wraps IO's snapshot_put and close;
+ * copies run on BG (started, or failed to start: then on the thread pool). 0; 1
  * when the store is in memory (nothing wrapped: snapshots are copied on the loop); -1 after
  * logging why (nothing wrapped; the member runs on with snapshots copied on the loop). */
-int snap_async_wrap(struct snap_async *sa, struct raft_io *io, uv_loop_t *loop, struct store *store);
+int snap_async_wrap(struct snap_async *sa, struct raft_io *io, uv_loop_t *loop, struct bgworker *bg,
+                    struct store *store);
 
 /* fsm_glue's snapshot hook (fsm_glue_host.snapshot, DATA = SA): a placeholder in *BUF, *LEN
  * when SA is wrapped and the pin succeeds, else the image itself (store_snapshot). 0 or -1

@@ -27,7 +27,7 @@
 static const char *const all_keys[] = {
     "raft.node.id", "raft.node.address", "raft.api.address", "raft.data-dir",
     "raft.initial-cluster", "raft.join", "raft.election-timeout-ms", "raft.heartbeat-timeout-ms",
-    "raft.tick-ms", "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.apply.group-commit-ms", "raft.metastore.url",
+    "raft.tick-ms", "raft.snapshot-threshold", "raft.snapshot-trailing", "raft.apply.group-commit-ms", "raft.background-nice", "raft.metastore.url",
     "raft.log-level",
     "raft.api.max-frame-bytes", "raft.api.max-connections", "raft.api.idle-timeout-ms",
     "raft.api.slow-client-timeout-ms", "raft.api.max-pending-bytes", "raft.join-timeout-ms",
@@ -118,6 +118,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.tick_ms, 10);
     assert_int_equal(cfg.snapshot_threshold, 1024);
     assert_int_equal(cfg.snapshot_trailing, 128);
+    assert_int_equal(cfg.background_nice, 10);
     assert_int_equal(cfg.api_max_connections, 1024);
     assert_int_equal(cfg.api_idle_timeout_ms, 300000);
     assert_int_equal(cfg.api_slow_client_timeout_ms, 30000);
@@ -176,6 +177,7 @@ static void test_good_full_file(void **state)
               "raft.election-timeout-ms=2000\n"
               "raft.heartbeat-timeout-ms=200\n"
               "raft.tick-ms=0\n"
+              "raft.background-nice=19\n"
               "raft.snapshot-threshold=4096\n"
               "raft.snapshot-trailing=0\n"
               "raft.metastore.url=kylin_metadata@jdbc,url=jdbc:postgresql://db:5432/kylin\n"
@@ -208,6 +210,7 @@ static void test_good_full_file(void **state)
     assert_int_equal(cfg.election_timeout_ms, 2000);
     assert_int_equal(cfg.heartbeat_timeout_ms, 200);
     assert_int_equal(cfg.tick_ms, 0);
+    assert_int_equal(cfg.background_nice, 19);
     assert_int_equal(cfg.snapshot_threshold, 4096);
     assert_int_equal(cfg.snapshot_trailing, 0);
     assert_string_equal(cfg.metastore_url, "kylin_metadata@jdbc,url=jdbc:postgresql://db:5432/kylin");
@@ -300,6 +303,8 @@ static void test_out_of_bounds(void **state)
                  "@:6: raft.election-timeout-ms: 49 is out of range (expected 50..60000)");
     expect_error(BASE "raft.election-timeout-ms=60001\n", NULL, 0,
                  "@:6: raft.election-timeout-ms: 60001 is out of range (expected 50..60000)");
+    expect_error(BASE "raft.background-nice=20\n", NULL, 0,
+                 "@:6: raft.background-nice: 20 is out of range (expected 0..19)");
     expect_error(BASE "raft.api.max-frame-bytes=1023\n", NULL, 0,
                  "@:6: raft.api.max-frame-bytes: 1023 is out of range (expected 1024..67108864)");
     expect_error(BASE "raft.snapshot-threshold=99999999999999999999999\n", NULL, 0,

@@ -4,7 +4,7 @@
  * store applied and committed more meanwhile); other puts pass through; a failed copy or put
  * completes the put with the error; closing the io during a copy cancels the put and holds
  * libraft's close callback until then; an in-memory store copies on the loop. A fake raft_io
- * stands for libraft's uv io; the loop and its thread pool are libuv's. */
+ * stands for libraft's uv io; the copies run on a bgworker thread, as in the member. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +26,7 @@ struct fake {
     uv_loop_t loop;
     struct store store;
     struct snap_async sa;
+    struct bgworker bg;
     char dir[64];
     uint64_t index;        /* next entry index */
     /* the io's put */
@@ -115,7 +116,7 @@ static int setup(void **state)
         return -1;
     }
     snprintf(path, sizeof path, "%s/state.db", f->dir);
-    if (store_open(&f->store, path) != 0) {
+    if (store_open(&f->store, path) != 0 || bgworker_start(&f->bg, &f->loop, 10) != 0) {
         free(f);
         return -1;
     }
@@ -131,6 +132,7 @@ static int teardown(void **state)
 {
     struct fake *f = *state;
     snap_async_unwrap(&f->sa);
+    bgworker_close(&f->bg);
     store_close(&f->store);
     int rc = uv_run(&f->loop, UV_RUN_DEFAULT) == 0 && uv_loop_close(&f->loop) == 0 ? 0 : -1;
     char cmd[128];
@@ -181,7 +183,7 @@ static void run_until_copied(struct fake *f)
 static void test_image_is_the_state_at_the_snapshot_index(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     add_projects(f, 300, "before");
     /* what store_snapshot makes at this index, for comparison */
     void *want = NULL;
@@ -241,7 +243,7 @@ static void test_image_is_the_state_at_the_snapshot_index(void **state)
 static void test_other_puts_pass_through(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     char data[16] = "installed image";
     struct raft_buffer buf = {data, sizeof data};
     f->snap.bufs = &buf;
@@ -256,7 +258,7 @@ static void test_other_puts_pass_through(void **state)
 static void test_failed_copy_fails_the_put(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     add_projects(f, 10, "p");
     take(f);
     void *placeholder = f->snap.bufs[0].base;
@@ -283,7 +285,7 @@ static void test_failed_copy_fails_the_put(void **state)
 static void test_failed_io_put_after_the_copy_fails_the_put(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     add_projects(f, 10, "p");
     take(f);
     f->put_rv = RAFT_NOSPACE;
@@ -299,7 +301,7 @@ static void test_failed_io_put_after_the_copy_fails_the_put(void **state)
 static void test_close_during_a_copy_cancels_it_first(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     add_projects(f, 300, "p");
     take(f);
     assert_int_equal(put(f), 0);
@@ -318,7 +320,7 @@ static void test_close_during_a_copy_cancels_it_first(void **state)
 static void test_close_without_a_copy_is_passed_on(void **state)
 {
     struct fake *f = *state;
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->store), 0);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &f->store), 0);
     f->io.close(&f->io, close_cb);
     assert_int_equal(f->closes, 1);
     assert_int_equal(f->close_cbs, 1);
@@ -329,7 +331,7 @@ static void test_memory_store_copies_on_the_loop(void **state)
     struct fake *f = *state;
     struct store m;
     assert_int_equal(store_open(&m, ":memory:"), 0);
-    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &m), 1);
+    assert_int_equal(snap_async_wrap(&f->sa, &f->io, &f->loop, &f->bg, &m), 1);
     assert_ptr_equal(f->io.snapshot_put, fake_put); /* nothing wrapped */
     void *buf = NULL;
     size_t len = 0;
