@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio_defer.h"
 #include "fsm_glue.h"
 #include "common/client.h"
 #include "common/log.h"
@@ -413,6 +414,7 @@ static void raft_closed_cb(struct raft *r)
     raft_uv_close(&n->io);
     raft_fix_unwrap(&n->raft_fix);
     snap_async_unwrap(&n->snap_async);
+    aio_defer_attach(NULL); /* libraft's io closed: its io_destroy calls were made */
     /* after raft (no snapshot copy in flight) and the checkpointer (closed in node_close; a
      * checkpoint in flight is waited for, one queued cancelled), before the store */
     bgworker_close(&n->bg);
@@ -483,6 +485,7 @@ int node_start(struct node *n, uv_loop_t *loop, const struct config *cfg)
     /* checkpoints and snapshot copies at a lowered priority (bgworker.h); a failure is
      * logged: they run on libuv's thread pool then */
     (void)bgworker_start(&n->bg, loop, (int)cfg->background_nice);
+    aio_defer_attach(&n->bg); /* libraft's io_destroy calls off the loop (aio_defer.h) */
     /* snapshots copied off the loop (snap_async.h); before raft_fix, whose guards must see
      * the copy as part of the put. A failure is logged: snapshots are copied on the loop. */
     (void)snap_async_wrap(&n->snap_async, &n->io, loop, &n->bg, &n->store);
@@ -610,6 +613,7 @@ err_io:
     raft_fix_unwrap(&n->raft_fix);
     snap_async_unwrap(&n->snap_async);
     raft_uv_close(&n->io);
+    aio_defer_attach(NULL);
     bgworker_close(&n->bg);
 err_transport:
     peer_transport_close(&n->transport);

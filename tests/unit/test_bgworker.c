@@ -1,8 +1,11 @@
-/* Unit tests of raftnode/bgworker.c: jobs run in order on the worker thread and report back on
- * the loop thread; the worker's priority is lowered (read back from the thread itself) and the
- * loop's is not; closing with a job in flight and jobs queued waits for the first and cancels
- * the others, and nothing is submitted after. */
+/* Unit tests of raftnode/bgworker.c and raftnode/aio_defer.c: jobs run in order on the worker
+ * thread and report back on the loop thread; the worker's priority is lowered (read back from
+ * the thread itself) and the loop's is not; closing with a job in flight and jobs queued waits
+ * for the first and cancels the others, and nothing is submitted after; io_destroy made on the
+ * attached loop thread runs on the worker (other syscalls, and io_destroy on other threads,
+ * pass through), and one cancelled at close still runs. */
 #include <errno.h>
+#include <linux/aio_abi.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "raftnode/aio_defer.h"
 #include "raftnode/bgworker.h"
 
 struct rec_job {
@@ -228,6 +232,106 @@ static void test_close_of_a_worker_never_started(void **state)
     assert_int_equal(bgworker_submit(&w, &j, NULL, NULL), UV_ECANCELED);
 }
 
+/* ---- aio_defer ---- */
+
+static aio_context_t new_ctx(void)
+{
+    aio_context_t ctx = 0;
+    assert_int_equal(syscall(SYS_io_setup, 4, &ctx), 0); /* passed through */
+    assert_true(ctx != 0);
+    return ctx;
+}
+
+/* A context exists until destroyed: io_getevents on it answers 0 events, on a destroyed one
+ * EINVAL. */
+static bool ctx_alive(aio_context_t ctx)
+{
+    struct io_event ev;
+    struct timespec zero = {0, 0};
+    return syscall(SYS_io_getevents, ctx, 0, 1, &ev, &zero) == 0;
+}
+
+static void test_io_destroy_on_the_loop_runs_on_the_worker(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(bgworker_start(&f->w, &f->loop, 10), 0);
+    aio_defer_attach(&f->w);
+    unsigned long deferred = aio_defer_deferred;
+    aio_context_t ctx = new_ctx();
+    assert_true(ctx_alive(ctx));
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    assert_int_equal(aio_defer_deferred, deferred + 1);
+    /* its DONE (the job freed) comes back on the loop; then the context is gone */
+    for (int i = 0; i < 10000 && ctx_alive(ctx); i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        uv_sleep(1);
+    }
+    assert_false(ctx_alive(ctx));
+    aio_defer_attach(NULL);
+    /* detached: synchronous again */
+    ctx = new_ctx();
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    assert_false(ctx_alive(ctx));
+    assert_int_equal(aio_defer_deferred, deferred + 1);
+    assert_int_equal(syscall(SYS_io_destroy, ctx), -1); /* errors pass through */
+    assert_int_equal(errno, EINVAL);
+}
+
+static void destroy_on_thread(void *arg)
+{
+    aio_context_t *ctx = arg;
+    if (syscall(SYS_io_destroy, *ctx) != 0) {
+        *ctx = 0;
+    }
+}
+
+static void test_io_destroy_on_another_thread_is_synchronous(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(bgworker_start(&f->w, &f->loop, 10), 0);
+    aio_defer_attach(&f->w);
+    unsigned long deferred = aio_defer_deferred;
+    aio_context_t ctx = new_ctx(), seen = ctx;
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, destroy_on_thread, &seen), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_true(seen == ctx); /* the call succeeded there */
+    assert_false(ctx_alive(ctx)); /* already gone: not queued */
+    assert_int_equal(aio_defer_deferred, deferred);
+    aio_defer_attach(NULL);
+}
+
+static void test_io_destroy_cancelled_at_close_still_runs(void **state)
+{
+    struct fixture *f = *state;
+    uv_sem_t started;
+    assert_int_equal(uv_sem_init(&started, 0), 0);
+    assert_int_equal(bgworker_start(&f->w, &f->loop, 10), 0);
+    aio_defer_attach(&f->w);
+    struct rec_job *hold = &f->jobs[0];
+    rec_init(hold, f, 0);
+    hold->hold = true;
+    hold->started = &started;
+    assert_int_equal(bgworker_submit(&f->w, &hold->job, rec_work, rec_done), 0);
+    uv_sem_wait(&started);
+    unsigned long inline_before = aio_defer_inline;
+    aio_context_t ctx = new_ctx();
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0); /* queued behind HOLD */
+    assert_true(ctx_alive(ctx));
+    aio_defer_attach(NULL);
+    bgworker_close(&f->w);
+    assert_false(ctx_alive(ctx)); /* cancelled, so run at close on the loop thread */
+    assert_int_equal(aio_defer_inline, inline_before + 1);
+    uv_sem_destroy(&started);
+    /* a worker that is closed: io_destroy runs at once */
+    aio_defer_attach(&f->w);
+    ctx = new_ctx();
+    assert_int_equal(syscall(SYS_io_destroy, ctx), 0);
+    assert_false(ctx_alive(ctx));
+    assert_int_equal(aio_defer_inline, inline_before + 2);
+    aio_defer_attach(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +340,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nice_zero_keeps_the_nice_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_waits_for_the_job_in_flight_and_cancels_the_queued, setup, teardown),
         cmocka_unit_test(test_close_of_a_worker_never_started),
+        cmocka_unit_test_setup_teardown(test_io_destroy_on_the_loop_runs_on_the_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_destroy_on_another_thread_is_synchronous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_destroy_cancelled_at_close_still_runs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
