@@ -3,10 +3,11 @@
  *
  * libraft 0.22.1's disk io gives every open segment its own kernel AIO context and destroys it
  * on the loop thread when the segment is finalized (UvOsIoDestroy: syscall(__NR_io_destroy) in
- * the writer's close). The kernel's io_destroy waits for an RCU grace period: 21-59 ms (median
- * 37) in the D state on this machine, the loop blocked the whole time. Every snapshot finalizes
- * the open segment (its barrier), so every snapshot stalled the loop that long
- * (bench/where-the-time-goes.md, "Snapshot turns"; a full segment does the same under load).
+ * the writer's close). The kernel's io_destroy waits (for an RCU grace period): up to 59 ms
+ * (median 36) in the D state on this machine, the loop blocked the whole time. Every snapshot
+ * finalizes the open segment (its barrier), so every snapshot stalled the loop that long
+ * (bench/where-the-time-goes.md, "The rest of the snapshot stall"; a segment that fills up is
+ * finalized the same way, not measured).
  *
  * The process's `syscall` function is defined here (the executable's definition is the one the
  * dynamic linker binds libraft's calls to): io_destroy called on the attached loop thread is
