@@ -128,10 +128,11 @@ static const struct key_def config_keys[K_COUNT] = {
     [K_BACKGROUND_NICE] = {"raft.background-nice", KT_UINT, 0, "10", 0, 19, NULL,
         FIELD(background_nice),
         "How much lower than the event loop's the CPU priority of the member's background\n"
-        "thread is (WAL checkpoints and snapshot copies): its nice value is raised by this much\n"
-        "(up to 19) and it runs as SCHED_BATCH, so that on a busy machine it takes the CPU the\n"
-        "loops of this and other members leave, instead of stalling them. 0: the process's own\n"
-        "priority (SCHED_BATCH alone). Lowering needs no privilege."},
+        "thread is (WAL checkpoints, snapshot copies, libraft's AIO context teardown): its nice\n"
+        "value is raised by this much (up to 19) and it runs as SCHED_BATCH, so that on a busy\n"
+        "machine it takes the CPU the loops of this and other members leave. 0: the process's\n"
+        "own priority (SCHED_BATCH alone). Lowering needs no privilege. A thread starved too\n"
+        "long lets the WAL grow until SQLite checkpoints on the loop (STORE_WAL_INLINE_FRAMES)."},
     [K_METASTORE_URL] = {"raft.metastore.url", KT_STRING, 0, NULL, 0, 0, NULL,
         FIELD(metastore_url),
         "Metastore (PostgreSQL or MySQL) that receives the mirror of ownership decisions:\n"
