@@ -26,6 +26,10 @@ static _Atomic(struct bgworker *) defer_bg;
 static uv_thread_t defer_thread;
 unsigned long aio_defer_deferred;
 unsigned long aio_defer_inline;
+/* Loop thread only: destroys queued and not yet done. Past AIO_DEFER_MAX_PENDING a destroy
+ * runs on the loop as before, so that contexts waiting in the queue (each still counted
+ * against fs.aio-max-nr) stay bounded however often libraft finalizes segments. */
+static unsigned aio_defer_pending;
 
 /* The C library's syscall, found on first use (any thread; every thread finds the same). */
 static syscall_fn real_syscall(void)
@@ -55,6 +59,7 @@ static void destroy_work(struct bgjob *job)
 static void destroy_done(struct bgjob *job, int status)
 {
     struct aio_destroy_job *j = job->data;
+    aio_defer_pending--;
     if (status != 0) {
         destroy_now(j);
         aio_defer_inline++;
@@ -68,13 +73,14 @@ static void destroy_done(struct bgjob *job, int status)
 
 static long defer_destroy(unsigned long ctx)
 {
-    struct aio_destroy_job *j = calloc(1, sizeof *j);
+    struct aio_destroy_job *j = aio_defer_pending < AIO_DEFER_MAX_PENDING ? calloc(1, sizeof *j) : NULL;
     if (j != NULL) {
         j->ctx = ctx;
         j->job.data = j;
         if (bgworker_submit(atomic_load_explicit(&defer_bg, memory_order_relaxed), &j->job, destroy_work,
                             destroy_done) == 0) {
             aio_defer_deferred++;
+            aio_defer_pending++;
             return 0;
         }
         free(j);

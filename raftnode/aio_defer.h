@@ -28,6 +28,10 @@
 
 #include "bgworker.h"
 
+/* At most this many destroys wait on the background thread; a further one runs on the loop
+ * thread at once, as without this module (a bound on the contexts held past their use). */
+#define AIO_DEFER_MAX_PENDING 16
+
 /* Loop thread: io_destroy calls made on this thread from now on run on BG (NULL: none, every
  * call synchronous again). BG must outlive the attachment. */
 void aio_defer_attach(struct bgworker *bg);

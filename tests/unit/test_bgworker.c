@@ -301,19 +301,26 @@ static void test_io_destroy_on_another_thread_is_synchronous(void **state)
     aio_defer_attach(NULL);
 }
 
-static void test_io_destroy_cancelled_at_close_still_runs(void **state)
+/* Starts F's worker, attaches aio_defer to it and keeps it busy with a job held until the
+ * worker is stopping (STARTED: initialised here, destroyed by the caller). */
+static void start_held_worker(struct fixture *f, uv_sem_t *started)
 {
-    struct fixture *f = *state;
-    uv_sem_t started;
-    assert_int_equal(uv_sem_init(&started, 0), 0);
+    assert_int_equal(uv_sem_init(started, 0), 0);
     assert_int_equal(bgworker_start(&f->w, &f->loop, 10), 0);
     aio_defer_attach(&f->w);
     struct rec_job *hold = &f->jobs[0];
     rec_init(hold, f, 0);
     hold->hold = true;
-    hold->started = &started;
+    hold->started = started;
     assert_int_equal(bgworker_submit(&f->w, &hold->job, rec_work, rec_done), 0);
-    uv_sem_wait(&started);
+    uv_sem_wait(started);
+}
+
+static void test_io_destroy_cancelled_at_close_still_runs(void **state)
+{
+    struct fixture *f = *state;
+    uv_sem_t started;
+    start_held_worker(f, &started);
     unsigned long inline_before = aio_defer_inline;
     aio_context_t ctx = new_ctx();
     assert_int_equal(syscall(SYS_io_destroy, ctx), 0); /* queued behind HOLD */
@@ -332,6 +339,33 @@ static void test_io_destroy_cancelled_at_close_still_runs(void **state)
     aio_defer_attach(NULL);
 }
 
+/* Past AIO_DEFER_MAX_PENDING queued destroys (the worker busy), a destroy runs on the loop at
+ * once: the contexts held past their use stay bounded. */
+static void test_io_destroy_queue_is_bounded(void **state)
+{
+    struct fixture *f = *state;
+    uv_sem_t started;
+    aio_context_t ctx[AIO_DEFER_MAX_PENDING + 1];
+    start_held_worker(f, &started);
+    unsigned long deferred = aio_defer_deferred, inline_before = aio_defer_inline;
+    for (int i = 0; i <= AIO_DEFER_MAX_PENDING; i++) {
+        ctx[i] = new_ctx();
+        assert_int_equal(syscall(SYS_io_destroy, ctx[i]), 0);
+    }
+    assert_int_equal(aio_defer_deferred, deferred + AIO_DEFER_MAX_PENDING);
+    assert_int_equal(aio_defer_inline, inline_before + 1);
+    for (int i = 0; i < AIO_DEFER_MAX_PENDING; i++) {
+        assert_true(ctx_alive(ctx[i])); /* queued behind HOLD */
+    }
+    assert_false(ctx_alive(ctx[AIO_DEFER_MAX_PENDING])); /* the one over the bound: at once */
+    aio_defer_attach(NULL);
+    bgworker_close(&f->w); /* the queued ones are cancelled and run on the loop */
+    for (int i = 0; i < AIO_DEFER_MAX_PENDING; i++) {
+        assert_false(ctx_alive(ctx[i]));
+    }
+    uv_sem_destroy(&started);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_io_destroy_on_the_loop_runs_on_the_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_destroy_on_another_thread_is_synchronous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_destroy_cancelled_at_close_still_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_destroy_queue_is_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
