@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio_defer.h"
 #include "autopilot.h"
 #include "fsm_glue.h"
 #include "common/mp.h"
@@ -385,6 +386,20 @@ static void process_figures(struct metrics_buf *b)
     }
 }
 
+/* Where libraft's AIO contexts were torn down (aio_defer.h): on the background thread, or on the
+ * loop because deferring was not possible. A member that takes snapshots and shows none
+ * deferred has the snapshot stall back (e.g. a libraft that no longer calls syscall(3)). */
+static void aio_figures(struct metrics_buf *b)
+{
+    struct metrics_label l = {"on", "background"};
+    metrics_write_header(b, "raftnode_aio_destroys_total", "counter",
+                         "io_destroy calls of libraft's AIO contexts made on the loop thread, by where they ran: "
+                         "background (deferred) or loop (queue full, or the worker closed).");
+    metrics_write_sample(b, "raftnode_aio_destroys_total", &l, 1, (double)aio_defer_deferred);
+    l.value = "loop";
+    metrics_write_sample(b, "raftnode_aio_destroys_total", &l, 1, (double)aio_defer_inline);
+}
+
 void http_metrics_render(struct http *h, struct metrics_buf *b)
 {
     char why[320];
@@ -404,5 +419,6 @@ void http_metrics_render(struct http *h, struct metrics_buf *b)
     kylin_figures(h, b);
     proposal_figures(h, b);
     metrics_write_own(b);
+    aio_figures(b);
     process_figures(b);
 }

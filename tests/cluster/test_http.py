@@ -123,7 +123,7 @@ REQUIRED = ["raftnode_term", "raftnode_is_leader", "raftnode_commit_index", "raf
             "raftnode_api_request_duration_seconds", "raftnode_mirror_lag_seconds", "raftnode_apply_lag_entries",
             "raftnode_snapshot_index", "raftnode_last_log_index", "raftnode_proposal_batch_commands",
             "raftnode_loop_lag_seconds", "raftnode_lease_valid", "raftnode_proposal_commit_seconds", "raftnode_raft_append_duration_seconds",
-            "process_resident_memory_bytes",
+            "raftnode_aio_destroys_total", "process_resident_memory_bytes",
             "process_open_fds", "process_cpu_seconds_total"]
 
 
@@ -327,6 +327,12 @@ def test_snapshot_index_follows_snapshots_taken_and_restored(make_cluster):
                                  "a snapshot counted in raftnode_snapshot_index")
     assert snap <= last and since == last - snap
     assert any(f.startswith("snapshot") for f in os.listdir(os.path.join(x.dir, "raft")))
+    # each snapshot finalizes the open segment; its AIO context is torn down off the loop
+    # (raftnode/aio_defer.h): none of those io_destroy calls ran on the loop thread
+    fams = wait_for(lambda: (lambda f: f if (value(f, "raftnode_aio_destroys_total", on="background") or 0) >= 1
+                             else None)(parse_prom(get(port, "/metrics")[2])), 30,
+                    "an AIO context torn down on the background thread")
+    assert value(fams, "raftnode_aio_destroys_total", on="loop") == 0
     assert x.stop() == 0
     x.start()
     c.wait_leader()
