@@ -112,6 +112,11 @@ static void barrier_cb(struct raft_barrier *b, int status)
         if (status != 0) {
             api_reply_error(w->p.conn, w->p.id, PROTO_UNAVAILABLE, PROTO_CODE_LEADERSHIP_LOST,
                             "consistent read failed: %s; retry", raft_strerror(status));
+        } else if (w->p.ctx->store->broken) {
+            /* the barrier applied, but the state lacks entries a failed write rolled back */
+            api_reply_error(w->p.conn, w->p.id, PROTO_UNAVAILABLE, PROTO_CODE_FAILED,
+                            "consistent read failed: this member lost applied entries to a failed write "
+                            "and is stopping; retry against the next leader");
         } else {
             w->reply(w);
         }

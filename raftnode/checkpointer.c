@@ -45,7 +45,9 @@ static void start_work(struct checkpointer *c)
     int rv = bgworker_submit(c->bg, &c->job, work_cb, after_work_cb);
     if (rv != 0) {
         c->busy = false;
-        log_warn("WAL checkpoint not started: %s", uv_strerror(rv));
+        log_warn("WAL checkpoint not started on the background thread: %s (tried again after the next "
+                 "commit; past %d WAL pages SQLite checkpoints inline on the loop, so nothing is lost but "
+                 "latency: if it repeats, restart this member)", uv_strerror(rv), STORE_WAL_INLINE_FRAMES);
     }
 }
 

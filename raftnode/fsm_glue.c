@@ -15,6 +15,24 @@
 
 #include "common/log.h"
 
+/* The member stops applying for good (fsm_glue.h): WHAT failed, the store's errmsg says how. */
+static void glue_fail(struct fsm_glue *g, const char *what)
+{
+    log_error("%s: %s; stopping this member (the entries stay in the raft log and are replayed on "
+              "restart once the disk is fixed)", what, g->store->errmsg);
+    g->failed = true;
+    g->host.stop(g->host.data);
+}
+
+int fsm_glue_check(struct fsm_glue *g)
+{
+    if (!g->failed && g->store->broken) {
+        snprintf(g->store->errmsg, sizeof g->store->errmsg, "%s", g->store->broken_why);
+        glue_fail(g, "state machine lost applied entries to a failed write");
+    }
+    return g->failed ? -1 : 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct fsm_glue *g = fsm->data;
@@ -26,12 +44,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         return 0;
     }
     if (store_apply(g->store, index, buf->base, buf->len, &r) != 0) {
-        log_error("state machine write failed at index %llu: %s; stopping this member "
-                  "(the entry stays in the raft log and is replayed on restart once the disk is fixed)",
-                  (unsigned long long)index, g->store->errmsg);
-        g->failed = true;
+        char what[64];
+        snprintf(what, sizeof what, "state machine write failed at index %llu", (unsigned long long)index);
         store_results_free(&r);
-        g->host.stop(g->host.data);
+        glue_fail(g, what);
         return 0;
     }
     if (r.entry_status != 0) {
@@ -58,10 +74,7 @@ int fsm_glue_commit(struct fsm_glue *g)
         return 0;
     }
     if (store_commit(g->store) != 0) {
-        log_error("state machine commit failed: %s; stopping this member (the entries stay in the "
-                  "raft log and are replayed on restart once the disk is fixed)", g->store->errmsg);
-        g->failed = true;
-        g->host.stop(g->host.data);
+        glue_fail(g, "state machine commit failed");
         return -1;
     }
     return 0;
@@ -73,10 +86,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     void *data;
     size_t len;
 
+    if (g->failed) {
+        return RAFT_IOERR; /* stopping: said once already, and libraft asks after every apply */
+    }
     int rc = g->host.snapshot != NULL ? g->host.snapshot(g->host.snapshot_data, g->store, &data, &len)
                                       : store_snapshot(g->store, &data, &len);
     if (rc != 0) {
         log_error("snapshot failed: %s", g->store->errmsg);
+        (void)fsm_glue_check(g); /* its commit failed: the state lacks applied entries */
         return RAFT_IOERR;
     }
     *bufs = raft_malloc(sizeof **bufs);

@@ -64,6 +64,12 @@ struct fsm_glue {
  * host.stop, as for a failed apply. 0 or -1. */
 int fsm_glue_commit(struct fsm_glue *g);
 
+/* Whether this member may go on applying: -1 once the glue failed. A store that became broken
+ * (store.h: a failed write outside the glue, e.g. the commit before a snapshot or a hash, rolled
+ * back applied entries) fails the glue here: logged, marked failed, host.stop called. The host
+ * calls it on its tick; the glue itself after a failed snapshot. 0 or -1. */
+int fsm_glue_check(struct fsm_glue *g);
+
 /* HOST is copied. RAFT may be NULL here and set before raft starts applying. */
 void fsm_glue_init(struct fsm_glue *g, struct raft *raft, struct store *store, struct proposals *proposals,
                    const struct fsm_glue_host *host);

@@ -158,6 +158,12 @@ bool handlers_require_leader(const struct api_req *req)
 bool handlers_reads_open(const struct api_ctx *ctx, char *why, size_t why_len)
 {
     uint64_t target = 0;
+    if (ctx->store->broken) {
+        /* its state lacks entries it applied, and maybe answered: older than what it served */
+        snprintf(why, why_len, "member %llu lost applied entries to a failed write and is stopping; ask "
+                 "another member or read with --consistent", (unsigned long long)ctx->cfg->node_id);
+        return false;
+    }
     if (ctx->host.reads_open == NULL || ctx->host.reads_open(ctx->host.node, &target)) {
         return true;
     }

@@ -340,6 +340,9 @@ static void tick_cb(uv_timer_t *t)
         node_stop(n, 1);
         return;
     }
+    if (n->phase == NODE_RUNNING) {
+        (void)fsm_glue_check(&n->fsm); /* a hash's commit may have broken the store: stop now */
+    }
     if (!n->read_gate.open) {
         uint64_t target;
         (void)host_reads_open(n, &target); /* logs the opening without waiting for a read */

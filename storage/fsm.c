@@ -328,6 +328,12 @@ static int apply_command(struct apply *a, const struct command_entry *e, uint32_
  * a failed rollback adds nothing. */
 static void group_rollback(struct store *s)
 {
+    if (s->applied_index > s->committed_index && !s->broken) {
+        /* Entries up to applied_index were applied (their results may be answered): going on
+         * from committed_index would apply later entries on a state without them. */
+        s->broken = true;
+        snprintf(s->broken_why, sizeof s->broken_why, "%s", s->errmsg);
+    }
     db_rollback(s);
     s->applied_index = s->committed_index;
     s->decision_index = s->committed_decision_index;
@@ -335,11 +341,26 @@ static void group_rollback(struct store *s)
     s->ownership_version++; /* the state planners saw is gone */
 }
 
+/* 0, or -1 with errmsg when S is broken (store.h): WHAT is refused. */
+static int refuse_if_broken(struct store *s, const char *what, uint64_t index)
+{
+    if (!s->broken) {
+        return 0;
+    }
+    db_error(s, "store: %s %" PRIu64 " refused: restart this member once the disk is fixed (it replays "
+             "the applied entries after %" PRIu64 " that a failed write rolled back: %s)", what, index,
+             s->committed_index, s->broken_why);
+    return -1;
+}
+
 int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
                 struct store_results *out)
 {
     memset(out, 0, sizeof *out);
     out->index = index;
+    if (refuse_if_broken(s, "apply index", index) != 0) {
+        return -1;
+    }
     if (index <= s->applied_index) {
         return 0; /* replay after a restart: already in the database */
     }
@@ -428,6 +449,9 @@ err_entry:
 
 int store_commit(struct store *s)
 {
+    if (refuse_if_broken(s, "commit at applied index", s->applied_index) != 0) {
+        return -1;
+    }
     if (s->group_entries == 0) {
         return 0;
     }

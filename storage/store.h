@@ -55,6 +55,13 @@ struct store {
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: last error, prefixed with context */
     bool corrupt;                  /* read-only: store_open failed because the file is damaged
                                     * or not a database (SQLITE_CORRUPT, SQLITE_NOTADB) */
+    bool broken;                   /* read-only: a failed write rolled back entries that were
+                                    * already applied (and answered: group commit replies at
+                                    * the apply). The state now lacks them, so every later
+                                    * store_apply and store_commit (and so snapshot, hash,
+                                    * restore) fails until the store is reopened and libraft
+                                    * replays them; broken_why says what failed first */
+    char broken_why[STORE_ERRMSG_MAX];
 };
 
 /* Result of one command inside an applied entry: err says what happened (storage/err.h),
@@ -105,8 +112,9 @@ int store_apply(struct store *s, uint64_t index, const void *buf, size_t len,
 #define STORE_GROUP_MAX_ENTRIES 64
 
 /* Commits the open group of applied entries (no-op when none is open). 0, or -1 when SQLite
- * fails: the group is rolled back (applied_index = committed_index) and, as for a failed
- * store_apply, the caller must stop applying. store_snapshot, store_restore,
+ * fails: the group is rolled back (applied_index = committed_index; broken is set if that lost
+ * applied entries) and, as for a failed store_apply, the caller must stop applying. On a broken
+ * store it fails at once (errmsg says why). store_snapshot, store_restore,
  * store_fence_restore, store_hash and store_close commit first by themselves. */
 int store_commit(struct store *s);
 void store_results_free(struct store_results *r);

@@ -513,17 +513,23 @@ static void test_fuzz_apply(void **state)
 
 /* --- SQLite failures --- */
 
+/* Every update of the meta table (the applied index) fails from now on: an I/O error's stand-in. */
+static void fail_meta_updates(struct store *s)
+{
+    assert_int_equal(sqlite3_exec(s->db,
+                                  "CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON main.meta "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+}
+
 /* A failure outside any command (here: recording the applied index) is fatal: the entry is
  * rolled back as a whole and the index does not move. The trigger stands in for an I/O
  * error, which SQLite reports on the same path. */
 static void test_sqlite_failure_rolls_back(void **state)
 {
     struct store *s = *state;
-    assert_int_equal(sqlite3_exec(s->db,
-                                  "CREATE TEMP TRIGGER fail_meta BEFORE UPDATE ON main.meta "
-                                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    fail_meta_updates(s);
     batch_add(&batch, "x1");
     batch_add(&batch, "x2");
     struct store_results r;
@@ -568,6 +574,79 @@ static void test_commit_failure(void **state)
     assert_int_equal(s->group_entries, 0);
     assert_int_equal(exists(s, "y"), 0);
     assert_int_equal(sqlite3_get_autocommit(s->db), 1);
+}
+
+/* A failed commit that rolls back entries already applied (and answered: group commit replies
+ * at the apply) breaks the store: applying the next entry on the rolled-back state would
+ * answer what the replay after a restart does not reproduce (fault suite, disk-full seed 909:
+ * a move from "unplaced" acknowledged after the rollback of the entry that had placed the
+ * project). Every later apply, commit, snapshot and hash is refused until the store is
+ * reopened. */
+static void test_commit_failure_breaks_the_store(void **state)
+{
+    struct store *s = *state;
+    struct store_results r;
+    batch_add(&batch, "before");
+    expect_one(s, 2, 0, "ok", "");
+    assert_int_equal(store_commit(s), 0);
+    batch_add(&batch, "placed");
+    expect_one(s, 3, 0, "ok", ""); /* applied and answered, not committed */
+    assert_int_equal(
+        sqlite3_exec(s->db,
+                     "CREATE TABLE dangling (p TEXT REFERENCES projects (name) "
+                     "  DEFERRABLE INITIALLY DEFERRED);"
+                     "CREATE TEMP TRIGGER add_dangling AFTER INSERT ON main.projects "
+                     "WHEN new.name = 'doomed' BEGIN INSERT INTO dangling VALUES ('no such project'); END",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    batch_add(&batch, "doomed");
+    expect_one(s, 4, 0, "ok", "");
+    assert_false(s->broken);
+    assert_int_equal(store_commit(s), -1); /* the disk-full stand-in: 3 and 4 roll back */
+    assert_true(s->broken);
+    assert_int_equal(s->applied_index, 2);
+    assert_int_equal(exists(s, "placed"), 0);
+
+    batch_add(&batch, "after");
+    assert_int_equal(batch_apply(s, &batch, 5, &r), -1);
+    store_results_free(&r);
+    assert_non_null(strstr(s->errmsg, "store: apply index 5 refused: restart this member"));
+    assert_non_null(strstr(s->errmsg, "after 2 that a failed write rolled back: store: commit of the entries 3-4"));
+    assert_int_equal(exists(s, "after"), 0);
+    assert_int_equal(s->applied_index, 2);
+
+    void *image = NULL;
+    size_t len = 0;
+    uint64_t h;
+    assert_int_equal(store_commit(s), -1);
+    assert_int_equal(store_snapshot(s, &image, &len), -1); /* it would be labelled 4, hold 2 */
+    assert_null(image);
+    assert_int_equal(store_hash(s, &h), -1);
+    assert_non_null(strstr(s->errmsg, "refused"));
+}
+
+/* A failed apply into an empty group loses nothing applied: the store stays usable (the glue
+ * stops the member all the same). */
+static void test_apply_failure_alone_does_not_break(void **state)
+{
+    struct store *s = *state;
+    struct store_results r;
+    fail_meta_updates(s);
+    batch_add(&batch, "x1");
+    assert_int_equal(batch_apply(s, &batch, 7, &r), -1);
+    store_results_free(&r);
+    assert_false(s->broken);
+    assert_int_equal(sqlite3_exec(s->db, "DROP TRIGGER fail_meta", NULL, NULL, NULL), SQLITE_OK);
+
+    /* the same failure with entry 7 applied in the open group does break it */
+    batch_add(&batch, "x1");
+    expect_one(s, 7, 0, "ok", "");
+    fail_meta_updates(s);
+    batch_add(&batch, "x2");
+    assert_int_equal(batch_apply(s, &batch, 8, &r), -1);
+    store_results_free(&r);
+    assert_true(s->broken);
+    assert_int_equal(exists(s, "x1"), 0);
 }
 
 /* A constraint failing inside one command refuses that command only ("failed"). project_add
@@ -867,6 +946,8 @@ int main(void)
         T(test_fuzz_apply),
         T(test_sqlite_failure_rolls_back),
         T(test_commit_failure),
+        T(test_commit_failure_breaks_the_store),
+        T(test_apply_failure_alone_does_not_break),
         T(test_constraint_in_command_is_refusal),
         T(test_members),
         T(test_pack_projects),
