@@ -255,6 +255,18 @@ static bool sched_running(void *data)
     return n->phase == NODE_RUNNING;
 }
 
+static void tick_cb(uv_timer_t *t);
+
+/* The member's tick runs in the next loop iteration instead of at its turn, then every
+ * NODE_TICK_MS again (the scheduler's backlog, scheduler.h). */
+static void sched_tick_soon(void *data)
+{
+    struct node *n = data;
+    if (n->phase == NODE_RUNNING && !uv_is_closing((uv_handle_t *)&n->tick)) {
+        uv_timer_start(&n->tick, tick_cb, 0, NODE_TICK_MS);
+    }
+}
+
 /* The write pipeline (proposal.h) and its flush check handle. 0 or -1. */
 static int pipeline_init(struct node *n)
 {
@@ -278,6 +290,7 @@ static int scheduler_start(struct node *n)
         .now_ms = sched_now_ms,
         .wall_ms = sched_wall_ms,
         .running = sched_running,
+        .tick_soon = sched_tick_soon,
     };
     return scheduler_init(&n->scheduler, &host);
 }

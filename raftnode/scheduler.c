@@ -243,6 +243,9 @@ static void move_done(void *data, uint64_t index, int status, const char *code, 
     struct move_wait *w = data;
     if (w->own && w->s->host.raft != NULL) {
         sched_core_move_done(&w->s->core, status);
+        if (w->s->host.tick_soon != NULL && w->s->leading && sched_core_backlog_due(&w->s->core)) {
+            w->s->host.tick_soon(w->s->host.data);
+        }
     }
     if (status != 0 && status != PROTO_UNAVAILABLE) {
         log_info("scheduler: move refused at index %llu: %s", (unsigned long long)index, message);

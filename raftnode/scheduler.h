@@ -42,6 +42,10 @@ struct scheduler_host {
     uint64_t (*now_ms)(void *data);  /* monotonic, ms: liveness is measured on it */
     uint64_t (*wall_ms)(void *data); /* the time an assign command records (history) */
     bool (*running)(void *data);     /* false once the member is stopping */
+    /* Optional: run scheduler_tick again soon, from a fresh loop iteration (never from inside
+     * this call): the last move of a plan cut at SCHED_PLACE_MAX_MOVES has its outcome, so the
+     * rest of the backlog need not wait for the next tick (sched_core_backlog_due). */
+    void (*tick_soon)(void *data);
 };
 
 struct sched_waiter {

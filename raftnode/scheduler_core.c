@@ -62,6 +62,7 @@ void sched_core_become_leader(struct sched_core *c, uint64_t now_ms)
     c->planned_version = UINT64_MAX; /* plan once on the current state */
     c->plan_inflight = 0;
     c->bulk_until_ms = 0;
+    c->backlog = false;
     for (size_t i = 0; i < c->n_seen; i++) {
         c->seen[i].last_heard_ms = now_ms;
         c->seen[i].dead_pending = false;
@@ -125,6 +126,7 @@ bool sched_core_place_wait(const struct sched_core *c, size_t declared, uint64_t
 void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t moves, uint64_t now_ms)
 {
     c->planned_version = ownership_version;
+    c->backlog = moves >= SCHED_PLACE_MAX_MOVES;
     /* A plan cut at SCHED_PLACE_MAX_MOVES is a backlog: the next part follows at once. */
     c->bulk_until_ms =
         moves >= SCHED_BULK_MOVES && moves < SCHED_PLACE_MAX_MOVES ? now_ms + SCHED_BULK_INTERVAL_MS : 0;
@@ -135,6 +137,11 @@ void sched_core_placed_declaring(struct sched_core *c, size_t declared)
     if (declared > 0) {
         c->planned_version = UINT64_MAX;
     }
+}
+
+bool sched_core_backlog_due(const struct sched_core *c)
+{
+    return c->backlog && c->plan_inflight == 0;
 }
 
 void sched_core_move_proposed(struct sched_core *c)

@@ -47,6 +47,7 @@ struct sched_core {
     uint64_t planned_version;  /* private: store ownership_version the last plan saw */
     unsigned plan_inflight;    /* read-only: moves proposed, outcome not yet known */
     uint64_t bulk_until_ms;    /* private: no PLACE plan before this (bulk cadence), 0 = none */
+    bool backlog;              /* private: the last PLACE plan was cut at SCHED_PLACE_MAX_MOVES */
     char errmsg[STORE_ERRMSG_MAX]; /* read-only: why the last failing call failed ("" = memory) */
 };
 
@@ -120,9 +121,16 @@ bool sched_core_place_due(const struct sched_core *c, uint64_t ownership_version
  * were a 30 ms loop stall, 0.3 s under ASan, so 256): a backlog placed at once (projects
  * added before any engine was alive, a failed engine's projects) stalled every member for
  * seconds, longer than an election timeout, and cost the leadership. The rest follows in the
- * next plans, as soon as these are applied (no bulk wait after a plan of this size), and ends
- * exactly where one plan would have (sched_core_plan). */
+ * next plans, each as soon as the previous one's moves have their outcome (no bulk wait after
+ * a plan of this size, and no wait for the next tick: sched_core_backlog_due), and ends
+ * exactly where one plan would have (sched_core_plan). Each plan is its own entry, so every
+ * member's loop serves its I/O between two of them, as between a rebalance's slices. */
 #define SCHED_PLACE_MAX_MOVES 256
+/* Whether the next part of a backlog is due at once: the last PLACE plan was cut at
+ * SCHED_PLACE_MAX_MOVES and none of its moves is in flight any more. The caller then plans
+ * again without waiting for its next tick: a tick every 50 ms placing at most 256 projects
+ * fell behind adds sustained above 5,120 a second, and the unplaced backlog grew. */
+bool sched_core_backlog_due(const struct sched_core *c);
 bool sched_core_place_wait(const struct sched_core *c, size_t declared, uint64_t now_ms);
 /* A PLACE plan of MOVES moves was computed on OWNERSHIP_VERSION at NOW_MS. */
 void sched_core_placed(struct sched_core *c, uint64_t ownership_version, size_t moves, uint64_t now_ms);

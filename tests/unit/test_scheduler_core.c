@@ -225,6 +225,30 @@ static void test_bulk_cadence(void **state)
     assert_false(sched_core_place_wait(&f->c, 0, 1302));
 }
 
+/* A plan cut at SCHED_PLACE_MAX_MOVES is a backlog: the next part is due as soon as its last
+ * move has its outcome, not at the next tick. A smaller plan, or one still in flight, is not. */
+static void test_backlog_due_when_its_moves_are_done(void **state)
+{
+    struct fixture *f = *state;
+    sched_core_become_leader(&f->c, 0);
+    assert_false(sched_core_backlog_due(&f->c));
+    sched_core_placed(&f->c, 7, SCHED_PLACE_MAX_MOVES, 1000);
+    sched_core_move_proposed(&f->c);
+    sched_core_move_proposed(&f->c);
+    assert_false(sched_core_backlog_due(&f->c)); /* two moves in flight */
+    sched_core_move_done(&f->c, PROTO_OK);
+    assert_false(sched_core_backlog_due(&f->c));
+    sched_core_move_done(&f->c, PROTO_REFUSED); /* refused counts as an outcome */
+    assert_true(sched_core_backlog_due(&f->c));
+    assert_true(sched_core_place_due(&f->c, 8, 0));
+    assert_false(sched_core_place_wait(&f->c, 0, 1001)); /* and no bulk wait holds it */
+    sched_core_placed(&f->c, 8, SCHED_PLACE_MAX_MOVES - 1, 1001); /* the backlog's last part */
+    assert_false(sched_core_backlog_due(&f->c));
+    sched_core_placed(&f->c, 9, SCHED_PLACE_MAX_MOVES, 1002);
+    sched_core_become_leader(&f->c, 1003); /* a new leader plans from scratch */
+    assert_false(sched_core_backlog_due(&f->c));
+}
+
 /* Regression (tests/sim seed 55, then 1240): a move whose outcome is unknown (leadership
  * lost, or raft refused the entry during a leadership transfer that then failed) changed
  * nothing the ownership version shows; the scheduler never planned again and the project
@@ -613,6 +637,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_leader_grants_full_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_due_when_its_moves_are_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_due_counts_from_last_heard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_heard_gets_full_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_dead_not_due_twice, setup, teardown),
