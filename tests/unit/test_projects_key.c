@@ -16,6 +16,7 @@
 
 #include "common/mp.h"
 #include "storage/db.h"
+#include "storage/reader.h"
 #include "storage/schema.h"
 #include "store_helpers.h"
 
@@ -228,6 +229,55 @@ static void test_restore_v7_image(void **state)
     store_close(&c);
 }
 
+/* The metastore mirror's reader (its own connection, storage/reader.c) finds each twin
+ * exactly too, and lists in byte order. */
+struct seen {
+    char text[256];
+};
+
+static int seen_named(void *data, const char *name, const struct store_reader_project *row)
+{
+    struct seen *s = data;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof s->text - len, "%s=%llu ", name,
+             row != NULL ? (unsigned long long)row->owner : 0ULL);
+    return 0;
+}
+
+static int seen_project(void *data, const struct store_reader_project *row)
+{
+    return seen_named(data, row->name, row);
+}
+
+static void test_reader_finds_twins_exactly(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_projects_key.XXXXXX";
+    char path[256];
+    db_file_from_ddl(dir, path, sizeof path, v7_ddl);
+    struct store s;
+    assert_int_equal(store_open(&s, path), 0); /* migrated to v8 */
+    uint64_t index = 21;
+    batch_assign(&batch, "Sales", 0, 2, "new", 2);
+    expect_on(&s, &index, "ok", NULL);
+    assert_int_equal(store_commit(&s), 0);
+
+    struct store_reader r;
+    assert_int_equal(store_reader_open(&r, path), 0);
+    assert_int_equal(store_reader_begin(&r), 0);
+    static const char *const names[] = {"sales", "Sales", "SALES", "p1"};
+    struct seen got = {{0}};
+    assert_int_equal(store_reader_owned_projects(&r, names, 4, seen_named, &got), 0);
+    assert_string_equal(got.text, "sales=0 Sales=2 SALES=0 p1=2 ");
+    memset(&got, 0, sizeof got);
+    assert_int_equal(store_reader_projects(&r, seen_project, &got), 0);
+    assert_string_equal(got.text, "Sales=2 _global=0 k1=0 p1=2 sales=0 ");
+    assert_int_equal(store_reader_end(&r), 0);
+    store_reader_close(&r);
+    store_close(&s);
+    remove_dir(dir);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -238,6 +288,7 @@ int main(void)
         T(test_twins_found_exactly),
         cmocka_unit_test(test_migration_v7_to_v8),
         T(test_restore_v7_image),
+        cmocka_unit_test(test_reader_finds_twins_exactly),
     };
     return cmocka_run_group_tests_name("projects_key", tests, NULL, NULL);
 }
