@@ -2,12 +2,14 @@
  * or other processes (bench/ab.sh measures the whole cluster; on a shared machine its figures
  * move by +-10% from run to run, this one's by a few percent). Not part of `make bench`:
  *     build/bench/store_bench [--projects N] [--batch B] [--dir D] [--rounds R] [--checkpoint-frames F]
+ *                             [--commit-every G]
  * Replays what a member applies under bench/ab.sh's 64-client project.add load, on a store
  * file in D (default /tmp; the file is removed afterwards): three engines, then N projects
  * (default 20000) named as loadgen names them, B (default 55, the batch seen under 64
  * clients) per entry: one entry of B project_add commands, then one of the scheduler's B
- * assign commands (reason "new", round robin over the engines), each entry committed on its
- * own (group commit off, the default) and the WAL checkpointed from a second connection every
+ * assign commands (reason "new", round robin over the engines), committed every G entries
+ * (default 1: group commit off; raftnode's group commit holds up to STORE_GROUP_MAX_ENTRIES
+ * entries or raft.apply.group-commit-ms) and the WAL checkpointed from a second connection every
  * F (default 2048) frames, as raftnode's checkpointer does (here on this thread: its CPU is
  * counted).
  * R rounds (default 3), each on a fresh file. Prints, per round, the process CPU time per
@@ -34,6 +36,7 @@
 #define SB_CHECKPOINT_ROUNDS 4
 #define SB_MAX_BATCH 4096
 #define SB_MAX_ROUNDS 50
+#define SB_MAX_COMMIT_EVERY STORE_GROUP_MAX_ENTRIES
 
 struct sb_run {
     struct store s;
@@ -41,6 +44,7 @@ struct sb_run {
     struct store_wal_watch watch;
     int wal_frames;
     unsigned checkpoint_frames;
+    unsigned commit_every, uncommitted;
     uint64_t index;
     double apply_s, commit_s, checkpoint_s;
 };
@@ -112,7 +116,11 @@ static int sb_apply(struct sb_run *r, struct sb_batch *b)
         }
     }
     store_results_free(&out);
-    rc = store_commit(&r->s);
+    rc = 0;
+    if (++r->uncommitted >= r->commit_every) {
+        rc = store_commit(&r->s);
+        r->uncommitted = 0;
+    }
     double t2 = sb_cpu_s();
     if (rc != 0) {
         fprintf(stderr, "store_bench: commit of entry %" PRIu64 ": %s\n", r->index, r->s.errmsg);
@@ -133,14 +141,15 @@ static int sb_apply(struct sb_run *r, struct sb_batch *b)
 }
 
 /* One round on a fresh file; CPU seconds per project in *PER (total) and its parts. */
-static int sb_round(const char *dir, unsigned projects, unsigned batch, unsigned ckpt, double *per,
-                    struct sb_run *r)
+static int sb_round(const char *dir, unsigned projects, unsigned batch, unsigned ckpt, unsigned every,
+                    double *per, struct sb_run *r)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/store_bench.%ld.db", dir, (long)getpid());
     static struct sb_batch b; /* large: not on the stack */
     memset(r, 0, sizeof *r);
     r->checkpoint_frames = ckpt;
+    r->commit_every = 1; /* the engines' entry: committed at once */
     int rc = -1;
     if (store_open(&r->s, path) != 0) {
         fprintf(stderr, "store_bench: %s\n", r->s.errmsg);
@@ -162,6 +171,7 @@ static int sb_round(const char *dir, unsigned projects, unsigned batch, unsigned
         goto out_ckpt;
     }
     r->apply_s = r->commit_s = r->checkpoint_s = 0;
+    r->commit_every = every;
     double t0 = sb_cpu_s();
     unsigned seq[SB_CLIENTS] = {0};
     for (unsigned done = 0, k = 0; done < projects; done += batch) {
@@ -184,6 +194,14 @@ static int sb_round(const char *dir, unsigned projects, unsigned batch, unsigned
         if (sb_apply(r, &b) != 0) {
             goto out_ckpt;
         }
+    }
+    if (r->uncommitted > 0) { /* the last group */
+        double t1 = sb_cpu_s();
+        if (store_commit(&r->s) != 0) {
+            fprintf(stderr, "store_bench: commit of the last group: %s\n", r->s.errmsg);
+            goto out_ckpt;
+        }
+        r->commit_s += sb_cpu_s() - t1;
     }
     *per = (sb_cpu_s() - t0) / projects;
     rc = 0;
@@ -220,7 +238,7 @@ static int sb_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 
 int main(int argc, char **argv)
 {
-    unsigned projects = 20000, batch = 55, rounds = 3, ckpt = SB_CHECKPOINT_FRAMES;
+    unsigned projects = 20000, batch = 55, rounds = 3, ckpt = SB_CHECKPOINT_FRAMES, every = 1;
     const char *dir = "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -233,6 +251,8 @@ int main(int argc, char **argv)
             bad = sb_uint(v, 1, SB_MAX_ROUNDS, &rounds);
         } else if (strcmp(a, "--checkpoint-frames") == 0) {
             bad = sb_uint(v, 1, SB_MAX_CHECKPOINT_FRAMES, &ckpt);
+        } else if (strcmp(a, "--commit-every") == 0) {
+            bad = sb_uint(v, 1, SB_MAX_COMMIT_EVERY, &every);
         } else if (strcmp(a, "--dir") == 0 && v != NULL) {
             dir = v;
         } else {
@@ -240,9 +260,9 @@ int main(int argc, char **argv)
         }
         if (bad != 0) {
             fprintf(stderr, "usage: store_bench [--projects 1..10000000] [--batch 1..%d] "
-                            "[--rounds 1..%d] [--checkpoint-frames 1..%d] [--dir D] (bad or missing "
-                            "value at '%s')\n",
-                    SB_MAX_BATCH, SB_MAX_ROUNDS, SB_MAX_CHECKPOINT_FRAMES, a);
+                            "[--rounds 1..%d] [--checkpoint-frames 1..%d] [--commit-every 1..%d] "
+                            "[--dir D] (bad or missing value at '%s')\n",
+                    SB_MAX_BATCH, SB_MAX_ROUNDS, SB_MAX_CHECKPOINT_FRAMES, SB_MAX_COMMIT_EVERY, a);
             return 2;
         }
         i++;
@@ -250,7 +270,7 @@ int main(int argc, char **argv)
     double per[SB_MAX_ROUNDS];
     for (unsigned k = 0; k < rounds; k++) {
         struct sb_run r;
-        if (sb_round(dir, projects, batch, ckpt, &per[k], &r) != 0) {
+        if (sb_round(dir, projects, batch, ckpt, every, &per[k], &r) != 0) {
             return 1;
         }
         printf("round %u: %.1f us CPU per project (apply %.1f, commit %.1f, checkpoint %.1f)\n", k + 1,

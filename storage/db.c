@@ -22,6 +22,11 @@
 
 #define DB_BUSY_TIMEOUT_MS 2000
 
+/* Projects are keyed by (name COLLATE NOCASE, name) (schema.c, version 8): an exact lookup
+ * names both terms, "name = ?1 COLLATE NOCASE AND name = ?1", so that it is one search of
+ * the primary key (the second term alone is a scan: the key's first column is case-folded).
+ * test_fsm.c checks every statement below that reads or writes a project by name. */
+
 /* Fixed rather than the build's default: a restore copies pages into a WAL database, which
  * cannot change its page size, so every member's store must use the same one. It only takes
  * effect when the file is created. */
@@ -37,33 +42,39 @@ static const char *const stmt_sql[DB_STMT_COUNT] = {
     [DB_META_SET_APPLIED] = "UPDATE meta SET value = ?1 WHERE key = '" SCHEMA_META_APPLIED_INDEX "'",
     [DB_META_SET_DECISION] = ("INSERT INTO meta (key, value) VALUES ('" SCHEMA_META_DECISION_INDEX "', ?1)"
                               " ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-    [DB_PROJECT_INSERT] = "INSERT INTO projects (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+    [DB_PROJECT_INSERT] = ("INSERT INTO projects (name) VALUES (?1)"
+                           " ON CONFLICT (name COLLATE NOCASE, name) DO NOTHING"),
     [DB_PROJECT_INSERT_KYLIN] = ("INSERT INTO projects (name, kylin_listed) VALUES (?1, 1)"
-                                 " ON CONFLICT (name) DO NOTHING"),
-    [DB_PROJECT_MARK_KYLIN] = "UPDATE projects SET kylin_listed = 1 WHERE name = ?1 AND kylin_listed = 0",
-    [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
-    [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1",
+                                 " ON CONFLICT (name COLLATE NOCASE, name) DO NOTHING"),
+    [DB_PROJECT_MARK_KYLIN] = ("UPDATE projects SET kylin_listed = 1"
+                               " WHERE name = ?1 COLLATE NOCASE AND name = ?1 AND kylin_listed = 0"),
+    [DB_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1 COLLATE NOCASE AND name = ?1",
+    [DB_PROJECT_EXISTS] = "SELECT 1 FROM projects WHERE name = ?1 COLLATE NOCASE AND name = ?1",
     /* An old log may hold two names equal ignoring case (command.h): the exact one, else the
      * first in byte order, so the refusal's message is the same on every member. */
     [DB_PROJECT_CASE_TWIN] = "SELECT name FROM projects WHERE name = ?1 COLLATE NOCASE "
                              "ORDER BY name = ?1 DESC, name LIMIT 1",
     [DB_PROJECT_COUNT] = "SELECT count(*) FROM projects",
+    /* Listings in byte order of the name, as before version 8: the key is in case-folded
+     * order, so SQLite sorts the rows (in memory: temp_store) after one scan. */
     [DB_PROJECT_LIST] = "SELECT name, owner, pinned, epoch, kylin_listed FROM projects ORDER BY name",
-    /* One join, in name order: the primary key drives the scan, each owner is one lookup. */
+    /* One join, in name order: one scan of the key, each owner is one lookup, then the sort. */
     [DB_PROJECT_LIST_IDENTITY] = ("SELECT p.name, p.owner, e.identity, p.epoch FROM projects p"
                                   " LEFT JOIN engines e ON e.id = p.owner ORDER BY p.name"),
-    [DB_PROJECT_GET] = "SELECT name, owner, pinned, epoch, kylin_listed FROM projects WHERE name = ?1",
+    [DB_PROJECT_GET] = ("SELECT name, owner, pinned, epoch, kylin_listed FROM projects"
+                        " WHERE name = ?1 COLLATE NOCASE AND name = ?1"),
     [DB_PROJECT_ASSIGN] = ("UPDATE projects SET owner = ?2, epoch = epoch + 1,"
-                           " kylin_identity = NULL, kylin_epoch_id = NULL WHERE name = ?1"),
+                           " kylin_identity = NULL, kylin_epoch_id = NULL"
+                           " WHERE name = ?1 COLLATE NOCASE AND name = ?1"),
     [DB_PROJECT_CLAIM_GET] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
-                              " FROM projects WHERE name = ?1"),
+                              " FROM projects WHERE name = ?1 COLLATE NOCASE AND name = ?1"),
     [DB_PROJECT_CLAIM_SET] = ("UPDATE projects SET kylin_identity = ?2, kylin_epoch_id = ?3"
-                              " WHERE name = ?1"),
+                              " WHERE name = ?1 COLLATE NOCASE AND name = ?1"),
     [DB_PROJECT_CLAIMS] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
                            " FROM projects ORDER BY name"),
     [DB_PROJECT_CLAIMS_OF] = ("SELECT name, owner, epoch, kylin_identity, kylin_epoch_id"
                               " FROM projects WHERE owner = ?1 ORDER BY name"),
-    [DB_PROJECT_PIN] = ("UPDATE projects SET pinned = ?2 WHERE name = ?1"
+    [DB_PROJECT_PIN] = ("UPDATE projects SET pinned = ?2 WHERE name = ?1 COLLATE NOCASE AND name = ?1"
                         " AND pinned IS NOT ?2"),
     [DB_MEMBER_UPSERT] = ("INSERT INTO members (id, api_address) VALUES (?1, ?2)"
                           " ON CONFLICT (id) DO UPDATE SET api_address = excluded.api_address"),

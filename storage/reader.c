@@ -336,7 +336,8 @@ static int named_row(sqlite3_stmt *st, void *ctx)
 int store_reader_owned_projects(struct store_reader *r, const char *const *names, size_t n,
                                 store_reader_named_fn fn, void *data)
 {
-    static const char sql[] = "SELECT name, owner, epoch FROM projects WHERE name = ?1 AND owner IS NOT NULL";
+    static const char sql[] = "SELECT name, owner, epoch FROM projects"
+                              " WHERE name = ?1 COLLATE NOCASE AND name = ?1 AND owner IS NOT NULL";
     sqlite3_stmt *st;
     int rc = 0;
     if (prepare(r, sql, &st) != 0) {

@@ -48,6 +48,21 @@
  *                                     Kylin no longer lists it. 0 for raftctl's projects and
  *                                     for every project of a store migrated from v6 (a replay
  *                                     of its log, which holds no "kylin" field, gives the same)
+ * Version 8 (fewer B-trees per project.add, issue 13) rebuilds projects, same columns and rows:
+ *   projects PRIMARY KEY (name COLLATE NOCASE, name)
+ *                                     one B-tree serves the exact lookup (both terms: see
+ *                                     db.c) and project_add's case-twin lookup (the first
+ *                                     term), so projects_by_name_nocase is dropped: an add
+ *                                     dirties one page fewer. Unique on name exactly, as
+ *                                     before (two names equal ignoring case from an old log
+ *                                     stay two rows). store_hash orders rows by the key's
+ *                                     column, name, in its declared (binary) collation, as
+ *                                     before, so a v7 and a v8 member holding the same
+ *                                     state hash equal
+ *   index projects_by_owner (owner, name)
+ *                                     name now explicit: the key's first column is
+ *                                     case-folded, and the scheduler reads each owner's
+ *                                     projects in name order (loads.c) through this index
  * A later version appends one migration step below; never edit a released step. */
 #include "storage/schema.h"
 
@@ -126,6 +141,25 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX IF NOT EXISTS projects_by_name_nocase ON projects (name COLLATE NOCASE);",
     /* 6 -> 7: which projects came from Kylin's metadata (replicated: any leader can follow). */
     "ALTER TABLE projects ADD COLUMN kylin_listed INTEGER NOT NULL DEFAULT 0;",
+    /* 7 -> 8: one B-tree for the name and its case-folded form. SQLite cannot change a
+     * primary key in place: a new table, the rows copied, the old one dropped (with its
+     * indexes), the new one renamed. Columns in the same order, so SELECT * (store_hash)
+     * reads the same rows as before. */
+    "CREATE TABLE projects_v8 ("
+    "  name TEXT NOT NULL,"
+    "  owner INTEGER NULL,"
+    "  epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0),"
+    "  pinned INTEGER NULL,"
+    "  kylin_identity TEXT NULL,"
+    "  kylin_epoch_id INTEGER NULL,"
+    "  kylin_listed INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (name COLLATE NOCASE, name)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO projects_v8 (name, owner, epoch, pinned, kylin_identity, kylin_epoch_id, kylin_listed)"
+    "  SELECT name, owner, epoch, pinned, kylin_identity, kylin_epoch_id, kylin_listed FROM projects;"
+    "DROP TABLE projects;"
+    "ALTER TABLE projects_v8 RENAME TO projects;"
+    "CREATE INDEX projects_by_owner ON projects (owner, name);",
 };
 
 /* Tables that are NOT replicated (none yet); everything else is covered by store_hash. */

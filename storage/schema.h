@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 /* meta keys that are local bookkeeping rather than replicated state: store_hash skips them. */
 #define SCHEMA_META_APPLIED_INDEX "applied_index"

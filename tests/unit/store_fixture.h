@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/schema.h"
 #include "store_helpers.h"
 
 struct fixture {
@@ -107,6 +108,26 @@ static uint64_t hash_of(struct store *s)
     "    CHECK (reason IN ('new','failover','rebalance','move','drain','restore')));"                \
     "CREATE INDEX history_by_project ON history (project, seq);"
 
+/* ... and the tables and index schema version 2 added (migration 1 -> 2). */
+#define STORE_V2_TABLES_DDL                                                                          \
+    STORE_V1_TABLES_DDL                                                                              \
+    "CREATE TABLE engines (id INTEGER PRIMARY KEY CHECK (id > 0),"                                   \
+    "  mode TEXT NOT NULL CHECK (mode IN ('all','job','query')),"                                    \
+    "  weight INTEGER NOT NULL CHECK (weight >= 1), identity TEXT NOT NULL,"                         \
+    "  race_enabled INTEGER NOT NULL, alive INTEGER NOT NULL, draining INTEGER NOT NULL DEFAULT 0,"  \
+    "  heartbeats INTEGER NOT NULL DEFAULT 0, last_heartbeat_index INTEGER NOT NULL DEFAULT 0);"     \
+    "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"                    \
+    "CREATE INDEX projects_by_owner ON projects (owner);"
+
+/* Rows of engine 2 ("10.0.0.2:7070|5") and of its placement of project p1 (epoch 1) by the
+ * entry at INDEX (a string literal), as engine_set, project_add p1 and assign p1 to 2 ("new",
+ * time 1) in that entry leave them; the project's own row is the caller's. */
+#define STORE_ENGINE2_OWNS_P1_ROWS(INDEX)                                                            \
+    "INSERT INTO engines (id, mode, weight, identity, race_enabled, alive)"                          \
+    "  VALUES (2, 'all', 1, '10.0.0.2:7070|5', 1, 1);"                                               \
+    "INSERT INTO history (raft_index, term, time_ms, project, from_owner, to_owner, epoch, reason)"  \
+    "  VALUES (" INDEX ", 1, 1, 'p1', NULL, 2, 1, 'new');"
+
 /* Restores into S an image of a database built from DDL alone (a snapshot from an older
  * binary): store_restore must migrate it on the way in. */
 static void restore_from_ddl(struct store *s, const char *ddl)
@@ -140,6 +161,28 @@ static void db_file_from_ddl(char *dir, char *path, size_t cap, const char *ddl)
     }
     assert_int_equal(rc, SQLITE_OK);
     sqlite3_close(db);
+}
+
+/* Opens the store at PATH again: no migration left to do, the state hashes H. */
+static inline void reopen_unchanged(const char *path, uint64_t h)
+{
+    struct store s;
+    assert_int_equal(store_open(&s, path), 0);
+    assert_int_equal(q_int(&s, "SELECT value FROM meta WHERE key = 'schema_version'"), SCHEMA_VERSION);
+    assert_true(hash_of(&s) == h);
+    store_close(&s);
+}
+
+/* Opens C as a new in-memory store holding FROM's snapshot (store_restore), hashing equal. */
+static inline void copy_by_snapshot(struct store *from, struct store *c)
+{
+    void *image;
+    size_t len;
+    assert_int_equal(store_snapshot(from, &image, &len), 0);
+    assert_int_equal(store_open(c, ":memory:"), 0);
+    assert_int_equal(store_restore(c, image, len), 0);
+    sqlite3_free(image);
+    assert_true(hash_of(c) == hash_of(from));
 }
 
 static void remove_dir(const char *dir)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mp.h"
 #include "storage/command.h"
 #include "storage/store.h"
 
@@ -36,6 +37,16 @@ static inline void batch_add(struct batch *b, const char *name)
 {
     msgpack_packer pk;
     command_pack_project_add(batch_next(b, &pk), name, strlen(name));
+}
+
+/* A project_add as written before the case rule: no "nocase" field (storage/command.h). */
+static inline void batch_add_legacy(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    batch_next(b, &pk);
+    msgpack_pack_map(&pk, 2);
+    mp_pack_kv_str(&pk, "t", "project_add");
+    mp_pack_kv_str(&pk, "name", name);
 }
 
 static inline void batch_remove(struct batch *b, const char *name)

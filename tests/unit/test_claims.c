@@ -315,21 +315,11 @@ static void test_replay_hash_and_snapshot(void **state)
 
 /* A state.db as schema version 3 left it: project p1 owned by engine 2 at epoch 1. */
 static const char v3_ddl[] =
-    STORE_V1_TABLES_DDL
-    "CREATE TABLE engines (id INTEGER PRIMARY KEY CHECK (id > 0),"
-    "  mode TEXT NOT NULL CHECK (mode IN ('all','job','query')),"
-    "  weight INTEGER NOT NULL CHECK (weight >= 1), identity TEXT NOT NULL,"
-    "  race_enabled INTEGER NOT NULL, alive INTEGER NOT NULL, draining INTEGER NOT NULL DEFAULT 0,"
-    "  heartbeats INTEGER NOT NULL DEFAULT 0, last_heartbeat_index INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;"
-    "CREATE INDEX projects_by_owner ON projects (owner);"
+    STORE_V2_TABLES_DDL
     "INSERT INTO meta (key, value) VALUES ('applied_index', 20), ('schema_version', 3),"
     "  ('decision_index', 18);"
     "INSERT INTO projects (name, owner, epoch) VALUES ('_global', NULL, 0), ('p1', 2, 1);"
-    "INSERT INTO engines (id, mode, weight, identity, race_enabled, alive)"
-    "  VALUES (2, 'all', 1, '10.0.0.2:7070|5', 1, 1);"
-    "INSERT INTO history (raft_index, term, time_ms, project, from_owner, to_owner, epoch, reason)"
-    "  VALUES (18, 1, 1, 'p1', NULL, 2, 1, 'new');";
+    STORE_ENGINE2_OWNS_P1_ROWS("18");
 
 /* The same state reached through the log on a fresh store. */
 static void v3_state_by_log(struct store *s)

@@ -171,16 +171,6 @@ static void test_add_kylin_marks_listed(void **state)
     }
 }
 
-/* A project_add as written before the case rule: no "nocase" field (storage/command.h). */
-static void batch_add_legacy(struct batch *b, const char *name)
-{
-    msgpack_packer pk;
-    batch_next(b, &pk);
-    msgpack_pack_map(&pk, 2);
-    mp_pack_kv_str(&pk, "t", "project_add");
-    mp_pack_kv_str(&pk, "name", name);
-}
-
 /* The adds of an old log (no "nocase") keep the rule they were written under: `Sales` and
  * `sales` both exist after the replay, on every member. Later adds see both twins: the
  * exact name first, else the first twin in byte order ('S' < 's'). */
@@ -211,7 +201,8 @@ static void case_rule_steps(struct store *s)
     assert_int_equal(exists(s, "SALES"), 0);
 }
 
-/* The case-twin lookup of every add is one index search, not a scan of all projects. */
+/* The case-twin lookup of every add is one search of the primary key (case-folded first:
+ * schema version 8), not a scan of all projects. */
 static void test_case_twin_lookup_uses_index(void **state)
 {
     struct store *s = *state;
@@ -224,7 +215,7 @@ static void test_case_twin_lookup_uses_index(void **state)
     bool indexed = false;
     while (sqlite3_step(plan) == SQLITE_ROW) {
         const char *detail = (const char *)sqlite3_column_text(plan, 3);
-        indexed = indexed || (detail != NULL && strstr(detail, "projects_by_name_nocase") != NULL);
+        indexed = indexed || (detail != NULL && strstr(detail, "SEARCH projects USING PRIMARY KEY") != NULL);
     }
     sqlite3_finalize(plan);
     assert_true(indexed);
@@ -554,10 +545,10 @@ static void test_commit_failure(void **state)
     struct store *s = *state;
     assert_int_equal(
         sqlite3_exec(s->db,
-                     "CREATE TABLE dangling (p TEXT REFERENCES projects (name) "
+                     "CREATE TABLE dangling (m INTEGER REFERENCES members (id) "
                      "  DEFERRABLE INITIALLY DEFERRED);"
                      "CREATE TRIGGER add_dangling AFTER INSERT ON projects "
-                     "BEGIN INSERT INTO dangling VALUES ('no such project'); END",
+                     "BEGIN INSERT INTO dangling VALUES (999); END",
                      NULL, NULL, NULL),
         SQLITE_OK);
     batch_add(&batch, "y");
