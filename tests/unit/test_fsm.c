@@ -584,10 +584,10 @@ static void test_commit_failure_breaks_the_store(void **state)
     expect_one(s, 3, 0, "ok", ""); /* applied and answered, not committed */
     assert_int_equal(
         sqlite3_exec(s->db,
-                     "CREATE TABLE dangling (p TEXT REFERENCES projects (name) "
+                     "CREATE TABLE dangling (m INTEGER REFERENCES members (id) "
                      "  DEFERRABLE INITIALLY DEFERRED);"
                      "CREATE TEMP TRIGGER add_dangling AFTER INSERT ON main.projects "
-                     "WHEN new.name = 'doomed' BEGIN INSERT INTO dangling VALUES ('no such project'); END",
+                     "WHEN new.name = 'doomed' BEGIN INSERT INTO dangling VALUES (999); END",
                      NULL, NULL, NULL),
         SQLITE_OK);
     batch_add(&batch, "doomed");

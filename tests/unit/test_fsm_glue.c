@@ -84,9 +84,9 @@ static void doom_commit_after(struct fixture *f, const char *name)
 {
     char sql[400];
     snprintf(sql, sizeof sql,
-             "CREATE TABLE dangling (p TEXT REFERENCES projects (name) DEFERRABLE INITIALLY DEFERRED);"
+             "CREATE TABLE dangling (m INTEGER REFERENCES members (id) DEFERRABLE INITIALLY DEFERRED);"
              "CREATE TEMP TRIGGER add_dangling AFTER INSERT ON main.projects WHEN new.name = '%s' "
-             "BEGIN INSERT INTO dangling VALUES ('no such project'); END",
+             "BEGIN INSERT INTO dangling VALUES (999); END",
              name);
     assert_int_equal(sqlite3_exec(f->store.db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
