@@ -15,11 +15,12 @@
 
 #include "common/log.h"
 
-/* The member stops applying for good (fsm_glue.h): WHAT failed, the store's errmsg says how. */
-static void glue_fail(struct fsm_glue *g, const char *what)
+/* The member stops applying for good (fsm_glue.h): WHAT failed, WHY says how (the store's
+ * message). */
+static void glue_fail(struct fsm_glue *g, const char *what, const char *why)
 {
     log_error("%s: %s; stopping this member (the entries stay in the raft log and are replayed on "
-              "restart once the disk is fixed)", what, g->store->errmsg);
+              "restart once the disk is fixed)", what, why);
     g->failed = true;
     g->host.stop(g->host.data);
 }
@@ -27,8 +28,7 @@ static void glue_fail(struct fsm_glue *g, const char *what)
 int fsm_glue_check(struct fsm_glue *g)
 {
     if (!g->failed && g->store->broken) {
-        snprintf(g->store->errmsg, sizeof g->store->errmsg, "%s", g->store->broken_why);
-        glue_fail(g, "state machine lost applied entries to a failed write");
+        glue_fail(g, "state machine lost applied entries to a failed write", g->store->broken_why);
     }
     return g->failed ? -1 : 0;
 }
@@ -47,7 +47,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         char what[64];
         snprintf(what, sizeof what, "state machine write failed at index %llu", (unsigned long long)index);
         store_results_free(&r);
-        glue_fail(g, what);
+        glue_fail(g, what, g->store->errmsg);
         return 0;
     }
     if (r.entry_status != 0) {
@@ -74,7 +74,7 @@ int fsm_glue_commit(struct fsm_glue *g)
         return 0;
     }
     if (store_commit(g->store) != 0) {
-        glue_fail(g, "state machine commit failed");
+        glue_fail(g, "state machine commit failed", g->store->errmsg);
         return -1;
     }
     return 0;

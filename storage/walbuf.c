@@ -140,10 +140,7 @@ static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
         p->commit_page_at = off + 24;
         return real(p)->pMethods->xWrite(real(p), data, n, off);
     }
-    if ((size_t)n > WALBUF_MAX_RUN) {
-        return real(p)->pMethods->xWrite(real(p), data, n, off);
-    }
-    rc = append(p, data, n, off);
+    rc = append(p, data, n, off); /* n is at most a page (64 KiB): it fits a run */
     if (rc != SQLITE_OK) {
         return rc;
     }
