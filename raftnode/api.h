@@ -50,6 +50,7 @@ struct api_host {
 
 /* The narrow context the API layer and its handlers get at api_start: the parts of the member
  * they use, and nothing else. All pointers are borrowed and outlive the api. */
+struct bgworker;
 struct api_ctx {
     uv_loop_t *loop;
     const struct config *cfg;       /* node_id, api_address, join */
@@ -63,6 +64,7 @@ struct api_ctx {
     struct autopilot *autopilot;    /* autopilot.status */
     const struct raft_fix *raft_fix; /* /metrics: log append durations (NULL: none) */
     const struct fsm_glue *fsm;     /* /metrics: snapshot index (NULL: none) */
+    struct bgworker *bg;            /* rebalance plans off the loop (plan_async.h); NULL: on it */
     struct api_host host;
 };
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "api_pending.h"
+#include "plan_async.h"
 #include "common/log.h"
 #include "common/mp.h"
 #include "common/proto.h"
@@ -101,6 +102,8 @@ void handle_maintenance(struct api_req *req)
 
 struct rebalance_wait {
     struct api_pending p;
+    struct plan_async pa; /* the plan computed off the loop (pa.data = this wait) */
+    bool dry_run;
     struct sched_plan plan;
     size_t next;     /* moves proposed so far (the next slice starts here) */
     size_t in_slice; /* results of the current slice still to come */
@@ -220,13 +223,64 @@ static void rebalance_done(void *data, uint64_t index, int status, const char *c
     }
 }
 
+/* W's plan is in W->plan: shown (dry run, or nothing to move) or applied in slices. */
+static void rebalance_start(struct rebalance_wait *w)
+{
+    const struct api_ctx *ctx = w->p.ctx;
+    struct api_reply r;
+    if (w->dry_run || w->plan.n == 0) {
+        if (api_pending_open(&w->p)) {
+            api_reply_begin(&r, ctx, w->p.id, 0, PROTO_CODE_OK, NULL);
+            pack_plan(&r.pk, &w->plan, !w->dry_run);
+            api_reply_send(w->p.conn, &r);
+        }
+        sched_plan_free(&w->plan);
+        api_pending_free(w);
+        return;
+    }
+    if (progress.running++ == 0) {
+        progress.planned = progress.applied = progress.failed = 0;
+    }
+    progress.planned += w->plan.n;
+    log_info("rebalance: %zu move(s), proposed in slices of at most %d", w->plan.n, REBALANCE_SLICE);
+    rebalance_next(w);
+}
+
+/* plan_async_cb: the plan computed off the loop (or why not). The member may have stopped
+ * leading while it was computed: its moves are then not proposed. */
+static void planned(struct plan_async *pa, int rc, struct sched_plan *plan, const char *errmsg)
+{
+    struct rebalance_wait *w = pa->data;
+    const struct api_ctx *ctx = w->p.ctx;
+    if (rc != 0) {
+        log_error("rebalance: cannot compute a plan: %s", errmsg);
+        if (api_pending_open(&w->p)) {
+            api_reply_error(w->p.conn, w->p.id, PROTO_REFUSED, PROTO_CODE_FAILED, "rebalance: cannot compute a plan: %s",
+                            errmsg);
+        }
+        api_pending_free(w);
+        return;
+    }
+    w->plan = *plan;
+    if (!w->dry_run && w->plan.n > 0 && (raft_state(ctx->raft) != RAFT_LEADER || !ctx->host.running(ctx->host.node))) {
+        if (api_pending_open(&w->p)) {
+            api_reply_error(w->p.conn, w->p.id, PROTO_UNAVAILABLE, PROTO_CODE_NOT_LEADER,
+                            "rebalance: this member stopped leading while the plan was computed; nothing was moved: "
+                            "retry on the leader");
+        }
+        sched_plan_free(&w->plan);
+        api_pending_free(w);
+        return;
+    }
+    rebalance_start(w);
+}
+
 void handle_rebalance(struct api_req *req)
 {
     const struct api_ctx *ctx = req->ctx;
     bool dry_run = false, maintenance = false;
     char reason[8];
     struct rebalance_wait *w;
-    struct api_reply r;
 
     if (mp_get_bool(req->args, "dry_run", &dry_run) == -2) {
         api_reply_error(req->conn, req->id, PROTO_BAD_REQUEST, PROTO_CODE_BAD_REQUEST, "\"dry_run\" must be a bool");
@@ -241,25 +295,29 @@ void handle_rebalance(struct api_req *req)
         return;
     }
     w = api_pending_new(req, sizeof *w);
-    if (w == NULL || scheduler_plan(ctx->scheduler, true, &w->plan) != 0) {
-        if (w != NULL) {
-            api_pending_free(w);
-        }
-        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "rebalance: cannot compute a plan");
+    if (w == NULL) {
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "rebalance: cannot compute a plan: out of memory");
         return;
     }
-    if (dry_run || w->plan.n == 0) {
-        api_reply_begin(&r, ctx, req->id, 0, PROTO_CODE_OK, NULL);
-        pack_plan(&r.pk, &w->plan, !dry_run);
-        api_reply_send(req->conn, &r);
-        sched_plan_free(&w->plan);
+    w->dry_run = dry_run;
+    w->pa.data = w;
+    int rc = ctx->bg != NULL ? plan_async_rebalance(&w->pa, scheduler_core(ctx->scheduler), ctx->store, ctx->bg, planned)
+                             : 1;
+    if (rc == 0) {
+        return; /* planned() goes on */
+    }
+    if (rc < 0) {
+        log_error("rebalance: cannot compute a plan: %s", plan_async_errmsg(&w->pa));
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "rebalance: cannot compute a plan: %s",
+                        plan_async_errmsg(&w->pa));
         api_pending_free(w);
         return;
     }
-    if (progress.running++ == 0) {
-        progress.planned = progress.applied = progress.failed = 0;
+    /* no file a second connection can read (an in-memory store): plan on the loop */
+    if (scheduler_plan(ctx->scheduler, true, &w->plan) != 0) {
+        api_pending_free(w);
+        api_reply_error(req->conn, req->id, PROTO_REFUSED, PROTO_CODE_FAILED, "rebalance: cannot compute a plan");
+        return;
     }
-    progress.planned += w->plan.n;
-    log_info("rebalance: %zu move(s), proposed in slices of at most %d", w->plan.n, REBALANCE_SLICE);
-    rebalance_next(w);
+    rebalance_start(w);
 }

@@ -147,6 +147,7 @@ static void api_ctx_fill(struct node *n, struct api_ctx *ctx)
         .raft = &n->raft,
         .proposals = &n->proposals,
         .scheduler = &n->scheduler,
+        .bg = &n->bg,
         .engine = &n->engine,
         .mirror = &n->mirror,
         .kylin = &n->kylin,

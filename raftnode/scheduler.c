@@ -222,6 +222,11 @@ static void flush_heartbeats(struct scheduler *s)
 
 /* ---- placement ---- */
 
+struct sched_core *scheduler_core(struct scheduler *s)
+{
+    return &s->core;
+}
+
 int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out)
 {
     int rc = sched_core_plan(&s->core, s->host.store, rebalance, out);

@@ -94,6 +94,9 @@ int64_t scheduler_silence_ms(struct scheduler *s, uint64_t id);
 /* Computes a plan on the current state: rebalance=false is PLACE, true is REBALANCE. 0/-1.
  * (struct sched_plan and sched_plan_free are in scheduler_core.h.) */
 int scheduler_plan(struct scheduler *s, bool rebalance, struct sched_plan *out);
+/* The liveness table and plan state, for a plan computed in steps elsewhere
+ * (sched_core_rebalance_begin: raftnode/plan_async.h). */
+struct sched_core *scheduler_core(struct scheduler *s);
 
 /* Submits one assign command per move (all in this loop iteration, hence one log entry);
  * CB(DATA, ...) runs once per submitted move (CB may be NULL). Returns how many were submitted. */

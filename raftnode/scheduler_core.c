@@ -257,46 +257,76 @@ static int fill_moves(struct sched_plan *out, const struct store_engine *engines
 }
 
 /* REBALANCE needs every project (each one counts in the fair shares): the whole state. */
-static int plan_rebalance(struct sched_core *c, struct store *st, struct sched_plan *out)
+int sched_core_rebalance_begin(struct sched_core *c, struct store *st, struct sched_rebalance *r)
 {
-    struct store_engine *engines = NULL;
-    struct store_project_row *projects = NULL;
-    size_t ne = 0, np = 0, nm = 0;
-    struct planner_engine *pe = NULL;
-    struct planner_project *pp = NULL;
+    memset(r, 0, sizeof *r);
+    if (store_load_engines(st, &r->engines, &r->ne) != 0) {
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", st->errmsg);
+        return -1;
+    }
+    uint64_t single = single_engine(r->engines, r->ne);
+    r->pe = calloc(r->ne ? r->ne : 1, sizeof *r->pe);
+    if (r->pe == NULL) {
+        sched_core_rebalance_free(r);
+        return -1;
+    }
+    for (size_t i = 0; i < r->ne; i++) {
+        r->pe[i].id = r->engines[i].id;
+        r->pe[i].weight = r->engines[i].weight;
+        r->pe[i].eligible = eligible(c, &r->engines[i], single);
+    }
+    return 0;
+}
+
+int sched_core_rebalance_plan(struct sched_rebalance *r, struct sched_plan *out)
+{
+    struct planner_project *pp = calloc(r->np ? r->np : 1, sizeof *pp);
     struct planner_move *moves = NULL;
+    size_t nm = 0;
     int rc = -1;
 
-    if (store_load_engines(st, &engines, &ne) != 0 || store_load_projects(st, &projects, &np) != 0) {
-        snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
-        goto out;
+    memset(out, 0, sizeof *out);
+    if (pp == NULL) {
+        return -1;
     }
-    uint64_t single = single_engine(engines, ne);
-    pe = calloc(ne ? ne : 1, sizeof *pe);
-    pp = calloc(np ? np : 1, sizeof *pp);
-    if (pe == NULL || pp == NULL) {
-        goto out;
+    for (size_t i = 0; i < r->np; i++) {
+        pp[i].owner = r->projects[i].owner;
+        pp[i].pinned = r->projects[i].pinned;
     }
-    for (size_t i = 0; i < ne; i++) {
-        pe[i].id = engines[i].id;
-        pe[i].weight = engines[i].weight;
-        pe[i].eligible = eligible(c, &engines[i], single);
+    if (planner_plan(r->pe, r->ne, pp, r->np, PLANNER_REBALANCE, &moves, &nm) == 0) {
+        out->lower_bound = planner_rebalance_lower_bound(r->pe, r->ne, pp, r->np);
+        rc = fill_moves(out, r->engines, r->pe, r->ne, r->projects, moves, nm, true);
     }
-    for (size_t i = 0; i < np; i++) {
-        pp[i].owner = projects[i].owner;
-        pp[i].pinned = projects[i].pinned;
-    }
-    if (planner_plan(pe, ne, pp, np, PLANNER_REBALANCE, &moves, &nm) != 0) {
-        goto out;
-    }
-    out->lower_bound = planner_rebalance_lower_bound(pe, ne, pp, np);
-    rc = fill_moves(out, engines, pe, ne, projects, moves, nm, true);
-out:
     free(moves);
-    free(pe);
     free(pp);
-    free(engines);
-    store_free_projects(projects, np);
+    return rc;
+}
+
+void sched_core_rebalance_free(struct sched_rebalance *r)
+{
+    free(r->engines);
+    free(r->pe);
+    store_free_projects(r->projects, r->np);
+    r->engines = NULL;
+    r->pe = NULL;
+    r->projects = NULL;
+    r->ne = r->np = 0;
+}
+
+static int plan_rebalance(struct sched_core *c, struct store *st, struct sched_plan *out)
+{
+    struct sched_rebalance r;
+    if (sched_core_rebalance_begin(c, st, &r) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", r.errmsg);
+        return -1;
+    }
+    int rc = -1;
+    if (store_load_projects(st, &r.projects, &r.np) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", st->errmsg);
+    } else {
+        rc = sched_core_rebalance_plan(&r, out);
+    }
+    sched_core_rebalance_free(&r);
     return rc;
 }
 

@@ -158,8 +158,32 @@ void sched_core_move_done(struct sched_core *c, int status);
  * was O(P) per plan. REBALANCE reads every project (each counts in the fair shares).
  * PLACE proposes at most SCHED_PLACE_MAX_MOVES moves: those going to their pin first, then
  * the others in project order, so that the next plans continue exactly as this one would
- * have. REBALANCE is never cut: the operator applies it as one entry. */
+ * have. REBALANCE is never cut here: the rebalance handler proposes it in slices. */
 int sched_core_plan(struct sched_core *c, struct store *st, bool rebalance, struct sched_plan *out);
 void sched_plan_free(struct sched_plan *p);
+
+/* REBALANCE in three steps, so that its whole-state read and the planning can run on another
+ * thread than the store's (raftnode/plan_async.h): sched_core_plan(REBALANCE) is
+ *   sched_core_rebalance_begin(c, st, &r);             the engines and which are eligible (the
+ *                                                      loop: reads ST and C's liveness table)
+ *   r.projects, r.np = every project, ordered by name  (any thread, any read of the same state)
+ *   sched_core_rebalance_plan(&r, out);                the planner (any thread: C and ST are
+ *                                                      not touched)
+ *   sched_core_rebalance_free(&r);
+ * and gives the same plan on the same state. */
+struct planner_engine;
+struct sched_rebalance {
+    struct store_engine *engines;       /* owned: by id */
+    size_t ne;
+    struct planner_engine *pe;          /* owned: id, weight, eligible, per engine */
+    struct store_project_row *projects; /* owned (store_free_projects): set by the caller */
+    size_t np;
+    char errmsg[STORE_ERRMSG_MAX];      /* why begin failed ("" when out of memory) */
+};
+/* 0, or -1 (errmsg; R holds nothing to free then). */
+int sched_core_rebalance_begin(struct sched_core *c, struct store *st, struct sched_rebalance *r);
+/* 0, or -1 with OUT empty (out of memory). Free OUT with sched_plan_free. */
+int sched_core_rebalance_plan(struct sched_rebalance *r, struct sched_plan *out);
+void sched_core_rebalance_free(struct sched_rebalance *r);
 
 #endif

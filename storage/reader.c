@@ -301,20 +301,21 @@ int store_reader_members(struct store_reader *r, store_reader_member_fn fn, void
 static int project_row(sqlite3_stmt *st, void *ctx)
 {
     const struct sink *k = ctx;
-    struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2)};
+    struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2),
+                                     .pinned = col_u64(st, 3)};
     return k->fn.project(k->data, &p);
 }
 
 int store_reader_projects(struct store_reader *r, store_reader_project_fn fn, void *data)
 {
     struct sink k = {.fn.project = fn, .data = data};
-    return each_row(r, "SELECT name, owner, epoch FROM projects ORDER BY name", project_row, &k);
+    return each_row(r, "SELECT name, owner, epoch, pinned FROM projects ORDER BY name", project_row, &k);
 }
 
 int store_reader_unowned_projects(struct store_reader *r, store_reader_project_fn fn, void *data)
 {
     struct sink k = {.fn.project = fn, .data = data};
-    return each_row(r, "SELECT name, owner, epoch FROM projects WHERE owner IS NULL", project_row, &k);
+    return each_row(r, "SELECT name, owner, epoch, pinned FROM projects WHERE owner IS NULL", project_row, &k);
 }
 
 /* The named read's callback: the row found (at most one: name is the key). */
@@ -328,7 +329,8 @@ struct named {
 static int named_row(sqlite3_stmt *st, void *ctx)
 {
     struct named *n = ctx;
-    struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2)};
+    struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2),
+                                     .pinned = col_u64(st, 3)};
     n->found = true;
     return n->fn(n->data, n->name, &p);
 }
@@ -336,7 +338,7 @@ static int named_row(sqlite3_stmt *st, void *ctx)
 int store_reader_owned_projects(struct store_reader *r, const char *const *names, size_t n,
                                 store_reader_named_fn fn, void *data)
 {
-    static const char sql[] = "SELECT name, owner, epoch FROM projects"
+    static const char sql[] = "SELECT name, owner, epoch, pinned FROM projects"
                               " WHERE name = ?1 COLLATE NOCASE AND name = ?1 AND owner IS NOT NULL";
     sqlite3_stmt *st;
     int rc = 0;

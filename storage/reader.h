@@ -33,6 +33,7 @@ struct store_reader_project {
     const char *name;
     uint64_t owner; /* engine id, 0 = none */
     uint64_t epoch;
+    uint64_t pinned; /* engine id the project is pinned to, 0 = none */
 };
 
 struct store_reader_engine {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +160,34 @@ static inline int batch_apply(struct store *s, struct batch *b, uint64_t index,
                               struct store_results *out)
 {
     return batch_apply_term(s, b, index, 1, out);
+}
+
+/* Applies batch B at INDEX (term 1) and checks that the entry decoded and every one of its
+ * commands was accepted. NULL, or what went wrong (a static buffer, for the test's failure
+ * message). */
+static inline const char *batch_apply_all_ok(struct store *s, struct batch *b, uint64_t index)
+{
+    static char why[512];
+    struct store_results r;
+    unsigned n = b->n;
+    int rc = batch_apply(s, b, index, &r);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "entry %llu: store_apply failed (%d): %s", (unsigned long long)index, rc, s->errmsg);
+        return why;
+    }
+    why[0] = '\0';
+    if (r.entry_status != 0 || r.n != n) {
+        snprintf(why, sizeof why, "entry %llu: %u of %u commands, entry status %d: %s", (unsigned long long)index, r.n,
+                 n, r.entry_status, r.entry_message);
+    }
+    for (unsigned i = 0; i < r.n && why[0] == '\0'; i++) {
+        if (store_result_refused(&r.cmds[i]) != 0) {
+            snprintf(why, sizeof why, "entry %llu: command %u refused: %s", (unsigned long long)index, i,
+                     r.cmds[i].message);
+        }
+    }
+    store_results_free(&r);
+    return why[0] != '\0' ? why : NULL;
 }
 
 /* Applies one project_add of each NULL-terminated name, each in its own entry, starting
