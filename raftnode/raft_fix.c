@@ -598,9 +598,25 @@ static unsigned pipes_before(struct raft_fix *f, struct raft_fix_pipe *before, v
     return r->configuration.n;
 }
 
+/* The thirteenth rule: a follower in a term it has not drawn its election timeout in draws
+ * again (raft_fix.h). */
+static void redraw_timeout(struct raft_fix *f)
+{
+    struct raft *r = f->raft;
+    if (r == NULL || f->no_timeout_redraw || raft_state(r) != RAFT_FOLLOWER || r->current_term == f->drawn_term) {
+        return;
+    }
+    if (f->drawn_term != 0) { /* the first term seen: libraft drew at its start */
+        raft_set_election_timeout(r, r->election_timeout);
+        f->timeouts_redrawn++;
+    }
+    f->drawn_term = r->current_term;
+}
+
 static void fix_tick(struct raft_io *io)
 {
     struct raft_fix *f = fix_of(io);
+    redraw_timeout(f);
     int base = 1; /* libraft's interval passed since its last tick (always, with its own tick) */
     if (fine_tick(f)) {
         raft_time now = io->time(io);

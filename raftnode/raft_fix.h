@@ -156,6 +156,22 @@
  * values first (the rule turns itself off for good if they are not). Needs RAFT. Counted in
  * PIPELINES_KEPT; `sim --no-pipeline-keep` turns it off.
  *
+ * Thirteenth (a latency rule, found measuring failover against etcd): libraft 0.22.1 draws a
+ * follower's randomized election timeout (in [T, 2T)) only when it converts to follower (from
+ * candidate or leader) and when its own timer fires (election.c electionResetTimer); a follower
+ * that learns of a new term from a message keeps its draw (recv.c recvBumpCurrentTerm). So the
+ * survivor that lost an election (its timer had not fired when the other won) keeps a draw
+ * that is known to be the larger of the two, and at the next failover the election waits for
+ * the earlier of that and a fresh one: median 1,403 ms instead of 1,293 with T = 1000 (a
+ * fresh draw is the minimum of two uniforms), the 100-150 ms by which the failover traces of
+ * `make bench` were above what two fresh timers give. etcd draws again whenever a follower
+ * sees a new term (raft.go becomeFollower -> reset -> resetRandomizedElectionTimeout). The guard
+ * does the same: on a tick that finds the member a follower in a term other than the one it
+ * last drew in, it draws again (raft_set_election_timeout with the current value, which in
+ * libraft 0.22.1 redraws a follower's or candidate's randomized timeout and changes nothing
+ * else); the timer still runs from the last message. Needs RAFT. Counted in TIMEOUTS_REDRAWN;
+ * `sim --no-timeout-redraw` turns it off.
+ *
  * A finer tick (an option, not a bug fix; found measuring failover against etcd): libraft's
  * legacy layer starts the io with a tick of heartbeat_timeout, and a follower checks its
  * election timer only on a tick, so it fires on average half a tick (about 50 ms with a 100 ms
@@ -263,6 +279,9 @@ struct raft_fix {
     int no_pipeline_keep;       /* tests only (sim --no-pipeline-keep): libraft's aborts stand (twelfth) */
     int pipeline_keep_off;      /* read-only: libraft's progress looked wrong: the twelfth rule is off */
     uint64_t pipelines_kept;    /* read-only: pipeline aborts undone after a leader's tick (twelfth) */
+    int no_timeout_redraw;      /* tests only (sim --no-timeout-redraw): libraft's draws alone (thirteenth) */
+    raft_term drawn_term;       /* the term of the last draw as a follower (thirteenth) */
+    uint64_t timeouts_redrawn;  /* read-only: election timeouts drawn again at a new term (thirteenth) */
     int keep_off_reported;      /* the owner's: pipeline_keep_off already logged */
     raft_index snap_index; /* read-only: the newest snapshot stored or being stored (0 = none) */
     raft_term snap_term;

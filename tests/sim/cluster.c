@@ -469,6 +469,7 @@ static void io_wrap(struct srv *v)
     v->fix.no_vote_after_timeout = v->sim->opts->no_vote_after_timeout;
     v->fix.no_vote_resend = v->sim->opts->no_vote_resend;
     v->fix.no_pipeline_keep = v->sim->opts->no_pipeline_keep;
+    v->fix.no_timeout_redraw = v->sim->opts->no_timeout_redraw;
     v->fix.tick_ms = v->sim->opts->tick_ms; /* 0 unless --tick-ms: libraft's tick */
     v->orig_start = io->start;
     io->start = io_start;
@@ -592,6 +593,7 @@ void cluster_close(struct sim *s)
         s->counters[C_SNAPSHOTS_READDRESSED] += v->fix.snapshots_readdressed;
         s->counters[C_PIPELINES_KEPT] += v->fix.pipelines_kept;
         s->counters[C_PIPELINE_KEEP_OFF] += (uint64_t)v->fix.pipeline_keep_off;
+        s->counters[C_TIMEOUTS_REDRAWN] += v->fix.timeouts_redrawn;
         raft_fix_unwrap(&v->fix);
         leader_free(v);
         engine_free(v);

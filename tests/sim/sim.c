@@ -147,7 +147,7 @@ static void report(struct sim *s)
         }
     }
     dump_state(s);
-    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s%s%s%s%s -v\n",
+    printf("replay: build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s -v\n",
            (unsigned long long)s->seed, s->opts->steps, s->n, s->opts->autopilot ? " --autopilot" : "",
            s->opts->no_change_split ? " --no-change-split" : "",
            s->opts->no_prevote_copies ? " --no-prevote-copies" : "",
@@ -157,7 +157,7 @@ static void report(struct sim *s)
            s->opts->no_vote_result_fix ? " --no-vote-result-fix" : "",
            s->opts->no_vote_after_timeout ? " --no-vote-after-timeout" : "",
            s->opts->no_vote_resend ? " --no-vote-resend" : "", s->opts->no_pipeline_keep ? " --no-pipeline-keep" : "",
-           s->opts->tick_arg,
+           s->opts->no_timeout_redraw ? " --no-timeout-redraw" : "", s->opts->tick_arg,
            s->opts->repeat > 1 ? " --repeat (as given: the failure may be in a repeat)" : "");
 }
 
@@ -503,7 +503,7 @@ static void usage(FILE *out)
             "           [--minutes M] [--and-seeds A,B,...]\n"
             "           [--no-ack-gate] [--no-handoff-grace] [--as-built] [--no-install-hold]\n"
             "           [--no-prevote-fix] [--no-vote-result-fix] [--no-vote-after-timeout]\n"
-            "           [--no-vote-resend] [--no-pipeline-keep] [--tick-ms N] [--repeat N]\n"
+            "           [--no-vote-resend] [--no-pipeline-keep] [--no-timeout-redraw] [--tick-ms N] [--repeat N]\n"
             "  runs seeds S..S+N-1 (default S=1), K steps of %d virtual ms each (default 400)\n"
             "  --and-seeds LIST   then also these seeds (up to %d, comma-separated: seeds that\n"
             "                     once failed, replayed in CI)\n"
@@ -550,6 +550,8 @@ static void usage(FILE *out)
             "                     does (without it, an unanswered one again on the next 3 ticks)\n"
             "  --no-pipeline-keep raftnode/raft_fix.c leaves a leader's pipeline aborts of followers it\n"
             "                     heard from within 3 heartbeats as libraft makes them (twelfth rule)\n"
+            "  --no-timeout-redraw raftnode/raft_fix.c leaves a follower's election timeout as libraft\n"
+            "                     drew it (without it, drawn again at every new term: thirteenth)\n"
             "  --tick-ms N        raftnode/raft_fix.c's finer tick, as raft.tick-ms=N sets it (1..99):\n"
             "                     followers and candidates check their election timer every N ms,\n"
             "                     the leader still ticks every 100 ms (default: libraft's 100 ms tick)\n",
@@ -646,14 +648,15 @@ static bool run_seed_isolated(const struct sim_opts *o, uint64_t seed, unsigned 
                WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                got == sizeof msg && msg.ok ? ", after passing: a sanitizer report at exit?" : "");
     }
-    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s%s%s%s%s --no-fork -v\n",
+    printf("replay: gdb --args build/sim/sim --seeds 1 --first %llu --steps %u --servers %u%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s --no-fork -v\n",
            (unsigned long long)seed, o->steps, servers_for(o, seed), o->autopilot ? " --autopilot" : "",
            o->no_change_split ? " --no-change-split" : "", o->no_prevote_copies ? " --no-prevote-copies" : "",
            o->io_faults ? " --io-faults" : "", o->no_ack_gate ? " --no-ack-gate" : "",
            o->no_handoff_grace ? " --no-handoff-grace" : "", o->no_install_hold ? " --no-install-hold" : "",
            o->no_prevote_fix ? " --no-prevote-fix" : "", o->no_vote_result_fix ? " --no-vote-result-fix" : "",
            o->no_vote_after_timeout ? " --no-vote-after-timeout" : "", o->no_vote_resend ? " --no-vote-resend" : "",
-           o->no_pipeline_keep ? " --no-pipeline-keep" : "", o->tick_arg,
+           o->no_pipeline_keep ? " --no-pipeline-keep" : "", o->no_timeout_redraw ? " --no-timeout-redraw" : "",
+           o->tick_arg,
            o->repeat > 1 ? " --repeat (as given: the crash may be in a repeat)" : "");
     return false;
 }
@@ -735,6 +738,8 @@ int main(int argc, char **argv)
             o.no_vote_resend = true;
         } else if (strcmp(a, "--no-pipeline-keep") == 0) {
             o.no_pipeline_keep = true;
+        } else if (strcmp(a, "--no-timeout-redraw") == 0) {
+            o.no_timeout_redraw = true;
         } else if (strcmp(a, "--tick-ms") == 0 && parse_u64(next, &v) == 0 && v >= 1 && v <= 99) {
             o.tick_ms = (unsigned)v;
             snprintf(o.tick_arg, sizeof o.tick_arg, " --tick-ms %u", o.tick_ms);
@@ -802,7 +807,7 @@ int main(int argc, char **argv)
            "%llu AppendEntries below a snapshot rewritten, %llu InstallSnapshot held back (raft_fix), "
            "%llu members stopped after a failed append, %llu pre-vote rejections given the higher term "
            "(raft_fix), %llu failover-liveness checks of a silent engine, %llu vote results dropped at a "
-           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu pre-vote requests copied to non-voters (raft_fix), %llu leaders forgotten for a vote after T of silence (raft_fix), %llu vote requests sent again (raft_fix), %llu InstallSnapshot addressed from the current configuration (raft_fix), %llu pipeline aborts of live followers undone (raft_fix), %llu members whose pipeline rule turned itself off (raft_fix), %llu autopilot changes, %llu voters dead for good replaced, %llu voters demoted while away re-admitted (--autopilot)\n",
+           "follower (raft_fix), %llu AppendEntries cut before a configuration change (raft_fix), %llu pre-vote requests copied to non-voters (raft_fix), %llu leaders forgotten for a vote after T of silence (raft_fix), %llu vote requests sent again (raft_fix), %llu InstallSnapshot addressed from the current configuration (raft_fix), %llu pipeline aborts of live followers undone (raft_fix), %llu members whose pipeline rule turned itself off (raft_fix), %llu election timeouts drawn again at a new term (raft_fix), %llu autopilot changes, %llu voters dead for good replaced, %llu voters demoted while away re-admitted (--autopilot)\n",
            (unsigned long long)totals[C_APPLIED], (unsigned long long)totals[C_SNAPSHOTS],
            (unsigned long long)totals[C_RESTORES], (unsigned long long)totals[C_ELECTIONS],
            (unsigned long long)totals[C_FAILOVERS], (unsigned long long)totals[C_MOVES],
@@ -816,7 +821,7 @@ int main(int argc, char **argv)
            (unsigned long long)totals[C_PREVOTES_COPIED], (unsigned long long)totals[C_LEADERS_FORGOTTEN],
            (unsigned long long)totals[C_VOTES_RESENT], (unsigned long long)totals[C_SNAPSHOTS_READDRESSED],
            (unsigned long long)totals[C_PIPELINES_KEPT], (unsigned long long)totals[C_PIPELINE_KEEP_OFF],
-           (unsigned long long)totals[C_AUTOPILOT_ACTIONS],
+           (unsigned long long)totals[C_TIMEOUTS_REDRAWN], (unsigned long long)totals[C_AUTOPILOT_ACTIONS],
            (unsigned long long)totals[C_AUTOPILOT_REPLACED], (unsigned long long)totals[C_AUTOPILOT_READMITTED]);
     printf("sim: seeds %llu..%llu", (unsigned long long)o.first, (unsigned long long)last_seed);
     for (unsigned i = 0; i < n_extra; i++) {

@@ -184,6 +184,7 @@ enum sim_counter {
     C_SNAPSHOTS_READDRESSED, /* InstallSnapshot sent to the current configuration's address (raft_fix.c, eleventh) */
     C_PIPELINES_KEPT,       /* leaders' pipeline aborts of live followers undone (raft_fix.c, twelfth) */
     C_PIPELINE_KEEP_OFF,    /* members whose twelfth rule turned itself off (libraft's progress looked wrong) */
+    C_TIMEOUTS_REDRAWN,     /* followers' election timeouts drawn again at a new term (raft_fix.c, thirteenth) */
     C_AUTOPILOT_ACTIONS,    /* --autopilot: configuration changes the autopilot started */
     C_AUTOPILOT_REPLACED,   /* --autopilot: runs whose voter killed for good ended up replaced */
     C_AUTOPILOT_READMITTED, /* --autopilot: runs whose voter demoted while away ended up a voter or standby */
@@ -210,6 +211,7 @@ struct sim_opts {
     bool no_vote_after_timeout; /* raft_fix.c leaves libraft's rule: no vote while a leader is known (ninth) */
     bool no_vote_resend; /* raft_fix.c sends each (pre-)vote request once, as libraft does (tenth) */
     bool no_pipeline_keep; /* raft_fix.c leaves libraft's pipeline aborts (twelfth) */
+    bool no_timeout_redraw; /* raft_fix.c leaves libraft's election timeout draws (thirteenth) */
     unsigned tick_ms; /* raft_fix.c's finer tick (raft.tick-ms); 0 = libraft's (the default) */
     char tick_arg[32]; /* " --tick-ms N" for the replay lines, or "" */
     bool autopilot; /* 3 voters + 1..2 standbys, raftnode/autopilot.c on every member, one

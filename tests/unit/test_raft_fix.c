@@ -1260,6 +1260,65 @@ static void test_pipeline_abort_is_undone_after_the_leader_tick(void **state)
     leader_done();
 }
 
+/* Thirteenth rule: a follower draws its election timeout again when its term changes (libraft
+ * keeps the draw it made when it became a follower: a survivor that lost an election keeps the
+ * larger one); not while the term stays, not as candidate or leader, not with the rule off. */
+static void test_follower_redraws_its_timeout_at_a_new_term(void **state)
+{
+    (void)state;
+    memset(&vote_r, 0, sizeof vote_r);
+    vote_r.id = 2;
+    vote_r.state = RAFT_FOLLOWER;
+    vote_r.current_term = 4;
+    vote_r.election_timeout = 1000;
+    vote_r.heartbeat_timeout = 100;
+    vote_r.random = 12345;
+    vote_r.follower_state.randomized_election_timeout = 1999; /* the loser's draw */
+    fake_reset();
+    libraft_ticks = 0;
+    fake_wrap_start(libraft_tick, libraft_recv_result);
+    fake_fix.raft = &vote_r;
+
+    fix_tick_cb(&fake_io); /* the first term it sees: libraft drew at its start */
+    assert_int_equal(vote_r.follower_state.randomized_election_timeout, 1999);
+    assert_int_equal(fake_fix.timeouts_redrawn, 0);
+    assert_int_equal(libraft_ticks, 1);
+
+    unsigned seen[2001] = {0}, distinct = 0;
+    for (raft_term t = 5; t < 45; t++) {
+        vote_r.current_term = t; /* a message of a new term reached the follower */
+        fix_tick_cb(&fake_io);
+        unsigned d = vote_r.follower_state.randomized_election_timeout;
+        assert_in_range(d, 1000, 2000);
+        distinct += seen[d]++ == 0;
+        fix_tick_cb(&fake_io); /* the same term: the draw stays */
+        assert_int_equal(vote_r.follower_state.randomized_election_timeout, d);
+    }
+    assert_int_equal(fake_fix.timeouts_redrawn, 40);
+    assert_true(distinct >= 20);
+    assert_int_equal(vote_r.election_timeout, 1000); /* the configured value is kept */
+    assert_int_equal(libraft_ticks, 81);
+
+    vote_r.state = RAFT_CANDIDATE; /* libraft's own election: its draw */
+    vote_r.candidate_state.randomized_election_timeout = 1500;
+    vote_r.current_term = 50;
+    fix_tick_cb(&fake_io);
+    assert_int_equal(vote_r.candidate_state.randomized_election_timeout, 1500);
+    vote_r.state = RAFT_LEADER;
+    vote_r.current_term = 51;
+    fix_tick_cb(&fake_io);
+    assert_int_equal(fake_fix.timeouts_redrawn, 40);
+
+    vote_r.state = RAFT_FOLLOWER; /* the rule off (sim --no-timeout-redraw) */
+    vote_r.follower_state.randomized_election_timeout = 1999;
+    fake_fix.no_timeout_redraw = 1;
+    vote_r.current_term = 52;
+    fix_tick_cb(&fake_io);
+    assert_int_equal(vote_r.follower_state.randomized_election_timeout, 1999);
+    assert_int_equal(fake_fix.timeouts_redrawn, 40);
+    raft_fix_unwrap(&fake_fix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1298,6 +1357,7 @@ int main(void)
         cmocka_unit_test(test_finer_tick_resends_votes_once_per_interval),
         cmocka_unit_test(test_pipeline_abort_of_a_live_follower_is_undone),
         cmocka_unit_test(test_pipeline_abort_is_undone_after_the_leader_tick),
+        cmocka_unit_test(test_follower_redraws_its_timeout_at_a_new_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
