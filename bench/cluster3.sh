@@ -4,12 +4,13 @@
 #       starts the members (their logs in DIR/n*.log); sets C3_EPS (the API endpoints) and
 #       C3_PIDS (member i's PID at index i - 1). The caller stops them by PID:
 #   cluster3_kill PID...: SIGKILL, then waits up to 5 s for each to be gone.
-cluster3_start() {
-    local bin=$1 dir=$2 extra=${3:-} i ports
-    ports=($(/usr/bin/python3 -c '
-import random, socket
+#   cluster3_free_ports N: N ports free on 127.0.0.1 (bench/rebalance_turn.sh's /metrics ports).
+# cluster3_free_ports N: N distinct ports free on 127.0.0.1 now, space-separated.
+cluster3_free_ports() {
+    /usr/bin/python3 -c '
+import random, socket, sys
 got, socks = [], []
-while len(got) < 6:
+while len(got) < int(sys.argv[1]):
     p = random.randrange(20000, 32000)
     s = socket.socket()
     try:
@@ -17,7 +18,12 @@ while len(got) < 6:
     except OSError:
         continue
     socks.append(s); got.append(p)
-print(" ".join(map(str, got)))'))
+print(" ".join(map(str, got)))' "$1"
+}
+
+cluster3_start() {
+    local bin=$1 dir=$2 extra=${3:-} i ports
+    ports=($(cluster3_free_ports 6))
     C3_EPS=127.0.0.1:${ports[3]},127.0.0.1:${ports[4]},127.0.0.1:${ports[5]}
     C3_PIDS=()
     for i in 1 2 3; do

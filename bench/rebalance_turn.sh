@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:?usage: rebalance_turn.sh BIN N}; N=${2:?usage: rebalance_turn.sh BIN N}
 . "$ROOT/bench/cluster3.sh"
 d=$(mktemp -d /tmp/rebalance_turn.XXXXXX)
-H=(0 $((33000 + RANDOM % 1000)) $((34000 + RANDOM % 1000)) $((35000 + RANDOM % 1000))) # /metrics ports
+H=(0 $(cluster3_free_ports 3)) # /metrics ports, H[1..3]
 P=()
 trap 'cluster3_kill "${P[@]}"; rm -rf "$d"' EXIT
 # cluster3_start writes the configs; the members are started again with /metrics on

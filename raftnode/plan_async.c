@@ -10,13 +10,14 @@ static int collect(void *data, const struct store_reader_project *row)
 {
     struct plan_async *pa = data;
     struct sched_rebalance *r = &pa->r;
-    if ((r->np & (r->np - 1)) == 0) { /* 0, 1, 2, 4, ...: grow by doubling */
-        size_t cap = r->np ? r->np * 2 : 64;
+    if (r->np == pa->projects_cap) {
+        size_t cap = pa->projects_cap ? pa->projects_cap * 2 : 64;
         struct store_project_row *more = realloc(r->projects, cap * sizeof *more);
         if (more == NULL) {
             return -1;
         }
         r->projects = more;
+        pa->projects_cap = cap;
     }
     char *name = strdup(row->name);
     if (name == NULL) {

@@ -37,6 +37,7 @@ struct plan_async {
     struct bgjob job;            /* private */
     struct store_reader reader;  /* private: pinned at the applied index while the job runs */
     struct sched_rebalance r;    /* private */
+    size_t projects_cap;         /* private: room in r.projects (the worker grows it) */
     struct sched_plan plan;      /* private: the worker's result */
     int rc;                      /* private */
     uint64_t index;              /* read-only: the applied index the plan was computed on */
