@@ -13,6 +13,7 @@
 #include "../kylin/projects.h"
 #include "../storage/command.h"
 #include "common/log.h"
+#include "kylin_follow_async.h"
 #include "kylin_link.h"
 #include "node.h"
 
@@ -113,65 +114,69 @@ static void propose(struct kylin_link *k, const char *name, enum follow_op op)
     }
 }
 
-/* Decides on Kylin's NAMES and proposes. */
-static void follow(struct kylin_link *k, char **names, size_t n)
+/* Proposes the plan the comparison in FA made (RC 0), with the notes of what it skipped. */
+static void follow_finish(struct kylin_link *k, struct kylin_follow_async *fa, int rc, const char *errmsg)
 {
-    struct node *nd = k->node;
-    struct store_project_row *projects = NULL;
-    size_t np = 0, nk = 0, skipped = 0;
-    const char **kylin = calloc(n + 1, sizeof *kylin), **quorum = NULL, *first_skipped = NULL;
-    bool *listed = NULL;
-    struct kylin_follow_plan plan;
     char text[512];
-
-    if (kylin == NULL || store_load_projects(&nd->store, &projects, &np) != 0 ||
-        (quorum = calloc(np + 1, sizeof *quorum)) == NULL || (listed = calloc(np + 1, sizeof *listed)) == NULL) {
-        log_warn("kylin: following Kylin's projects: %s", kylin == NULL ? "out of memory" : nd->store.errmsg);
-        goto done;
+    if (rc != 0) {
+        log_warn("kylin: following Kylin's projects: %s", errmsg);
+        kylin_follow_async_free(fa);
+        return;
     }
-    for (size_t i = 0; i < n; i++) {
-        /* the quorum's own name rule (a leading '_' is reserved, e.g.) is stricter than Kylin's */
-        if (store_check_project_name(names[i], strlen(names[i])) != NULL) {
-            if (skipped++ == 0) {
-                first_skipped = names[i];
-            }
-            continue;
-        }
-        kylin[nk++] = names[i];
+    if (!is_leader(k)) { /* deposed meanwhile: the next leader compares again */
+        kylin_follow_async_free(fa);
+        return;
     }
-    for (size_t i = 0; i < np; i++) {
-        quorum[i] = projects[i].name;
-        listed[i] = projects[i].kylin_listed;
-    }
-    if (kylin_follow_diff(kylin, nk, quorum, listed, np, &plan) != KYLIN_OK) {
-        log_warn("kylin: following Kylin's projects: out of memory");
-        goto done;
-    }
-    if (skipped > 0) {
+    const struct kylin_follow_plan *plan = &fa->plan;
+    if (fa->skipped > 0) {
         snprintf(text, sizeof text, "%zu Kylin project(s) not followed: their names break raftnode's rule (first: %s: %s)",
-                 skipped, first_skipped, store_check_project_name(first_skipped, strlen(first_skipped)));
+                 fa->skipped, fa->first_skipped,
+                 store_check_project_name(fa->first_skipped, strlen(fa->first_skipped)));
         note(k, false, text);
     }
-    if (plan.n_clash > 0) {
+    if (plan->n_clash > 0) {
         snprintf(text, sizeof text, "%zu Kylin project rows have names equal ignoring case (Kylin takes them for one "
-                 "project); none of them is added", plan.n_clash);
+                 "project); none of them is added", plan->n_clash);
         note(k, false, text);
     }
-    for (size_t i = 0; i < plan.n_add; i++) {
-        propose(k, plan.add[i], FOLLOW_ADD);
+    for (size_t i = 0; i < plan->n_add; i++) {
+        propose(k, plan->add[i], FOLLOW_ADD);
     }
-    for (size_t i = 0; i < plan.n_adopt; i++) {
-        propose(k, plan.adopt[i], FOLLOW_ADOPT);
+    for (size_t i = 0; i < plan->n_adopt; i++) {
+        propose(k, plan->adopt[i], FOLLOW_ADOPT);
     }
-    for (size_t i = 0; i < plan.n_remove; i++) {
-        propose(k, plan.remove[i], FOLLOW_REMOVE);
+    for (size_t i = 0; i < plan->n_remove; i++) {
+        propose(k, plan->remove[i], FOLLOW_REMOVE);
     }
-    kylin_follow_plan_free(&plan);
-done:
-    free(kylin);
-    free(quorum);
-    free(listed);
-    store_free_projects(projects, np);
+    kylin_follow_async_free(fa);
+}
+
+static void compared(struct kylin_follow_async *fa, int rc, const char *errmsg)
+{
+    struct kylin_link *k = fa->data;
+    k->follow_deciding = false;
+    if (!k->enabled || !k->follow) { /* closed meanwhile */
+        kylin_follow_async_free(fa);
+        return;
+    }
+    follow_finish(k, fa, rc, errmsg);
+}
+
+/* Compares Kylin's list P (taken) with the quorum's projects, on the background thread
+ * (kylin_follow_async.h), then proposes. */
+static void follow(struct kylin_link *k, struct epoch_projects *p)
+{
+    struct kylin_follow_async *fa = &k->follow_job;
+    fa->data = k;
+    int rc = kylin_follow_async_start(fa, p, &k->node->store, &k->node->bg, compared);
+    if (rc == 0) {
+        k->follow_deciding = true;
+        return;
+    }
+    if (rc > 0) { /* an in-memory store: compared here */
+        rc = kylin_follow_async_run_here(fa, &k->node->store);
+    }
+    follow_finish(k, fa, rc, fa->errmsg);
 }
 
 static void projects_read(struct epoch_reader *r, struct epoch_projects *p)
@@ -215,8 +220,9 @@ static void projects_read(struct epoch_reader *r, struct epoch_projects *p)
     }
     /* Only the leader proposes, and only once the answers of its last proposals are in (the
      * state it compares with then includes them). */
-    if (is_leader(k) && k->follow_inflight == 0) {
-        follow(k, p->names, p->n);
+    if (is_leader(k) && k->follow_inflight == 0 && !k->follow_deciding) {
+        follow(k, p); /* takes P */
+        return;
     }
 done:
     epoch_projects_free(p);

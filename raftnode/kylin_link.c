@@ -121,6 +121,7 @@ static void health_reply(struct kylin_http_req *req, const struct kylin_http_rep
                 /* DOWN then UP: perhaps a new incarnation (docs/kylin.md "Kylin restarts") */
                 k->reclaim_all = true;
                 set_identity(k, NULL);
+                k->identity_gen++; /* a decision in flight was made for the old identity */
                 k->poke_hold_ms = 0; /* a new incarnation runs no poke of the old one */
                 k->poke_hold_until_ms = 0;
             }
@@ -458,40 +459,34 @@ static void forget_unknown(struct kylin_link *k, const struct kylin_reconcile_ou
     }
 }
 
-/* Runs kylin_reconcile on the rows just read and starts what it decided. */
+static void decided(struct kylin_rec_async *ra, int rc, const char *errmsg);
+static void kylin_link_close_round(struct kylin_link *k);
+static void decide_finish(struct kylin_link *k, struct kylin_rec_async *ra, int rc, const char *errmsg);
+
+/* Starts the round's decision on the rows just read: the input is prepared here, the projects
+ * are read and kylin_reconcile runs on the background thread (kylin_reconcile_async.h), and
+ * decide_finish starts what it decided. */
 static void decide(struct kylin_link *k)
 {
     struct node *n = k->node;
-    struct store_project_row *projects = NULL;
-    size_t n_projects = 0;
-    struct kylin_desired *desired = NULL;
     struct kylin_claim *claims = NULL;
     struct kylin_row *rows = NULL;
-    struct kylin_reconcile_out out;
-    bool maintenance = false, poke = k->poke_next;
-    struct epoch_global_write global;
-    char reason[sizeof global.reason], maint_owner[sizeof global.owner];
+    bool maintenance = false;
+    char maint_owner[sizeof ((struct epoch_global_write *)0)->owner];
 
-    k->poke_next = false;
-    memset(&global, 0, sizeof global);
-
-    if (store_load_projects(&n->store, &projects, &n_projects) != 0 ||
-        store_maintenance(&n->store, &maintenance, reason, sizeof reason) != 0) {
+    if (store_maintenance(&n->store, &maintenance, k->rec_reason, sizeof k->rec_reason) != 0) {
         set_error(k, "reading the local state: %s", n->store.errmsg);
-        store_free_projects(projects, n_projects);
         round_end(k);
         return;
     }
-    desired = calloc(n_projects + 1, sizeof *desired);
     claims = calloc(k->n_recs + 1, sizeof *claims);
     rows = calloc(k->rows.n + 1, sizeof *rows);
-    if (desired == NULL || claims == NULL || rows == NULL) {
+    if (claims == NULL || rows == NULL) {
+        free(claims);
+        free(rows);
         set_error(k, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_projects; i++) {
-        desired[i].project = projects[i].name;
-        desired[i].engine = projects[i].owner;
+        round_end(k);
+        return;
     }
     for (size_t i = 0; i < k->n_recs; i++) {
         claims[i] = (struct kylin_claim){.project = k->recs[i].project, .engine = n->cfg->node_id,
@@ -513,8 +508,6 @@ static void decide(struct kylin_link *k)
         .maintenance = maintenance,
         .maint_owner = maint_owner,
         .targets_fold_case = k->reader.url.kind == MS_KIND_MYSQL,
-        .desired = desired,
-        .n_desired = n_projects,
         .claims = claims,
         .n_claims = k->n_recs,
         .rows = rows,
@@ -522,9 +515,57 @@ static void decide(struct kylin_link *k)
         .just_claimed = (const char *const *)k->just_claimed,
         .n_just_claimed = k->n_just_claimed,
     };
-    if (kylin_reconcile(&in, &out) != 0) {
-        set_error(k, "reconcile failed (out of memory)");
-        goto done;
+    k->rec.data = k;
+    k->rec_gen = k->identity_gen;
+    int rc = kylin_rec_async_start(&k->rec, &in, &n->store, &n->bg, decided);
+    if (rc == 0) {
+        k->rec_inflight = true;
+        return;
+    }
+    if (rc > 0) { /* an in-memory store: decided here */
+        rc = kylin_rec_async_run_here(&k->rec, &n->store);
+    }
+    decide_finish(k, &k->rec, rc, k->rec.errmsg);
+}
+
+static void decided(struct kylin_rec_async *ra, int rc, const char *errmsg)
+{
+    struct kylin_link *k = ra->data;
+    k->rec_inflight = false;
+    if (!k->enabled) { /* closed meanwhile: kylin_link_close left what the job borrowed */
+        kylin_rec_async_free(ra);
+        kylin_link_close_round(k);
+        return;
+    }
+    if (k->identity_gen != k->rec_gen) {
+        /* Kylin was seen DOWN then UP while deciding: decide again on the new incarnation */
+        kylin_rec_async_free(ra);
+        k->round_wanted = true;
+        round_end(k);
+        return;
+    }
+    decide_finish(k, ra, rc, errmsg);
+}
+
+/* Starts what the decision in RA decided (RC 0), or ends the round (ERRMSG says why). */
+static void decide_finish(struct kylin_link *k, struct kylin_rec_async *ra, int rc, const char *errmsg)
+{
+    struct node *n = k->node;
+    const struct store_project_row *projects = ra->read.projects;
+    size_t n_projects = ra->read.n;
+    struct kylin_reconcile_out out = ra->out;
+    const struct kylin_reconcile_in in = ra->in;
+    bool maintenance = in.maintenance, poke = k->poke_next;
+    struct epoch_global_write global;
+    const char *reason = k->rec_reason; /* read with the maintenance flag when the round started */
+
+    k->poke_next = false;
+    memset(&global, 0, sizeof global);
+    if (rc != 0) {
+        set_error(k, "%s", errmsg);
+        kylin_rec_async_free(ra);
+        round_end(k);
+        return;
     }
     if (out.identity_changed) {
         log_info("kylin: %s's identity is %s%s", n->cfg->kylin_url, out.identity != NULL ? out.identity : "(unknown)",
@@ -606,12 +647,7 @@ static void decide(struct kylin_link *k)
             global.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         }
     }
-    kylin_reconcile_free(&out);
-done:
-    free(desired);
-    free(claims);
-    free(rows);
-    store_free_projects(projects, n_projects);
+    kylin_rec_async_free(ra);
     if (k->n_to_claim > 0 && health_up(k)) {
         if (now_ms(k) < k->claim_not_before_ms) {
             free_names(&k->to_claim, &k->n_to_claim);
@@ -743,6 +779,22 @@ int kylin_link_start(struct kylin_link *k, struct node *n)
     return 0;
 }
 
+/* What a round's decision borrows (kylin_reconcile_async.h): freed at close, or once the
+ * decision in flight at close is back. */
+static void kylin_link_close_round(struct kylin_link *k)
+{
+    epoch_rows_free(&k->rows);
+    free_names(&k->just_claimed, &k->n_just_claimed);
+    free_names(&k->to_claim, &k->n_to_claim);
+    for (size_t i = 0; i < k->n_recs; i++) {
+        free(k->recs[i].project);
+        free(k->recs[i].identity);
+    }
+    k->n_recs = 0;
+    free(k->recs);
+    k->recs = NULL;
+}
+
 void kylin_link_close(struct kylin_link *k)
 {
     if (!k->enabled) {
@@ -760,16 +812,9 @@ void kylin_link_close(struct kylin_link *k)
     epoch_reader_close(&k->reader);
     kylin_claims_close(&k->claims);
     kylin_follow_close(k);
-    epoch_rows_free(&k->rows);
-    free_names(&k->just_claimed, &k->n_just_claimed);
-    free_names(&k->to_claim, &k->n_to_claim);
-    for (size_t i = 0; i < k->n_recs; i++) {
-        free(k->recs[i].project);
-        free(k->recs[i].identity);
+    if (!k->rec_inflight) { /* else the decision's job still reads them: decided() frees them */
+        kylin_link_close_round(k);
     }
-    k->n_recs = 0;
-    free(k->recs);
-    k->recs = NULL;
     kylin_unknown_free(&k->unknown);
     set_identity(k, NULL);
 }

@@ -36,6 +36,8 @@
 #include "../kylin/http.h"
 #include "../metastore/epoch_reader.h"
 #include "kylin_claims.h"
+#include "kylin_follow_async.h"
+#include "kylin_reconcile_async.h"
 #include "kylin_unknown.h"
 
 struct node;
@@ -85,6 +87,13 @@ struct kylin_link {
     size_t n_recs;
     struct epoch_rows rows;         /* read-only: the table as last read */
     bool rows_known;                /* read-only */
+    /* the round's decision, on the background thread (kylin_reconcile_async.h): it borrows the
+     * strings of recs, rows and just_claimed, which stay unchanged until it is back */
+    struct kylin_rec_async rec;     /* private */
+    bool rec_inflight;              /* private */
+    uint64_t identity_gen;          /* private: counts identity resets outside a decision */
+    uint64_t rec_gen;               /* private: identity_gen when the decision started */
+    char rec_reason[512];           /* private: the maintenance reason read with the decision's input */
     char last_error[512];           /* read-only: last read/claim/poke failure, "" if none */
     /* counters (read-only) */
     uint64_t rounds, claims_sent, claim_calls, pokes, probes;
@@ -109,6 +118,8 @@ struct kylin_link {
     int follow_status;              /* private: the last list's enum epoch_projects_status (-1: none yet) */
     char follow_note[512];          /* private: the last refusal or skip logged (logged once) */
     uint64_t follow_adds, follow_removes; /* read-only: proposed */
+    struct kylin_follow_async follow_job; /* private: the comparison on the background thread */
+    bool follow_deciding;           /* private: follow_job is in flight */
 };
 
 /* Starts the link when raft.kylin.url is set (otherwise does nothing and returns 0). 0, or -1

@@ -17,13 +17,13 @@
  * (opened and closed on the loop thread, used by one thread at a time).
  *
  * Owns: its connection, the engines and projects read, the plan until DONE hands it over.
- * Calls: storage/reader.h, scheduler_core.h, bgworker.h. */
+ * Calls: pinned_read.h, scheduler_core.h, bgworker.h. */
 #ifndef RAFTNODE_PLAN_ASYNC_H
 #define RAFTNODE_PLAN_ASYNC_H
 
-#include "../storage/reader.h"
 #include "../storage/store.h"
 #include "bgworker.h"
+#include "pinned_read.h"
 #include "scheduler_core.h"
 
 struct plan_async;
@@ -35,9 +35,8 @@ struct plan_async {
     void *data;                  /* public: the caller's */
     plan_async_cb cb;            /* private */
     struct bgjob job;            /* private */
-    struct store_reader reader;  /* private: pinned at the applied index while the job runs */
+    struct pinned_read read;     /* private: pinned at the applied index while the job runs */
     struct sched_rebalance r;    /* private */
-    size_t projects_cap;         /* private: room in r.projects (the worker grows it) */
     struct sched_plan plan;      /* private: the worker's result */
     int rc;                      /* private */
     uint64_t index;              /* read-only: the applied index the plan was computed on */

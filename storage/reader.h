@@ -34,6 +34,7 @@ struct store_reader_project {
     uint64_t owner; /* engine id, 0 = none */
     uint64_t epoch;
     uint64_t pinned; /* engine id the project is pinned to, 0 = none */
+    bool kylin_listed; /* store_reader_projects_listed only (false from the other reads) */
 };
 
 struct store_reader_engine {
@@ -90,6 +91,9 @@ int store_reader_history_newest_first(struct store_reader *r, store_reader_histo
 int store_reader_members(struct store_reader *r, store_reader_member_fn fn, void *data);
 /* Every project, by name (byte order). */
 int store_reader_projects(struct store_reader *r, store_reader_project_fn fn, void *data);
+/* store_reader_projects with kylin_listed: a member's own store (schema 6 or later, which a
+ * member's store always is once it started; older files fail with errmsg). */
+int store_reader_projects_listed(struct store_reader *r, store_reader_project_fn fn, void *data);
 /* The projects without an owner, in no particular order. */
 int store_reader_unowned_projects(struct store_reader *r, store_reader_project_fn fn, void *data);
 /* For each of NAMES (N of them), its row if it has an owner, else NULL: FN once per name. */

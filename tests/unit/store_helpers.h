@@ -40,6 +40,13 @@ static inline void batch_add(struct batch *b, const char *name)
     command_pack_project_add(batch_next(b, &pk), name, strlen(name));
 }
 
+/* The follow loop's add (project_add "kylin": true): stored kylin_listed. */
+static inline void batch_add_kylin(struct batch *b, const char *name)
+{
+    msgpack_packer pk;
+    command_pack_project_add_kylin(batch_next(b, &pk), name, strlen(name));
+}
+
 /* A project_add as written before the case rule: no "nocase" field (storage/command.h). */
 static inline void batch_add_legacy(struct batch *b, const char *name)
 {

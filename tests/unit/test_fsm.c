@@ -129,12 +129,6 @@ static int listed(struct store *s, const char *name)
     return row.kylin_listed ? 1 : 0;
 }
 
-static void batch_add_kylin(struct batch *b, const char *name)
-{
-    msgpack_packer pk;
-    command_pack_project_add_kylin(batch_next(b, &pk), name, strlen(name));
-}
-
 /* The follow loop's add ("kylin": true, docs/kylin.md "Projects follow Kylin") stores the
  * project kylin_listed, or marks a raftctl project of the exact name; a case-twin is still
  * refused, and raftctl's add never marks. */

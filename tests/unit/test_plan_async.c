@@ -17,18 +17,14 @@
 #include <uv.h>
 
 #include "raftnode/plan_async.h"
+#include "bg_fixture.h"
 #include "store_helpers.h"
 
 static struct batch batch;
 
 struct fixture {
-    uv_loop_t loop;
-    struct store s;
+    struct bg_base b;
     struct sched_core c;
-    struct bgworker bg;
-    bool bg_closed;
-    char dir[64];
-    uint64_t index;
     /* the callback */
     struct plan_async pa;
     int cbs;
@@ -40,22 +36,11 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char path[128];
-    if (f == NULL) {
-        return -1;
-    }
-    strcpy(f->dir, "/tmp/test_plan_async.XXXXXX");
-    if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0) {
-        free(f);
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/state.db", f->dir);
-    if (store_open(&f->s, path) != 0 || bgworker_start(&f->bg, &f->loop, 10) != 0) {
+    if (f == NULL || bg_base_open(&f->b, "test_plan_async") != 0) {
         free(f);
         return -1;
     }
     sched_core_init(&f->c);
-    f->index = 1;
     *state = f;
     return 0;
 }
@@ -63,18 +48,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    if (!f->bg_closed) {
-        bgworker_close(&f->bg);
-    }
+    bg_base_stop(&f->b); /* a job's DONE runs before what it holds is freed */
     sched_plan_free(&f->plan);
     sched_core_close(&f->c);
-    store_close(&f->s);
-    int rc = uv_run(&f->loop, UV_RUN_DEFAULT) == 0 && uv_loop_close(&f->loop) == 0 ? 0 : -1;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) {
-        rc = -1;
-    }
+    int rc = bg_base_close(&f->b);
     free(f);
     return rc;
 }
@@ -82,10 +59,7 @@ static int teardown(void **state)
 /* Applies `batch` as one entry (left in the store's open group); every command accepted. */
 static void apply_ok(struct fixture *f)
 {
-    const char *why = batch_apply_all_ok(&f->s, &batch, f->index++);
-    if (why != NULL) {
-        fail_msg("%s", why);
-    }
+    bg_base_apply_ok(&f->b, &batch);
 }
 
 /* Three engines; N projects, all on engine 1 but one pinned to 2 and one unowned. */
@@ -126,18 +100,6 @@ static void planned(struct plan_async *pa, int rc, struct sched_plan *plan, cons
     snprintf(f->errmsg, sizeof f->errmsg, "%s", errmsg);
 }
 
-/* Runs the loop until the callback ran (bounded: the job is a few ms). */
-static void wait_cb(struct fixture *f)
-{
-    for (int i = 0; i < 20000 && f->cbs == 0; i++) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        if (f->cbs == 0) {
-            uv_sleep(1);
-        }
-    }
-    assert_int_equal(f->cbs, 1);
-}
-
 static void assert_same_plan(const struct sched_plan *a, const struct sched_plan *b)
 {
     assert_int_equal(a->n, b->n);
@@ -155,16 +117,16 @@ static void test_same_plan_as_on_the_loop(void **state)
     struct fixture *f = *state;
     struct sched_plan ref;
     load(f, 300);
-    assert_int_equal(store_commit(&f->s), 0);
-    assert_int_equal(sched_core_plan(&f->c, &f->s, true, &ref), 0);
+    assert_int_equal(store_commit(&f->b.s), 0);
+    assert_int_equal(sched_core_plan(&f->c, &f->b.s, true, &ref), 0);
     assert_true(ref.n > 150); /* two thirds of the projects leave engine 1 */
     f->pa.data = f;
-    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->s, &f->bg, planned), 0);
+    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->b.s, &f->b.bg, planned), 0);
     assert_int_equal(f->cbs, 0); /* never from inside the call */
-    wait_cb(f);
+    bg_base_wait(&f->b, &f->cbs);
     assert_int_equal(f->rc, 0);
     assert_same_plan(&f->plan, &ref);
-    assert_int_equal(f->pa.index, f->s.applied_index);
+    assert_int_equal(f->pa.index, f->b.s.applied_index);
     sched_plan_free(&ref);
 }
 
@@ -175,36 +137,15 @@ static void test_steps_give_the_same_plan(void **state)
     struct sched_plan ref, p;
     struct sched_rebalance r;
     load(f, 90);
-    assert_int_equal(sched_core_plan(&f->c, &f->s, true, &ref), 0);
-    assert_int_equal(sched_core_rebalance_begin(&f->c, &f->s, &r), 0);
+    assert_int_equal(sched_core_plan(&f->c, &f->b.s, true, &ref), 0);
+    assert_int_equal(sched_core_rebalance_begin(&f->c, &f->b.s, &r), 0);
     assert_int_equal(r.ne, 3);
-    assert_int_equal(store_load_projects(&f->s, &r.projects, &r.np), 0);
+    assert_int_equal(store_load_projects(&f->b.s, &r.projects, &r.np), 0);
     assert_int_equal(sched_core_rebalance_plan(&r, &p), 0);
     sched_core_rebalance_free(&r);
     assert_same_plan(&p, &ref);
     sched_plan_free(&p);
     sched_plan_free(&ref);
-}
-
-/* A job that holds the worker until released: what the worker does next runs after the test's
- * own steps, whatever the scheduling. */
-struct blocker {
-    struct bgjob job;
-    uv_sem_t go;
-    bool done;
-};
-
-static void block_work(struct bgjob *job)
-{
-    struct blocker *b = job->data;
-    uv_sem_wait(&b->go);
-}
-
-static void block_done(struct bgjob *job, int status)
-{
-    struct blocker *b = job->data;
-    (void)status;
-    b->done = true;
 }
 
 /* Applied but not committed at the start: in the plan. Applied after the start, before the
@@ -214,15 +155,14 @@ static void test_plan_is_of_the_state_at_the_start(void **state)
     struct fixture *f = *state;
     struct sched_plan ref;
     load(f, 120); /* left in the open group: the start commits it */
-    assert_true(f->s.group_entries > 0);
-    uint64_t at_start = f->s.applied_index;
-    assert_int_equal(sched_core_plan(&f->c, &f->s, true, &ref), 0);
-    struct blocker b = {.job.data = &b};
-    assert_int_equal(uv_sem_init(&b.go, 0), 0);
-    assert_int_equal(bgworker_submit(&f->bg, &b.job, block_work, block_done), 0);
+    assert_true(f->b.s.group_entries > 0);
+    uint64_t at_start = f->b.s.applied_index;
+    assert_int_equal(sched_core_plan(&f->c, &f->b.s, true, &ref), 0);
+    struct bg_blocker k;
+    bg_blocker_start(&f->b, &k);
     f->pa.data = f;
-    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->s, &f->bg, planned), 0);
-    assert_int_equal(f->s.group_entries, 0);
+    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->b.s, &f->b.bg, planned), 0);
+    assert_int_equal(f->b.s.group_entries, 0);
     /* before the worker reads: every project but two moves to engine 3 */
     for (unsigned i = 1; i < 119; i++) {
         char name[32];
@@ -233,11 +173,10 @@ static void test_plan_is_of_the_state_at_the_start(void **state)
         }
     }
     apply_ok(f);
-    assert_int_equal(store_commit(&f->s), 0);
-    uv_sem_post(&b.go);
-    wait_cb(f);
-    assert_true(b.done);
-    uv_sem_destroy(&b.go);
+    assert_int_equal(store_commit(&f->b.s), 0);
+    bg_blocker_release(&k);
+    bg_base_wait(&f->b, &f->cbs);
+    bg_blocker_end(&k);
     assert_int_equal(f->rc, 0);
     assert_int_equal(f->pa.index, at_start);
     assert_same_plan(&f->plan, &ref);
@@ -250,8 +189,8 @@ static void test_in_memory_store_is_left_to_the_loop(void **state)
     struct store mem;
     assert_int_equal(store_open(&mem, ":memory:"), 0);
     f->pa.data = f;
-    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &mem, &f->bg, planned), 1);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &mem, &f->b.bg, planned), 1);
+    uv_run(&f->b.loop, UV_RUN_NOWAIT);
     assert_int_equal(f->cbs, 0);
     store_close(&mem);
 }
@@ -262,17 +201,17 @@ static void test_closing_calls_back_once(void **state)
     struct fixture *f = *state;
     load(f, 60);
     f->pa.data = f;
-    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->s, &f->bg, planned), 0);
-    bgworker_close(&f->bg);
-    f->bg_closed = true;
-    wait_cb(f);
+    assert_int_equal(plan_async_rebalance(&f->pa, &f->c, &f->b.s, &f->b.bg, planned), 0);
+    bgworker_close(&f->b.bg);
+    f->b.bg_closed = true;
+    bg_base_wait(&f->b, &f->cbs);
     if (f->rc != 0) {
         assert_non_null(strstr(f->errmsg, "stopping"));
         assert_int_equal(f->plan.n, 0);
     }
     /* a start after the close fails at once, with nothing left behind */
     struct plan_async late = {.data = f};
-    assert_int_equal(plan_async_rebalance(&late, &f->c, &f->s, &f->bg, planned), -1);
+    assert_int_equal(plan_async_rebalance(&late, &f->c, &f->b.s, &f->b.bg, planned), -1);
     assert_non_null(strstr(plan_async_errmsg(&late), "planning job"));
     assert_int_equal(f->cbs, 1);
 }

@@ -1,0 +1,39 @@
+/* pinned_read: every project of a member's state as of now, read on the background thread
+ * (issue 13, "load held"): the loop thread commits the store's open group and pins the state
+ * on a second, read-only connection (storage/reader.h: a WAL read transaction, so the read
+ * sees exactly the state at the applied index while the store writes on); the worker then
+ * reads the projects through it. The Kylin
+ * link's rounds (kylin_reconcile_async.h, kylin_follow_async.h) and a rebalance's plan
+ * (plan_async.h) use this.
+ *
+ * Owns: its connection and the rows read, until pinned_read_free. Calls: storage/reader.h,
+ * storage/store.h. */
+#ifndef RAFTNODE_PINNED_READ_H
+#define RAFTNODE_PINNED_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../storage/reader.h"
+#include "../storage/store.h"
+
+struct pinned_read {
+    struct store_reader reader;          /* private */
+    uint64_t index;                      /* read-only: the applied index of the state pinned */
+    struct store_project_row *projects;  /* read-only after pinned_read_projects: by name */
+    size_t n, cap;                       /* read-only / private */
+};
+
+/* Loop thread: pins ST's state now. 0; 1 when ST has no file a second connection can open
+ * (":memory:"; nothing pinned: read with pinned_read_here); -1 with ERRMSG (when ST's commit
+ * failed, ST is broken and ST->errmsg says why). P must be zeroed or freed before. */
+int pinned_read_start(struct pinned_read *p, struct store *st, char *errmsg, size_t cap);
+/* Worker thread (or the loop, after pinned_read_start returned 0): every project, with its
+ * kylin_listed flag, then unpins. 0, or -1 with ERRMSG. */
+int pinned_read_projects(struct pinned_read *p, char *errmsg, size_t cap);
+/* Loop thread: the same read on ST's own connection (after pinned_read_start returned 1). */
+int pinned_read_here(struct pinned_read *p, struct store *st, char *errmsg, size_t cap);
+/* Loop thread: closes the connection and frees the rows; P may be started again. */
+void pinned_read_free(struct pinned_read *p);
+
+#endif
