@@ -199,29 +199,17 @@ static int batch_add(struct kylin_claims_sent *batch, size_t *n, const struct st
     return 0;
 }
 
-void kylin_claims_sync(struct kylin_claims *c, const char *identity, const struct epoch_rows *rows, bool fold_case)
+int kylin_claims_pick(const struct store_claim *claims, size_t n_claims, const char *identity,
+                      const struct epoch_rows *rows, bool fold_case, struct kylin_claims_pick **out, size_t *n_out)
 {
-    struct node *n = c->node;
-    char leader_api[CONFIG_ADDR_MAX];
-    struct store_claim *claims = NULL;
-    struct kylin_claims_sent *batch = NULL;
-    size_t n_claims = 0, n_batch = 0;
-    uint64_t now = uv_now(n->loop), self = n->cfg->node_id;
-
-    if (!c->started || c->inflight || identity == NULL || now < c->not_before_ms || n->phase != NODE_RUNNING) {
-        return;
-    }
-    if (node_leader(n, leader_api, sizeof leader_api) == 0 || leader_api[0] == '\0') {
-        return; /* no leader known here yet: the next round tries again */
-    }
     struct kylin_rows_index idx;
-    if (store_load_claims(&n->store, self, &claims, &n_claims) != 0) {
-        log_warn("kylin: reading the recorded claims: %s", n->store.errmsg);
-        return;
+    *out = NULL;
+    *n_out = 0;
+    if (identity == NULL || n_claims == 0) {
+        return 0;
     }
     if (kylin_rows_index_build(&idx, rows, fold_case) != 0) {
-        store_free_claims(claims, n_claims);
-        return; /* out of memory: the next read tries again */
+        return -1;
     }
     for (size_t i = 0; i < n_claims; i++) {
         const struct store_claim *p = &claims[i];
@@ -229,19 +217,44 @@ void kylin_claims_sync(struct kylin_claims *c, const char *identity, const struc
         if (row == NULL || row->owner == NULL || strcmp(row->owner, identity) != 0 || !identity_ok(row->owner)) {
             continue; /* not (yet) this Kylin's: reconcile claims it, the next read records it */
         }
-        if ((p->identity != NULL && strcmp(p->identity, row->owner) == 0 && p->epoch_id == row->epoch_id) ||
-            sent_recently(c, now, p, row)) {
+        if (p->identity != NULL && strcmp(p->identity, row->owner) == 0 && p->epoch_id == row->epoch_id) {
+            continue; /* recorded as it is */
+        }
+        if (*out == NULL && (*out = calloc(n_claims, sizeof **out)) == NULL) {
+            kylin_rows_index_free(&idx);
+            return -1;
+        }
+        (*out)[(*n_out)++] = (struct kylin_claims_pick){.claim = p, .row = row};
+    }
+    kylin_rows_index_free(&idx);
+    return 0;
+}
+
+void kylin_claims_send(struct kylin_claims *c, const struct kylin_claims_pick *picks, size_t n_picks)
+{
+    struct node *n = c->node;
+    char leader_api[CONFIG_ADDR_MAX];
+    struct kylin_claims_sent *batch = NULL;
+    size_t n_batch = 0;
+    uint64_t now = uv_now(n->loop), self = n->cfg->node_id;
+
+    if (!c->started || c->inflight || n_picks == 0 || now < c->not_before_ms || n->phase != NODE_RUNNING) {
+        return;
+    }
+    if (node_leader(n, leader_api, sizeof leader_api) == 0 || leader_api[0] == '\0') {
+        return; /* no leader known here yet: the next round tries again */
+    }
+    for (size_t i = 0; i < n_picks; i++) {
+        if (sent_recently(c, now, picks[i].claim, picks[i].row)) {
             continue;
         }
         if (batch == NULL && (batch = calloc(KYLIN_CLAIMS_BATCH, sizeof *batch)) == NULL) {
             break;
         }
-        if (batch_add(batch, &n_batch, p, row) != 0 || n_batch == KYLIN_CLAIMS_BATCH) {
+        if (batch_add(batch, &n_batch, picks[i].claim, picks[i].row) != 0 || n_batch == KYLIN_CLAIMS_BATCH) {
             break; /* the rest goes with the next round */
         }
     }
-    store_free_claims(claims, n_claims);
-    kylin_rows_index_free(&idx);
     if (n_batch == 0) {
         free(batch);
         return;

@@ -1,7 +1,7 @@
 /* kylin_claims: recording the claims this member's Kylin made in the replicated state
  * (docs/kylin.md, "Recorded claims"; command kylin_claimed, API method kylin.claimed).
  *
- * After every read of the epoch table (kylin_link.c), kylin_claims_sync compares, for each
+ * After every read of the epoch table (kylin_link.c), kylin_claims_pick compares, for each
  * project the quorum gives this member's engine, the row read back with the claim recorded
  * in the replicated state. A row that shows this Kylin's identity while the recorded claim
  * differs (none, another identity, another epoch_id) is sent to the leader as
@@ -15,8 +15,8 @@
  * KYLIN_CLAIMS_RESEND_MS (the time it takes to be applied here); a failed request is
  * retried with a backoff doubling from 100 ms up to raft.kylin.repair-ms.
  *
- * Owns: its peer connection and the list of records last sent. Calls: the store (reads),
- * peer.h, node.h (leader). Loop thread only. */
+ * Owns: its peer connection and the list of records last sent. Calls: peer.h, node.h
+ * (leader). Loop thread only, but kylin_claims_pick and the rows index (pure). */
 #ifndef RAFTNODE_KYLIN_CLAIMS_H
 #define RAFTNODE_KYLIN_CLAIMS_H
 
@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "../metastore/epoch_reader.h"
+#include "../storage/store.h"
 #include "peer.h"
 
 #define KYLIN_CLAIMS_BATCH 500      /* projects per kylin.claimed request */
@@ -75,11 +76,25 @@ void kylin_claims_init(struct kylin_claims *c, struct node *n);
 /* Aborts a request in flight (its callback then does nothing) and frees the records. */
 void kylin_claims_close(struct kylin_claims *c);
 
-/* Compares ROWS (the epoch table as just read) with the recorded claims of this member's
- * engine and sends the differences of rows owned by IDENTITY (this Kylin's, NULL = not known
- * yet: nothing is sent). FOLD_CASE: the table compares targets ignoring case (MySQL), so a
- * project without an exact row uses the row equal ignoring case (kylin/reconcile.h). */
-void kylin_claims_sync(struct kylin_claims *c, const char *identity, const struct epoch_rows *rows,
-                       bool fold_case);
+/* A row to record: this member's engine's project CLAIM, whose row ROW shows this Kylin's
+ * identity while the recorded claim differs. */
+struct kylin_claims_pick {
+    const struct store_claim *claim;
+    const struct epoch_row *row;
+};
+
+/* Any thread (pure: no store, no clock): compares ROWS (the epoch table as just read) with
+ * CLAIMS (this member's engine's projects with their recorded claims) and picks the rows
+ * owned by IDENTITY (this Kylin's; NULL = not known yet: none) that differ, into *OUT
+ * (malloc'd, free(); pointing into CLAIMS and ROWS). FOLD_CASE: the table compares targets
+ * ignoring case (MySQL), so a project without an exact row uses the row equal ignoring case
+ * (kylin/reconcile.h). 0, or -1 when out of memory (nothing picked). The Kylin link runs it
+ * on the background thread with the round's decision (kylin_reconcile_async.h): it sorts every
+ * row of the table, ~5-50 ms on the loop at 10,000 projects. */
+int kylin_claims_pick(const struct store_claim *claims, size_t n_claims, const char *identity,
+                      const struct epoch_rows *rows, bool fold_case, struct kylin_claims_pick **out, size_t *n_out);
+/* Loop thread: sends PICKS (but those sent within KYLIN_CLAIMS_RESEND_MS) to the leader, at
+ * most KYLIN_CLAIMS_BATCH, unless a request is in flight or backing off. */
+void kylin_claims_send(struct kylin_claims *c, const struct kylin_claims_pick *picks, size_t n_picks);
 
 #endif

@@ -517,7 +517,7 @@ static void decide(struct kylin_link *k)
     };
     k->rec.data = k;
     k->rec_gen = k->identity_gen;
-    int rc = kylin_rec_async_start(&k->rec, &in, &n->store, &n->bg, decided);
+    int rc = kylin_rec_async_start(&k->rec, &in, &k->rows, &n->store, &n->bg, decided);
     if (rc == 0) {
         k->rec_inflight = true;
         return;
@@ -572,8 +572,9 @@ static void decide_finish(struct kylin_link *k, struct kylin_rec_async *ra, int 
                  out.restarted ? " (a newer incarnation: every project is claimed again)" : "");
         set_identity(k, out.identity);
     }
-    /* the rows read back, recorded in the replicated state where they differ (kylin_claims.h) */
-    kylin_claims_sync(&k->claims, k->identity, &k->rows, in.targets_fold_case);
+    /* the rows read back, recorded in the replicated state where they differ (kylin_claims.h;
+     * picked by the decision's job, for the identity set just above) */
+    kylin_claims_send(&k->claims, ra->picks, ra->n_picks);
     size_t n_sorted = k->n_recs;
     if (out.n_record > 0 && rec_reserve(k, out.n_record) != 0) {
         set_error(k, "out of memory recording %zu claim(s)", out.n_record);

@@ -25,6 +25,11 @@ static int decide(struct kylin_rec_async *ra)
         return -1;
     }
     ra->out_set = true;
+    if (kylin_claims_pick(ra->read.claims, ra->read.n_claims, ra->out.identity, ra->table, ra->in.targets_fold_case,
+                          &ra->picks, &ra->n_picks) != 0) {
+        snprintf(ra->errmsg, sizeof ra->errmsg, "out of memory comparing the recorded claims");
+        return -1;
+    }
     return 0;
 }
 
@@ -67,14 +72,17 @@ static int take_input(struct kylin_rec_async *ra, const struct kylin_reconcile_i
     return 0;
 }
 
-int kylin_rec_async_start(struct kylin_rec_async *ra, const struct kylin_reconcile_in *in, struct store *st,
-                          struct bgworker *bg, kylin_rec_async_cb cb)
+int kylin_rec_async_start(struct kylin_rec_async *ra, const struct kylin_reconcile_in *in,
+                          const struct epoch_rows *table, struct store *st, struct bgworker *bg,
+                          kylin_rec_async_cb cb)
 {
     void *data = ra->data;
     memset(ra, 0, sizeof *ra);
     ra->data = data;
     ra->cb = cb;
     ra->job.data = ra;
+    ra->table = table;
+    ra->read.claims_owner = in->self;
     if (take_input(ra, in) != 0) {
         return -1;
     }
@@ -106,6 +114,7 @@ void kylin_rec_async_free(struct kylin_rec_async *ra)
         kylin_reconcile_free(&ra->out);
     }
     pinned_read_free(&ra->read);
+    free(ra->picks);
     free(ra->desired);
     free(ra->claims);
     free(ra->rows);

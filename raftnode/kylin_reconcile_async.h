@@ -15,8 +15,8 @@
  * are copied here (a health answer may change the link's identity meanwhile).
  *
  * Owns: the read (pinned_read.h), the desired array, the copies, the arrays given to
- * kylin_rec_async_start, and OUT until kylin_rec_async_free. Calls: pinned_read.h,
- * kylin/reconcile.h, bgworker.h. */
+ * kylin_rec_async_start, OUT and the picks until kylin_rec_async_free. Calls: pinned_read.h,
+ * kylin/reconcile.h, kylin_claims.h (the pick), bgworker.h. */
 #ifndef RAFTNODE_KYLIN_RECONCILE_ASYNC_H
 #define RAFTNODE_KYLIN_RECONCILE_ASYNC_H
 
@@ -26,6 +26,7 @@
 #include "../kylin/reconcile.h"
 #include "../storage/store.h"
 #include "bgworker.h"
+#include "kylin_claims.h"
 #include "pinned_read.h"
 
 struct kylin_rec_async;
@@ -45,6 +46,10 @@ struct kylin_rec_async {
     struct kylin_row *rows;              /* private: in.rows, given by the caller */
     struct kylin_desired *desired;       /* private */
     struct kylin_reconcile_out out;      /* read-only after CB with rc 0 */
+    const struct epoch_rows *table;      /* private: the rows as read (borrowed), for the picks */
+    struct kylin_claims_pick *picks;     /* read-only after CB with rc 0: the claims to record
+                                          * (kylin_claims_pick, for out.identity) */
+    size_t n_picks;                      /* read-only */
     bool out_set;                        /* private: OUT needs kylin_reconcile_free */
     int rc;                              /* private */
     char errmsg[600];                    /* read-only: room for a reader errmsg (512) with context */
@@ -53,12 +58,15 @@ struct kylin_rec_async {
 /* Loop thread: starts the decision on ST's state now. IN is the round's input without the
  * desired projects (in.desired and in.n_desired are filled from the state); its claims and
  * rows arrays (malloc'd) become RA's, freed by kylin_rec_async_free, even when this fails.
+ * TABLE is the epoch table as read (borrowed like IN's strings): the claims of in.self's
+ * projects that it shows recorded differently are picked too (kylin_claims_pick).
  * 0: CB runs on the loop thread later, never from inside this call; 1: ST has no file a
  * second connection can open (":memory:"): nothing started, call kylin_rec_async_run_here;
  * -1: RA->errmsg says why (nothing started; call kylin_rec_async_free). RA stays put until CB
  * ran. */
-int kylin_rec_async_start(struct kylin_rec_async *ra, const struct kylin_reconcile_in *in, struct store *st,
-                          struct bgworker *bg, kylin_rec_async_cb cb);
+int kylin_rec_async_start(struct kylin_rec_async *ra, const struct kylin_reconcile_in *in,
+                          const struct epoch_rows *table, struct store *st, struct bgworker *bg,
+                          kylin_rec_async_cb cb);
 
 /* Loop thread: the same decision computed here, now (after kylin_rec_async_start returned 1).
  * 0, or -1 (RA->errmsg). CB is not called. */

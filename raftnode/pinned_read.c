@@ -48,9 +48,38 @@ static int collect(void *data, const struct store_reader_project *row)
     return 0;
 }
 
+/* store_reader_claims_of's callback: appends ROW. */
+static int collect_claim(void *data, const struct store_reader_claim *row)
+{
+    struct pinned_read *p = data;
+    if (p->n_claims == p->cap_claims) {
+        size_t cap = p->cap_claims ? p->cap_claims * 2 : 64;
+        struct store_claim *more = realloc(p->claims, cap * sizeof *more);
+        if (more == NULL) {
+            return -1;
+        }
+        p->claims = more;
+        p->cap_claims = cap;
+    }
+    struct store_claim *c = &p->claims[p->n_claims];
+    *c = (struct store_claim){.name = strdup(row->name), .owner = row->owner, .epoch = row->epoch,
+                              .identity = row->identity != NULL ? strdup(row->identity) : NULL,
+                              .epoch_id = row->epoch_id};
+    if (c->name == NULL || (row->identity != NULL && c->identity == NULL)) {
+        free(c->name);
+        free(c->identity);
+        return -1;
+    }
+    p->n_claims++;
+    return 0;
+}
+
 int pinned_read_projects(struct pinned_read *p, char *errmsg, size_t cap)
 {
     int rc = store_reader_projects_listed(&p->reader, collect, p);
+    if (rc == 0 && p->claims_owner != 0) {
+        rc = store_reader_claims_of(&p->reader, p->claims_owner, collect_claim, p);
+    }
     if (rc != 0) {
         snprintf(errmsg, cap, "reading the local state: %s", p->reader.errmsg);
     }
@@ -65,6 +94,11 @@ int pinned_read_here(struct pinned_read *p, struct store *st, char *errmsg, size
         return -1;
     }
     p->cap = p->n;
+    if (p->claims_owner != 0 && store_load_claims(st, p->claims_owner, &p->claims, &p->n_claims) != 0) {
+        snprintf(errmsg, cap, "reading the local state: %s", st->errmsg);
+        return -1;
+    }
+    p->cap_claims = p->n_claims;
     return 0;
 }
 
@@ -72,5 +106,6 @@ void pinned_read_free(struct pinned_read *p)
 {
     store_reader_close(&p->reader);
     store_free_projects(p->projects, p->n);
+    store_free_claims(p->claims, p->n_claims);
     memset(p, 0, sizeof *p);
 }

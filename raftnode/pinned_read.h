@@ -20,8 +20,12 @@
 struct pinned_read {
     struct store_reader reader;          /* private */
     uint64_t index;                      /* read-only: the applied index of the state pinned */
+    uint64_t claims_owner;               /* public, set before the start: also read this
+                                          * engine's projects with their recorded claims */
     struct store_project_row *projects;  /* read-only after pinned_read_projects: by name */
     size_t n, cap;                       /* read-only / private */
+    struct store_claim *claims;          /* read-only: claims_owner's projects, by name */
+    size_t n_claims, cap_claims;         /* read-only / private */
 };
 
 /* Loop thread: pins ST's state now. 0; 1 when ST has no file a second connection can open
@@ -29,7 +33,8 @@ struct pinned_read {
  * failed, ST is broken and ST->errmsg says why). P must be zeroed or freed before. */
 int pinned_read_start(struct pinned_read *p, struct store *st, char *errmsg, size_t cap);
 /* Worker thread (or the loop, after pinned_read_start returned 0): every project, with its
- * kylin_listed flag, then unpins. 0, or -1 with ERRMSG. */
+ * kylin_listed flag, and claims_owner's claims (both of the state pinned), then unpins. 0, or
+ * -1 with ERRMSG. */
 int pinned_read_projects(struct pinned_read *p, char *errmsg, size_t cap);
 /* Loop thread: the same read on ST's own connection (after pinned_read_start returned 1). */
 int pinned_read_here(struct pinned_read *p, struct store *st, char *errmsg, size_t cap);

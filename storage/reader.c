@@ -85,6 +85,7 @@ struct sink {
         store_reader_engine_fn engine;
         store_reader_history_fn history;
         store_reader_member_fn member;
+        store_reader_claim_fn claim;
     } fn;
     void *data;
 };
@@ -325,6 +326,34 @@ int store_reader_projects_listed(struct store_reader *r, store_reader_project_fn
     struct sink k = {.fn.project = fn, .data = data};
     return each_row(r, "SELECT name, owner, epoch, pinned, kylin_listed FROM projects ORDER BY name", project_row_listed,
                     &k);
+}
+
+static int claim_row(sqlite3_stmt *st, void *ctx)
+{
+    const struct sink *k = ctx;
+    struct store_reader_claim c = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2),
+                                   .identity = (const char *)sqlite3_column_text(st, 3),
+                                   .epoch_id = sqlite3_column_int64(st, 4)};
+    return k->fn.claim(k->data, &c);
+}
+
+int store_reader_claims_of(struct store_reader *r, uint64_t owner, store_reader_claim_fn fn, void *data)
+{
+    static const char sql[] = "SELECT name, owner, epoch, kylin_identity, kylin_epoch_id FROM projects"
+                              " WHERE owner = ?1 ORDER BY name";
+    struct sink k = {.fn.claim = fn, .data = data};
+    sqlite3_stmt *st;
+    if (owner > INT64_MAX) {
+        return 0; /* no such engine */
+    }
+    if (prepare(r, sql, &st) != 0) {
+        return -1;
+    }
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)owner) == SQLITE_OK
+                 ? step_rows(r, sql, st, claim_row, &k)
+                 : rerr(r, "%s: binding an owner: %s", r->path, sqlite3_errmsg(r->db));
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int store_reader_unowned_projects(struct store_reader *r, store_reader_project_fn fn, void *data)

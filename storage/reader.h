@@ -57,7 +57,17 @@ struct store_reader_member {
     const char *api_address; /* "" when not registered */
 };
 
+/* A project with the claim recorded for it (projects.kylin_identity / kylin_epoch_id). */
+struct store_reader_claim {
+    const char *name;
+    uint64_t owner;
+    uint64_t epoch;
+    const char *identity; /* NULL: nothing recorded since the last change of owner */
+    int64_t epoch_id;
+};
+
 typedef int (*store_reader_project_fn)(void *data, const struct store_reader_project *row);
+typedef int (*store_reader_claim_fn)(void *data, const struct store_reader_claim *row);
 typedef int (*store_reader_engine_fn)(void *data, const struct store_reader_engine *row);
 typedef int (*store_reader_history_fn)(void *data, const struct store_reader_history *row);
 typedef int (*store_reader_member_fn)(void *data, const struct store_reader_member *row);
@@ -94,6 +104,8 @@ int store_reader_projects(struct store_reader *r, store_reader_project_fn fn, vo
 /* store_reader_projects with kylin_listed: a member's own store (schema 6 or later, which a
  * member's store always is once it started; older files fail with errmsg). */
 int store_reader_projects_listed(struct store_reader *r, store_reader_project_fn fn, void *data);
+/* OWNER's projects with their recorded claims, by name (store_load_claims' read). */
+int store_reader_claims_of(struct store_reader *r, uint64_t owner, store_reader_claim_fn fn, void *data);
 /* The projects without an owner, in no particular order. */
 int store_reader_unowned_projects(struct store_reader *r, store_reader_project_fn fn, void *data);
 /* For each of NAMES (N of them), its row if it has an owner, else NULL: FN once per name. */

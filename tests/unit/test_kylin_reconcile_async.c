@@ -25,8 +25,11 @@ static struct batch batch;
 
 struct fixture {
     struct bg_base b;
-    /* the round's rows: row i shows SELF_IDENTITY for p%04u with i % 4 == 0 */
+    /* the round's rows: row i shows SELF_IDENTITY for p%04u with i % 4 == 0; TABLE holds the
+     * same rows as the link keeps them (struct epoch_rows), for the claims' picks */
     char targets[200][16];
+    struct epoch_row table_rows[200];
+    struct epoch_rows table;
     /* the callback */
     struct kylin_rec_async ra;
     int cbs;
@@ -90,9 +93,12 @@ static struct kylin_reconcile_in input(struct fixture *f, unsigned n, const char
     size_t nr = 0;
     assert_non_null(rows);
     assert_non_null(claims);
+    f->table = (struct epoch_rows){.rows = f->table_rows, .n = 0};
     for (unsigned i = 0; i < n && i < 200; i += 4) {
         snprintf(f->targets[i], sizeof f->targets[i], "p%04u", i);
         rows[nr++] = (struct kylin_row){.target = f->targets[i], .owner = SELF_IDENTITY, .epoch_id = 1, .mvcc = 0};
+        f->table_rows[f->table.n++] = (struct epoch_row){.target = f->targets[i], .owner = (char *)SELF_IDENTITY,
+                                                         .epoch_id = 1};
     }
     return (struct kylin_reconcile_in){.self = 1, .prefix = "h1:7070", .identity = identity, .claims = claims,
                                        .n_claims = 0, .rows = rows, .n_rows = nr};
@@ -129,6 +135,10 @@ struct reference {
     size_t n;
     struct kylin_desired *desired;
     struct kylin_reconcile_out out;
+    struct store_claim *claims;
+    size_t n_claims;
+    struct kylin_claims_pick *picks;
+    size_t n_picks;
 };
 
 static void reference(struct fixture *f, const struct kylin_reconcile_in *in, struct reference *r)
@@ -144,10 +154,27 @@ static void reference(struct fixture *f, const struct kylin_reconcile_in *in, st
     copy.desired = r->desired;
     copy.n_desired = r->n;
     assert_int_equal(kylin_reconcile(&copy, &r->out), 0);
+    /* the claims' picks, as kylin_claims_sync made them on the loop */
+    assert_int_equal(store_load_claims(&f->b.s, in->self, &r->claims, &r->n_claims), 0);
+    assert_int_equal(kylin_claims_pick(r->claims, r->n_claims, r->out.identity, &f->table, false, &r->picks,
+                                       &r->n_picks),
+                     0);
+}
+
+static void assert_same_picks(const struct kylin_rec_async *ra, const struct reference *r)
+{
+    assert_int_equal(ra->n_picks, r->n_picks);
+    for (size_t i = 0; i < r->n_picks; i++) {
+        assert_string_equal(ra->picks[i].claim->name, r->picks[i].claim->name);
+        assert_int_equal(ra->picks[i].claim->epoch, r->picks[i].claim->epoch);
+        assert_ptr_equal(ra->picks[i].row, r->picks[i].row);
+    }
 }
 
 static void reference_free(struct reference *r)
 {
+    free(r->picks);
+    store_free_claims(r->claims, r->n_claims);
     kylin_reconcile_free(&r->out);
     free(r->desired);
     store_free_projects(r->projects, r->n);
@@ -163,13 +190,15 @@ static void test_same_decision_as_on_the_loop(void **state)
     assert_int_equal(ref.out.n_claim, 30);  /* p0002, p0006, ...: mine, no row */
     assert_int_equal(ref.out.n_record, 30); /* p0000, p0004, ...: mine, my Kylin's row */
     f->ra.data = f;
-    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->b.s, &f->b.bg, decided), 0);
+    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->table, &f->b.s, &f->b.bg, decided), 0);
     assert_int_equal(f->cbs, 0); /* never from inside the call */
     bg_base_wait(&f->b, &f->cbs);
     assert_int_equal(f->rc, 0);
     assert_int_equal(f->ra.read.n, ref.n); /* 120 and _global */
     assert_int_equal(ref.n, 121);
     assert_same_decision(&f->ra.out, &ref.out);
+    assert_int_equal(ref.n_picks, 30); /* the 30 records: shown as my Kylin's, none recorded */
+    assert_same_picks(&f->ra, &ref);
     /* the kylin_listed flags come along (the link's forget_unknown reads them) */
     for (size_t i = 0; i < ref.n; i++) {
         assert_string_equal(f->ra.read.projects[i].name, ref.projects[i].name);
@@ -198,7 +227,7 @@ static void test_decision_is_of_the_state_and_identity_at_the_start(void **state
     struct bg_blocker k;
     bg_blocker_start(&f->b, &k);
     f->ra.data = f;
-    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->b.s, &f->b.bg, decided), 0);
+    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->table, &f->b.s, &f->b.bg, decided), 0);
     assert_int_equal(f->b.s.group_entries, 0);
     /* before the worker reads: every odd project moves to engine 1, a new one is added */
     for (unsigned i = 1; i < 80; i += 2) {
@@ -217,6 +246,9 @@ static void test_decision_is_of_the_state_and_identity_at_the_start(void **state
     assert_int_equal(f->ra.read.n, ref.n); /* not "late" */
     assert_same_decision(&f->ra.out, &ref.out);
     assert_int_equal(f->ra.out.n_claim, 20);
+    assert_same_picks(&f->ra, &ref);
+    assert_int_equal(f->ra.read.n_claims, ref.n_claims); /* the odd ones moved to engine 1 later: not read */
+    assert_int_equal(ref.n_claims, 40);
     reference_free(&ref);
 }
 
@@ -227,7 +259,7 @@ static void test_in_memory_store_is_decided_on_the_loop(void **state)
     assert_int_equal(store_open(&mem, ":memory:"), 0);
     struct kylin_reconcile_in in = input(f, 8, SELF_IDENTITY);
     f->ra.data = f;
-    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &mem, &f->b.bg, decided), 1);
+    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->table, &mem, &f->b.bg, decided), 1);
     uv_run(&f->b.loop, UV_RUN_NOWAIT);
     assert_int_equal(f->cbs, 0);
     assert_int_equal(kylin_rec_async_run_here(&f->ra, &mem), 0);
@@ -246,7 +278,7 @@ static void test_closing_calls_back_once(void **state)
     load(f, 40);
     struct kylin_reconcile_in in = input(f, 40, SELF_IDENTITY);
     f->ra.data = f;
-    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->b.s, &f->b.bg, decided), 0);
+    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->table, &f->b.s, &f->b.bg, decided), 0);
     bgworker_close(&f->b.bg);
     f->b.bg_closed = true;
     bg_base_wait(&f->b, &f->cbs);
@@ -255,7 +287,7 @@ static void test_closing_calls_back_once(void **state)
     }
     kylin_rec_async_free(&f->ra);
     in = input(f, 40, SELF_IDENTITY);
-    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->b.s, &f->b.bg, decided), -1);
+    assert_int_equal(kylin_rec_async_start(&f->ra, &in, &f->table, &f->b.s, &f->b.bg, decided), -1);
     assert_non_null(strstr(f->ra.errmsg, "round's decision"));
     assert_int_equal(f->cbs, 1);
 }
