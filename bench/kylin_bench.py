@@ -17,6 +17,8 @@ health-interval 300 ms, emulators with the recommended settings and a 1 s schedu
       PostgreSQL publishes a backend's counters up to 10 s late), per minute;
       then (b) kill -9 of the Kylin node owning the most projects: time until all of them
       are claimed by the survivors in the table.
+  In (b) and (c) the longest event-loop turn of any member (every member's /metrics, as
+  bench/burst.py reads them: issue 13's "load held", aim < 20 ms).
 Prints RESULT lines (bench/run.sh collects them). Every process is stopped by its PID."""
 import argparse
 import os
@@ -28,6 +30,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from kylin_stack import PREFIX, Stack, wait_for  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from burst import STALL_AIM_S, scrape, window_busy  # noqa: E402
 
 
 def log(s):
@@ -153,6 +157,31 @@ def wait_quiet(st, settle_s, deadline_s):
     return False
 
 
+def loop_scrapes(st):
+    return [scrape(f"127.0.0.1:{p}") for p in st.kc.http_ports]
+
+
+def loop_report(name, before, after):
+    """The longest event-loop turn of any member between two scrapes (burst.py's rule: exact
+    when a member's raftnode_loop_busy_max_seconds rose in the window, else the bound of the
+    highest histogram bucket that gained turns), and the turns over STALL_AIM_S."""
+    longest, bound_only, over = 0.0, False, 0
+    for b, a in zip(before, after):
+        n_over, bound = window_busy(b, a)
+        over += n_over
+        if a["raftnode_loop_busy_max_seconds"] > b["raftnode_loop_busy_max_seconds"]:
+            v, is_bound = a["raftnode_loop_busy_max_seconds"], False
+        else:
+            v, is_bound = bound, True
+        if v > longest or (v == longest and not is_bound):
+            longest, bound_only = v, is_bound
+    log(f"{name}: longest loop turn of any member {'<= ' if bound_only else ''}{longest * 1000:.1f} ms, "
+        f"{over:.0f} turn(s) over {STALL_AIM_S * 1000:.0f} ms")
+    result(f"{name}_loop_busy_max_window", f"{longest * 1000:.2f}", "ms")
+    result(f"{name}_loop_busy_max_window_is_bound", 1 if bound_only else 0, "")
+    result(f"{name}_loop_busy_over_aim", f"{over:.0f}", "turns")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=5)
@@ -202,6 +231,7 @@ def main():
         stats("kylin_node_failover", "ms", samples)
         # (b), (c)
         big = [f"bulk_{i:05d}" for i in range(a.projects)]
+        busy0 = loop_scrapes(st)
         t0 = time.monotonic()
         st.create_projects_sql(big)
         log(f"{a.projects} projects written into {PREFIX} in one transaction in {time.monotonic() - t0:.1f} s")
@@ -211,14 +241,17 @@ def main():
         everything = small + big
         claimed_by(st, everything, 900, f"{len(everything)} projects placed and claimed")
         result(f"kylin_add_and_claim_{a.projects // 1000}k_ms", f"{(time.monotonic() - t0) * 1000:.0f}", "ms")
+        loop_report(f"kylin_add_and_claim_{a.projects // 1000}k", busy0, loop_scrapes(st))
         if not wait_quiet(st, a.settle_s, 300):
             log("the epoch table kept being written for 300 s")
         te0 = time.monotonic()
+        busy_idle0 = loop_scrapes(st)
         ew0 = emu_writes(st)
         tw0, tt0 = st.table_writes(), time.monotonic()
         time.sleep(a.idle_s)
         ew1 = emu_writes(st)
         te1 = time.monotonic()
+        loop_report(f"kylin_idle_{a.projects // 1000}k", busy_idle0, loop_scrapes(st))
         time.sleep(a.settle_s)
         tw1, tt1 = st.table_writes(), time.monotonic()
         tag = f"{a.projects // 1000}k"

@@ -998,6 +998,15 @@ report() {
     row2 "  projects the killed node owned" "$(fmt kylin_node_failover_$((KY_PROJECTS / 1000))k_projects)"
     row2 "$KY_PROJECTS projects: epoch-table writes per idle minute (aim 0)" "$(fmt kylin_epoch_writes_per_min_idle_$((KY_PROJECTS / 1000))k)"
     row2 "  the emulators' own write counters, per idle minute" "$(fmt kylin_emu_writes_per_min_idle_$((KY_PROJECTS / 1000))k)"
+    k_stall() { # the window's longest loop turn of any member; "<= X" when only a bucket bounds it
+        local v
+        v=$(fmt "$1_loop_busy_max_window")
+        [ "$(val "$1_loop_busy_max_window_is_bound")" = 1 ] && v="<= $v"
+        echo "$v"
+    }
+    row2 "$KY_PROJECTS projects: longest loop turn, any member, add to all claimed (ms; aim < 20)" "$(k_stall kylin_add_and_claim_$((KY_PROJECTS / 1000))k)"
+    row2 "  turns over 20 ms" "$(fmt kylin_add_and_claim_$((KY_PROJECTS / 1000))k_loop_busy_over_aim)"
+    row2 "$KY_PROJECTS projects: longest loop turn, any member, idle (ms; aim < 20)" "$(k_stall kylin_idle_$((KY_PROJECTS / 1000))k)"
     echo
     echo "raftnode is driven by build/bench/loadgen (C, libuv, one connection per client), etcd by"
     echo "build/bench/etcd-go (bench/etcd-go: etcd's own Go client, $ETCD_CLIENT_VERSION; one"
@@ -1181,6 +1190,10 @@ every log write. Clients connect to the leader over persistent connections.
   a change, `n_tup_ins + n_tup_upd + n_tup_del` of `kylin_metadata_epoch` over 60 s (quick: 20 s)
   plus 11 s, and the emulators' own committed-write counters over the 60 s, per minute; then
   kill -9 of the Kylin node owning the most projects, the time until all of them are claimed.
+  The longest loop turns: every member's `raftnode_loop_busy_max_seconds` and
+  `raftnode_loop_busy_seconds` before and after the add-to-claimed window and the idle window
+  (`bench/burst.py`'s rule: exact when a member's maximum rose in the window, else the bound
+  of the highest histogram bucket that gained turns).
 EOF
         echo
         cat "$ROOT/bench/where-the-time-goes.md"
