@@ -137,6 +137,16 @@ class Final:
                 epoch, owner = r["epoch"], r["to"]
         return epoch, owner
 
+    def owners_during(self, p, index):
+        """Every owner P had while the entry at INDEX applied: the one before it and each one
+        a command of that entry gave it. One entry carries many clients' commands, applied in
+        order: a move acknowledged at INDEX may be followed in the same entry by another
+        command moving the same project (both in flight together, so either order is a legal
+        one), and a move to the current owner changes nothing and writes no row."""
+        owners = {self.at_index(p, index - 1)[1]}
+        owners.update(r["to"] for r in self.by_project.get(p, []) if r["index"] == index)
+        return owners
+
 
 def _ops(h, f=None, type_=None):
     return [o for o in h.ops if (f is None or o["f"] in (f if isinstance(f, tuple) else (f,)))
@@ -379,13 +389,24 @@ def check_acked(h, fin):
                 out.append(Violation("4", f"remove of {name} found no such project although its add was acknowledged "
                                           f"before and nothing else removed it", t=r["t_complete"],
                                      ops=[ok[0]["id"], r["id"]], project=name))
-    for o in _ops(h, "move", "ok"):
+    moves_ok = _ops(h, "move", "ok")
+
+    def moved_on_in_entry(o, p, idx, owner):
+        """Whether OWNER (P's owner after IDX) came from another command of the entry at IDX:
+        the scheduler's (a row of another reason) or another client's move acknowledged at IDX.
+        Without such evidence a move acknowledged at IDX must hold after it."""
+        if any(r["index"] == idx and r["to"] == owner and r["reason"] != "move" for r in fin.by_project.get(p, [])):
+            return True
+        return any(x is not o and x["args"]["name"] == p and x["args"]["engine"] == owner
+                   and (x["value"] or {}).get("index") == idx for x in moves_ok)
+
+    for o in moves_ok:
         idx = (o["value"] or {}).get("index")
         p, to = o["args"]["name"], o["args"]["engine"]
         if not idx:
             continue
         epoch, owner = fin.at_index(p, idx)
-        if owner != to:
+        if owner != to and not (to in fin.owners_during(p, idx) and moved_on_in_entry(o, p, idx, owner)):
             out.append(Violation("4", f"acknowledged move of {p} to {to} (index {idx}) is not in the history: "
                                       f"owner after index {idx} is {owner} (epoch {epoch})", t=o["t_complete"],
                                  ops=[o["id"]], project=p, state={"rows": fin.by_project.get(p, [])}))

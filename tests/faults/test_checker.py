@@ -78,6 +78,19 @@ def test_lost_acknowledged_move_is_caught():
     assert kinds(check(h, final())[0]) == ["4"]
 
 
+def test_moves_of_one_entry_are_checked_in_order():
+    """Two clients' moves of one project in one entry (index 30): the first to its current owner
+    (no change, no row), the second on to 3 (CI, disk-full seed 909). Both acknowledged with
+    index 30 is legal; a move to 1 acknowledged at 30 is not (1 held it only before 20)."""
+    h = History(1)
+    op(h, "move", 0.0, 0.2, "ok", {"index": 30}, name="a", engine=2)
+    op(h, "move", 0.0, 0.2, "ok", {"index": 30}, name="a", engine=3)
+    assert check(h, final())[0] == []
+    h = History(1)
+    op(h, "move", 0.0, 0.2, "ok", {"index": 30}, name="a", engine=1)
+    assert kinds(check(h, final())[0]) == ["4"]
+
+
 def test_stale_consistent_read_is_caught():
     h = History(1)
     op(h, "move", 1.0, 1.1, "ok", {"index": 20}, name="a", engine=2)
