@@ -72,17 +72,9 @@ int kylin_follow_async_start(struct kylin_follow_async *fa, struct epoch_project
     fa->cb = cb;
     fa->job.data = fa;
     fa->list = list;
-    int rc = pinned_read_start(&fa->read, st, fa->errmsg, sizeof fa->errmsg);
-    if (rc != 0) {
-        return rc; /* 1: an in-memory store, compared on the loop */
-    }
-    int rv = bgworker_submit(bg, &fa->job, work, done);
-    if (rv != 0) {
-        snprintf(fa->errmsg, sizeof fa->errmsg, "cannot start the comparison: %s", uv_strerror(rv));
-        pinned_read_free(&fa->read);
-        return -1;
-    }
-    return 0;
+    /* 1: an in-memory store, compared on the loop */
+    return pinned_read_submit(&fa->read, st, bg, &fa->job, work, done, "the comparison", fa->errmsg,
+                              sizeof fa->errmsg);
 }
 
 int kylin_follow_async_run_here(struct kylin_follow_async *fa, struct store *st)

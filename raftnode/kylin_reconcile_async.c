@@ -86,17 +86,9 @@ int kylin_rec_async_start(struct kylin_rec_async *ra, const struct kylin_reconci
     if (take_input(ra, in) != 0) {
         return -1;
     }
-    int rc = pinned_read_start(&ra->read, st, ra->errmsg, sizeof ra->errmsg);
-    if (rc != 0) {
-        return rc; /* 1: an in-memory store, decided on the loop */
-    }
-    int rv = bgworker_submit(bg, &ra->job, work, done);
-    if (rv != 0) {
-        snprintf(ra->errmsg, sizeof ra->errmsg, "cannot start the round's decision: %s", uv_strerror(rv));
-        pinned_read_free(&ra->read);
-        return -1;
-    }
-    return 0;
+    /* 1: an in-memory store, decided on the loop */
+    return pinned_read_submit(&ra->read, st, bg, &ra->job, work, done, "the round's decision", ra->errmsg,
+                              sizeof ra->errmsg);
 }
 
 int kylin_rec_async_run_here(struct kylin_rec_async *ra, struct store *st)

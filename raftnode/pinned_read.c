@@ -26,6 +26,22 @@ int pinned_read_start(struct pinned_read *p, struct store *st, char *errmsg, siz
     return 0;
 }
 
+int pinned_read_submit(struct pinned_read *p, struct store *st, struct bgworker *bg, struct bgjob *job,
+                       bgjob_work_fn work, bgjob_done_fn done, const char *what, char *errmsg, size_t cap)
+{
+    int rc = pinned_read_start(p, st, errmsg, cap);
+    if (rc != 0) {
+        return rc;
+    }
+    int rv = bgworker_submit(bg, job, work, done);
+    if (rv != 0) {
+        snprintf(errmsg, cap, "cannot start %s: %s", what, uv_strerror(rv));
+        pinned_read_free(p);
+        return -1;
+    }
+    return 0;
+}
+
 /* store_reader_projects_listed's callback: appends ROW. */
 static int collect(void *data, const struct store_reader_project *row)
 {

@@ -7,7 +7,7 @@
  * (plan_async.h) use this.
  *
  * Owns: its connection and the rows read, until pinned_read_free. Calls: storage/reader.h,
- * storage/store.h. */
+ * storage/store.h, bgworker.h (pinned_read_submit). */
 #ifndef RAFTNODE_PINNED_READ_H
 #define RAFTNODE_PINNED_READ_H
 
@@ -16,6 +16,7 @@
 
 #include "../storage/reader.h"
 #include "../storage/store.h"
+#include "bgworker.h"
 
 struct pinned_read {
     struct store_reader reader;          /* private */
@@ -32,6 +33,12 @@ struct pinned_read {
  * (":memory:"; nothing pinned: read with pinned_read_here); -1 with ERRMSG (when ST's commit
  * failed, ST is broken and ST->errmsg says why). P must be zeroed or freed before. */
 int pinned_read_start(struct pinned_read *p, struct store *st, char *errmsg, size_t cap);
+/* Loop thread: pinned_read_start, then JOB queued on BG (WORK on its thread, DONE back on the
+ * loop), as each user of this does. 0: queued; 1: ST is in memory (nothing pinned, nothing
+ * queued); -1 with ERRMSG ("cannot start WHAT: ..." when the queue refused it), nothing left
+ * pinned. */
+int pinned_read_submit(struct pinned_read *p, struct store *st, struct bgworker *bg, struct bgjob *job,
+                       bgjob_work_fn work, bgjob_done_fn done, const char *what, char *errmsg, size_t cap);
 /* Worker thread (or the loop, after pinned_read_start returned 0): every project, with its
  * kylin_listed flag, and claims_owner's claims (both of the state pinned), then unpins. 0, or
  * -1 with ERRMSG. */

@@ -49,24 +49,23 @@ int plan_async_rebalance(struct plan_async *pa, struct sched_core *core, struct 
     pa->data = data;
     pa->cb = cb;
     pa->job.data = pa;
-    int rc = pinned_read_start(&pa->read, st, pa->errmsg, sizeof pa->errmsg);
-    if (rc != 0) {
-        return rc; /* 1: an in-memory store, planned on the loop by the caller */
+    if (strcmp(st->path, ":memory:") == 0) {
+        return 1; /* planned on the loop by the caller */
     }
-    pa->index = pa->read.index;
+    /* The engines through the store's own connection, which sees the open group: the same
+     * state as the pin below commits and pins in this same loop turn. */
     if (sched_core_rebalance_begin(core, st, &pa->r) != 0) {
         snprintf(pa->errmsg, sizeof pa->errmsg, "%s",
                  pa->r.errmsg[0] != '\0' ? pa->r.errmsg : "out of memory reading the engines");
-        pinned_read_free(&pa->read);
         return -1;
     }
-    int rv = bgworker_submit(bg, &pa->job, work, done);
-    if (rv != 0) {
-        snprintf(pa->errmsg, sizeof pa->errmsg, "cannot start the planning job: %s", uv_strerror(rv));
+    int rc = pinned_read_submit(&pa->read, st, bg, &pa->job, work, done, "the planning job", pa->errmsg,
+                                sizeof pa->errmsg);
+    if (rc != 0) {
         sched_core_rebalance_free(&pa->r);
-        pinned_read_free(&pa->read);
-        return -1;
+        return rc;
     }
+    pa->index = pa->read.index;
     return 0;
 }
 

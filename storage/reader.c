@@ -303,7 +303,8 @@ static int project_row(sqlite3_stmt *st, void *ctx)
 {
     const struct sink *k = ctx;
     struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2),
-                                     .pinned = col_u64(st, 3)};
+                                     .pinned = col_u64(st, 3),
+                                     .kylin_listed = sqlite3_column_count(st) > 4 && col_u64(st, 4) != 0};
     return k->fn.project(k->data, &p);
 }
 
@@ -313,19 +314,10 @@ int store_reader_projects(struct store_reader *r, store_reader_project_fn fn, vo
     return each_row(r, "SELECT name, owner, epoch, pinned FROM projects ORDER BY name", project_row, &k);
 }
 
-static int project_row_listed(sqlite3_stmt *st, void *ctx)
-{
-    const struct sink *k = ctx;
-    struct store_reader_project p = {.name = col_text(st, 0), .owner = col_u64(st, 1), .epoch = col_u64(st, 2),
-                                     .pinned = col_u64(st, 3), .kylin_listed = col_u64(st, 4) != 0};
-    return k->fn.project(k->data, &p);
-}
-
 int store_reader_projects_listed(struct store_reader *r, store_reader_project_fn fn, void *data)
 {
     struct sink k = {.fn.project = fn, .data = data};
-    return each_row(r, "SELECT name, owner, epoch, pinned, kylin_listed FROM projects ORDER BY name", project_row_listed,
-                    &k);
+    return each_row(r, "SELECT name, owner, epoch, pinned, kylin_listed FROM projects ORDER BY name", project_row, &k);
 }
 
 static int claim_row(sqlite3_stmt *st, void *ctx)

@@ -42,6 +42,18 @@ static int bg_base_open(struct bg_base *b, const char *name)
     return 0;
 }
 
+/* A fixture of SIZE bytes whose first member is a struct bg_base, opened as bg_base_open
+ * does; NULL when that failed. Free it with bg_fixture_free. */
+static void *bg_fixture_new(size_t size, const char *name)
+{
+    struct bg_base *b = calloc(1, size);
+    if (b == NULL || bg_base_open(b, name) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
 /* Closes the thread unless the test did: every job's DONE has run when this returns (free
  * what a job held after it). */
 static void bg_base_stop(struct bg_base *b)
@@ -65,6 +77,14 @@ static int bg_base_close(struct bg_base *b)
     if (system(cmd) != 0) {
         rc = -1;
     }
+    return rc;
+}
+
+/* bg_base_close, then frees the fixture F (from bg_fixture_new). */
+static int bg_fixture_free(void *f)
+{
+    int rc = bg_base_close(f);
+    free(f);
     return rc;
 }
 

@@ -32,9 +32,8 @@ struct fixture {
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || bg_base_open(&f->b, "test_kylin_follow_async") != 0) {
-        free(f);
+    struct fixture *f = bg_fixture_new(sizeof *f, "test_kylin_follow_async"); /* f->b first */
+    if (f == NULL) {
         return -1;
     }
     *state = f;
@@ -46,9 +45,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     bg_base_stop(&f->b); /* a job's DONE runs before what it holds is freed */
     kylin_follow_async_free(&f->fa);
-    int rc = bg_base_close(&f->b);
-    free(f);
-    return rc;
+    return bg_fixture_free(f);
 }
 
 static void apply_ok(struct fixture *f)

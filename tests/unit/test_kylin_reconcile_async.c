@@ -39,9 +39,8 @@ struct fixture {
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || bg_base_open(&f->b, "test_kylin_rec_async") != 0) {
-        free(f);
+    struct fixture *f = bg_fixture_new(sizeof *f, "test_kylin_rec_async"); /* f->b first */
+    if (f == NULL) {
         return -1;
     }
     *state = f;
@@ -53,9 +52,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     bg_base_stop(&f->b); /* a job's DONE runs before what it holds is freed */
     kylin_rec_async_free(&f->ra);
-    int rc = bg_base_close(&f->b);
-    free(f);
-    return rc;
+    return bg_fixture_free(f);
 }
 
 static void apply_ok(struct fixture *f)

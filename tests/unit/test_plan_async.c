@@ -35,9 +35,8 @@ struct fixture {
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || bg_base_open(&f->b, "test_plan_async") != 0) {
-        free(f);
+    struct fixture *f = bg_fixture_new(sizeof *f, "test_plan_async"); /* f->b first */
+    if (f == NULL) {
         return -1;
     }
     sched_core_init(&f->c);
@@ -51,9 +50,7 @@ static int teardown(void **state)
     bg_base_stop(&f->b); /* a job's DONE runs before what it holds is freed */
     sched_plan_free(&f->plan);
     sched_core_close(&f->c);
-    int rc = bg_base_close(&f->b);
-    free(f);
-    return rc;
+    return bg_fixture_free(f);
 }
 
 /* Applies `batch` as one entry (left in the store's open group); every command accepted. */
